@@ -1,0 +1,41 @@
+"""Settings from the environment (and an optional `.env`), as named in the contract."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One place for every knob, so a deployment is described by its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    hotline_port: int = 8000
+    hotline_host: str = "127.0.0.1"
+    hotline_data_dir: Path = Path(".hotline")
+    database_url: str | None = None
+    redis_url: str | None = None
+    hotline_public_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    hotline_secret_key: str | None = None
+    hotline_config_dir: Path | None = None
+    # Bodies larger than this are refused with 413 before they are read into memory.
+    hotline_max_body_bytes: int = 256 * 1024
+    # Staff tokens expire after this many seconds.
+    hotline_token_ttl: int = 8 * 3600
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def async_url(url: str) -> str:
+    """SQLAlchemy wants the asyncpg dialect; people and pgserver give plain postgresql:// URLs."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError("DATABASE_URL must be a PostgreSQL URL")
