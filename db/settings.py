@@ -37,5 +37,5 @@ def async_url(url: str) -> str:
     """SQLAlchemy wants the asyncpg dialect; people and pgserver give plain postgresql:// URLs."""
     for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a PostgreSQL URL")

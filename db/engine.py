@@ -1,0 +1,35 @@
+"""Engine and sessions. One engine per process (per event loop in tests)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from db.settings import async_url
+
+
+def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """asyncpg engine; jsonb comes back decoded through SQLAlchemy's own codec."""
+    return create_async_engine(
+        async_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=False,
+        pool_timeout=10,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session inside one transaction: commit on success, roll back on any error."""
+    async with sm() as session, session.begin():
+        yield session

@@ -1,0 +1,248 @@
+"""The tables. Designed up front for intake, workflow, dispatch, channels and audit.
+
+Conventions: timestamps are `timestamptz`; codes (departments, categories, jurisdictions,
+states) are short English identifiers, the Chinese labels live in config; personal data
+stays in `report` rows, so the case and referral rows can be shown widely.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True),
+            nullable=nullable,
+            index=index,
+            server_default=None if nullable else sa.func.now(),
+        ),
+    )
+
+
+def _json(default: Any = None) -> Any:
+    return Field(
+        default_factory=(lambda: default) if default is not None else None,
+        sa_column=sa.Column(JSONB, nullable=default is None),
+    )
+
+
+def _texts() -> Any:
+    return Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
+    )
+
+
+class Jurisdiction(SQLModel, table=True):
+    """A node of the four-level network: 1 city, 2 district, 3 street/township, 4 community."""
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    level: int
+    parent_code: str | None = Field(default=None, foreign_key="jurisdiction.code", index=True)
+    # Materialized path of codes joined by '/', ending with '/': subtree = path LIKE 'x/%'.
+    path: str = Field(max_length=400, index=True)
+
+
+class Department(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=60)
+
+
+class Category(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=60)
+    lead_department: str = Field(foreign_key="department.code")
+    cooperating: list[str] = _texts()
+
+
+class Office(SQLModel, table=True):
+    """A department's office at one jurisdiction (the unit a referral is sent to)."""
+
+    __table_args__ = (sa.UniqueConstraint("department_code", "jurisdiction_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    department_code: str = Field(foreign_key="department.code")
+    jurisdiction_code: str = Field(foreign_key="jurisdiction.code", index=True)
+    name: str = Field(max_length=120)
+
+
+class AppUser(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=60, unique=True)
+    password_hash: str
+    role: str = Field(max_length=20)
+    department_code: str | None = Field(default=None, foreign_key="department.code")
+    jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
+    phone: str | None = Field(default=None, max_length=32)
+    active: bool = Field(default=True)
+    # Bumped on password change or logout-everywhere: outstanding tokens stop working.
+    token_version: int = Field(default=0)
+    created_at: datetime | None = _ts()
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "hcase"
+
+    id: int | None = Field(default=None, primary_key=True)
+    state: str = Field(max_length=20, index=True)
+    risk_level: str | None = Field(default=None, max_length=10)
+    categories: list[str] = _texts()
+    emergency: bool = Field(default=False)
+    mandatory: bool = Field(default=False)
+    jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
+    merged_into_id: int | None = Field(default=None, foreign_key="hcase.id")
+    assessment: dict | None = _json()
+    next_visit_due_at: datetime | None = _ts(nullable=True, index=True)
+    created_at: datetime | None = _ts(index=True)
+    updated_at: datetime | None = _ts()
+
+
+class Report(SQLModel, table=True):
+    """One intake from one channel. Holds the personal data; the case points at the facts."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "external_id"),
+        sa.Index("ix_report_recent_fingerprint", "fingerprint", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    external_id: str = Field(max_length=120)
+    receipt_code: str = Field(max_length=16, unique=True)
+    case_id: int = Field(foreign_key="hcase.id", index=True)
+    reporter: dict | None = _json()
+    reporter_phone: str | None = Field(default=None, max_length=32, index=True)
+    situations: list[int] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.SmallInteger), nullable=False, server_default="{}"),
+    )
+    categories: list[str] = _texts()
+    child: dict | None = _json()
+    jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
+    address: str | None = None
+    description: str
+    in_danger_now: bool = Field(default=False)
+    # Hash of the submission's content: a double click within seconds finds its twin.
+    fingerprint: str | None = Field(default=None, max_length=64)
+    raw: dict | None = _json()
+    created_at: datetime | None = _ts(index=True)
+
+
+class CaseEvent(SQLModel, table=True):
+    """The timeline: who did what to a case, when, and why."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="hcase.id", index=True)
+    event: str = Field(max_length=40)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str | None = Field(default=None, max_length=20)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    actor: str = Field(max_length=80)
+    reason: str | None = None
+    data: dict | None = _json()
+    created_at: datetime | None = _ts()
+
+
+class Referral(SQLModel, table=True):
+    """One department's share of a case, with its own lifecycle and deadlines."""
+
+    __table_args__ = (
+        # The escalation sweep reads only what is due: an index, not a scan.
+        sa.Index(
+            "ix_referral_next_check",
+            "next_check_at",
+            postgresql_where=sa.text("next_check_at IS NOT NULL"),
+        ),
+        # One live referral per department per case; returned/cancelled ones stay as history.
+        sa.Index(
+            "ix_referral_one_active_per_department",
+            "case_id",
+            "department_code",
+            unique=True,
+            postgresql_where=sa.text("status NOT IN ('returned', 'cancelled')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="hcase.id", index=True)
+    department_code: str = Field(foreign_key="department.code")
+    office_id: int | None = Field(default=None, foreign_key="office.id")
+    # The office's jurisdiction: what a liaison's scope is checked against.
+    jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
+    role: str = Field(max_length=20)  # lead, cooperating, police_copy
+    status: str = Field(max_length=20, index=True)
+    claimed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    claimed_at: datetime | None = _ts(nullable=True)
+    last_activity_at: datetime | None = _ts(nullable=True)
+    claim_due_at: datetime | None = _ts(nullable=True)
+    action_due_at: datetime | None = _ts(nullable=True)
+    escalation: int = Field(default=0)  # 0 none, 1 warned, 2 escalated, 3 flagged
+    # When the sweep must look at this referral again; NULL once nothing is pending.
+    next_check_at: datetime | None = _ts(nullable=True)
+    outcome: str | None = None
+    return_reason: str | None = None
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class Outbox(SQLModel, table=True):
+    """Work for Redis, written in the same transaction as the change that caused it."""
+
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_pending",
+            "available_at",
+            "id",
+            postgresql_where=sa.text("relayed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=40)
+    payload: dict = _json({})
+    created_at: datetime | None = _ts()
+    available_at: datetime | None = _ts()
+    relayed_at: datetime | None = _ts(nullable=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = None
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only: a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(index=True)
+    actor_id: int | None = None
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    object_type: str = Field(max_length=20)
+    object_id: str | None = Field(default=None, max_length=40)
+    ip: str | None = Field(default=None, max_length=64)
+    detail: dict | None = _json()
+
+
+class Visit(SQLModel, table=True):
+    """A follow-up visit (回访): planned at the risk level's interval, then recorded."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="hcase.id", index=True)
+    due_at: datetime | None = _ts(nullable=True)
+    visited_at: datetime | None = _ts(nullable=True)
+    visitor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    findings: str | None = None
+    risk_before: str | None = Field(default=None, max_length=10)
+    risk_after: str | None = Field(default=None, max_length=10)
+    created_at: datetime | None = _ts()
