@@ -1,0 +1,80 @@
+"""The contract's error shape, `{"error": {"code", "message"}}`, for every failure.
+
+Messages are Chinese and for people; nothing from the request, the database or a traceback
+is echoed back.
+"""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from workflows.intake import field_errors
+
+log = logging.getLogger("hotline.errors")
+
+_DEFAULTS = {
+    400: ("bad_request", "请求有误"),
+    401: ("unauthorized", "请先登录或提供有效的凭证"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "未找到"),
+    405: ("method_not_allowed", "不支持此请求方法"),
+    409: ("conflict", "当前状态不允许此操作"),
+    413: ("payload_too_large", "提交的内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    422: ("validation_error", "提交的内容有误，请检查后重试"),
+    429: ("too_many_requests", "请求过于频繁，请稍后再试"),
+    503: ("unavailable", "服务暂不可用，请稍后再试"),
+}
+
+
+class ApiError(Exception):
+    """Raise anywhere in a request to answer with the contract's error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_code, default_message = _DEFAULTS.get(status, ("error", "出错了"))
+        self.status = status
+        self.code = code or default_code
+        self.message = message or default_message
+        self.fields = fields
+        self.headers = headers
+
+
+def error_response(err: ApiError) -> JSONResponse:
+    body: dict = {"error": {"code": err.code, "message": err.message}}
+    if err.fields:
+        body["error"]["fields"] = err.fields
+    return JSONResponse(body, status_code=err.status, headers=err.headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(ApiError(400, "invalid_json", "请求内容不是有效的JSON"))
+        return error_response(ApiError(422, fields=field_errors(errors)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(ApiError(exc.status_code, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type and route only: exception text may carry personal data or SQL.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(ApiError(500, "internal_error", "服务器内部错误，请稍后再试"))

@@ -1,0 +1,65 @@
+"""Receipt lookup: the holder of a code sees the status and its time, and nothing else."""
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from channels.errors import ApiError
+from channels.web import sessions
+from db.models import Case, Report
+from workflows import receipts
+
+router = APIRouter(tags=["public"])
+
+# Internal states folded into what a reporter may know.
+PUBLIC_STATUS = {
+    "discovered": "received",
+    "reported": "received",
+    "assessing": "assessing",
+    "handling": "handling",
+    "following_up": "following_up",
+    "closed": "closed",
+    "merged": "closed",
+    "invalid": "not_accepted",
+}
+PUBLIC_STATUS_LABELS = {
+    "received": "已受理",
+    "assessing": "评估中",
+    "handling": "处置中",
+    "following_up": "跟踪回访中",
+    "closed": "已办结",
+    "not_accepted": "不予受理",
+}
+
+
+class ReceiptOut(BaseModel):
+    receipt_code: str
+    status: str
+    updated_at: datetime
+
+
+_NOT_FOUND = ApiError(404, "receipt_not_found", "未找到该回执编号，请核对后重试")
+
+
+@router.get("/api/v1/receipts/{receipt_code}", response_model=ReceiptOut)
+async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
+    code = receipts.normalize(receipt_code[:40])
+    if code is None:
+        raise ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
+    async with sessions(request)() as session:
+        row = (
+            await session.execute(
+                select(Case.state, Case.updated_at)
+                .join(Report, Report.case_id == Case.id)
+                .where(Report.receipt_code == code)
+            )
+        ).first()
+    if row is None:
+        raise _NOT_FOUND
+    return ReceiptOut(
+        receipt_code=receipts.display(code),
+        status=PUBLIC_STATUS.get(row.state, "received"),
+        updated_at=row.updated_at,
+    )

@@ -1,0 +1,25 @@
+"""Small request helpers every HTTP adapter shares (the app puts a runtime on app.state)."""
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels.errors import ApiError
+
+
+def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.runtime.sessions
+
+
+def secret_key(request: Request) -> str:
+    return request.app.state.runtime.secret_key
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def json_only(request: Request) -> None:
+    """Dependency for JSON endpoints: anything else is 415, not a confusing 422."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise ApiError(415, message="请以 application/json 提交")

@@ -1,0 +1,185 @@
+"""The mandatory reporters' channel: the HTML form at /report and its JSON twin.
+
+Both validate with the same model (`workflows.intake.ReportIn`) and store through the same
+`record_report`; the HTML side adds CSRF protection and re-shows the form with the
+reporter's input and a Chinese message next to each wrong field.
+"""
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from channels.errors import ApiError
+from channels.web import client_ip, json_only, secret_key, sessions
+from workflows import receipts
+from workflows.intake import IntakeResult, ReportIn, field_errors, from_report_in, record_report
+from workflows.reference import (
+    category_labels,
+    gender_labels,
+    jurisdictions,
+    reporter_role_labels,
+    situation_labels,
+)
+
+router = APIRouter(tags=["public"])
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+CSRF_COOKIE = "hotline_csrf"
+CSRF_MAX_AGE = 4 * 3600
+
+
+class ReportCreated(BaseModel):
+    receipt_code: str
+    report_id: int
+    case_id: int
+
+
+async def _store(request: Request, body: ReportIn) -> IntakeResult:
+    new = from_report_in(body)
+    new.actor = "webform"
+    new.ip = client_ip(request)
+    async with sessions(request)() as session, session.begin():
+        return await record_report(session, new)
+
+
+@router.post(
+    "/api/v1/reports",
+    status_code=201,
+    response_model=ReportCreated,
+    dependencies=[Depends(json_only)],
+)
+async def create_report(request: Request, body: ReportIn) -> ReportCreated:
+    """A mandatory report as JSON. A repeat of the same report within seconds is one report."""
+    result = await _store(request, body)
+    return ReportCreated(
+        receipt_code=receipts.display(result.receipt_code),
+        report_id=result.report_id,
+        case_id=result.case_id,
+    )
+
+
+# ---- HTML form -------------------------------------------------------------------------
+
+
+def _csrf(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key(request), salt="report-form")
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "roles": reporter_role_labels(),
+        "situations": situation_labels(),
+        "categories": category_labels(),
+        "genders": gender_labels(),
+        "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+    }
+
+
+def _render(
+    request: Request,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    nonce: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    nonce = nonce or secrets.token_urlsafe(16)
+    response = templates.TemplateResponse(
+        request,
+        "report_form.html",
+        {
+            "v": values,
+            "errors": errors,
+            "csrf_token": _csrf(request).dumps(nonce),
+            **_choices(),
+        },
+        status_code=status,
+    )
+    response.set_cookie(
+        CSRF_COOKIE, nonce, max_age=CSRF_MAX_AGE, httponly=True, samesite="strict", path="/report"
+    )
+    return response
+
+
+@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
+async def report_form(request: Request) -> HTMLResponse:
+    return _render(request, values={"situations": [], "categories": []}, errors={})
+
+
+def _form_values(form: FormData) -> dict[str, Any]:
+    """The form's fields as the user typed them (kept for re-showing the form)."""
+    keys = (
+        "reporter_name", "reporter_unit", "reporter_role", "reporter_phone", "child_name",
+        "child_age", "child_gender", "child_address", "jurisdiction", "description",
+        "in_danger_now",
+    )
+    values: dict[str, Any] = {k: str(form.get(k, ""))[:6000] for k in keys}
+    values["situations"] = [str(s) for s in form.getlist("situations")][:20]
+    values["categories"] = [str(c) for c in form.getlist("categories")][:20]
+    return values
+
+
+def _as_report(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values in the JSON body's shape; blanks are 'not known'."""
+
+    def opt(key: str) -> str | None:
+        return values[key].strip() or None
+
+    return {
+        "reporter": {
+            "name": opt("reporter_name"),
+            "unit": opt("reporter_unit"),
+            "role": opt("reporter_role"),
+            "phone": opt("reporter_phone"),
+        },
+        "situations": values["situations"],
+        "categories": values["categories"],
+        "child": {
+            "name": opt("child_name"),
+            "age": opt("child_age"),
+            "gender": opt("child_gender"),
+            "address": opt("child_address"),
+        },
+        "jurisdiction": opt("jurisdiction"),
+        "description": values["description"].strip(),
+        "in_danger_now": values["in_danger_now"] == "yes",
+    }
+
+
+@router.post("/report", response_class=HTMLResponse, include_in_schema=False)
+async def submit_report_form(request: Request) -> HTMLResponse:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise ApiError(415)
+    form = await request.form(max_files=0, max_fields=100)
+    values = _form_values(form)
+    nonce = request.cookies.get(CSRF_COOKIE)
+    try:
+        signed = _csrf(request).loads(str(form.get("csrf_token", "")), max_age=CSRF_MAX_AGE)
+    except BadSignature:
+        signed = None
+    if not nonce or signed != nonce:
+        errors = {"form": "页面已过期或来源无法验证，请检查内容后重新提交"}
+        return _render(request, values=values, errors=errors, status=400)
+    try:
+        body = ReportIn.model_validate(_as_report(values))
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        return _render(request, values=values, errors=errors, nonce=nonce, status=422)
+    result = await _store(request, body)
+    return templates.TemplateResponse(
+        request,
+        "report_done.html",
+        {
+            "receipt_code": receipts.display(result.receipt_code),
+            "emergency": body.in_danger_now,
+        },
+        status_code=201,
+    )

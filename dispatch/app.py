@@ -1,0 +1,47 @@
+"""The application factory: routers, error shape, body limit, runtime on app.state."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from channels import errors, receipts, webform
+from db.settings import Settings, get_settings
+from dispatch import auth, cases_api, health
+from dispatch.limits import BodyLimit
+from dispatch.runtime import make_runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    database_url = database_url or settings.database_url
+    redis_url = redis_url or settings.redis_url
+    if not database_url or not redis_url:
+        raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL (hotline up sets them)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = make_runtime(settings, database_url, redis_url)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    app = FastAPI(
+        title="未保热线 API",
+        version="0.1.0",
+        description="未成年人救助保护热线：受理、评估、转介与跟踪。",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (
+        health.router, auth.router, webform.router, receipts.router, cases_api.router
+    ):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
+    return app

@@ -1,0 +1,33 @@
+"""Audit rows for reads and writes of cases: who, what, when, from where."""
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.web import client_ip
+from db.models import AuditLog
+from dispatch.auth import Principal
+
+
+def audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    request: Request | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add the row to the caller's transaction, so it commits (or not) with the change."""
+    session.add(
+        AuditLog(
+            actor_id=principal.id,
+            actor=f"{principal.role}:{principal.username}",
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            ip=client_ip(request) if request else None,
+            detail=detail,
+        )
+    )

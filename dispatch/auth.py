@@ -1,0 +1,153 @@
+"""Staff authentication and authorization: argon2 passwords, signed bearer tokens, roles.
+
+Default deny: a staff route names the roles it admits with `require(...)`; anything else,
+including a missing or stale token, is refused before the handler runs.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.security import OAuth2PasswordBearer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from channels.errors import ApiError
+from db.models import AppUser, AuditLog, Jurisdiction
+from dispatch.runtime import Runtime
+
+ROLES = ("operator", "caseworker", "supervisor", "liaison", "admin")
+CENTER_ROLES = ("operator", "caseworker", "supervisor")
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = _hasher.hash("not-a-password")
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in staff member and the scope their data access is limited to."""
+
+    id: int
+    username: str
+    role: str
+    department: str | None
+    jurisdiction: str | None
+    # Materialized path of the user's jurisdiction: their scope is that subtree.
+    scope_path: str | None
+
+
+def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(runtime.secret_key, salt="staff-token")
+
+
+def issue_token(runtime: Runtime, user: AppUser) -> str:
+    return _serializer(runtime).dumps({"uid": user.id, "v": user.token_version})
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def principal_from_token(runtime: Runtime, token: str) -> Principal | None:
+    try:
+        data = _serializer(runtime).loads(token, max_age=runtime.settings.hotline_token_ttl)
+    except BadSignature:
+        return None
+    async with runtime.sessions() as session:
+        row = (
+            await session.execute(
+                select(AppUser, Jurisdiction.path)
+                .outerjoin(Jurisdiction, Jurisdiction.code == AppUser.jurisdiction_code)
+                .where(AppUser.id == data.get("uid"))
+            )
+        ).first()
+    if row is None:
+        return None
+    user, path = row
+    if not user.active or user.token_version != data.get("v"):
+        return None
+    return Principal(
+        user.id, user.username, user.role, user.department_code, user.jurisdiction_code, path
+    )
+
+
+async def current_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    if not token:
+        raise ApiError(401, headers={"WWW-Authenticate": "Bearer"})
+    principal = await principal_from_token(runtime_of(request), token)
+    if principal is None:
+        raise ApiError(401, "invalid_token", "登录已失效，请重新登录",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(*roles: str):
+    """Dependency admitting only the named roles."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> Principal:
+        if principal.role not in roles:
+            raise ApiError(403)
+        return principal
+
+    return dependency
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=TokenOut)
+async def token(
+    request: Request,
+    username: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=200)],
+) -> TokenOut:
+    """OAuth2 password flow. The same answer for an unknown user and a wrong password."""
+    runtime = runtime_of(request)
+    async with runtime.sessions() as session, session.begin():
+        user = (
+            await session.execute(select(AppUser).where(AppUser.username == username))
+        ).scalar_one_or_none()
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        ok = ok and user is not None and user.active
+        session.add(
+            AuditLog(
+                actor_id=user.id if ok and user else None,
+                actor=username if ok else "anonymous",
+                action="auth.login" if ok else "auth.login_failed",
+                object_type="user",
+                object_id=str(user.id) if ok and user else None,
+                ip=request.client.host if request.client else None,
+            )
+        )
+    if not ok or user is None:
+        raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    return TokenOut(access_token=issue_token(runtime, user))

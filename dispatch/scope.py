@@ -1,0 +1,64 @@
+"""Who may see which case or referral: role × department × jurisdiction subtree.
+
+Default deny. Center roles see cases in their jurisdiction's subtree (the city center, at
+the root, also sees cases with no jurisdiction yet). Liaisons see referrals to their own
+department whose office lies in their subtree, and the cases behind those referrals.
+Admins manage accounts and see no case data.
+"""
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+
+from db.models import Case, Jurisdiction, Referral
+from dispatch.auth import CENTER_ROLES, Principal
+
+
+def _in_subtree(code_column, principal: Principal) -> ColumnElement[bool]:
+    return exists(
+        select(Jurisdiction.code).where(
+            Jurisdiction.code == code_column,
+            Jurisdiction.path.startswith(principal.scope_path or "\x00", autoescape=True),
+        )
+    )
+
+
+def _is_root(principal: Principal) -> bool:
+    return bool(principal.scope_path) and principal.scope_path.count("/") == 1
+
+
+def referral_filter(principal: Principal) -> ColumnElement[bool]:
+    if principal.scope_path is None:
+        return false()
+    if principal.role == "liaison":
+        if not principal.department:
+            return false()
+        return and_(
+            Referral.department_code == principal.department,
+            _in_subtree(Referral.jurisdiction_code, principal),
+        )
+    if principal.role in CENTER_ROLES:
+        return exists(
+            select(Case.id).where(Case.id == Referral.case_id, case_filter(principal))
+        )
+    return false()
+
+
+def case_filter(principal: Principal) -> ColumnElement[bool]:
+    if principal.scope_path is None:
+        return false()
+    if principal.role in CENTER_ROLES:
+        own = _in_subtree(Case.jurisdiction_code, principal)
+        if _is_root(principal):
+            return or_(own, Case.jurisdiction_code.is_(None))
+        return own
+    if principal.role == "liaison":
+        return exists(
+            select(Referral.id).where(Referral.case_id == Case.id, referral_filter(principal))
+        )
+    return false()
+
+
+def sees_reporter(principal: Principal) -> bool:
+    """Reporter identity: the center and police only (mandatory-reporting confidentiality)."""
+    return principal.role in CENTER_ROLES or (
+        principal.role == "liaison" and principal.department == "police"
+    )

@@ -1,0 +1,98 @@
+"""Running the processes: the API alone, or everything in one tree (`hotline up`).
+
+`hotline up` owns a small process tree: the embedded servers when no URLs are given, the
+worker and scheduler as child processes, and the API in this process. Whatever ends it
+(Ctrl-C, SIGTERM, a crash), the `finally` stops the children, then the servers, so nothing
+is left running.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import uvicorn
+
+from db.settings import Settings
+from dispatch import schema
+
+log = logging.getLogger("hotline.serve")
+
+# Child processes `hotline up` runs beside the API (each also runs alone in production).
+CHILDREN: tuple[str, ...] = ()
+
+
+def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
+    from dispatch.app import create_app
+
+    app = create_app(settings, database_url=database_url, redis_url=redis_url)
+    config = uvicorn.Config(
+        app,
+        host=settings.hotline_host,
+        port=settings.hotline_port,
+        proxy_headers=True,
+        log_level="info",
+        access_log=False,  # request lines carry receipt codes and phone numbers in paths
+    )
+    uvicorn.Server(config).run()
+
+
+def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dispatch.cli", command], env=env)
+
+
+def _stop_children(children: list[subprocess.Popen], timeout: float = 15.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_all(settings: Settings) -> int:
+    """Start what is needed, migrate, run worker + scheduler + API; clean up on any exit."""
+    from dispatch.embedded import EmbeddedServers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    signal.signal(signal.SIGTERM, _raise_exit)
+    embedded: EmbeddedServers | None = None
+    children: list[subprocess.Popen] = []
+    try:
+        database_url, redis_url = settings.database_url, settings.redis_url
+        if not database_url or not redis_url:
+            data_dir = Path(settings.hotline_data_dir).resolve()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            embedded = EmbeddedServers(
+                data_dir, postgres=not database_url, redis=not redis_url
+            )
+            embedded.start()
+            database_url = database_url or embedded.database_url
+            redis_url = redis_url or embedded.redis_url
+            log.info("embedded servers started under %s", data_dir)
+        assert database_url and redis_url
+        schema.migrate(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        children = [_spawn(name, env) for name in CHILDREN]
+        serve_api(settings, database_url, redis_url)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        _stop_children(children)
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded servers stopped")

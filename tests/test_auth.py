@@ -1,0 +1,60 @@
+"""Tokens, roles and default deny on staff endpoints."""
+
+from tests.conftest import PASSWORD
+
+
+async def test_password_flow_gives_a_bearer_token(client, make_user):
+    user = await make_user("caseworker")
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["access_token"]
+    cases = await client.get(
+        "/api/v1/cases", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert cases.status_code == 200
+    assert "items" in cases.json()
+
+
+async def test_wrong_password_and_unknown_user_look_the_same(client, make_user):
+    user = await make_user("operator")
+    wrong = await client.post(
+        "/api/v1/auth/token", data={"username": user.username, "password": "nope"}
+    )
+    unknown = await client.post(
+        "/api/v1/auth/token", data={"username": "nobody-here", "password": "nope"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.json()["error"]["code"] == "invalid_credentials"
+
+
+async def test_inactive_user_cannot_log_in(client, make_user):
+    user = await make_user("operator", active=False)
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
+    )
+    assert response.status_code == 401
+
+
+async def test_staff_endpoint_refuses_no_token_bad_token_and_wrong_role(client, make_user, login):
+    response = await client.get("/api/v1/cases")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+    response = await client.get("/api/v1/cases", headers={"Authorization": "Bearer forged"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+
+    admin = await make_user("admin")
+    response = await client.get("/api/v1/cases", headers=await login(admin))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200

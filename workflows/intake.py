@@ -1,0 +1,273 @@
+"""Intake: what a report must contain, and how one becomes a durable case.
+
+Every channel hands its input here as a `NewReport`; `record_report` writes the report, its
+case, the first timeline event, the audit row and the outbox row for dispatch in one
+transaction, so nothing is acknowledged before it is durable.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AuditLog, Case, CaseEvent, Outbox, Report
+from workflows import receipts
+from workflows.phones import normalize_phone
+from workflows.reference import category_labels, jurisdiction_labels
+
+ReporterRole = Literal[
+    "teacher", "doctor", "nurse", "social_worker", "community_cadre", "hotel_staff", "other"
+]
+Gender = Literal["male", "female", "unknown"]
+ShortText = Annotated[str | None, Field(default=None, max_length=100)]
+
+# A double click (or a client retry) within this many seconds finds the first submission.
+DUPLICATE_WINDOW_SECONDS = 30
+
+
+class ReporterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: ShortText = None
+    unit: ShortText = None
+    role: ReporterRole | None = None
+    phone: Annotated[str | None, Field(default=None, max_length=32)] = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        normalized = normalize_phone(value)
+        if normalized is None:
+            raise ValueError("invalid phone")
+        return normalized
+
+
+class ChildIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: ShortText = None
+    age: Annotated[int | None, Field(default=None, ge=0, le=17)] = None
+    gender: Gender | None = None
+    address: Annotated[str | None, Field(default=None, max_length=200)] = None
+
+
+class ReportIn(BaseModel):
+    """A mandatory reporter's report (web form and `POST /api/v1/reports`)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reporter: ReporterIn = Field(default_factory=ReporterIn)
+    situations: Annotated[list[Annotated[int, Field(ge=1, le=9)]], Field(max_length=9)] = []
+    categories: Annotated[list[str], Field(max_length=13)] = []
+    child: ChildIn = Field(default_factory=ChildIn)
+    jurisdiction: Annotated[str | None, Field(default=None, max_length=32)] = None
+    description: Annotated[str, Field(min_length=1, max_length=5000)]
+    in_danger_now: bool = False
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[str]) -> list[str]:
+        known = category_labels()
+        if any(code not in known for code in value):
+            raise ValueError("unknown category")
+        return list(dict.fromkeys(value))
+
+    @field_validator("situations")
+    @classmethod
+    def _situations(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, value: str | None) -> str | None:
+        if value and value not in jurisdiction_labels():
+            raise ValueError("unknown jurisdiction")
+        return value or None
+
+
+# What people read next to a field that is wrong, keyed by the field's dotted path.
+FIELD_MESSAGES = {
+    "description": "请填写发生了什么（不超过5000字）",
+    "reporter.name": "报告人姓名不超过100字",
+    "reporter.unit": "单位名称不超过100字",
+    "reporter.role": "请选择报告人身份",
+    "reporter.phone": "请填写有效的手机号或固定电话",
+    "child.name": "儿童姓名不超过100字",
+    "child.age": "儿童年龄应为0到17之间的整数",
+    "child.gender": "请选择儿童性别",
+    "child.address": "地址不超过200字",
+    "situations": "请从列出的强制报告情形中选择",
+    "categories": "请从列出的困境类型中选择",
+    "jurisdiction": "请选择所属辖区",
+    "in_danger_now": "请选择儿童现在是否有危险",
+}
+
+
+def field_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, str]:
+    """Chinese messages per field, for the JSON error body and next to the form's fields.
+
+    Works on pydantic's error list; never echoes the submitted value back.
+    """
+    errors = error.errors() if isinstance(error, ValidationError) else error
+    out: dict[str, str] = {}
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body" and not isinstance(p, int)]
+        path = ".".join(loc)
+        if not path or path not in FIELD_MESSAGES and err.get("type") == "extra_forbidden":
+            out.setdefault(path or "body", "包含无法识别的字段")
+            continue
+        out.setdefault(path, FIELD_MESSAGES.get(path, "此项填写有误"))
+    return out
+
+
+@dataclass
+class NewReport:
+    """A report as every channel hands it over, before it is stored."""
+
+    channel: str
+    description: str
+    external_id: str | None = None
+    reporter: dict[str, Any] | None = None
+    reporter_phone: str | None = None
+    situations: list[int] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    child: dict[str, Any] | None = None
+    jurisdiction_code: str | None = None
+    address: str | None = None
+    emergency: bool = False
+    in_danger_now: bool = False
+    raw: dict[str, Any] | None = None
+    actor: str = "public"
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    report_id: int
+    case_id: int
+    receipt_code: str
+    duplicate: bool
+
+
+def from_report_in(body: ReportIn, *, channel: str = "webform") -> NewReport:
+    reporter = body.reporter.model_dump(exclude_none=True)
+    return NewReport(
+        channel=channel,
+        description=body.description,
+        reporter=reporter or None,
+        reporter_phone=body.reporter.phone,
+        situations=body.situations,
+        categories=body.categories,
+        child=body.child.model_dump(exclude_none=True) or None,
+        jurisdiction_code=body.jurisdiction,
+        address=body.child.address,
+        in_danger_now=body.in_danger_now,
+        emergency=body.in_danger_now,
+    )
+
+
+def fingerprint(report: NewReport) -> str:
+    """Same channel and same content → same fingerprint (personal data only as a hash)."""
+    content = {
+        "channel": report.channel,
+        "description": report.description,
+        "reporter": report.reporter,
+        "situations": report.situations,
+        "categories": report.categories,
+        "child": report.child,
+        "jurisdiction": report.jurisdiction_code,
+        "danger": report.in_danger_now,
+    }
+    blob = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+async def _existing(session: AsyncSession, stmt: Any) -> IntakeResult | None:
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return IntakeResult(row.id, row.case_id, row.receipt_code, duplicate=True)
+
+
+async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
+    """Store a report and its case in the caller's transaction; idempotent.
+
+    With an external id (webhooks, forwards) the same (channel, external id) is one report;
+    without one, the same content within DUPLICATE_WINDOW_SECONDS is. A transaction-scoped
+    advisory lock on the key makes concurrent twins wait for each other instead of racing.
+    """
+    fp = fingerprint(new)
+    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+    cols = (Report.id, Report.case_id, Report.receipt_code)
+    if new.external_id:
+        stmt = select(*cols).where(
+            Report.channel == new.channel, Report.external_id == new.external_id
+        )
+    else:
+        stmt = select(*cols).where(
+            Report.fingerprint == fp,
+            Report.created_at
+            > text(f"now() - interval '{DUPLICATE_WINDOW_SECONDS} seconds'"),
+        )
+    found = await _existing(session, stmt)
+    if found:
+        return found
+
+    categories = new.categories or ["other"]
+    case = Case(
+        state="discovered",
+        categories=categories,
+        emergency=new.emergency,
+        mandatory=bool(new.situations),
+        jurisdiction_code=new.jurisdiction_code,
+    )
+    session.add(case)
+    await session.flush()
+    code = receipts.new_code()
+    report = Report(
+        channel=new.channel,
+        external_id=new.external_id or f"fp-{fp[:32]}-{code}",
+        receipt_code=code,
+        case_id=case.id,
+        reporter=new.reporter,
+        reporter_phone=new.reporter_phone,
+        situations=new.situations,
+        categories=categories,
+        child=new.child,
+        jurisdiction_code=new.jurisdiction_code,
+        address=new.address,
+        description=new.description,
+        in_danger_now=new.in_danger_now,
+        fingerprint=fp,
+        raw=new.raw,
+    )
+    session.add(report)
+    await session.flush()
+    session.add_all(
+        [
+            CaseEvent(
+                case_id=case.id,
+                event="intake",
+                to_state=case.state,
+                actor=new.actor,
+                data={"channel": new.channel, "report_id": report.id},
+            ),
+            AuditLog(
+                actor=new.actor,
+                action="report.create",
+                object_type="case",
+                object_id=str(case.id),
+                ip=new.ip,
+                detail={"channel": new.channel, "report_id": report.id},
+            ),
+            Outbox(topic="case.intake", payload={"case_id": case.id, "report_id": report.id}),
+        ]
+    )
+    return IntakeResult(report.id, case.id, code, duplicate=False)

@@ -1,0 +1,39 @@
+"""Reference data as the code sees it: labels and valid codes, read from the project's config."""
+
+from functools import cache
+
+from workflows.config import load
+
+
+@cache
+def reference() -> dict:
+    return load("reference")
+
+
+def category_labels() -> dict[str, str]:
+    return {code: row[0] for code, row in reference()["categories"].items()}
+
+
+def department_labels() -> dict[str, str]:
+    return dict(reference()["departments"])
+
+
+def situation_labels() -> dict[int, str]:
+    return {int(k): v for k, v in reference()["situations"].items()}
+
+
+def reporter_role_labels() -> dict[str, str]:
+    return dict(reference()["reporter_roles"])
+
+
+def gender_labels() -> dict[str, str]:
+    return dict(reference()["genders"])
+
+
+def jurisdictions() -> list[tuple[str, str, int, str | None]]:
+    """(code, name, level, parent code) in the config's order, parents first."""
+    return [(c, n, lvl, p or None) for c, n, lvl, p in reference()["network"]["jurisdictions"]]
+
+
+def jurisdiction_labels() -> dict[str, str]:
+    return {code: name for code, name, _, _ in jurisdictions()}
