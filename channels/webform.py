@@ -116,8 +116,16 @@ async def report_form(request: Request) -> HTMLResponse:
 def _form_values(form: FormData) -> dict[str, Any]:
     """The form's fields as the user typed them (kept for re-showing the form)."""
     keys = (
-        "reporter_name", "reporter_unit", "reporter_role", "reporter_phone", "child_name",
-        "child_age", "child_gender", "child_address", "jurisdiction", "description",
+        "reporter_name",
+        "reporter_unit",
+        "reporter_role",
+        "reporter_phone",
+        "child_name",
+        "child_age",
+        "child_gender",
+        "child_address",
+        "jurisdiction",
+        "description",
         "in_danger_now",
     )
     values: dict[str, Any] = {k: str(form.get(k, ""))[:6000] for k in keys}

@@ -101,7 +101,6 @@ class Case(SQLModel, table=True):
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     merged_into_id: int | None = Field(default=None, foreign_key="hcase.id")
     assessment: dict | None = _json()
-    next_visit_due_at: datetime | None = _ts(nullable=True, index=True)
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
 
@@ -187,6 +186,8 @@ class Referral(SQLModel, table=True):
     last_activity_at: datetime | None = _ts(nullable=True)
     claim_due_at: datetime | None = _ts(nullable=True)
     action_due_at: datetime | None = _ts(nullable=True)
+    # Set by the worker when the referral has reached its office's queue.
+    delivered_at: datetime | None = _ts(nullable=True)
     escalation: int = Field(default=0)  # 0 none, 1 warned, 2 escalated, 3 flagged
     # When the sweep must look at this referral again; NULL once nothing is pending.
     next_check_at: datetime | None = _ts(nullable=True)
@@ -237,6 +238,14 @@ class AuditLog(SQLModel, table=True):
 class Visit(SQLModel, table=True):
     """A follow-up visit (回访): planned at the risk level's interval, then recorded."""
 
+    __table_args__ = (
+        sa.Index(
+            "ix_visit_pending_due",
+            "due_at",
+            postgresql_where=sa.text("visited_at IS NULL AND escalated_at IS NULL"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="hcase.id", index=True)
     due_at: datetime | None = _ts(nullable=True)
@@ -245,4 +254,23 @@ class Visit(SQLModel, table=True):
     findings: str | None = None
     risk_before: str | None = Field(default=None, max_length=10)
     risk_after: str | None = Field(default=None, max_length=10)
+    # When an overdue planned visit was escalated, so it is escalated once.
+    escalated_at: datetime | None = _ts(nullable=True)
     created_at: datetime | None = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """A message to staff (a new referral, a deadline warning, 督办): sent by SMS or to the log."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(default=None, foreign_key="hcase.id", index=True)
+    referral_id: int | None = Field(default=None, foreign_key="referral.id")
+    user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    kind: str = Field(max_length=30)
+    text: str
+    status: str = Field(default="pending", max_length=20)  # pending, sent, logged, failed
+    channel: str | None = Field(default=None, max_length=20)
+    attempts: int = Field(default=0)
+    error: str | None = None
+    created_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts(nullable=True)

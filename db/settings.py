@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from_number: str | None = None
+    # Where the Twilio REST client sends requests (tests point it at a local fake API).
+    twilio_api_base_url: str | None = None
     hotline_secret_key: str | None = None
     hotline_config_dir: Path | None = None
     # Bodies larger than this are refused with 413 before they are read into memory.

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from channels import errors, receipts, webform
 from db.settings import Settings, get_settings
-from dispatch import auth, cases_api, health
+from dispatch import auth, cases_api, health, referrals_api, workflow_api
 from dispatch.limits import BodyLimit
 from dispatch.runtime import make_runtime
 
@@ -40,7 +40,13 @@ def create_app(
     )
     errors.install(app)
     for router in (
-        health.router, auth.router, webform.router, receipts.router, cases_api.router
+        health.router,
+        auth.router,
+        webform.router,
+        receipts.router,
+        cases_api.router,
+        workflow_api.router,
+        referrals_api.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)

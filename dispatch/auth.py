@@ -95,8 +95,9 @@ async def current_principal(
         raise ApiError(401, headers={"WWW-Authenticate": "Bearer"})
     principal = await principal_from_token(runtime_of(request), token)
     if principal is None:
-        raise ApiError(401, "invalid_token", "登录已失效，请重新登录",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "invalid_token", "登录已失效，请重新登录", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 

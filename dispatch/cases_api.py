@@ -68,7 +68,6 @@ class ReportView(BaseModel):
 class CaseDetail(CaseSummary):
     assessment: dict[str, Any] | None
     merged_into_id: int | None
-    next_visit_due_at: datetime | None
     timeline: list[TimelineEntry]
     reports: list[ReportView]
 
@@ -119,8 +118,15 @@ async def list_cases(
     async with sessions(request)() as session, session.begin():
         cases = (await session.execute(stmt)).scalars().all()
         refs = await _referrals(session, [c.id for c in cases])
-        audit(session, principal, "case.list", "case", None, request,
-              {"count": len(cases), "state": state})
+        audit(
+            session,
+            principal,
+            "case.list",
+            "case",
+            None,
+            request,
+            {"count": len(cases), "state": state},
+        )
     items = [CaseSummary(**_summary(c, refs[c.id])) for c in cases]
     more = len(items) == limit
     return CaseList(items=items, next_before_id=items[-1].id if more and items else None)
@@ -155,34 +161,60 @@ async def get_case(
         case = await load_case(session, principal, case_id)
         refs = await _referrals(session, [case.id])
         events = (
-            await session.execute(
-                select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+            (
+                await session.execute(
+                    select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         reports = (
-            await session.execute(
-                select(Report).where(Report.case_id == case.id).order_by(Report.id)
+            (
+                await session.execute(
+                    select(Report).where(Report.case_id == case.id).order_by(Report.id)
+                )
             )
-        ).scalars().all()
-        audit(session, principal, "case.read", "case", case.id, request,
-              {"reporter_shown": sees_reporter(principal)})
+            .scalars()
+            .all()
+        )
+        audit(
+            session,
+            principal,
+            "case.read",
+            "case",
+            case.id,
+            request,
+            {"reporter_shown": sees_reporter(principal)},
+        )
     return CaseDetail(
         **_summary(case, refs[case.id]),
         assessment=case.assessment,
         merged_into_id=case.merged_into_id,
-        next_visit_due_at=case.next_visit_due_at,
         timeline=[
-            TimelineEntry(at=e.created_at, event=e.event, from_state=e.from_state,
-                          to_state=e.to_state, actor=e.actor, reason=e.reason, data=e.data)
+            TimelineEntry(
+                at=e.created_at,
+                event=e.event,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                actor=e.actor,
+                reason=e.reason,
+                data=e.data,
+            )
             for e in events
         ],
         reports=[
             ReportView(
-                id=r.id, channel=r.channel, received_at=r.created_at, description=r.description,
-                situations=r.situations, child=r.child, address=r.address,
-                in_danger_now=r.in_danger_now, reporter=_reporter_view(r, principal),
+                id=r.id,
+                channel=r.channel,
+                received_at=r.created_at,
+                description=r.description,
+                situations=r.situations,
+                child=r.child,
+                address=r.address,
+                in_danger_now=r.in_danger_now,
+                reporter=_reporter_view(r, principal),
             )
             for r in reports
         ],
     )
-

@@ -98,8 +98,36 @@ def api() -> None:
     """Serve the HTTP API only (production: one container per process kind)."""
     from dispatch.serve import serve_api
 
-    settings = get_settings()
-    serve_api(settings, _database_url(), settings.redis_url or "")
+    serve_api(get_settings(), _database_url(), _redis_url())
+
+
+def _redis_url() -> str:
+    url = get_settings().redis_url
+    if not url:
+        typer.echo("需要 REDIS_URL（或使用 hotline up 启动内置 Redis）", err=True)
+        raise typer.Exit(2)
+    return url
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="处理完队列中的任务后退出")] = False,
+) -> None:
+    """Run an RQ worker on the center's queues and every office queue."""
+    from dispatch.worker import run_worker
+
+    run_worker(_database_url(), _redis_url(), burst=burst)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the outbox relay and the deadline/visit sweeps."""
+    import logging
+
+    from dispatch.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_scheduler(_database_url(), _redis_url()))
 
 
 @app.command()

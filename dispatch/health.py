@@ -34,7 +34,9 @@ async def readyz(request: Request) -> JSONResponse:
             down.append(name)
     if down:
         names = "、".join("PostgreSQL" if d == "postgresql" else "Redis" for d in down)
-        body = {"error": {"code": "unavailable", "message": f"服务暂不可用：{names} 无法连接"},
-                "down": down}
+        body = {
+            "error": {"code": "unavailable", "message": f"服务暂不可用：{names} 无法连接"},
+            "down": down,
+        }
         return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -13,12 +13,19 @@ from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import Category, Department, Jurisdiction, Office
 from workflows.reference import jurisdictions, reference
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def _root() -> Path:
+    """The source tree (editable install) or the working dir (the image copies it to /app)."""
+    for candidate in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (candidate / "alembic.ini").exists():
+            return candidate
+    raise FileNotFoundError("alembic.ini not found beside the package or in the working dir")
 
 
 def alembic_config(database_url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    root = _root()
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "alembic"))
     cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return cfg
 
@@ -36,8 +43,10 @@ async def _upsert(session: AsyncSession, model: type, rows: list[dict], key: lis
         return
     stmt = insert(model).values(rows)
     update = {c: stmt.excluded[c] for c in rows[0] if c not in key}
-    stmt = stmt.on_conflict_do_update(index_elements=key, set_=update) if update else (
-        stmt.on_conflict_do_nothing(index_elements=key)
+    stmt = (
+        stmt.on_conflict_do_update(index_elements=key, set_=update)
+        if update
+        else (stmt.on_conflict_do_nothing(index_elements=key))
     )
     await session.execute(stmt)
 
@@ -71,8 +80,7 @@ async def load_reference_data(session: AsyncSession) -> None:
     for code, name, level, parent in jurisdictions():
         paths[code] = (paths[parent] if parent else "") + code + "/"
         rows.append(
-            {"code": code, "name": name, "level": level, "parent_code": parent,
-             "path": paths[code]}
+            {"code": code, "name": name, "level": level, "parent_code": parent, "path": paths[code]}
         )
     await _upsert(session, Jurisdiction, rows, ["code"])
     names = {c: n for c, n, _, _ in jurisdictions()}

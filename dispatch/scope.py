@@ -36,9 +36,7 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
             _in_subtree(Referral.jurisdiction_code, principal),
         )
     if principal.role in CENTER_ROLES:
-        return exists(
-            select(Case.id).where(Case.id == Referral.case_id, case_filter(principal))
-        )
+        return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
     return false()
 
 

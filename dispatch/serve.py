@@ -22,7 +22,7 @@ from dispatch import schema
 log = logging.getLogger("hotline.serve")
 
 # Child processes `hotline up` runs beside the API (each also runs alone in production).
-CHILDREN: tuple[str, ...] = ()
+CHILDREN: tuple[str, ...] = ("worker", "scheduler")
 
 
 def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
@@ -74,9 +74,7 @@ def run_all(settings: Settings) -> int:
         if not database_url or not redis_url:
             data_dir = Path(settings.hotline_data_dir).resolve()
             data_dir.mkdir(parents=True, exist_ok=True)
-            embedded = EmbeddedServers(
-                data_dir, postgres=not database_url, redis=not redis_url
-            )
+            embedded = EmbeddedServers(data_dir, postgres=not database_url, redis=not redis_url)
             embedded.start()
             database_url = database_url or embedded.database_url
             redis_url = redis_url or embedded.redis_url

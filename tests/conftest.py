@@ -92,16 +92,31 @@ def database_url(fresh_database) -> str:
     return url
 
 
+def _redis_db_url(url: str, db: int) -> str:
+    if url.startswith(("redis://", "rediss://")):
+        return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+    return url + ("&" if "?" in url else "?") + f"db={db}"
+
+
 @pytest.fixture(scope="session")
-def redis_url(servers: Servers) -> str:
-    url = servers.redis_url
-    if url.startswith("redis://") or url.startswith("rediss://"):
-        parts = urlsplit(url)
-        url = urlunsplit(parts._replace(path="/13"))
+def redis_url(servers: Servers) -> Iterator[str]:
+    """A Redis database number of this run's own, claimed with a lock key in db 0, so test
+    runs sharing one server (developers, helpers, CI) never see each other's queues."""
+    base = Redis.from_url(_redis_db_url(servers.redis_url, 0))
+    token = secrets.token_hex(8)
+    for db in range(1, 16):
+        if base.set(f"hotline-test-db:{db}", token, nx=True, ex=4 * 3600):
+            break
     else:
-        url = url + ("&" if "?" in url else "?") + "db=13"
+        raise RuntimeError("all Redis test databases are in use")
+    url = _redis_db_url(servers.redis_url, db)
     Redis.from_url(url).flushdb()
-    return url
+    try:
+        yield url
+    finally:
+        if base.get(f"hotline-test-db:{db}") == token.encode():
+            Redis.from_url(url).flushdb()
+            base.delete(f"hotline-test-db:{db}")
 
 
 @pytest.fixture(scope="session")
@@ -173,3 +188,41 @@ async def login(client):
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return headers_for
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_url) -> Redis:
+    return Redis.from_url(redis_url)
+
+
+@pytest.fixture(scope="session")
+def pump(app, redis_client, settings):
+    """Run the background side in-process: relay the outbox into RQ, then run the queued
+    jobs' handlers on the test's loop, until nothing is left. Returns the jobs it ran."""
+    from rq import Queue
+
+    from db.handlers import JobContext
+    from dispatch.jobs import handlers
+    from dispatch.relay import relay_once
+
+    runtime = app.state.runtime
+    table = handlers()
+    context = JobContext(runtime.sessions, settings)
+
+    async def run(max_rounds: int = 20) -> list[tuple[str, dict]]:
+        ran: list[tuple[str, dict]] = []
+        for _ in range(max_rounds):
+            await relay_once(runtime.sessions, redis_client)
+            names = [q.name for q in Queue.all(connection=redis_client)]
+            jobs = [j for n in names for j in Queue(n, connection=redis_client).get_jobs()]
+            if not jobs:
+                return ran
+            for job in jobs:
+                topic, payload = job.args
+                await table[topic](context, payload)
+                Queue(job.origin, connection=redis_client).remove(job)
+                job.delete()
+                ran.append((topic, payload))
+        raise AssertionError("background work did not settle")
+
+    return run

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:24:35.573229
+Create Date: 2026-11-22 16:33:18.162890
 """
 
 from collections.abc import Sequence
@@ -138,7 +138,6 @@ def upgrade() -> None:
         sa.Column("jurisdiction_code", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("merged_into_id", sa.Integer(), nullable=True),
         sa.Column("assessment", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("next_visit_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -162,9 +161,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_hcase_created_at"), "hcase", ["created_at"], unique=False)
-    op.create_index(
-        op.f("ix_hcase_next_visit_due_at"), "hcase", ["next_visit_due_at"], unique=False
-    )
     op.create_index(op.f("ix_hcase_state"), "hcase", ["state"], unique=False)
     op.create_table(
         "office",
@@ -228,6 +224,7 @@ def upgrade() -> None:
         sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claim_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("action_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalation", sa.Integer(), nullable=False),
         sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -336,6 +333,7 @@ def upgrade() -> None:
         sa.Column("findings", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("risk_before", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
         sa.Column("risk_after", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+        sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -353,6 +351,47 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_visit_case_id"), "visit", ["case_id"], unique=False)
+    op.create_index(
+        "ix_visit_pending_due",
+        "visit",
+        ["due_at"],
+        unique=False,
+        postgresql_where=sa.text("visited_at IS NULL AND escalated_at IS NULL"),
+    )
+    op.create_table(
+        "notification",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
+        sa.Column("referral_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["hcase.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["referral_id"],
+            ["referral.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["app_user.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_notification_case_id"), "notification", ["case_id"], unique=False)
     # The audit log cannot be edited through the product, nor by a bug in it.
     op.execute("""
         CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -367,6 +406,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS audit_log_no_change ON audit_log")
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+    op.drop_index(op.f("ix_notification_case_id"), table_name="notification")
+    op.drop_table("notification")
+    op.drop_index(
+        "ix_visit_pending_due",
+        table_name="visit",
+        postgresql_where=sa.text("visited_at IS NULL AND escalated_at IS NULL"),
+    )
     op.drop_index(op.f("ix_visit_case_id"), table_name="visit")
     op.drop_table("visit")
     op.drop_index(op.f("ix_report_reporter_phone"), table_name="report")
@@ -392,7 +438,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_office_jurisdiction_code"), table_name="office")
     op.drop_table("office")
     op.drop_index(op.f("ix_hcase_state"), table_name="hcase")
-    op.drop_index(op.f("ix_hcase_next_visit_due_at"), table_name="hcase")
     op.drop_index(op.f("ix_hcase_created_at"), table_name="hcase")
     op.drop_table("hcase")
     op.drop_table("category")

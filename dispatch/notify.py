@@ -1,0 +1,77 @@
+"""Notifying staff: a Notification row and an outbox row, in the caller's transaction.
+
+Who is told: a referral's office liaisons when it arrives; the claimant (or the office) when
+a deadline nears; the department's and the center's supervisors over the jurisdiction when
+it passes (督办) and when it is flagged (挂牌督办).
+"""
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import AppUser, Jurisdiction, Notification, Outbox
+
+CENTER = "minor_protection_center"
+
+
+async def _ancestor_codes(session: AsyncSession, jurisdiction: str | None) -> list[str]:
+    if not jurisdiction:
+        return list(
+            (
+                await session.execute(select(Jurisdiction.code).where(Jurisdiction.level == 1))
+            ).scalars()
+        )
+    path = await session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == jurisdiction))
+    return path.strip("/").split("/") if path else []
+
+
+async def office_liaisons(session: AsyncSession, department: str, jurisdiction: str) -> list[int]:
+    """Liaisons of the department whose own jurisdiction is the office's."""
+    rows = await session.execute(
+        select(AppUser.id).where(
+            AppUser.active,
+            AppUser.role == "liaison",
+            AppUser.department_code == department,
+            AppUser.jurisdiction_code == jurisdiction,
+        )
+    )
+    return list(rows.scalars())
+
+
+async def supervisors(
+    session: AsyncSession, department: str | None, jurisdiction: str | None
+) -> list[int]:
+    """The center's supervisors and the department's, at the jurisdiction or above it."""
+    above = await _ancestor_codes(session, jurisdiction)
+    center = or_(AppUser.department_code.is_(None), AppUser.department_code == CENTER)
+    own_department = AppUser.department_code == department if department else center
+    rows = await session.execute(
+        select(AppUser.id).where(
+            AppUser.active,
+            AppUser.role == "supervisor",
+            AppUser.jurisdiction_code.in_(above),
+            or_(center, own_department),
+        )
+    )
+    return list(rows.scalars())
+
+
+async def notify(
+    session: AsyncSession,
+    user_ids: list[int],
+    kind: str,
+    text: str,
+    *,
+    case_id: int | None = None,
+    referral_id: int | None = None,
+) -> int:
+    """Queue one notification per user, each with its outbox row. No personal data in text."""
+    notes = [
+        Notification(case_id=case_id, referral_id=referral_id, user_id=uid, kind=kind, text=text)
+        for uid in dict.fromkeys(user_ids)
+    ]
+    if not notes:
+        return 0
+    session.add_all(notes)
+    await session.flush()
+    session.add_all(Outbox(topic="notify.send", payload={"notification_id": n.id}) for n in notes)
+    return len(notes)

@@ -1,0 +1,107 @@
+"""Routing a case to departments' offices (谁主管、谁负责; 属地管理).
+
+Each category names a lead department and cooperating ones; an emergency or a mandatory
+report always goes to police as well. Each department is sent to its office at the case's
+jurisdiction, or the nearest office above it. A department with no office anywhere in the
+chain still gets a referral, in the explicit status `unrouted`, which the center sees and
+routes by hand: nothing is dropped.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.errors import ApiError
+from db.models import Case, Category, Jurisdiction, Office
+
+LEAD, COOPERATING, POLICE_COPY = "lead", "cooperating", "police_copy"
+
+
+@dataclass(frozen=True)
+class Target:
+    department: str
+    role: str
+    office_id: int | None
+    jurisdiction_code: str | None
+
+
+def departments_for(
+    categories: list[str],
+    rules: dict[str, tuple[str, list[str]]],
+    *,
+    police_now: bool,
+) -> dict[str, str]:
+    """Department → role, lead first. Pure, so the table can be tested on its own."""
+    roles: dict[str, str] = {}
+    for code in categories:
+        lead, cooperating = rules.get(code, rules["other"])
+        roles[lead] = LEAD
+        for dept in cooperating:
+            roles.setdefault(dept, COOPERATING)
+    if police_now:
+        roles.setdefault("police", POLICE_COPY)
+    return dict(sorted(roles.items(), key=lambda kv: kv[1] != LEAD))
+
+
+async def _chain(session: AsyncSession, jurisdiction: str | None) -> list[str]:
+    """The case's jurisdiction and its ancestors, nearest first (root alone if unknown)."""
+    if jurisdiction:
+        path = await session.scalar(
+            select(Jurisdiction.path).where(Jurisdiction.code == jurisdiction)
+        )
+        if path:
+            return list(reversed(path.strip("/").split("/")))
+    root = await session.scalar(select(Jurisdiction.code).where(Jurisdiction.level == 1))
+    return [root] if root else []
+
+
+async def plan_routes(
+    session: AsyncSession, case: Case, *, police_only: bool = False
+) -> list[Target]:
+    police_now = case.emergency or case.mandatory
+    if police_only:
+        roles = {"police": POLICE_COPY} if police_now else {}
+    else:
+        rows = (await session.execute(select(Category))).scalars().all()
+        rules = {c.code: (c.lead_department, list(c.cooperating)) for c in rows}
+        roles = departments_for(case.categories or ["other"], rules, police_now=police_now)
+    if not roles:
+        return []
+    chain = await _chain(session, case.jurisdiction_code)
+    offices = (
+        await session.execute(
+            select(Office.id, Office.department_code, Office.jurisdiction_code).where(
+                Office.department_code.in_(roles), Office.jurisdiction_code.in_(chain)
+            )
+        )
+    ).all()
+    rank = {code: i for i, code in enumerate(chain)}
+    nearest: dict[str, tuple[int, str]] = {}
+    for office_id, dept, where in sorted(offices, key=lambda o: rank[o[2]]):
+        nearest.setdefault(dept, (office_id, where))
+    return [Target(dept, role, *nearest.get(dept, (None, None))) for dept, role in roles.items()]
+
+
+async def plan_routes_for(
+    session: AsyncSession, case: Case, department: str, office_id: int | None
+) -> Target:
+    """A target the center names by hand: an explicit office, or the department's nearest."""
+    if office_id is not None:
+        office = await session.get(Office, office_id)
+        if office is None or office.department_code != department:
+            raise ApiError(422, "unknown_office", "指定的办理机构不存在或不属于该部门")
+        return Target(department, LEAD, office.id, office.jurisdiction_code)
+    chain = await _chain(session, case.jurisdiction_code)
+    rank = {code: i for i, code in enumerate(chain)}
+    offices = (
+        await session.execute(
+            select(Office.id, Office.jurisdiction_code).where(
+                Office.department_code == department, Office.jurisdiction_code.in_(chain)
+            )
+        )
+    ).all()
+    if not offices:
+        return Target(department, LEAD, None, None)
+    best = min(offices, key=lambda o: rank[o[1]])
+    return Target(department, LEAD, best[0], best[1])

@@ -1,0 +1,65 @@
+"""`hotline scheduler`: the outbox relay and the deadline sweeps, in one async process.
+
+The relay polls often (a cheap partial-index probe), so dispatch latency stays well under a
+second; the sweeps run every few seconds. Several schedulers may run: rows are locked with
+SKIP LOCKED, so they share the work instead of repeating it.
+"""
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime
+
+from redis import Redis
+
+from db.engine import make_engine, make_sessionmaker, transaction
+from dispatch.deadlines import sweep_referrals, sweep_visits
+from dispatch.relay import relay_once
+
+log = logging.getLogger("hotline.scheduler")
+
+RELAY_IDLE_SECONDS = 0.1
+SWEEP_SECONDS = 5.0
+
+
+async def run_scheduler(database_url: str, redis_url: str) -> None:
+    engine = make_engine(database_url, pool_size=3)
+    sessions = make_sessionmaker(engine)
+    redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def relay_loop() -> None:
+        while not stop.is_set():
+            try:
+                sent = await relay_once(sessions, redis)
+            except Exception as exc:  # noqa: BLE001 - keep relaying; the error is logged
+                log.error("relay pass failed: %s", type(exc).__name__)
+                sent = 0
+            if not sent:
+                try:
+                    await asyncio.wait_for(stop.wait(), RELAY_IDLE_SECONDS)
+                except TimeoutError:
+                    pass
+
+    async def sweep_loop() -> None:
+        while not stop.is_set():
+            try:
+                async with transaction(sessions) as session:
+                    now = datetime.now(UTC)
+                    await sweep_referrals(session, now)
+                    await sweep_visits(session, now)
+            except Exception as exc:  # noqa: BLE001
+                log.error("sweep failed: %s", type(exc).__name__)
+            try:
+                await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)
+            except TimeoutError:
+                pass
+
+    try:
+        await asyncio.gather(relay_loop(), sweep_loop())
+    finally:
+        redis.close()
+        await engine.dispose()
