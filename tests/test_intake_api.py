@@ -9,7 +9,9 @@ from db.models import AuditLog, Case, CaseEvent, Outbox, Report
 from workflows import receipts
 
 REPORT = {
-    "reporter": {"name": "李老师", "unit": "东湖第一小学", "role": "teacher", "phone": "13800138000"},
+    "reporter": {
+        "name": "李老师", "unit": "东湖第一小学", "role": "teacher", "phone": "13800138000"
+    },
     "situations": [4],
     "categories": ["domestic_violence"],
     "child": {"name": "王小明", "age": 9, "gender": "male", "address": "幸福里小区3栋"},
@@ -202,3 +204,11 @@ def test_receipt_codes_are_random_and_catch_every_single_typo():
         if i + 1 < len(code) and code[i] != code[i + 1]:
             swapped = code[:i] + code[i + 1] + code[i] + code[i + 2:]
             assert receipts.normalize(swapped) is None
+
+
+async def test_a_report_without_categories_is_triaged_from_its_text(client, sessions):
+    body = unique(description="我们村有个孩子初一就不上学了，跟着他叔去工地搬砖", categories=[])
+    response = await client.post("/api/v1/reports", json=body)
+    async with sessions() as session:
+        case = await session.get(Case, response.json()["case_id"])
+    assert "dropout" in case.categories

@@ -18,6 +18,7 @@ from db.models import AuditLog, Case, CaseEvent, Outbox, Report
 from workflows import receipts
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
+from workflows.triage import classify
 
 ReporterRole = Literal[
     "teacher", "doctor", "nurse", "social_worker", "community_cadre", "hotel_staff", "other"
@@ -213,14 +214,14 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     else:
         stmt = select(*cols).where(
             Report.fingerprint == fp,
-            Report.created_at
-            > text(f"now() - interval '{DUPLICATE_WINDOW_SECONDS} seconds'"),
+            Report.created_at > text(f"now() - interval '{DUPLICATE_WINDOW_SECONDS} seconds'"),
         )
     found = await _existing(session, stmt)
     if found:
         return found
 
-    categories = new.categories or ["other"]
+    # A reporter who did not pick a category still gets one: first-pass triage of the text.
+    categories = new.categories or classify(new.description).categories
     case = Case(
         state="discovered",
         categories=categories,
