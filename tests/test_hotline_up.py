@@ -1,0 +1,101 @@
+"""`hotline up` on the embedded default, as a person runs it: it starts PostgreSQL and Redis,
+migrates, serves, runs the worker and scheduler, keeps data across restarts, and on SIGTERM
+or Ctrl-C leaves no process behind."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.test_embedded import leftovers
+
+HOTLINE = str(Path(sys.executable).with_name("hotline"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="hu", dir="/tmp"))
+    yield path
+    for proc in leftovers(path):
+        proc.kill()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "HOTLINE_SECRET_KEY")}
+    env.update(HOTLINE_DATA_DIR=str(data_dir), HOTLINE_PORT=str(port))
+    return subprocess.Popen([HOTLINE, "up"], env=env, cwd=data_dir, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_ready(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "hotline up exited before it was ready"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)  # polling for readiness, not timing anything
+    raise AssertionError("hotline up was not ready in time")
+
+
+def _tree(proc: subprocess.Popen) -> list[psutil.Process]:
+    return [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+
+
+def _stop(proc: subprocess.Popen, how: str) -> int:
+    if how == "ctrl-c":  # the terminal sends SIGINT to the whole foreground group
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(60)
+
+
+def test_up_serves_keeps_data_and_stops_cleanly(data_dir):
+    port = _free_port()
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, port)
+        kinds = {" ".join(p.cmdline()[-1:]) for p in _tree(proc)}
+        assert {"worker", "scheduler"} <= kinds  # the API's siblings run as children
+        created = httpx.post(f"http://127.0.0.1:{port}/api/v1/reports", timeout=10,
+                             json={"description": "孩子一个人在家三天了", "jurisdiction": "990102"})
+        assert created.status_code == 201
+        receipt = created.json()["receipt_code"]
+        tree = _tree(proc)
+    finally:
+        code = _stop(proc, "sigterm")
+    assert code == 0 or code == 128 + signal.SIGTERM
+    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert leftovers(data_dir) == []
+
+    # Same data dir again: the report is still there. Stopped the way a terminal does.
+    proc = _start(data_dir, port)
+    try:
+        _wait_ready(proc, port)
+        lookup = httpx.get(f"http://127.0.0.1:{port}/api/v1/receipts/{receipt}", timeout=10)
+        assert lookup.status_code == 200
+        tree = _tree(proc)
+    finally:
+        _stop(proc, "ctrl-c")
+    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert leftovers(data_dir) == []
