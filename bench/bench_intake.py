@@ -11,11 +11,12 @@ import argparse
 import asyncio
 import json
 import secrets
+import shutil
 
 import asyncpg
 import httpx
 
-from bench.common import MemorySampler, process_on_port, run_load, summary
+from bench.common import MemorySampler, process_on_port, run_load, run_wrk, summary
 
 BODY = {
     "reporter": {
@@ -31,6 +32,17 @@ BODY = {
     "description": "学生身上多处淤青，称父亲酒后殴打。",
     "in_danger_now": False,
 }
+
+
+async def service_wrk(url: str, seconds: int, concurrency: int) -> None:
+    body = json.dumps({**BODY, "description": BODY["description"] + " __N__"}, ensure_ascii=False)
+    port = httpx.URL(url).port or 80
+    async with MemorySampler(process_on_port(port)) as memory:
+        line = await asyncio.to_thread(
+            run_wrk, f"{url}/api/v1/reports", body, concurrency=concurrency, seconds=seconds
+        )
+    print(f"service POST /api/v1/reports via wrk (c={concurrency}): {line}")
+    print(memory.report())
 
 
 async def service(url: str, total: int, concurrency: int) -> None:
@@ -94,8 +106,12 @@ async def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--total", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
     args = parser.parse_args()
-    await service(args.url, args.total, args.concurrency)
+    if shutil.which("wrk"):
+        await service_wrk(args.url, args.seconds, args.concurrency)
+    else:  # a Python client: slower, so it understates the service
+        await service(args.url, args.total, args.concurrency)
     await ceiling(args.database_url, args.total, args.concurrency)
 
 

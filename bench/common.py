@@ -53,19 +53,30 @@ def process_on_port(port: int) -> psutil.Process | None:
     return None
 
 
+def tree_rss(process: psutil.Process) -> int:
+    """RSS of a process and its children (uvicorn workers are children of the supervisor)."""
+    total = 0
+    for proc in [process, *process.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 class MemorySampler:
-    """Peak RSS of a process while a load runs (sampled every 50 ms in the background)."""
+    """Peak RSS of a process tree while a load runs (sampled every 50 ms)."""
 
     def __init__(self, process: psutil.Process | None) -> None:
         self.process = process
         self.peak = 0
-        self.before = process.memory_info().rss if process else 0
+        self.before = tree_rss(process) if process else 0
         self._task: asyncio.Task | None = None
 
     async def _sample(self) -> None:
         while True:
             if self.process:
-                self.peak = max(self.peak, self.process.memory_info().rss)
+                self.peak = max(self.peak, tree_rss(self.process))
             await asyncio.sleep(0.05)
 
     async def __aenter__(self) -> "MemorySampler":
@@ -82,3 +93,37 @@ class MemorySampler:
         return (
             f"service RSS: {self.before / 2**20:.0f} MiB before, {self.peak / 2**20:.0f} MiB peak"
         )
+
+
+def run_wrk(
+    url: str, body: str, *, concurrency: int, seconds: int, headers: dict[str, str] | None = None
+) -> str:
+    """POST unique bodies with wrk (C, one thread: the load generator stays off the
+    service's core as far as it can); returns a one-line summary."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        fh.write(body)
+    env = {**os.environ, "BODY_FILE": fh.name}
+    if headers:
+        env["EXTRA_HEADERS"] = "|".join(f"{k}: {v}" for k, v in headers.items())
+    script = Path(__file__).with_name("post_unique.lua")
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(fh.name)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out).group(1)
+    bad = f", non-2xx {errors.group(1)}" if errors else ""
+    return f"{total} requests, {float(rate):.0f}/s; p50 {p50}, p99 {p99}{bad}"

@@ -14,11 +14,15 @@ from db.settings import async_url
 
 
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """asyncpg engine; jsonb comes back decoded through SQLAlchemy's own codec."""
+    """asyncpg engine; jsonb comes back decoded through SQLAlchemy's own codec.
+
+    Connections beyond `pool_size` are opened and closed per use, which under load costs
+    more than the queries: size the pool for the concurrency you expect (the API: 32).
+    """
     return create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=pool_size // 2,
         pool_pre_ping=False,
         pool_timeout=10,
     )

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     hotline_config_dir: Path | None = None
     # Bodies larger than this are refused with 413 before they are read into memory.
     hotline_max_body_bytes: int = 256 * 1024
+    # API processes serving the port (uvicorn workers); 1 keeps `hotline up` small.
+    hotline_api_workers: int = 1
+    # Database connections each API process keeps open (its request concurrency).
+    hotline_db_pool_size: int = 32
     # Staff tokens expire after this many seconds.
     hotline_token_ttl: int = 8 * 3600
 

@@ -39,7 +39,7 @@ def secret_key(settings: Settings) -> str:
 
 
 def make_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, pool_size=settings.hotline_db_pool_size)
     return Runtime(
         settings=settings,
         engine=engine,

@@ -26,18 +26,18 @@ CHILDREN: tuple[str, ...] = ("worker", "scheduler")
 
 
 def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
-    from dispatch.app import create_app
-
-    app = create_app(settings, database_url=database_url, redis_url=redis_url)
-    config = uvicorn.Config(
-        app,
+    """Serve the API; with HOTLINE_API_WORKERS > 1, in that many processes on one port."""
+    os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = database_url, redis_url
+    uvicorn.run(
+        "dispatch.app:create_app",
+        factory=True,
+        workers=settings.hotline_api_workers,
         host=settings.hotline_host,
         port=settings.hotline_port,
         proxy_headers=True,
         log_level="info",
         access_log=False,  # request lines carry receipt codes and phone numbers in paths
     )
-    uvicorn.Server(config).run()
 
 
 def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen:

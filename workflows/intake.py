@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AuditLog, Case, CaseEvent, Outbox, Report
 from workflows import receipts
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
@@ -189,86 +187,105 @@ def fingerprint(report: NewReport) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-async def _existing(session: AsyncSession, stmt: Any) -> IntakeResult | None:
-    row = (await session.execute(stmt)).first()
-    if row is None:
-        return None
-    return IntakeResult(row.id, row.case_id, row.receipt_code, duplicate=True)
-
-
 async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     """Store a report and its case in the caller's transaction; idempotent.
 
     With an external id (webhooks, forwards) the same (channel, external id) is one report;
     without one, the same content within DUPLICATE_WINDOW_SECONDS is. A transaction-scoped
     advisory lock on the key makes concurrent twins wait for each other instead of racing.
+    Intake is the hot path: the statements go to asyncpg directly, inside the session's
+    transaction, and the inserts are one statement.
     """
     fp = fingerprint(new)
     key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
-    cols = (Report.id, Report.case_id, Report.receipt_code)
+    conn = await _driver_connection(session)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
     if new.external_id:
-        stmt = select(*cols).where(
-            Report.channel == new.channel, Report.external_id == new.external_id
-        )
+        found = await conn.fetchrow(_BY_EXTERNAL_ID, new.channel, new.external_id)
     else:
-        stmt = select(*cols).where(
-            Report.fingerprint == fp,
-            Report.created_at > text(f"now() - interval '{DUPLICATE_WINDOW_SECONDS} seconds'"),
-        )
-    found = await _existing(session, stmt)
+        found = await conn.fetchrow(_BY_FINGERPRINT, fp, DUPLICATE_WINDOW_SECONDS)
     if found:
-        return found
+        return IntakeResult(found["id"], found["case_id"], found["receipt_code"], duplicate=True)
 
     # A reporter who did not pick a category still gets one: first-pass triage of the text.
     categories = new.categories or classify(new.description).categories
-    case = Case(
-        state="discovered",
-        categories=categories,
-        emergency=new.emergency,
-        mandatory=bool(new.situations),
-        jurisdiction_code=new.jurisdiction_code,
-    )
-    session.add(case)
-    await session.flush()
     code = receipts.new_code()
-    report = Report(
-        channel=new.channel,
-        external_id=new.external_id or f"fp-{fp[:32]}-{code}",
-        receipt_code=code,
-        case_id=case.id,
-        reporter=new.reporter,
-        reporter_phone=new.reporter_phone,
-        situations=new.situations,
-        categories=categories,
-        child=new.child,
-        jurisdiction_code=new.jurisdiction_code,
-        address=new.address,
-        description=new.description,
-        in_danger_now=new.in_danger_now,
-        fingerprint=fp,
-        raw=new.raw,
+    row = await conn.fetchrow(
+        _INSERT,
+        "discovered",
+        categories,
+        new.emergency,
+        bool(new.situations),
+        new.jurisdiction_code,
+        new.channel,
+        new.external_id or f"fp-{fp[:32]}-{code}",
+        code,
+        _json_or_none(new.reporter),
+        new.reporter_phone,
+        new.situations,
+        _json_or_none(new.child),
+        new.address,
+        new.description,
+        new.in_danger_now,
+        fp,
+        _json_or_none(new.raw),
+        new.actor,
+        new.ip,
     )
-    session.add(report)
-    await session.flush()
-    session.add_all(
-        [
-            CaseEvent(
-                case_id=case.id,
-                event="intake",
-                to_state=case.state,
-                actor=new.actor,
-                data={"channel": new.channel, "report_id": report.id},
-            ),
-            AuditLog(
-                actor=new.actor,
-                action="report.create",
-                object_type="case",
-                object_id=str(case.id),
-                ip=new.ip,
-                detail={"channel": new.channel, "report_id": report.id},
-            ),
-            Outbox(topic="case.intake", payload={"case_id": case.id, "report_id": report.id}),
-        ]
+    return IntakeResult(row["report_id"], row["case_id"], code, duplicate=False)
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, in the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+_BY_EXTERNAL_ID = (
+    "SELECT id, case_id, receipt_code FROM report WHERE channel = $1 AND external_id = $2"
+)
+_BY_FINGERPRINT = (
+    "SELECT id, case_id, receipt_code FROM report WHERE fingerprint = $1"
+    " AND created_at > now() - make_interval(secs => $2) ORDER BY id LIMIT 1"
+)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+# The case, its report, the first timeline event, the audit row and the outbox row for
+# dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
+_INSERT = """
+    WITH c AS (
+        INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code)
+        VALUES ($1, CAST($2 AS text[]), $3, $4, $5)
+        RETURNING id, state
+    ), r AS (
+        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
+                            reporter_phone, situations, categories, child, jurisdiction_code,
+                            address, description, in_danger_now, fingerprint, raw)
+        SELECT $6, $7, $8, c.id, CAST($9 AS jsonb),
+               $10, CAST($11 AS smallint[]), CAST($2 AS text[]),
+               CAST($12 AS jsonb), $5, $13, $14, $15,
+               $16, CAST($17 AS jsonb)
+        FROM c
+        RETURNING id, case_id
+    ), e AS (
+        INSERT INTO case_event (case_id, event, to_state, actor, data)
+        SELECT r.case_id, 'intake', c.state, $18,
+               jsonb_build_object('channel', $6, 'report_id', r.id)
+        FROM r, c
+    ), a AS (
+        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
+        SELECT $18, 'report.create', 'case', r.case_id::text, $19,
+               jsonb_build_object('channel', $6, 'report_id', r.id)
+        FROM r
+    ), o AS (
+        INSERT INTO outbox (topic, payload, attempts)
+        SELECT 'case.intake', jsonb_build_object('case_id', r.case_id, 'report_id', r.id), 0
+        FROM r
     )
-    return IntakeResult(report.id, case.id, code, duplicate=False)
+    SELECT r.id AS report_id, r.case_id FROM r
+    """
