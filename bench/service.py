@@ -1,0 +1,82 @@
+"""Run a whole service (API + worker + scheduler, `hotline up`) on a scratch database for a
+benchmark, and take it all down afterwards."""
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+HOTLINE = str(Path(sys.executable).with_name("hotline"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    name = f"hotline_bench_{secrets.token_hex(4)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def running_service(database_url: str, redis_url: str, **env: str) -> Iterator[str]:
+    """`hotline up` with the given servers; yields its base URL once /readyz answers 200."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "HOTLINE_PORT": str(port),
+        "HOTLINE_SECRET_KEY": secrets.token_hex(16),
+        "HOTLINE_DATA_DIR": f"/tmp/hotline-bench-{port}",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [HOTLINE, "up"],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("hotline up exited")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("hotline up not ready in 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
