@@ -4,6 +4,7 @@ Default deny: a staff route names the roles it admits with `require(...)`; anyth
 including a missing or stale token, is refused before the handler runs.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -65,27 +66,54 @@ def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+# A verified token is trusted for this long before the user row is read again: a burst of
+# requests (a queue refresh, a claim race) costs one lookup. A disabled user or a logout
+# (token_version bump) therefore takes effect within these seconds.
+PRINCIPAL_TTL = 5.0
+_PRINCIPAL_CACHE_MAX = 10_000
+
+
 async def principal_from_token(runtime: Runtime, token: str) -> Principal | None:
+    cached = runtime.principal_cache.get(token)
+    now = time.monotonic()
+    if cached and now - cached[0] < PRINCIPAL_TTL:
+        return cached[1]
     try:
         data = _serializer(runtime).loads(token, max_age=runtime.settings.hotline_token_ttl)
     except BadSignature:
         return None
-    async with runtime.sessions() as session:
+    user = AppUser.__table__.c
+    async with runtime.engine.connect() as conn:
         row = (
-            await session.execute(
-                select(AppUser, Jurisdiction.path)
-                .outerjoin(Jurisdiction, Jurisdiction.code == AppUser.jurisdiction_code)
-                .where(AppUser.id == data.get("uid"))
+            await conn.execute(
+                select(
+                    user.id,
+                    user.username,
+                    user.role,
+                    user.department_code,
+                    user.jurisdiction_code,
+                    user.active,
+                    user.token_version,
+                    Jurisdiction.__table__.c.path,
+                )
+                .select_from(
+                    AppUser.__table__.outerjoin(
+                        Jurisdiction.__table__,
+                        Jurisdiction.__table__.c.code == user.jurisdiction_code,
+                    )
+                )
+                .where(user.id == data.get("uid"))
             )
         ).first()
-    if row is None:
+    if row is None or not row.active or row.token_version != data.get("v"):
         return None
-    user, path = row
-    if not user.active or user.token_version != data.get("v"):
-        return None
-    return Principal(
-        user.id, user.username, user.role, user.department_code, user.jurisdiction_code, path
+    principal = Principal(
+        row.id, row.username, row.role, row.department_code, row.jurisdiction_code, row.path
     )
+    if len(runtime.principal_cache) >= _PRINCIPAL_CACHE_MAX:
+        runtime.principal_cache.clear()
+    runtime.principal_cache[token] = (now, principal)
+    return principal
 
 
 async def current_principal(

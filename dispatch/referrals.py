@@ -159,23 +159,22 @@ async def claim(
     session: AsyncSession, referral_id: int, user_id: int, actor: str, visible, now: datetime
 ) -> Referral:
     """Exactly one winner. `visible` is the caller's scope filter on Referral."""
-    claimed = (
-        await session.execute(
-            update(Referral)
-            .where(Referral.id == referral_id, Referral.status == "queued", visible)
-            .values(
-                status="claimed",
-                claimed_by=user_id,
-                claimed_at=now,
-                last_activity_at=now,
-                updated_at=now,
-            )
-            .returning(Referral)
+    table = Referral.__table__
+    won = await session.scalar(
+        update(table)
+        .where(table.c.id == referral_id, table.c.status == "queued", visible)
+        .values(
+            status="claimed",
+            claimed_by=user_id,
+            claimed_at=now,
+            last_activity_at=now,
+            updated_at=now,
         )
-    ).scalar_one_or_none()
-    if claimed is None:
+        .returning(table.c.id)
+    )
+    if won is None:
         status = await session.scalar(
-            select(Referral.status).where(Referral.id == referral_id, visible)
+            select(table.c.status).where(table.c.id == referral_id, visible)
         )
         if status is None:
             raise ApiError(404, "referral_not_found", "未找到该转介")
@@ -184,6 +183,7 @@ async def claim(
             "already_claimed" if status != "unrouted" else "not_routed",
             "该转介已被认领或不在待认领状态",
         )
+    claimed = await session.get(Referral, won)
     case = await session.get(Case, claimed.case_id)
     enter_phase(claimed, effective_risk(case))
     session.add(

@@ -2,7 +2,7 @@
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -19,6 +19,8 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     secret_key: str
+    # Verified bearer tokens → (when, principal); see dispatch.auth.PRINCIPAL_TTL.
+    principal_cache: dict = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.redis.aclose()

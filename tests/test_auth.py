@@ -58,3 +58,17 @@ async def test_health_and_readiness(client):
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200
+
+
+async def test_a_revoked_token_stops_working_once_the_short_cache_lapses(
+    client, make_user, login, app, sessions
+):
+    from db.models import AppUser
+
+    user = await make_user("caseworker")
+    headers = await login(user)
+    assert (await client.get("/api/v1/cases", headers=headers)).status_code == 200
+    async with sessions() as session, session.begin():
+        (await session.get(AppUser, user.id)).token_version += 1  # "log out everywhere"
+    app.state.runtime.principal_cache.clear()  # what PRINCIPAL_TTL seconds do
+    assert (await client.get("/api/v1/cases", headers=headers)).status_code == 401
