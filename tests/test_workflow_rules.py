@@ -149,3 +149,9 @@ def test_completing_and_returning_need_a_text(event):
     with pytest.raises(WorkflowRefused) as refused:
         apply_referral_event("in_progress", event, note=" ")
     assert refused.value.code == "reason_required"
+
+
+def test_the_documented_diagram_is_the_code():
+    from workflows.diagram import TARGET, render
+
+    assert TARGET.read_text(encoding="utf-8") == render()
