@@ -43,12 +43,20 @@ def leftovers(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def redis_children() -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if p.name().startswith("redis-server") and p.status() != psutil.STATUS_ZOMBIE
-    ]
+def redis_children(data_dir: Path) -> list[psutil.Process]:
+    """Our redis-server children working in data_dir (the test session may run its own)."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if (
+                p.name().startswith("redis-server")
+                and p.status() != psutil.STATUS_ZOMBIE
+                and Path(p.cwd()).is_relative_to(data_dir)
+            ):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
 
 
 @pytest.fixture
@@ -123,7 +131,7 @@ def test_start_answer_stop_leave_nothing_and_keep_data(servers: EmbeddedServers)
     servers.stop()
     assert servers.database_url is None and servers.redis_url is None
     assert leftovers(data_dir) == []
-    assert redis_children() == []
+    assert redis_children(data_dir) == []
     servers.stop()  # twice is fine
 
     servers.start()
@@ -155,7 +163,7 @@ def test_second_owner_of_a_dir_in_use_is_refused(servers: EmbeddedServers) -> No
     with pytest.raises(EmbeddedServersBusy, match=str(os.getpid())):
         other.start()
     other.stop()  # never started: a no-op
-    assert len(redis_children()) == 1
+    assert len(redis_children(servers.data_dir)) == 1
     with Redis.from_url(servers.redis_url) as redis:
         assert redis.ping()
 
@@ -193,7 +201,7 @@ def test_servers_of_a_crashed_owner_are_taken_over(data_dir: Path) -> None:
         with Redis.from_url(embedded.redis_url, decode_responses=True) as redis:
             assert redis.lrange("queue", 0, -1) == ["before crash"]
         running = [p for p in leftovers(home) if p.name().startswith("redis-server")]
-        assert [p.pid for p in running] == [p.pid for p in redis_children()]
+        assert [p.pid for p in running] == [p.pid for p in redis_children(home)]
     assert leftovers(home) == []
 
 
@@ -285,4 +293,4 @@ def test_failed_start_says_why_and_undoes_everything(data_dir: Path) -> None:
         embedded.start()
     assert embedded.database_url is None
     assert leftovers(data_dir) == []
-    assert redis_children() == []
+    assert redis_children(data_dir) == []
