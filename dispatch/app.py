@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from channels import errors, receipts, webform
 from db.settings import Settings
-from dispatch import auth, cases_api, health, referrals_api, workflow_api
+from dispatch import auth, cases_api, health, referrals_api, status_api, workflow_api
 from dispatch.limits import BodyLimit
 from dispatch.runtime import make_runtime
 
@@ -51,6 +51,7 @@ def create_app(
         cases_api.router,
         workflow_api.router,
         referrals_api.router,
+        status_api.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)

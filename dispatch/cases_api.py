@@ -1,6 +1,6 @@
 """Staff API for cases: list and read, scoped and audited (workflow events live beside it)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from channels.errors import ApiError
 from channels.web import sessions
-from db.models import Case, CaseEvent, Referral, Report
+from db.models import Case, CaseEvent, Referral, Report, Visit
 from dispatch.audit import audit
 from dispatch.auth import Principal, require
 from dispatch.scope import case_filter, sees_reporter
@@ -65,11 +65,23 @@ class ReportView(BaseModel):
     reporter: dict[str, Any] | None
 
 
+class VisitView(BaseModel):
+    id: int
+    due_at: datetime | None
+    visited_at: datetime | None
+    findings: str | None
+    risk_before: str | None
+    risk_after: str | None
+    overdue: bool
+
+
 class CaseDetail(CaseSummary):
     assessment: dict[str, Any] | None
     merged_into_id: int | None
     timeline: list[TimelineEntry]
     reports: list[ReportView]
+    # Recorded visits and the planned next one (overdue when its date has passed).
+    visits: list[VisitView]
 
 
 async def _referrals(session, case_ids: list[int]) -> dict[int, list[ReferralBrief]]:
@@ -157,6 +169,7 @@ async def get_case(
     case_id: int,
     principal: Annotated[Principal, Depends(STAFF)],
 ) -> CaseDetail:
+    now = datetime.now(UTC)
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
         refs = await _referrals(session, [case.id])
@@ -173,6 +186,15 @@ async def get_case(
             (
                 await session.execute(
                     select(Report).where(Report.case_id == case.id).order_by(Report.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        visits = (
+            (
+                await session.execute(
+                    select(Visit).where(Visit.case_id == case.id).order_by(Visit.id)
                 )
             )
             .scalars()
@@ -202,6 +224,18 @@ async def get_case(
                 data=e.data,
             )
             for e in events
+        ],
+        visits=[
+            VisitView(
+                id=v.id,
+                due_at=v.due_at,
+                visited_at=v.visited_at,
+                findings=v.findings,
+                risk_before=v.risk_before,
+                risk_after=v.risk_after,
+                overdue=v.visited_at is None and v.due_at is not None and v.due_at < now,
+            )
+            for v in visits
         ],
         reports=[
             ReportView(

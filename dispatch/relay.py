@@ -12,8 +12,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from redis.retry import Retry
+from rq import Queue
+from rq import Retry as JobRetry
 from rq.exceptions import DuplicateJobError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,10 +27,18 @@ from dispatch.jobs import queue_for, run_topic
 
 log = logging.getLogger("hotline.relay")
 
-RETRY = Retry(max=8, interval=[5, 15, 60, 300, 900, 1800, 3600, 3600])
+RETRY = JobRetry(max=8, interval=[5, 15, 60, 300, 900, 1800, 3600, 3600])
 RESULT_TTL = 7 * 24 * 3600  # keeps the job key, and so the uniqueness check, for a week
 FAILURE_TTL = 30 * 24 * 3600
 JOB_TIMEOUT = 120
+
+
+def relay_redis(url: str) -> Redis:
+    """The relay's Redis client: fails fast (the relay backs off itself, row by row), so an
+    outage never stalls the scheduler for redis-py's own retry sleeps."""
+    return Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
+    )
 
 
 def enqueue(redis: Redis, row: Outbox) -> None:

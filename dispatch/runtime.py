@@ -18,6 +18,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
+    redis_url: str
     secret_key: str
     # Verified bearer tokens → (when, principal); see dispatch.auth.PRINCIPAL_TTL.
     principal_cache: dict = field(default_factory=dict)
@@ -47,5 +48,6 @@ def make_runtime(settings: Settings, database_url: str, redis_url: str) -> Runti
         engine=engine,
         sessions=make_sessionmaker(engine),
         redis=Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2),
+        redis_url=redis_url,
         secret_key=secret_key(settings),
     )

@@ -10,11 +10,9 @@ import logging
 import signal
 from datetime import UTC, datetime
 
-from redis import Redis
-
 from db.engine import make_engine, make_sessionmaker, transaction
 from dispatch.deadlines import sweep_referrals, sweep_visits
-from dispatch.relay import relay_once
+from dispatch.relay import relay_once, relay_redis
 
 log = logging.getLogger("hotline.scheduler")
 
@@ -25,7 +23,7 @@ SWEEP_SECONDS = 5.0
 async def run_scheduler(database_url: str, redis_url: str) -> None:
     engine = make_engine(database_url, pool_size=3)
     sessions = make_sessionmaker(engine)
-    redis = Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    redis = relay_redis(redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -149,6 +149,9 @@ async def test_overdue_follow_up_visit_is_escalated_once(client, sessions, pump,
         async with sessions() as session, session.begin():
             await sweep_visits(session, visit.due_at + timedelta(days=days - 7))
     assert (await _events(sessions, case_id)).count("visit_overdue") == 1
+    detail = (await client.get(f"/api/v1/cases/{case_id}", headers=caseworker)).json()
+    planned = [v for v in detail["visits"] if v["visited_at"] is None]
+    assert len(planned) == 1 and planned[0]["due_at"]
     async with sessions() as session:
         told = (await session.execute(select(Notification.user_id).where(
             Notification.case_id == case_id, Notification.kind == "visit_overdue"))).all()

@@ -18,7 +18,7 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from db.models import AppUser, Notification, Outbox
-from dispatch.relay import relay_once
+from dispatch.relay import relay_once, relay_redis
 from tests.test_case_lifecycle import report
 
 
@@ -27,7 +27,7 @@ def _dead_redis() -> Redis:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return relay_redis(f"redis://127.0.0.1:{port}/0")
 
 
 async def _pending(sessions) -> list[Outbox]:
@@ -38,7 +38,7 @@ async def _pending(sessions) -> list[Outbox]:
 
 
 async def test_reports_keep_arriving_while_redis_is_down_and_go_out_once(
-    client, sessions, redis_client, pump
+    client, sessions, redis_client, pump, make_user, login
 ):
     await pump()  # start from a quiet outbox
     dead = _dead_redis()
@@ -51,6 +51,11 @@ async def test_reports_keep_arriving_while_redis_is_down_and_go_out_once(
     pending = await _pending(sessions)
     assert len(pending) == 5
     assert all(row.attempts >= 1 and row.last_error.startswith("redis") for row in pending)
+    supervisor = await login(await make_user("supervisor"))
+    status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
+    assert status["outbox_pending"] == 5 and status["outbox_with_errors"] == 5
+    caseworker = await login(await make_user("caseworker"))
+    assert (await client.get("/api/v1/dispatch/status", headers=caseworker)).status_code == 403
 
     # Redis is back: after the backoff every row is relayed, each exactly once.
     async with sessions() as session, session.begin():
