@@ -9,6 +9,7 @@ database number of its own that is flushed first.
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def servers() -> Iterator[Servers]:
     db_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
     embedded = None
+    folder: Path | None = None
     if not db_url or not redis_url:
         from dispatch.embedded import EmbeddedServers
 
@@ -59,6 +61,8 @@ def servers() -> Iterator[Servers]:
     finally:
         if embedded is not None:
             embedded.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _admin(sql: str, admin_url: str) -> None:
