@@ -7,7 +7,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from channels.errors import ApiError
-from channels.web import sessions
+from channels.ratelimit import record_miss, refuse_if_over
+from channels.web import client_ip, sessions
 from db.models import Case, Report
 from workflows import receipts
 
@@ -34,6 +35,9 @@ PUBLIC_STATUS_LABELS = {
 }
 
 
+MISSES_PER_MINUTE = 20
+
+
 class ReceiptOut(BaseModel):
     receipt_code: str
     status: str
@@ -45,8 +49,13 @@ _NOT_FOUND = ApiError(404, "receipt_not_found", "未找到该回执编号，请�
 
 @router.get("/api/v1/receipts/{receipt_code}", response_model=ReceiptOut)
 async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
+    """Misses are limited per client address: codes are unguessable only while guessing
+    is slow."""
+    who = client_ip(request) or "-"
+    await refuse_if_over(request, "receipt", who, MISSES_PER_MINUTE, 60)
     code = receipts.normalize(receipt_code[:40])
     if code is None:
+        await record_miss(request, "receipt", who, 60)
         raise ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
     async with sessions(request)() as session:
         row = (
@@ -57,6 +66,7 @@ async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
             )
         ).first()
     if row is None:
+        await record_miss(request, "receipt", who, 60)
         raise _NOT_FOUND
     return ReceiptOut(
         receipt_code=receipts.display(code),

@@ -4,6 +4,7 @@ Default deny: a staff route names the roles it admits with `require(...)`; anyth
 including a missing or stale token, is refused before the handler runs.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,6 +18,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from channels.errors import ApiError
+from channels.ratelimit import record_miss, refuse_if_over
+from channels.web import client_ip
 from db.models import AppUser, AuditLog, Jurisdiction
 from dispatch.runtime import Runtime
 
@@ -26,6 +29,8 @@ CENTER_ROLES = ("operator", "caseworker", "supervisor")
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("not-a-password")
+
+FAILED_LOGINS_PER_15_MINUTES = 10
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -159,13 +164,23 @@ async def token(
     username: Annotated[str, Form(max_length=60)],
     password: Annotated[str, Form(max_length=200)],
 ) -> TokenOut:
-    """OAuth2 password flow. The same answer for an unknown user and a wrong password."""
+    """OAuth2 password flow. The same answer for an unknown user and a wrong password;
+    attempts per user name and per address are limited, against password guessing."""
     runtime = runtime_of(request)
+    limits = (
+        ("login-user", username.lower(), FAILED_LOGINS_PER_15_MINUTES),
+        ("login-ip", client_ip(request) or "-", 5 * FAILED_LOGINS_PER_15_MINUTES),
+    )
+    for bucket, key, limit in limits:
+        await refuse_if_over(request, bucket, key, limit, 900)
     async with runtime.sessions() as session, session.begin():
         user = (
             await session.execute(select(AppUser).where(AppUser.username == username))
         ).scalar_one_or_none()
-        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        # argon2 is deliberately slow: keep it off the event loop.
+        ok = await asyncio.to_thread(
+            verify_password, user.password_hash if user else _DUMMY_HASH, password
+        )
         ok = ok and user is not None and user.active
         session.add(
             AuditLog(
@@ -174,9 +189,11 @@ async def token(
                 action="auth.login" if ok else "auth.login_failed",
                 object_type="user",
                 object_id=str(user.id) if ok and user else None,
-                ip=request.client.host if request.client else None,
+                ip=client_ip(request),
             )
         )
     if not ok or user is None:
+        for bucket, key, _ in limits:
+            await record_miss(request, bucket, key, 900)
         raise ApiError(401, "invalid_credentials", "用户名或密码错误")
     return TokenOut(access_token=issue_token(runtime, user))

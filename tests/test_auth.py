@@ -72,3 +72,23 @@ async def test_a_revoked_token_stops_working_once_the_short_cache_lapses(
         (await session.get(AppUser, user.id)).token_version += 1  # "log out everywhere"
     app.state.runtime.principal_cache.clear()  # what PRINCIPAL_TTL seconds do
     assert (await client.get("/api/v1/cases", headers=headers)).status_code == 401
+
+
+async def test_guessing_passwords_is_slowed_down(app, make_user, monkeypatch):
+    import httpx
+
+    from channels import ratelimit
+
+    monkeypatch.setattr(ratelimit, "now", lambda: 1_800_000_000.0)  # one fixed window
+    user = await make_user("operator")
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as guesser:
+        for _ in range(10):
+            wrong = await guesser.post("/api/v1/auth/token",
+                                       data={"username": user.username, "password": "guess"})
+            assert wrong.status_code == 401
+        blocked = await guesser.post("/api/v1/auth/token",
+                                     data={"username": user.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.json()["error"]["code"] == "too_many_requests"
+    assert int(blocked.headers["retry-after"]) > 0

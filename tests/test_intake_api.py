@@ -212,3 +212,22 @@ async def test_a_report_without_categories_is_triaged_from_its_text(client, sess
     async with sessions() as session:
         case = await session.get(Case, response.json()["case_id"])
     assert "dropout" in case.categories
+
+
+async def test_receipt_guessing_is_slowed_down_but_holders_are_not(app, client, monkeypatch):
+    import httpx
+
+    from channels import ratelimit
+
+    code = (await client.post("/api/v1/reports", json=unique())).json()["receipt_code"]
+    monkeypatch.setattr(ratelimit, "now", lambda: 1_800_000_000.0)
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.30", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as guesser:
+        for _ in range(30):  # a holder checking again and again is never limited
+            assert (await guesser.get(f"/api/v1/receipts/{code}")).status_code == 200
+        for _ in range(20):
+            miss = await guesser.get(f"/api/v1/receipts/{receipts.new_code()}")
+            assert miss.status_code == 404
+        blocked = await guesser.get(f"/api/v1/receipts/{code}")
+    assert blocked.status_code == 429
+    assert (await client.get(f"/api/v1/receipts/{code}")).status_code == 200  # others aren't
