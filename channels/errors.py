@@ -6,6 +6,8 @@ is echoed back.
 
 import logging
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -57,6 +59,17 @@ def error_response(err: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=err.status, headers=err.headers)
 
 
+def _bad_input(exc: BaseException) -> bool:
+    """The database refused a value (a NUL character, a number out of range): the client's
+    input was wrong, so 422, not 500. Found anywhere in the exception's chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.exceptions.DataError | sqlalchemy.exc.DataError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -75,6 +88,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _bad_input(exc):
+            return error_response(
+                ApiError(422, "invalid_input", "提交的内容包含无法处理的字符或超出范围的数值")
+            )
         # Log the type and route only: exception text may carry personal data or SQL.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return error_response(ApiError(500, "internal_error", "服务器内部错误，请稍后再试"))

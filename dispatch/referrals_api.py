@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from channels.errors import ApiError
@@ -14,6 +14,7 @@ from dispatch.audit import audit
 from dispatch.auth import Principal, require
 from dispatch.referrals import act, claim, reroute
 from dispatch.scope import case_filter, referral_filter
+from workflows.reference import department_labels
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 VIEWERS = require("liaison", "operator", "caseworker", "supervisor")
@@ -182,6 +183,13 @@ async def return_referral(
 class RouteIn(BaseModel):
     department: Annotated[str, Field(max_length=40)]
     office_id: int | None = None
+
+    @field_validator("department")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in department_labels():
+            raise ValueError("unknown department")
+        return value
 
 
 @router.post(
