@@ -23,7 +23,7 @@ def audit(
     session.add(
         AuditLog(
             actor_id=principal.id,
-            actor=f"{principal.role}:{principal.username}",
+            actor=principal.label,
             action=action,
             object_type=object_type,
             object_id=None if object_id is None else str(object_id),

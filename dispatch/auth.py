@@ -58,6 +58,11 @@ class Principal:
     # Materialized path of the user's jurisdiction: their scope is that subtree.
     scope_path: str | None
 
+    @property
+    def label(self) -> str:
+        """How the person appears in timelines and the audit log."""
+        return f"{self.role}:{self.username}"
+
 
 def _serializer(runtime: Runtime) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(runtime.secret_key, salt="staff-token")

@@ -9,7 +9,7 @@ closing), and records the case event, audit row and outbox rows together.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
@@ -70,19 +70,13 @@ def refused(exc: WorkflowRefused) -> ApiError:
     return ApiError(status, exc.code, exc.message)
 
 
+async def _drop_planned_visits(session: AsyncSession, case: Case) -> None:
+    await session.execute(delete(Visit).where(Visit.case_id == case.id, Visit.visited_at.is_(None)))
+
+
 async def plan_visit(session: AsyncSession, case: Case, since: datetime) -> Visit:
     """Cancel the planned visit (if any) and plan the next at the risk level's interval."""
-    pending = (
-        (
-            await session.execute(
-                select(Visit).where(Visit.case_id == case.id, Visit.visited_at.is_(None))
-            )
-        )
-        .scalars()
-        .all()
-    )
-    for visit in pending:
-        await session.delete(visit)
+    await _drop_planned_visits(session, case)
     visit = Visit(case_id=case.id, due_at=next_visit_due(since, effective_risk(case)))
     session.add(visit)
     return visit
@@ -144,17 +138,7 @@ async def transition(
         await plan_visit(session, case, now)
     elif new_state in TERMINAL:
         await cancel_open(session, case, actor.name, now)
-        pending = (
-            (
-                await session.execute(
-                    select(Visit).where(Visit.case_id == case.id, Visit.visited_at.is_(None))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for visit in pending:
-            await session.delete(visit)
+        await _drop_planned_visits(session, case)
     session.add(
         Outbox(
             topic="case.status", payload={"case_id": case.id, "state": new_state, "event": event}

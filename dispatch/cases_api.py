@@ -153,11 +153,11 @@ def _reporter_view(report: Report, principal: Principal) -> dict[str, Any] | Non
     return reporter or None
 
 
-async def load_case(session, principal: Principal, case_id: int) -> Case:
-    """The case if the principal may see it; 404 otherwise (no hint that it exists)."""
-    case = (
-        await session.execute(select(Case).where(Case.id == case_id, case_filter(principal)))
-    ).scalar_one_or_none()
+async def load_case(session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
+    """The case if the principal may see it; 404 otherwise (no hint that it exists).
+    With `lock`, the row is locked for an update in this transaction."""
+    stmt = select(Case).where(Case.id == case_id, case_filter(principal))
+    case = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if case is None:
         raise ApiError(404, "case_not_found", "未找到该案件")
     return case

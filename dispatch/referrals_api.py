@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from channels.errors import ApiError
 from channels.web import json_only, sessions
-from db.models import Case, Referral
+from db.models import Referral
 from dispatch.audit import audit
 from dispatch.auth import Principal, require
+from dispatch.cases_api import load_case
 from dispatch.referrals import act, claim, reroute
-from dispatch.scope import case_filter, referral_filter
+from dispatch.scope import referral_filter
 from workflows.reference import department_labels
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
@@ -97,10 +98,6 @@ async def list_referrals(
     return ReferralList(items=[_out(r) for r in rows])
 
 
-def _who(principal: Principal) -> str:
-    return f"{principal.role}:{principal.username}"
-
-
 @router.post("/{referral_id}/claim", response_model=ReferralOut)
 async def claim_referral(
     request: Request, referral_id: int, principal: Annotated[Principal, Depends(LIAISON)]
@@ -109,7 +106,7 @@ async def claim_referral(
     now = datetime.now(UTC)
     async with sessions(request)() as session, session.begin():
         referral = await claim(
-            session, referral_id, principal.id, _who(principal), referral_filter(principal), now
+            session, referral_id, principal.id, principal.label, referral_filter(principal), now
         )
         audit(session, principal, "referral.claim", "referral", referral.id, request)
     return _out(referral)
@@ -136,7 +133,7 @@ async def _act(
             session,
             referral_id,
             principal.id,
-            _who(principal),
+            principal.label,
             event,
             note,
             referral_filter(principal),
@@ -207,17 +204,11 @@ async def route_case(
     """Send a case's share to a department by hand (after a return, or when unrouted)."""
     now = datetime.now(UTC)
     async with sessions(request)() as session, session.begin():
-        case = (
-            await session.execute(
-                select(Case).where(Case.id == case_id, case_filter(principal)).with_for_update()
-            )
-        ).scalar_one_or_none()
-        if case is None:
-            raise ApiError(404, "case_not_found", "未找到该案件")
+        case = await load_case(session, principal, case_id, lock=True)
         if case.state in ("closed", "merged", "invalid"):
             raise ApiError(409, "case_closed", "案件已结束，不能转介")
         referral = await reroute(
-            session, case, body.department, body.office_id, _who(principal), now
+            session, case, body.department, body.office_id, principal.label, now
         )
         audit(
             session,

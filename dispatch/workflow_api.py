@@ -13,8 +13,8 @@ from db.models import Case, CaseEvent, Referral, Visit
 from dispatch.audit import audit
 from dispatch.auth import Principal, require
 from dispatch.case_service import Actor, plan_visit, transition
+from dispatch.cases_api import load_case
 from dispatch.deadlines import effective_risk, schedule
-from dispatch.scope import case_filter
 from workflows.deadlines import levels
 
 router = APIRouter(prefix="/api/v1/cases", tags=["workflow"], dependencies=[Depends(json_only)])
@@ -58,18 +58,11 @@ class StateOut(BaseModel):
 
 
 def _actor(principal: Principal) -> Actor:
-    return Actor(f"{principal.role}:{principal.username}", principal.role, principal.id)
+    return Actor(principal.label, principal.role, principal.id)
 
 
 async def _locked_case(session, principal: Principal, case_id: int) -> Case:
-    case = (
-        await session.execute(
-            select(Case).where(Case.id == case_id, case_filter(principal)).with_for_update()
-        )
-    ).scalar_one_or_none()
-    if case is None:
-        raise ApiError(404, "case_not_found", "未找到该案件")
-    return case
+    return await load_case(session, principal, case_id, lock=True)
 
 
 @router.post("/{case_id}/events", response_model=StateOut)
@@ -155,7 +148,7 @@ async def post_assessment(
             CaseEvent(
                 case_id=case.id,
                 event="assessment",
-                actor=_actor(principal).name,
+                actor=principal.label,
                 actor_id=principal.id,
                 created_at=now,
                 data={"risk_before": before, "risk_after": body.risk_level, "needs": body.needs},
@@ -233,7 +226,7 @@ async def post_visit(
             CaseEvent(
                 case_id=case.id,
                 event="visit",
-                actor=_actor(principal).name,
+                actor=principal.label,
                 actor_id=principal.id,
                 created_at=now,
                 data={"visit_id": visit.id, "risk_before": before, "risk_after": visit.risk_after},
