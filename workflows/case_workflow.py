@@ -2,12 +2,13 @@
 
 A python-statemachine `StateMachine` (not `StateChart`, which would swallow refusals) bound
 to a small facts object; `apply_case_event` is the one entry point the application calls.
-Guards raise `WorkflowRefused` with a code and a Chinese message; the state then stays.
+Guards are validators that raise `WorkflowRefused` with a code and a Chinese message, so a
+refusal says why and leaves the state as it was.
 """
 
 from dataclasses import dataclass
 
-from statemachine import State, StateMachine
+from statemachine import Event, State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.errors import WorkflowRefused
@@ -34,8 +35,8 @@ EVENT_LABELS = {
     "invalidate": "不予受理",
 }
 # Levels whose cases may not close without a visit (or a supervisor's override).
-VISIT_BEFORE_CLOSE = ("red", "orange")
-OVERRIDE_ROLES = ("supervisor", "admin")
+VISIT_BEFORE_CLOSE = frozenset({"red", "orange"})
+OVERRIDE_ROLES = frozenset({"supervisor", "admin"})
 
 
 @dataclass
@@ -49,70 +50,84 @@ class CaseFacts:
     visit_count: int = 0
 
 
+def _state(value: str, **kwargs) -> State:
+    # The value is spelled out because it is what the database stores.
+    return State(STATE_LABELS[value], value=value, **kwargs)
+
+
+def _event(transitions, event_id: str) -> Event:
+    # A Chinese name makes the exported diagram read like the console.
+    return Event(transitions, id=event_id, name=EVENT_LABELS[event_id])
+
+
 class CaseMachine(StateMachine):
-    discovered = State(STATE_LABELS["discovered"], value="discovered", initial=True)
-    reported = State(STATE_LABELS["reported"], value="reported")
-    assessing = State(STATE_LABELS["assessing"], value="assessing")
-    handling = State(STATE_LABELS["handling"], value="handling")
-    following_up = State(STATE_LABELS["following_up"], value="following_up")
-    closed = State(STATE_LABELS["closed"], value="closed")
-    merged = State(STATE_LABELS["merged"], value="merged", final=True)
-    invalid = State(STATE_LABELS["invalid"], value="invalid", final=True)
+    """States and transitions of a case; guards read the bound `CaseFacts` (the model)."""
 
-    register = discovered.to(reported)
-    assess = reported.to(assessing)
-    handle = assessing.to(handling, validators="needs_risk_and_referral")
-    follow_up = handling.to(following_up)
-    reassess = following_up.to(assessing) | handling.to(assessing)
-    close = handling.to(closed, validators="may_close") | following_up.to(
-        closed, validators="may_close"
+    discovered = _state("discovered", initial=True)
+    reported = _state("reported")
+    assessing = _state("assessing")
+    handling = _state("handling")
+    following_up = _state("following_up")
+    closed = _state("closed")
+    merged = _state("merged", final=True)
+    invalid = _state("invalid", final=True)
+
+    register = _event(discovered.to(reported), "register")
+    assess = _event(reported.to(assessing), "assess")
+    handle = _event(assessing.to(handling, validators="needs_risk_and_referral"), "handle")
+    follow_up = _event(handling.to(following_up), "follow_up")
+    reassess = _event(assessing.from_(handling, following_up), "reassess")
+    close = _event(closed.from_(handling, following_up, validators="may_close"), "close")
+    reopen = _event(closed.to(assessing, validators="needs_reason"), "reopen")
+    merge = _event(
+        merged.from_(
+            discovered, reported, assessing, handling, following_up, validators="may_merge"
+        ),
+        "merge",
     )
-    reopen = closed.to(assessing, validators="needs_reason")
-    merge = (
-        discovered.to(merged, validators="may_merge")
-        | reported.to(merged, validators="may_merge")
-        | assessing.to(merged, validators="may_merge")
-        | handling.to(merged, validators="may_merge")
-        | following_up.to(merged, validators="may_merge")
-    )
-    invalidate = (
-        discovered.to(invalid, validators="needs_reason")
-        | reported.to(invalid, validators="needs_reason")
-        | assessing.to(invalid, validators="needs_reason")
+    invalidate = _event(
+        invalid.from_(discovered, reported, assessing, validators="needs_reason"), "invalidate"
     )
 
-    def needs_reason(self, reason: str | None = None) -> None:
+    def needs_reason(self, event: Event, reason: str | None = None) -> None:
         if not (reason and reason.strip()):
-            raise WorkflowRefused("reason_required", "此操作需要填写原因")
+            label = EVENT_LABELS[event.id]
+            raise WorkflowRefused("reason_required", f"「{label}」需要填写原因")
 
     def needs_risk_and_referral(self) -> None:
         if not self.model.risk_level:
             raise WorkflowRefused("risk_level_required", "开始处置前需要先评定风险等级")
         if self.model.referral_count < 1:
-            raise WorkflowRefused("referral_required", "开始处置前需要至少一个转介")
+            raise WorkflowRefused("referral_required", "开始处置前需要至少转介一个部门")
 
     def may_close(
         self, reason: str | None = None, override: bool = False, actor_role: str | None = None
     ) -> None:
-        if self.model.risk_level not in VISIT_BEFORE_CLOSE or self.model.visit_count > 0:
+        if override:
+            if actor_role not in OVERRIDE_ROLES:
+                raise WorkflowRefused("override_not_allowed", "只有督导可以强制结案")
+            if not (reason and reason.strip()):
+                raise WorkflowRefused("reason_required", "强制结案需要督导填写原因")
             return
-        if not override:
+        if self.model.risk_level in VISIT_BEFORE_CLOSE and self.model.visit_count < 1:
             raise WorkflowRefused(
                 "follow_up_visit_required",
-                "红色、橙色案件结案前需要至少一次回访记录，或由督导说明理由后强制结案",
+                "红色、橙色风险案件结案前需要至少一次回访记录，或由督导填写原因强制结案",
             )
-        if actor_role not in OVERRIDE_ROLES:
-            raise WorkflowRefused("override_not_allowed", "只有督导可以强制结案")
-        self.needs_reason(reason)
 
-    def may_merge(self, reason: str | None = None, into_case_id: int | None = None) -> None:
+    def may_merge(
+        self, event: Event, reason: str | None = None, into_case_id: int | None = None
+    ) -> None:
         if into_case_id is None or into_case_id == self.model.id:
-            raise WorkflowRefused("into_case_required", "并案需要指定另一个案件")
-        self.needs_reason(reason)
+            raise WorkflowRefused("into_case_required", "并案需要指定另一个案件作为主案件")
+        self.needs_reason(event, reason)
 
 
-def _machine(facts: CaseFacts) -> CaseMachine:
-    return CaseMachine(model=facts, state_field="state")
+def _refuse_transition(state: str, event: str) -> WorkflowRefused:
+    label = STATE_LABELS.get(state, state)
+    return WorkflowRefused(
+        "transition_not_allowed", f"当前状态「{label}」不允许执行「{EVENT_LABELS[event]}」"
+    )
 
 
 def apply_case_event(
@@ -124,10 +139,20 @@ def apply_case_event(
     override: bool = False,
     actor_role: str | None = None,
 ) -> str:
-    """Apply `event` to the facts; returns the new state or raises WorkflowRefused."""
+    """Apply `event` to the facts; returns the new state (also set on `facts.state`).
+
+    Raises WorkflowRefused, checked in this order: unknown_event, override_not_allowed
+    (override on anything but close), transition_not_allowed, then the transition's guards.
+    """
     if event not in EVENT_LABELS:
         raise WorkflowRefused("unknown_event", f"未知的流程操作「{event}」")
-    machine = _machine(facts)
+    if override and event != "close":
+        raise WorkflowRefused("override_not_allowed", "只有「结案」可以由督导强制执行")
+    # Checked here: the library would take an unknown stored value over and fail later
+    # with a bare KeyError (or, for None, silently start from the initial state).
+    if facts.state not in STATE_LABELS:
+        raise _refuse_transition(facts.state, event)
+    machine = CaseMachine(model=facts, state_field="state")
     try:
         machine.send(
             event,
@@ -137,13 +162,16 @@ def apply_case_event(
             actor_role=actor_role,
         )
     except TransitionNotAllowed as exc:
-        state = STATE_LABELS.get(facts.state, facts.state)
-        raise WorkflowRefused(
-            "transition_not_allowed", f"当前状态「{state}」不允许执行「{EVENT_LABELS[event]}」"
-        ) from exc
+        raise _refuse_transition(facts.state, event) from exc
     return facts.state
 
 
 def allowed_events(facts: CaseFacts) -> list[str]:
-    """Events with a transition from the current state (guards are checked on send)."""
-    return [e.id for e in _machine(CaseFacts(**vars(facts))).allowed_events]
+    """Events with a transition from the current state, for the UI's buttons.
+
+    Guards are not evaluated: a listed event may still be refused for a missing reason,
+    risk level, referral or visit, with a message that says which.
+    """
+    if facts.state not in STATE_LABELS:
+        return []
+    return [event.id for event in CaseMachine(model=facts, state_field="state").allowed_events]

@@ -1,12 +1,12 @@
 """A referral's lifecycle: 待认领 → 已认领 → 办理中 → 已办结, or 已退回 / 已撤销.
 
 `unrouted` (no office could take it) sits outside the machine: the center routes it by hand,
-which puts it in the queue.
+which puts it in the queue. It has a label because the consoles show it.
 """
 
 from dataclasses import dataclass
 
-from statemachine import State, StateMachine
+from statemachine import Event, State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.errors import WorkflowRefused
@@ -22,57 +22,78 @@ STATUS_LABELS = {
 }
 EVENT_LABELS = {
     "claim": "认领",
-    "release": "退回队列",
+    "release": "释放回队列",
     "start": "开始办理",
-    "progress": "记录进展",
+    "progress": "报告进展",
     "complete": "办结",
     "return": "退回",
     "cancel": "撤销",
 }
-_NEEDS_NOTE = {"complete": "办结需要填写办理结果", "return": "退回需要填写原因"}
 
 
 @dataclass
 class _Referral:
+    # A stored status taken over by the machine; cheaper than `start_value`, which runs
+    # an initial transition first.
     status: str
 
 
-class ReferralMachine(StateMachine):
-    queued = State(STATUS_LABELS["queued"], value="queued", initial=True)
-    claimed = State(STATUS_LABELS["claimed"], value="claimed")
-    in_progress = State(STATUS_LABELS["in_progress"], value="in_progress")
-    completed = State(STATUS_LABELS["completed"], value="completed", final=True)
-    returned = State(STATUS_LABELS["returned"], value="returned", final=True)
-    cancelled = State(STATUS_LABELS["cancelled"], value="cancelled", final=True)
+def _status(value: str, **kwargs) -> State:
+    return State(STATUS_LABELS[value], value=value, **kwargs)
 
-    claim = queued.to(claimed)
-    release = claimed.to(queued)
-    start = claimed.to(in_progress)
-    progress = claimed.to(in_progress) | in_progress.to.itself()
-    complete = claimed.to(completed) | in_progress.to(completed)
-    return_ = claimed.to(returned) | in_progress.to(returned)
-    cancel = queued.to(cancelled) | claimed.to(cancelled) | in_progress.to(cancelled)
+
+def _event(transitions, event_id: str) -> Event:
+    # `return` is a keyword, so that event lives in attribute `return_` with an explicit id.
+    return Event(transitions, id=event_id, name=EVENT_LABELS[event_id])
+
+
+class ReferralMachine(StateMachine):
+    """One department's share of a case, from the queue to an outcome or a return."""
+
+    queued = _status("queued", initial=True)
+    claimed = _status("claimed")
+    in_progress = _status("in_progress")
+    completed = _status("completed", final=True)
+    returned = _status("returned", final=True)
+    cancelled = _status("cancelled", final=True)
+
+    claim = _event(queued.to(claimed), "claim")
+    release = _event(claimed.to(queued), "release")
+    start = _event(claimed.to(in_progress), "start")
+    progress = _event(claimed.to(in_progress) | in_progress.to.itself(), "progress")
+    complete = _event(completed.from_(claimed, in_progress, validators="needs_outcome"), "complete")
+    return_ = _event(returned.from_(claimed, in_progress, validators="needs_reason"), "return")
+    cancel = _event(cancelled.from_(queued, claimed, in_progress), "cancel")
+
+    def needs_outcome(self, note: str | None = None) -> None:
+        if not (note and note.strip()):
+            raise WorkflowRefused("outcome_required", "办结需要填写办理结果")
+
+    def needs_reason(self, note: str | None = None) -> None:
+        if not (note and note.strip()):
+            raise WorkflowRefused("reason_required", "退回需要填写原因")
+
+
+def _refuse_transition(status: str, event: str) -> WorkflowRefused:
+    label = STATUS_LABELS.get(status, status)
+    return WorkflowRefused(
+        "transition_not_allowed", f"转介状态「{label}」不允许执行「{EVENT_LABELS[event]}」"
+    )
 
 
 def apply_referral_event(status: str, event: str, *, note: str | None = None) -> str:
-    """Apply `event` ("return" for 退回) to a status; returns the new one."""
+    """Apply `event` to a referral's status; returns the new status.
+
+    `note` is the outcome for complete and the reason for return. Raises WorkflowRefused:
+    unknown_event, transition_not_allowed, outcome_required or reason_required.
+    """
     if event not in EVENT_LABELS:
         raise WorkflowRefused("unknown_event", f"未知的转介操作「{event}」")
-    if event in _NEEDS_NOTE and not (note and note.strip()):
-        raise WorkflowRefused("reason_required", _NEEDS_NOTE[event])
-    row = _Referral(status)
     if status not in ReferralMachine.states_map:
-        raise WorkflowRefused(
-            "transition_not_allowed",
-            f"转介状态「{STATUS_LABELS.get(status, status)}」不允许执行「{EVENT_LABELS[event]}」",
-        )
+        raise _refuse_transition(status, event)
+    referral = _Referral(status)
     try:
-        ReferralMachine(model=row, state_field="status").send(
-            "return_" if event == "return" else event
-        )
+        ReferralMachine(model=referral, state_field="status").send(event, note=note)
     except TransitionNotAllowed as exc:
-        raise WorkflowRefused(
-            "transition_not_allowed",
-            f"转介状态「{STATUS_LABELS.get(status, status)}」不允许执行「{EVENT_LABELS[event]}」",
-        ) from exc
-    return row.status
+        raise _refuse_transition(status, event) from exc
+    return referral.status
