@@ -158,11 +158,21 @@ async def cancel_open(session: AsyncSession, case: Case, actor: str, now: dateti
 async def claim(
     session: AsyncSession, referral_id: int, user_id: int, actor: str, visible, now: datetime
 ) -> Referral:
-    """Exactly one winner. `visible` is the caller's scope filter on Referral."""
+    """Exactly one winner. `visible` is the caller's scope filter on Referral.
+
+    The row is taken with FOR UPDATE SKIP LOCKED: while one claimant holds it, the others
+    are answered 409 at once instead of queueing on the lock (and on the connection pool).
+    """
     table = Referral.__table__
+    target = (
+        select(table.c.id)
+        .where(table.c.id == referral_id, table.c.status == "queued", visible)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     won = await session.scalar(
         update(table)
-        .where(table.c.id == referral_id, table.c.status == "queued", visible)
+        .where(table.c.id == target)
         .values(
             status="claimed",
             claimed_by=user_id,
