@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     hotline_max_body_bytes: int = 256 * 1024
     # API processes serving the port (uvicorn workers); 1 keeps `hotline up` small.
     hotline_api_workers: int = 1
+    # RQ worker processes `hotline up` runs (more drain a backlog of jobs faster).
+    hotline_workers: int = 1
     # Database connections each API process keeps open (its request concurrency).
     hotline_db_pool_size: int = 32
     # Staff tokens expire after this many seconds.

@@ -21,8 +21,6 @@ from dispatch import schema
 
 log = logging.getLogger("hotline.serve")
 
-# Child processes `hotline up` runs beside the API (each also runs alone in production).
-CHILDREN: tuple[str, ...] = ("worker", "scheduler")
 
 
 def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
@@ -82,7 +80,9 @@ def run_all(settings: Settings) -> int:
         assert database_url and redis_url
         schema.migrate(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        children = [_spawn(name, env) for name in CHILDREN]
+        # Beside the API: RQ workers and one scheduler (each its own container in production).
+        kinds = ["worker"] * settings.hotline_workers + ["scheduler"]
+        children = [_spawn(kind, env) for kind in kinds]
         serve_api(settings, database_url, redis_url)
         return 0
     except KeyboardInterrupt:
