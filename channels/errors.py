@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflows.intake import field_errors
 
@@ -86,12 +87,37 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(ApiError(exc.status_code, headers=getattr(exc, "headers", None)))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if _bad_input(exc):
-            return error_response(
-                ApiError(422, "invalid_input", "提交的内容包含无法处理的字符或超出范围的数值")
-            )
-        # Log the type and route only: exception text may carry personal data or SQL.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return error_response(ApiError(500, "internal_error", "服务器内部错误，请稍后再试"))
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """Turns any unhandled exception into the contract's 500 (or 422 for input the database
+    refused) and does not re-raise it: Starlette's outermost middleware would otherwise
+    hand the exception to the server, whose traceback log can carry SQL parameters, that
+    is, personal data. Only the exception type and the route template are logged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - this is the last line of defence
+            if _bad_input(exc):
+                err = ApiError(422, "invalid_input", "提交的内容包含无法处理的字符或超出范围的数值")
+            else:
+                where = getattr(scope.get("route"), "path", "unmatched route")
+                log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], where)
+                err = ApiError(500, "internal_error", "服务器内部错误，请稍后再试")
+            if not started:
+                await error_response(err)(scope, receive, send)
