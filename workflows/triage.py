@@ -1,47 +1,50 @@
-"""First-pass triage of free text: categories and danger, by keywords from config.
+"""First-pass triage of free text: categories and danger, by keywords from triage.toml.
 
 One function, `classify`, so a better classifier can replace it without touching callers.
-Traditional characters are converted to Simplified first (OpenCC), so 家暴 and 家暴, 霸淩
-and 霸凌 match alike.
+Traditional characters are converted to Simplified first (OpenCC t2s), so 遺書/遗书 and
+霸淩/霸凌 match alike. It only suggests; an operator confirms.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 from opencc_purepy import OpenCC
 
 from workflows.config import load
 
+# Only this much of a text is read: keeps one call in milliseconds, and far below the size
+# (1,000,000 chars) at which opencc_purepy converts in a multiprocessing pool.
 MAX_TEXT = 20_000
 
 
 @dataclass(frozen=True)
 class Triage:
-    categories: list[str]
+    categories: list[str]  # best first; ["other"] when nothing is recognised
     emergency: bool
-    matched: list[str] = field(default_factory=list)
+    matched: list[str]  # the keywords that fired, in the categories' order, then danger's
 
 
 @cache
-def _converter() -> OpenCC:
+def _t2s() -> OpenCC:
+    """Built on first use (~40 ms, mostly loading the dictionaries), then shared."""
     return OpenCC("t2s")
 
 
+def _found(words: list[str], text: str) -> list[str]:
+    return [word for word in words if word in text]
+
+
 def classify(text: str) -> Triage:
-    simplified = _converter().convert((text or "")[:MAX_TEXT])
+    # t2s() rather than convert(): convert() returns its error message as the text.
+    simplified = _t2s().t2s(text[:MAX_TEXT]) if text and text.strip() else ""
     config = load("triage")
-    scores: dict[str, int] = {}
-    matched: list[str] = []
-    for category, words in config["categories"].items():
-        hits = [w for w in words if w in simplified]
-        if hits:
-            scores[category] = len(hits)
-            matched.extend(hits)
+    hits = {category: found for category, words in config["categories"].items()
+            if (found := _found(words, simplified))}
+    ranked = sorted(hits, key=lambda category: -len(hits[category]))  # stable: ties in config order
     danger = config["danger"]
-    danger_hits = [w for w in danger["keywords"] if w in simplified]
-    negated = any(n in simplified for n in danger["negations"])
-    matched.extend(w for w in danger_hits if w not in matched)
-    categories = sorted(scores, key=lambda c: -scores[c]) or ["other"]
-    return Triage(
-        categories=categories, emergency=bool(danger_hits) and not negated, matched=matched
-    )
+    calm = simplified
+    for phrase in danger["harmless"]:
+        calm = calm.replace(phrase, "\n")
+    alarms = _found(danger["keywords"], calm)
+    matched = list(dict.fromkeys([w for category in ranked for w in hits[category]] + alarms))
+    return Triage(categories=ranked or ["other"], emergency=bool(alarms), matched=matched)
