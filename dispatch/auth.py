@@ -25,6 +25,7 @@ from dispatch.runtime import Runtime
 
 ROLES = ("operator", "caseworker", "supervisor", "liaison", "admin")
 CENTER_ROLES = ("operator", "caseworker", "supervisor")
+CENTER_DEPARTMENT = "minor_protection_center"
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell.
@@ -57,6 +58,11 @@ class Principal:
     jurisdiction: str | None
     # Materialized path of the user's jurisdiction: their scope is that subtree.
     scope_path: str | None
+
+    @property
+    def is_center(self) -> bool:
+        """The center's own staff, as opposed to a department's (liaison, department supervisor)."""
+        return self.role in CENTER_ROLES and self.department in (None, CENTER_DEPARTMENT)
 
     @property
     def label(self) -> str:
@@ -149,6 +155,19 @@ def require(*roles: str):
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
         if principal.role not in roles:
+            raise ApiError(403)
+        return principal
+
+    return dependency
+
+
+def require_center(*roles: str):
+    """Like `require`, for the center's work (the workflow, routing): a department's
+    supervisor holds the role but not the job."""
+    base = require(*roles)
+
+    async def dependency(principal: Annotated[Principal, Depends(base)]) -> Principal:
+        if not principal.is_center:
             raise ApiError(403)
         return principal
 

@@ -11,7 +11,7 @@ from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db.models import Referral
 from dispatch.audit import audit
-from dispatch.auth import Principal, require
+from dispatch.auth import Principal, require, require_center
 from dispatch.cases_api import load_case
 from dispatch.referrals import act, claim, reroute
 from dispatch.scope import referral_filter
@@ -20,7 +20,7 @@ from workflows.reference import department_labels
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 VIEWERS = require("liaison", "operator", "caseworker", "supervisor")
 LIAISON = require("liaison")
-CASEWORK = require("caseworker", "supervisor")
+CASEWORK = require_center("caseworker", "supervisor")
 STATUSES = ("unrouted", "queued", "claimed", "in_progress", "completed", "returned", "cancelled")
 
 

@@ -1,15 +1,16 @@
 """Who may see which case or referral: role × department × jurisdiction subtree.
 
-Default deny. Center roles see cases in their jurisdiction's subtree (the city center, at
-the root, also sees cases with no jurisdiction yet). Liaisons see referrals to their own
-department whose office lies in their subtree, and the cases behind those referrals.
-Admins manage accounts and see no case data.
+Default deny. The center's staff (operator, caseworker, supervisor with no department or
+the center's) see cases in their jurisdiction's subtree (the city center, at the root, also
+sees cases with no jurisdiction yet). Department staff (liaisons, and supervisors of a
+department) see referrals to their own department whose office lies in their subtree, and
+the cases behind those referrals. Admins manage accounts and see no case data.
 """
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 
 from db.models import Case, Jurisdiction, Referral
-from dispatch.auth import CENTER_ROLES, Principal
+from dispatch.auth import Principal
 
 
 def _in_subtree(code_column, principal: Principal) -> ColumnElement[bool]:
@@ -21,6 +22,10 @@ def _in_subtree(code_column, principal: Principal) -> ColumnElement[bool]:
     )
 
 
+def _is_department_staff(principal: Principal) -> bool:
+    return principal.role in ("liaison", "supervisor") and not principal.is_center
+
+
 def _is_root(principal: Principal) -> bool:
     return bool(principal.scope_path) and principal.scope_path.count("/") == 1
 
@@ -28,14 +33,14 @@ def _is_root(principal: Principal) -> bool:
 def referral_filter(principal: Principal) -> ColumnElement[bool]:
     if principal.scope_path is None:
         return false()
-    if principal.role == "liaison":
+    if _is_department_staff(principal):
         if not principal.department:
             return false()
         return and_(
             Referral.department_code == principal.department,
             _in_subtree(Referral.jurisdiction_code, principal),
         )
-    if principal.role in CENTER_ROLES:
+    if principal.is_center:
         return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
     return false()
 
@@ -43,12 +48,12 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
 def case_filter(principal: Principal) -> ColumnElement[bool]:
     if principal.scope_path is None:
         return false()
-    if principal.role in CENTER_ROLES:
+    if principal.is_center:
         own = _in_subtree(Case.jurisdiction_code, principal)
         if _is_root(principal):
             return or_(own, Case.jurisdiction_code.is_(None))
         return own
-    if principal.role == "liaison":
+    if _is_department_staff(principal):
         return exists(
             select(Referral.id).where(Referral.case_id == Case.id, referral_filter(principal))
         )
@@ -57,6 +62,6 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
 
 def sees_reporter(principal: Principal) -> bool:
     """Reporter identity: the center and police only (mandatory-reporting confidentiality)."""
-    return principal.role in CENTER_ROLES or (
-        principal.role == "liaison" and principal.department == "police"
+    return principal.is_center or (
+        _is_department_staff(principal) and principal.department == "police"
     )

@@ -11,15 +11,15 @@ from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db.models import Case, CaseEvent, Referral, Visit
 from dispatch.audit import audit
-from dispatch.auth import Principal, require
+from dispatch.auth import Principal, require_center
 from dispatch.case_service import Actor, plan_visit, transition
 from dispatch.cases_api import load_case
 from dispatch.deadlines import effective_risk, schedule
 from workflows.deadlines import levels
 
 router = APIRouter(prefix="/api/v1/cases", tags=["workflow"], dependencies=[Depends(json_only)])
-CENTER_STAFF = require("operator", "caseworker", "supervisor")
-CASEWORK = require("caseworker", "supervisor")
+CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
+CASEWORK = require_center("caseworker", "supervisor")
 
 NEEDS = (
     "生活救助",

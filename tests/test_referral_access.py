@@ -168,3 +168,25 @@ def test_routing_table_for_every_category(category):
     with_police = departments_for([category], rules, police_now=True)
     assert with_police["police"] == (LEAD if lead == "police" else
                                      COOPERATING if "police" in cooperating else POLICE_COPY)
+
+
+async def test_a_department_supervisor_sees_only_that_department(client, make_user, login, pump,
+                                                                sessions):
+    case_id = await _routed_case(client, pump, categories=["dropout"], situations=[])
+    education_boss = await login(await make_user("supervisor", "education", "990100"))
+    health_boss = await login(await make_user("supervisor", "health", "990100"))
+    seen = (await client.get(f"/api/v1/cases/{case_id}", headers=education_boss)).json()
+    assert seen["reports"][0]["reporter"] is None  # not police: reporter stays hidden
+    assert (await client.get(f"/api/v1/cases/{case_id}", headers=health_boss)).status_code == 404
+    listed = (await client.get("/api/v1/cases", headers=health_boss)).json()["items"]
+    assert all(c["id"] != case_id for c in listed)
+
+
+async def test_a_department_supervisor_cannot_drive_the_center_s_workflow(
+    client, make_user, login, pump
+):
+    case_id = await _routed_case(client, pump, categories=["dropout"], situations=[])
+    education_boss = await login(await make_user("supervisor", "education", "990100"))
+    moved = await client.post(f"/api/v1/cases/{case_id}/events", json={"event": "assess"},
+                              headers=education_boss)
+    assert moved.status_code == 403
