@@ -274,3 +274,6 @@ class Notification(SQLModel, table=True):
     error: str | None = None
     created_at: datetime | None = _ts()
     sent_at: datetime | None = _ts(nullable=True)
+
+
+from db.models_telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)

@@ -6,9 +6,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from channels import errors, receipts, webform
+from channels import errors, receipts, sms_webhook, voice_webhook, webform
 from db.settings import Settings
-from dispatch import auth, cases_api, health, referrals_api, status_api, workflow_api
+from dispatch import (
+    auth,
+    blocks_api,
+    callbacks_api,
+    calls_api,
+    cases_api,
+    health,
+    referrals_api,
+    sms_api,
+    status_api,
+    workflow_api,
+)
 from dispatch.limits import BodyLimit
 from dispatch.runtime import make_runtime
 
@@ -52,6 +63,12 @@ def create_app(
         workflow_api.router,
         referrals_api.router,
         status_api.router,
+        sms_webhook.router,
+        voice_webhook.router,
+        sms_api.router,
+        calls_api.router,
+        callbacks_api.router,
+        blocks_api.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
