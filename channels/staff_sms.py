@@ -7,6 +7,7 @@ names the notification, never the number or the text.
 import asyncio
 import logging
 
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from db.settings import Settings
@@ -21,7 +22,12 @@ def twilio_configured(settings: Settings) -> bool:
 
 
 def twilio_client(settings: Settings) -> Client:
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    # A hung Twilio call must not hold a worker until the job timeout.
+    client = Client(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        http_client=TwilioHttpClient(timeout=15),
+    )
     if settings.twilio_api_base_url:
         client.api.base_url = settings.twilio_api_base_url.rstrip("/")
     return client

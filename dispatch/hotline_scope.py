@@ -8,12 +8,12 @@ center staff at the root of the network see them.
 from sqlalchemy import ColumnElement, or_, select
 
 from db.models import Case
-from dispatch.auth import CENTER_ROLES, Principal
-from dispatch.scope import _is_root, case_filter
+from dispatch.auth import Principal
+from dispatch.scope import case_filter, is_root
 
 
 def via_case(case_id_column, principal: Principal) -> ColumnElement[bool]:
     linked = case_id_column.in_(select(Case.id).where(case_filter(principal)))
-    if principal.role in CENTER_ROLES and _is_root(principal):
+    if principal.is_center and is_root(principal):
         return or_(case_id_column.is_(None), linked)
     return linked

@@ -26,7 +26,7 @@ def _is_department_staff(principal: Principal) -> bool:
     return principal.role in ("liaison", "supervisor") and not principal.is_center
 
 
-def _is_root(principal: Principal) -> bool:
+def is_root(principal: Principal) -> bool:
     return bool(principal.scope_path) and principal.scope_path.count("/") == 1
 
 
@@ -50,7 +50,7 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
         return false()
     if principal.is_center:
         own = _in_subtree(Case.jurisdiction_code, principal)
-        if _is_root(principal):
+        if is_root(principal):
             return or_(own, Case.jurisdiction_code.is_(None))
         return own
     if _is_department_staff(principal):
