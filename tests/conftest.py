@@ -200,7 +200,7 @@ def redis_client(redis_url) -> Redis:
 
 
 @pytest.fixture(scope="session")
-def pump(app, redis_client, settings):
+def pump(app, redis_client):
     """Run the background side in-process: relay the outbox into RQ, then run the queued
     jobs' handlers on the test's loop, until nothing is left. Returns the jobs it ran."""
     from rq import Queue
@@ -211,9 +211,10 @@ def pump(app, redis_client, settings):
 
     runtime = app.state.runtime
     table = handlers()
-    context = JobContext(runtime.sessions, settings)
 
     async def run(max_rounds: int = 20) -> list[tuple[str, dict]]:
+        # The runtime's settings as they are now: a test may swap in a Twilio-configured copy.
+        context = JobContext(runtime.sessions, runtime.settings)
         ran: list[tuple[str, dict]] = []
         for _ in range(max_rounds):
             await relay_once(runtime.sessions, redis_client)

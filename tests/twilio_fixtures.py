@@ -7,16 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from rq import Queue
 from sqlalchemy import func, select
 
 from channels import clock
 from channels.sms_outbound import SENDABLE
-from db.handlers import JobContext
 from db.models_telephony import SmsMessage
 from db.settings import Settings
-from dispatch.jobs import handlers
-from dispatch.relay import relay_once
 from tests.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, Clock, FakeTwilio
 
 
@@ -60,30 +56,9 @@ async def twilio(app, settings) -> AsyncIterator[TwilioSetup]:
 
 
 @pytest.fixture
-def run_jobs(app, redis_client):
-    """Relay the outbox into RQ and run the jobs in-process until quiet, with the app's
-    current settings; returns the (topic, payload) pairs that ran."""
-    table = handlers()
-
-    async def run(max_rounds: int = 20) -> list[tuple[str, dict]]:
-        runtime = app.state.runtime
-        context = JobContext(runtime.sessions, runtime.settings)
-        ran: list[tuple[str, dict]] = []
-        for _ in range(max_rounds):
-            await relay_once(runtime.sessions, redis_client)
-            names = [q.name for q in Queue.all(connection=redis_client)]
-            jobs = [j for n in names for j in Queue(n, connection=redis_client).get_jobs()]
-            if not jobs:
-                return ran
-            for job in jobs:
-                topic, payload = job.args
-                await table[topic](context, payload)
-                Queue(job.origin, connection=redis_client).remove(job)
-                job.delete()
-                ran.append((topic, payload))
-        raise AssertionError("background work did not settle")
-
-    return run
+def run_jobs(pump):
+    """The conftest's pump: it runs jobs with the app's current settings."""
+    return pump
 
 
 @pytest.fixture
