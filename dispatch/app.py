@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from channels import errors, receipts, sms_webhook, voice_webhook, webform
 from db.settings import Settings
@@ -20,6 +21,7 @@ from dispatch import (
     status_api,
     workflow_api,
 )
+from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
 from dispatch.runtime import make_runtime
 
@@ -69,7 +71,9 @@ def create_app(
         calls_api.router,
         callbacks_api.router,
         blocks_api.router,
+        console.router,
     ):
         app.include_router(router)
+    app.mount(console.STATIC_PATH, StaticFiles(directory=console.STATIC_DIR), name="console-static")
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
     return app

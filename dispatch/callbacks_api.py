@@ -18,13 +18,13 @@ from channels.web import json_only, sessions
 from db.models import CaseEvent
 from db.models_telephony import VoiceCall, VoiceCallback
 from dispatch.audit import audit
-from dispatch.auth import Principal, require
+from dispatch.auth import Principal, require_center
 from dispatch.hotline_scope import via_case
 from workflows.callback_policy import REASON_LABELS
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
-CENTER_STAFF = require("operator", "caseworker", "supervisor")
+CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
 CallbackId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 OUTCOME_LABELS = {
     "reached": "已回电联系上",

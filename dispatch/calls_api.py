@@ -23,7 +23,7 @@ from channels.web import client_ip, json_only, sessions
 from db.models import Case, Report
 from db.models_telephony import SmsThread, VoiceCall
 from dispatch.audit import audit
-from dispatch.auth import Principal, require
+from dispatch.auth import Principal, require_center
 from dispatch.cases_api import load_case
 from dispatch.hotline_scope import via_case
 from workflows import receipts
@@ -31,7 +31,7 @@ from workflows.intake import ReportIn, from_report_in
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
-CENTER_STAFF = require("operator", "caseworker", "supervisor")
+CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
 CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 
 

@@ -20,14 +20,14 @@ from channels.web import json_only, sessions
 from db.models import Case
 from db.models_telephony import SmsMessage, SmsOptOut, SmsThread
 from dispatch.audit import audit
-from dispatch.auth import Principal, require
+from dispatch.auth import Principal, require_center
 from dispatch.hotline_scope import via_case
 from workflows.config import load
 from workflows.phones import mask_phone
 from workflows.sms_threading import ENDED_CASE_STATES, active_since
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
-CENTER_STAFF = require("operator", "caseworker", "supervisor")
+CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
 
 
 class ThreadSummary(BaseModel):

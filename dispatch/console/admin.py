@@ -1,0 +1,21 @@
+"""The administrators' page: whether dispatch keeps up (figures only, no case data; the
+same numbers as the dispatch status API) and the way to the audit log. Accounts are
+managed with `hotline user`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from dispatch import status_api
+from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+ADMIN = staff("admin")
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_home(request: Request, user: Annotated[ConsoleUser, Depends(ADMIN)]):
+    status = await status_api.dispatch_status(request)
+    return render(request, user, "admin.html", {"status": status})

@@ -1,0 +1,258 @@
+"""The case page and the caseworkers' list: timeline, reports, assessment, risk level,
+referrals and routing, visits, conferences, workflow actions, possible duplicates.
+
+Reads and writes go through the staff API's own functions (`cases_api.get_case`,
+`workflow_api.*`, `referrals_api.route_case`), so a page sees exactly what the API would
+show this person, and every read and write is audited the same way. Phone numbers are
+masked on the page until the person asks to see them, which is audited on its own.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+
+from channels.web import sessions
+from db.models import Office, Referral
+from dispatch import calls_api, cases_api, referrals_api, sms_api, workflow_api
+from dispatch.audit import audit
+from dispatch.case_service import EVENT_ROLES
+from dispatch.cases_api import load_case
+from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
+from dispatch.console.duplicates import similar_cases
+from dispatch.console.timefmt import parse_local
+from dispatch.console.web import (
+    ConsoleRoute,
+    ConsoleUser,
+    act,
+    read_form,
+    render,
+    shown,
+    staff,
+    text_field,
+)
+from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
+from dispatch.scope import referral_filter
+from workflows.case_workflow import CaseFacts, allowed_events
+from workflows.deadlines import levels
+from workflows.reference import department_labels
+
+router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in_schema=False)
+
+CASE_READERS = staff("operator", "caseworker", "supervisor", "liaison")
+CENTER_DESK = staff("operator", "caseworker", "supervisor", center=True)
+CASEWORK = staff("caseworker", "supervisor", center=True)
+# Events whose form asks for a reason (the workflow refuses them without one).
+REASON_EVENTS = ("reopen", "merge", "invalidate", "close")
+
+
+@router.get("", response_class=HTMLResponse)
+async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWORK)]):
+    """The caseworker's main page: cases to assess, shares to route, visits past due."""
+    principal = user.principal
+    async with sessions(request)() as session, session.begin():
+        to_assess = await cases_in_states(session, principal, ("reported", "assessing"))
+        to_route = await referrals_to_route(session, principal)
+        late_visits = await overdue_visits(session, principal, datetime.now(UTC))
+        ids = [c.id for c in to_assess] + [c.id for _, c in to_route + late_visits]
+        audit(session, principal, "case.list", "case", None, request, shown(ids))
+    return render(
+        request,
+        user,
+        "cases.html",
+        {"to_assess": to_assess, "to_route": to_route, "late_visits": late_visits},
+    )
+
+
+def _actions(detail: cases_api.CaseDetail, user: ConsoleUser) -> list[str]:
+    principal = user.principal
+    if not principal.is_center:
+        return []
+    facts = CaseFacts(id=detail.id, state=detail.state, risk_level=detail.risk_level)
+    return [e for e in allowed_events(facts) if principal.role in EVENT_ROLES.get(e, ())]
+
+
+async def _case_page(
+    request: Request, user: ConsoleUser, case_id: int, *, reveal: bool = False
+) -> HTMLResponse:
+    principal = user.principal
+    detail = await cases_api.get_case(request, case_id, principal)
+    async with sessions(request)() as session, session.begin():
+        case = await load_case(session, principal, case_id)
+        referrals = list(
+            (
+                await session.execute(
+                    select(Referral)
+                    .where(Referral.case_id == case_id, referral_filter(principal))
+                    .order_by(Referral.id)
+                )
+            ).scalars()
+        )
+        conferences = await conferences_for(session, principal, case_id)
+        suggestions = await similar_cases(session, principal, case) if principal.is_center else []
+        offices = (
+            list((await session.execute(select(Office).order_by(Office.id))).scalars())
+            if principal.is_center
+            else []
+        )
+        if reveal:
+            audit(
+                session,
+                principal,
+                "case.reveal",
+                "case",
+                case_id,
+                request,
+                {"fields": ["reporter.phone"]},
+            )
+    threads = calls = None
+    if principal.is_center:
+        threads = await sms_api.list_threads(request, principal, case_id, 20, None)
+        calls = await calls_api.list_calls(request, principal, case_id, 20, None)
+    return render(
+        request,
+        user,
+        "case.html",
+        {
+            "c": detail,
+            "referrals": referrals,
+            "conferences": conferences,
+            "suggestions": suggestions,
+            "offices": offices,
+            "threads": threads.items if threads else [],
+            "calls": calls.items if calls else [],
+            "actions": _actions(detail, user),
+            "reason_events": REASON_EVENTS,
+            "levels": levels(),
+            "needs": workflow_api.NEEDS,
+            "departments": department_labels(),
+            "reveal": reveal,
+            "can_casework": principal.is_center and principal.role in ("caseworker", "supervisor"),
+            "now": datetime.now(UTC),
+        },
+    )
+
+
+@router.get("/{case_id}", response_class=HTMLResponse)
+async def case_page(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASE_READERS)]
+):
+    return await _case_page(request, user, case_id)
+
+
+@router.post("/{case_id}/reveal", response_class=HTMLResponse)
+async def reveal(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASE_READERS)]
+):
+    """The full phone numbers, for a person who needs to call: audited as its own read."""
+    await read_form(request, user)
+    return await _case_page(request, user, case_id, reveal=True)
+
+
+def _back(case_id: int) -> str:
+    return f"/console/cases/{case_id}"
+
+
+@router.post("/{case_id}/events")
+async def post_event(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        into = text_field(form, "into_case_id", 12)
+        body = workflow_api.EventIn(
+            event=text_field(form, "event", 20),
+            reason=text_field(form, "reason", 2000) or None,
+            into_case_id=int(into) if into.isdigit() else None,
+            override=form.get("override") == "yes",
+        )
+        await workflow_api.post_event(request, case_id, body, user.principal)
+
+    return await act(request, user, _back(case_id), run, "已完成流程操作")
+
+
+@router.post("/{case_id}/assessment")
+async def post_assessment(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = workflow_api.AssessmentIn(
+            risk_level=text_field(form, "risk_level", 10),
+            guardianship=text_field(form, "guardianship", 2000) or None,
+            needs=[str(n) for n in form.getlist("needs")][:20],
+            notes=text_field(form, "notes") or None,
+        )
+        await workflow_api.post_assessment(request, case_id, body, user.principal)
+
+    return await act(request, user, _back(case_id), run, "评估已保存")
+
+
+@router.post("/{case_id}/visits")
+async def post_visit(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = workflow_api.VisitIn(
+            visited_at=parse_local(text_field(form, "visited_at", 40)),
+            findings=text_field(form, "findings"),
+            risk_after=text_field(form, "risk_after", 10) or None,
+        )
+        await workflow_api.post_visit(request, case_id, body, user.principal)
+
+    return await act(request, user, _back(case_id), run, "回访已登记")
+
+
+@router.post("/{case_id}/route")
+async def post_route(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+) -> RedirectResponse:
+    """Route a share by hand: after a return (re-routing) or when no office was found."""
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        office = text_field(form, "office_id", 12)
+        body = referrals_api.RouteIn(
+            department=text_field(form, "department", 40),
+            office_id=int(office) if office.isdigit() else None,
+        )
+        await referrals_api.route_case(request, case_id, body, user.principal)
+
+    return await act(request, user, _back(case_id), run, "已转介")
+
+
+@router.post("/{case_id}/conferences")
+async def post_conference(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+    now = datetime.now(UTC)
+
+    async def run() -> None:
+        body = ConferenceIn(
+            held_at=parse_local(text_field(form, "held_at", 40)) or now,
+            departments=[str(d) for d in form.getlist("departments")][:20],
+            participants=text_field(form, "participants", 2000),
+            notes=text_field(form, "notes"),
+            decisions=text_field(form, "decisions"),
+        )
+        async with sessions(request)() as session, session.begin():
+            await load_case(session, user.principal, case_id, lock=True)
+            row = await record_conference(session, case_id, body, user.principal, now)
+            audit(
+                session,
+                user.principal,
+                "case.conference",
+                "case",
+                case_id,
+                request,
+                {"conference_id": row.id},
+            )
+
+    return await act(request, user, _back(case_id), run, "会商记录已保存")

@@ -1,0 +1,181 @@
+"""The liaisons' console: their department's referrals in their jurisdiction (and below),
+the time left on each deadline, and claiming, progress notes, completion and return.
+
+Every action is the staff API's own (`referrals_api.*`): one winner per claim, only the
+claimant may act, the outcome or the reason required, all audited.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from channels.errors import ApiError
+from channels.web import sessions
+from db.models import Case, Referral
+from dispatch import cases_api, referrals_api
+from dispatch.audit import audit
+from dispatch.console.web import (
+    ConsoleRoute,
+    ConsoleUser,
+    act,
+    read_form,
+    render,
+    shown,
+    staff,
+    text_field,
+)
+from dispatch.referrals import OPEN
+from dispatch.scope import referral_filter
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+LIAISON = staff("liaison")
+REFERRAL_READERS = staff("liaison", "operator", "caseworker", "supervisor")
+
+
+def running_deadline(referral: Referral) -> datetime | None:
+    """The deadline that runs now: claiming while queued, a first action once claimed."""
+    if referral.status == "queued":
+        return referral.claim_due_at
+    return referral.action_due_at if referral.status == "claimed" else None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    referral: Referral
+    case: Case
+
+    @property
+    def due_at(self) -> datetime | None:
+        return running_deadline(self.referral)
+
+
+async def open_referrals(session, principal) -> list[QueueItem]:
+    """Open referrals the person may see, the most urgent deadline first."""
+    case = aliased(Case)  # not `Case`: the scope filter's own subquery on it must not correlate
+    rows = await session.execute(
+        select(Referral, case)
+        .join(case, case.id == Referral.case_id)
+        .where(Referral.status.in_(OPEN), Referral.status != "unrouted", referral_filter(principal))
+        .order_by(Referral.claim_due_at.asc().nulls_last(), Referral.id)
+        .limit(300)
+    )
+    return [QueueItem(r, c) for r, c in rows.all()]
+
+
+@router.get("/liaison", response_class=HTMLResponse)
+async def queue(request: Request, user: Annotated[ConsoleUser, Depends(LIAISON)]):
+    me = user.principal
+    async with sessions(request)() as session, session.begin():
+        items = await open_referrals(session, me)
+        audit(
+            session,
+            me,
+            "referral.list",
+            "referral",
+            None,
+            request,
+            shown([i.case.id for i in items]),
+        )
+    return render(
+        request,
+        user,
+        "liaison.html",
+        {
+            "queued": [i for i in items if i.referral.status == "queued"],
+            "mine": [i for i in items if i.referral.claimed_by == me.id],
+            "others": [
+                i for i in items if i.referral.status != "queued" and i.referral.claimed_by != me.id
+            ],
+        },
+    )
+
+
+@router.get("/referrals/{referral_id}", response_class=HTMLResponse)
+async def referral_page(
+    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(REFERRAL_READERS)]
+):
+    principal = user.principal
+    async with sessions(request)() as session, session.begin():
+        referral = (
+            await session.execute(
+                select(Referral).where(Referral.id == referral_id, referral_filter(principal))
+            )
+        ).scalar_one_or_none()
+        if referral is None:
+            raise ApiError(404, "referral_not_found", "未找到该转介")
+        audit(session, principal, "referral.read", "referral", referral.id, request)
+    detail = await cases_api.get_case(request, referral.case_id, principal)
+    mine = referral.claimed_by == principal.id and referral.status in ("claimed", "in_progress")
+    return render(
+        request,
+        user,
+        "referral.html",
+        {
+            "r": referral,
+            "c": detail,
+            "can_claim": principal.role == "liaison" and referral.status == "queued",
+            "can_work": principal.role == "liaison" and mine,
+            "due_at": running_deadline(referral),
+        },
+    )
+
+
+def _back(referral_id: int) -> str:
+    return f"/console/referrals/{referral_id}"
+
+
+@router.post("/referrals/{referral_id}/claim")
+async def claim(
+    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+) -> RedirectResponse:
+    await read_form(request, user)
+
+    async def run() -> None:
+        await referrals_api.claim_referral(request, referral_id, user.principal)
+
+    return await act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
+
+
+@router.post("/referrals/{referral_id}/progress")
+async def progress(
+    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = referrals_api.NoteIn(note=text_field(form, "note"))
+        await referrals_api.progress(request, referral_id, body, user.principal)
+
+    return await act(request, user, _back(referral_id), run, "进展已记录")
+
+
+@router.post("/referrals/{referral_id}/complete")
+async def complete(
+    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = referrals_api.OutcomeIn(outcome=text_field(form, "outcome"))
+        await referrals_api.complete(request, referral_id, body, user.principal)
+
+    return await act(request, user, _back(referral_id), run, "已办结")
+
+
+@router.post("/referrals/{referral_id}/return")
+async def return_referral(
+    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = referrals_api.ReasonIn(reason=text_field(form, "reason", 2000))
+        await referrals_api.return_referral(request, referral_id, body, user.principal)
+
+    return await act(request, user, _back(referral_id), run, "已退回未保中心重新指派")

@@ -1,0 +1,213 @@
+"""The operators' console: reports as they arrive (the list refreshes itself), callers
+waiting and calls to return, registering a report while on a call, and case search.
+
+The live parts are small polls of server-rendered fragments; a poll is not a person acting,
+so it does not keep an idle session alive, and an empty poll reads no case and is not
+audited (one that shows new reports is).
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from channels.web import sessions
+from channels.webform import _as_report, _form_values
+from dispatch import callbacks_api, calls_api
+from dispatch.audit import audit
+from dispatch.console.incoming import incoming_reports
+from dispatch.console.search import SearchQuery, search_cases
+from dispatch.console.timefmt import parse_day
+from dispatch.console.web import (
+    ConsoleRoute,
+    ConsoleUser,
+    flash_and_go,
+    read_form,
+    render,
+    shown,
+    staff,
+)
+from workflows.case_workflow import STATE_LABELS
+from workflows.intake import ReportIn, field_errors
+from workflows.reference import (
+    category_labels,
+    gender_labels,
+    jurisdictions,
+    reporter_role_labels,
+    situation_labels,
+)
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+DESK = staff("operator", "caseworker", "supervisor", center=True)
+DESK_POLL = staff("operator", "caseworker", "supervisor", center=True, touch=False)
+CallSid = calls_api.CallSid
+
+
+@router.get("/operator", response_class=HTMLResponse)
+async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(DESK)]):
+    principal = user.principal
+    async with sessions(request)() as session, session.begin():
+        incoming = await incoming_reports(session, principal)
+        audit(
+            session,
+            principal,
+            "case.list",
+            "case",
+            None,
+            request,
+            shown([r.case_id for r in incoming]),
+        )
+    return render(
+        request,
+        user,
+        "operator.html",
+        {
+            "incoming": incoming,
+            "after": max((r.report_id for r in incoming), default=0),
+            "queue": await calls_api.queue_view(request, principal),
+            "calls": (await calls_api.list_calls(request, principal, None, 10, None)).items,
+            "callbacks": (
+                await callbacks_api.list_callbacks(request, principal, "pending", 20)
+            ).items,
+        },
+    )
+
+
+@router.get("/operator/incoming", response_class=HTMLResponse)
+async def incoming_fragment(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(DESK_POLL)],
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+):
+    """New rows for the live list (newest first), and the id to ask after next time."""
+    principal = user.principal
+    async with sessions(request)() as session, session.begin():
+        rows = await incoming_reports(session, principal, after_id=after)
+        if rows:
+            audit(
+                session,
+                principal,
+                "case.list",
+                "case",
+                None,
+                request,
+                shown([r.case_id for r in rows]),
+            )
+    response = render(request, user, "_incoming_rows.html", {"incoming": rows})
+    response.headers["X-After-Id"] = str(max((r.report_id for r in rows), default=after))
+    return response
+
+
+@router.get("/operator/queue", response_class=HTMLResponse)
+async def queue_fragment(request: Request, user: Annotated[ConsoleUser, Depends(DESK_POLL)]):
+    """Callers waiting now (numbers masked), for the refreshing panel."""
+    queue = await calls_api.queue_view(request, user.principal)
+    return render(request, user, "_queue.html", {"queue": queue})
+
+
+def _report_form(
+    request: Request,
+    user: ConsoleUser,
+    call_sid: str,
+    profile: calls_api.CallerProfile,
+    *,
+    values: dict,
+    errors: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        user,
+        "call_report.html",
+        {
+            "call_sid": call_sid,
+            "profile": profile,
+            "v": values,
+            "errors": errors,
+            "roles": reporter_role_labels(),
+            "situations": situation_labels(),
+            "categories": category_labels(),
+            "genders": gender_labels(),
+            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+        },
+        status=status,
+    )
+
+
+@router.get("/operator/calls/{call_sid}/report", response_class=HTMLResponse)
+async def call_report_form(
+    request: Request, call_sid: CallSid, user: Annotated[ConsoleUser, Depends(DESK)]
+):
+    """The report form beside what the hotline knows of this caller (earlier reports)."""
+    profile = await calls_api.caller_profile(request, call_sid, user.principal)
+    empty = {"situations": [], "categories": [], "in_danger_now": ""}
+    return _report_form(request, user, call_sid, profile, values=empty, errors={})
+
+
+@router.post("/operator/calls/{call_sid}/report")
+async def call_report(
+    request: Request, call_sid: CallSid, user: Annotated[ConsoleUser, Depends(DESK)]
+) -> Response:
+    form = await read_form(request, user)
+    values = _form_values(form)
+    try:
+        body = ReportIn.model_validate(_as_report(values))
+    except ValidationError as exc:
+        profile = await calls_api.caller_profile(request, call_sid, user.principal)
+        return _report_form(
+            request, user, call_sid, profile, values=values, errors=field_errors(exc), status=422
+        )
+    result = await calls_api.report_during_call(request, call_sid, body, user.principal)
+    note = "（本通来电已登记过，显示的是同一份报告）" if result.duplicate else ""
+    return await flash_and_go(
+        request,
+        user,
+        f"/console/cases/{result.case_id}",
+        f"已登记并关联来电，回执码 {result.receipt_code}{note}",
+    )
+
+
+@router.get("/search", response_class=HTMLResponse)
+async def search(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(DESK)],
+    q: Annotated[str, Query(max_length=100)] = "",
+    state: Annotated[str, Query(max_length=20)] = "",
+    category: Annotated[str, Query(max_length=40)] = "",
+    jurisdiction: Annotated[str, Query(max_length=32)] = "",
+    date_from: Annotated[str, Query(max_length=10)] = "",
+    date_to: Annotated[str, Query(max_length=10)] = "",
+):
+    query = SearchQuery(
+        q.strip(), state, category, jurisdiction, parse_day(date_from), parse_day(date_to)
+    )
+    results = []
+    if not query.empty:
+        async with sessions(request)() as session, session.begin():
+            results = await search_cases(session, user.principal, query)
+            # Which filters, never their values: a search text can be a name or a number.
+            used = [k for k, v in vars(query).items() if v]
+            audit(
+                session,
+                user.principal,
+                "case.search",
+                "case",
+                None,
+                request,
+                {"filters": used, **shown([r.case_id for r in results])},
+            )
+    return render(
+        request,
+        user,
+        "search.html",
+        {
+            "query": query,
+            "results": results,
+            "searched": not query.empty,
+            "states": STATE_LABELS,
+            "categories": category_labels(),
+            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+        },
+    )

@@ -1,0 +1,130 @@
+"""Case search for the center: by case number, receipt code, phone, or words of the report
+(the account, the child's name, the address), narrowed by state, category, place and date.
+
+Plain SQL (ILIKE with escaped wildcards): it works on every PostgreSQL, pg_trgm or not.
+Results carry no personal data beyond a masked phone and a masked snippet.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Case, Jurisdiction, Report
+from dispatch.auth import Principal
+from dispatch.console.incoming import SNIPPET_CHARS
+from dispatch.console.masking import mask_numbers
+from dispatch.console.timefmt import local_zone
+from dispatch.scope import case_filter
+from workflows import receipts
+from workflows.phones import mask_phone, normalize_phone
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    state: str = ""
+    category: str = ""
+    jurisdiction: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(
+            (self.text, self.state, self.category, self.jurisdiction, self.date_from, self.date_to)
+        )
+
+
+@dataclass(frozen=True)
+class FoundCase:
+    case_id: int
+    state: str
+    risk_level: str | None
+    categories: list[str]
+    emergency: bool
+    jurisdiction: str | None
+    created_at: datetime
+    phone: str | None  # masked
+    snippet: str
+
+
+def in_subtree(code_column, code: str) -> ColumnElement[bool]:
+    """`code_column` lies at jurisdiction `code` or below it."""
+    root = select(Jurisdiction.path).where(Jurisdiction.code == code).scalar_subquery()
+    return code_column.in_(
+        select(Jurisdiction.code).where(Jurisdiction.path.like(root.concat("%")))
+    )
+
+
+def _text_filter(text: str) -> ColumnElement[bool]:
+    if text.isdigit() and len(text) <= 9:
+        return Case.id == int(text)
+    code = receipts.normalize(text)
+    if code:
+        return Report.receipt_code == code
+    phone = normalize_phone(text)
+    if phone:
+        return Report.reporter_phone == phone
+    return or_(
+        Report.description.icontains(text, autoescape=True),
+        Report.child["name"].astext.icontains(text, autoescape=True),
+        Report.address.icontains(text, autoescape=True),
+    )
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=local_zone())
+
+
+async def search_cases(
+    session: AsyncSession, principal: Principal, query: SearchQuery, *, limit: int = 50
+) -> list[FoundCase]:
+    """Newest first; one row per case (its latest matching report)."""
+    stmt = (
+        select(
+            Case.id,
+            Case.state,
+            Case.risk_level,
+            Case.categories,
+            Case.emergency,
+            Case.jurisdiction_code,
+            Case.created_at,
+            Report.reporter_phone,
+            func.left(Report.description, SNIPPET_CHARS).label("text"),
+        )
+        .join(Report, Report.case_id == Case.id)
+        .where(case_filter(principal))
+        .ext(distinct_on(Case.id))
+        .order_by(Case.id.desc(), Report.id.desc())
+        .limit(limit)
+    )
+    if query.text:
+        stmt = stmt.where(_text_filter(query.text))
+    if query.state:
+        stmt = stmt.where(Case.state == query.state)
+    if query.category:
+        stmt = stmt.where(Case.categories.any(query.category))
+    if query.jurisdiction:
+        stmt = stmt.where(in_subtree(Case.jurisdiction_code, query.jurisdiction))
+    if query.date_from:
+        stmt = stmt.where(Case.created_at >= _local_midnight(query.date_from))
+    if query.date_to:
+        stmt = stmt.where(Case.created_at < _local_midnight(query.date_to + timedelta(days=1)))
+    rows = (await session.execute(stmt)).all()
+    return [
+        FoundCase(
+            case_id=r.id,
+            state=r.state,
+            risk_level=r.risk_level,
+            categories=r.categories,
+            emergency=r.emergency,
+            jurisdiction=r.jurisdiction_code,
+            created_at=r.created_at,
+            phone=mask_phone(r.reporter_phone),
+            snippet=mask_numbers(r.text),
+        )
+        for r in rows
+    ]

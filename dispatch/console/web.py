@@ -1,0 +1,367 @@
+"""What every console page shares: templates, the signed-in dependency, HTML error pages,
+form handling and the security headers.
+
+Console routes use `ConsoleRoute`, which turns the JSON API's errors into friendly Chinese
+pages (a missing session into the sign-in form) and adds headers that keep pages out of
+caches and frames and allow scripts from our own origin only: even markup that slipped
+past escaping could not run.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from channels.errors import ApiError
+from dispatch.auth import Principal
+from dispatch.console import timefmt
+from dispatch.console.masking import mask_numbers
+from dispatch.console.sessions import (
+    ConsoleSession,
+    LoginRequired,
+    check_csrf,
+    current_session,
+    flash,
+)
+from workflows.case_workflow import EVENT_LABELS, STATE_LABELS
+from workflows.deadlines import LEVEL_LABELS
+from workflows.phones import mask_phone
+from workflows.reference import category_labels, department_labels, jurisdiction_labels
+from workflows.referral_workflow import STATUS_LABELS
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "console"
+
+CHANNEL_LABELS = {
+    "webform": "强制报告表单",
+    "sms": "短信",
+    "voice": "电话",
+    "110": "110转来",
+    "12345": "12345转来",
+    "12355": "12355转来",
+}
+# Timeline entries besides the workflow's own events (EVENT_LABELS).
+TIMELINE_LABELS = {
+    "intake": "收到报告",
+    "assessment": "风险评估",
+    "visit": "回访",
+    "visit_overdue": "回访逾期",
+    "conference": "个案会商",
+    "referral_created": "转介",
+    "referral_unrouted": "无可接收部门",
+    "referral_routed": "人工指派",
+    "referral_claimed": "认领",
+    "referral_progress": "报告进展",
+    "referral_completed": "办结",
+    "referral_returned": "退回",
+    "referral_cancelled": "转介撤销",
+    "claim_released": "释放回队列",
+    "deadline_warning": "即将超时",
+    "escalated": "督办",
+    "flagged": "挂牌督办",
+    "sms_received": "收到短信",
+    "sms_reply": "短信回复",
+    "sms_opted_out": "退订短信",
+    "emergency_raised": "报告紧急情况",
+    "call_linked": "来电关联",
+    "callback_requested": "需要回电",
+    "callback_attempt": "回电",
+}
+CALL_STATUS_LABELS = {
+    "queued": "排队中",
+    "initiated": "呼叫中",
+    "ringing": "振铃",
+    "in-progress": "通话中",
+    "completed": "已结束",
+    "busy": "忙线",
+    "no-answer": "未接听",
+    "failed": "接通失败",
+    "canceled": "已取消",
+}
+SMS_STATUS_LABELS = {
+    "received": "已收到",
+    "pending": "待发送",
+    "retrying": "重试中",
+    "submitting": "发送中",
+    "accepted": "已提交",
+    "scheduled": "已提交",
+    "queued": "已提交",
+    "sending": "发送中",
+    "sent": "已发出",
+    "delivered": "已送达",
+    "read": "已读",
+    "undelivered": "未送达",
+    "failed": "发送失败",
+    "canceled": "已取消",
+    "suppressed": "对方已退订，未发送",
+}
+ROLE_LABELS = {
+    "operator": "接线员",
+    "caseworker": "社工",
+    "supervisor": "督导",
+    "liaison": "部门联络员",
+    "admin": "系统管理员",
+}
+ROLE_HOMES = {
+    "operator": "/console/operator",
+    "caseworker": "/console/cases",
+    "supervisor": "/console/board",
+    "liaison": "/console/liaison",
+    "admin": "/console/admin",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _label(table: Any, code: Any) -> str:
+    if code is None:
+        return ""
+    return table.get(code, str(code))
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its name: report text is shown as text
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        dt=timefmt.local,
+        time_left=timefmt.time_left,
+        urgency=timefmt.urgency,
+        masked=mask_numbers,
+        mask_phone=mask_phone,
+        state=lambda c: _label(STATE_LABELS, c),
+        event=lambda c: (
+            _label(EVENT_LABELS, c) if c in EVENT_LABELS else _label(TIMELINE_LABELS, c)
+        ),
+        status=lambda c: _label(STATUS_LABELS, c),
+        level=lambda c: _label(LEVEL_LABELS, c) if c else "未评估",
+        category=lambda c: _label(category_labels(), c),
+        department=lambda c: _label(department_labels(), c),
+        place=lambda c: _label(jurisdiction_labels(), c) if c else "未定辖区",
+        channel=lambda c: _label(CHANNEL_LABELS, c),
+        role=lambda c: _label(ROLE_LABELS, c),
+        call_status=lambda c: _label(CALL_STATUS_LABELS, c),
+        sms_status=lambda c: _label(SMS_STATUS_LABELS, c),
+    )
+    return env
+
+
+templates = Jinja2Templates(env=_env())
+
+
+@dataclass
+class ConsoleUser:
+    """The signed-in person on a console page: who, and their session's CSRF token."""
+
+    session: ConsoleSession
+
+    @property
+    def principal(self) -> Principal:
+        return self.session.principal
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+
+def staff(*roles: str, center: bool = False, touch: bool = True):
+    """Dependency admitting signed-in people of the named roles (default deny); with
+    `center`, only the center's own staff (not a department's supervisor)."""
+
+    async def dependency(request: Request) -> ConsoleUser:
+        session = await current_session(request, touch=touch)
+        principal = session.principal
+        if principal.role not in roles or (center and not principal.is_center):
+            raise ApiError(403, "forbidden", "您的账号没有权限查看此页面")
+        return ConsoleUser(session)
+
+    return dependency
+
+
+def nav_for(principal: Principal) -> list[tuple[str, str]]:
+    """The pages a person's role and place give them, for the top bar."""
+    desk = [
+        ("/console/operator", "来电与报告"),
+        ("/console/sms", "短信"),
+        ("/console/search", "案件搜索"),
+    ]
+    oversight = [("/console/board", "督办看板"), ("/console/stats", "统计与报表")]
+    audit_log = [("/console/audit", "审计日志")]
+    if principal.role == "liaison":
+        return [("/console/liaison", "转介队列")]
+    if principal.role == "admin":
+        return [("/console/admin", "系统状态"), *audit_log]
+    if not principal.is_center:  # a department's supervisor
+        return oversight + audit_log
+    if principal.role == "operator":
+        return desk
+    casework = [("/console/cases", "个案工作")]
+    if principal.role == "caseworker":
+        return casework + desk
+    return oversight + casework + desk + audit_log
+
+
+def render(
+    request: Request,
+    user: ConsoleUser | None,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+) -> HTMLResponse:
+    data = {
+        "user": user,
+        "p": user.principal if user else None,
+        "home": _home(user),
+        "nav": nav_for(user.principal) if user else [],
+        "path": request.url.path,
+    }
+    return templates.TemplateResponse(
+        request, template, {**data, **(context or {})}, status_code=status
+    )
+
+
+def _home(user: ConsoleUser | None) -> str:
+    return ROLE_HOMES.get(user.principal.role, "/console") if user else "/console/login"
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+async def read_form(request: Request, user: ConsoleUser) -> FormData:
+    """A form posted from a console page, with its CSRF token checked."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        raise ApiError(415)
+    form = await request.form(max_files=0, max_fields=200)
+    check_csrf(user.session, form)
+    return form
+
+
+def text_field(form: FormData, name: str, limit: int = 5000) -> str:
+    return str(form.get(name, "")).strip()[:limit]
+
+
+async def act(
+    request: Request,
+    user: ConsoleUser,
+    back: str,
+    action: Callable[[], Awaitable[Any]],
+    done: str,
+) -> RedirectResponse:
+    """Run one action (an API service call) and go back to the page with its outcome: the
+    refusal's Chinese message (not allowed now, a reason missing) or `done`."""
+    try:
+        await action()
+    except ApiError as exc:
+        return await flash_and_go(request, user, back, exc.message, "error")
+    except ValidationError as exc:
+        return await flash_and_go(request, user, back, _first_problem(exc), "error")
+    return await flash_and_go(request, user, back, done)
+
+
+async def flash_and_go(
+    request: Request, user: ConsoleUser, url: str, text: str, kind: str = "ok"
+) -> RedirectResponse:
+    await flash(request, user.session, kind, text)
+    return see_other(url)
+
+
+def shown(case_ids: list[int]) -> dict[str, Any]:
+    """Audit detail of a list read: which cases were on screen (ids only, no content)."""
+    unique = list(dict.fromkeys(case_ids))
+    return {"count": len(unique), "cases": unique[:200]}
+
+
+# What a person reads when a console form misses or mistypes a field (pydantic's field names).
+FIELD_MESSAGES = {
+    "event": "请选择流程操作",
+    "reason": "请填写原因",
+    "risk_level": "请选择风险等级",
+    "needs": "请从列出的需求中选择",
+    "findings": "请填写回访情况",
+    "risk_after": "请选择回访后的风险等级",
+    "department": "请选择部门",
+    "note": "请填写进展说明",
+    "outcome": "请填写办理结果",
+    "text": "请填写短信内容（不能为空或过长）",
+}
+
+
+def _first_problem(exc: ValidationError) -> str:
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err.get("loc") else ""
+        if field in FIELD_MESSAGES:
+            return FIELD_MESSAGES[field]
+    return "提交的内容有误，请检查后重试"
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "user": None,
+            "p": None,
+            "home": "/console",
+            "nav": [],
+            "path": request.url.path,
+            "status": status,
+            "message": message,
+        },
+        status_code=status,
+    )
+
+
+def _login_redirect(request: Request, reason: str) -> Response:
+    if request.headers.get("x-console-poll"):
+        # A background refresh: the page script reloads, and the reload signs in.
+        return Response(status_code=401, headers={"X-Console-Login": "1"})
+    target = request.url.path
+    if request.method == "GET" and request.url.query:
+        target += "?" + request.url.query
+    return see_other(f"/console/login?reason={reason}&next={quote(target, safe='')}")
+
+
+class ConsoleRoute(APIRoute):
+    """Console routes answer in HTML: errors become pages, a missing session the sign-in."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except LoginRequired as exc:
+                response = _login_redirect(request, exc.reason)
+            except ApiError as exc:
+                response = error_page(request, exc.status, exc.message)
+                for name, value in (exc.headers or {}).items():
+                    response.headers[name] = value
+            except RequestValidationError:
+                response = error_page(request, 422, "链接或提交的内容有误，请返回后重试")
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return route
