@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
 from channels.sms_optouts import opt_in, opt_out
-from db.models import Case, CaseEvent, Outbox
-from workflows import receipts
+from workflows import emergency, receipts
 from workflows.channel_texts import text as reply_text
 from workflows.intake import NewReport, record_report
 from workflows.sms_keywords import keyword
@@ -203,29 +202,16 @@ async def raise_emergency(
     matched: list[str],
     now: datetime,
 ) -> bool:
-    """A later message speaks of imminent danger: the case becomes an emergency, and the
-    intake job runs again to copy it to police at once. False if it already was one."""
-    case = (
-        await session.execute(select(Case).where(Case.id == thread.case_id).with_for_update())
-    ).scalar_one()
-    if case.emergency or case.state in ENDED_CASE_STATES:
-        return False
-    case.emergency = True
-    case.updated_at = now
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            event="emergency_raised",
-            actor=ACTOR,
-            reason="补充短信提到儿童正面临危险",
-            data={"thread_id": thread.id, "message_id": message_id, "matched": matched},
-            created_at=now,
-        )
+    """A later message speaks of imminent danger: the case becomes an emergency."""
+    return await emergency.raise_emergency(
+        session,
+        thread.case_id,
+        thread.report_id,
+        actor=ACTOR,
+        reason="补充短信提到儿童正面临危险",
+        data={"thread_id": thread.id, "message_id": message_id, "matched": matched},
+        now=now,
     )
-    session.add(
-        Outbox(topic="case.intake", payload={"case_id": case.id, "report_id": thread.report_id})
-    )
-    return True
 
 
 _ENDED = ", ".join(f"'{state}'" for state in ENDED_CASE_STATES)

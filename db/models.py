@@ -276,4 +276,5 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
 
 
+from db.models_partner import *  # noqa: E402,F401,F403  (the partner forwards' tables)
 from db.models_telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)

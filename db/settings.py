@@ -1,5 +1,7 @@
 """Settings from the environment (and an optional `.env`), as named in the contract."""
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,3 +49,16 @@ def async_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a PostgreSQL URL")
+
+
+def secret_key(settings: Settings) -> str:
+    """HOTLINE_SECRET_KEY, or one generated once and kept (0600) in the data dir."""
+    if settings.hotline_secret_key:
+        return settings.hotline_secret_key
+    path = Path(settings.hotline_data_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

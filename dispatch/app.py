@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from channels import errors, receipts, sms_webhook, voice_webhook, webform
+from channels import errors, forwards, receipts, sms_webhook, voice_webhook, webform
 from db.settings import Settings
 from dispatch import (
     auth,
@@ -16,6 +16,7 @@ from dispatch import (
     calls_api,
     cases_api,
     health,
+    partners_api,
     referrals_api,
     sms_api,
     status_api,
@@ -71,6 +72,8 @@ def create_app(
         calls_api.router,
         callbacks_api.router,
         blocks_api.router,
+        forwards.router,
+        partners_api.router,
         console.router,
     ):
         app.include_router(router)

@@ -5,21 +5,27 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import AppUser, Department, Jurisdiction
 from db.settings import get_settings
 from dispatch import schema
 from dispatch.auth import ROLES, hash_password
+from dispatch.embedded import running_database_url
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+partner_app = typer.Typer(help="管理对接平台（110、12345、12355）", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+SOURCES = ("110", "12345", "12355")
 
 
 def _database_url() -> str:
-    url = get_settings().database_url
+    """DATABASE_URL, or the embedded PostgreSQL a running `hotline up` serves."""
+    settings = get_settings()
+    url = settings.database_url or running_database_url(settings.hotline_data_dir)
     if not url:
         typer.echo("需要 DATABASE_URL（或使用 hotline up 启动内置数据库）", err=True)
         raise typer.Exit(2)
@@ -91,6 +97,142 @@ async def _add_user(
             )
     finally:
         await engine.dispose()
+
+
+@partner_app.command("add")
+def partner_add(
+    source: Annotated[str, typer.Option(help="110、12345 或 12355")],
+    callback_url: Annotated[
+        str | None, typer.Option(help="接收办理结果反馈的地址（http/https）")
+    ] = None,
+) -> None:
+    """Add a partner, or replace its secret and callback URL; the secret is read from stdin."""
+    if source not in SOURCES:
+        raise typer.BadParameter("来源应为 110、12345 或 12355", param_hint="--source")
+    if callback_url and not callback_url.startswith(("http://", "https://")):
+        raise typer.BadParameter(
+            "回调地址应以 http:// 或 https:// 开头", param_hint="--callback-url"
+        )
+    secret = _read_secret("共享密钥")
+    if len(secret) < 16:
+        typer.echo("共享密钥至少 16 个字符", err=True)
+        raise typer.Exit(2)
+    asyncio.run(_save_partner(source, callback_url, secret))
+    typer.echo(f"已保存对接平台 {source}" + (f"，反馈地址 {callback_url}" if callback_url else ""))
+
+
+async def _save_partner(source: str, callback_url: str | None, secret: str) -> None:
+    from sqlalchemy.dialects.postgresql import insert
+
+    from channels.partner_secrets import seal
+    from db.models_partner import Partner
+    from db.settings import secret_key
+    from workflows.forwards import source_name
+
+    box = seal(secret_key(get_settings()), secret)
+    engine = make_engine(_database_url(), pool_size=1)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            stmt = insert(Partner).values(
+                source=source, name=source_name(source), secret_box=box, callback_url=callback_url
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["source"],
+                    set_={
+                        "secret_box": box,
+                        "callback_url": callback_url,
+                        "active": True,
+                        "updated_at": func.now(),
+                    },
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+@partner_app.command("list")
+def partner_list() -> None:
+    """The partners, their callback URLs and how much feedback waits (never the secrets)."""
+
+    async def rows() -> list:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return list(
+                    await session.execute(
+                        text(
+                            "SELECT p.source, p.name, p.callback_url, p.active,"
+                            " (SELECT count(*) FROM partner_message m WHERE m.partner_id = p.id"
+                            "  AND m.delivered_at IS NULL) AS waiting"
+                            " FROM partner p ORDER BY p.source"
+                        )
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    for row in asyncio.run(rows()):
+        state = "启用" if row.active else "停用"
+        typer.echo(
+            f"{row.source}\t{row.name}\t{state}\t{row.callback_url or '-'}\t待送达 {row.waiting}"
+        )
+
+
+@app.command()
+def simulate(
+    source: Annotated[str, typer.Option(help="扮演的平台：110、12345 或 12355")] = "12345",
+    url: Annotated[str | None, typer.Option(help="本服务地址（默认 http://HOST:PORT）")] = None,
+    rate: Annotated[float, typer.Option(help="每秒发送工单数")] = 5.0,
+    count: Annotated[int, typer.Option(help="工单总数")] = 20,
+    concurrency: Annotated[int, typer.Option(help="最多同时在途的请求数")] = 32,
+    callback_port: Annotated[int, typer.Option(help="接收反馈的端口（0 不接收）")] = 8765,
+    wait: Annotated[float, typer.Option(help="发完后等待受理反馈的秒数")] = 30.0,
+    register: Annotated[
+        bool, typer.Option(help="生成密钥并把本模拟器登记为该平台（需能连上数据库）")
+    ] = False,
+) -> None:
+    """Play a partner: send signed work orders at a rate and receive the feedback."""
+    import socket
+
+    from dispatch.simulate import run
+
+    if source not in SOURCES:
+        raise typer.BadParameter("来源应为 110、12345 或 12355", param_hint="--source")
+    settings = get_settings()
+    url = url or f"http://{settings.hotline_host}:{settings.hotline_port}"
+    sock = None
+    if callback_port:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", callback_port))
+        sock.listen(128)
+    if register:
+        import secrets
+
+        secret = secrets.token_urlsafe(32)
+        callback = f"http://127.0.0.1:{sock.getsockname()[1]}/callback" if sock else None
+        asyncio.run(_save_partner(source, callback, secret))
+        typer.echo(f"已登记模拟平台 {source}，反馈地址 {callback or '-'}")
+    else:
+        secret = _read_secret("共享密钥")
+    typer.echo(f"向 {url} 发送 {count} 个 {source} 工单，每秒 {rate} 个…")
+    summary = asyncio.run(
+        run(
+            url,
+            source,
+            secret,
+            rate=rate,
+            count=count,
+            concurrency=concurrency,
+            callback_sock=sock,
+            wait=wait if sock else 0.0,
+        )
+    )
+    for line in summary.lines():
+        typer.echo(line)
+    if summary.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

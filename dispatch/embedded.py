@@ -401,3 +401,20 @@ def _shutdown_redis(sock: Path, proc: subprocess.Popen[bytes] | psutil.Process) 
         except (subprocess.TimeoutExpired, psutil.TimeoutExpired):
             continue
     raise EmbeddedServerError(f"redis-server (pid {proc.pid}) would not exit")
+
+
+def running_database_url(data_dir: Path) -> str | None:
+    """The URL of the embedded PostgreSQL that `hotline up` runs on this data dir, read
+    from its postmaster.pid (port, socket dir), so `hotline user add` and friends work next
+    to it; None when it is not running."""
+    pidfile = Path(data_dir).expanduser().resolve() / "pg" / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid, port, socket_dir = int(lines[0]), lines[3].strip(), lines[4].strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    if not socket_dir or not psutil.pid_exists(pid):
+        return None
+    url = f"postgresql://postgres@/postgres?host={quote(socket_dir, safe='/')}"
+    return url if port == "5432" else f"{url}&port={port}"
+

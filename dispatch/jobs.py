@@ -33,7 +33,7 @@ def queue_for(topic: str, payload: dict[str, Any]) -> str:
 
 def handlers() -> dict[str, Handler]:
     """Topic → handler. Imported lazily so the API process does not load worker code."""
-    from channels import sms_outbound
+    from channels import partner_callbacks, sms_outbound
     from dispatch import routing_jobs
 
     return {
@@ -42,6 +42,7 @@ def handlers() -> dict[str, Handler]:
         "notify.send": routing_jobs.send_notification,
         "case.status": routing_jobs.case_status,
         sms_outbound.TOPIC: sms_outbound.send_reply,
+        partner_callbacks.TOPIC: partner_callbacks.deliver,
     }
 
 

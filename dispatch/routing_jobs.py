@@ -14,8 +14,10 @@ from db.handlers import JobContext
 from db.models import AppUser, Case, Notification, Referral, Report
 from dispatch.case_service import TERMINAL, Actor, transition
 from dispatch.notify import notify, office_liaisons
+from dispatch.partner_feedback import owe_feedback
 from dispatch.referrals import create_referrals
 from dispatch.routing import plan_routes
+from workflows.forwards import needs_review
 from workflows.reference import department_labels
 
 # Channels whose reports arrive complete and are registered without an operator.
@@ -40,10 +42,17 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
             return
         police = await plan_routes(session, case, police_only=True)
         await create_referrals(session, case, police, SYSTEM.name, now)
-        channel = await session.scalar(
-            select(Report.channel).where(Report.id == payload.get("report_id"))
-        )
-        if case.state == "discovered" and channel in AUTO_REGISTER:
+        report = (
+            await session.execute(
+                select(Report.channel, Report.raw).where(Report.id == payload.get("report_id"))
+            )
+        ).first()
+        if (
+            case.state == "discovered"
+            and report is not None
+            and report.channel in AUTO_REGISTER
+            and not needs_review(report.raw)
+        ):
             await transition(session, case, "register", SYSTEM, now, reason="自动登记")
 
 
@@ -99,4 +108,6 @@ async def send_notification(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """A case changed state. Nothing listens yet; partner result feedback will."""
+    """A case changed state: the partners who forwarded it are owed a status message."""
+    async with transaction(ctx.sessions) as session:
+        await owe_feedback(session, payload["case_id"])

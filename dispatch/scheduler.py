@@ -8,8 +8,9 @@ SKIP LOCKED, so they share the work instead of repeating it.
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from channels.partner_callbacks import wake_stalled
 from db.engine import make_engine, make_sessionmaker, transaction
 from dispatch.deadlines import sweep_referrals, sweep_visits
 from dispatch.relay import relay_once, relay_redis
@@ -18,6 +19,8 @@ log = logging.getLogger("hotline.scheduler")
 
 RELAY_IDLE_SECONDS = 0.1
 SWEEP_SECONDS = 5.0
+# A partner's due feedback with no delivery job for this long gets a fresh one.
+PARTNER_GRACE = timedelta(seconds=60)
 
 
 async def run_scheduler(database_url: str, redis_url: str) -> None:
@@ -49,6 +52,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
                     now = datetime.now(UTC)
                     await sweep_referrals(session, now)
                     await sweep_visits(session, now)
+                    await wake_stalled(session, now, PARTNER_GRACE)
             except Exception as exc:  # noqa: BLE001
                 log.error("sweep failed: %s", type(exc).__name__)
             try:

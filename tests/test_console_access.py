@@ -69,6 +69,7 @@ class Subject:
             "block_id": "1",
             "rest": "no-such-page",
             "source": "110",
+            "message_id": "1",
         }
 
 

@@ -197,15 +197,10 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     transaction, and the inserts are one statement.
     """
     fp = fingerprint(new)
-    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
     conn = await _driver_connection(session)
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-    if new.external_id:
-        found = await conn.fetchrow(_BY_EXTERNAL_ID, new.channel, new.external_id)
-    else:
-        found = await conn.fetchrow(_BY_FINGERPRINT, fp, DUPLICATE_WINDOW_SECONDS)
+    found = await _locked_twin(conn, new, fp)
     if found:
-        return IntakeResult(found["id"], found["case_id"], found["receipt_code"], duplicate=True)
+        return found
 
     # A reporter who did not pick a category still gets one: first-pass triage of the text.
     categories = new.categories or classify(new.description).categories
@@ -233,6 +228,54 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
         new.ip,
     )
     return IntakeResult(row["report_id"], row["case_id"], code, duplicate=False)
+
+
+async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> IntakeResult:
+    """A further report on an existing case (a partner's update of its work order): a
+    report of its own, with its own receipt, on the same timeline. Idempotent like
+    `record_report`, under the same lock, so a twin of either kind is found."""
+    fp = fingerprint(new)
+    conn = await _driver_connection(session)
+    found = await _locked_twin(conn, new, fp)
+    if found:
+        return found
+    code = receipts.new_code()
+    categories = new.categories or classify(new.description).categories
+    row = await conn.fetchrow(
+        _ATTACH,
+        case_id,
+        new.channel,
+        new.external_id or f"fp-{fp[:32]}-{code}",
+        code,
+        _json_or_none(new.reporter),
+        new.reporter_phone,
+        new.situations,
+        categories,
+        _json_or_none(new.child),
+        new.jurisdiction_code,
+        new.address,
+        new.description,
+        new.in_danger_now,
+        fp,
+        _json_or_none(new.raw),
+        new.actor,
+        new.ip,
+    )
+    return IntakeResult(row["report_id"], case_id, code, duplicate=False)
+
+
+async def _locked_twin(conn: Any, new: NewReport, fp: str) -> IntakeResult | None:
+    """Take the report's advisory lock (concurrent twins wait for each other), then find
+    the twin already stored, if any."""
+    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+    if new.external_id:
+        found = await conn.fetchrow(_BY_EXTERNAL_ID, new.channel, new.external_id)
+    else:
+        found = await conn.fetchrow(_BY_FINGERPRINT, fp, DUPLICATE_WINDOW_SECONDS)
+    if found:
+        return IntakeResult(found["id"], found["case_id"], found["receipt_code"], duplicate=True)
+    return None
 
 
 async def _driver_connection(session: AsyncSession) -> Any:
@@ -288,4 +331,29 @@ _INSERT = """
         FROM r
     )
     SELECT r.id AS report_id, r.case_id FROM r
+    """
+
+
+# A further report on an existing case, its timeline event and its audit row.
+_ATTACH = """
+    WITH r AS (
+        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
+                            reporter_phone, situations, categories, child, jurisdiction_code,
+                            address, description, in_danger_now, fingerprint, raw)
+        VALUES ($2, $3, $4, $1, CAST($5 AS jsonb), $6, CAST($7 AS smallint[]),
+                CAST($8 AS text[]), CAST($9 AS jsonb), $10, $11, $12, $13, $14,
+                CAST($15 AS jsonb))
+        RETURNING id, case_id
+    ), e AS (
+        INSERT INTO case_event (case_id, event, actor, data)
+        SELECT r.case_id, 'report_added', $16,
+               jsonb_build_object('channel', $2, 'report_id', r.id)
+        FROM r
+    ), a AS (
+        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
+        SELECT $16, 'report.create', 'case', r.case_id::text, $17,
+               jsonb_build_object('channel', $2, 'report_id', r.id)
+        FROM r
+    )
+    SELECT r.id AS report_id FROM r
     """

@@ -1,4 +1,4 @@
-"""Partner forwards: partners, work-order updates, result feedback
+"""Empty (reserved for the partner forwards, which landed later as 0005)
 
 Revision ID: 0003
 Revises: 0002
