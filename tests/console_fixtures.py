@@ -6,12 +6,14 @@ import secrets
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 import uvicorn
 from sqlalchemy import select
 
+from db.models import AppUser, Referral
 from tests.conftest import PASSWORD
 from tests.test_case_lifecycle import report
 
@@ -205,3 +207,108 @@ def seed(sessions):
             return thread.id, result.case_id
 
     return Seed()
+
+
+# Markup a reporter (or anyone typing into the product) might send, hoping it runs.
+XSS = (
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    '"><svg onload=alert(3)>',
+)
+
+
+@dataclass
+class Hostile:
+    """A case whose every free-text field carries markup, and the records around it."""
+
+    case_id: int
+    police_referral_id: int
+    thread_id: int  # an SMS conversation whose message is markup
+    description: str
+    child: str
+    reporter: str
+    note: str  # the police liaison's progress note
+    reason: str  # the civil-affairs liaison's reason for returning their share
+    sms: str
+    police: AppUser  # the liaison who claimed the police share
+    username: str  # a staff member whose name is markup, signed in (in the audit log)
+    texts: tuple[str, ...] = XSS
+
+
+@pytest.fixture(scope="session")
+def hostile(client, pump, sessions, seed, make_user, login):
+    """A factory of hostile cases: a fresh one each call (the newest on every list)."""
+
+    async def make() -> Hostile:
+        script, img, svg = XSS
+        mark = secrets.token_hex(4)  # every call a new case, not a twin of the last one
+        body = report(
+            jurisdiction="990102002001",
+            categories=["domestic_violence"],
+            description=script + img + svg,  # 76 characters: whole in the lists' snippets
+            child={"name": img, "age": 9, "gender": "female", "address": svg},
+            reporter={
+                "name": svg,
+                "unit": script + mark,
+                "role": "teacher",
+                "phone": "13800138000",
+            },
+        )
+        created = await client.post("/api/v1/reports", json=body)
+        assert created.status_code == 201, created.text
+        await pump()
+        case_id = created.json()["case_id"]
+        async with sessions() as session:
+            shares = dict(
+                (
+                    await session.execute(
+                        select(Referral.department_code, Referral.id).where(
+                            Referral.case_id == case_id
+                        )
+                    )
+                ).all()
+            )
+        police = await make_user("liaison", "police", "990102")
+        civil = await make_user("liaison", "civil_affairs", "990102")
+        note, reason = img + script, svg + script
+        for user, department, action, payload in (
+            (police, "police", "progress", {"note": note}),
+            (civil, "civil_affairs", "return", {"reason": reason}),
+        ):
+            headers = await login(user)
+            base = f"/api/v1/referrals/{shares[department]}"
+            assert (await client.post(base + "/claim", headers=headers)).is_success
+            done = await client.post(f"{base}/{action}", json=payload, headers=headers)
+            assert done.is_success, done.text
+        sms = svg + img + script + mark
+        thread_id, _ = await seed.sms_thread(sms)
+        # Whoever set up the account typed markup as the name; the sign-in is audited.
+        username = f"{svg}{secrets.token_hex(3)}"
+        async with sessions() as session, session.begin():
+            session.add(
+                AppUser(
+                    username=username,
+                    password_hash=police.password_hash,
+                    role="operator",
+                    jurisdiction_code="990100",
+                )
+            )
+        signed = await client.post(
+            "/api/v1/auth/token", data={"username": username, "password": PASSWORD}
+        )
+        assert signed.status_code == 200, signed.text
+        return Hostile(
+            case_id=case_id,
+            police_referral_id=shares["police"],
+            thread_id=thread_id,
+            description=script + img + svg,
+            child=img,
+            reporter=svg,
+            note=note,
+            reason=reason,
+            sms=sms,
+            police=police,
+            username=username,
+        )
+
+    return make

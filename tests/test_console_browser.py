@@ -303,3 +303,59 @@ async def test_supervisor_sees_the_deadline_board_figures_exports_and_the_audit_
     await expect(rows).to_contain_text("导出季度报表")
     await expect(rows).to_contain_text(f"supervisor:{supervisor.username}")
     await expect(page.get_by_role("button", name="删除")).to_have_count(0)
+
+
+async def shows_as_text(page: Page, where: str, *texts: str) -> None:
+    """Each text is on screen as typed, and nothing it carried became an element."""
+    area = page.locator(where)
+    for text in texts:
+        await expect(area).to_contain_text(text)
+    injected = page.locator("[onerror], [onload], img[src='x'], script:not([src])")
+    await expect(injected).to_have_count(0)
+
+
+async def test_markup_in_reports_notes_and_messages_shows_as_text_on_every_page(
+    browser, make_user, hostile, live_url
+):
+    supervisor = await make_user("supervisor")  # the center's, at the root: every desk page
+    page = await sign_in(browser, supervisor.username)
+    await page.get_by_role("link", name="来电与报告").click()
+    await expect(page.get_by_role("heading", name="来电与报告")).to_be_visible()
+
+    bad = await hostile()  # arrives in the live list while the page is open
+    row = page.locator("#incoming tbody tr", has=page.get_by_role("link", name=f"#{bad.case_id}"))
+    await expect(row).to_be_visible(timeout=WAIT)
+    await shows_as_text(page, "#incoming", bad.description)
+
+    await row.get_by_role("link", name=f"#{bad.case_id}").click()
+    await expect(page.get_by_role("heading", name=f"案件 #{bad.case_id}")).to_be_visible()
+    await shows_as_text(page, "#reports", bad.description, bad.child, bad.reporter)
+    await shows_as_text(page, "#timeline", bad.note)
+    await shows_as_text(page, "#referrals", bad.reason)
+
+    await page.get_by_role("link", name="案件搜索").click()
+    await page.get_by_label("案件编号、回执码、电话或关键词").fill(str(bad.case_id))
+    await page.get_by_role("button", name="搜索").click()
+    await shows_as_text(page, "#results", bad.description)
+
+    await page.goto(f"/console/sms/{bad.thread_id}")
+    await shows_as_text(page, "#messages", bad.sms)
+    await page.goto(f"/console/referrals/{bad.police_referral_id}")
+    await shows_as_text(page, "main", bad.description, bad.child, bad.note)
+    await page.get_by_role("link", name="督办看板").click()
+    await shows_as_text(page, "#to-route", bad.reason)
+
+    await page.get_by_role("navigation").get_by_role("link", name="审计日志").click()
+    await page.get_by_label("操作人").fill(bad.username)
+    await page.get_by_role("button", name="筛选").click()
+    await shows_as_text(page, "#audit-rows", bad.username)
+    await expect(page.get_by_label("操作人")).to_have_value(bad.username)
+
+    # The liaison who works the share sees the same text, as text.
+    await page.get_by_role("button", name="退出").click()
+    await expect(page.get_by_role("heading", name="工作人员登录")).to_be_visible()
+    page = await sign_in(browser, bad.police.username)
+    await expect(page).to_have_url(f"{live_url}/console/liaison")
+    await page.locator("#mine").get_by_role("link", name="办理").first.click()
+    await page.goto(f"/console/referrals/{bad.police_referral_id}")
+    await shows_as_text(page, "main", bad.description, bad.reporter, bad.note)

@@ -118,9 +118,11 @@ async def audit_page(
     user: Annotated[ConsoleUser, Depends(READERS)],
     actor: Annotated[str, Query(max_length=80)] = "",
     action: Annotated[str, Query(max_length=40)] = "",
-    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    case: Annotated[str, Query(alias="case_id", max_length=12)] = "",
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ):
+    # The filter form sends its empty number box as "": that means any case, not an error.
+    case_id = int(case) if case.isdigit() and 0 < int(case) < 2**31 else None
     async with sessions(request)() as session, session.begin():
         rows = await audit_rows(
             session, user.principal, actor=actor, action=action, case_id=case_id, before=before

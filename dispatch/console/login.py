@@ -100,8 +100,11 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))[:200]
     try:
         issued = await auth.token(request, username, password)
-    except ApiError as exc:
-        return _login_page(request, error=exc.message, next_url=next_url, status=exc.status)
+    except ApiError as exc:  # wrong name or password, or too many misses (429)
+        page = _login_page(request, error=exc.message, next_url=next_url, status=exc.status)
+        for name, value in (exc.headers or {}).items():
+            page.headers[name] = value  # Retry-After
+        return page
     principal = await auth.principal_from_token(auth.runtime_of(request), issued.access_token)
     if principal is None:  # disabled between the check and now
         return _login_page(request, error="用户名或密码错误", status=401)
