@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import receipts
@@ -198,7 +199,7 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     """
     fp = fingerprint(new)
     conn = await _driver_connection(session)
-    found = await _locked_twin(conn, new, fp)
+    found = await _locked_twin(session, conn, new, fp)
     if found:
         return found
 
@@ -236,7 +237,7 @@ async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> 
     `record_report`, under the same lock, so a twin of either kind is found."""
     fp = fingerprint(new)
     conn = await _driver_connection(session)
-    found = await _locked_twin(conn, new, fp)
+    found = await _locked_twin(session, conn, new, fp)
     if found:
         return found
     code = receipts.new_code()
@@ -264,11 +265,18 @@ async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> 
     return IntakeResult(row["report_id"], case_id, code, duplicate=False)
 
 
-async def _locked_twin(conn: Any, new: NewReport, fp: str) -> IntakeResult | None:
+async def _locked_twin(
+    session: AsyncSession, conn: Any, new: NewReport, fp: str
+) -> IntakeResult | None:
     """Take the report's advisory lock (concurrent twins wait for each other), then find
-    the twin already stored, if any."""
+    the twin already stored, if any.
+
+    The lock goes through SQLAlchemy on purpose: its asyncpg adapter sends BEGIN only with
+    its own first statement, so statements sent on the raw connection before that would
+    each run on their own, and a transaction-scoped lock would be let go at once.
+    """
     key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+    await session.execute(_LOCK, {"key": key})
     if new.external_id:
         found = await conn.fetchrow(_BY_EXTERNAL_ID, new.channel, new.external_id)
     else:
@@ -285,6 +293,7 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _BY_EXTERNAL_ID = (
     "SELECT id, case_id, receipt_code FROM report WHERE channel = $1 AND external_id = $2"
 )
