@@ -1,0 +1,227 @@
+"""Partner forwards (issue 5), on a scratch database with a whole service (`hotline up`):
+
+1. signed forward intake, POST /api/v1/forwards/12345 at concurrency 32 with wrk (every
+   request a new work order, pre-signed), beside the same ceiling as the web form's bench
+   (plain asyncpg, one row per transaction);
+2. callback delivery: N status messages owed to one partner, delivered by the service's
+   worker in order to a local receiver; messages per second from wake-up to the last one
+   taken.
+
+    python -m bench.bench_forwards --admin-url postgresql://postgres@127.0.0.1:5432/test \\
+        --redis-url redis://127.0.0.1:6379/9
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.bench_intake import ceiling
+from bench.common import MemorySampler, process_on_port
+from bench.service import free_port, running_service, scratch_database
+from channels.partner_secrets import seal
+from channels.partner_signature import sign
+from dispatch.simulate import work_order
+
+SECRET = "bench-partner-secret-" + secrets.token_hex(8)
+
+
+def signed_file(count: int) -> str:
+    """`count` distinct work orders, signed now (the bench runs well inside 300 s)."""
+    import random
+
+    rng = random.Random(1)
+    run = secrets.token_hex(3)
+    ts = int(time.time())
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as fh:
+        for i in range(count):
+            body = json.dumps(work_order("12345", f"B-{run}-{i}", rng), ensure_ascii=False)
+            fh.write(f"{ts}\t{sign(SECRET, ts, body.encode())}\t{body}\n")
+    return fh.name
+
+
+def wrk(url: str, path: str, concurrency: int, seconds: int) -> str:
+    script = Path(__file__).with_name("post_signed.lua")
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        env={**os.environ, "SIGNED_FILE": path},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    total = re.search(r"(\d+) requests in", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    bad = f", non-2xx {errors.group(1)}" if errors else ""
+    return f"{total} requests, {rate:.0f}/s; p50 {p50}, p99 {p99}{bad}"
+
+
+async def add_partner(database_url: str, key: str, callback_url: str | None) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(
+            "INSERT INTO partner (source, name, secret_box, callback_url) VALUES"
+            " ('12345', '12345', $1, $2) ON CONFLICT (source) DO UPDATE SET"
+            " secret_box = EXCLUDED.secret_box, callback_url = EXCLUDED.callback_url"
+            " RETURNING id",
+            seal(key, SECRET),
+            callback_url,
+        )
+    finally:
+        await conn.close()
+
+
+class Receiver:
+    """The partner's endpoint, as fast as we can make it: counts and answers 200."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.port = free_port()
+
+        async def take(request):
+            await request.body()
+            self.count += 1
+            return Response(status_code=200)
+
+        app = Starlette(routes=[Route("/cb", take, methods=["POST"])])
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+async def delivery(database_url: str, key: str, messages: int) -> None:
+    with Receiver() as receiver:
+        partner_id = await add_partner(database_url, key, f"http://127.0.0.1:{receiver.port}/cb")
+        conn = await asyncpg.connect(database_url)
+        try:
+            reports = await conn.fetch(
+                "SELECT id, case_id FROM report WHERE channel = '12345' ORDER BY id LIMIT $1",
+                messages,
+            )
+            await conn.execute("DELETE FROM partner_message")
+            body = json.dumps({"status": "accepted", "message": "已受理"}, ensure_ascii=False)
+            await conn.executemany(
+                "INSERT INTO partner_message (partner_id, report_id, case_id, status, body)"
+                " VALUES ($1, $2, $3, 'bench', $4::jsonb)",
+                [(partner_id, r["id"], r["case_id"], body) for r in reports],
+            )
+            started = time.perf_counter()
+            await conn.execute(
+                "INSERT INTO outbox (topic, payload, attempts)"
+                " VALUES ('partner.deliver', $1::jsonb, 0)",
+                json.dumps({"partner_id": partner_id}),
+            )
+            deadline = time.monotonic() + 600
+            while await conn.fetchval(
+                "SELECT count(*) FROM partner_message WHERE delivered_at IS NULL"
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("delivery did not finish in 600 s")
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            tries = await conn.fetch(
+                "SELECT coalesce(error, 'ok') AS outcome, count(*), avg(duration_ms)::int AS ms"
+                " FROM partner_attempt GROUP BY 1 ORDER BY 1"
+            )
+            span = await conn.fetchval(
+                "SELECT extract(epoch FROM max(delivered_at) - min(delivered_at))"
+                " FROM partner_message"
+            )
+        finally:
+            await conn.close()
+    n = len(reports)
+    print(
+        f"callback delivery, one partner, in order: {n} messages in {elapsed:.2f} s"
+        f" from wake-up = {n / elapsed:.0f}/s (first→last taken {float(span):.2f} s ="
+        f" {n / max(float(span), 1e-9):.0f}/s); receiver saw {receiver.count}"
+    )
+    print(
+        "attempts: " + ", ".join(f"{t['outcome']} {t['count']} (avg {t['ms']} ms)" for t in tries)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--admin-url", required=True, help="a PostgreSQL URL allowed to CREATE DATABASE"
+    )
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--orders", type=int, default=60000, help="pre-signed work orders")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--api-workers", default="1")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed (apt-get install wrk)")
+    key = secrets.token_hex(16)
+    with scratch_database(args.admin_url) as database_url:
+        env = {"HOTLINE_SECRET_KEY": key, "HOTLINE_API_WORKERS": args.api_workers}
+        with running_service(database_url, args.redis_url, **env) as url:
+            asyncio.run(add_partner(database_url, key, None))
+            path = signed_file(args.orders)
+            try:
+                with open(path) as fh:
+                    ts, signature, body = fh.readline().rstrip("\n").split("\t", 2)
+                probe = httpx.post(
+                    f"{url}/api/v1/forwards/12345",
+                    content=body.encode(),
+                    headers={
+                        "content-type": "application/json",
+                        "X-Hotline-Timestamp": ts,
+                        "X-Hotline-Signature": signature,
+                    },
+                )
+                assert probe.status_code == 202, probe.text
+                port = httpx.URL(url).port
+
+                async def measured() -> str:
+                    async with MemorySampler(process_on_port(port)) as memory:
+                        line = await asyncio.to_thread(
+                            wrk,
+                            f"{url}/api/v1/forwards/12345",
+                            path,
+                            args.concurrency,
+                            args.seconds,
+                        )
+                    return f"{line}\n{memory.report()}"
+
+                print(f"[{datetime.now(UTC):%Y-%m-%d %H:%M}] api workers {args.api_workers}")
+                print(f"signed forwards via wrk (c={args.concurrency}): {asyncio.run(measured())}")
+            finally:
+                os.unlink(path)
+            asyncio.run(ceiling(database_url, 3000, args.concurrency))
+            asyncio.run(delivery(database_url, key, args.messages))
+
+
+if __name__ == "__main__":
+    main()
