@@ -16,6 +16,7 @@ from dispatch.console import (
     liaison,
     login,
     operator,
+    partners,
     quarterly,
     sms,
     stats,
@@ -27,7 +28,19 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PATH = "/static/console"
 
 router = APIRouter()
-for module in (login, operator, sms, casework, liaison, board, stats, quarterly, audit_log, admin):
+for module in (
+    login,
+    operator,
+    sms,
+    casework,
+    liaison,
+    board,
+    stats,
+    quarterly,
+    audit_log,
+    admin,
+    partners,
+):
     router.include_router(module.router)
 
 _fallback = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)

@@ -75,6 +75,8 @@ TIMELINE_LABELS = {
     "call_linked": "来电关联",
     "callback_requested": "需要回电",
     "callback_attempt": "回电",
+    "report_added": "补充报告",
+    "satisfaction": "回访评价",
 }
 CALL_STATUS_LABELS = {
     "queued": "排队中",
@@ -208,8 +210,9 @@ def nav_for(principal: Principal) -> list[tuple[str, str]]:
     audit_log = [("/console/audit", "审计日志")]
     if principal.role == "liaison":
         return [("/console/liaison", "转介队列")]
+    partners = [("/console/partners", "对接平台")]
     if principal.role == "admin":
-        return [("/console/admin", "系统状态"), *audit_log]
+        return [("/console/admin", "系统状态"), *partners, *audit_log]
     if not principal.is_center:  # a department's supervisor
         return oversight + audit_log
     if principal.role == "operator":
@@ -217,7 +220,7 @@ def nav_for(principal: Principal) -> list[tuple[str, str]]:
     casework = [("/console/cases", "个案工作")]
     if principal.role == "caseworker":
         return casework + desk
-    return oversight + casework + desk + audit_log
+    return oversight + casework + desk + partners + audit_log
 
 
 def render(
