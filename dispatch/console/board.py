@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import ColumnElement, func, literal_column, or_, select
 from sqlalchemy import case as when
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -37,39 +37,75 @@ class BoardItem:
 
 @dataclass
 class Board:
+    """Each section's most urgent items (at most `limit`) and how many there are in all."""
+
     flagged: list[BoardItem]
     overdue: list[BoardItem]
     soon: list[BoardItem]
+    counts: dict[str, int]
+    limit: int
+
+
+# Constants written into the SQL, not bound: the partial and expression indexes of migration
+# 0006 are matched by the planner only against literal SQL.
+_OPEN = Referral.status.in_((literal_column("'queued'"), literal_column("'claimed'")))
+_RUNNING_DUE = when(
+    (Referral.status == literal_column("'queued'"), Referral.claim_due_at),
+    else_=Referral.action_due_at,
+)
+_ESCALATED = Referral.escalation > literal_column("0")
+_FLAGGED = Referral.escalation >= literal_column(str(FLAGGED))
+_NOT_FLAGGED = Referral.escalation < literal_column(str(FLAGGED))
+
+
+async def _items(
+    session: AsyncSession, principal: Principal, *where: ColumnElement[bool], limit: int
+) -> list[BoardItem]:
+    case = aliased(Case)  # not `Case`: the scope filter's own subquery on it must not correlate
+    rows = await session.execute(
+        select(Referral, case, _RUNNING_DUE.label("due"))
+        .join(case, case.id == Referral.case_id)
+        .where(_OPEN, *where, referral_filter(principal))
+        .order_by(_RUNNING_DUE, Referral.id)
+        .limit(limit)
+    )
+    return [BoardItem(referral, of_case, due_at) for referral, of_case, due_at in rows.all()]
 
 
 async def deadline_board(
-    session: AsyncSession, principal: Principal, now: datetime, *, limit: int = 300
+    session: AsyncSession, principal: Principal, now: datetime, *, limit: int = 100
 ) -> Board:
-    """Open referrals whose running deadline (claim while queued, first action once
-    claimed) is within SOON, has passed, or has been warned about; most urgent first."""
-    due = when((Referral.status == "queued", Referral.claim_due_at), else_=Referral.action_due_at)
-    case = aliased(Case)  # not `Case`: the scope filter's own subquery on it must not correlate
-    rows = await session.execute(
-        select(Referral, case, due.label("due"))
-        .join(case, case.id == Referral.case_id)
-        .where(
-            Referral.status.in_(("queued", "claimed")),
-            or_(due <= now + SOON, Referral.escalation > 0),
-            referral_filter(principal),
-        )
-        .order_by(due)
-        .limit(limit)
+    """Open referrals by their running deadline (claim while queued, first action once
+    claimed), most urgent first: flagged (挂牌督办) whatever the deadline; then the overdue;
+    then those due within SOON or already warned. Each section is read on its own, so a
+    flood of overdue referrals never pushes the flagged ones off the board."""
+    flagged = await _items(session, principal, _ESCALATED, _FLAGGED, limit=limit)
+    overdue = await _items(session, principal, _NOT_FLAGGED, _RUNNING_DUE <= now, limit=limit)
+    due_soon = await _items(
+        session,
+        principal,
+        _NOT_FLAGGED,
+        _RUNNING_DUE > now,
+        _RUNNING_DUE <= now + SOON,
+        limit=limit,
     )
-    board = Board([], [], [])
-    for referral, of_case, due_at in rows.all():
-        item = BoardItem(referral, of_case, due_at)
-        if referral.escalation >= FLAGGED:
-            board.flagged.append(item)
-        elif due_at <= now:
-            board.overdue.append(item)
-        else:
-            board.soon.append(item)
-    return board
+    warned_later = await _items(
+        session, principal, _ESCALATED, _NOT_FLAGGED, _RUNNING_DUE > now + SOON, limit=limit
+    )
+    soon = (due_soon + warned_later)[:limit]  # the second list's deadlines are all later
+    counted = (
+        await session.execute(
+            select(
+                func.count().filter(_FLAGGED),
+                func.count().filter(_NOT_FLAGGED, _RUNNING_DUE <= now),
+                func.count().filter(_NOT_FLAGGED, _RUNNING_DUE > now),
+            ).where(
+                _OPEN, or_(_RUNNING_DUE <= now + SOON, _ESCALATED), referral_filter(principal)
+            )
+        )
+    ).one()
+    counts = dict(zip(("flagged", "overdue", "soon"), counted, strict=True))
+    return Board(flagged, overdue, soon, counts, limit)
 
 
 @router.get("/board", response_class=HTMLResponse)

@@ -4,7 +4,7 @@ board; always within the viewer's scope."""
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, literal_column, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -48,6 +48,8 @@ async def referrals_to_route(
         .where(
             referral_filter(principal),
             case.state.not_in(TERMINAL),
+            # Constants inline, not bound: the partial index of migration 0006 matches them.
+            Referral.status.in_((literal_column("'unrouted'"), literal_column("'returned'"))),
             (Referral.status == "unrouted") | and_(Referral.status == "returned", ~replaced),
         )
         .ext(distinct_on(Referral.case_id, Referral.department_code))
