@@ -31,6 +31,7 @@ READERS = require_center("operator", "caseworker", "supervisor", "admin")
 MANAGERS = require_center("supervisor", "admin")
 CHINA = ZoneInfo("Asia/Shanghai")
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+FIRST, LAST = date(2000, 1, 1), date(2099, 12, 31)  # periods a statistic may ask about
 
 
 class PartnerLine(BaseModel):
@@ -243,8 +244,8 @@ def _day_start(day: date) -> datetime:
 @router.get("/forwards/stats", response_model=ForwardStats, dependencies=[Depends(READERS)])
 async def forward_stats(
     request: Request,
-    since: Annotated[date | None, Query(description="起始日期（含）")] = None,
-    until: Annotated[date | None, Query(description="截止日期（含）")] = None,
+    since: Annotated[date | None, Query(description="起始日期（含）", ge=FIRST, le=LAST)] = None,
+    until: Annotated[date | None, Query(description="截止日期（含）", ge=FIRST, le=LAST)] = None,
 ) -> ForwardStats:
     """Per source over a period (China dates, by the day the order arrived): orders,
     updates, 退回, 办结, feedback delivery, and the 回访 satisfaction with its rate."""

@@ -112,9 +112,10 @@ def receiver(secret: str, summary: Summary, done: asyncio.Event, expect: int | N
             summary.bad_signatures += 1
             return JSONResponse({"error": problem}, status_code=401)
         message = json.loads(body)
-        summary.callbacks[message.get("status", "?")] += 1
+        summary.callbacks[message.get("status_label") or message.get("status", "?")] += 1
         summary.messages.append(message)
-        if expect is not None and summary.callbacks.get("accepted", 0) >= expect:
+        accepted = sum(m.get("status") == "accepted" for m in summary.messages)
+        if expect is not None and accepted >= expect:
             done.set()
         return JSONResponse({"ok": True})
 

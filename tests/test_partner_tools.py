@@ -96,6 +96,6 @@ async def test_simulate_plays_a_partner_end_to_end(app, live_url, pump, partners
         await set_partner(app, "12355")
     assert summary.accepted == 12 and not summary.failed
     assert summary.duplicates >= 1 and summary.sent == 12 + summary.duplicates
-    assert summary.callbacks["accepted"] == 12 and summary.bad_signatures == 0
+    assert summary.callbacks["已受理"] == 12 and summary.bad_signatures == 0
     assert {m["external_id"] for m in summary.messages} == set(summary.orders)
-    assert summary.lines()[-1] == "收到反馈：accepted 12"
+    assert summary.lines()[-1] == "收到反馈：已受理 12"
