@@ -216,3 +216,31 @@ async def test_satisfaction_is_recorded_and_counted(client, post_forward, pump, 
     assert 0 < row["satisfaction_rate"] < 1 and row["orders"] >= 3
     liaison = await login(await make_user("liaison", "education"))
     assert (await client.get("/api/v1/forwards/stats", headers=liaison)).status_code == 403
+
+
+async def test_a_merged_order_hears_the_outcome_of_the_case_it_joined(
+    client, post_forward, partner_server, pump, make_user, login
+):
+    fake = await partner_server("12345")
+    first = order()
+    second = order(content="另一位邻居也反映同一户家庭孩子被打。")
+    kept = (await post_forward("12345", first)).json()
+    joined = (await post_forward("12345", second)).json()
+    await pump()
+    caseworker = await login(await make_user("caseworker"))
+    merged = await client.post(
+        f"/api/v1/cases/{joined['case_id']}/events",
+        json={"event": "merge", "into_case_id": kept["case_id"], "reason": "同一户家庭"},
+        headers=caseworker,
+    )
+    assert merged.status_code == 200, merged.text
+    await pump()
+    await _handle_and_close(client, kept["case_id"], caseworker, "已处置")
+    await pump()
+    heard: dict[str, list[str]] = {}
+    for m in fake.taken:
+        heard.setdefault(m["external_id"], []).append(m["status"])
+    assert heard == {
+        first["external_id"]: ["accepted", "handling", "closed"],
+        second["external_id"]: ["accepted", "merged", "handling", "closed"],
+    }
