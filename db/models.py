@@ -12,17 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-
-def _ts(nullable: bool = False, index: bool = False) -> Any:
-    return Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True),
-            nullable=nullable,
-            index=index,
-            server_default=None if nullable else sa.func.now(),
-        ),
-    )
+from db.columns import timestamp as _ts
 
 
 def _json(default: Any = None) -> Any:

@@ -12,18 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import timestamp as _at
+
 __all__ = ["Partner", "PartnerMessage", "PartnerAttempt", "ForwardSatisfaction"]
-
-
-def _at(nullable: bool = True) -> datetime | None:
-    return Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True),
-            nullable=nullable,
-            server_default=None if nullable else sa.func.now(),
-        ),
-    )
 
 
 class Partner(SQLModel, table=True):
@@ -35,8 +26,8 @@ class Partner(SQLModel, table=True):
     secret_box: str  # Fernet token of the shared secret, under a key from HOTLINE_SECRET_KEY
     callback_url: str | None = Field(default=None, max_length=500)
     active: bool = Field(default=True)
-    created_at: datetime | None = _at(nullable=False)
-    updated_at: datetime | None = _at(nullable=False)
+    created_at: datetime | None = _at()
+    updated_at: datetime | None = _at()
 
 
 class PartnerMessage(SQLModel, table=True):
@@ -64,10 +55,10 @@ class PartnerMessage(SQLModel, table=True):
     case_id: int = Field(foreign_key="hcase.id", index=True)
     status: str = Field(max_length=20)  # accepted, handling, closed, returned, merged
     body: dict = Field(sa_column=sa.Column(JSONB, nullable=False))
-    created_at: datetime | None = _at(nullable=False)
+    created_at: datetime | None = _at()
     attempts: int = Field(default=0)
-    next_attempt_at: datetime | None = _at(nullable=False)
-    delivered_at: datetime | None = _at()
+    next_attempt_at: datetime | None = _at()
+    delivered_at: datetime | None = _at(nullable=True)
     last_error: str | None = Field(default=None, max_length=60)
 
 
@@ -78,7 +69,7 @@ class PartnerAttempt(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="partner_message.id", index=True)
-    at: datetime | None = _at(nullable=False)
+    at: datetime | None = _at()
     duration_ms: int
     http_status: int | None = None
     error: str | None = Field(default=None, max_length=60)
@@ -94,5 +85,5 @@ class ForwardSatisfaction(SQLModel, table=True):
     source: str = Field(max_length=10)
     score: int = Field(ge=1, le=5)  # 5 非常满意 … 1 非常不满意
     comment: str | None = None
-    visited_at: datetime | None = _at()
-    recorded_at: datetime | None = _at(nullable=False)
+    visited_at: datetime | None = _at(nullable=True)
+    recorded_at: datetime | None = _at()

@@ -7,24 +7,14 @@ application's clock, so windows and expiries can be tested without sleeping.
 """
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import timestamp as _at
+
 __all__ = ["CallerBlock", "SmsMessage", "SmsOptOut", "SmsThread", "VoiceCall", "VoiceCallback"]
-
-
-def _at(nullable: bool = False) -> Any:
-    return Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.DateTime(timezone=True),
-            nullable=nullable,
-            server_default=None if nullable else sa.func.now(),
-        ),
-    )
 
 
 class SmsThread(SQLModel, table=True):

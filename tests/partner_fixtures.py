@@ -164,6 +164,8 @@ async def partner_server(app, partners, pump) -> AsyncIterator[Callable[..., Any
     partners get no feedback again and no wake-up of theirs is left for later tests."""
     started: list[tuple[str, FakePartner]] = []
 
+    await pump()  # earlier tests' jobs must not find the callback this test sets
+
     async def make(source: str = "12345", script: list[int | str] | None = None) -> FakePartner:
         fake = FakePartner(partners[source], list(script or []))
         fake.start()

@@ -208,25 +208,10 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     code = receipts.new_code()
     row = await conn.fetchrow(
         _INSERT,
+        *_report_args(new, fp, code, categories),
         "discovered",
-        categories,
         new.emergency,
         bool(new.situations),
-        new.jurisdiction_code,
-        new.channel,
-        new.external_id or f"fp-{fp[:32]}-{code}",
-        code,
-        _json_or_none(new.reporter),
-        new.reporter_phone,
-        new.situations,
-        _json_or_none(new.child),
-        new.address,
-        new.description,
-        new.in_danger_now,
-        fp,
-        _json_or_none(new.raw),
-        new.actor,
-        new.ip,
     )
     return IntakeResult(row["report_id"], row["case_id"], code, duplicate=False)
 
@@ -242,9 +227,13 @@ async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> 
         return found
     code = receipts.new_code()
     categories = new.categories or classify(new.description).categories
-    row = await conn.fetchrow(
-        _ATTACH,
-        case_id,
+    row = await conn.fetchrow(_ATTACH, *_report_args(new, fp, code, categories), case_id)
+    return IntakeResult(row["report_id"], case_id, code, duplicate=False)
+
+
+def _report_args(new: NewReport, fp: str, code: str, categories: list[str]) -> tuple:
+    """The report row's values, $1 to $16 of both inserts below."""
+    return (
         new.channel,
         new.external_id or f"fp-{fp[:32]}-{code}",
         code,
@@ -262,7 +251,6 @@ async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> 
         new.actor,
         new.ip,
     )
-    return IntakeResult(row["report_id"], case_id, code, duplicate=False)
 
 
 async def _locked_twin(
@@ -312,27 +300,26 @@ def _json_or_none(value: Any) -> str | None:
 _INSERT = """
     WITH c AS (
         INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code)
-        VALUES ($1, CAST($2 AS text[]), $3, $4, $5)
+        VALUES ($17, CAST($7 AS text[]), $18, $19, $9)
         RETURNING id, state
     ), r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw)
-        SELECT $6, $7, $8, c.id, CAST($9 AS jsonb),
-               $10, CAST($11 AS smallint[]), CAST($2 AS text[]),
-               CAST($12 AS jsonb), $5, $13, $14, $15,
-               $16, CAST($17 AS jsonb)
+        SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+               CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
+               CAST($14 AS jsonb)
         FROM c
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, to_state, actor, data)
-        SELECT r.case_id, 'intake', c.state, $18,
-               jsonb_build_object('channel', $6, 'report_id', r.id)
+        SELECT r.case_id, 'intake', c.state, $15,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
         FROM r, c
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $18, 'report.create', 'case', r.case_id::text, $19,
-               jsonb_build_object('channel', $6, 'report_id', r.id)
+        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
         FROM r
     ), o AS (
         INSERT INTO outbox (topic, payload, attempts)
@@ -349,19 +336,19 @@ _ATTACH = """
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw)
-        VALUES ($2, $3, $4, $1, CAST($5 AS jsonb), $6, CAST($7 AS smallint[]),
-                CAST($8 AS text[]), CAST($9 AS jsonb), $10, $11, $12, $13, $14,
-                CAST($15 AS jsonb))
+        VALUES ($1, $2, $3, $17, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
+                CAST($14 AS jsonb))
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)
-        SELECT r.case_id, 'report_added', $16,
-               jsonb_build_object('channel', $2, 'report_id', r.id)
+        SELECT r.case_id, 'report_added', $15,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
         FROM r
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $16, 'report.create', 'case', r.case_id::text, $17,
-               jsonb_build_object('channel', $2, 'report_id', r.id)
+        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
         FROM r
     )
     SELECT r.id AS report_id FROM r
