@@ -323,11 +323,12 @@ async def test_markup_in_reports_notes_and_messages_shows_as_text_on_every_page(
     await expect(page.get_by_role("heading", name="来电与报告")).to_be_visible()
 
     bad = await hostile()  # arrives in the live list while the page is open
-    row = page.locator("#incoming tbody tr", has=page.get_by_role("link", name=f"#{bad.case_id}"))
+    link = page.get_by_role("link", name=f"#{bad.case_id}", exact=True)
+    row = page.locator("#incoming tbody tr", has=link)
     await expect(row).to_be_visible(timeout=WAIT)
     await shows_as_text(page, "#incoming", bad.description)
 
-    await row.get_by_role("link", name=f"#{bad.case_id}").click()
+    await row.get_by_role("link", name=f"#{bad.case_id}", exact=True).click()
     await expect(page.get_by_role("heading", name=f"案件 #{bad.case_id}")).to_be_visible()
     await shows_as_text(page, "#reports", bad.description, bad.child, bad.reporter)
     await shows_as_text(page, "#timeline", bad.note)
