@@ -12,7 +12,7 @@ from channels.partner_callbacks import drain
 from db.models_partner import Partner, PartnerMessage
 from tests.partner_fixtures import order, undelivered
 
-pytest_plugins = ("tests.partner_fixtures",)
+pytest_plugins = ("tests.partner_fixtures", "tests.console_fixtures")
 
 
 async def _event(client, case_id: int, headers, event: str, reason: str | None = None):
@@ -174,7 +174,9 @@ async def test_a_partner_down_for_an_hour_gets_everything_afterwards_in_order_on
     assert await undelivered(sessions) == 0
 
 
-async def test_satisfaction_is_recorded_and_counted(client, post_forward, pump, make_user, login):
+async def test_satisfaction_is_recorded_and_counted(
+    client, post_forward, pump, make_user, login, console_client
+):
     acks = []
     for _ in range(3):
         body = order()
@@ -216,6 +218,13 @@ async def test_satisfaction_is_recorded_and_counted(client, post_forward, pump, 
     assert 0 < row["satisfaction_rate"] < 1 and row["orders"] >= 3
     liaison = await login(await make_user("liaison", "education"))
     assert (await client.get("/api/v1/forwards/stats", headers=liaison)).status_code == 403
+
+    # The supervisors' statistics page shows the same figures to the center only.
+    center = await console_client(await make_user("supervisor"))
+    page = (await center.get("/console/stats")).text
+    assert "对接平台工单与回访满意度" in page and "12345政务服务便民热线" in page
+    department = await console_client(await make_user("supervisor", "police"))
+    assert "回访满意度" not in (await department.get("/console/stats")).text
 
 
 async def test_a_merged_order_hears_the_outcome_of_the_case_it_joined(

@@ -3,6 +3,7 @@ referrals by department; shown as bars (server-drawn SVG, no script, no CDN) and
 the summary sheet of the quarterly report. Always within the viewer's scope."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,10 +14,11 @@ from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.models import Case, Jurisdiction, Referral, Report
+from dispatch import partners_api
 from dispatch.audit import audit
 from dispatch.auth import Principal
 from dispatch.console import periods
-from dispatch.console.periods import Period
+from dispatch.console.periods import Period, local_zone
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, render, staff
 from dispatch.scope import case_filter, referral_filter
@@ -160,12 +162,19 @@ async def stats_page(
             request,
             {"from": period.start.isoformat(), "to": period.end.isoformat()},
         )
+    forwards = None
+    if user.principal.is_center:  # the partners' figures are the center's, city-wide
+        last_day = period.end.astimezone(local_zone()) - timedelta(days=1)
+        forwards = await partners_api.forward_stats(
+            request, period.start.astimezone(local_zone()).date(), last_day.date()
+        )
     return render(
         request,
         user,
         "stats.html",
         {
             "f": data,
+            "forwards": forwards,
             "quarters": periods.recent_quarters(),
             "statuses": STATUS_LABELS,
             "date_from": first,
