@@ -8,7 +8,7 @@
    taken.
 
     python -m bench.bench_forwards --admin-url postgresql://postgres@127.0.0.1:5432/test \\
-        --redis-url redis://127.0.0.1:6379/9
+        --redis-url redis://127.0.0.1:6379
 """
 
 import argparse
@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from bench.bench_intake import BODY, ceiling
 from bench.common import MemorySampler, process_on_port, run_wrk
-from bench.service import free_port, running_service, scratch_database
+from bench.service import free_port, redis_database, running_service, scratch_database
 from channels.partner_secrets import seal
 from channels.partner_signature import sign
 from dispatch.simulate import work_order
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument(
         "--admin-url", required=True, help="a PostgreSQL URL allowed to CREATE DATABASE"
     )
-    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--redis-url", required=True, help="the server (a free db is claimed)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--orders", type=int, default=60000, help="pre-signed work orders")
@@ -208,9 +208,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
     key = secrets.token_hex(16)
-    with scratch_database(args.admin_url) as database_url:
+    with scratch_database(args.admin_url) as database_url, redis_database(args.redis_url) as redis:
         env = {"HOTLINE_SECRET_KEY": key, "HOTLINE_API_WORKERS": args.api_workers}
-        with running_service(database_url, args.redis_url, **env) as url:
+        with running_service(database_url, redis, **env) as url:
             asyncio.run(add_partner(database_url, key, None))
             path = signed_file(args.orders)
             try:
@@ -241,7 +241,7 @@ def main() -> None:
 
                 print(f"[{datetime.now(UTC):%Y-%m-%d %H:%M}] api workers {args.api_workers}")
                 print(f"signed forwards via wrk (c={args.concurrency}): {asyncio.run(measured())}")
-                settle(database_url, args.redis_url)
+                settle(database_url, redis)
                 webform = json.dumps(
                     {**BODY, "description": BODY["description"] + " __N__"}, ensure_ascii=False
                 )
@@ -254,7 +254,7 @@ def main() -> None:
                 print(f"same service, web form POST /api/v1/reports via wrk: {line}")
             finally:
                 os.unlink(path)
-            settle(database_url, args.redis_url)
+            settle(database_url, redis)
             asyncio.run(ceiling(database_url, 3000, args.concurrency))
             asyncio.run(delivery(database_url, key, args.messages))
 

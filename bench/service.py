@@ -45,6 +45,31 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def redis_database(url: str) -> Iterator[str]:
+    """A Redis database number of this run's own, claimed the way the test suite claims its
+    own (a lock key in db 0), so a bench and a test run on one server never flush or drain
+    each other's queues. `url` names the server; its database number is ignored."""
+    from redis import Redis
+
+    base = urlsplit(url)
+    lock = Redis.from_url(urlunsplit(base._replace(path="/0")))
+    token = secrets.token_hex(8)
+    for db in range(15, 0, -1):
+        if lock.set(f"hotline-test-db:{db}", token, nx=True, ex=4 * 3600):
+            break
+    else:
+        raise RuntimeError("all Redis databases 1-15 are in use")
+    claimed = urlunsplit(base._replace(path=f"/{db}"))
+    Redis.from_url(claimed).flushdb()
+    try:
+        yield claimed
+    finally:
+        Redis.from_url(claimed).flushdb()
+        if lock.get(f"hotline-test-db:{db}") == token.encode():
+            lock.delete(f"hotline-test-db:{db}")
+
+
+@contextlib.contextmanager
 def running_service(database_url: str, redis_url: str, **env: str) -> Iterator[str]:
     """`hotline up` with the given servers; yields its base URL once /readyz answers 200."""
     port = free_port()
