@@ -21,7 +21,7 @@ from channels import clock, partner_signature
 from channels.errors import ApiError
 from channels.partner_secrets import open_box
 from channels.web import client_ip, secret_key, sessions
-from db.models import CaseEvent, Report
+from db.models import AuditLog, CaseEvent, Report
 from db.models_partner import ForwardSatisfaction, Partner
 from workflows import receipts
 from workflows.emergency import raise_emergency
@@ -233,6 +233,16 @@ async def satisfaction(request: Request, source: Source) -> SatisfactionRecorded
             session.add(row)
         row.score, row.comment, row.visited_at = score, body.comment, body.visited_at
         row.recorded_at = clock.now()
+        session.add(
+            AuditLog(
+                actor=f"partner:{source}",
+                action="satisfaction.record",
+                object_type="case",
+                object_id=str(report.case_id),
+                ip=client_ip(request),
+                detail={"report_id": report.id, "score": score},
+            )
+        )
         if changed:
             session.add(
                 CaseEvent(

@@ -31,3 +31,9 @@ def audit(
             detail=detail,
         )
     )
+
+
+def shown_cases(case_ids: list[int]) -> dict[str, Any]:
+    """Audit detail of a list read: which cases were on screen (ids only, no content)."""
+    unique = list(dict.fromkeys(case_ids))
+    return {"count": len(unique), "cases": unique[:200]}

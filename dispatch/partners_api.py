@@ -15,7 +15,7 @@ from channels.web import sessions
 from db.engine import transaction
 from db.models import Outbox
 from db.models_partner import Partner, PartnerAttempt, PartnerMessage
-from dispatch.audit import audit
+from dispatch.audit import audit, shown_cases
 from dispatch.auth import Principal, require_center
 from dispatch.partner_feedback import TOPIC
 from workflows.forwards import (
@@ -171,8 +171,17 @@ async def partner_messages(
         stmt = stmt.where(PartnerMessage.delivered_at.is_not(None))
     if case_id:
         stmt = stmt.where(PartnerMessage.case_id == case_id)
-    async with sessions(request)() as session:
+    async with transaction(sessions(request)) as session:
         rows = (await session.execute(stmt)).all()
+        audit(
+            session,
+            principal,
+            "partner.messages.list",
+            "case",
+            None,
+            request,
+            shown_cases([m.case_id for m, _ in rows]),
+        )
     return MessageList(items=[MessageRow(**_row(m, s)) for m, s in rows])
 
 
@@ -183,7 +192,7 @@ async def partner_message(
     principal: Annotated[Principal, Depends(READERS)],
 ) -> MessageDetail:
     """One message with every attempt to deliver it."""
-    async with sessions(request)() as session:
+    async with transaction(sessions(request)) as session:
         found = (
             await session.execute(
                 select(PartnerMessage, Partner.source)
@@ -204,6 +213,15 @@ async def partner_message(
             AttemptRow(at=a.at, duration_ms=a.duration_ms, http_status=a.http_status, error=a.error)
             for a in attempts
         ]
+        audit(
+            session,
+            principal,
+            "partner.message.read",
+            "case",
+            found[0].case_id,
+            request,
+            {"message_id": message_id},
+        )
     message, source = found
     return MessageDetail(
         **_row(message, source), message=message.body.get("message", ""), attempt_log=log

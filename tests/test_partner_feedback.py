@@ -5,10 +5,11 @@ until the partner takes them, in order and once per status, with every attempt o
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from channels import clock
 from channels.partner_callbacks import drain
+from db.models import AuditLog
 from db.models_partner import Partner, PartnerMessage
 from tests.partner_fixtures import order, undelivered
 
@@ -124,6 +125,14 @@ async def test_a_failing_then_hanging_partner_is_retried_until_it_takes_the_mess
     assert [a["error"] for a in detail["attempt_log"]] == ["http_500", "timeout", None]
     assert [a["http_status"] for a in detail["attempt_log"]] == [500, None, 200]
     assert detail["delivered_at"] and detail["status_label"] == "已受理"
+    async with sessions() as session:
+        read = await session.scalar(
+            select(AuditLog).where(
+                AuditLog.action == "partner.message.read",
+                AuditLog.object_id == str(ack["case_id"]),
+            )
+        )
+    assert read is not None and read.actor.startswith("supervisor:") and read.ip
     lines = (await client.get("/api/v1/partners", headers=supervisor)).json()["items"]
     assert next(p for p in lines if p["source"] == "110")["undelivered"] == 0
     liaison = await login(await make_user("liaison", "police"))
@@ -175,7 +184,7 @@ async def test_a_partner_down_for_an_hour_gets_everything_afterwards_in_order_on
 
 
 async def test_satisfaction_is_recorded_and_counted(
-    client, post_forward, pump, make_user, login, console_client
+    client, post_forward, pump, make_user, login, console_client, sessions
 ):
     acks = []
     for _ in range(3):
@@ -199,6 +208,15 @@ async def test_satisfaction_is_recorded_and_counted(
         path="/satisfaction",
     )
     assert replaced.json()["label"] == "基本满意" and replaced.json()["score"] == 3
+    async with sessions() as session:
+        written = await session.scalar(
+            select(func.count()).where(
+                AuditLog.action == "satisfaction.record",
+                AuditLog.object_id == str(acks[0][1]["case_id"]),
+                AuditLog.actor == "partner:12345",
+            )
+        )
+    assert written == 2
     unknown = await post_forward(
         "12345", {"external_id": "NO-SUCH-ORDER", "satisfaction": "满意"}, path="/satisfaction"
     )

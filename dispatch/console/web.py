@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
+from dispatch.audit import shown_cases as shown  # noqa: F401  (pages import it from here)
 from dispatch.auth import Principal
 from dispatch.console import timefmt
 from dispatch.console.masking import mask_numbers
@@ -288,12 +289,6 @@ async def flash_and_go(
 ) -> RedirectResponse:
     await flash(request, user.session, kind, text)
     return see_other(url)
-
-
-def shown(case_ids: list[int]) -> dict[str, Any]:
-    """Audit detail of a list read: which cases were on screen (ids only, no content)."""
-    unique = list(dict.fromkeys(case_ids))
-    return {"count": len(unique), "cases": unique[:200]}
 
 
 # What a person reads when a console form misses or mistypes a field (pydantic's field names).
