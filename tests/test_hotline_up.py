@@ -81,6 +81,19 @@ def test_up_serves_keeps_data_and_stops_cleanly(data_dir):
                              json={"description": "孩子一个人在家三天了", "jurisdiction": "990102"})
         assert created.status_code == 201
         receipt = created.json()["receipt_code"]
+        # As the README says: a staff account added next to the running service (the
+        # command finds the embedded database by itself), who can then sign in.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "REDIS_URL", "HOTLINE_SECRET_KEY")}
+        added = subprocess.run(
+            [HOTLINE, "user", "add", "--username", "li", "--role", "caseworker"],
+            input="a-long-password\n", capture_output=True, text=True, timeout=60,
+            env={**env, "HOTLINE_DATA_DIR": str(data_dir)}, cwd=data_dir,
+        )
+        assert added.returncode == 0, added.stderr
+        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", timeout=10,
+                           data={"username": "li", "password": "a-long-password"})
+        assert token.status_code == 200 and token.json()["access_token"]
         tree = _tree(proc)
     finally:
         code = _stop(proc, "sigterm")
