@@ -15,15 +15,12 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -33,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.bench_intake import BODY, ceiling
-from bench.common import MemorySampler, process_on_port, run_wrk
+from bench.common import MemorySampler, process_on_port, run_wrk, wrk_post
 from bench.service import free_port, redis_database, running_service, scratch_database
 from channels.partner_secrets import seal
 from channels.partner_signature import sign
@@ -54,24 +51,6 @@ def signed_file(count: int) -> str:
             body = json.dumps(work_order("12345", f"B-{run}-{i}", rng), ensure_ascii=False)
             fh.write(f"{ts}\t{sign(SECRET, ts, body.encode())}\t{body}\n")
     return fh.name
-
-
-def wrk(url: str, path: str, concurrency: int, seconds: int) -> str:
-    script = Path(__file__).with_name("post_signed.lua")
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        env={**os.environ, "SIGNED_FILE": path},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
-    total = re.search(r"(\d+) requests in", out).group(1)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    bad = f", non-2xx {errors.group(1)}" if errors else ""
-    return f"{total} requests, {rate:.0f}/s; p50 {p50}, p99 {p99}{bad}"
 
 
 async def add_partner(database_url: str, key: str, callback_url: str | None) -> int:
@@ -231,11 +210,12 @@ def main() -> None:
                 async def measured() -> str:
                     async with MemorySampler(process_on_port(port)) as memory:
                         line = await asyncio.to_thread(
-                            wrk,
+                            wrk_post,
                             f"{url}/api/v1/forwards/12345",
-                            path,
-                            args.concurrency,
-                            args.seconds,
+                            "post_signed.lua",
+                            {"SIGNED_FILE": path},
+                            concurrency=args.concurrency,
+                            seconds=args.seconds,
                         )
                     return f"{line}\n{memory.report()}"
 

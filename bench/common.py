@@ -101,25 +101,42 @@ def run_wrk(
     """POST unique bodies with wrk (C, one thread: the load generator stays off the
     service's core as far as it can); returns a one-line summary."""
     import os
-    import re
-    import subprocess
     import tempfile
-    from pathlib import Path
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         fh.write(body)
-    env = {**os.environ, "BODY_FILE": fh.name}
+    env = {"BODY_FILE": fh.name}
     if headers:
         env["EXTRA_HEADERS"] = "|".join(f"{k}: {v}" for k, v in headers.items())
-    script = Path(__file__).with_name("post_unique.lua")
+    try:
+        return wrk_post(url, "post_unique.lua", env, concurrency=concurrency, seconds=seconds)
+    finally:
+        os.unlink(fh.name)
+
+
+def wrk_post(url: str, script: str, env: dict[str, str], *, concurrency: int, seconds: int) -> str:
+    """Run wrk with one of bench/'s Lua scripts (its settings in `env`); a one-line summary."""
+    import os
+    import re
+    import subprocess
+    from pathlib import Path
+
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        env=env,
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(Path(__file__).with_name(script)),
+            url,
+        ],
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    os.unlink(fh.name)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)
     p50 = re.search(r"50%\s+(\S+)", out).group(1)
     p99 = re.search(r"99%\s+(\S+)", out).group(1)

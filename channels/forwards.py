@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock, partner_signature
@@ -31,14 +31,12 @@ from workflows.forwards import (
     SOURCES,
     SatisfactionIn,
     WorkOrder,
-    raises_urgency,
     satisfaction_labels,
     to_report,
 )
 from workflows.intake import (
     IntakeResult,
     NewReport,
-    attach_report,
     field_errors,
     record_report,
 )
@@ -85,11 +83,16 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def _secret_cache(request: Request) -> dict[str, tuple[float, str]]:
+    state = request.app.state
+    if not hasattr(state, "partner_secrets"):
+        state.partner_secrets = {}
+    return state.partner_secrets
+
+
 async def _partner_secret(request: Request, source: str) -> str | None:
     """The active partner's shared secret, cached briefly on the app."""
-    cache: dict[str, tuple[float, str]] = request.app.state.__dict__.setdefault(
-        "partner_secrets", {}
-    )
+    cache = _secret_cache(request)
     hit = cache.get(source)
     if hit and hit[0] > time.monotonic():
         return hit[1]
@@ -124,7 +127,7 @@ async def _authenticated_json(request: Request, source: str) -> dict[str, Any]:
     problem = await _signature_problem(request, source, body)
     if problem == "signature_invalid":
         # The partner may have been given a new secret since we cached the old one.
-        request.app.state.partner_secrets.pop(source, None)
+        _secret_cache(request).pop(source, None)
         problem = await _signature_problem(request, source, body)
     if problem:
         raise ApiError(401, problem, _UNAUTHORIZED[problem])
@@ -173,26 +176,18 @@ async def forward(request: Request, source: Source) -> ForwardAccepted:
 async def _store(
     session: AsyncSession, source: str, original: str | None, new: NewReport
 ) -> IntakeResult:
-    """A new order opens a case; an update of a known order joins its case."""
-    earlier = None
+    """A new order opens a case; an update of a known order joins its case, and makes it
+    an emergency when the update says the danger is happening now."""
+    case_id = None
     if original and original != new.external_id:
-        earlier = (
-            await session.execute(
-                text(
-                    "SELECT r.case_id, r.raw->>'_urgency' AS urgency FROM report r"
-                    " WHERE r.channel = :source AND r.external_id = :id"
-                ),
-                {"source": source, "id": original},
-            )
-        ).first()
-    if earlier is None:
-        return await record_report(session, new)
-    result = await attach_report(session, new, earlier.case_id)
-    urgency = new.raw["_urgency"]
-    if not result.duplicate and urgency == "emergency" and raises_urgency(earlier.urgency, urgency):
+        case_id = await session.scalar(
+            select(Report.case_id).where(Report.channel == source, Report.external_id == original)
+        )
+    result = await record_report(session, new, case_id=case_id)
+    if case_id is not None and not result.duplicate and new.emergency:
         await raise_emergency(
             session,
-            earlier.case_id,
+            case_id,
             result.report_id,
             actor=new.actor,
             reason="来单更新：危险正在发生",

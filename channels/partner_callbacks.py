@@ -183,16 +183,20 @@ async def _record(
             update(PartnerMessage).where(PartnerMessage.id == message.id).values(**values)
         )
         if not outcome.ok:
-            session.add(_wake_row(message.partner_id, values["next_attempt_at"]))
+            session.add(wake_row(message.partner_id, values["next_attempt_at"]))
 
 
-def _wake_row(partner_id: int, at: datetime) -> Outbox:
-    return Outbox(topic=TOPIC, payload={"partner_id": partner_id}, available_at=at)
+def wake_row(partner_id: int, at: datetime | None = None) -> Outbox:
+    """The outbox row that starts the partner's delivery job (now, or at `at`)."""
+    row = Outbox(topic=TOPIC, payload={"partner_id": partner_id})
+    if at is not None:
+        row.available_at = at
+    return row
 
 
 async def _wake(sessions: async_sessionmaker[AsyncSession], partner_id: int, at: datetime) -> None:
     async with transaction(sessions) as session:
-        session.add(_wake_row(partner_id, at))
+        session.add(wake_row(partner_id, at))
 
 
 async def wake_stalled(session: AsyncSession, now: datetime, grace: timedelta) -> int:
@@ -222,5 +226,5 @@ async def wake_stalled(session: AsyncSession, now: datetime, grace: timedelta) -
             .limit(1)
         )
         if pending is None:
-            session.add(_wake_row(partner_id, now))
+            session.add(wake_row(partner_id, now))
     return len(stalled)

@@ -13,13 +13,13 @@ from db.settings import get_settings
 from dispatch import schema
 from dispatch.auth import ROLES, hash_password
 from dispatch.embedded import running_database_url
+from workflows.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 partner_app = typer.Typer(help="管理对接平台（110、12345、12355）", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
-SOURCES = ("110", "12345", "12355")
 
 
 def _database_url() -> str:

@@ -14,13 +14,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Case, CaseEvent, Outbox, Referral
+from channels.partner_callbacks import wake_row
+from db.models import Case, CaseEvent, Referral
 from db.models_partner import PartnerMessage
 from workflows import receipts
 from workflows.forwards import feedback_statuses, feedback_text, status_for_event
 from workflows.reference import department_labels
-
-TOPIC = "partner.deliver"
 
 # The first work order of each source on the case (or on a case merged into it): updates
 # of an order share its case and are answered through the original.
@@ -81,7 +80,7 @@ async def owe_feedback(session: AsyncSession, case_id: int) -> int:
                 written += 1
                 woken.add(order.partner_id)
     for partner_id in sorted(woken):
-        session.add(Outbox(topic=TOPIC, payload={"partner_id": partner_id}))
+        session.add(wake_row(partner_id))
     return written
 
 

@@ -11,13 +11,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text, update
 
 from channels.errors import ApiError
+from channels.partner_callbacks import wake_row
 from channels.web import sessions
 from db.engine import transaction
-from db.models import Outbox
 from db.models_partner import Partner, PartnerAttempt, PartnerMessage
 from dispatch.audit import audit, shown_cases
 from dispatch.auth import Principal, require_center
-from dispatch.partner_feedback import TOPIC
 from workflows.forwards import (
     SOURCES,
     feedback_statuses,
@@ -250,7 +249,7 @@ async def retry_message(
             )
             .values(next_attempt_at=func.now())
         )
-        session.add(Outbox(topic=TOPIC, payload={"partner_id": message.partner_id}))
+        session.add(wake_row(message.partner_id))
         audit(session, principal, "partner.retry", "partner_message", message_id, request)
     return {"queued": True}
 

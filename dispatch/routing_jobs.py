@@ -51,7 +51,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
             case.state == "discovered"
             and report is not None
             and report.channel in AUTO_REGISTER
-            and not needs_review(report.raw)
+            and not needs_review(report.channel, report.raw)
         ):
             await transition(session, case, "register", SYSTEM, now, reason="自动登记")
 

@@ -107,7 +107,7 @@ async def set_partner(
                 set_={"secret_box": box, "callback_url": callback_url, "active": True},
             )
         )
-    app.state.__dict__.get("partner_secrets", {}).pop(source, None)
+    getattr(app.state, "partner_secrets", {}).pop(source, None)
 
 
 @pytest.fixture(scope="session")

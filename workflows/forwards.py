@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workflows.config import load
 from workflows.intake import NewReport
@@ -23,7 +23,6 @@ from workflows.reference import jurisdiction_labels
 
 SOURCES = ("110", "12345", "12355")
 Urgency = Literal["normal", "urgent", "emergency"]
-URGENCY_RANK = {"normal": 0, "urgent": 1, "emergency": 2}
 CHINA = ZoneInfo("Asia/Shanghai")
 Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s\x00]+$")]
 Short = Annotated[str | None, Field(default=None, max_length=100)]
@@ -117,10 +116,16 @@ def not_about_a_minor(order: WorkOrder) -> bool:
     return order.about_minor is False or adult
 
 
-def needs_review(raw: dict[str, Any] | None) -> bool:
+def needs_review(channel: str, raw: dict[str, Any] | None) -> bool:
     """Orders marked as not about a minor wait for an operator instead of being registered
-    and sent to departments automatically."""
-    return bool(raw and raw.get("_not_minor"))
+    and sent to departments automatically. Read from the order as the partner sent it
+    (the report's `raw`), so nothing of ours is mixed into it."""
+    if channel not in SOURCES or not raw:
+        return False
+    try:
+        return not_about_a_minor(WorkOrder.model_validate(raw))
+    except ValidationError:
+        return False
 
 
 def jurisdiction_of(order: WorkOrder) -> str | None:
@@ -163,10 +168,6 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
         if order.address:
             child["address"] = order.address
         child = child or None
-    kept = dict(raw)
-    kept["_urgency"] = urgency
-    if not_about_a_minor(order):
-        kept["_not_minor"] = True
     return NewReport(
         channel=source,
         external_id=order.external_id,
@@ -178,13 +179,9 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
         address=order.address,
         emergency=urgency == "emergency",
         in_danger_now=urgency == "emergency",
-        raw=kept,
+        raw=raw,
         actor=f"partner:{source}",
     )
-
-
-def raises_urgency(before: str | None, after: str) -> bool:
-    return URGENCY_RANK[after] > URGENCY_RANK.get(before or "normal", 0)
 
 
 # ---- 回访 (satisfaction) ---------------------------------------------------------------

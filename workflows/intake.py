@@ -188,12 +188,16 @@ def fingerprint(report: NewReport) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
+async def record_report(
+    session: AsyncSession, new: NewReport, *, case_id: int | None = None
+) -> IntakeResult:
     """Store a report and its case in the caller's transaction; idempotent.
 
     With an external id (webhooks, forwards) the same (channel, external id) is one report;
     without one, the same content within DUPLICATE_WINDOW_SECONDS is. A transaction-scoped
     advisory lock on the key makes concurrent twins wait for each other instead of racing.
+    With `case_id` the report joins that case instead of opening one (a partner's update of
+    its work order): a report of its own, with its own receipt, on the same timeline.
     Intake is the hot path: the statements go to asyncpg directly, inside the session's
     transaction, and the inserts are one statement.
     """
@@ -206,29 +210,12 @@ async def record_report(session: AsyncSession, new: NewReport) -> IntakeResult:
     # A reporter who did not pick a category still gets one: first-pass triage of the text.
     categories = new.categories or classify(new.description).categories
     code = receipts.new_code()
-    row = await conn.fetchrow(
-        _INSERT,
-        *_report_args(new, fp, code, categories),
-        "discovered",
-        new.emergency,
-        bool(new.situations),
-    )
+    args = _report_args(new, fp, code, categories)
+    if case_id is not None:
+        row = await conn.fetchrow(_ATTACH, *args, case_id)
+        return IntakeResult(row["report_id"], case_id, code, duplicate=False)
+    row = await conn.fetchrow(_INSERT, *args, "discovered", new.emergency, bool(new.situations))
     return IntakeResult(row["report_id"], row["case_id"], code, duplicate=False)
-
-
-async def attach_report(session: AsyncSession, new: NewReport, case_id: int) -> IntakeResult:
-    """A further report on an existing case (a partner's update of its work order): a
-    report of its own, with its own receipt, on the same timeline. Idempotent like
-    `record_report`, under the same lock, so a twin of either kind is found."""
-    fp = fingerprint(new)
-    conn = await _driver_connection(session)
-    found = await _locked_twin(session, conn, new, fp)
-    if found:
-        return found
-    code = receipts.new_code()
-    categories = new.categories or classify(new.description).categories
-    row = await conn.fetchrow(_ATTACH, *_report_args(new, fp, code, categories), case_id)
-    return IntakeResult(row["report_id"], case_id, code, duplicate=False)
 
 
 def _report_args(new: NewReport, fp: str, code: str, categories: list[str]) -> tuple:
