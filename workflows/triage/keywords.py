@@ -1,6 +1,6 @@
-"""First-pass triage of free text: categories and danger, by keywords from triage.toml.
+"""The keyword pass of triage: categories and danger, by keywords from triage.toml.
 
-One function, `classify`, so a better classifier can replace it without touching callers.
+`judge` (workflows.triage.judge) builds on it; it stays as the recall net for danger.
 Traditional characters are converted to Simplified first (OpenCC t2s), so 遺書/遗书 and
 霸淩/霸凌 match alike. It only suggests; an operator confirms.
 """
