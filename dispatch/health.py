@@ -1,10 +1,13 @@
 """Liveness and readiness."""
 
 import asyncio
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+
+from workflows.holidays import calendar_warning
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +19,11 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when PostgreSQL and Redis answer within a second; 503 naming what is down."""
+    """200 when PostgreSQL and Redis answer within a second; 503 naming what is down.
+
+    What is wrong but does not stop the service (a year of holidays missing) is listed under
+    `warnings`, with the status unchanged: a load balancer must not take the API away for it.
+    """
     runtime = request.app.state.runtime
 
     async def db() -> None:
@@ -26,6 +33,7 @@ async def readyz(request: Request) -> JSONResponse:
     async def redis() -> None:
         await runtime.redis.ping()
 
+    warnings = [w for w in (calendar_warning(datetime.now(UTC).date()),) if w]
     down = []
     for name, check in (("postgresql", db), ("redis", redis)):
         try:
@@ -37,6 +45,7 @@ async def readyz(request: Request) -> JSONResponse:
         body = {
             "error": {"code": "unavailable", "message": f"服务暂不可用：{names} 无法连接"},
             "down": down,
+            "warnings": warnings,
         }
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "warnings": warnings})

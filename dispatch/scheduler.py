@@ -14,6 +14,7 @@ from channels.partner_callbacks import wake_stalled
 from db.engine import make_engine, make_sessionmaker, transaction
 from dispatch.deadlines import sweep_referrals, sweep_visits
 from dispatch.relay import relay_once, relay_redis
+from workflows.holidays import calendar_warning
 
 log = logging.getLogger("hotline.scheduler")
 
@@ -45,8 +46,17 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
                 except TimeoutError:
                     pass
 
+    warned_on: list = []  # the day the calendar warning was last logged
+
+    def warn_calendar_daily(today) -> None:
+        """Log a missing year of holidays once a day, until someone types it in."""
+        if warned_on != [today] and (message := calendar_warning(today)):
+            log.warning("holiday calendar: %s", message)
+            warned_on[:] = [today]
+
     async def sweep_loop() -> None:
         while not stop.is_set():
+            warn_calendar_daily(datetime.now(UTC).date())
             try:
                 async with transaction(sessions) as session:
                     now = datetime.now(UTC)

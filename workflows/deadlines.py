@@ -3,13 +3,13 @@
 Windows are written "30m", "4h", "7d" (elapsed time, around the clock: a red case does not
 wait for the morning) or "3wd" (working days, for the levels that may wait for office hours).
 
-Working days come from chinese_calendar, which knows public holidays and 调休 working
-weekends. N working days end at the same local clock time on the Nth working day after
-the start's day. A start on a non-working day first moves to the working-day start time
-(`working_day_starts`, 09:00) of the next working day, so 1wd from an ordinary Saturday
-starts Monday 09:00 and ends Tuesday 09:00. chinese_calendar 1.11 has data for 2004–2026
-only; for any other year Monday to Friday count as working days (its holidays unknown),
-so the arithmetic never fails on a date the library does not cover.
+Working days come from `workflows.holidays` (chinese_calendar's public holidays and 调休
+working weekends, overridden and extended by the deployment's holidays.toml). N working days
+end at the same local clock time on the Nth working day after the start's day. A start on a
+non-working day first moves to the working-day start time (`working_day_starts`, 09:00) of
+the next working day, so 1wd from an ordinary Saturday starts Monday 09:00 and ends Tuesday
+09:00. For a year known to neither source Monday to Friday count as working days, so the
+arithmetic never fails, and the service warns.
 """
 
 import re
@@ -19,9 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
 from workflows.config import load
+from workflows.holidays import is_workday
 
 Unit = Literal["m", "h", "d", "wd"]
 _CLOCK_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
@@ -97,14 +96,6 @@ class _Labels(Mapping[str, str]):
 
 
 LEVEL_LABELS: Mapping[str, str] = _Labels()
-
-
-def is_workday(day: date) -> bool:
-    """chinese_calendar's answer, or Monday–Friday for a year it has no data for."""
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return day.weekday() < 5
 
 
 def _next_workday(day: date, step: int = 1) -> date:

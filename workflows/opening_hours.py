@@ -1,16 +1,16 @@
 """When operators answer the hotline: ranges per kind of day, from `channels.toml`.
 
 Days are working days (including 调休 working weekends), weekends, or statutory public
-holidays, by chinese_calendar; for years it has no data for yet, Monday to Friday are
-working days and no day is a holiday. Outside the hours callers are offered voicemail.
+holidays, by `workflows.holidays` (chinese_calendar and the deployment's holidays.toml); for
+a year known to neither, Monday to Friday are working days and no day is a holiday. Outside
+the hours callers are offered voicemail.
 """
 
-from datetime import date, datetime, time
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-
 from workflows.config import load
+from workflows.holidays import day_kind
 
 DAY_KINDS = ("workday", "weekend", "holiday")
 DAY_LABELS = {"workday": "工作日", "weekend": "周末", "holiday": "法定节假日"}
@@ -19,16 +19,6 @@ _END_OF_DAY = "24:00"
 
 def _hotline() -> dict:
     return load("channels")["hotline"]
-
-
-def day_kind(day: date) -> str:
-    try:
-        if chinese_calendar.is_workday(day):
-            return "workday"
-        _, holiday_name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # a year the library has no data for yet
-        return "workday" if day.weekday() < 5 else "weekend"
-    return "holiday" if holiday_name else "weekend"
 
 
 def _clock(text: str) -> time:

@@ -21,6 +21,7 @@ from dispatch.console.web import ConsoleRoute, ConsoleUser, render, shown, staff
 from dispatch.console.worklist import overdue_visits, referrals_to_route
 from dispatch.deadlines import FLAGGED
 from dispatch.scope import referral_filter
+from workflows.holidays import calendar_warning
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -123,5 +124,11 @@ async def board_page(request: Request, user: Annotated[ConsoleUser, Depends(SUPE
         request,
         user,
         "board.html",
-        {"board": board, "to_route": to_route, "late_visits": late_visits, "now": now},
+        {
+            "board": board,
+            "to_route": to_route,
+            "late_visits": late_visits,
+            "now": now,
+            "calendar_warning": calendar_warning(now.date()),
+        },
     )
