@@ -45,6 +45,7 @@ class ReceiptOut(BaseModel):
 
 
 _NOT_FOUND = ApiError(404, "receipt_not_found", "未找到该回执编号，请核对后重试")
+_MISTYPED = ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
 
 
 @router.get("/api/v1/receipts/{receipt_code}", response_model=ReceiptOut)
@@ -56,7 +57,7 @@ async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
     code = receipts.normalize(receipt_code[:40])
     if code is None:
         await record_miss(request, "receipt", who, 60)
-        raise ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
+        raise _MISTYPED
     async with sessions(request)() as session:
         row = (
             await session.execute(
@@ -67,7 +68,8 @@ async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
         ).first()
     if row is None:
         await record_miss(request, "receipt", who, 60)
-        raise _NOT_FOUND
+        # Passing only the legacy check and not on file: most likely a mistyped new code.
+        raise _NOT_FOUND if receipts.is_current(code) else _MISTYPED
     return ReceiptOut(
         receipt_code=receipts.display(code),
         status=PUBLIC_STATUS.get(row.state, "received"),
