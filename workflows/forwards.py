@@ -20,6 +20,7 @@ from workflows.intake import NewReport
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address, root_jurisdiction
 from workflows.reference import jurisdiction_labels
+from workflows.triage import judge
 
 SOURCES = ("110", "12345", "12355")
 Urgency = Literal["normal", "urgent", "emergency"]
@@ -128,12 +129,20 @@ def needs_review(channel: str, raw: dict[str, Any] | None) -> bool:
         return False
 
 
-def jurisdiction_of(order: WorkOrder) -> str | None:
+def jurisdiction_of(order: WorkOrder, named: str | None = None) -> str | None:
     """The partner's code if it is one of ours, else the place the address names, else the
-    city (so the case still reaches the city's offices)."""
+    place the text names (`named`, from its judgement), else the city (so the case still
+    reaches the city's offices)."""
     if order.jurisdiction and order.jurisdiction in jurisdiction_labels():
         return order.jurisdiction
-    return jurisdiction_from_address(order.address) or root_jurisdiction()
+    return jurisdiction_from_address(order.address) or named or root_jurisdiction()
+
+
+def text_to_judge(order: WorkOrder) -> str:
+    """The partner's own words: the content and its notes (incident or appeal type), not
+    the heading we put above them."""
+    notes = [n for n in (order.incident_type, order.appeal_type) if n]
+    return "\n".join([order.content, *notes])
 
 
 def describe(source: str, order: WorkOrder, urgency: Urgency) -> str:
@@ -168,6 +177,7 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
         if order.address:
             child["address"] = order.address
         child = child or None
+    judgement = judge(text_to_judge(order), channel=source)
     return NewReport(
         channel=source,
         external_id=order.external_id,
@@ -175,12 +185,13 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
         reporter=reporter,
         reporter_phone=phone,
         child=child,
-        jurisdiction_code=jurisdiction_of(order),
+        jurisdiction_code=jurisdiction_of(order, judgement.jurisdiction),
         address=order.address,
         emergency=urgency == "emergency",
         in_danger_now=urgency == "emergency",
         raw=raw,
         actor=f"partner:{source}",
+        judgement=judgement,
     )
 
 
