@@ -107,6 +107,8 @@ FIELD_MESSAGES = {
     "categories": "请从列出的困境类型中选择",
     "jurisdiction": "请选择所属辖区",
     "in_danger_now": "请选择儿童现在是否有危险",
+    "reason": "请填写原因（不超过2000字）",
+    "emergency": "emergency 应为 true 或 false",
 }
 
 
