@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models_triage import TriageExample
@@ -28,12 +28,9 @@ def corpus_line(example: TriageExample) -> dict[str, Any]:
 
 async def corpus_lines(session: AsyncSession, *, every: bool = False) -> AsyncIterator[str]:
     """One JSON line per corrected case (its latest correction), or per correction."""
-    stmt = select(TriageExample)
-    if every:
-        stmt = stmt.order_by(TriageExample.id)
-    else:
-        stmt = stmt.distinct(TriageExample.case_id).order_by(
-            TriageExample.case_id, TriageExample.id.desc()
-        )
+    stmt = select(TriageExample).order_by(TriageExample.id)
+    if not every:
+        latest = select(func.max(TriageExample.id)).group_by(TriageExample.case_id)
+        stmt = stmt.where(TriageExample.id.in_(latest))
     for example in (await session.execute(stmt)).scalars():
         yield json.dumps(corpus_line(example), ensure_ascii=False)
