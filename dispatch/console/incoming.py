@@ -3,16 +3,17 @@ the text's judgement predicts, then the oldest within a level, so the next repor
 operator opens is the one most likely to be a child in danger. In the viewer's scope,
 numbers masked (the list is on screens that others can see).
 
-A report is on the list while its case waits in 发现 for an operator, and for a day after it
-arrived whatever became of it. Each row carries the judgement's evidence and, for a report
-that is not a case, the reason (疑似咨询 / 非未成年人 / 无效信息).
+The list holds the newest reports (whatever became of them: the operator sees each one
+arrive) and the most urgent of those still waiting in 发现 for an operator, however old;
+all of them in that order. Each row carries the judgement's evidence and, for a report that
+is not a case, the reason (疑似咨询 / 非未成年人 / 无效信息).
 """
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Report
@@ -25,7 +26,6 @@ from workflows.phones import mask_phone
 from workflows.reference import category_labels
 
 SNIPPET_CHARS = 80
-RECENT = timedelta(hours=24)
 EVIDENCE_LINES = 4
 
 
@@ -53,16 +53,23 @@ def _risk_rank():
     return case(*whens, else_=len(whens))
 
 
+def _severity() -> tuple:
+    return (Case.emergency.desc(), _risk_rank(), Report.id)
+
+
 async def incoming_reports(
     session: AsyncSession,
     principal: Principal,
     *,
     after_id: int | None = None,
     limit: int = 30,
-    now: datetime | None = None,
 ) -> list[IncomingReport]:
-    """The list, most urgent first; with `after_id`, only reports newer than it."""
-    since = (now or datetime.now(UTC)) - RECENT
+    """The `limit` newest reports and the `limit` most urgent still waiting, most urgent
+    first; with `after_id`, only reports newer than it."""
+    in_scope = select(Report.id).join(Case, Case.id == Report.case_id).where(case_filter(principal))
+    newest = in_scope.order_by(Report.id.desc()).limit(limit)
+    waiting = in_scope.where(Case.state == "discovered").order_by(*_severity()).limit(limit)
+    shown = union(newest, waiting).subquery()
     stmt = (
         select(
             Report.id,
@@ -81,9 +88,8 @@ async def incoming_reports(
             Case.not_a_case,
         )
         .join(Case, Case.id == Report.case_id)
-        .where(case_filter(principal), or_(Case.state == "discovered", Report.created_at > since))
-        .order_by(Case.emergency.desc(), _risk_rank(), Report.id)
-        .limit(limit)
+        .where(Report.id.in_(select(shown.c.id)))
+        .order_by(*_severity())
     )
     if after_id:
         stmt = stmt.where(Report.id > after_id)
