@@ -68,6 +68,8 @@ async def correct_case(
         case.emergency = fix.emergency
         if fix.emergency:
             case.not_a_case, case.predicted_risk = None, levels()[0]
+        elif report is not None and (report.judgement or {}).get("risk"):
+            case.predicted_risk = report.judgement["risk"]  # a person lowered it
     if fix.jurisdiction is not None:
         case.jurisdiction_code = fix.jurisdiction
     child_fields: list[str] = []

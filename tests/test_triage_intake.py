@@ -232,6 +232,36 @@ def _row(html: str, case_id: int) -> str:
     return html[html.rindex("<tr", 0, start) : html.index("</tr>", start)]
 
 
+async def test_notes_typed_during_a_call_are_judged_like_every_other_text(
+    client, sessions, pump, seed, make_user, login
+):
+    call_sid = await seed.waiting_call()
+    operator = await login(await make_user("operator"))
+    body = {"description": "来电称" + BELT_THREAT + _tag(), "in_danger_now": False}
+    answer = await client.post(
+        f"/api/v1/voice/calls/{call_sid}/report", json=body, headers=operator
+    )
+    assert answer.status_code == 201, answer.text
+    case_id = answer.json()["case_id"]
+    await pump()
+    case = await _case(sessions, case_id)
+    assert case.emergency is True and case.state == "discovered"
+    assert [r.department_code for r in await _referrals(sessions, case_id)] == ["police"]
+
+
+async def test_a_forward_with_no_code_or_address_is_placed_where_its_text_says(
+    post_forward, sessions, pump
+):
+    body = order(content="群众反映湖滨村一名男孩长期无人照顾，经常饿肚子。" + _tag())
+    body.pop("address")
+    answer = await post_forward("12345", body)
+    case = await _case(sessions, answer.json()["case_id"])
+    assert case.jurisdiction_code == "990103001001"  # not the city
+    await pump()
+    civil = [r for r in await _referrals(sessions, case.id) if r.department_code == "civil_affairs"]
+    assert civil and civil[0].jurisdiction_code == "990103"
+
+
 # ---- the rules, on their own -----------------------------------------------------------
 
 
