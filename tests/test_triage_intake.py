@@ -148,6 +148,8 @@ async def test_a_consultation_sms_is_not_dispatched_and_waits_with_its_reason(
     assert "疑似咨询" in row and "非案件" in row  # the reason and its evidence
     case_page = await operator.get(f"/console/cases/{case.id}")
     assert "疑似咨询" in case_page.text and 'id="not-a-case"' in case_page.text
+    # Proposed for 不予受理 (退回 for a partner's order) with that reason, for the operator.
+    assert ">疑似咨询</textarea>" in case_page.text
 
 
 async def test_a_consultation_through_the_web_form_is_not_registered(client, sessions, pump):
