@@ -5,7 +5,8 @@ One transaction. For a registered case the routing is planned again from the cor
 case: departments now needed get referrals (police their copy when it became an
 emergency), referrals no longer needed, or now due at another office, are withdrawn with
 the reason, and the liaison holding each (or its office's liaisons) is told why. Nothing is
-cancelled silently; completed referrals stay as they are.
+cancelled silently; completed referrals stay as they are. A case still waiting in 发现 gets
+the same for police's copy only (the rest is routed when it is registered).
 """
 
 from dataclasses import dataclass, field
@@ -78,13 +79,10 @@ async def correct_case(
     case.updated_at = now
     after = _facts(case, report)
     outcome = Outcome(changed=[k for k in before if before[k] != after[k]])
-    if case.state != "discovered":
-        await _replan(session, case, fix.reason, principal.label, now, outcome)
-    elif case.emergency or case.mandatory:
-        # Waiting for an operator still: police get their copy now, as at intake.
-        police = await plan_routes(session, case, police_only=True)
-        made = await create_referrals(session, case, police, principal.label, now)
-        outcome.created += [r.id for r in made]
+    # A case still waiting in 发现 has only what intake sends at once (police's copy for
+    # danger or a mandatory report): that part is planned again, the rest at registration.
+    waiting = case.state == "discovered"
+    await _replan(session, case, fix.reason, principal.label, now, outcome, police_only=waiting)
     # The timeline is shown to departments: child details appear only as field names.
     shown_before = {k: v for k, v in before.items() if k != "child"}
     shown_after = {k: v for k, v in after.items() if k != "child"}
@@ -136,10 +134,18 @@ def _correct_child(report: Report, given: dict[str, Any]) -> list[str]:
 
 
 async def _replan(
-    session: AsyncSession, case: Case, reason: str, actor: str, now: datetime, outcome: Outcome
+    session: AsyncSession,
+    case: Case,
+    reason: str,
+    actor: str,
+    now: datetime,
+    outcome: Outcome,
+    *,
+    police_only: bool,
 ) -> None:
     """Routing from the corrected case: withdraw what is no longer due, add what is."""
-    targets = {t.department: t for t in await plan_routes(session, case)}
+    planned = await plan_routes(session, case, police_only=police_only)
+    targets = {t.department: t for t in planned}
     live = (
         (
             await session.execute(

@@ -272,3 +272,33 @@ def test_a_referral_is_withdrawn_only_while_open_and_with_a_reason():
     else:
         raise AssertionError("withdrawn without a reason")
     assert STATUS_LABELS["withdrawn"] == "已撤回"
+
+
+async def test_moving_a_waiting_emergency_moves_police_copy_to_the_new_place(
+    client, sessions, twilio, run_jobs, make_user, login
+):
+    from db.models import Report
+    from tests.test_sms_channel import sms
+
+    sender = mobile()
+    await signed(client, "/channels/twilio/sms", sms(sender, "救命！有人持刀在打孩子"))
+    await run_jobs()
+    async with sessions() as session:
+        case_id = (
+            await session.execute(select(Report.case_id).where(Report.reporter_phone == sender))
+        ).scalar_one()
+    (first,) = await _referrals(sessions, case_id)
+    assert first.department_code == "police" and first.jurisdiction_code == "990100"
+    operator = await login(await make_user("operator"))
+    answer = await client.patch(
+        f"/api/v1/cases/{case_id}",
+        json={"jurisdiction": "990103001001", "reason": "回电确认在湖滨村"},
+        headers=operator,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "discovered"
+    await run_jobs()
+    old, new = await _referrals(sessions, case_id)
+    assert old.id == first.id and old.status == "withdrawn"
+    assert new.department_code == "police" and new.jurisdiction_code == "990103001"
+    assert new.status == "queued"
