@@ -223,6 +223,23 @@ async def test_the_incoming_list_puts_emergencies_first_then_predicted_risk_then
     assert 'class="new"' in changed.text
 
 
+async def test_a_report_still_waiting_stays_on_the_list_however_many_arrive_after_it(
+    client, pump, make_user, console_client
+):
+    place = "990104001"  # 青石镇 itself: no other test reports there
+    operator = await console_client(await make_user("operator", jurisdiction=place))
+
+    async def file(text: str) -> int:
+        body = report(description=text + _tag(), situations=[], categories=[], jurisdiction=place)
+        return (await client.post("/api/v1/reports", json=body)).json()["case_id"]
+
+    waiting = await file(CONSULTATION)
+    later = [await file("孩子父母外出打工，由奶奶照看") for _ in range(31)]
+    await pump()  # the later ones are registered; the consultation still waits
+    shown = _case_ids((await operator.get("/console/operator")).text)
+    assert waiting in shown and later[-1] in shown and later[0] not in shown
+
+
 def _case_ids(html: str) -> list[int]:
     import re
 

@@ -66,9 +66,22 @@ async def incoming_reports(
 ) -> list[IncomingReport]:
     """The `limit` newest reports and the `limit` most urgent still waiting, most urgent
     first; with `after_id`, only reports newer than it."""
-    in_scope = select(Report.id).join(Case, Case.id == Report.case_id).where(case_filter(principal))
-    newest = in_scope.order_by(Report.id.desc()).limit(limit)
-    waiting = in_scope.where(Case.state == "discovered").order_by(*_severity()).limit(limit)
+    newest = (
+        select(Report.id)
+        .join(Case, Case.id == Report.case_id)
+        .where(case_filter(principal))
+        .order_by(Report.id.desc())
+        .limit(limit)
+    )
+    # The waiting cases are ordered on their own (a case's id is its age), then their
+    # reports joined: the sort reads only the cases in 发现, never the report table.
+    waiting_cases = (
+        select(Case.id)
+        .where(Case.state == "discovered", case_filter(principal))
+        .order_by(Case.emergency.desc(), _risk_rank(), Case.id)
+        .limit(limit)
+    )
+    waiting = select(Report.id).where(Report.case_id.in_(waiting_cases))
     shown = union(newest, waiting).subquery()
     stmt = (
         select(
