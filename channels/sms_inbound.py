@@ -5,7 +5,9 @@ Idempotent on MessageSid: a retried webhook finds its message and gets the reply
 it. Messages from one number are serialized by an advisory lock on the number, so two
 arriving together cannot both open a report. This is the webhook's hot path: after the lock,
 one statement finds what is known (the MessageSid, the opt-out, the active thread and its
-receipt code) and one statement stores the message with what goes with it.
+receipt code) and one statement stores the message with what goes with it; a message on a
+thread then has the thread judged again as a whole (its text read, the case raised by the
+judgement, the report's judgement replaced: three more statements).
 """
 
 import json
