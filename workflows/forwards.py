@@ -145,8 +145,12 @@ def text_to_judge(order: WorkOrder) -> str:
     return "\n".join([order.content, *notes])
 
 
-def describe(source: str, order: WorkOrder, urgency: Urgency) -> str:
-    """What staff read first: who forwarded it, how urgent, then the partner's own text."""
+def describe(
+    source: str, order: WorkOrder, urgency: Urgency, *, judged_not_minor: bool = False
+) -> str:
+    """What staff read first: who forwarded it, how urgent, then the partner's own text.
+    An order the partner marks, or the text's judgement finds, not about a minor is
+    proposed for 退回."""
     labels = _config()["urgency_labels"]
     head = f"【{source_name(source)}转办·{labels[urgency]}】"
     notes = []
@@ -158,6 +162,8 @@ def describe(source: str, order: WorkOrder, urgency: Urgency) -> str:
         notes.append("民警已到场")
     if not_about_a_minor(order):
         notes.append("来单标注：可能不涉及未成年人，请核实，必要时退回")
+    elif judged_not_minor:
+        notes.append("系统研判：可能不涉及未成年人，请核实，必要时退回")
     received = order.received_at
     if received.tzinfo is None:
         received = received.replace(tzinfo=CHINA)
@@ -178,10 +184,11 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
             child["address"] = order.address
         child = child or None
     judgement = judge(text_to_judge(order), channel=source)
+    not_minor = judgement.not_a_case == "not_minor" and not judgement.emergency
     return NewReport(
         channel=source,
         external_id=order.external_id,
-        description=describe(source, order, urgency),
+        description=describe(source, order, urgency, judged_not_minor=not_minor),
         reporter=reporter,
         reporter_phone=phone,
         child=child,

@@ -14,6 +14,7 @@ from workflows.triage.keywords import classify
 _TEMP_AGE = re.compile(r"(\d{1,2})\s*(?:岁|周岁)")
 _TEMP_SITUATION_2 = ("怀孕", "流产", "性侵")
 _TEMP_CONSULTATION = ("请问", "需要什么材料", "怎么办理", "如何申请", "咨询一下")
+_TEMP_CHILD_WORDS = ("孩子", "儿童", "小孩", "学生", "男孩", "女孩", "女生", "男生", "未成年")
 
 
 def _temp_situations(text: str, categories: list[str]) -> dict[int, list[str]]:
@@ -26,9 +27,17 @@ def _temp_situations(text: str, categories: list[str]) -> dict[int, list[str]]:
     return found
 
 
-def _temp_not_a_case(text: str, emergency: bool) -> list[str]:
-    """A question about paperwork is a consultation (temporary rule; never an emergency)."""
-    return [] if emergency else [w for w in _TEMP_CONSULTATION if w in text]
+def _temp_not_a_case(text: str, emergency: bool) -> tuple[str | None, list[str]]:
+    """A question about paperwork is a consultation; only adults named, no child at all, is
+    not about a minor (temporary rules; never for an emergency)."""
+    if emergency:
+        return None, []
+    if asked := [w for w in _TEMP_CONSULTATION if w in text]:
+        return "consultation", asked
+    ages = [int(a) for a in _TEMP_AGE.findall(text)]
+    if ages and min(ages) >= 18 and not any(w in text for w in _TEMP_CHILD_WORDS):
+        return "not_minor", [f"{a}岁" for a in ages]
+    return None, []
 
 
 # ---- end TEMPORARY ----------------------------------------------------------------------
@@ -49,16 +58,16 @@ def judge(text: str, *, channel: str | None = None) -> Judgement:
     situations = _temp_situations(text or "", found.categories)
     for number, phrases in situations.items():
         evidence[f"situation:{number}"] = phrases
-    consultation = _temp_not_a_case(text or "", found.emergency)
-    if consultation:
-        evidence["not_a_case"] = consultation
+    not_a_case, why = _temp_not_a_case(text or "", found.emergency)
+    if why:
+        evidence["not_a_case"] = why
     return Judgement(
         categories=found.categories,
         scores={code: 1.0 if code != "other" else 0.0 for code in found.categories},
         emergency=found.emergency,
         situations=sorted(situations),
         jurisdiction=place,
-        not_a_case="consultation" if consultation else None,
+        not_a_case=not_a_case,
         risk="red" if found.emergency else ("orange" if situations else "yellow"),
         evidence=evidence,
     )
