@@ -156,6 +156,9 @@ async def test_a_correction_that_adds_a_category_and_moves_the_place_replans_the
         "tags": ["correction"],
     }
     assert mine[0]["text"].startswith("学生身上多处淤青")
+    printed = await asyncio.to_thread(CliRunner().invoke, cli, ["triage", "export", "--all"])
+    assert printed.exit_code == 0
+    assert f'"id": "correction-{example.id}"' in printed.stdout
 
 
 async def test_making_a_waiting_sms_case_an_emergency_sends_police_at_once(
