@@ -250,6 +250,7 @@ async def test_the_case_page_offers_the_same_correction(
     assert "education" in live  # dropout's lead
     shown = await operator.get(f"/console/cases/{case_id}")
     assert "孩子已两周未到校" in shown.text and "更正" in shown.text
+    assert "家庭暴力、虐待、遗弃 → 家庭暴力、虐待、遗弃、失学辍学" in shown.text
     refused = await operator.post(
         f"/console/cases/{case_id}/correct",
         data={"csrf_token": form_token(shown.text), "reason": "什么也没改"},
