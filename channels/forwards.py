@@ -184,14 +184,15 @@ async def _store(
             select(Report.case_id).where(Report.channel == source, Report.external_id == original)
         )
     result = await record_report(session, new, case_id=case_id)
-    if case_id is not None and not result.duplicate and new.emergency:
+    if case_id is not None and not result.duplicate and result.emergency:
+        judged = new.judgement.evidence.get("emergency", []) if new.judgement else []
         await raise_emergency(
             session,
             case_id,
             result.report_id,
             actor=new.actor,
             reason="来单更新：危险正在发生",
-            data={"report_id": result.report_id, "source": source},
+            data={"report_id": result.report_id, "source": source, "matched": judged},
             now=clock.now(),
         )
     return result

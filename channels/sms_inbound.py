@@ -5,24 +5,28 @@ Idempotent on MessageSid: a retried webhook finds its message and gets the reply
 it. Messages from one number are serialized by an advisory lock on the number, so two
 arriving together cannot both open a report. This is the webhook's hot path: after the lock,
 one statement finds what is known (the MessageSid, the opt-out, the active thread and its
-receipt code) and one statement stores the message with what goes with it.
+receipt code) and one statement stores the message with what goes with it; a message on a
+thread then has the thread judged again as a whole (its text read, the case raised by the
+judgement, the report's judgement replaced: three more statements).
 """
 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
 from channels.sms_optouts import opt_in, opt_out
+from db.models import Case, Report
 from workflows import emergency, receipts
 from workflows.channel_texts import text as reply_text
 from workflows.intake import NewReport, record_report
+from workflows.judgement_policy import rejudge
 from workflows.sms_keywords import keyword
 from workflows.sms_threading import ENDED_CASE_STATES, active_since
-from workflows.triage import Triage, classify
+from workflows.triage import Judgement, judge
 
 ACTOR = "twilio:sms"
 MAX_BODY = 5000
@@ -68,9 +72,9 @@ async def receive(session: AsyncSession, sms: InboundSms, *, ip: str | None) -> 
         word = "help"  # an empty message: tell them how to use the line
     if word is not None:
         return await _keyword(session, sms, word, thread, known.opted_out, now)
-    triage = classify(sms.body)
     if thread is None:
-        return await _open_report(session, sms, triage, known.opted_out, now, ip)
+        judgement = judge(sms.body, channel="sms")
+        return await _open_report(session, sms, judgement, known.opted_out, now, ip)
     reply = "" if known.opted_out else _reply("followup", thread.receipt_code)
     message_id = await _store(
         session,
@@ -81,9 +85,39 @@ async def receive(session: AsyncSession, sms: InboundSms, *, ip: str | None) -> 
         now,
         event=("sms_received", "收到举报人的补充短信"),
     )
-    if triage.emergency:
-        await raise_emergency(session, thread, message_id, triage.matched, now)
+    await _judge_thread(session, thread, message_id, now)
     return reply
+
+
+async def _judge_thread(
+    session: AsyncSession, thread: ActiveThread, message_id: int, now: datetime
+) -> None:
+    """The thread as a whole, judged again with its new message: the report keeps the
+    latest judgement, the case is raised by it (categories added, a place if it had none,
+    a non-case becomes a case, danger makes it an emergency), never lowered."""
+    bodies = (await session.execute(_THREAD_TEXT, {"thread_id": thread.id})).scalars()
+    judgement = judge("\n".join(b for b in bodies if b and b.strip()), channel="sms")
+    case = await session.get(Case, thread.case_id, with_for_update=True)
+    if case is None:
+        return
+    after = rejudge(
+        judgement,
+        categories=list(case.categories or []),
+        jurisdiction=case.jurisdiction_code,
+        not_a_case=case.not_a_case,
+        predicted_risk=case.predicted_risk,
+        emergency=case.emergency,
+    )
+    case.categories, case.jurisdiction_code = after.categories, after.jurisdiction
+    case.not_a_case, case.predicted_risk = after.not_a_case, after.predicted_risk
+    await session.execute(
+        update(Report)
+        .where(Report.id == thread.report_id)
+        .values(judgement=judgement.to_dict())
+    )
+    if after.emergency:
+        matched = judgement.evidence.get("emergency", [])
+        await raise_emergency(session, thread, message_id, matched, now)
 
 
 def _reply(template: str, code: str) -> str:
@@ -122,7 +156,7 @@ def _description(sms: InboundSms) -> str:
 async def _open_report(
     session: AsyncSession,
     sms: InboundSms,
-    triage: Triage,
+    judgement: Judgement,
     opted_out: bool,
     now: datetime,
     ip: str | None,
@@ -137,15 +171,16 @@ async def _open_report(
             external_id=sms.sid,
             description=_description(sms),
             reporter_phone=sms.reporter_phone,
-            categories=triage.categories,
-            emergency=triage.emergency,
-            in_danger_now=triage.emergency,
+            # The message is the reporter's own words: its danger is what they said.
+            emergency=judgement.emergency,
+            in_danger_now=judgement.emergency,
             raw=raw,
             actor=ACTOR,
             ip=ip,
+            judgement=judgement,
         ),
     )
-    template = "receipt_emergency" if triage.emergency else "receipt"
+    template = "receipt_emergency" if judgement.emergency else "receipt"
     reply = "" if opted_out else _reply(template, result.receipt_code)
     await session.execute(
         _OPEN_THREAD,
@@ -234,6 +269,12 @@ _LOOKUP = text(
     ) t ON true
     LEFT JOIN report r ON r.id = t.report_id
     """
+)
+
+# The reporter's messages on a thread, in order: the text its judgement reads.
+_THREAD_TEXT = text(
+    "SELECT body FROM sms_message WHERE thread_id = :thread_id AND direction = 'in'"
+    " AND kind IN ('report', 'followup') ORDER BY id"
 )
 
 _MESSAGE_COLUMNS = (

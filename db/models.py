@@ -91,6 +91,11 @@ class Case(SQLModel, table=True):
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     merged_into_id: int | None = Field(default=None, foreign_key="hcase.id")
     assessment: dict | None = _json()
+    # From the judgement of the text (workflows.triage): why the report is not a case at all
+    # (consultation, not_minor, noise; never for an emergency), and the risk it predicts,
+    # which orders the operators' incoming list before anyone has assessed the case.
+    not_a_case: str | None = Field(default=None, max_length=20)
+    predicted_risk: str | None = Field(default=None, max_length=10)
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
 
@@ -123,6 +128,9 @@ class Report(SQLModel, table=True):
     # Hash of the submission's content: a double click within seconds finds its twin.
     fingerprint: str | None = Field(default=None, max_length=64)
     raw: dict | None = _json()
+    # The judgement of the report's text (workflows.triage.Judgement.to_dict(): labels,
+    # scores, evidence, engine version); for an SMS report, of the whole thread so far.
+    judgement: dict | None = _json()
     created_at: datetime | None = _ts(index=True)
 
 
@@ -153,13 +161,14 @@ class Referral(SQLModel, table=True):
             "next_check_at",
             postgresql_where=sa.text("next_check_at IS NOT NULL"),
         ),
-        # One live referral per department per case; returned/cancelled ones stay as history.
+        # One live referral per department per case; returned, cancelled and withdrawn
+        # ones stay as history.
         sa.Index(
             "ix_referral_one_active_per_department",
             "case_id",
             "department_code",
             unique=True,
-            postgresql_where=sa.text("status NOT IN ('returned', 'cancelled')"),
+            postgresql_where=sa.text("status NOT IN ('returned', 'cancelled', 'withdrawn')"),
         ),
     )
 
@@ -183,6 +192,8 @@ class Referral(SQLModel, table=True):
     next_check_at: datetime | None = _ts(nullable=True)
     outcome: str | None = None
     return_reason: str | None = None
+    # Why the center withdrew it (a correction made the department unneeded, or moved it).
+    withdraw_reason: str | None = None
     created_at: datetime | None = _ts()
     updated_at: datetime | None = _ts()
 
@@ -268,3 +279,4 @@ class Notification(SQLModel, table=True):
 
 from db.models_partner import *  # noqa: E402,F401,F403  (the partner forwards' tables)
 from db.models_telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)
+from db.models_triage import *  # noqa: E402,F401,F403  (corrections as labelled examples)

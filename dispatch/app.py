@@ -15,11 +15,13 @@ from dispatch import (
     callbacks_api,
     calls_api,
     cases_api,
+    corrections_api,
     health,
     partners_api,
     referrals_api,
     sms_api,
     status_api,
+    triage_api,
     workflow_api,
 )
 from dispatch.console import routes as console
@@ -63,6 +65,8 @@ def create_app(
         webform.router,
         receipts.router,
         cases_api.router,
+        corrections_api.router,
+        triage_api.router,
         workflow_api.router,
         referrals_api.router,
         status_api.router,

@@ -32,6 +32,10 @@ class CaseSummary(BaseModel):
     emergency: bool
     mandatory: bool
     jurisdiction: str | None
+    # From the judgement of the text: why it is not a case (consultation, not_minor, noise)
+    # or null; and the risk it predicts before anyone assessed the case.
+    not_a_case: str | None = None
+    predicted_risk: str | None = None
     created_at: datetime
     updated_at: datetime
     referrals: list[ReferralBrief]
@@ -63,6 +67,8 @@ class ReportView(BaseModel):
     in_danger_now: bool
     # None when the viewer may not know who reported (departments other than police).
     reporter: dict[str, Any] | None
+    # The judgement of the report's text (labels, scores, evidence phrases, engine version).
+    judgement: dict[str, Any] | None = None
 
 
 class VisitView(BaseModel):
@@ -107,6 +113,8 @@ def _summary(case: Case, referrals: list[ReferralBrief]) -> dict[str, Any]:
         "emergency": case.emergency,
         "mandatory": case.mandatory,
         "jurisdiction": case.jurisdiction_code,
+        "not_a_case": case.not_a_case,
+        "predicted_risk": case.predicted_risk,
         "created_at": case.created_at,
         "updated_at": case.updated_at,
         "referrals": referrals,
@@ -248,6 +256,7 @@ async def get_case(
                 address=r.address,
                 in_danger_now=r.in_danger_now,
                 reporter=_reporter_view(r, principal),
+                judgement=r.judgement,
             )
             for r in reports
         ],

@@ -20,6 +20,8 @@ user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 partner_app = typer.Typer(help="管理对接平台（110、12345、12355）", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
+triage_app = typer.Typer(help="研判：语料与模型", no_args_is_help=True)
+app.add_typer(triage_app, name="triage")
 
 
 def _database_url() -> str:
@@ -177,6 +179,34 @@ def partner_list() -> None:
         typer.echo(
             f"{row.source}\t{row.name}\t{state}\t{row.callback_url or '-'}\t待送达 {row.waiting}"
         )
+
+
+@triage_app.command("export")
+def triage_export(
+    out: Annotated[str | None, typer.Option(help="写入的文件（默认标准输出）")] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="每次更正各一行（默认每个案件取最近一次）")
+    ] = False,
+) -> None:
+    """Operators' corrections as labelled examples, JSONL in the corpus format."""
+    from dispatch.triage_export import corpus_lines
+
+    async def lines() -> list[str]:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return [line async for line in corpus_lines(session, every=every)]
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(lines())
+    body = "".join(line + "\n" for line in found)
+    if out:
+        with open(out, "w", encoding="utf-8") as target:
+            target.write(body)
+        typer.echo(f"已导出 {len(found)} 条更正样本到 {out}", err=True)
+    else:
+        sys.stdout.write(body)
 
 
 @app.command()

@@ -107,7 +107,8 @@ async def _departments(session: AsyncSession, case_id: int) -> str:
             .where(
                 Referral.case_id == case_id,
                 # Cancelled shares count: closing the case cancels what was still open.
-                Referral.status.not_in(("returned", "unrouted")),
+                # Withdrawn ones do not: a correction took them back.
+                Referral.status.not_in(("returned", "unrouted", "withdrawn")),
             )
             .distinct()
         )

@@ -16,12 +16,13 @@ from dispatch.cases_api import load_case
 from dispatch.referrals import act, claim, reroute
 from dispatch.scope import referral_filter
 from workflows.reference import department_labels
+from workflows.referral_workflow import STATUS_LABELS
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 VIEWERS = require("liaison", "operator", "caseworker", "supervisor")
 LIAISON = require("liaison")
 CASEWORK = require_center("caseworker", "supervisor")
-STATUSES = ("unrouted", "queued", "claimed", "in_progress", "completed", "returned", "cancelled")
+STATUSES = tuple(STATUS_LABELS)  # unrouted, queued, …, withdrawn
 
 
 class ReferralOut(BaseModel):
@@ -38,6 +39,7 @@ class ReferralOut(BaseModel):
     escalation: int
     outcome: str | None
     return_reason: str | None
+    withdraw_reason: str | None = None  # why the center withdrew it (status withdrawn)
     created_at: datetime
     updated_at: datetime
 
@@ -61,6 +63,7 @@ def _out(r: Referral) -> ReferralOut:
         escalation=r.escalation,
         outcome=r.outcome,
         return_reason=r.return_reason,
+        withdraw_reason=r.withdraw_reason,
         created_at=r.created_at,
         updated_at=r.updated_at,
     )

@@ -18,10 +18,10 @@ from dispatch.partner_feedback import owe_feedback
 from dispatch.referrals import create_referrals
 from dispatch.routing import plan_routes
 from workflows.forwards import needs_review
+from workflows.judgement_policy import AUTO_REGISTER, auto_registers
 from workflows.reference import department_labels
 
-# Channels whose reports arrive complete and are registered without an operator.
-AUTO_REGISTER = {"webform", "110", "12345", "12355"}
+__all__ = ["AUTO_REGISTER"]
 SYSTEM = Actor("system:intake", "system")
 
 
@@ -50,8 +50,11 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
         if (
             case.state == "discovered"
             and report is not None
-            and report.channel in AUTO_REGISTER
-            and not needs_review(report.channel, report.raw)
+            and auto_registers(
+                report.channel,
+                partner_review=needs_review(report.channel, report.raw),
+                not_a_case=case.not_a_case,
+            )
         ):
             await transition(session, case, "register", SYSTEM, now, reason="自动登记")
 

@@ -159,6 +159,10 @@ def _json_body(path: str, subject: Subject) -> dict:
     }
     if "/route/" in path:
         return {"department": "education"}
+    if path == "/api/v1/cases/{case_id}":  # the correction (PATCH); a GET ignores it
+        return {"emergency": True, "reason": "矩阵测试"}
+    if path == "/api/v1/triage":
+        return {"text": "矩阵测试：孩子正在被打"}
     return bodies.get(last, {})
 
 

@@ -205,11 +205,18 @@ REFERRAL_ALLOWED = {
     ("queued", "cancel"): "cancelled",
     ("claimed", "cancel"): "cancelled",
     ("in_progress", "cancel"): "cancelled",
+    # The center withdraws what a correction made unneeded (issue 10).
+    ("queued", "withdraw"): "withdrawn",
+    ("claimed", "withdraw"): "withdrawn",
+    ("in_progress", "withdraw"): "withdrawn",
 }
 
 
 def test_the_referral_events_and_labels_are_the_specified_ones():
-    assert " ".join(REFERRAL_EVENTS) == "claim release start progress complete return cancel"
+    assert (
+        " ".join(REFERRAL_EVENTS)
+        == "claim release start progress complete return cancel withdraw"
+    )
     assert {
         "queued": "待认领",
         "claimed": "已认领",
@@ -217,6 +224,7 @@ def test_the_referral_events_and_labels_are_the_specified_ones():
         "completed": "已办结",
         "returned": "已退回",
         "cancelled": "已撤销",
+        "withdrawn": "已撤回",
     }.items() <= STATUS_LABELS.items()
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, CaseEvent, Outbox
+from workflows.deadlines import levels
 from workflows.sms_threading import ENDED_CASE_STATES
 
 
@@ -29,6 +30,8 @@ async def raise_emergency(
     if case.emergency or case.state in ENDED_CASE_STATES:
         return False
     case.emergency = True
+    case.not_a_case = None  # an emergency is never a non-case
+    case.predicted_risk = levels()[0]
     case.updated_at = now
     session.add(
         CaseEvent(

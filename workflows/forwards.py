@@ -20,6 +20,7 @@ from workflows.intake import NewReport
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address, root_jurisdiction
 from workflows.reference import jurisdiction_labels
+from workflows.triage import judge
 
 SOURCES = ("110", "12345", "12355")
 Urgency = Literal["normal", "urgent", "emergency"]
@@ -128,16 +129,28 @@ def needs_review(channel: str, raw: dict[str, Any] | None) -> bool:
         return False
 
 
-def jurisdiction_of(order: WorkOrder) -> str | None:
+def jurisdiction_of(order: WorkOrder, named: str | None = None) -> str | None:
     """The partner's code if it is one of ours, else the place the address names, else the
-    city (so the case still reaches the city's offices)."""
+    place the text names (`named`, from its judgement), else the city (so the case still
+    reaches the city's offices)."""
     if order.jurisdiction and order.jurisdiction in jurisdiction_labels():
         return order.jurisdiction
-    return jurisdiction_from_address(order.address) or root_jurisdiction()
+    return jurisdiction_from_address(order.address) or named or root_jurisdiction()
 
 
-def describe(source: str, order: WorkOrder, urgency: Urgency) -> str:
-    """What staff read first: who forwarded it, how urgent, then the partner's own text."""
+def text_to_judge(order: WorkOrder) -> str:
+    """The partner's own words: the content and its notes (incident or appeal type), not
+    the heading we put above them."""
+    notes = [n for n in (order.incident_type, order.appeal_type) if n]
+    return "\n".join([order.content, *notes])
+
+
+def describe(
+    source: str, order: WorkOrder, urgency: Urgency, *, judged_not_minor: bool = False
+) -> str:
+    """What staff read first: who forwarded it, how urgent, then the partner's own text.
+    An order the partner marks, or the text's judgement finds, not about a minor is
+    proposed for 退回."""
     labels = _config()["urgency_labels"]
     head = f"【{source_name(source)}转办·{labels[urgency]}】"
     notes = []
@@ -149,6 +162,8 @@ def describe(source: str, order: WorkOrder, urgency: Urgency) -> str:
         notes.append("民警已到场")
     if not_about_a_minor(order):
         notes.append("来单标注：可能不涉及未成年人，请核实，必要时退回")
+    elif judged_not_minor:
+        notes.append("系统研判：可能不涉及未成年人，请核实，必要时退回")
     received = order.received_at
     if received.tzinfo is None:
         received = received.replace(tzinfo=CHINA)
@@ -168,19 +183,22 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
         if order.address:
             child["address"] = order.address
         child = child or None
+    judgement = judge(text_to_judge(order), channel=source)
+    not_minor = judgement.not_a_case == "not_minor" and not judgement.emergency
     return NewReport(
         channel=source,
         external_id=order.external_id,
-        description=describe(source, order, urgency),
+        description=describe(source, order, urgency, judged_not_minor=not_minor),
         reporter=reporter,
         reporter_phone=phone,
         child=child,
-        jurisdiction_code=jurisdiction_of(order),
+        jurisdiction_code=jurisdiction_of(order, judgement.jurisdiction),
         address=order.address,
         emergency=urgency == "emergency",
         in_danger_now=urgency == "emergency",
         raw=raw,
         actor=f"partner:{source}",
+        judgement=judgement,
     )
 
 

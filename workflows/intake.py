@@ -15,9 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows import receipts
+from workflows.judgement_policy import decide
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
-from workflows.triage import classify
+from workflows.triage import Judgement, judge
 
 ReporterRole = Literal[
     "teacher", "doctor", "nurse", "social_worker", "community_cadre", "hotel_staff", "other"
@@ -106,6 +107,8 @@ FIELD_MESSAGES = {
     "categories": "请从列出的困境类型中选择",
     "jurisdiction": "请选择所属辖区",
     "in_danger_now": "请选择儿童现在是否有危险",
+    "reason": "请填写原因（不超过2000字）",
+    "emergency": "emergency 应为 true 或 false",
 }
 
 
@@ -145,6 +148,11 @@ class NewReport:
     raw: dict[str, Any] | None = None
     actor: str = "public"
     ip: str | None = None
+    # The judgement of the report's text, when the channel needed it first (an SMS reply
+    # depends on it, a forward's place falls back to it); otherwise record_report judges
+    # `judge_text` (what the person wrote, without our own headings) or the description.
+    judgement: Judgement | None = None
+    judge_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,17 @@ class IntakeResult:
     case_id: int
     receipt_code: str
     duplicate: bool
+    # The report makes its case an emergency (reporter, partner or text): a report joining
+    # an existing case raises it (see channels.forwards).
+    emergency: bool = False
+
+
+def judgement_of(new: NewReport) -> Judgement:
+    """The report's one judgement: the channel's, or made now."""
+    if new.judgement is None:
+        text = new.judge_text if new.judge_text is not None else new.description
+        new.judgement = judge(text, channel=new.channel)
+    return new.judgement
 
 
 def from_report_in(body: ReportIn, *, channel: str = "webform") -> NewReport:
@@ -207,19 +226,39 @@ async def record_report(
     if found:
         return found
 
-    # A reporter who did not pick a category still gets one: first-pass triage of the text.
-    categories = new.categories or classify(new.description).categories
+    # One judgement per report: the text's categories, danger, situations and place join
+    # what the person said (workflows.judgement_policy); it is stored with the report.
+    judgement = judgement_of(new)
+    decision = decide(
+        judgement,
+        channel=new.channel,
+        categories=new.categories,
+        situations=new.situations,
+        emergency=new.emergency,
+        jurisdiction=new.jurisdiction_code,
+    )
     code = receipts.new_code()
-    args = _report_args(new, fp, code, categories)
+    args = _report_args(new, fp, code, decision.categories, judgement)
     if case_id is not None:
         row = await conn.fetchrow(_ATTACH, *args, case_id)
-        return IntakeResult(row["report_id"], case_id, code, duplicate=False)
-    row = await conn.fetchrow(_INSERT, *args, "discovered", new.emergency, bool(new.situations))
-    return IntakeResult(row["report_id"], row["case_id"], code, duplicate=False)
+        return IntakeResult(row["report_id"], case_id, code, False, decision.emergency)
+    row = await conn.fetchrow(
+        _INSERT,
+        *args,
+        "discovered",
+        decision.emergency,
+        decision.mandatory,
+        decision.jurisdiction,
+        decision.not_a_case,
+        decision.predicted_risk,
+    )
+    return IntakeResult(row["report_id"], row["case_id"], code, False, decision.emergency)
 
 
-def _report_args(new: NewReport, fp: str, code: str, categories: list[str]) -> tuple:
-    """The report row's values, $1 to $16 of both inserts below."""
+def _report_args(
+    new: NewReport, fp: str, code: str, categories: list[str], judgement: Judgement
+) -> tuple:
+    """The report row's values, $1 to $17 of both inserts below."""
     return (
         new.channel,
         new.external_id or f"fp-{fp[:32]}-{code}",
@@ -237,6 +276,7 @@ def _report_args(new: NewReport, fp: str, code: str, categories: list[str]) -> t
         _json_or_none(new.raw),
         new.actor,
         new.ip,
+        json.dumps(judgement.to_dict(), ensure_ascii=False),
     )
 
 
@@ -286,16 +326,17 @@ def _json_or_none(value: Any) -> str | None:
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
 _INSERT = """
     WITH c AS (
-        INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code)
-        VALUES ($17, CAST($7 AS text[]), $18, $19, $9)
+        INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
+                           not_a_case, predicted_risk)
+        VALUES ($18, CAST($7 AS text[]), $19, $20, $21, $22, $23)
         RETURNING id, state
     ), r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw)
+                            address, description, in_danger_now, fingerprint, raw, judgement)
         SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               CAST($14 AS jsonb)
+               CAST($14 AS jsonb), CAST($17 AS jsonb)
         FROM c
         RETURNING id, case_id
     ), e AS (
@@ -322,10 +363,10 @@ _ATTACH = """
     WITH r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw)
-        VALUES ($1, $2, $3, $17, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+                            address, description, in_danger_now, fingerprint, raw, judgement)
+        VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                 CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                CAST($14 AS jsonb))
+                CAST($14 AS jsonb), CAST($17 AS jsonb))
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)

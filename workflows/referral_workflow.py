@@ -1,4 +1,7 @@
-"""A referral's lifecycle: 待认领 → 已认领 → 办理中 → 已办结, or 已退回 / 已撤销.
+"""A referral's lifecycle: 待认领 → 已认领 → 办理中 → 已办结, or 已退回 / 已撤销 / 已撤回.
+
+`withdrawn` (已撤回) is the center's: a correction of the case made the department unneeded
+(or moved it to another office); it needs a reason, which the liaison is told.
 
 `unrouted` (no office could take it) sits outside the machine: the center routes it by hand,
 which puts it in the queue. It has a label because the consoles show it.
@@ -19,6 +22,7 @@ STATUS_LABELS = {
     "completed": "已办结",
     "returned": "已退回",
     "cancelled": "已撤销",
+    "withdrawn": "已撤回",
 }
 EVENT_LABELS = {
     "claim": "认领",
@@ -28,6 +32,7 @@ EVENT_LABELS = {
     "complete": "办结",
     "return": "退回",
     "cancel": "撤销",
+    "withdraw": "撤回",
 }
 
 
@@ -56,6 +61,7 @@ class ReferralMachine(StateMachine):
     completed = _status("completed", final=True)
     returned = _status("returned", final=True)
     cancelled = _status("cancelled", final=True)
+    withdrawn = _status("withdrawn", final=True)
 
     claim = _event(queued.to(claimed), "claim")
     release = _event(claimed.to(queued), "release")
@@ -64,6 +70,10 @@ class ReferralMachine(StateMachine):
     complete = _event(completed.from_(claimed, in_progress, validators="needs_outcome"), "complete")
     return_ = _event(returned.from_(claimed, in_progress, validators="needs_reason"), "return")
     cancel = _event(cancelled.from_(queued, claimed, in_progress), "cancel")
+    withdraw = _event(
+        withdrawn.from_(queued, claimed, in_progress, validators="needs_withdraw_reason"),
+        "withdraw",
+    )
 
     def needs_outcome(self, note: str | None = None) -> None:
         if not (note and note.strip()):
@@ -72,6 +82,10 @@ class ReferralMachine(StateMachine):
     def needs_reason(self, note: str | None = None) -> None:
         if not (note and note.strip()):
             raise WorkflowRefused("reason_required", "退回需要填写原因")
+
+    def needs_withdraw_reason(self, note: str | None = None) -> None:
+        if not (note and note.strip()):
+            raise WorkflowRefused("reason_required", "撤回转介需要填写原因")
 
 
 def _refuse_transition(status: str, event: str) -> WorkflowRefused:
@@ -84,7 +98,8 @@ def _refuse_transition(status: str, event: str) -> WorkflowRefused:
 def apply_referral_event(status: str, event: str, *, note: str | None = None) -> str:
     """Apply `event` to a referral's status; returns the new status.
 
-    `note` is the outcome for complete and the reason for return. Raises WorkflowRefused:
+    `note` is the outcome for complete and the reason for return and withdraw. Raises
+    WorkflowRefused:
     unknown_event, transition_not_allowed, outcome_required or reason_required.
     """
     if event not in EVENT_LABELS:

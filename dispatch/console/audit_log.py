@@ -41,6 +41,7 @@ ACTION_LABELS = {
     "case.assess": "评估",
     "case.visit": "登记回访",
     "case.conference": "个案会商",
+    "case.correct": "更正案件研判",
     "referral.list": "浏览转介列表",
     "referral.read": "查看转介",
     "referral.claim": "认领转介",

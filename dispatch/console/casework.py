@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from channels.web import sessions
 from db.models import Office, Referral
-from dispatch import calls_api, cases_api, referrals_api, sms_api, workflow_api
+from dispatch import calls_api, cases_api, corrections_api, referrals_api, sms_api, workflow_api
 from dispatch.audit import audit
-from dispatch.case_service import EVENT_ROLES
+from dispatch.case_service import EVENT_ROLES, TERMINAL
 from dispatch.cases_api import load_case
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
@@ -37,7 +37,14 @@ from dispatch.console.worklist import cases_in_states, overdue_visits, referrals
 from dispatch.scope import referral_filter
 from workflows.case_workflow import CaseFacts, allowed_events
 from workflows.deadlines import levels
-from workflows.reference import department_labels
+from workflows.intake import ChildIn
+from workflows.judgement_policy import evidence_lines, not_a_case_label
+from workflows.reference import (
+    category_labels,
+    department_labels,
+    gender_labels,
+    jurisdictions,
+)
 
 router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -128,6 +135,15 @@ async def _case_page(
             "levels": levels(),
             "needs": workflow_api.NEEDS,
             "departments": department_labels(),
+            "category_choices": category_labels(),
+            "genders": gender_labels(),
+            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+            "not_a_case": not_a_case_label(detail.not_a_case),
+            "evidence": {
+                r.id: evidence_lines((r.judgement or {}).get("evidence") or {}, category_labels())
+                for r in detail.reports
+            },
+            "can_correct": principal.is_center and detail.state not in TERMINAL,
             "reveal": reveal,
             "can_casework": principal.is_center and principal.role in ("caseworker", "supervisor"),
             "now": datetime.now(UTC),
@@ -256,3 +272,39 @@ async def post_conference(
             )
 
     return await act(request, user, _back(case_id), run, "会商记录已保存")
+
+
+def _correction(form) -> corrections_api.CaseCorrectionIn:
+    """Only what the person set: checked categories, a yes/no for danger, a chosen place,
+    the child's fields that were filled in."""
+    fields: dict = {"reason": text_field(form, "reason", 2000)}
+    categories = [str(c) for c in form.getlist("categories")][:13]
+    if categories:
+        fields["categories"] = categories
+    danger = text_field(form, "emergency", 3)
+    if danger in ("yes", "no"):
+        fields["emergency"] = danger == "yes"
+    place = text_field(form, "jurisdiction", 32)
+    if place:
+        fields["jurisdiction"] = place
+    child = {
+        key: text_field(form, f"child_{key}", 200)
+        for key in ("name", "age", "gender", "address")
+        if text_field(form, f"child_{key}", 200)
+    }
+    if child:
+        fields["child"] = ChildIn.model_validate(child)
+    return corrections_api.CaseCorrectionIn.model_validate(fields)
+
+
+@router.post("/{case_id}/correct")
+async def post_correction(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
+) -> RedirectResponse:
+    """The same correction as `PATCH /api/v1/cases/{id}`, from the case page."""
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        await corrections_api.correct(request, case_id, _correction(form), user.principal)
+
+    return await act(request, user, _back(case_id), run, "已更正，转介已按更正后的情况重新安排")

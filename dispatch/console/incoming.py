@@ -1,19 +1,32 @@
-"""Reports as they arrive, for the operators' live list: newest first, in the viewer's scope,
-numbers masked (the list is on screens that others can see)."""
+"""Reports for the operators' live list, the most urgent first: emergencies, then the risk
+the text's judgement predicts, then the oldest within a level, so the next report an
+operator opens is the one most likely to be a child in danger. In the viewer's scope,
+numbers masked (the list is on screens that others can see).
 
+The list holds the newest reports (whatever became of them: the operator sees each one
+arrive) and the most urgent of those still waiting in 发现 for an operator, however old;
+all of them in that order. Each row carries the judgement's evidence and, for a report that
+is not a case, the reason (疑似咨询 / 非未成年人 / 无效信息).
+"""
+
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Report
 from dispatch.auth import Principal
 from dispatch.console.masking import mask_numbers
 from dispatch.scope import case_filter
+from workflows.deadlines import levels
+from workflows.judgement_policy import evidence_lines, not_a_case_label
 from workflows.phones import mask_phone
+from workflows.reference import category_labels
 
 SNIPPET_CHARS = 80
+EVIDENCE_LINES = 4
 
 
 @dataclass(frozen=True)
@@ -29,11 +42,47 @@ class IncomingReport:
     jurisdiction: str | None
     phone: str | None  # masked
     snippet: str  # numbers masked
+    predicted_risk: str | None = None
+    not_a_case: str = ""  # the reason's label, "" for a case
+    evidence: tuple[str, ...] = ()  # numbers masked
+
+
+def _risk_rank():
+    """red 0, orange 1, … in the deployment's order; unknown last."""
+    whens = [(Case.predicted_risk == level, i) for i, level in enumerate(levels())]
+    return case(*whens, else_=len(whens))
+
+
+def _severity() -> tuple:
+    return (Case.emergency.desc(), _risk_rank(), Report.id)
 
 
 async def incoming_reports(
-    session: AsyncSession, principal: Principal, *, after_id: int | None = None, limit: int = 30
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    after_id: int | None = None,
+    limit: int = 30,
 ) -> list[IncomingReport]:
+    """The `limit` newest reports and the `limit` most urgent still waiting, most urgent
+    first; with `after_id`, only reports newer than it."""
+    newest = (
+        select(Report.id)
+        .join(Case, Case.id == Report.case_id)
+        .where(case_filter(principal))
+        .order_by(Report.id.desc())
+        .limit(limit)
+    )
+    # The waiting cases are ordered on their own (a case's id is its age), then their
+    # reports joined: the sort reads only the cases in 发现, never the report table.
+    waiting_cases = (
+        select(Case.id)
+        .where(Case.state == "discovered", case_filter(principal))
+        .order_by(Case.emergency.desc(), _risk_rank(), Case.id)
+        .limit(limit)
+    )
+    waiting = select(Report.id).where(Report.case_id.in_(waiting_cases))
+    shown = union(newest, waiting).subquery()
     stmt = (
         select(
             Report.id,
@@ -42,20 +91,23 @@ async def incoming_reports(
             Report.channel,
             Report.reporter_phone,
             func.left(Report.description, SNIPPET_CHARS + 1).label("text"),
+            Report.judgement["evidence"].label("evidence"),
             Case.state,
             Case.emergency,
             Case.mandatory,
             Case.categories,
             Case.jurisdiction_code,
+            Case.predicted_risk,
+            Case.not_a_case,
         )
         .join(Case, Case.id == Report.case_id)
-        .where(case_filter(principal))
-        .order_by(Report.id.desc())
-        .limit(limit)
+        .where(Report.id.in_(select(shown.c.id)))
+        .order_by(*_severity())
     )
     if after_id:
         stmt = stmt.where(Report.id > after_id)
     rows = (await session.execute(stmt)).all()
+    labels = category_labels()
     return [
         IncomingReport(
             report_id=r.id,
@@ -69,9 +121,25 @@ async def incoming_reports(
             jurisdiction=r.jurisdiction_code,
             phone=mask_phone(r.reporter_phone),
             snippet=_snippet(r.text),
+            predicted_risk=r.predicted_risk,
+            not_a_case=not_a_case_label(r.not_a_case),
+            evidence=tuple(
+                mask_numbers(line)
+                for line in evidence_lines(r.evidence or {}, labels)[:EVIDENCE_LINES]
+            ),
         )
         for r in rows
     ]
+
+
+def list_version(rows: list[IncomingReport]) -> str:
+    """Changes whenever what the list shows changes (a new report, a state, the order)."""
+    parts = (
+        f"{r.report_id}:{r.state}:{r.emergency}:{r.predicted_risk}:{r.not_a_case}:"
+        f"{','.join(r.categories)}:{r.jurisdiction}"
+        for r in rows
+    )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def _snippet(text: str) -> str:

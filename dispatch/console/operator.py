@@ -12,11 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from channels.errors import ApiError
 from channels.web import sessions
 from channels.webform import _as_report, _form_values
-from dispatch import callbacks_api, calls_api
+from dispatch import callbacks_api, calls_api, triage_api
 from dispatch.audit import audit
-from dispatch.console.incoming import incoming_reports
+from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import (
@@ -30,6 +31,7 @@ from dispatch.console.web import (
 )
 from workflows.case_workflow import STATE_LABELS
 from workflows.intake import ReportIn, field_errors
+from workflows.judgement_policy import evidence_lines, not_a_case_label
 from workflows.reference import (
     category_labels,
     gender_labels,
@@ -66,6 +68,7 @@ async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(D
         {
             "incoming": incoming,
             "after": max((r.report_id for r in incoming), default=0),
+            "version": list_version(incoming),
             "queue": await calls_api.queue_view(request, principal),
             "calls": (await calls_api.list_calls(request, principal, None, 10, None)).items,
             "callbacks": (
@@ -80,11 +83,16 @@ async def incoming_fragment(
     request: Request,
     user: Annotated[ConsoleUser, Depends(DESK_POLL)],
     after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    v: Annotated[str, Query(max_length=32)] = "",
 ):
-    """New rows for the live list (newest first), and the id to ask after next time."""
+    """The live list again, most urgent first, when it changed since version `v` (204 when
+    not: nothing shown, nothing audited); reports newer than `after` are marked new."""
     principal = user.principal
     async with sessions(request)() as session, session.begin():
-        rows = await incoming_reports(session, principal, after_id=after)
+        rows = await incoming_reports(session, principal)
+        version = list_version(rows)
+        if v and v == version:
+            return Response(status_code=204, headers={"X-List-Version": version})
         if rows:
             audit(
                 session,
@@ -95,8 +103,11 @@ async def incoming_fragment(
                 request,
                 shown([r.case_id for r in rows]),
             )
-    response = render(request, user, "_incoming_rows.html", {"incoming": rows})
+    response = render(
+        request, user, "_incoming_rows.html", {"incoming": rows, "new_after": after}
+    )
     response.headers["X-After-Id"] = str(max((r.report_id for r in rows), default=after))
+    response.headers["X-List-Version"] = version
     return response
 
 
@@ -105,6 +116,31 @@ async def queue_fragment(request: Request, user: Annotated[ConsoleUser, Depends(
     """Callers waiting now (numbers masked), for the refreshing panel."""
     queue = await calls_api.queue_view(request, user.principal)
     return render(request, user, "_queue.html", {"queue": queue})
+
+
+def _triage_context(text: str) -> dict:
+    """What the call page's judgement panel shows for the notes typed so far."""
+    if not text.strip():
+        return {"j": None, "triage_error": None, "evidence": [], "not_a_case": ""}
+    try:
+        judged = triage_api.judgement_out(text)
+    except ApiError as exc:
+        return {"j": None, "triage_error": exc.message, "evidence": [], "not_a_case": ""}
+    return {
+        "j": judged,
+        "triage_error": None,
+        "evidence": evidence_lines(judged.evidence, category_labels()),
+        "not_a_case": not_a_case_label(judged.not_a_case),
+    }
+
+
+@router.post("/triage", response_class=HTMLResponse)
+async def live_triage(request: Request, user: Annotated[ConsoleUser, Depends(DESK)]):
+    """The judgement of the notes an operator is typing (the call page asks as they type).
+    Reads no case and keeps no text, so it is not audited."""
+    form = await read_form(request, user)
+    text = str(form.get("text", ""))[: triage_api.MAX_CHARS * 4]
+    return render(request, user, "_triage.html", _triage_context(text))
 
 
 def _report_form(
@@ -131,6 +167,7 @@ def _report_form(
             "categories": category_labels(),
             "genders": gender_labels(),
             "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+            **_triage_context(str(values.get("description", ""))),
         },
         status=status,
     )

@@ -65,6 +65,8 @@ TIMELINE_LABELS = {
     "referral_completed": "办结",
     "referral_returned": "退回",
     "referral_cancelled": "转介撤销",
+    "referral_withdrawn": "转介撤回",
+    "corrected": "更正",
     "claim_released": "释放回队列",
     "deadline_warning": "即将超时",
     "escalated": "督办",
@@ -303,6 +305,10 @@ FIELD_MESSAGES = {
     "note": "请填写进展说明",
     "outcome": "请填写办理结果",
     "text": "请填写短信内容（不能为空或过长）",
+    "categories": "请从列出的困境类型中选择",
+    "child": "儿童信息填写有误（年龄应为0到17之间的整数）",
+    "age": "儿童年龄应为0到17之间的整数",
+    "gender": "请选择儿童性别",
 }
 
 
