@@ -1,8 +1,12 @@
 """The `hotline` command: run the service, migrate, manage users (and more as it grows)."""
 
 import asyncio
+import contextlib
 import importlib.util
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -250,6 +254,64 @@ def simulate(
 
 
 @app.command()
+def demo(
+    force: Annotated[bool, typer.Option(help="数据库中已有案件时也载入（不建议）")] = False,
+) -> None:
+    """Load a demo city: one account per role and department, and a few cases."""
+    from dispatch.demo import DemoRefused, load_demo
+
+    settings = get_settings()
+    with _servers_for_demo(settings) as (database_url, redis_url):
+        schema.migrate(database_url)
+        try:
+            result = asyncio.run(load_demo(settings, database_url, redis_url, force=force))
+        except DemoRefused as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo("演示账号（密码只显示这一次）：")
+    for a in result.accounts:
+        typer.echo(f"  {a.username:<32} {a.password:<14} {a.describe()}")
+    typer.echo("演示案件：")
+    for c in result.cases:
+        typer.echo(f"  #{c.case_id:<5} 回执 {c.receipt_code}  {c.what}")
+    url = f"http://{settings.hotline_host}:{settings.hotline_port}"
+    typer.echo(f"用 hotline up 启动后打开 {url}/console 登录，{url}/receipt 查询回执。")
+
+
+@contextlib.contextmanager
+def _servers_for_demo(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The URLs, a running `hotline up`'s embedded servers, or embedded servers started
+    just for the demo (and stopped after it)."""
+    if settings.database_url and settings.redis_url:
+        yield settings.database_url, settings.redis_url
+        return
+    if not embedded_installed():
+        typer.echo("需要 DATABASE_URL 和 REDIS_URL（或安装内置数据库）", err=True)
+        raise typer.Exit(2)
+    from dispatch.embedded import EmbeddedServers, EmbeddedServersBusy, running_database_url
+
+    data_dir = Path(settings.hotline_data_dir).resolve()
+    servers = EmbeddedServers(
+        data_dir, postgres=not settings.database_url, redis=not settings.redis_url
+    )
+    try:
+        servers.start()
+    except EmbeddedServersBusy:  # `hotline up` runs on this data dir: use its servers
+        sock = data_dir / "redis" / "redis.sock"
+        database_url = settings.database_url or running_database_url(data_dir)
+        redis_url = settings.redis_url or (f"unix://{sock}" if sock.exists() else None)
+        if not database_url or not redis_url:
+            typer.echo(f"{data_dir} 正被另一个进程使用，请先停止它", err=True)
+            raise typer.Exit(2) from None
+        yield database_url, redis_url
+        return
+    try:
+        yield settings.database_url or servers.database_url, settings.redis_url or servers.redis_url
+    finally:
+        servers.stop()
+
+
+@app.command()
 def api() -> None:
     """Serve the HTTP API only (production: one container per process kind)."""
     from dispatch.serve import serve_api
@@ -299,7 +361,58 @@ def up() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    log_file = _embedded_log(settings) if not settings.database_url else None
+    threading.Thread(target=_announce, args=(settings, log_file), daemon=True).start()
     raise typer.Exit(run_all(settings))
+
+
+def _embedded_log(settings: Settings) -> Path:
+    """pgserver logs every initdb and pg_ctl run at INFO (~45 lines on a first start): into
+    a file beside the data, not over the addresses a newcomer needs to see."""
+    import logging
+
+    data_dir = Path(settings.hotline_data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "embedded.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    pg_log = logging.getLogger("pgserver")
+    pg_log.addHandler(handler)
+    pg_log.setLevel(logging.INFO)
+    pg_log.propagate = False
+    return path
+
+
+def _announce(settings: Settings, log_file: Path | None, timeout: float = 300.0) -> None:
+    """Once the API answers, say which addresses to open (uvicorn names only the port)."""
+    import time
+    import urllib.request
+
+    host = settings.hotline_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{host}:{settings.hotline_port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        return
+    lines = [
+        "",
+        "未保热线已启动，请在浏览器中打开：",
+        f"  首页       {base}/",
+        f"  强制报告   {base}/report",
+        f"  查询回执   {base}/receipt",
+        f"  工作台     {base}/console",
+        f"  接口文档   {base}/docs",
+        "第一次试用：另开一个终端运行 hotline demo，载入演示账号和案件。",
+    ]
+    if log_file is not None:
+        lines.append(f"内置数据库的输出记录在 {log_file}")
+    typer.echo("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
