@@ -6,6 +6,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -261,10 +262,12 @@ def demo(
     from dispatch.demo import DemoRefused, load_demo
 
     settings = get_settings()
-    with _servers_for_demo(settings) as (database_url, redis_url):
-        schema.migrate(database_url)
+    with _servers(settings, redis=True) as servers:
+        schema.migrate(servers.database_url)
         try:
-            result = asyncio.run(load_demo(settings, database_url, redis_url, force=force))
+            result = asyncio.run(
+                load_demo(settings, servers.database_url, servers.redis_url or "", force=force)
+            )
         except DemoRefused as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
@@ -278,12 +281,19 @@ def demo(
     typer.echo(f"用 hotline up 启动后打开 {url}/console 登录，{url}/receipt 查询回执。")
 
 
+@dataclass
+class Servers:
+    database_url: str
+    redis_url: str | None
+    embedded_postgres: bool  # the data dir's pgserver, not DATABASE_URL
+
+
 @contextlib.contextmanager
-def _servers_for_demo(settings: Settings) -> Iterator[tuple[str, str]]:
-    """The URLs, a running `hotline up`'s embedded servers, or embedded servers started
-    just for the demo (and stopped after it)."""
-    if settings.database_url and settings.redis_url:
-        yield settings.database_url, settings.redis_url
+def _servers(settings: Settings, *, redis: bool) -> Iterator[Servers]:
+    """The URLs; else a running `hotline up`'s embedded servers; else embedded servers
+    started for this command only (and stopped after it)."""
+    if settings.database_url and (settings.redis_url or not redis):
+        yield Servers(settings.database_url, settings.redis_url, False)
         return
     if not embedded_installed():
         typer.echo("需要 DATABASE_URL 和 REDIS_URL（或安装内置数据库）", err=True)
@@ -291,24 +301,84 @@ def _servers_for_demo(settings: Settings) -> Iterator[tuple[str, str]]:
     from dispatch.embedded import EmbeddedServers, EmbeddedServersBusy, running_database_url
 
     data_dir = Path(settings.hotline_data_dir).resolve()
-    servers = EmbeddedServers(
-        data_dir, postgres=not settings.database_url, redis=not settings.redis_url
-    )
+    want_redis = redis and not settings.redis_url
+    servers = EmbeddedServers(data_dir, postgres=not settings.database_url, redis=want_redis)
     try:
         servers.start()
     except EmbeddedServersBusy:  # `hotline up` runs on this data dir: use its servers
         sock = data_dir / "redis" / "redis.sock"
         database_url = settings.database_url or running_database_url(data_dir)
         redis_url = settings.redis_url or (f"unix://{sock}" if sock.exists() else None)
-        if not database_url or not redis_url:
+        if not database_url or (redis and not redis_url):
             typer.echo(f"{data_dir} 正被另一个进程使用，请先停止它", err=True)
             raise typer.Exit(2) from None
-        yield database_url, redis_url
+        yield Servers(database_url, redis_url, not settings.database_url)
         return
     try:
-        yield settings.database_url or servers.database_url, settings.redis_url or servers.redis_url
+        yield Servers(
+            settings.database_url or servers.database_url or "",
+            settings.redis_url or servers.redis_url,
+            not settings.database_url,
+        )
     finally:
         servers.stop()
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        Path | None, typer.Option(help="备份目录（默认 HOTLINE_BACKUP_DIR 或 数据目录/backups）")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option(help="只保留最新的几个备份（默认 HOTLINE_BACKUP_KEEP）")
+    ] = None,
+) -> None:
+    """Dump the database (pg_dump, custom format) and keep only the newest backups."""
+    from dispatch.backup import BackupError
+    from dispatch.backup import backup as dump
+
+    settings = get_settings()
+    folder = to or settings.hotline_backup_dir or Path(settings.hotline_data_dir) / "backups"
+    with _servers(settings, redis=False) as servers:
+        try:
+            made, removed = dump(
+                servers.database_url,
+                Path(folder),
+                keep=keep or settings.hotline_backup_keep,
+                embedded=servers.embedded_postgres,
+                pg_bin=settings.hotline_pg_bin,
+            )
+        except BackupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"已备份到 {made}（{made.stat().st_size} 字节）")
+    for old in removed:
+        typer.echo(f"已删除旧备份 {old.name}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="hotline backup 生成的备份文件")],
+    force: Annotated[bool, typer.Option(help="目标数据库不是空的时也覆盖（先停止服务）")] = False,
+) -> None:
+    """Restore a backup into an empty database (or, with --force, over the current one)."""
+    from dispatch.backup import BackupError
+    from dispatch.backup import restore as load
+
+    settings = get_settings()
+    with _servers(settings, redis=False) as servers:
+        try:
+            load(
+                servers.database_url,
+                file,
+                force=force,
+                embedded=servers.embedded_postgres,
+                pg_bin=settings.hotline_pg_bin,
+            )
+        except BackupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"已从 {file} 恢复；如备份来自旧版本，请再运行 hotline migrate")
 
 
 @app.command()
