@@ -412,10 +412,34 @@ def scheduler() -> None:
     """Run the outbox relay and the deadline/visit sweeps."""
     import logging
 
+    from dispatch.liveness import beating, heartbeat_file
     from dispatch.scheduler import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_scheduler(_database_url(), _redis_url()))
+    beat = heartbeat_file(get_settings(), "scheduler")
+    asyncio.run(beating(run_scheduler(_database_url(), _redis_url()), beat))
+
+
+@app.command()
+def health(
+    kind: Annotated[str, typer.Option(help="api、worker 或 scheduler")] = "api",
+) -> None:
+    """Exit 0 when this host's process of the kind is alive (container healthchecks)."""
+    from dispatch import liveness
+
+    if kind not in liveness.KINDS:
+        raise typer.BadParameter("应为 api、worker 或 scheduler", param_hint="--kind")
+    settings = get_settings()
+    if kind == "api":
+        problem = liveness.check_api(settings)
+    elif kind == "worker":
+        problem = liveness.check_worker(_redis_url())
+    else:
+        problem = liveness.check_scheduler(settings)
+    if problem:
+        typer.echo(f"{kind} 不健康：{problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{kind} 正常")
 
 
 @app.command()

@@ -25,6 +25,9 @@ def test_first_up_prints_the_addresses_and_logs_initdb_to_a_file(data_dir):  # n
             assert proc.poll() is None, out.read_text(errors="replace")
             assert time.monotonic() < deadline, "no addresses were printed"
             time.sleep(0.2)  # waiting for the line, not timing anything
+        health = subprocess.run([HOTLINE, "health", "--kind", "api"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert health.returncode == 0, health.stderr  # the api container's check
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
