@@ -143,12 +143,16 @@ def test_image_contents_install_without_embedded_servers(tmp_path):
     # are installed, and both cost this test time.
     env.pop("PIP_NO_CACHE_DIR", None)
     env["PIP_NO_COMPILE"] = "1"
+    env["PIP_VERBOSE"] = "1"  # shows the build backend's warnings
     for step in _run_lines(text):
         command = step.replace("/opt/venv", str(venv)).replace("python -m venv",
                                                                 f"{sys.executable} -m venv")
         done = subprocess.run(["sh", "-c", command], cwd=src, env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
+        said = done.stdout + done.stderr
+        assert "absent from the `packages` configuration" not in said  # setuptools' warning
+        assert "SetuptoolsDeprecationWarning" not in said
 
     python, hotline = str(venv / "bin" / "python"), str(venv / "bin" / "hotline")
     elsewhere = {**env, "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}"}
