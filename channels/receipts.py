@@ -52,6 +52,11 @@ _MISTYPED = ApiError(404, "receipt_invalid", "回执编号有误，请核对后�
 async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
     """Misses are limited per client address: codes are unguessable only while guessing
     is slow."""
+    return await look_up(request, receipt_code)
+
+
+async def look_up(request: Request, receipt_code: str) -> ReceiptOut:
+    """The one lookup behind the JSON answer and the HTML page, with one miss counter."""
     who = client_ip(request) or "-"
     await refuse_if_over(request, "receipt", who, MISSES_PER_MINUTE, 60)
     code = receipts.normalize(receipt_code[:40])

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     hotline_db_pool_size: int = 32
     # Staff tokens expire after this many seconds.
     hotline_token_ttl: int = 8 * 3600
+    # `hotline backup`: where dumps go (default <data dir>/backups) and how many are kept.
+    hotline_backup_dir: Path | None = None
+    hotline_backup_keep: int = 14
+    # A folder with pg_dump / pg_restore for an external server (default: PATH, then pgserver's).
+    hotline_pg_bin: str | None = None
 
 
 @lru_cache

@@ -7,7 +7,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from channels import errors, forwards, receipts, sms_webhook, voice_webhook, webform
+from channels import (
+    errors,
+    forwards,
+    public_pages,
+    receipts,
+    sms_webhook,
+    voice_webhook,
+    webform,
+)
 from db.settings import Settings
 from dispatch import (
     auth,
@@ -61,6 +69,7 @@ def create_app(
     errors.install(app)
     for router in (
         health.router,
+        public_pages.router,
         auth.router,
         webform.router,
         receipts.router,

@@ -1,7 +1,11 @@
 """The `hotline` command: run the service, migrate, manage users (and more as it grows)."""
 
 import asyncio
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,10 +13,17 @@ from sqlalchemy import func, select, text
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import AppUser, Department, Jurisdiction
-from db.settings import get_settings
+from db.settings import Settings, get_settings
 from dispatch import schema
 from dispatch.auth import ROLES, hash_password
-from dispatch.embedded import running_database_url
+from dispatch.first_run import announce_when_up, embedded_log
+from dispatch.local_servers import (
+    Servers,
+    ServersUnavailable,
+    embedded_installed,
+    running_embedded_url,
+    servers_for,
+)
 from workflows.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
@@ -27,11 +38,22 @@ app.add_typer(triage_app, name="triage")
 def _database_url() -> str:
     """DATABASE_URL, or the embedded PostgreSQL a running `hotline up` serves."""
     settings = get_settings()
-    url = settings.database_url or running_database_url(settings.hotline_data_dir)
+    url = settings.database_url or running_embedded_url(settings)
     if not url:
         typer.echo("需要 DATABASE_URL（或使用 hotline up 启动内置数据库）", err=True)
         raise typer.Exit(2)
     return url
+
+
+@contextlib.contextmanager
+def _servers(settings: Settings, *, redis: bool) -> Iterator[Servers]:
+    """`local_servers.servers_for`, its refusal as a message and exit status 2."""
+    try:
+        with servers_for(settings, redis=redis) as servers:
+            yield servers
+    except ServersUnavailable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _read_secret(prompt: str) -> str:
@@ -266,6 +288,90 @@ def simulate(
 
 
 @app.command()
+def demo(
+    force: Annotated[bool, typer.Option(help="数据库中已有案件时也载入（不建议）")] = False,
+) -> None:
+    """Load a demo city: one account per role and department, and a few cases."""
+    from dispatch.demo import DemoRefused, load_demo
+
+    settings = get_settings()
+    with _servers(settings, redis=True) as servers:
+        schema.migrate(servers.database_url)
+        try:
+            result = asyncio.run(
+                load_demo(settings, servers.database_url, servers.redis_url or "", force=force)
+            )
+        except DemoRefused as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo("演示账号（密码只显示这一次）：")
+    for a in result.accounts:
+        typer.echo(f"  {a.username:<32} {a.password:<14} {a.describe()}")
+    typer.echo("演示案件：")
+    for c in result.cases:
+        typer.echo(f"  #{c.case_id:<5} 回执 {c.receipt_code}  {c.what}")
+    url = f"http://{settings.hotline_host}:{settings.hotline_port}"
+    typer.echo(f"用 hotline up 启动后打开 {url}/console 登录，{url}/receipt 查询回执。")
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        Path | None, typer.Option(help="备份目录（默认 HOTLINE_BACKUP_DIR 或 数据目录/backups）")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option(help="只保留最新的几个备份（默认 HOTLINE_BACKUP_KEEP）")
+    ] = None,
+) -> None:
+    """Dump the database (pg_dump, custom format) and keep only the newest backups."""
+    from dispatch.backup import BackupError
+    from dispatch.backup import backup as dump
+
+    settings = get_settings()
+    folder = to or settings.hotline_backup_dir or Path(settings.hotline_data_dir) / "backups"
+    with _servers(settings, redis=False) as servers:
+        try:
+            made, removed = dump(
+                servers.database_url,
+                Path(folder),
+                keep=keep or settings.hotline_backup_keep,
+                embedded=servers.embedded_postgres,
+                pg_bin=settings.hotline_pg_bin,
+            )
+        except BackupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"已备份到 {made}（{made.stat().st_size} 字节）")
+    for old in removed:
+        typer.echo(f"已删除旧备份 {old.name}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="hotline backup 生成的备份文件")],
+    force: Annotated[bool, typer.Option(help="目标数据库不是空的时也覆盖（先停止服务）")] = False,
+) -> None:
+    """Restore a backup into an empty database (or, with --force, over the current one)."""
+    from dispatch.backup import BackupError
+    from dispatch.backup import restore as load
+
+    settings = get_settings()
+    with _servers(settings, redis=False) as servers:
+        try:
+            load(
+                servers.database_url,
+                file,
+                force=force,
+                embedded=servers.embedded_postgres,
+                pg_bin=settings.hotline_pg_bin,
+            )
+        except BackupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"已从 {file} 恢复；如备份来自旧版本，请再运行 hotline migrate")
+
+
+@app.command()
 def api() -> None:
     """Serve the HTTP API only (production: one container per process kind)."""
     from dispatch.serve import serve_api
@@ -296,10 +402,34 @@ def scheduler() -> None:
     """Run the outbox relay and the deadline/visit sweeps."""
     import logging
 
+    from dispatch.liveness import beating, heartbeat_file
     from dispatch.scheduler import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_scheduler(_database_url(), _redis_url()))
+    beat = heartbeat_file(get_settings(), "scheduler")
+    asyncio.run(beating(run_scheduler(_database_url(), _redis_url()), beat))
+
+
+@app.command()
+def health(
+    kind: Annotated[str, typer.Option(help="api、worker 或 scheduler")] = "api",
+) -> None:
+    """Exit 0 when this host's process of the kind is alive (container healthchecks)."""
+    from dispatch import liveness
+
+    if kind not in liveness.KINDS:
+        raise typer.BadParameter("应为 api、worker 或 scheduler", param_hint="--kind")
+    settings = get_settings()
+    if kind == "api":
+        problem = liveness.check_api(settings)
+    elif kind == "worker":
+        problem = liveness.check_worker(_redis_url())
+    else:
+        problem = liveness.check_scheduler(settings)
+    if problem:
+        typer.echo(f"{kind} 不健康：{problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{kind} 正常")
 
 
 @app.command()
@@ -307,7 +437,17 @@ def up() -> None:
     """Migrate, load reference data and run everything (embedded PostgreSQL/Redis if no URLs)."""
     from dispatch.serve import run_all
 
-    raise typer.Exit(run_all(get_settings()))
+    settings = get_settings()
+    if not (settings.database_url and settings.redis_url) and not embedded_installed():
+        typer.echo(
+            "未设置 DATABASE_URL / REDIS_URL，也未安装内置数据库"
+            "（pip install 'hotline[embedded]'）",
+            err=True,
+        )
+        raise typer.Exit(2)
+    log_file = embedded_log(settings) if not settings.database_url else None
+    threading.Thread(target=announce_when_up, args=(settings, log_file), daemon=True).start()
+    raise typer.Exit(run_all(settings))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ PUBLIC = {
     ("GET", "/report"),
     ("POST", "/report"),
     ("GET", "/api/v1/receipts/{receipt_code}"),
+    ("GET", "/"),  # the landing page
+    ("GET", "/receipt"),  # the receipt lookup as a form
     ("GET", "/console/login"),
     ("POST", "/console/login"),
 }
