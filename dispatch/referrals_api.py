@@ -75,8 +75,10 @@ async def list_referrals(
     principal: Annotated[Principal, Depends(VIEWERS)],
     status: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> ReferralList:
-    """What the caller may see, most urgent first (claim deadline, then age)."""
+    """What the caller may see, most urgent first (claim deadline, then age); `case_id`
+    narrows it to one case's shares."""
     if status and status not in STATUSES:
         raise ApiError(422, "unknown_status", "未知的转介状态")
     stmt = (
@@ -87,6 +89,8 @@ async def list_referrals(
     )
     if status:
         stmt = stmt.where(Referral.status == status)
+    if case_id is not None:
+        stmt = stmt.where(Referral.case_id == case_id)
     async with sessions(request)() as session, session.begin():
         rows = (await session.execute(stmt)).scalars().all()
         audit(

@@ -41,7 +41,8 @@ async def test_full_life_of_a_case(client, make_user, login, pump, sessions):
     assert all(r["status"] == "queued" for r in case["referrals"])
 
     # The police liaison of the street sees and claims it; the civil-affairs liaison too.
-    mine = (await client.get("/api/v1/referrals?status=queued", headers=police_h)).json()
+    mine = (await client.get(f"/api/v1/referrals?status=queued&case_id={case_id}",
+                        headers=police_h)).json()
     police_ref = next(r for r in mine["items"] if r["case_id"] == case_id)
     assert police_ref["department"] == "police" and police_ref["jurisdiction"] == "990102001"
     assert police_ref["claim_due_at"] is not None
