@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,3 +38,16 @@ async def transaction(sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[Asy
     """A session inside one transaction: commit on success, roll back on any error."""
     async with sm() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The pooled connection's own asyncpg connection, outside any transaction.
+
+    For hot single statements (a token's user, a claim): no ORM, no BEGIN/ROLLBACK round
+    trips around a lone read, prepared statements cached by asyncpg itself. A statement on
+    it commits on its own (autocommit), so use it only for one-statement work.
+    """
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
