@@ -7,7 +7,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from channels import errors, forwards, receipts, sms_webhook, voice_webhook, webform
+from channels import (
+    errors,
+    forwards,
+    receipts,
+    sms_webhook,
+    twilio_fallback,
+    voice_webhook,
+    webform,
+)
 from db.settings import Settings
 from dispatch import (
     auth,
@@ -66,6 +74,7 @@ def create_app(
         workflow_api.router,
         referrals_api.router,
         status_api.router,
+        twilio_fallback.router,  # before the voice router's own paths
         sms_webhook.router,
         voice_webhook.router,
         sms_api.router,
