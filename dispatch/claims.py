@@ -6,9 +6,10 @@ A claim is one read and one write statement on one pooled connection, no ORM:
    its creation time and its case's risk fields. Not there → 404; not queued → 409, done.
 2. one statement, atomic on its own (autocommit): `UPDATE … WHERE id = (SELECT … FOR UPDATE
    SKIP LOCKED)` guarded by what step 1 read, which also writes the case event and the audit
-   row in CTEs. While one claimant holds the row the others skip it and get 409 at once,
-   exactly as before; the deadlines of the claimed phase are computed in Python (working-day
-   calendar) from step 1's values, and the guard makes sure they still apply.
+   row in CTEs, and answers the id won (or none) beside the referral as it saw it; only the
+   winner reads its row back. While one claimant holds the row the others skip it and get
+   409 at once, exactly as before; the deadlines of the claimed phase are computed in Python
+   (working-day calendar) from step 1's values, and the guard makes sure they still apply.
 
 If the guard fails while the row is still queued (re-routed or re-assessed in between),
 the claim is tried again with fresh values.
@@ -136,8 +137,10 @@ def _claim_statement(referral_id: int, visible, row: Any, who: Claimant, now: da
     )
     event_cte = event.cte("event")
     audit_cte = audit.cte("audit")
-    # Data-modifying CTEs run whether or not they are referenced; naming them keeps them in.
-    return select(won).add_cte(event_cte, audit_cte)
+    # One row back whoever wins: the id claimed (or NULL), and the referral as this
+    # statement's snapshot saw it, so a loser needs no second read to know why it lost.
+    won_id = select(won.c.id).scalar_subquery().label("won_id")
+    return _fingerprint(referral_id, visible).add_columns(won_id).add_cte(won, event_cte, audit_cte)
 
 
 def _event_data(won) -> ColumnElement:
@@ -163,14 +166,15 @@ async def claim(
             if row.status != "queued":
                 break
             stmt = _claim_statement(referral_id, visible, row, who, now)
-            won = (await conn.execute(stmt)).first()
-            if won is not None:
-                return Referral(**won._mapping)
-            again = (await conn.execute(_fingerprint(referral_id, visible))).first()
-            if again is None or again.status != "queued" or again == row:
+            seen = (await conn.execute(stmt)).first()
+            if seen is not None and seen.won_id is not None:
+                claimed = (await conn.execute(select(_R).where(_R.c.id == seen.won_id))).one()
+                return Referral(**claimed._mapping)
+            if seen is None or seen.status != "queued" or tuple(seen)[:-1] == tuple(row):
                 # Taken (or being taken: the row was locked) by someone else.
-                row = again
+                row = seen
                 break
+            # Re-routed or re-assessed since the read: its deadlines differ, try again.
         status = row.status if row is not None else "claimed"
     raise ApiError(
         409,
