@@ -76,12 +76,12 @@ def _kind(proc: psutil.Process, root: psutil.Process) -> str:
         if f"cli {word}" in line or f"hotline {word}" in line or line.endswith(word):
             parent = proc.parent()
             if word == "worker" and parent and parent.pid != root.pid:
-                return "work horse (forked per job)"
+                return "RQ scheduler (the worker's fork)"
             return word
     if "multiprocessing" in line:
         return "API worker"
     parent = proc.parent()
-    return "work horse (forked per job)" if parent and parent.pid != root.pid else line[:40]
+    return "RQ scheduler (the worker's fork)" if parent and parent.pid != root.pid else line[:40]
 
 
 class Memory:
