@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 
 from bench.bench_dispatch import REPORT, _wait
-from bench.common import Profile, percentile, top
+from bench.common import Profile, percentile, process_on_port, top
 from bench.service import redis_database, running_service, scratch_database
 from dispatch.auth import hash_password
 
@@ -82,8 +82,12 @@ async def race(
         writer.close()
         return int(status_line.split()[1]), elapsed
 
+    api = process_on_port(port)
+    cpu_before = sum(api.cpu_times()[:2]) if api else 0.0
     async with Profile(port, profile):
         results = await asyncio.gather(*(claim(s, t) for s, t in zip(streams, tokens, strict=True)))
+    cpu = (sum(api.cpu_times()[:2]) - cpu_before) * 1000 / len(tokens) if api else float("nan")
+    print(f"  API process CPU per claim in the race: {cpu:.2f} ms (user + system)")
     # The same claims again one at a time (all 409 now): what one answer costs the service.
     serial = [await claim(await asyncio.open_connection(host, port), t) for t in tokens[:20]]
     return [c for c, _ in results], [t * 1000 for _, t in results], [t * 1000 for _, t in serial]
