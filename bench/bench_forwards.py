@@ -150,6 +150,25 @@ async def delivery(database_url: str, key: str, messages: int) -> None:
     )
 
 
+async def seed_reports(database_url: str, count: int) -> None:
+    """`count` 12345 work orders written by SQL, for `--delivery-only` runs."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "WITH c AS (INSERT INTO hcase (state, categories, emergency, mandatory,"
+            " jurisdiction_code, created_at, updated_at) SELECT 'reported', '{other}', false,"
+            " false, '990102001001', now(), now() FROM generate_series(1, $1) RETURNING id)"
+            " INSERT INTO report (channel, external_id, receipt_code, case_id, situations,"
+            " categories, jurisdiction_code, description, in_danger_now, fingerprint,"
+            " created_at) SELECT '12345', 'D-' || id, 'D' || lpad(id::text, 10, '0'), id,"
+            " '{}', '{other}', '990102001001', '工单' || id, false, md5('d' || id), now()"
+            " FROM c",
+            count,
+        )
+    finally:
+        await conn.close()
+
+
 def settle(database_url: str, redis_url: str) -> None:
     """Wait until the worker has done what the last load left (intake jobs, routing,
     notifications), so the next figure is not measured against its backlog."""
@@ -183,12 +202,22 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=60000, help="pre-signed work orders")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--api-workers", default="1")
+    parser.add_argument(
+        "--delivery-only",
+        action="store_true",
+        help="only the callback delivery figure, on work orders written by SQL",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
     key = secrets.token_hex(16)
     with scratch_database(args.admin_url) as database_url, redis_database(args.redis_url) as redis:
         env = {"HOTLINE_SECRET_KEY": key, "HOTLINE_API_WORKERS": args.api_workers}
+        if args.delivery_only:
+            with running_service(database_url, redis, **env):
+                asyncio.run(seed_reports(database_url, args.messages))
+                asyncio.run(delivery(database_url, key, args.messages))
+            return
         with running_service(database_url, redis, **env) as url:
             asyncio.run(add_partner(database_url, key, None))
             path = signed_file(args.orders)

@@ -16,7 +16,15 @@ import shutil
 import asyncpg
 import httpx
 
-from bench.common import MemorySampler, process_on_port, run_load, run_wrk, summary
+from bench.common import (
+    MemorySampler,
+    Profile,
+    process_on_port,
+    run_load,
+    run_wrk,
+    summary,
+    top,
+)
 
 BODY = {
     "reporter": {
@@ -34,10 +42,12 @@ BODY = {
 }
 
 
-async def service_wrk(url: str, seconds: int, concurrency: int) -> None:
+async def service_wrk(
+    url: str, seconds: int, concurrency: int, profile: str | None = None
+) -> None:
     body = json.dumps({**BODY, "description": BODY["description"] + " __N__"}, ensure_ascii=False)
     port = httpx.URL(url).port or 80
-    async with MemorySampler(process_on_port(port)) as memory:
+    async with MemorySampler(process_on_port(port)) as memory, Profile(port, profile):
         line = await asyncio.to_thread(
             run_wrk, f"{url}/api/v1/reports", body, concurrency=concurrency, seconds=seconds
         )
@@ -107,9 +117,12 @@ async def main() -> None:
     parser.add_argument("--total", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
+    parser.add_argument("--profile", help="py-spy the API during the wrk run into FILE")
     args = parser.parse_args()
     if shutil.which("wrk"):
-        await service_wrk(args.url, args.seconds, args.concurrency)
+        await service_wrk(args.url, args.seconds, args.concurrency, args.profile)
+        if args.profile:
+            print(top(args.profile, 60))
     else:  # a Python client: slower, so it understates the service
         await service(args.url, args.total, args.concurrency)
     await ceiling(args.database_url, args.total, args.concurrency)

@@ -144,3 +144,83 @@ def wrk_post(url: str, script: str, env: dict[str, str], *, concurrency: int, se
     total = re.search(r"(\d+) requests in", out).group(1)
     bad = f", non-2xx {errors.group(1)}" if errors else ""
     return f"{total} requests, {float(rate):.0f}/s; p50 {p50}, p99 {p99}{bad}"
+
+
+class Profile:
+    """`py-spy record` of the service's API processes while a load runs (optional: pass
+    `--profile FILE` to a bench; needs `pip install py-spy`). The output is py-spy's
+    collapsed-stack text, one line per stack with its sample count: `bench.common.top`
+    sums it by function."""
+
+    def __init__(self, port: int, path: str | None) -> None:
+        self.port = port
+        self.path = path
+        self._proc = None
+
+    async def __aenter__(self) -> "Profile":
+        import shutil
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        if not self.path:
+            return self
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        api = process_on_port(self.port)
+        if api is None:
+            return self
+        # With HOTLINE_API_WORKERS > 1 uvicorn's spawned children serve; else the listener.
+        spawned = [c for c in api.children() if "multiprocessing" in " ".join(c.cmdline())]
+        pid = spawned[0].pid if spawned else api.pid
+        self._proc = await asyncio.to_thread(
+            subprocess.Popen,
+            [
+                spy,
+                "record",
+                "--nonblocking",
+                "--gil",
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                self.path,
+                "-p",
+                str(pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(1.0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        import signal
+
+        if self._proc:
+            self._proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(self._proc.wait, 30)
+
+
+def top(path: str, limit: int = 25) -> str:
+    """Self and inclusive sample shares per function from a py-spy raw profile."""
+    from collections import Counter
+
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    with open(path) as fh:
+        for line in fh:
+            stack, _, count = line.rstrip().rpartition(" ")
+            n = int(count)
+            frames = [
+                f.split(" (")[0] + " " + f.split("/")[-1].rstrip(")") for f in stack.split(";")
+            ]
+            total += n
+            own[frames[-1]] += n
+            for frame in set(frames):
+                inclusive[frame] += n
+    lines = [f"{total} samples; inclusive / self %"]
+    for frame, n in inclusive.most_common(limit):
+        lines.append(f"{100 * n / total:5.1f} {100 * own[frame] / total:5.1f}  {frame}")
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels import degraded
 from workflows.intake import field_errors
 
 log = logging.getLogger("hotline.errors")
@@ -92,7 +93,8 @@ def install(app: FastAPI) -> None:
 
 class CatchAll:
     """Turns any unhandled exception into the contract's 500 (or 422 for input the database
-    refused) and does not re-raise it: Starlette's outermost middleware would otherwise
+    refused, or the channel's degraded answer, 503 for the API, when the database is down:
+    `channels.degraded`) and does not re-raise it: Starlette's outermost middleware would otherwise
     hand the exception to the server, whose traceback log can carry SQL parameters, that
     is, personal data. Only the exception type and the route template are logged."""
 
@@ -113,6 +115,19 @@ class CatchAll:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 - this is the last line of defence
+            if degraded.database_down(exc):
+                where = getattr(scope.get("route"), "path", "unmatched route")
+                log.error(
+                    "database unavailable (%s) on %s %s", type(exc).__name__, scope["method"], where
+                )
+                if not started:
+                    answer = degraded.answer_for(Request(scope))
+                    if answer is None:
+                        answer = error_response(
+                            ApiError(*degraded.api_error(), headers={"Retry-After": "30"})
+                        )
+                    await answer(scope, receive, send)
+                return
             if _bad_input(exc):
                 err = ApiError(422, "invalid_input", "提交的内容包含无法处理的字符或超出范围的数值")
             else:

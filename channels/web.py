@@ -4,6 +4,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.errors import ApiError
+from db.engine import raw_connection
 
 
 def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -23,3 +24,10 @@ async def json_only(request: Request) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise ApiError(415, message="请以 application/json 提交")
+
+
+async def database_answers(request: Request) -> None:
+    """Dependency of pages that lead to a write (the report form): while the database is
+    down the reporter is shown where to turn at once, not after typing a whole report."""
+    async with raw_connection(request.app.state.runtime.engine) as conn:
+        await conn.fetchval("SELECT 1")

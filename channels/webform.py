@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
-from channels.web import client_ip, json_only, secret_key, sessions
+from channels.web import client_ip, database_answers, json_only, secret_key, sessions
 from workflows import receipts
 from workflows.intake import IntakeResult, ReportIn, field_errors, from_report_in, record_report
 from workflows.reference import (
@@ -108,7 +108,12 @@ def _render(
     return response
 
 
-@router.get("/report", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/report",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(database_answers)],
+)
 async def report_form(request: Request) -> HTMLResponse:
     return _render(request, values={"situations": [], "categories": []}, errors={})
 

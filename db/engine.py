@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,9 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size // 2,
         pool_pre_ping=False,
         pool_timeout=10,
+        # A server that does not answer is "down" within seconds (asyncpg waits 60 s by
+        # default): callers and Twilio (15 s webhook timeout) get the degraded answer.
+        connect_args={"timeout": 5},
     )
 
 
@@ -37,3 +41,16 @@ async def transaction(sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[Asy
     """A session inside one transaction: commit on success, roll back on any error."""
     async with sm() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The pooled connection's own asyncpg connection, outside any transaction.
+
+    For hot single statements (a token's user, a claim): no ORM, no BEGIN/ROLLBACK round
+    trips around a lone read, prepared statements cached by asyncpg itself. A statement on
+    it commits on its own (autocommit), so use it only for one-statement work.
+    """
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # Where the Twilio REST client sends requests (tests point it at a local fake API).
     twilio_api_base_url: str | None = None
     hotline_secret_key: str | None = None
+    # While the database is down, Twilio voice calls are put through to this number (a
+    # backup line, E.164) instead of only being told to call 110 and call back.
+    hotline_backup_number: str | None = None
     hotline_config_dir: Path | None = None
     # Bodies larger than this are refused with 413 before they are read into memory.
     hotline_max_body_bytes: int = 256 * 1024

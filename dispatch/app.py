@@ -13,6 +13,7 @@ from channels import (
     public_pages,
     receipts,
     sms_webhook,
+    twilio_fallback,
     voice_webhook,
     webform,
 )
@@ -79,6 +80,7 @@ def create_app(
         workflow_api.router,
         referrals_api.router,
         status_api.router,
+        twilio_fallback.router,  # before the voice router's own paths
         sms_webhook.router,
         voice_webhook.router,
         sms_api.router,

@@ -1,13 +1,12 @@
 """Referrals: creating them from a routing plan, and each liaison action on them.
 
-Every action is one transaction with its case event, audit row and outbox rows. A claim is a
-single conditional UPDATE (`WHERE status = 'queued'`): under any concurrency exactly one
-liaison's update matches; everyone else sees the row already claimed and gets 409.
+Every action is one transaction with its case event, audit row and outbox rows. Claiming,
+the hot one, lives in `dispatch.claims` (one conditional UPDATE with SKIP LOCKED).
 """
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
@@ -153,61 +152,6 @@ async def cancel_open(session: AsyncSession, case: Case, actor: str, now: dateti
             )
         )
     return len(rows)
-
-
-async def claim(
-    session: AsyncSession, referral_id: int, user_id: int, actor: str, visible, now: datetime
-) -> Referral:
-    """Exactly one winner. `visible` is the caller's scope filter on Referral.
-
-    The row is taken with FOR UPDATE SKIP LOCKED: while one claimant holds it, the others
-    are answered 409 at once instead of queueing on the lock (and on the connection pool).
-    """
-    table = Referral.__table__
-    target = (
-        select(table.c.id)
-        .where(table.c.id == referral_id, table.c.status == "queued", visible)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    won = await session.scalar(
-        update(table)
-        .where(table.c.id == target)
-        .values(
-            status="claimed",
-            claimed_by=user_id,
-            claimed_at=now,
-            last_activity_at=now,
-            updated_at=now,
-        )
-        .returning(table.c.id)
-    )
-    if won is None:
-        status = await session.scalar(
-            select(table.c.status).where(table.c.id == referral_id, visible)
-        )
-        if status is None:
-            raise ApiError(404, "referral_not_found", "未找到该转介")
-        raise ApiError(
-            409,
-            "already_claimed" if status != "unrouted" else "not_routed",
-            "该转介已被认领或不在待认领状态",
-        )
-    claimed = await session.get(Referral, won)
-    case = await session.get(Case, claimed.case_id)
-    enter_phase(claimed, effective_risk(case))
-    session.add(
-        _event(
-            claimed.case_id,
-            "referral_claimed",
-            actor,
-            now,
-            actor_id=user_id,
-            referral_id=claimed.id,
-            department=claimed.department_code,
-        )
-    )
-    return claimed
 
 
 async def act(

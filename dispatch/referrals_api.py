@@ -8,12 +8,13 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from channels.errors import ApiError
-from channels.web import json_only, sessions
+from channels.web import client_ip, json_only, sessions
 from db.models import Referral
 from dispatch.audit import audit
-from dispatch.auth import Principal, require, require_center
+from dispatch.auth import Principal, require, require_center, runtime_of
 from dispatch.cases_api import load_case
-from dispatch.referrals import act, claim, reroute
+from dispatch.claims import Claimant, claim
+from dispatch.referrals import act, reroute
 from dispatch.scope import referral_filter
 from workflows.reference import department_labels
 from workflows.referral_workflow import STATUS_LABELS
@@ -110,12 +111,10 @@ async def claim_referral(
     request: Request, referral_id: int, principal: Annotated[Principal, Depends(LIAISON)]
 ) -> ReferralOut:
     """200 for the one liaison who gets it; 409 for everyone else."""
-    now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        referral = await claim(
-            session, referral_id, principal.id, principal.label, referral_filter(principal), now
-        )
-        audit(session, principal, "referral.claim", "referral", referral.id, request)
+    who = Claimant(principal.id, principal.label, client_ip(request))
+    referral = await claim(
+        runtime_of(request).engine, referral_id, who, referral_filter(principal), datetime.now(UTC)
+    )
     return _out(referral)
 
 

@@ -193,3 +193,39 @@ async def test_a_department_supervisor_cannot_drive_the_center_s_workflow(
     moved = await client.post(f"/api/v1/cases/{case_id}/events", json={"event": "assess"},
                               headers=education_boss)
     assert moved.status_code == 403
+
+
+async def test_a_claim_writes_its_timeline_event_audit_row_and_claimed_phase_deadlines(
+    client, make_user, login, pump, sessions
+):
+    from db.models import AuditLog, Case, CaseEvent
+    from dispatch.deadlines import effective_risk, enter_phase
+
+    case_id = await _routed_case(client, pump)
+    queued = await _referral(sessions, case_id, "police")
+    liaison = await make_user("liaison", "police", "990102001")
+    answer = await client.post(f"/api/v1/referrals/{queued.id}/claim",
+                               headers=await login(liaison))
+    assert answer.status_code == 200 and answer.json()["status"] == "claimed"
+    claimed = await _referral(sessions, case_id, "police")
+    async with sessions() as session:
+        case = await session.get(Case, case_id)
+        events = (await session.execute(select(CaseEvent).where(
+            CaseEvent.case_id == case_id, CaseEvent.event == "referral_claimed"))).scalars().all()
+        audits = (await session.execute(select(AuditLog).where(
+            AuditLog.action == "referral.claim",
+            AuditLog.object_id == str(queued.id)))).scalars().all()
+    assert claimed.claimed_by == liaison.id and claimed.claimed_at is not None
+    assert [(e.actor_id, e.data) for e in events] == [
+        (liaison.id, {"referral_id": queued.id, "department": "police"})]
+    assert [(a.actor_id, a.object_type) for a in audits] == [(liaison.id, "referral")]
+    # The deadlines are the ones the workflow's own rules give a referral claimed then.
+    expected = Referral(**{**claimed.model_dump(), "escalation": 3})
+    enter_phase(expected, effective_risk(case))
+    assert (claimed.escalation, claimed.claim_due_at, claimed.action_due_at,
+            claimed.next_check_at) == (expected.escalation, expected.claim_due_at,
+                                       expected.action_due_at, expected.next_check_at)
+    assert claimed.next_check_at is not None
+    again = await client.post(f"/api/v1/referrals/{queued.id}/claim",
+                              headers=await login(await make_user("liaison", "police", "990102")))
+    assert again.status_code == 409
