@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from db.settings import Settings
+from db.settings import Settings, processes
 from dispatch import schema
 
 log = logging.getLogger("hotline.serve")
@@ -29,7 +29,7 @@ def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
     uvicorn.run(
         "dispatch.app:create_app",
         factory=True,
-        workers=settings.hotline_api_workers,
+        workers=processes(settings.hotline_api_workers),
         host=settings.hotline_host,
         port=settings.hotline_port,
         proxy_headers=True,
