@@ -10,6 +10,7 @@ import threading
 import time
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("hotline.heartbeat")
@@ -33,8 +34,16 @@ def beat(redis: Redis, kind: str, name: str) -> None:
 
 def living(redis: Redis, kind: str) -> set[str]:
     """Names of the processes of this kind that beat within DEAD_AFTER."""
-    names = redis.zrangebyscore(_key(kind), time.time() - DEAD_AFTER, "+inf")
-    return {n.decode() if isinstance(n, bytes) else n for n in names}
+    return _names(redis.zrangebyscore(_key(kind), time.time() - DEAD_AFTER, "+inf"))
+
+
+async def living_async(redis: AsyncRedis, kind: str) -> set[str]:
+    """`living` for the API's asyncio client."""
+    return _names(await redis.zrangebyscore(_key(kind), time.time() - DEAD_AFTER, "+inf"))
+
+
+def _names(raw: list) -> set[str]:
+    return {n.decode() if isinstance(n, bytes) else n for n in raw}
 
 
 def stop(redis: Redis, kind: str, name: str) -> None:

@@ -46,6 +46,16 @@ def queue_names(database_url: str) -> list[str]:
     return [FIXED_QUEUES[0], *(f"office-{i}" for i in offices), *FIXED_QUEUES[1:]]
 
 
+class _Worker(SimpleWorker):
+    """Remembers a stop request (RQ's idle path raises without recording it)."""
+
+    stop_asked = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
+
+
 def _name() -> str:
     return f"hotline-{uuid.uuid4().hex[:16]}"
 
@@ -62,7 +72,7 @@ def run_worker(database_url: str, redis_url: str, *, burst: bool = False) -> boo
     try:
         while True:
             redis = Redis.from_url(redis_url, socket_connect_timeout=2)
-            worker = SimpleWorker(
+            worker = _Worker(
                 [Queue(name, connection=redis) for name in names],
                 connection=redis,
                 name=heartbeat.process,
@@ -70,11 +80,11 @@ def run_worker(database_url: str, redis_url: str, *, burst: bool = False) -> boo
             started = time.monotonic()
             try:
                 worked = worker.work(burst=burst, logging_level="WARNING") or worked
-                if burst or worker._stop_requested:
+                if burst or worker.stop_asked:
                     return worked
                 log.warning("worker %s left its loop; starting again", worker.name)
             except RedisError as exc:
-                if worker._stop_requested:
+                if worker.stop_asked:
                     return worked
                 log.warning("redis unavailable (%s); retrying in %.1f s", type(exc).__name__, pause)
             finally:
