@@ -43,8 +43,10 @@ def _operations(url: str):
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def _check(response) -> None:
-    assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
+def _check(response, path: str = "") -> None:
+    # /readyz's 503 is its contract (no worker runs beside this server); its shape is checked.
+    ok = response.status_code < 500 or (path == "/readyz" and response.status_code == 503)
+    assert ok, f"{response.status_code}: {response.text[:300]}"
     if response.status_code >= 400:
         error = response.json()["error"]
         assert error["code"] and any("\u4e00" <= ch <= "\u9fff" for ch in error["message"])
@@ -60,8 +62,8 @@ def test_every_operation_survives_generated_input(live_url, staff_token):
         @settings(max_examples=EXAMPLES, deadline=None,
                   suppress_health_check=list(HealthCheck))
         def probe(case) -> None:
-            _check(case.call())
-            _check(case.call(headers={"Authorization": f"Bearer {staff_token}"}))
+            _check(case.call(), case.path)
+            _check(case.call(headers={"Authorization": f"Bearer {staff_token}"}), case.path)
 
         probe()
 

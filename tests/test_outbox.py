@@ -24,6 +24,8 @@ from dispatch.reconcile import Grace, reconcile_once
 from dispatch.relay import relay_once, relay_redis
 from tests.test_case_lifecycle import report
 
+pytest_plugins = ("tests.console_fixtures",)
+
 
 def _dead_redis() -> Redis:
     """A Redis client pointed at a port nobody listens on: what an outage looks like."""
@@ -270,3 +272,34 @@ async def test_worker_killed_mid_job_the_job_comes_back_and_completes(
     assert len(_SlowTwilio.received) == 2  # the interrupted attempt and the one that finished
     assert phone.encode()[1:] in _SlowTwilio.received[-1].replace(b"%2B", b"+")
     server.shutdown()
+
+
+async def test_stuck_work_turns_the_dispatch_status_red_with_reasons(
+    client, sessions, pump, make_user, login, console_client
+):
+    """A case whose routing is not done past its grace time is shown as stuck, on the API and
+    on the console's status page, until its work is done."""
+    from sqlalchemy import update
+
+    await pump()
+    supervisor = await login(await make_user("supervisor"))
+    made = (await client.post("/api/v1/reports", json=report())).json()
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.topic == "case.intake",
+                   Outbox.payload["case_id"].as_integer() == made["case_id"])
+            .values(created_at=func.now() - timedelta(minutes=5))
+        )
+    status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
+    assert status["healthy"] is False and status["cases_unrouted"] == 1
+    assert any("未完成分派" in reason for reason in status["reasons"])
+    assert status["work_oldest_undone_seconds"] >= 300
+    admin = await make_user("admin")
+    page = await (await console_client(admin)).get("/console/admin")
+    assert "调度异常" in page.text and "1 个案件超过宽限时间仍未完成分派" in page.text
+
+    await pump()
+    status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
+    assert status["cases_unrouted"] == 0
+    assert not any("未完成分派" in reason for reason in status["reasons"])
