@@ -70,7 +70,9 @@ def enqueue_rows(redis: Redis, rows: Sequence[Outbox]) -> None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(60, 2 ** min(attempts, 6)))
+    """Short on purpose: when Redis is back, what waited (emergencies too) goes within
+    seconds; while it is down a pass costs one failed connect."""
+    return timedelta(seconds=min(5, 2 ** min(attempts, 3)))
 
 
 async def send(redis: Redis, rows: Sequence[Outbox]) -> bool:
