@@ -208,6 +208,7 @@ class Outbox(SQLModel, table=True):
             "id",
             postgresql_where=sa.text("done_at IS NULL AND relayed_at IS NOT NULL"),
         ),
+        sa.Index("ix_outbox_not_done", "created_at", postgresql_where=sa.text("done_at IS NULL")),
         sa.Index("ix_outbox_done", "done_at", postgresql_where=sa.text("done_at IS NOT NULL")),
     )
 

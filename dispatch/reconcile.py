@@ -5,9 +5,11 @@ A row is looked at once it has been enqueued for `LOOK_AFTER` seconds, emergenci
 (the intake of an emergency or mandatory case). Its current job's state in Redis decides:
 - gone (Redis lost it, e.g. restarted without persistence): enqueue again at once;
 - started by a worker that no longer beats (killed mid-job): enqueue again at once;
-- anything else (waiting in a queue, failed, running long) past the row's grace time
+- failed (or finished without marking its row) past the row's grace time
   (`HOTLINE_RECONCILE_URGENT_SECONDS` / `HOTLINE_RECONCILE_SECONDS`, doubled with each
-  attempt up to 64×, so failing work backs off): enqueue again.
+  attempt up to 64×, so failing work backs off): enqueue again;
+- still waiting in its queue (a backlog) or running on a live worker: only far later
+  (10 grace times; the job timeout plus the grace time), as a safety net.
 A re-enqueue is a new attempt with its own job id; handlers are idempotent, so a job that
 was only slow and now runs twice changes nothing twice.
 """
@@ -33,6 +35,9 @@ log = logging.getLogger("hotline.reconcile")
 LOOK_AFTER = timedelta(seconds=3)
 BATCH = 500
 MAX_FACTOR = 64
+# A job Redis still holds in its queue is not lost, only waiting behind a backlog: enqueuing
+# it again would only add load. After this many grace times it is, in case nothing listens.
+WAITING_FACTOR = 10
 
 # Enqueued, not done, for a while; urgent ones first. Urgent: the intake of a case that is
 # an emergency or a mandatory report.
@@ -80,6 +85,21 @@ def lost(job: Job | None, alive: set[str]) -> bool:
     return status == JobStatus.STARTED and bool(job.worker_name) and job.worker_name not in alive
 
 
+WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def due_again(job: Job | None, alive: set[str], age: timedelta, grace: timedelta) -> bool:
+    """Whether a row whose current job is `job`, enqueued `age` ago, is enqueued again."""
+    if lost(job, alive):
+        return True
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED:  # a live worker runs it: only if far past its timeout
+        return age > timedelta(seconds=JOB_TIMEOUT) + grace
+    if status in WAITING:  # still in its queue (a backlog): a safety net only
+        return age > grace * WAITING_FACTOR
+    return age > grace  # failed, stopped, or finished without marking the row
+
+
 async def reconcile_once(
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis,
@@ -89,9 +109,7 @@ async def reconcile_once(
     """Enqueue again what was lost or is overdue; returns how many rows."""
     now = now or datetime.now(UTC)
     async with transaction(sessions) as session:
-        found = (
-            await session.execute(_STALE, {"before": now - LOOK_AFTER, "limit": BATCH})
-        ).all()
+        found = (await session.execute(_STALE, {"before": now - LOOK_AFTER, "limit": BATCH})).all()
         if not found:
             return 0
         urgent = {r.id: r.urgent for r in found}
@@ -103,14 +121,13 @@ async def reconcile_once(
             ).scalars()
         )
         jobs, alive = await asyncio.to_thread(_jobs, redis, rows)
-        again = []
-        for row, job in zip(rows, jobs, strict=True):
-            age = now - row.relayed_at
-            overdue = age > grace.for_row(urgent[row.id], row.enqueues)
-            running_long = age > timedelta(seconds=JOB_TIMEOUT) + grace.normal
-            started = job is not None and job.get_status(refresh=False) == JobStatus.STARTED
-            if lost(job, alive) or (overdue and (not started or running_long)):
-                again.append(row)
+        again = [
+            row
+            for row, job in zip(rows, jobs, strict=True)
+            if due_again(
+                job, alive, now - row.relayed_at, grace.for_row(urgent[row.id], row.enqueues)
+            )
+        ]
         again.sort(key=lambda r: (not urgent[r.id], r.id))
         if again and await send(redis, again):
             log.warning("re-enqueued %d outbox rows not done in time", len(again))

@@ -67,7 +67,11 @@ class Supervisor(threading.Thread):
                 child.restart_at = now + child.pause
                 log.warning(
                     "%s (pid %s) exited with code %s after %.0f s; restarting in %.1f s",
-                    child.kind, child.process.pid, code, ran, child.pause,
+                    child.kind,
+                    child.process.pid,
+                    code,
+                    ran,
+                    child.pause,
                 )
                 child.pause = min(child.pause * 2, LONGEST_PAUSE)
             elif now >= child.restart_at:

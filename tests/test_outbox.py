@@ -303,3 +303,36 @@ async def test_stuck_work_turns_the_dispatch_status_red_with_reasons(
     status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
     assert status["cases_unrouted"] == 0
     assert not any("未完成分派" in reason for reason in status["reasons"])
+
+
+async def test_a_job_waiting_in_its_queue_is_not_enqueued_again_while_it_waits(
+    sessions, redis_client, pump, app
+):
+    """A backlog is not a loss: a job Redis still holds is left alone for ten grace times;
+    a failed one is tried again after one (and later attempts wait longer)."""
+    from rq import Queue as RqQueue
+
+    from dispatch.reconcile import WAITING_FACTOR, Grace, reconcile_once
+
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    grace = Grace.of(app.state.runtime.settings)
+    soon = datetime.now(UTC) + grace.normal * 2
+    assert await reconcile_once(sessions, redis_client, grace, now=soon) == 0
+    later = datetime.now(UTC) + grace.normal * (WAITING_FACTOR + 1)
+    assert await reconcile_once(sessions, redis_client, grace, now=later) == 1
+    # Attempt 2 fails: enqueued again only once its (doubled) grace time has passed.
+    queue = RqQueue("center", connection=redis_client)
+    job = queue.fetch_job(f"outbox-{row.id}-2")
+    queue.remove(job)
+    job.set_status("failed")
+    enqueued = (await _row(sessions, row.id)).relayed_at
+    early = enqueued + grace.normal * 1.5
+    assert await reconcile_once(sessions, redis_client, grace, now=early) == 0
+    again = enqueued + grace.normal * 3
+    assert await reconcile_once(sessions, redis_client, grace, now=again) == 1
+    await pump()
+    assert (await _row(sessions, row.id)).done_at is not None

@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("outbox", sa.Column("done_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column(
-        "outbox", sa.Column("enqueues", sa.Integer(), nullable=False, server_default="0")
-    )
+    op.add_column("outbox", sa.Column("enqueues", sa.Integer(), nullable=False, server_default="0"))
     op.execute("UPDATE outbox SET done_at = relayed_at, enqueues = 1 WHERE relayed_at IS NOT NULL")
     # The reconciler's probe: enqueued, not done, oldest first.
     op.create_index(
@@ -31,6 +29,10 @@ def upgrade() -> None:
         "outbox",
         ["relayed_at", "id"],
         postgresql_where=sa.text("done_at IS NULL AND relayed_at IS NOT NULL"),
+    )
+    # The dispatch status: what is not done yet, by age.
+    op.create_index(
+        "ix_outbox_not_done", "outbox", ["created_at"], postgresql_where=sa.text("done_at IS NULL")
     )
     # Pruning done rows after the retention period.
     op.create_index(
@@ -40,6 +42,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_done", table_name="outbox")
+    op.drop_index("ix_outbox_not_done", table_name="outbox")
     op.drop_index("ix_outbox_undone", table_name="outbox")
     op.drop_column("outbox", "enqueues")
     op.drop_column("outbox", "done_at")
