@@ -70,7 +70,7 @@ def run_worker(database_url: str, redis_url: str, *, burst: bool = False) -> boo
     worked = False
     stopping = threading.Event()
     try:
-        while True:
+        while not stopping.is_set():
             redis = Redis.from_url(redis_url, socket_connect_timeout=2)
             worker = _Worker(
                 [Queue(name, connection=redis) for name in names],
@@ -98,5 +98,6 @@ def run_worker(database_url: str, redis_url: str, *, burst: bool = False) -> boo
                 return worked
             pause = min(pause * 2, LONGEST_PAUSE)
             heartbeat.process = _name()
+        return worked
     finally:
         heartbeat.close()
