@@ -4,7 +4,9 @@ enqueued again, from the outbox rows that are enqueued but not done.
 A row is looked at once it has been enqueued for `LOOK_AFTER` seconds, emergencies first
 (the intake of an emergency or mandatory case). Its current job's state in Redis decides:
 - gone (Redis lost it, e.g. restarted without persistence): enqueue again at once;
-- started by a worker that no longer beats (killed mid-job): enqueue again at once;
+- started by a worker that no longer beats (killed mid-job), or taken from its queue but
+  never started (killed in between; RQ's own cleanup of that comes minutes later):
+  enqueue again at once;
 - failed (or finished without marking its row) past the row's grace time
   (`HOTLINE_RECONCILE_URGENT_SECONDS` / `HOTLINE_RECONCILE_SECONDS`, doubled with each
   attempt up to 64×, so failing work backs off): enqueue again;
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from redis import Redis
+from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +31,7 @@ from db.engine import transaction
 from db.models import Outbox
 from db.settings import Settings
 from dispatch import heartbeats
+from dispatch.jobs import queue_for
 from dispatch.relay import JOB_TIMEOUT, job_id, send
 
 log = logging.getLogger("hotline.reconcile")
@@ -72,25 +76,41 @@ class Grace:
         return base * min(2 ** max(enqueues - 1, 0), MAX_FACTOR)
 
 
-def _jobs(redis: Redis, rows: list[Outbox]) -> tuple[list[Job | None], set[str]]:
+def _jobs(redis: Redis, rows: list[Outbox]) -> tuple[list[Job | None], set[str], set[str]]:
+    """The rows' current jobs, the living workers, and the ids in the queues' intermediate
+    lists (where RQ keeps a job between taking it from its queue and starting it)."""
     ids = [job_id(row.id, row.enqueues) for row in rows]
-    return Job.fetch_many(ids, connection=redis), heartbeats.living(redis, "worker")
+    names = {queue_for(row.topic, row.payload) for row in rows}
+    with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.lrange(Queue(name, connection=redis).intermediate_queue_key, 0, -1)
+        taken = {i.decode() for found in pipe.execute() for i in found}
+    return Job.fetch_many(ids, connection=redis), heartbeats.living(redis, "worker"), taken
 
 
-def lost(job: Job | None, alive: set[str]) -> bool:
-    """Redis no longer has the job, or its worker died while running it."""
+def lost(job: Job | None, alive: set[str], taken: set[str] = frozenset()) -> bool:
+    """Redis no longer has the job; its worker died while running it; or a worker took it
+    from its queue seconds ago and never started it (killed in between)."""
     if job is None:
         return True
     status = job.get_status(refresh=False)
-    return status == JobStatus.STARTED and bool(job.worker_name) and job.worker_name not in alive
+    if status == JobStatus.STARTED:
+        return bool(job.worker_name) and job.worker_name not in alive
+    return job.id in taken
 
 
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
-def due_again(job: Job | None, alive: set[str], age: timedelta, grace: timedelta) -> bool:
+def due_again(
+    job: Job | None,
+    alive: set[str],
+    age: timedelta,
+    grace: timedelta,
+    taken: set[str] = frozenset(),
+) -> bool:
     """Whether a row whose current job is `job`, enqueued `age` ago, is enqueued again."""
-    if lost(job, alive):
+    if lost(job, alive, taken):
         return True
     status = job.get_status(refresh=False)
     if status == JobStatus.STARTED:  # a live worker runs it: only if far past its timeout
@@ -120,12 +140,16 @@ async def reconcile_once(
                 )
             ).scalars()
         )
-        jobs, alive = await asyncio.to_thread(_jobs, redis, rows)
+        jobs, alive, taken = await asyncio.to_thread(_jobs, redis, rows)
         again = [
             row
             for row, job in zip(rows, jobs, strict=True)
             if due_again(
-                job, alive, now - row.relayed_at, grace.for_row(urgent[row.id], row.enqueues)
+                job,
+                alive,
+                now - row.relayed_at,
+                grace.for_row(urgent[row.id], row.enqueues),
+                taken,
             )
         ]
         again.sort(key=lambda r: (not urgent[r.id], r.id))

@@ -336,3 +336,28 @@ async def test_a_job_waiting_in_its_queue_is_not_enqueued_again_while_it_waits(
     assert await reconcile_once(sessions, redis_client, grace, now=again) == 1
     await pump()
     assert (await _row(sessions, row.id)).done_at is not None
+
+
+async def test_a_job_taken_from_its_queue_by_a_worker_that_died_is_enqueued_again(
+    sessions, redis_client, pump, app
+):
+    """Killed between taking a job and starting it, a worker leaves it in RQ's intermediate
+    list (cleaned by RQ minutes later): the reconciler sees it within seconds."""
+    from rq import Queue as RqQueue
+
+    from dispatch.reconcile import Grace, reconcile_once
+
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    queue = RqQueue("center", connection=redis_client)
+    redis_client.lmove(queue.key, queue.intermediate_queue_key, "RIGHT", "LEFT")  # as RQ does
+    grace = Grace.of(app.state.runtime.settings)
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    assert await reconcile_once(sessions, redis_client, grace, now=soon) == 1
+    assert queue.get_job_ids() == [f"outbox-{row.id}-2"]
+    redis_client.delete(queue.intermediate_queue_key)
+    await pump()
+    assert (await _row(sessions, row.id)).done_at is not None
