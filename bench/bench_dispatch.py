@@ -1,7 +1,7 @@
 """Dispatch figures (issue 3), each on a scratch database:
 
-1. latency from intake commit to the referral's job sitting in its office's RQ queue (and to
-   the worker having delivered it), through relay → intake job → routing → relay;
+1. latency from intake commit to the referral sitting in its office's queue, delivered by the
+   intake job (relay → intake job: routing, referrals, delivery in one transaction);
 2. 100 concurrent claims on one referral: exactly one 200, and the latency of the answers;
 3. the escalation sweep's cost with 1,000,000 open referrals of which none is due.
 
@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 from redis import Redis
-from rq.job import Job
 
 from bench.common import percentile
 from bench.service import running_service, scratch_database
@@ -52,20 +51,15 @@ async def latency(url: str, database_url: str, redis_url: str, count: int, rate:
     try:
         await _wait(conn, "SELECT count(*) FROM referral WHERE delivered_at IS NOT NULL", count * 5)
         rows = await conn.fetch(
-            "SELECT r.created_at AS intake, f.id AS referral_id, f.delivered_at, o.id AS outbox"
+            "SELECT r.created_at AS intake, f.delivered_at"
             " FROM report r JOIN referral f ON f.case_id = r.case_id"
-            " JOIN outbox o ON o.topic = 'referral.dispatch'"
-            "  AND (o.payload->>'referral_id')::int = f.id"
         )
     finally:
         await conn.close()
-    redis = Redis.from_url(redis_url)
-    queued, delivered = [], []
-    for row in rows:
-        job = Job.fetch(f"outbox-{row['outbox']}", connection=redis)
-        queued.append((job.enqueued_at.replace(tzinfo=UTC) - row["intake"]).total_seconds())
-        delivered.append((row["delivered_at"] - row["intake"]).total_seconds())
-    for name, values in (("in office queue", queued), ("delivered by worker", delivered)):
+    # The intake job routes and delivers in one transaction: in the office's queue is
+    # delivered (there is no separate referral job any more).
+    delivered = [(row["delivered_at"] - row["intake"]).total_seconds() for row in rows]
+    for name, values in (("in office queue (delivered by the intake job)", delivered),):
         ms = [v * 1000 for v in values]
         print(
             f"dispatch latency, intake commit → {name} ({len(ms)} referrals, "

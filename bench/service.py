@@ -72,6 +72,13 @@ def redis_database(url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def running_service(database_url: str, redis_url: str, **env: str) -> Iterator[str]:
     """`hotline up` with the given servers; yields its base URL once /readyz answers 200."""
+    with running_tree(database_url, redis_url, **env) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def running_tree(database_url: str, redis_url: str, **env: str) -> Iterator[tuple[str, int]]:
+    """`running_service`, also yielding the pid of `hotline up` (its children are the tree)."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -101,7 +108,7 @@ def running_service(database_url: str, redis_url: str, **env: str) -> Iterator[s
             if time.monotonic() > deadline:
                 raise RuntimeError("hotline up not ready in 60 s")
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)

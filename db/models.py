@@ -199,7 +199,12 @@ class Referral(SQLModel, table=True):
 
 
 class Outbox(SQLModel, table=True):
-    """Work for Redis, written in the same transaction as the change that caused it."""
+    """A unit of work, written in the same transaction as the change that caused it.
+
+    PostgreSQL owns it until it is done: `relayed_at` is when it was last enqueued into RQ,
+    `done_at` is set by its job in the transaction of its effect. The scheduler's reconciler
+    enqueues again (attempt `enqueues` + 1) whatever is enqueued and not done in time.
+    """
 
     __table_args__ = (
         sa.Index(
@@ -208,6 +213,14 @@ class Outbox(SQLModel, table=True):
             "id",
             postgresql_where=sa.text("relayed_at IS NULL"),
         ),
+        sa.Index(
+            "ix_outbox_undone",
+            "relayed_at",
+            "id",
+            postgresql_where=sa.text("done_at IS NULL AND relayed_at IS NOT NULL"),
+        ),
+        sa.Index("ix_outbox_not_done", "created_at", postgresql_where=sa.text("done_at IS NULL")),
+        sa.Index("ix_outbox_done", "done_at", postgresql_where=sa.text("done_at IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -215,7 +228,9 @@ class Outbox(SQLModel, table=True):
     payload: dict = _json({})
     created_at: datetime | None = _ts()
     available_at: datetime | None = _ts()
-    relayed_at: datetime | None = _ts(nullable=True)
+    relayed_at: datetime | None = _ts(nullable=True)  # enqueued at (the last time)
+    done_at: datetime | None = _ts(nullable=True)
+    enqueues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     attempts: int = Field(default=0)
     last_error: str | None = None
 

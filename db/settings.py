@@ -31,10 +31,16 @@ class Settings(BaseSettings):
     hotline_config_dir: Path | None = None
     # Bodies larger than this are refused with 413 before they are read into memory.
     hotline_max_body_bytes: int = 256 * 1024
-    # API processes serving the port (uvicorn workers); 1 keeps `hotline up` small.
-    hotline_api_workers: int = 1
-    # RQ worker processes `hotline up` runs (more drain a backlog of jobs faster).
-    hotline_workers: int = 1
+    # API processes serving the port (uvicorn workers); None: one per core.
+    hotline_api_workers: int | None = None
+    # RQ worker processes `hotline up` runs (more drain a backlog faster); None: one per core.
+    hotline_workers: int | None = None
+    # Work enqueued but not done after this many seconds is enqueued again by the scheduler's
+    # reconciler: the intake of an emergency or mandatory case, and everything else.
+    hotline_reconcile_urgent_seconds: float = 10.0
+    hotline_reconcile_seconds: float = 60.0
+    # Done outbox rows are deleted after this many hours.
+    hotline_outbox_retention_hours: float = 7 * 24
     # Database connections each API process keeps open (its request concurrency).
     hotline_db_pool_size: int = 32
     # Staff tokens expire after this many seconds.
@@ -44,6 +50,11 @@ class Settings(BaseSettings):
     hotline_backup_keep: int = 14
     # A folder with pg_dump / pg_restore for an external server (default: PATH, then pgserver's).
     hotline_pg_bin: str | None = None
+
+
+def processes(value: int | None) -> int:
+    """An explicit process count, or one per core."""
+    return value if value else max(1, os.cpu_count() or 1)
 
 
 @lru_cache

@@ -391,7 +391,7 @@ def _redis_url() -> str:
 def worker(
     burst: Annotated[bool, typer.Option(help="处理完队列中的任务后退出")] = False,
 ) -> None:
-    """Run an RQ worker on the center's queues and every office queue."""
+    """Run an RQ worker on the center's queues and every office queue (survives Redis outages)."""
     from dispatch.worker import run_worker
 
     run_worker(_database_url(), _redis_url(), burst=burst)
@@ -399,7 +399,7 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Run the outbox relay and the deadline/visit sweeps."""
+    """Run the outbox relay, the reconciler and the deadline/visit sweeps."""
     import logging
 
     from dispatch.liveness import beating, heartbeat_file

@@ -1,4 +1,12 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+`/readyz` is 200 when PostgreSQL and Redis answer, else 503 naming what is down (the
+contract). What is wrong but does not stop intake is reported with the 200, not as a 503:
+a worker or scheduler kind with no heartbeat (`missing`, see `dispatch.heartbeats`) and a
+missing year of holidays (`warnings`). A report accepted while the worker is gone is durable
+in PostgreSQL and is routed when a worker returns (the reconciler), so a load balancer must
+keep sending reporters to the API; the dispatch status turns red instead.
+"""
 
 import asyncio
 from datetime import UTC, datetime
@@ -7,9 +15,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from dispatch.heartbeats import KINDS, living_async
 from workflows.holidays import calendar_warning
 
 router = APIRouter(tags=["health"])
+
+LABELS = {
+    "postgresql": "PostgreSQL 无法连接",
+    "redis": "Redis 无法连接",
+    "worker": "后台任务进程（worker）未运行：新报告已保存，但暂无人转介",
+    "scheduler": "调度进程（scheduler）未运行：新报告已保存，但暂无人转介",
+}
 
 
 @router.get("/healthz")
@@ -19,11 +35,8 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when PostgreSQL and Redis answer within a second; 503 naming what is down.
-
-    What is wrong but does not stop the service (a year of holidays missing) is listed under
-    `warnings`, with the status unchanged: a load balancer must not take the API away for it.
-    """
+    """200 when PostgreSQL and Redis answer within a second, with the process kinds that
+    have no heartbeat under `missing` and other warnings; 503 naming what is down."""
     runtime = request.app.state.runtime
 
     async def db() -> None:
@@ -33,19 +46,33 @@ async def readyz(request: Request) -> JSONResponse:
     async def redis() -> None:
         await runtime.redis.ping()
 
-    warnings = [w for w in (calendar_warning(datetime.now(UTC).date()),) if w]
     down = []
     for name, check in (("postgresql", db), ("redis", redis)):
         try:
             await asyncio.wait_for(check(), timeout=1.0)
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             down.append(name)
+    missing = []
+    if "redis" not in down:
+        for kind in KINDS:
+            try:
+                alive = await asyncio.wait_for(living_async(runtime.redis, kind), timeout=1.0)
+            except Exception:  # noqa: BLE001
+                alive = set()
+            if not alive:
+                missing.append(kind)
+    warnings = [LABELS[kind] for kind in missing]
+    if calendar := calendar_warning(datetime.now(UTC).date()):
+        warnings.append(calendar)
     if down:
-        names = "、".join("PostgreSQL" if d == "postgresql" else "Redis" for d in down)
         body = {
-            "error": {"code": "unavailable", "message": f"服务暂不可用：{names} 无法连接"},
+            "error": {
+                "code": "unavailable",
+                "message": "服务暂不可用：" + "；".join(LABELS[d] for d in down),
+            },
             "down": down,
+            "missing": missing,
             "warnings": warnings,
         }
         return JSONResponse(body, status_code=503)
-    return JSONResponse({"status": "ready", "warnings": warnings})
+    return JSONResponse({"status": "ready", "missing": missing, "warnings": warnings})

@@ -1,17 +1,23 @@
 """Background jobs: one RQ entry point for every outbox topic.
 
-The relay enqueues `run_topic(topic, payload)` under the job id `outbox-<row id>`; the
-worker runs the topic's async handler on a loop and engine it keeps for its life, so a job
-costs a query, not a new connection pool. Handlers are idempotent: a job may run again after
-a worker dies mid-job, and must then change nothing twice.
+The relay enqueues `run_topic(topic, payload, outbox_id)` under the job id
+`outbox-<row id>-<attempt>`; the worker runs the topic's async handler on a loop and engine it
+keeps for its life, so a job costs a query, not a new connection pool. Handlers are
+idempotent: the reconciler enqueues a row again when it is not done in time (Redis lost the
+job, a worker died mid-job), and a second run must then change nothing twice. A row already
+done is not run again, only acknowledged.
 """
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from typing import Any
 
-from db.engine import make_engine, make_sessionmaker
+from sqlalchemy import select, update
+
+from db.engine import make_engine, make_sessionmaker, transaction
 from db.handlers import Handler, JobContext
+from db.models import Outbox
 from db.settings import get_settings
 
 # Queues a worker listens on besides the per-office ones, most urgent first.
@@ -46,6 +52,38 @@ def handlers() -> dict[str, Handler]:
     }
 
 
+async def run_job(
+    base: JobContext,
+    table: dict[str, Handler],
+    topic: str,
+    payload: dict[str, Any],
+    outbox_id: int | None = None,
+) -> bool:
+    """Run one row's handler unless the row is already done; then the row is done.
+
+    Returns whether the handler ran. Handlers that mark the row in their own transaction
+    (`db.handlers.finish`) save the runner's closing update.
+    """
+    handler = table.get(topic)
+    if handler is None:
+        raise LookupError(f"no handler for topic {topic}")
+    ctx = base.for_row(outbox_id)
+    if outbox_id is not None:
+        async with base.sessions() as session:
+            done = await session.scalar(select(Outbox.done_at).where(Outbox.id == outbox_id))
+        if done is not None:
+            return False
+    await handler(ctx, payload)
+    if outbox_id is not None and not ctx.finished:
+        async with transaction(base.sessions) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == outbox_id, Outbox.done_at.is_(None))
+                .values(done_at=datetime.now(UTC))
+            )
+    return True
+
+
 class _Worker:
     """Per-process state of a worker: its event loop, engine and handler table."""
 
@@ -61,12 +99,11 @@ class _Worker:
 _state: _Worker | None = None
 
 
-def run_topic(topic: str, payload: dict[str, Any]) -> None:
+def run_topic(topic: str, payload: dict[str, Any], outbox_id: int | None = None) -> None:
     """The RQ job function."""
     global _state
     if _state is None:
         _state = _Worker()
-    handler = _state.handlers.get(topic)
-    if handler is None:
-        raise LookupError(f"no handler for topic {topic}")
-    _state.loop.run_until_complete(handler(_state.context, payload))
+    _state.loop.run_until_complete(
+        run_job(_state.context, _state.handlers, topic, payload, outbox_id)
+    )

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import AppUser, Jurisdiction, Notification, Outbox
 
 CENTER = "minor_protection_center"
+# Where a transaction keeps its one notify.send row.
+BATCH_KEY = "hotline.notify_batch"
 
 
 async def _ancestor_codes(session: AsyncSession, jurisdiction: str | None) -> list[str]:
@@ -64,7 +66,10 @@ async def notify(
     case_id: int | None = None,
     referral_id: int | None = None,
 ) -> int:
-    """Queue one notification per user, each with its outbox row. No personal data in text."""
+    """Queue one notification per user. No personal data in text.
+
+    All the notifications of one transaction share one outbox row (one `notify.send` job
+    sends them all): an intake that routes to three offices costs one job, not ten."""
     notes = [
         Notification(case_id=case_id, referral_id=referral_id, user_id=uid, kind=kind, text=text)
         for uid in dict.fromkeys(user_ids)
@@ -73,5 +78,14 @@ async def notify(
         return 0
     session.add_all(notes)
     await session.flush()
-    session.add_all(Outbox(topic="notify.send", payload={"notification_id": n.id}) for n in notes)
+    ids = [n.id for n in notes]
+    txn = session.get_transaction()
+    batch = session.info.get(BATCH_KEY)
+    if batch is not None and batch[0] is txn and txn is not None and txn.is_active:
+        row = batch[1]
+        row.payload = {"notification_ids": [*row.payload["notification_ids"], *ids]}
+    else:
+        row = Outbox(topic="notify.send", payload={"notification_ids": ids})
+        session.add(row)
+        session.info[BATCH_KEY] = (txn, row)
     return len(notes)

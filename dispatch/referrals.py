@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
-from db.models import Case, CaseEvent, Outbox, Referral
+from db.models import Case, CaseEvent, Referral
 from dispatch.deadlines import effective_risk, enter_phase, schedule
-from dispatch.notify import notify, supervisors
+from dispatch.notify import notify, office_liaisons, supervisors
 from dispatch.routing import Target, plan_routes_for
 from workflows.errors import WorkflowRefused
 from workflows.reference import department_labels
@@ -39,6 +39,22 @@ def _event(
         reason=reason,
         data=data or None,
         created_at=now,
+    )
+
+
+async def deliver(session: AsyncSession, referral: Referral, now: datetime) -> None:
+    """The referral is in its office's queue (the office's liaisons see it from now on):
+    record it and tell them, in the transaction that routed it, so no job stands between
+    a case's routing and its referrals reaching their offices."""
+    referral.delivered_at = now
+    dept = department_labels().get(referral.department_code, referral.department_code)
+    await notify(
+        session,
+        await office_liaisons(session, referral.department_code, referral.jurisdiction_code or ""),
+        "referral_new",
+        f"新转介：案件#{referral.case_id}（{dept}），请及时认领",
+        case_id=referral.case_id,
+        referral_id=referral.id,
     )
 
 
@@ -94,12 +110,7 @@ async def create_referrals(
                     office_id=referral.office_id,
                 )
             )
-            session.add(
-                Outbox(
-                    topic="referral.dispatch",
-                    payload={"referral_id": referral.id, "office_id": referral.office_id},
-                )
-            )
+            await deliver(session, referral, now)
         else:
             text = f"案件#{case.id} 无可接收的{name}部门，请人工指定"
             session.add(
@@ -264,12 +275,7 @@ async def reroute(
                 office_id=target.office_id,
             )
         )
-        session.add(
-            Outbox(
-                topic="referral.dispatch",
-                payload={"referral_id": unrouted.id, "office_id": target.office_id},
-            )
-        )
+        await deliver(session, unrouted, now)
         return unrouted
     made = await create_referrals(session, case, [target], actor, now)
     if not made:

@@ -1,6 +1,9 @@
 """Job handlers for the center's own topics: intake, delivery to an office, notifications.
 
-Each is idempotent, since RQ may run a job again after a worker dies mid-job.
+Each is idempotent, since the reconciler enqueues a job again when its row is not done in
+time, and marks its outbox row done in the transaction of its effect (`finish`). The intake
+job is the only one before an intake's referrals sit in their offices' queues: it routes,
+creates the referrals, delivers them and writes their notifications in one transaction.
 """
 
 from datetime import UTC, datetime
@@ -10,16 +13,14 @@ from sqlalchemy import select
 
 from channels.staff_sms import send_staff_sms
 from db.engine import transaction
-from db.handlers import JobContext
+from db.handlers import JobContext, finish
 from db.models import AppUser, Case, Notification, Referral, Report
 from dispatch.case_service import TERMINAL, Actor, transition
-from dispatch.notify import notify, office_liaisons
 from dispatch.partner_feedback import owe_feedback
-from dispatch.referrals import create_referrals
+from dispatch.referrals import create_referrals, deliver
 from dispatch.routing import plan_routes
 from workflows.forwards import needs_review
 from workflows.judgement_policy import AUTO_REGISTER, auto_registers
-from workflows.reference import department_labels
 
 __all__ = ["AUTO_REGISTER"]
 SYSTEM = Actor("system:intake", "system")
@@ -39,6 +40,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
             )
         ).scalar_one_or_none()
         if case is None or case.state in TERMINAL:
+            await finish(session, ctx)
             return
         police = await plan_routes(session, case, police_only=True)
         await create_referrals(session, case, police, SYSTEM.name, now)
@@ -57,60 +59,58 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
             )
         ):
             await transition(session, case, "register", SYSTEM, now, reason="自动登记")
+        await finish(session, ctx)
 
 
 async def deliver_referral(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """The referral is in its office's queue: record it and tell the office's liaisons."""
+    """A `referral.dispatch` row written before delivery moved into the routing transaction."""
     async with transaction(ctx.sessions) as session:
         referral = (
             await session.execute(
                 select(Referral).where(Referral.id == payload["referral_id"]).with_for_update()
             )
         ).scalar_one_or_none()
-        if referral is None or referral.delivered_at is not None:
-            return
-        referral.delivered_at = datetime.now(UTC)
-        dept = department_labels().get(referral.department_code, referral.department_code)
-        users = await office_liaisons(
-            session, referral.department_code, referral.jurisdiction_code or ""
-        )
-        await notify(
-            session,
-            users,
-            "referral_new",
-            f"新转介：案件#{referral.case_id}（{dept}），请及时认领",
-            case_id=referral.case_id,
-            referral_id=referral.id,
-        )
+        if referral is not None and referral.delivered_at is None:
+            await deliver(session, referral, datetime.now(UTC))
+        await finish(session, ctx)
 
 
 async def send_notification(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Send one notification; a failure is recorded on the row, then raised so RQ retries."""
+    """Send a transaction's notifications, each in its own transaction (one failing does not
+    undo another's "sent"); failures are recorded on their rows, then raised so the row stays
+    not done and the reconciler tries again later (sent ones are not sent twice)."""
+    ids = payload.get("notification_ids") or [payload["notification_id"]]
+    failure: Exception | None = None
+    for note_id in ids:
+        failure = await _send_one(ctx, note_id) or failure
+    if failure is not None:
+        raise failure
+
+
+async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
     failure: Exception | None = None
     async with transaction(ctx.sessions) as session:
         note = (
             await session.execute(
-                select(Notification)
-                .where(Notification.id == payload["notification_id"])
-                .with_for_update()
+                select(Notification).where(Notification.id == note_id).with_for_update()
             )
         ).scalar_one_or_none()
         if note is None or note.status in ("sent", "logged"):
-            return
+            return None
         phone = await session.scalar(select(AppUser.phone).where(AppUser.id == note.user_id))
         note.attempts += 1
         try:
             note.channel = await send_staff_sms(ctx.settings, phone, note.text, f"#{note.id}")
-        except Exception as exc:  # noqa: BLE001 - recorded here, re-raised below
+        except Exception as exc:  # noqa: BLE001 - recorded here, re-raised by the caller
             note.status, note.error, failure = "failed", type(exc).__name__, exc
         else:
             note.status = "sent" if note.channel == "sms" else "logged"
             note.sent_at = datetime.now(UTC)
-    if failure is not None:
-        raise failure
+    return failure
 
 
 async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
     """A case changed state: the partners who forwarded it are owed a status message."""
     async with transaction(ctx.sessions) as session:
         await owe_feedback(session, payload["case_id"])
+        await finish(session, ctx)

@@ -1,26 +1,24 @@
 """Running the processes: the API alone, or everything in one tree (`hotline up`).
 
 `hotline up` owns a small process tree: the embedded servers when no URLs are given, the
-worker and scheduler as child processes, and the API in this process. Whatever ends it
-(Ctrl-C, SIGTERM, a crash), the `finally` stops the children, then the servers, so nothing
-is left running.
+workers and scheduler as child processes (restarted when they die, see `dispatch.supervise`),
+and the API in this process (one uvicorn process per core by default, kept alive by
+uvicorn). Whatever ends it (Ctrl-C, SIGTERM, a crash), the `finally` stops the children, then
+the servers, so nothing is left running.
 """
 
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import uvicorn
 
-from db.settings import Settings
+from db.settings import Settings, processes
 from dispatch import schema
+from dispatch.supervise import Supervisor
 
 log = logging.getLogger("hotline.serve")
-
 
 
 def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
@@ -29,30 +27,13 @@ def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
     uvicorn.run(
         "dispatch.app:create_app",
         factory=True,
-        workers=settings.hotline_api_workers,
+        workers=processes(settings.hotline_api_workers),
         host=settings.hotline_host,
         port=settings.hotline_port,
         proxy_headers=True,
         log_level="info",
         access_log=False,  # request lines carry receipt codes and phone numbers in paths
     )
-
-
-def _spawn(command: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dispatch.cli", command], env=env)
-
-
-def _stop_children(children: list[subprocess.Popen], timeout: float = 15.0) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def _raise_exit(signum: int, _frame: object) -> None:
@@ -66,7 +47,7 @@ def run_all(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     signal.signal(signal.SIGTERM, _raise_exit)
     embedded: EmbeddedServers | None = None
-    children: list[subprocess.Popen] = []
+    supervisor: Supervisor | None = None
     try:
         database_url, redis_url = settings.database_url, settings.redis_url
         if not database_url or not redis_url:
@@ -80,9 +61,11 @@ def run_all(settings: Settings) -> int:
         assert database_url and redis_url
         schema.migrate(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        # Beside the API: RQ workers and one scheduler (each its own container in production).
-        kinds = ["worker"] * settings.hotline_workers + ["scheduler"]
-        children = [_spawn(kind, env) for kind in kinds]
+        # Beside the API: RQ workers and one scheduler (each its own container in production),
+        # restarted when they die.
+        kinds = ["worker"] * processes(settings.hotline_workers) + ["scheduler"]
+        supervisor = Supervisor(kinds, env)
+        supervisor.start()
         serve_api(settings, database_url, redis_url)
         return 0
     except KeyboardInterrupt:
@@ -90,7 +73,8 @@ def run_all(settings: Settings) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
-        _stop_children(children)
+        if supervisor is not None:
+            supervisor.stop()
         if embedded is not None:
             embedded.stop()
             log.info("embedded servers stopped")

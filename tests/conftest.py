@@ -206,7 +206,7 @@ def pump(app, redis_client):
     from rq import Queue
 
     from db.handlers import JobContext
-    from dispatch.jobs import handlers
+    from dispatch.jobs import handlers, run_job
     from dispatch.relay import relay_once
 
     runtime = app.state.runtime
@@ -223,8 +223,8 @@ def pump(app, redis_client):
             if not jobs:
                 return ran
             for job in jobs:
-                topic, payload = job.args
-                await table[topic](context, payload)
+                topic, payload, *row = job.args
+                await run_job(context, table, topic, payload, *row)
                 Queue(job.origin, connection=redis_client).remove(job)
                 job.delete()
                 ran.append((topic, payload))

@@ -43,7 +43,7 @@ def _operations(url: str):
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def _check(response) -> None:
+def _check(response, path: str = "") -> None:
     assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
     if response.status_code >= 400:
         error = response.json()["error"]
@@ -60,8 +60,8 @@ def test_every_operation_survives_generated_input(live_url, staff_token):
         @settings(max_examples=EXAMPLES, deadline=None,
                   suppress_health_check=list(HealthCheck))
         def probe(case) -> None:
-            _check(case.call())
-            _check(case.call(headers={"Authorization": f"Bearer {staff_token}"}))
+            _check(case.call(), case.path)
+            _check(case.call(headers={"Authorization": f"Bearer {staff_token}"}), case.path)
 
         probe()
 

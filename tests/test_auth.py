@@ -54,10 +54,25 @@ async def test_staff_endpoint_refuses_no_token_bad_token_and_wrong_role(client, 
     assert response.json()["error"]["code"] == "forbidden"
 
 
-async def test_health_and_readiness(client):
+async def test_health_and_readiness(client, redis_client):
+    from dispatch import heartbeats
+
     assert (await client.get("/healthz")).status_code == 200
+    for kind in heartbeats.KINDS:
+        redis_client.delete(f"hotline:alive:{kind}")
+    # No worker and no scheduler beat: reports are still taken (durable, routed once a
+    # worker returns), so the API stays ready and names what is missing.
+    missing = await client.get("/readyz")
+    assert missing.status_code == 200
+    assert missing.json()["missing"] == ["worker", "scheduler"]
+    assert any("worker" in w for w in missing.json()["warnings"])
+    heartbeats.beat(redis_client, "worker", "test-worker")
+    assert (await client.get("/readyz")).json()["missing"] == ["scheduler"]
+    heartbeats.beat(redis_client, "scheduler", "test-scheduler")
     ready = await client.get("/readyz")
-    assert ready.status_code == 200
+    assert ready.status_code == 200 and ready.json()["missing"] == []
+    heartbeats.stop(redis_client, "worker", "test-worker")
+    heartbeats.stop(redis_client, "scheduler", "test-scheduler")
 
 
 async def test_a_revoked_token_stops_working_once_the_short_cache_lapses(

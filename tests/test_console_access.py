@@ -299,7 +299,9 @@ async def test_every_endpoint_refuses_what_the_role_and_scope_do_not_admit(
                     leaks.append(f"anonymous {method} {path} → {anonymous.status_code}")
             for caller in callers:
                 response = await matrix.send(caller, method, path, subject)
-                assert response.status_code < 500, f"{caller.name} {method} {path}: {response.text}"
+                assert response.status_code < 500, (
+                    f"{caller.name} {method} {path}: {response.text}"
+                )
                 in_scope = subject is inside
                 check(
                     caller.name,

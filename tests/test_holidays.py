@@ -117,14 +117,16 @@ async def test_readiness_and_the_board_carry_the_warning_without_failing(
     expected = holidays.calendar_warning(today)
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["warnings"] == ([expected] if expected else [])
+    calendar = [w for w in ready.json()["warnings"] if "节假日" in w]
+    assert calendar == ([expected] if expected else [])
 
     folder, reload = config_dir
     years = "\n".join(f"[{y}]\nholidays = []" for y in (today.year, today.year + 1))
     (folder / "holidays.toml").write_text(years, encoding="utf-8")
     reload()
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["warnings"] == []
+    assert ready.status_code == 200
+    assert not [w for w in ready.json()["warnings"] if "节假日" in w]
 
     supervisor = await console_client(await make_user("supervisor"))
     page = await supervisor.get("/console/board")

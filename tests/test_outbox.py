@@ -9,17 +9,22 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from redis import Redis
 from rq import Queue
-from rq.job import Job
 from rq.registry import StartedJobRegistry
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from db.models import AppUser, Notification, Outbox
+from db.handlers import JobContext
+from db.models import AppUser, Notification, Outbox, Referral
+from db.settings import get_settings
+from dispatch.reconcile import Grace, reconcile_once
 from dispatch.relay import relay_once, relay_redis
 from tests.test_case_lifecycle import report
+
+pytest_plugins = ("tests.console_fixtures",)
 
 
 def _dead_redis() -> Redis:
@@ -65,23 +70,120 @@ async def test_reports_keep_arriving_while_redis_is_down_and_go_out_once(
     assert await relay_once(sessions, redis_client) == 0
     queued = Queue("center", connection=redis_client).get_job_ids()
     for row in pending:
-        assert queued.count(f"outbox-{row.id}") == 1
+        assert queued.count(f"outbox-{row.id}-1") == 1
 
 
-async def test_a_row_enqueued_before_a_crash_is_not_enqueued_twice(sessions, redis_client, pump):
-    from dispatch.relay import enqueue
+async def _row(sessions, row_id: int) -> Outbox:
+    async with sessions() as session:
+        return await session.get(Outbox, row_id)
+
+
+async def _intake_row(sessions, case_id: int) -> Outbox:
+    async with sessions() as session:
+        return await session.scalar(
+            select(Outbox).where(
+                Outbox.topic == "case.intake",
+                Outbox.payload["case_id"].as_integer() == case_id,
+            )
+        )
+
+
+async def test_work_redis_lost_is_enqueued_again_and_done_once(
+    client, sessions, redis_client, pump, app
+):
+    """Enqueued is not done: Redis forgets the job (restarted without persistence), the
+    reconciler enqueues the row again as attempt 2, and the work happens once."""
+    await pump()
+    made = (await client.post("/api/v1/reports", json=report())).json()
+    assert await relay_once(sessions, redis_client) >= 1
+    row = await _intake_row(sessions, made["case_id"])
+    assert row.relayed_at is not None and row.done_at is None and row.enqueues == 1
+    redis_client.flushdb()  # Redis lost everything it held
+    grace = Grace.of(app.state.runtime.settings)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert await reconcile_once(sessions, redis_client, grace, now=later) >= 1
+    assert f"outbox-{row.id}-2" in Queue("center", connection=redis_client).get_job_ids()
+    await pump()
+    row = await _row(sessions, row.id)
+    assert row.done_at is not None and row.enqueues == 2
+    async with sessions() as session:
+        departments = list((await session.execute(
+            select(Referral.department_code).where(Referral.case_id == made["case_id"])
+        )).scalars())
+    assert departments.count("police") == 1 and len(departments) == len(set(departments))
+    # Done work is left alone.
+    await reconcile_once(sessions, redis_client, grace, now=later)
+    assert (await _row(sessions, row.id)).enqueues == 2
+
+
+async def test_a_job_that_finds_its_work_done_only_marks_it(client, sessions, redis_client, pump):
+    from dispatch.jobs import handlers, run_job
+
+    await pump()
+    made = (await client.post("/api/v1/reports", json=report())).json()
+    await pump()
+    row = await _intake_row(sessions, made["case_id"])
+    context = JobContext(sessions, get_settings())
+    # A second run of the same row (a slow job enqueued again) does nothing.
+    assert await run_job(context, handlers(), row.topic, row.payload, row.id) is False
+    # The same work under a new row (say the row was written twice) changes nothing twice.
+    async with sessions() as session, session.begin():
+        twin = Outbox(topic="case.intake", payload=row.payload)
+        session.add(twin)
+    assert await run_job(context, handlers(), twin.topic, twin.payload, twin.id) is True
+    assert (await _row(sessions, twin.id)).done_at is not None
+    async with sessions() as session:
+        referrals = await session.scalar(
+            select(func.count()).where(Referral.case_id == made["case_id"])
+        )
+        notes = (await session.execute(
+            select(Notification.referral_id, func.count())
+            .where(Notification.case_id == made["case_id"])
+            .group_by(Notification.referral_id, Notification.user_id)
+        )).all()
+    assert referrals >= 1 and all(count == 1 for _, count in notes)
+
+
+async def test_one_intake_is_one_job_before_its_referrals_reach_their_offices(
+    client, sessions, pump, make_user
+):
+    """Routing, referrals, their delivery and every liaison's notification in the intake job;
+    the notifications go out in one job."""
+    await pump()
+    await make_user("liaison", "police", "990102001")
+    await make_user("liaison", "education", "990102")
+    made = (await client.post("/api/v1/reports", json=report())).json()
+    ran = await pump()
+    mine = [t for t, p in ran if p.get("case_id") == made["case_id"] or t == "notify.send"]
+    assert mine.count("case.intake") == 1 and "referral.dispatch" not in mine
+    assert mine.count("notify.send") == 1
+    async with sessions() as session:
+        referrals = list((await session.execute(
+            select(Referral).where(Referral.case_id == made["case_id"])
+        )).scalars())
+        notes = list((await session.execute(
+            select(Notification).where(Notification.case_id == made["case_id"])
+        )).scalars())
+    assert referrals and all(r.delivered_at is not None for r in referrals)
+    assert notes and all(n.status == "logged" for n in notes)
+
+
+async def test_done_rows_are_pruned_after_the_retention(sessions, pump):
+    from dispatch.reconcile import prune
 
     await pump()
     async with sessions() as session, session.begin():
-        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
-        session.add(row)
-    # The relay enqueued it, then died before marking the row...
-    enqueue(redis_client, row)
-    # ...so the next pass finds it again: RQ already has it and nothing is added.
-    assert await relay_once(sessions, redis_client) == 1
-    queue = Queue("center", connection=redis_client)
-    assert queue.get_job_ids().count(f"outbox-{row.id}") == 1
-    await pump()
+        old = Outbox(topic="case.status", payload={}, done_at=datetime.now(UTC) - timedelta(days=9))
+        fresh = Outbox(topic="case.status", payload={}, done_at=datetime.now(UTC))
+        waiting = Outbox(topic="case.status", payload={}, available_at=datetime.now(UTC)
+                         + timedelta(days=30), created_at=datetime.now(UTC) - timedelta(days=9))
+        session.add_all([old, fresh, waiting])
+    assert await prune(sessions, timedelta(days=7)) >= 1
+    assert await _row(sessions, old.id) is None
+    assert await _row(sessions, fresh.id) is not None
+    assert await _row(sessions, waiting.id) is not None
+    async with sessions() as session, session.begin():
+        await session.execute(delete(Outbox).where(Outbox.id.in_([fresh.id, waiting.id])))
 
 
 class _SlowTwilio(BaseHTTPRequestHandler):
@@ -143,19 +245,21 @@ async def test_worker_killed_mid_job_the_job_comes_back_and_completes(
     finally:
         if worker.poll() is None:
             worker.kill()
-    queue = Queue("notify", connection=redis_client)
-    registry = StartedJobRegistry(queue=queue)
+    registry = StartedJobRegistry(queue=Queue("notify", connection=redis_client))
     assert registry.get_job_ids(), "the interrupted job is still marked as started"
-    # Time passes beyond the job's heartbeat: RQ's maintenance finds it abandoned and, as
-    # it has retries left, puts it back (the clock is moved, nothing sleeps).
-    registry.cleanup(timestamp=time.time() + 3600)
-    retry_at = queue.scheduled_job_registry
-    due = retry_at.get_job_ids()
-    assert due, "the abandoned job was scheduled for a retry"
-    for job_id in due:  # the retry interval has passed: what RQ's scheduler does then
-        job = Job.fetch(job_id, connection=redis_client)
-        retry_at.remove(job)
-        queue.enqueue_job(job)
+    # Its worker no longer beats: within seconds the reconciler takes the job as lost and
+    # enqueues the row again (attempt 2), instead of RQ's maintenance ten minutes later.
+    grace = Grace.of(get_settings())
+    deadline = time.monotonic() + 30
+    while not await reconcile_once(sessions, redis_client, grace):
+        assert time.monotonic() < deadline, "the interrupted job was not enqueued again"
+        await asyncio.sleep(0.2)  # polling, not timing
+    async with sessions() as session:
+        row = await session.scalar(select(Outbox).where(
+            Outbox.topic == "notify.send",
+            Outbox.payload["notification_id"].as_integer() == note.id,
+        ))
+    assert row.enqueues == 2 and row.done_at is None
     _SlowTwilio.release.set()
     rerun = await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, timeout=60
@@ -165,6 +269,96 @@ async def test_worker_killed_mid_job_the_job_comes_back_and_completes(
         stored = await session.get(Notification, note.id)
         phone = await session.scalar(select(AppUser.phone).where(AppUser.id == user.id))
     assert stored.status == "sent" and stored.channel == "sms"
+    assert (await _row(sessions, row.id)).done_at is not None
     assert len(_SlowTwilio.received) == 2  # the interrupted attempt and the one that finished
     assert phone.encode()[1:] in _SlowTwilio.received[-1].replace(b"%2B", b"+")
     server.shutdown()
+
+
+async def test_stuck_work_turns_the_dispatch_status_red_with_reasons(
+    client, sessions, pump, make_user, login, console_client
+):
+    """A case whose routing is not done past its grace time is shown as stuck, on the API and
+    on the console's status page, until its work is done."""
+    from sqlalchemy import update
+
+    await pump()
+    supervisor = await login(await make_user("supervisor"))
+    made = (await client.post("/api/v1/reports", json=report())).json()
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.topic == "case.intake",
+                   Outbox.payload["case_id"].as_integer() == made["case_id"])
+            .values(created_at=func.now() - timedelta(minutes=5))
+        )
+    status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
+    assert status["healthy"] is False and status["cases_unrouted"] == 1
+    assert any("未完成分派" in reason for reason in status["reasons"])
+    assert status["work_oldest_undone_seconds"] >= 300
+    admin = await make_user("admin")
+    page = await (await console_client(admin)).get("/console/admin")
+    assert "调度异常" in page.text and "1 个案件超过宽限时间仍未完成分派" in page.text
+
+    await pump()
+    status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
+    assert status["cases_unrouted"] == 0
+    assert not any("未完成分派" in reason for reason in status["reasons"])
+
+
+async def test_a_job_waiting_in_its_queue_is_not_enqueued_again_while_it_waits(
+    sessions, redis_client, pump, app
+):
+    """A backlog is not a loss: a job Redis still holds is left alone for ten grace times;
+    a failed one is tried again after one (and later attempts wait longer)."""
+    from rq import Queue as RqQueue
+
+    from dispatch.reconcile import WAITING_FACTOR, Grace, reconcile_once
+
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    grace = Grace.of(app.state.runtime.settings)
+    soon = datetime.now(UTC) + grace.normal * 2
+    assert await reconcile_once(sessions, redis_client, grace, now=soon) == 0
+    later = datetime.now(UTC) + grace.normal * (WAITING_FACTOR + 1)
+    assert await reconcile_once(sessions, redis_client, grace, now=later) == 1
+    # Attempt 2 fails: enqueued again only once its (doubled) grace time has passed.
+    queue = RqQueue("center", connection=redis_client)
+    job = queue.fetch_job(f"outbox-{row.id}-2")
+    queue.remove(job)
+    job.set_status("failed")
+    enqueued = (await _row(sessions, row.id)).relayed_at
+    early = enqueued + grace.normal * 1.5
+    assert await reconcile_once(sessions, redis_client, grace, now=early) == 0
+    again = enqueued + grace.normal * 3
+    assert await reconcile_once(sessions, redis_client, grace, now=again) == 1
+    await pump()
+    assert (await _row(sessions, row.id)).done_at is not None
+
+
+async def test_a_job_taken_from_its_queue_by_a_worker_that_died_is_enqueued_again(
+    sessions, redis_client, pump, app
+):
+    """Killed between taking a job and starting it, a worker leaves it in RQ's intermediate
+    list (cleaned by RQ minutes later): the reconciler sees it within seconds."""
+    from rq import Queue as RqQueue
+
+    from dispatch.reconcile import Grace, reconcile_once
+
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    queue = RqQueue("center", connection=redis_client)
+    redis_client.lmove(queue.key, queue.intermediate_queue_key, "RIGHT", "LEFT")  # as RQ does
+    grace = Grace.of(app.state.runtime.settings)
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    assert await reconcile_once(sessions, redis_client, grace, now=soon) == 1
+    assert queue.get_job_ids() == [f"outbox-{row.id}-2"]
+    redis_client.delete(queue.intermediate_queue_key)
+    await pump()
+    assert (await _row(sessions, row.id)).done_at is not None

@@ -2,7 +2,7 @@
 index (an index-only scan), not the wide report rows with their descriptions
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 Read by `dispatch.console.stats` (the statistics page and the quarterly report's summary).
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
