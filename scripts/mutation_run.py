@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,10 @@ class Target:
     path: str
     tests: tuple[str, ...]
     pure: bool = True  # leave out tests that need PostgreSQL / Redis
+    only: tuple[str, ...] = ()  # mutant name globs, when only some functions are the rules
+    # Helpers that run only while the module is imported (building the state machine class):
+    # mutmut imports before it switches a mutant on, so these cannot be judged; not scored.
+    import_time: tuple[str, ...] = ()
 
 
 TARGETS = {
@@ -41,11 +46,13 @@ TARGETS = {
     ),
     "case_workflow": Target(
         "workflows/case_workflow.py",
-        ("tests/test_workflow_rules.py", "tests/test_case_workflow_rules.py"),
+        ("tests/test_workflow_rules.py", "tests/test_workflow_messages.py"),
+        import_time=("*.x__state__mutmut_*", "*.x__event__mutmut_*"),
     ),
     "referral_workflow": Target(
         "workflows/referral_workflow.py",
-        ("tests/test_workflow_rules.py", "tests/test_referral_workflow_rules.py"),
+        ("tests/test_workflow_rules.py", "tests/test_workflow_messages.py"),
+        import_time=("*.x__status__mutmut_*", "*.x__event__mutmut_*"),
     ),
     "deadlines": Target(
         "workflows/deadlines.py",
@@ -66,10 +73,15 @@ TARGETS = {
         ("tests/test_scope_rules.py",),
         pure=False,
     ),
-    "auth": Target(
+    "auth": Target(  # the role checks and what a token is worth, not the login form
         "dispatch/auth.py",
         ("tests/test_auth.py", "tests/test_auth_rules.py"),
         pure=False,
+        only=tuple(
+            f"dispatch.auth.{name}*"
+            for name in ("x_require", "xǁPrincipalǁ", "x_verify_password", "x_hash_password",
+                         "x_issue_token", "x_principal_from_token", "x_current_principal")
+        ),
     ),
 }
 
@@ -131,6 +143,7 @@ class Score:
     survived: list[str]
     no_tests: list[str]
     other: list[str]
+    import_time: list[str]
     seconds: float
 
     @property
@@ -149,9 +162,13 @@ def _score(name: str, target: Target, folder: Path, seconds: float) -> Score:
     codes: dict[str, int | None] = {}
     if meta.exists():
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-    score = Score(name, target.path, 0, 0, [], [], [], seconds)
+    score = Score(name, target.path, 0, 0, [], [], [], [], seconds)
     for mutant, code in sorted(codes.items()):
-        if code in KILLED:
+        if target.only and not any(fnmatch(mutant, glob) for glob in target.only):
+            continue
+        if any(fnmatch(mutant, glob) for glob in target.import_time):
+            score.import_time.append(mutant)
+        elif code in KILLED:
             score.killed += 1
         elif code in TIMEOUT:
             score.timeout += 1
@@ -164,27 +181,50 @@ def _score(name: str, target: Target, folder: Path, seconds: float) -> Score:
     return score
 
 
-def _servers_env() -> dict[str, str] | None:
-    """TEST_DATABASE_URL / TEST_REDIS_URL, as the test suite takes them; None without both
-    (embedded servers per mutant would take far too long)."""
-    env = dict(os.environ)
-    if env.get("TEST_DATABASE_URL") and env.get("TEST_REDIS_URL"):
-        return env
-    return None
+def _has_servers() -> bool:
+    """Whether TEST_DATABASE_URL / TEST_REDIS_URL name servers, as the test suite takes them
+    (embedded servers started per mutant would take far too long)."""
+    return bool(os.environ.get("TEST_DATABASE_URL") and os.environ.get("TEST_REDIS_URL"))
 
 
-def run(name: str, target: Target, jobs: int, log: Path, revision: str | None) -> Score:
+def run(name: str, target: Target, jobs: int, log: Path, revision: str | None) -> Score | None:
+    """Mutate one module and score it; None when none of its tests exist (at `revision`)."""
     folder = _prepare(name, target, revision)
+    if not any((folder / test).exists() for test in target.tests):
+        return None
     env = dict(os.environ)
     env.pop("PYTEST_ADDOPTS", None)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     with log.open("w") as out:
         subprocess.run(
-            [str(mutmut), "run", "--max-children", str(jobs)],
+            [str(mutmut), "run", "--max-children", str(jobs), *target.only],
             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
         )
     return _score(name, target, folder, time.monotonic() - started)
+
+
+def _report(score: Score, scratch: Path, show_diffs: bool) -> None:
+    print(
+        f"{score.name:18} {score.percent:5.1f}%  {score.killed + score.timeout:4}/{score.total:<4}"
+        f" killed  {len(score.survived):3} survived  {len(score.no_tests):3} no tests"
+        f"  {score.seconds:5.0f}s  {score.path}",
+        flush=True,
+    )
+    if score.other and not (score.killed or score.survived):
+        print(f"    mutmut failed: see {scratch / (score.name + '.log')}", flush=True)
+        return
+    if score.import_time:
+        print(f"    {len(score.import_time)} mutants of import-time helpers not judged")
+    for mutant in score.survived:
+        print(f"    survived: {mutant}", flush=True)
+        if show_diffs:
+            mutmut = Path(sys.executable).with_name("mutmut")
+            subprocess.run([str(mutmut), "show", mutant], cwd=scratch / score.name, check=False)
+    for mutant in score.no_tests:
+        print(f"    no tests: {mutant}")
+    for mutant in score.other:
+        print(f"    other: {mutant}")
 
 
 def main() -> int:
@@ -193,6 +233,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (2)")
     parser.add_argument("--at", metavar="REVISION",
                         help="score the code and tests as committed at REVISION (a 'before')")
+    parser.add_argument("--tests", nargs="+", metavar="FILE",
+                        help="judge by these test files instead of the module's own list")
     parser.add_argument("--survivors", action="store_true", help="print each survivor's diff")
     options = parser.parse_args()
     unknown = set(options.modules) - set(TARGETS)
@@ -201,32 +243,21 @@ def main() -> int:
     names = options.modules or list(TARGETS)
     scratch = _scratch(options.at)
     scratch.mkdir(parents=True, exist_ok=True)
-    has_servers = _servers_env() is not None
     scores: list[Score] = []
     started = time.monotonic()
     for name in names:
         target = TARGETS[name]
-        if not target.pure and not has_servers:
-            print(f"{name}: skipped, needs TEST_DATABASE_URL and TEST_REDIS_URL", flush=True)
+        if options.tests:
+            target = replace(target, tests=tuple(options.tests))
+        if not target.pure and not _has_servers():
+            print(f"{name:18} skipped: needs TEST_DATABASE_URL and TEST_REDIS_URL", flush=True)
             continue
         score = run(name, target, options.jobs, scratch / f"{name}.log", options.at)
-        scores.append(score)
-        print(
-            f"{name:18} {score.percent:5.1f}%  {score.killed + score.timeout:4}/{score.total:<4}"
-            f" killed  {len(score.survived):3} survived  {len(score.no_tests):3} no tests"
-            f"  {score.seconds:6.0f}s  {target.path}",
-            flush=True,
-        )
-        if score.other and not (score.killed or score.survived):
-            print(f"  mutmut failed: see {scratch / (name + '.log')}", flush=True)
+        if score is None:
+            print(f"{name:18} no tests: none of {', '.join(target.tests)}", flush=True)
             continue
-        for mutant in score.survived + score.no_tests + score.other:
-            print(f"    survived: {mutant}" if mutant in score.survived else f"    {mutant}")
-            if options.survivors and mutant in score.survived:
-                mutmut = Path(sys.executable).with_name("mutmut")
-                subprocess.run(
-                    [str(mutmut), "show", mutant], cwd=scratch / name, check=False
-                )
+        scores.append(score)
+        _report(score, scratch, options.survivors)
     killed = sum(s.killed + s.timeout for s in scores)
     total = sum(s.total for s in scores)
     print(
@@ -235,7 +266,8 @@ def main() -> int:
     )
     summary = [
         {"module": s.path, "killed": s.killed + s.timeout, "total": s.total,
-         "survived": s.survived, "no_tests": s.no_tests, "seconds": round(s.seconds)}
+         "survived": s.survived, "no_tests": s.no_tests, "not_judged": s.import_time,
+         "seconds": round(s.seconds)}
         for s in scores
     ]
     (scratch / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
