@@ -36,7 +36,8 @@ class Target:
     pure: bool = True  # leave out tests that need PostgreSQL / Redis
     only: tuple[str, ...] = ()  # mutant name globs, when only some functions are the rules
     # Helpers that run only while the module is imported (building the state machine class):
-    # mutmut imports before it switches a mutant on, so these cannot be judged; not scored.
+    # mutmut imports once before it switches a mutant on, so each of these is judged apart,
+    # written into the scratch copy and tested in a fresh process.
     import_time: tuple[str, ...] = ()
 
 
@@ -150,7 +151,7 @@ class Score:
     def total(self) -> int:
         return self.killed + self.timeout + len(self.survived) + len(self.no_tests) + len(
             self.other
-        )
+        )  # import-time mutants are in killed or survived once judged
 
     @property
     def percent(self) -> float:
@@ -167,7 +168,7 @@ def _score(name: str, target: Target, folder: Path, seconds: float) -> Score:
         if target.only and not any(fnmatch(mutant, glob) for glob in target.only):
             continue
         if any(fnmatch(mutant, glob) for glob in target.import_time):
-            score.import_time.append(mutant)
+            score.import_time.append(mutant)  # judged afterwards, see _judge_import_time
         elif code in KILLED:
             score.killed += 1
         elif code in TIMEOUT:
@@ -201,7 +202,38 @@ def run(name: str, target: Target, jobs: int, log: Path, revision: str | None) -
             [str(mutmut), "run", "--max-children", str(jobs), *target.only],
             cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, check=False,
         )
-    return _score(name, target, folder, time.monotonic() - started)
+    score = _score(name, target, folder, time.monotonic() - started)
+    _judge_import_time(score, target, folder)
+    score.seconds = time.monotonic() - started
+    return score
+
+
+def _judge_import_time(score: Score, target: Target, folder: Path) -> None:
+    """Apply each import-time mutant to the scratch copy's source and run the module's tests
+    in a new process (so the mutant is what gets imported); then put the source back."""
+    source = folder / target.path
+    original = source.read_text()
+    mutmut = Path(sys.executable).with_name("mutmut")
+    tests = [t for t in target.tests if (folder / t).exists()]
+    plugins = ["-p", "mutation_pure"] if target.pure else []
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    env.pop("PYTEST_ADDOPTS", None)
+    try:
+        for mutant in score.import_time:
+            source.write_text(original)
+            subprocess.run([str(mutmut), "apply", mutant], cwd=folder, check=True,
+                           capture_output=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                 "-p", "no:randomly", *plugins, *tests],
+                cwd=folder, env=env, capture_output=True, check=False,
+            )
+            if result.returncode == 0:
+                score.survived.append(mutant)
+            else:
+                score.killed += 1
+    finally:
+        source.write_text(original)
 
 
 def _report(score: Score, scratch: Path, show_diffs: bool) -> None:
@@ -215,7 +247,7 @@ def _report(score: Score, scratch: Path, show_diffs: bool) -> None:
         print(f"    mutmut failed: see {scratch / (score.name + '.log')}", flush=True)
         return
     if score.import_time:
-        print(f"    {len(score.import_time)} mutants of import-time helpers not judged")
+        print(f"    {len(score.import_time)} of them import-time, judged in a fresh process each")
     for mutant in score.survived:
         print(f"    survived: {mutant}", flush=True)
         if show_diffs:
@@ -266,7 +298,7 @@ def main() -> int:
     )
     summary = [
         {"module": s.path, "killed": s.killed + s.timeout, "total": s.total,
-         "survived": s.survived, "no_tests": s.no_tests, "not_judged": s.import_time,
+         "survived": s.survived, "no_tests": s.no_tests, "import_time": s.import_time,
          "seconds": round(s.seconds)}
         for s in scores
     ]
