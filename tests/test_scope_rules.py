@@ -1,12 +1,13 @@
 """Who sees which case and referral, rule by rule, on real PostgreSQL: for each kind of staff
 member the rows in scope are all present and the rows just outside it are absent. Rows are
 written straight into the tables (no intake, no routing), so this is the scope filter alone;
-the list endpoints' own tests go through the API. Only the rows made here are looked at."""
+the list endpoints' own tests go through the API. Only the rows made here are looked at,
+and they are deleted afterwards."""
 
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import Case, Referral
@@ -56,6 +57,9 @@ async def rows(database_url):
         await session.flush()
         made = Rows({k: c.id for k, c in cases.items()}, {k: r.id for k, r in referrals.items()})
     yield made, sessions
+    async with transaction(sessions) as session:  # leave the shared database as it was
+        await session.execute(delete(Referral).where(Referral.id.in_(made.referrals.values())))
+        await session.execute(delete(Case).where(Case.id.in_(made.cases.values())))
     await engine.dispose()
 
 
