@@ -129,7 +129,8 @@ def _prepare(name: str, target: Target, revision: str | None) -> Path:
                 shutil.copytree(source, folder / entry, ignore=ignore)
             else:
                 shutil.copy2(source, folder / entry)
-    shutil.copy2(ROOT / "scripts" / "mutation_pure.py", folder / "mutation_pure.py")
+    for helper in ("mutation_pure.py", "mutation_import_time.py"):
+        shutil.copy2(ROOT / "scripts" / helper, folder / helper)
     pyproject = folder / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + _mutmut_section(target, folder))
     return folder
@@ -209,31 +210,38 @@ def run(name: str, target: Target, jobs: int, log: Path, revision: str | None) -
 
 
 def _judge_import_time(score: Score, target: Target, folder: Path) -> None:
-    """Apply each import-time mutant to the scratch copy's source and run the module's tests
-    in a new process (so the mutant is what gets imported); then put the source back."""
+    """Each import-time mutant's source (from `mutmut apply`), judged by
+    scripts/mutation_import_time.py in a child process that imports it afresh."""
+    if not score.import_time:
+        return
     source = folder / target.path
     original = source.read_text()
     mutmut = Path(sys.executable).with_name("mutmut")
-    tests = [t for t in target.tests if (folder / t).exists()]
-    plugins = ["-p", "mutation_pure"] if target.pure else []
-    env = {**os.environ, "PYTHONPATH": str(folder)}
-    env.pop("PYTEST_ADDOPTS", None)
+    mutated: dict[str, str] = {}
     try:
         for mutant in score.import_time:
-            source.write_text(original)
             subprocess.run([str(mutmut), "apply", mutant], cwd=folder, check=True,
                            capture_output=True)
-            result = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                 "-p", "no:randomly", *plugins, *tests],
-                cwd=folder, env=env, capture_output=True, check=False,
-            )
-            if result.returncode == 0:
-                score.survived.append(mutant)
-            else:
-                score.killed += 1
+            mutated[mutant] = source.read_text()
+            source.write_text(original)
     finally:
         source.write_text(original)
+    (folder / "import_time_mutants.json").write_text(json.dumps({target.path: mutated}))
+    tests = [t for t in target.tests if (folder / t).exists()]
+    plugins = ["-p", "no:randomly"] + (["-p", "mutation_pure"] if target.pure else [])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    with (folder / "import_time.log").open("w") as log:
+        subprocess.run(
+            [sys.executable, "mutation_import_time.py", "import_time_mutants.json",
+             "import_time_results.json", "--", *plugins, *tests],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+        )
+    for mutant, code in json.loads((folder / "import_time_results.json").read_text()).items():
+        if code == 0:
+            score.survived.append(mutant)
+        else:
+            score.killed += 1
 
 
 def _report(score: Score, scratch: Path, show_diffs: bool) -> None:
