@@ -13,11 +13,11 @@ from db.models import Case, Jurisdiction, Referral
 from dispatch.auth import Principal
 
 
-def _in_subtree(code_column, principal: Principal) -> ColumnElement[bool]:
+def _in_subtree(code_column, path: str) -> ColumnElement[bool]:
     return exists(
         select(Jurisdiction.code).where(
             Jurisdiction.code == code_column,
-            Jurisdiction.path.startswith(principal.scope_path or "\x00", autoescape=True),
+            Jurisdiction.path.startswith(path, autoescape=True),
         )
     )
 
@@ -31,14 +31,15 @@ def is_root(principal: Principal) -> bool:
 
 
 def referral_filter(principal: Principal) -> ColumnElement[bool]:
-    if principal.scope_path is None:
+    # No path (None, or "" which no jurisdiction row has) is no scope, never everything.
+    if not principal.scope_path:
         return false()
     if _is_department_staff(principal):
         if not principal.department:
             return false()
         return and_(
             Referral.department_code == principal.department,
-            _in_subtree(Referral.jurisdiction_code, principal),
+            _in_subtree(Referral.jurisdiction_code, principal.scope_path),
         )
     if principal.is_center:
         return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
@@ -46,10 +47,10 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
 
 
 def case_filter(principal: Principal) -> ColumnElement[bool]:
-    if principal.scope_path is None:
+    if not principal.scope_path:
         return false()
     if principal.is_center:
-        own = _in_subtree(Case.jurisdiction_code, principal)
+        own = _in_subtree(Case.jurisdiction_code, principal.scope_path)
         if is_root(principal):
             return or_(own, Case.jurisdiction_code.is_(None))
         return own
