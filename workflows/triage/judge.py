@@ -1,25 +1,200 @@
-"""`judge`: one judgement of a text. First version: the keyword pass and the place names of
-the reference data; the trained engine replaces the inside, never the signature."""
+"""`judge`: one judgement of a text, by the trained model and the rules beside it.
 
-from workflows.places import jurisdiction_from_address
+- Categories: the model's primary head ranks first, further categories whose own
+  probability reaches `category_threshold`; with no model, the keyword rules rank them.
+- Danger is recall-first: an emergency when a danger phrase fires outside a clear scope
+  (rules.py) OR the model's probability reaches the trained threshold.
+- An emergency is never a non-case; a non-case needs the model's reason to reach
+  `not_a_case_threshold` (or a text with nothing in it).
+- Situations: the model's heads plus the facts the rules read (怀孕 + under 14 → 2).
+- Jurisdiction: workflows.places on the normalised text.
+- Evidence: the rule phrases and the text's strongest model features for each decision.
+Thresholds are in triage.toml [engine], overridable per channel ([engine.channel.<name>]).
+"""
+
+import re
+from typing import Any
+
+import numpy as np
+
+from workflows.config import load
+from workflows.places import place_in_text
+from workflows.triage import rules
+from workflows.triage.features import features, readable
 from workflows.triage.judgement import Judgement
-from workflows.triage.keywords import classify
+from workflows.triage.model import Model, model
+from workflows.triage.text import Prepared, prepare
+
+RULES_VERSION = "rules-1"
+_SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
+_MEANINGFUL = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _settings(channel: str | None) -> dict[str, Any]:
+    engine = dict(load("triage").get("engine", {}))
+    overrides = engine.pop("channel", {}).get(channel or "", {})
+    return {**engine, **overrides}
+
+
+def _phrases(features_: list[str], prepared: Prepared, limit: int = 5) -> list[str]:
+    """Readable phrases for an operator, strongest first: the lexicon's words behind a
+    concept, whole jieba words, and only when those are too few, character 3-grams; none
+    inside another already chosen."""
+    chosen: list[str] = []
+
+    def add(phrase: str) -> None:
+        if (len(chosen) < limit and phrase in prepared.text
+                and not any(phrase in c or c in phrase for c in chosen)):
+            chosen.append(phrase)
+
+    for feature in features_:
+        if feature.startswith("kw:") and feature[3:].isalpha():
+            for word in concept_words(prepared, feature[3:]):
+                add(word)
+        elif feature.startswith("w:") and (phrase := readable(feature)):
+            add(phrase)
+    if len(chosen) < 2:
+        for feature in features_:
+            if feature.startswith("c:") and len(feature) == 5:
+                add(feature[2:])
+    return chosen
+
+
+def concept_words(prepared: Prepared, tag: str) -> list[str]:
+    """The words of the text, outside any scope, that carry a lexicon tag."""
+    return list(dict.fromkeys(word for clause in prepared.clauses
+                              for t, word, mark in clause.concepts if t == tag and not mark))
+
+
+def _merge(*groups: list[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        for phrase in group:
+            if phrase and not any(phrase in c for c in out):
+                out.append(phrase)
+    return out
 
 
 def judge(text: str, *, channel: str | None = None) -> Judgement:
     """Judge one text (a whole SMS thread is one text). `channel` may tune thresholds."""
-    found = classify(text or "")
-    place = jurisdiction_from_address(text)
+    return judge_with(model(), text, channel=channel)
+
+
+def judge_with(trained: Model | None, text: str, *, channel: str | None = None) -> Judgement:
+    """`judge` with a given model (the bench's per-fold models, tests); None: rules alone."""
+    prepared = prepare(text or "")
+    settings = _settings(channel)
+    danger = rules.danger(prepared)
+    words = rules.category_words(prepared)
+    found = rules.situations(prepared)
+    if trained is None:
+        return _by_rules(prepared, danger, words, found)
+    columns, values = trained.vector(features(prepared, bool(danger.fired)))
+    scores = trained.scores(columns, values)
+
+    def why(head: str, label: str) -> list[str]:
+        return _phrases(trained.evidence(head, label, columns, values, top=12), prepared)
+
+    categories, confidence = _categories(scores, settings)
     evidence: dict[str, list[str]] = {}
-    if found.emergency:
-        evidence["emergency"] = [w for w in found.matched]
+    for code in categories:
+        if code in scores.get("category", {}) or code in scores.get("primary", {}):
+            head = "category" if code in scores.get("category", {}) else "primary"
+            evidence[f"category:{code}"] = _merge(words.get(code, []), why(head, code))[:6]
+
+    p_danger = scores.get("emergency", {}).get("emergency", 0.0)
+    threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
+        "emergency", settings.get("emergency_threshold_max", 0.5))))
+    emergency = bool(danger.fired) or p_danger >= threshold
+    if emergency:
+        evidence["emergency"] = _merge(danger.fired, why("emergency", "emergency")
+                                       if p_danger >= threshold else [])[:6]
+
+    not_a_case = None
+    if not emergency:
+        not_a_case = _reason(prepared, scores, float(settings.get("not_a_case_threshold", 0.5)))
+        if not_a_case and "not_a_case" in scores:
+            evidence["not_a_case"] = why("not_a_case", not_a_case)
+
+    situations = dict(found)
+    for label, p in scores.get("situation", {}).items():
+        if p >= float(settings.get("situation_threshold", 0.4)):
+            situations.setdefault(int(label), [])
+    for number in situations:
+        model_words = why("situation", str(number)) if str(number) in scores.get(
+            "situation", {}) else []
+        evidence[f"situation:{number}"] = _merge(situations[number], model_words)[:6] or (
+            evidence.get("emergency", [])[:3])
+
+    return _finish(prepared, categories, confidence, emergency, sorted(situations), not_a_case,
+                   evidence, trained, p_danger, threshold)
+
+
+def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -> tuple[
+        list[str], dict[str, float]]:
+    primary = scores.get("primary", {})
+    each = scores.get("category", {})
+    if not primary and not each:
+        return ["other"], {"other": 0.0}
+    first = max(primary, key=primary.__getitem__) if primary else max(each, key=each.__getitem__)
+    confidence = {first: round(max(primary.get(first, 0.0), each.get(first, 0.0)), 4)}
+    floor = float(settings.get("category_threshold", 0.35))
+    for code, p in sorted(each.items(), key=lambda kv: -kv[1]):
+        if code != first and p >= floor:
+            confidence[code] = round(p, 4)
+    return list(confidence), confidence
+
+
+def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:
+    if not _MEANINGFUL.search(prepared.text) and len(prepared.text.strip()) < 20:
+        return "noise"  # nothing a person wrote in Chinese, and short: 测试 of a keypad
+    reasons = scores.get("not_a_case", {})
+    if not reasons:
+        return None
+    best = max(reasons, key=reasons.__getitem__)
+    return best if best != "case" and reasons[best] >= floor else None
+
+
+def _risk(categories: list[str], emergency: bool, situations: list[int], not_a_case: str | None,
+          near_danger: bool) -> str:
+    if emergency:
+        return "red"
+    if not_a_case:
+        return "blue"
+    if situations or near_danger or categories[0] in _SERIOUS:
+        return "orange"
+    return "yellow"
+
+
+def _finish(prepared: Prepared, categories: list[str], confidence: dict[str, float],
+            emergency: bool, situations: list[int], not_a_case: str | None,
+            evidence: dict[str, list[str]], trained: Model | None, p_danger: float,
+            threshold: float) -> Judgement:
+    place = place_in_text(prepared.text)
+    if place:
+        evidence["jurisdiction"] = [place[1]]
     return Judgement(
-        categories=found.categories,
-        scores={code: 1.0 if code != "other" else 0.0 for code in found.categories},
-        emergency=found.emergency,
-        situations=[],
-        jurisdiction=place,
-        not_a_case=None,
-        risk="red" if found.emergency else "yellow",
-        evidence=evidence,
+        categories=categories,
+        scores=confidence,
+        emergency=emergency,
+        situations=situations,
+        jurisdiction=place[0] if place else None,
+        not_a_case=not_a_case,
+        risk=_risk(categories, emergency, situations, not_a_case, p_danger >= threshold / 2),
+        evidence={k: v for k, v in evidence.items() if v or k.startswith("situation:")},
+        version=trained.version if trained else RULES_VERSION,
     )
+
+
+def _by_rules(prepared: Prepared, danger: rules.Found, words: dict[str, list[str]],
+              found: dict[int, list[str]]) -> Judgement:
+    """No trained model (a deployment that removed it): keywords with scope, and facts."""
+    ranked = sorted(words, key=lambda code: -len(words[code])) or ["other"]
+    evidence = {f"category:{code}": words[code] for code in ranked if code in words}
+    if danger.fired:
+        evidence["emergency"] = danger.fired
+    evidence.update({f"situation:{n}": w for n, w in found.items()})
+    confidence = {code: round(float(np.clip(len(words.get(code, [])) / 3, 0, 1)), 4)
+                  for code in ranked}
+    return _finish(prepared, ranked, confidence, bool(danger.fired), sorted(found), None,
+                   evidence, None, 0.0, 1.0)

@@ -1,0 +1,64 @@
+"""What the classifier sees of a prepared text: the same list of feature names in training and
+at run time.
+
+- `w:<token>`: jieba tokens (domain lexicon included), prefixed by their scope mark when a
+  cue governs them (`w:¬打孩子`, `w:?被拐`, `w:»人贩子`), so "没有打孩子" and "正在打孩子"
+  are different evidence;
+- `c:<n-gram>`: character 1–3-grams within a clause (robust to typos, dialect words and
+  segmentation mistakes, which SMS is full of);
+- `kw:<tag>`: the domain lexicon's concepts (triage_lexicon.txt tags), scope-marked too;
+- `age:<band>` for each stated age (under 14 / 14–17 / adult), `danger:rule` when a danger
+  phrase fires, `scope:<kind>` for each scope present.
+"""
+
+from workflows.triage.scope import MARKS
+from workflows.triage.text import Prepared
+
+_SKIP = set(" \t\r\n\0")
+# Lexicon concepts count this many times: a handful of them must weigh against the hundreds
+# of n-grams of a text (the rows are L2-normalised, tf is 1 + ln count).
+CONCEPT_REPEAT = 4
+
+
+def _band(age: int) -> str:
+    return "<14" if age < 14 else "14-17" if age < 18 else "18+"
+
+
+def features(prepared: Prepared, danger_fired: bool) -> list[str]:
+    out: list[str] = []
+    kinds: set[str] = set()
+    for clause in prepared.clauses:
+        for token, mark in clause.tokens:
+            if token.strip() and not (len(token) == 1 and not token.isalnum()):
+                out.append(f"w:{mark}{token}")
+        text = clause.text
+        for n in (1, 2, 3):
+            for i in range(len(text) - n + 1):
+                gram = text[i : i + n]
+                if not _SKIP.intersection(gram):
+                    out.append(f"c:{gram}")
+        for tag, _, mark in clause.concepts:
+            out += [f"kw:{mark}{tag}"] * CONCEPT_REPEAT
+        kinds.update(span.kind for span in clause.scope.spans)
+    # Danger is a concept *now*: each concept of a text that speaks of the present, crossed.
+    tags = {tag for clause in prepared.clauses for tag, _, mark in clause.concepts if not mark}
+    if "now" in tags:
+        out += [f"x:now+{tag}" for tag in sorted(tags - {"now"})] * CONCEPT_REPEAT
+    out += [f"age:{_band(age)}" for age in prepared.ages]
+    out += [f"scope:{MARKS[kind]}" for kind in sorted(kinds)]
+    if danger_fired:
+        out.append("danger:rule")
+    return out
+
+
+def readable(feature: str) -> str | None:
+    """The phrase an operator can see for a feature, or None for features that are not text
+    (ages, scope marks) or that are negated/hypothetical (not evidence *for* anything)."""
+    kind, _, rest = feature.partition(":")
+    if kind == "c":
+        return rest if len(rest) >= 2 else None
+    if kind == "w":
+        if rest and rest[0] in MARKS.values():
+            return None
+        return rest if len(rest) >= 2 else None
+    return None

@@ -1,0 +1,97 @@
+"""The rules beside the model: danger phrases read with scope (the recall net), category
+keywords as evidence, and mandatory-report situations that follow from facts the text states
+(a pregnancy and an age under 14 is situation 2 whatever the model thinks)."""
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from workflows.config import load
+from workflows.triage.text import Prepared
+
+
+@dataclass(frozen=True)
+class Found:
+    fired: list[str]  # phrases that count
+    ignored: list[str]  # phrases found under a clear scope (negated, hypothetical, reported)
+
+
+@cache
+def _danger() -> tuple[list[str], list[str]]:
+    config = load("triage")
+    phrases = config["danger"]["keywords"] + config.get("engine", {}).get("danger", {}).get(
+        "phrases", [])
+    return sorted(set(phrases), key=len, reverse=True), config["danger"]["harmless"]
+
+
+def _blank(text: str, words: list[str]) -> str:
+    for word in words:
+        text = text.replace(word, "\0" * len(word))
+    return text
+
+
+def _scan(prepared: Prepared, phrases: list[str], harmless: list[str] | None = None) -> Found:
+    fired: list[str] = []
+    ignored: list[str] = []
+    for clause in prepared.clauses:
+        text = _blank(clause.text, harmless or [])
+        for phrase in phrases:
+            at = text.find(phrase)
+            while at >= 0:
+                span = clause.scope.at(at, len(phrase))
+                (ignored if span and span.clear else fired).append(phrase)
+                text = text[:at] + "\0" * len(phrase) + text[at + len(phrase) :]
+                at = text.find(phrase, at + len(phrase))
+    return Found(list(dict.fromkeys(fired)), list(dict.fromkeys(ignored)))
+
+
+def danger(prepared: Prepared) -> Found:
+    """Danger phrases that fire: any not under a clear negation, hypothetical, reported or
+    past scope. When unsure, a phrase counts."""
+    phrases, harmless = _danger()
+    return _scan(prepared, phrases, harmless)
+
+
+@cache
+def _category_words() -> dict[str, list[str]]:
+    return {code: sorted(words, key=len, reverse=True)
+            for code, words in load("triage")["categories"].items()}
+
+
+def category_words(prepared: Prepared) -> dict[str, list[str]]:
+    """The configured keywords of each category the text says outside a clear scope."""
+    found = {code: _scan(prepared, words).fired for code, words in _category_words().items()}
+    return {code: words for code, words in found.items() if words}
+
+
+_FEMALE = re.compile(r"女|她")
+_PREGNANT = ("怀孕", "流产", "引产", "堕胎", "打胎", "早孕", "验孕", "妊娠", "生下", "分娩",
+             "产检")
+_SEXUAL = ("性侵", "强奸", "猥亵", "发生关系", "发生性关系", "侵犯", "摸她", "隐私部位", "私处",
+           "下体")
+_GENITAL_INJURY = ("下体", "私处", "隐私部位", "会阴", "阴部", "生殖器")
+_INJURY = ("出血", "红肿", "撕裂", "受伤", "伤", "疼", "痛", "损伤", "淤青", "血")
+_BEGGING_ORGANISED = ("被组织", "有组织", "带着乞讨", "带出来讨", "控制", "看着她", "看着他",
+                      "专门带", "逼")
+
+
+def situations(prepared: Prepared) -> dict[int, list[str]]:
+    """Situations the stated facts imply, with the phrases that show them."""
+    found: dict[int, list[str]] = {}
+    text = prepared.text
+    minors = [a for a in prepared.ages if a < 18]
+    pregnant = [w for w in _PREGNANT if w in text]
+    sexual = _scan(prepared, list(_SEXUAL)).fired
+    female = bool(_FEMALE.search(text))
+    under14 = any(a < 14 for a in minors)
+    if female and under14 and (pregnant or sexual):
+        found[2] = pregnant + sexual
+    elif female and minors and pregnant and sexual:
+        found[3] = pregnant + sexual
+    genital = [w for w in _GENITAL_INJURY if w in text]
+    if genital and any(w in text for w in _INJURY):
+        found[1] = genital
+    begging = [w for w in _BEGGING_ORGANISED if w in text]
+    if begging and any(w in text for w in ("乞讨", "要钱", "讨钱", "要饭", "跪")):
+        found[8] = begging
+    return found
