@@ -6,7 +6,9 @@ inside the training folds), so nothing of a test fold is seen in training. Print
 category accuracy, per-category precision/recall, emergency recall/precision, mandatory-
 situation recall, non-case precision/recall (and emergencies among non-cases), jurisdiction
 accuracy where the text names a place, the same per register, the misjudged emergencies,
-time per judgement p50/p99 and the shipped artefact's load time and size.
+time per judgement p50/p99 and the shipped artefact's load time and size. Then the shipped
+artefact (trained on the whole corpus) on the independent hold-out set written by someone
+else and never trained on (bench/data/triage_holdout.jsonl).
 
     python -m bench.bench_triage [--corpus DIR] [--folds 5]
 """
@@ -27,12 +29,15 @@ from workflows.triage.model import MODEL_FILE, from_dict, read
 from workflows.triage.text import warm
 from workflows.triage.train import (
     SEED,
+    CorpusError,
     Example,
     corpus_dir,
     fit,
     load_corpus,
     prepare_examples,
 )
+
+HOLDOUT = Path(__file__).parent / "data"
 
 
 def stratum(example: Example) -> str:
@@ -145,11 +150,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--holdout-only", action="store_true", help="skip cross-validation")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)  # small strata in StratifiedKFold
     started = time.perf_counter()
     warm()
     print(f"warm-up (jieba, lexicon, converter, model): {time.perf_counter() - started:.2f} s")
+    if args.holdout_only:
+        artefact()
+        holdout()
+        return
     examples = load_corpus(args.corpus or corpus_dir())
     print(f"corpus: {len(examples)} reports, "
           + ", ".join(f"{r} {n}" for r, n in sorted(Counter(e.register for e in examples).items())))
@@ -165,6 +175,19 @@ def main() -> None:
     print(f"\ntime per judgement: p50 {np.percentile(ms, 50):.2f} ms, "
           f"p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.2f} ms ({len(ms)} texts)")
     artefact()
+    holdout()
+
+
+def holdout() -> None:
+    try:
+        examples = load_corpus(HOLDOUT)
+    except CorpusError as exc:
+        print(f"\nno hold-out set: {exc}")
+        return
+    shipped = read(path(MODEL_FILE))
+    judged = {e.id: judge_with(shipped, e.text, channel=e.register) for e in examples}
+    report(examples, judged, f"hold-out set, shipped artefact {shipped.version}", detail=True)
+    misjudged(examples, judged)
 
 
 if __name__ == "__main__":

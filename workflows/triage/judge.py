@@ -48,7 +48,7 @@ def _phrases(features_: list[str], prepared: Prepared, limit: int = 5) -> list[s
             chosen.append(phrase)
 
     for feature in features_:
-        if feature.startswith("kw:") and feature[3:].isalpha():
+        if feature.startswith("kw:") and feature[3:].isalpha() and feature != "kw:minor":
             for word in concept_words(prepared, feature[3:]):
                 add(word)
         elif feature.startswith("w:") and (phrase := readable(feature)):
@@ -90,6 +90,9 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     if trained is None:
         return _by_rules(prepared, danger, words, found)
     columns, values = trained.vector(features(prepared, bool(danger.fired)))
+    if not len(columns) and not danger.fired:  # nothing the model knows: no grounds to judge
+        return _finish(prepared, ["other"], {"other": 0.0}, False, sorted(found),
+                       "noise" if _looks_empty(prepared) else None, {}, trained, 0.0, 1.0)
     scores = trained.scores(columns, values)
 
     def why(head: str, label: str) -> list[str]:
@@ -105,7 +108,7 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
     threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
         "emergency", settings.get("emergency_threshold_max", 0.5))))
-    emergency = bool(danger.fired) or p_danger >= threshold
+    emergency = bool(danger.fired) or (p_danger >= threshold and not _looks_empty(prepared))
     if emergency:
         evidence["emergency"] = _merge(danger.fired, why("emergency", "emergency")
                                        if p_danger >= threshold else [])[:6]
@@ -145,9 +148,14 @@ def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -
     return list(confidence), confidence
 
 
+def _looks_empty(prepared: Prepared) -> bool:
+    """Nothing a person wrote in Chinese, and short: a keypad's digits, blank lines."""
+    return not _MEANINGFUL.search(prepared.text) and len(prepared.text.strip()) < 20
+
+
 def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:
-    if not _MEANINGFUL.search(prepared.text) and len(prepared.text.strip()) < 20:
-        return "noise"  # nothing a person wrote in Chinese, and short: 测试 of a keypad
+    if _looks_empty(prepared):
+        return "noise"
     reasons = scores.get("not_a_case", {})
     if not reasons:
         return None

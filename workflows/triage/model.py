@@ -81,7 +81,11 @@ class Model:
         row = h.rows.start + h.labels.index(label)
         push = self.weights[row, columns] * values
         order = np.argsort(-push, kind="stable")
-        return [self.features[columns[i]] for i in order[:top] if push[i] > 0]
+        # Words in one report of twelve or more (接警, 一名, 男子, 孩子) explain nothing.
+        common = math.log(12) + 1.0
+        strong = [i for i in order if push[i] > 0 and (
+            self.idf[columns[i]] > common or self.features[columns[i]][:2] in ("kw", "x:"))]
+        return [self.features[columns[i]] for i in strong[:top]]
 
 
 def from_dict(data: dict[str, Any]) -> Model:

@@ -233,6 +233,9 @@ def emergency_threshold(rows: list[Prepared]) -> float:
 def fit(rows: list[Prepared], corpus_hash_: str = "") -> dict[str, Any]:
     """The artefact (a JSON-able dict) trained on these rows. One BLAS thread: the models are
     small, and threads fighting over two cores made training twenty times slower."""
+    import scipy.sparse  # noqa: F401  loaded before the limit, or the limit misses its BLAS
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
