@@ -14,6 +14,7 @@ else and never trained on (bench/data/triage_holdout.jsonl).
 """
 
 import argparse
+import os
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -48,13 +49,13 @@ def ratio(hit: int, total: int) -> str:
     return f"{hit / total:6.1%} ({hit}/{total})" if total else "     - (0/0)"
 
 
-def cross_validate(examples: list[Example], folds: int) -> tuple[dict[str, Judgement],
-                                                                   list[float]]:
+def cross_validate(examples: list[Example], folds: int) -> tuple[
+        dict[str, Judgement], list[tuple[float, float]]]:
     rows = prepare_examples(examples)
     labels = [stratum(e) for e in examples]
     split = StratifiedKFold(folds, shuffle=True, random_state=SEED)
     judged: dict[str, Judgement] = {}
-    times: list[float] = []
+    times: list[tuple[float, float]] = []
     for number, (train_at, test_at) in enumerate(split.split(np.zeros(len(rows)), labels), 1):
         started = time.perf_counter()
         trained = from_dict(fit([rows[i] for i in train_at]))
@@ -62,9 +63,9 @@ def cross_validate(examples: list[Example], folds: int) -> tuple[dict[str, Judge
               f"{time.perf_counter() - started:.1f} s, testing {len(test_at)}")
         for i in test_at:
             example = examples[i]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             judged[example.id] = judge_with(trained, example.text, channel=example.register)
-            times.append(time.perf_counter() - started)
+            times.append((time.perf_counter() - started, time.thread_time() - cpu))
     return judged, times
 
 
@@ -171,9 +172,13 @@ def main() -> None:
     for register, group in sorted(by_register.items()):
         report(group, judged, f"register {register}", detail=False)
     misjudged(examples, judged)
-    ms = np.array(times) * 1e3
-    print(f"\ntime per judgement: p50 {np.percentile(ms, 50):.2f} ms, "
-          f"p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.2f} ms ({len(ms)} texts)")
+    for name, column in (("wall clock", 0), ("CPU (this thread)", 1)):
+        ms = np.array([t[column] for t in times]) * 1e3
+        print(f"\ntime per judgement, {name}: p50 {np.percentile(ms, 50):.2f} ms, "
+              f"p99 {np.percentile(ms, 99):.2f} ms, max {ms.max():.2f} ms ({len(ms)} texts)",
+              end="")
+    print(f"\nload average while measuring: {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores (other work inflates wall clock)")
     artefact()
     holdout()
 

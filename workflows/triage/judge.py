@@ -1,6 +1,7 @@
 """`judge`: one judgement of a text, by the trained model and the rules beside it.
 
-- Categories: the model's primary head ranks first, further categories whose own
+- Categories: first the best of the primary head's probability plus `primary_blend` times
+  the category's own (one-vs-rest) probability, then further categories whose own
   probability reaches `category_threshold`; with no model, the keyword rules rank them.
 - Danger is recall-first: an emergency when a danger phrase fires outside a clear scope
   (rules.py) OR the model's probability reaches the trained threshold.
@@ -121,7 +122,7 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
 
     situations = dict(found)
     for label, p in scores.get("situation", {}).items():
-        if p >= float(settings.get("situation_threshold", 0.4)):
+        if p >= float(settings.get("situation_threshold", 0.3)):
             situations.setdefault(int(label), [])
     for number in situations:
         model_words = why("situation", str(number)) if str(number) in scores.get(
@@ -139,7 +140,9 @@ def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -
     each = scores.get("category", {})
     if not primary and not each:
         return ["other"], {"other": 0.0}
-    first = max(primary, key=primary.__getitem__) if primary else max(each, key=each.__getitem__)
+    blend = float(settings.get("primary_blend", 2.0))
+    ranked = {c: primary.get(c, 0.0) + blend * each.get(c, 0.0) for c in {*primary, *each}}
+    first = max(sorted(ranked), key=ranked.__getitem__)
     confidence = {first: round(max(primary.get(first, 0.0), each.get(first, 0.0)), 4)}
     floor = float(settings.get("category_threshold", 0.35))
     for code, p in sorted(each.items(), key=lambda kv: -kv[1]):

@@ -83,9 +83,14 @@ class Model:
         order = np.argsort(-push, kind="stable")
         # Words in one report of twelve or more (接警, 一名, 男子, 孩子) explain nothing.
         common = math.log(12) + 1.0
-        strong = [i for i in order if push[i] > 0 and (
-            self.idf[columns[i]] > common or self.features[columns[i]][:2] in ("kw", "x:"))]
-        return [self.features[columns[i]] for i in strong[:top]]
+        out: list[str] = []
+        for i in order:
+            if push[i] <= 0 or len(out) >= top:
+                break
+            name = self.features[columns[i]]
+            if self.idf[columns[i]] > common or name[:2] in ("kw", "x:"):
+                out.append(name)
+        return out
 
 
 def from_dict(data: dict[str, Any]) -> Model:

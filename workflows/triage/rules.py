@@ -17,31 +17,40 @@ class Found:
 
 
 @cache
-def _danger() -> tuple[list[str], list[str]]:
+def _danger() -> tuple[tuple[str, ...], tuple[str, ...]]:
     config = load("triage")
     phrases = config["danger"]["keywords"] + config.get("engine", {}).get("danger", {}).get(
         "phrases", [])
-    return sorted(set(phrases), key=len, reverse=True), config["danger"]["harmless"]
+    return tuple(phrases), tuple(config["danger"]["harmless"])
 
 
-def _blank(text: str, words: list[str]) -> str:
-    for word in words:
-        text = text.replace(word, "\0" * len(word))
-    return text
+@cache
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation, longest first: leftmost match, a phrase inside a longer one found at
+    the same place does not count again."""
+    if not words:
+        return None
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.compile("|".join(re.escape(w) for w in ordered))
 
 
-def _scan(prepared: Prepared, phrases: list[str], harmless: list[str] | None = None) -> Found:
+def _blank(text: str, words: tuple[str, ...]) -> str:
+    pattern = _pattern(words)
+    return pattern.sub(lambda m: "\0" * len(m.group(0)), text) if pattern else text
+
+
+def _scan(prepared: Prepared, phrases: list[str] | tuple[str, ...],
+          harmless: list[str] | tuple[str, ...] = ()) -> Found:
     fired: list[str] = []
     ignored: list[str] = []
+    pattern = _pattern(tuple(phrases))
+    if pattern is None:
+        return Found([], [])
     for clause in prepared.clauses:
-        text = _blank(clause.text, harmless or [])
-        for phrase in phrases:
-            at = text.find(phrase)
-            while at >= 0:
-                span = clause.scope.at(at, len(phrase))
-                (ignored if span and span.clear else fired).append(phrase)
-                text = text[:at] + "\0" * len(phrase) + text[at + len(phrase) :]
-                at = text.find(phrase, at + len(phrase))
+        text = _blank(clause.text, tuple(harmless))
+        for match in pattern.finditer(text):
+            span = clause.scope.at(match.start(), len(match.group(0)))
+            (ignored if span and span.clear else fired).append(match.group(0))
     return Found(list(dict.fromkeys(fired)), list(dict.fromkeys(ignored)))
 
 
@@ -53,9 +62,8 @@ def danger(prepared: Prepared) -> Found:
 
 
 @cache
-def _category_words() -> dict[str, list[str]]:
-    return {code: sorted(words, key=len, reverse=True)
-            for code, words in load("triage")["categories"].items()}
+def _category_words() -> dict[str, tuple[str, ...]]:
+    return {code: tuple(words) for code, words in load("triage")["categories"].items()}
 
 
 def category_words(prepared: Prepared) -> dict[str, list[str]]:
@@ -81,7 +89,7 @@ def situations(prepared: Prepared) -> dict[int, list[str]]:
     text = prepared.text
     minors = [a for a in prepared.ages if a < 18]
     pregnant = [w for w in _PREGNANT if w in text]
-    sexual = _scan(prepared, list(_SEXUAL)).fired
+    sexual = _scan(prepared, _SEXUAL).fired
     female = bool(_FEMALE.search(text))
     under14 = any(a < 14 for a in minors)
     if female and under14 and (pregnant or sexual):

@@ -11,6 +11,7 @@ Cue lists are in triage.toml [scope]. What each governs:
 Danger is recall-first: a danger phrase is ignored only under a *clear* scope.
 """
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -54,25 +55,22 @@ def _cues() -> dict:
     return load("triage")["scope"]
 
 
+@cache
+def _alternation(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not words:
+        return None
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.compile("|".join(re.escape(w) for w in ordered))
+
+
 def _find(text: str, cues: list[str], blocked: list[str]) -> list[tuple[int, str]]:
-    """Where each cue starts, longest cue first, skipping text inside a blocked word."""
-    masked = list(text)
-    for word in blocked:
-        at = text.find(word)
-        while at >= 0:
-            masked[at : at + len(word)] = "\0" * len(word)
-            at = text.find(word, at + 1)
-    plain = "".join(masked)
-    hits: list[tuple[int, str]] = []
-    taken = [False] * len(text)
-    for cue in sorted(cues, key=len, reverse=True):
-        at = plain.find(cue)
-        while at >= 0:
-            if not any(taken[at : at + len(cue)]):
-                hits.append((at, cue))
-                taken[at : at + len(cue)] = [True] * len(cue)
-            at = plain.find(cue, at + 1)
-    return sorted(hits)
+    """Where each cue starts (leftmost, longest first), skipping text inside a blocked word."""
+    pattern = _alternation(tuple(cues))
+    if pattern is None:
+        return []
+    block = _alternation(tuple(blocked))
+    plain = block.sub(lambda m: "\0" * len(m.group(0)), text) if block else text
+    return [(m.start(), m.group(0)) for m in pattern.finditer(plain)]
 
 
 def clause_scopes(clause: str, reported_before: str | None = None) -> Scope:
