@@ -83,6 +83,11 @@ def _tree() -> _Tree:
                  _pattern(list(stems), f"(?:{place_words})"))
 
 
+def place_names() -> list[str]:
+    """Every explicit name and alias of the network (for triage to leave out of its features)."""
+    return list(_tree().names)
+
+
 def _ancestors(code: str, parent: dict[str, str | None]) -> set[str]:
     seen: set[str] = set()
     while (code := parent.get(code)) and code not in seen:  # type: ignore[assignment]

@@ -109,10 +109,12 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
     threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
         "emergency", settings.get("emergency_threshold_max", 0.5))))
-    emergency = bool(danger.fired) or (p_danger >= threshold and not _looks_empty(prepared))
+    # The model alone raises danger only with phrases to show for it (not on a text of
+    # greetings or markup whose few features happen to lean that way).
+    model_says = why("emergency", "emergency") if p_danger >= threshold else []
+    emergency = bool(danger.fired) or bool(model_says)
     if emergency:
-        evidence["emergency"] = _merge(danger.fired, why("emergency", "emergency")
-                                       if p_danger >= threshold else [])[:6]
+        evidence["emergency"] = _merge(danger.fired, model_says)[:6]
 
     not_a_case = None
     if not emergency:

@@ -25,17 +25,23 @@ FORMAT = 1
 MODEL_FILE = "triage_model.json.gz"
 
 
+# Rows are divided by their L2 norm, but never by less than this: a text of three words is
+# not blown up to the weight of a whole report (one place name or "还在" alone would then
+# decide). The typical report's norm is 50–80.
+NORM_FLOOR = 30.0
+
+
 def tf_idf(features: list[str], index: dict[str, int], idf: np.ndarray) -> tuple[
         np.ndarray, np.ndarray]:
-    """Column indices and L2-normalised weights (1 + ln tf) · idf of the known features."""
+    """Column indices and weights (1 + ln tf) · idf of the known features, L2-normalised
+    (by at least NORM_FLOOR)."""
     counts = Counter(f for f in features if f in index)
     if not counts:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     columns = np.fromiter((index[f] for f in counts), dtype=np.int64, count=len(counts))
     tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=float, count=len(counts))
     values = tf * idf[columns]
-    norm = float(np.linalg.norm(values))
-    return columns, values / norm if norm else values
+    return columns, values / max(float(np.linalg.norm(values)), NORM_FLOOR)
 
 
 @dataclass(frozen=True)
