@@ -260,3 +260,13 @@ def test_quality_floor_on_the_hold_out_set():
     assert places_right >= 0.9, places_right
     assert non_case_recall >= 0.3, non_case_recall
     assert not [e.id for e in examples if judged[e.id].not_a_case and e.emergency]
+
+
+def test_a_deployment_folder_replaces_lexicon_model_and_corpus(tmp_path, monkeypatch):
+    (tmp_path / "triage_lexicon.txt").write_text("某某词 danger\n", encoding="utf-8")
+    (tmp_path / "corpus").mkdir()
+    monkeypatch.setenv("HOTLINE_CONFIG_DIR", str(tmp_path))
+    assert config_path("triage_lexicon.txt") == tmp_path / "triage_lexicon.txt"
+    assert corpus_dir() == tmp_path / "corpus"
+    assert config_path(MODEL_FILE) != tmp_path / MODEL_FILE  # none there: the shipped one
+    assert config_path(MODEL_FILE).exists()
