@@ -73,6 +73,14 @@ def test_negated_danger_does_not_fire_and_a_later_clause_does():
     assert fires("没人管孩子，他爸正在打他") == ["正在打"]
 
 
+def test_a_child_said_to_be_safe_now_is_not_an_emergency_unless_danger_is_said():
+    for text in ("孩子他爸已经不打了，孩子现在在奶奶家很安全",
+                 "孩子被打了，现在没有危险，已经在奶奶家", "邻居说没有打孩子"):
+        assert not judge(text).emergency, text
+    assert judge("孩子被打了，现在还在打").emergency
+    assert judge("如果孩子安全了就好，现在他爸正在打他").emergency
+
+
 def test_hypothetical_and_worry_do_not_fire_unless_the_present_is_there():
     assert fires("如果孩子被打死了怎么办") == []
     assert fires("万一他拿刀怎么办") == []

@@ -5,7 +5,7 @@ at run time.
   cue governs them (`w:¬打孩子`, `w:?被拐`, `w:»人贩子`), so "没有打孩子" and "正在打孩子"
   are different evidence;
 - `c:<n-gram>`: character 1–3-grams within a clause (robust to typos, dialect words and
-  segmentation mistakes, which SMS is full of);
+  segmentation mistakes, which SMS is full of), scope-marked like the words;
 - a register's boilerplate (接警, 报警人称, 市民来电反映, 诉求 ... triage.toml [engine]
   boilerplate) and the network's place names are left out of words and n-grams: they tell
   who wrote and where, not what happened, and would teach the model "110 means danger" or
@@ -59,11 +59,12 @@ def features(prepared: Prepared, danger_fired: bool) -> list[str]:
             at += len(token)
             if kept and token.strip() and not (len(token) == 1 and not token.isalnum()):
                 out.append(f"w:{mark}{token}")
+        marks = [clause.scope.mark(i, 1) for i in range(len(text))] if clause.scope.spans else None
         for n in (1, 2, 3):
             for i in range(len(text) - n + 1):
                 gram = text[i : i + n]
                 if not _SKIP.intersection(gram):
-                    out.append(f"c:{gram}")
+                    out.append(f"c:{marks[i] if marks else ''}{gram}")
         for tag, _, mark in clause.concepts:
             if tag != "now":  # the present on its own says nothing; crossed below it does
                 out += [f"kw:{mark}{tag}"] * CONCEPT_REPEAT
@@ -84,6 +85,8 @@ def readable(feature: str) -> str | None:
     (ages, scope marks) or that are negated/hypothetical (not evidence *for* anything)."""
     kind, _, rest = feature.partition(":")
     if kind == "c":
+        if rest and rest[0] in MARKS.values():
+            return None
         return rest if len(rest) >= 2 else None
     if kind == "w":
         if rest and rest[0] in MARKS.values():

@@ -111,7 +111,9 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
         "emergency", settings.get("emergency_threshold_max", 0.5))))
     # The model alone raises danger only with phrases to show for it (not on a text of
     # greetings or markup whose few features happen to lean that way).
-    model_says = why("emergency", "emergency") if p_danger >= threshold else []
+    # Nor when the text says the child is safe now and no danger phrase fired.
+    safe = rules.safety(prepared)
+    model_says = why("emergency", "emergency") if p_danger >= threshold and not safe else []
     emergency = bool(danger.fired) or bool(model_says)
     if emergency:
         evidence["emergency"] = _merge(danger.fired, model_says)[:6]

@@ -61,6 +61,22 @@ def danger(prepared: Prepared) -> Found:
     return _scan(prepared, phrases, harmless)
 
 
+def safety(prepared: Prepared) -> list[str]:
+    """Phrases saying the child is safe now (triage.toml [engine] safe)."""
+    pattern = _pattern(tuple(load("triage").get("engine", {}).get("safe", [])))
+    if pattern is None:
+        return []
+    found = []
+    for clause in prepared.clauses:
+        for match in pattern.finditer(clause.text):
+            span = clause.scope.at(match.start(), len(match.group(0)))
+            # Safety phrases carry their own negation (没有危险); only a hypothetical or
+            # reported scope takes them back.
+            if not (span and span.clear and span.kind in ("hypothetical", "reported")):
+                found.append(match.group(0))
+    return found
+
+
 @cache
 def _category_words() -> dict[str, tuple[str, ...]]:
     return {code: tuple(words) for code, words in load("triage")["categories"].items()}
