@@ -1,5 +1,6 @@
 """The application factory: routers, error shape, body limit, runtime on app.state."""
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from dispatch import (
 from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
 from dispatch.runtime import make_runtime
+from workflows.triage import warm as warm_triage
 
 
 def create_app(
@@ -53,6 +55,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = make_runtime(settings, database_url, redis_url)
+        # The triage engine (jieba, the lexicon, the model: ~1 s) loads now, not on the
+        # first report, which would wait for it.
+        await asyncio.to_thread(warm_triage)
         # Everything loaded so far lives as long as the process: keep it out of the cyclic
         # collector's way, whose full passes otherwise show up as latency spikes.
         gc.freeze()

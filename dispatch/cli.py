@@ -31,7 +31,7 @@ user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 partner_app = typer.Typer(help="管理对接平台（110、12345、12355）", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
-triage_app = typer.Typer(help="研判：语料与模型", no_args_is_help=True)
+triage_app = typer.Typer(help="研判：训练模型、导出运营更正的标注", no_args_is_help=True)
 app.add_typer(triage_app, name="triage")
 
 
@@ -448,6 +448,38 @@ def up() -> None:
     log_file = embedded_log(settings) if not settings.database_url else None
     threading.Thread(target=announce_when_up, args=(settings, log_file), daemon=True).start()
     raise typer.Exit(run_all(settings))
+
+
+@triage_app.command("train")
+def triage_train(
+    corpus: Annotated[
+        Path | None, typer.Option(help="语料目录（默认 HOTLINE_CONFIG_DIR/corpus 或内置语料）")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="模型文件（默认 HOTLINE_CONFIG_DIR 或内置的 triage_model.json.gz）"),
+    ] = None,
+) -> None:
+    """Train the triage model from the labelled corpus, reproducibly (fixed seeds)."""
+    import os
+
+    from workflows.triage.model import MODEL_FILE
+    from workflows.triage.train import CorpusError, corpus_dir, train
+
+    folder = corpus or corpus_dir()
+    if not folder.is_dir():
+        typer.echo(f"语料目录不存在：{folder}", err=True)
+        raise typer.Exit(2)
+    override = os.environ.get("HOTLINE_CONFIG_DIR")
+    target = out or (Path(override) / MODEL_FILE if override else None)
+    try:
+        artefact = train(folder, target)
+    except CorpusError as exc:
+        typer.echo(f"语料有误：{exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"已训练 {artefact['version']}：{artefact['examples']} 条语料，"
+               f"{len(artefact['features'])} 个特征，"
+               f"紧急阈值 {artefact['thresholds']['emergency']}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ async def test_a_signed_order_is_acknowledged_once_and_registered(
     caseworker = await login(await make_user("caseworker"))
     case = (await client.get(f"/api/v1/cases/{ack['case_id']}", headers=caseworker)).json()
     assert case["state"] == "reported"  # forwards arrive complete: registered and routed
-    assert case["referrals"] and case["jurisdiction"] == "990102001"
+    # "幸福里小区3栋": the estate's alias names the community, the deepest place.
+    assert case["referrals"] and case["jurisdiction"] == "990102001001"
     receipt = await client.get(f"/api/v1/receipts/{ack['receipt_code']}")
     assert receipt.status_code == 200 and receipt.json()["status"] == "received"
 

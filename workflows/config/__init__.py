@@ -23,3 +23,12 @@ def load(name: str) -> dict[str, Any]:
             with path.open("rb") as fh:
                 return tomllib.load(fh)
     raise FileNotFoundError(f"no configuration file {name}.toml")
+
+
+def path(name: str) -> Path:
+    """A config file or folder other than TOML (the triage lexicon, model, corpus): the
+    deployment's copy in `HOTLINE_CONFIG_DIR` when it has one, else the shipped one."""
+    override = os.environ.get("HOTLINE_CONFIG_DIR")
+    if override and (Path(override) / name).exists():
+        return Path(override) / name
+    return _HERE / name

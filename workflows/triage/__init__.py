@@ -7,5 +7,6 @@ voicemail notes, `POST /api/v1/triage`); `classify` is the older keyword pass it
 from workflows.triage.judge import judge
 from workflows.triage.judgement import NOT_A_CASE, Judgement
 from workflows.triage.keywords import MAX_TEXT, Triage, classify
+from workflows.triage.text import warm
 
-__all__ = ["MAX_TEXT", "NOT_A_CASE", "Judgement", "Triage", "classify", "judge"]
+__all__ = ["MAX_TEXT", "NOT_A_CASE", "Judgement", "Triage", "classify", "judge", "warm"]

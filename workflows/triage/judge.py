@@ -1,73 +1,215 @@
-"""`judge`: one judgement of a text. First version: the keyword pass and the place names of
-the reference data; the trained engine replaces the inside, never the signature."""
+"""`judge`: one judgement of a text, by the trained model and the rules beside it.
+
+- Categories: first the best of the primary head's probability plus `primary_blend` times
+  the category's own (one-vs-rest) probability, then further categories whose own
+  probability reaches `category_threshold`; with no model, the keyword rules rank them.
+- Danger is recall-first: an emergency when a danger phrase fires outside a clear scope
+  (rules.py) OR the model's probability reaches the trained threshold.
+- An emergency is never a non-case; a non-case needs the model's reason to reach
+  `not_a_case_threshold` (or a text with nothing in it).
+- Situations: the model's heads plus the facts the rules read (怀孕 + under 14 → 2).
+- Jurisdiction: workflows.places on the normalised text.
+- Evidence: the rule phrases and the text's strongest model features for each decision.
+Thresholds are in triage.toml [engine], overridable per channel ([engine.channel.<name>]).
+"""
 
 import re
+from typing import Any
+
+import numpy as np
 
 from workflows.config import load
-from workflows.places import jurisdiction_from_address
+from workflows.places import place_in_text
+from workflows.triage import rules
+from workflows.triage.features import features, readable
 from workflows.triage.judgement import Judgement
-from workflows.triage.keywords import classify
+from workflows.triage.model import Model, model
+from workflows.triage.text import Prepared, prepare
 
-# ---- TEMPORARY (triage integration): a few rules so the service's end-to-end tests have
-# situations, non-cases and evidence before the trained engine lands. The engine replaces
-# this whole module at merge; nothing else may rely on these rules. --------------------
-_TEMP_AGE = re.compile(r"(\d{1,2})\s*(?:岁|周岁)")
-_TEMP_SITUATION_2 = ("怀孕", "流产", "性侵")
-_TEMP_CONSULTATION = ("请问", "需要什么材料", "怎么办理", "如何申请", "咨询一下")
-_TEMP_CHILD_WORDS = ("孩子", "儿童", "小孩", "学生", "男孩", "女孩", "女生", "男生", "未成年")
+RULES_VERSION = "rules-1"
+_SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
+_MEANINGFUL = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _temp_situations(text: str, categories: list[str]) -> dict[int, list[str]]:
-    """Situation 2: a girl under fourteen, pregnant / abused (temporary rule)."""
-    found: dict[int, list[str]] = {}
-    ages = [int(a) for a in _TEMP_AGE.findall(text)]
-    words = [w for w in _TEMP_SITUATION_2 if w in text]
-    if "sexual_abuse" in categories and words and "女" in text and any(a < 14 for a in ages):
-        found[2] = [*words, next(f"{a}岁" for a in ages if a < 14)]
-    return found
+def _settings(channel: str | None) -> dict[str, Any]:
+    engine = dict(load("triage").get("engine", {}))
+    overrides = engine.pop("channel", {}).get(channel or "", {})
+    return {**engine, **overrides}
 
 
-def _temp_not_a_case(text: str, emergency: bool) -> tuple[str | None, list[str]]:
-    """A question about paperwork is a consultation; only adults named, no child at all, is
-    not about a minor (temporary rules; never for an emergency)."""
-    if emergency:
-        return None, []
-    if asked := [w for w in _TEMP_CONSULTATION if w in text]:
-        return "consultation", asked
-    ages = [int(a) for a in _TEMP_AGE.findall(text)]
-    if ages and min(ages) >= 18 and not any(w in text for w in _TEMP_CHILD_WORDS):
-        return "not_minor", [f"{a}岁" for a in ages]
-    return None, []
+def _phrases(features_: list[str], prepared: Prepared, limit: int = 5) -> list[str]:
+    """Readable phrases for an operator, strongest first: the lexicon's words behind a
+    concept, whole jieba words, and only when those are too few, character 3-grams; none
+    inside another already chosen."""
+    chosen: list[str] = []
+
+    def add(phrase: str) -> None:
+        if (len(chosen) < limit and phrase in prepared.text
+                and not any(phrase in c or c in phrase for c in chosen)):
+            chosen.append(phrase)
+
+    for feature in features_:
+        if feature.startswith("kw:") and feature[3:].isalpha() and feature != "kw:minor":
+            for word in concept_words(prepared, feature[3:]):
+                add(word)
+        elif feature.startswith("w:") and (phrase := readable(feature)):
+            add(phrase)
+    if len(chosen) < 2:
+        for feature in features_:
+            if feature.startswith("c:") and len(feature) == 5:
+                add(feature[2:])
+    return chosen
 
 
-# ---- end TEMPORARY ----------------------------------------------------------------------
+def concept_words(prepared: Prepared, tag: str) -> list[str]:
+    """The words of the text, outside any scope, that carry a lexicon tag."""
+    return list(dict.fromkeys(word for clause in prepared.clauses
+                              for t, word, mark in clause.concepts if t == tag and not mark))
+
+
+def _merge(*groups: list[str]) -> list[str]:
+    out: list[str] = []
+    for group in groups:
+        for phrase in group:
+            if phrase and not any(phrase in c for c in out):
+                out.append(phrase)
+    return out
 
 
 def judge(text: str, *, channel: str | None = None) -> Judgement:
     """Judge one text (a whole SMS thread is one text). `channel` may tune thresholds."""
-    found = classify(text or "")
-    place = jurisdiction_from_address(text)
+    return judge_with(model(), text, channel=channel)
+
+
+def judge_with(trained: Model | None, text: str, *, channel: str | None = None) -> Judgement:
+    """`judge` with a given model (the bench's per-fold models, tests); None: rules alone."""
+    prepared = prepare(text or "")
+    settings = _settings(channel)
+    danger = rules.danger(prepared)
+    words = rules.category_words(prepared)
+    found = rules.situations(prepared)
+    if trained is None:
+        return _by_rules(prepared, danger, words, found)
+    columns, values = trained.vector(features(prepared, bool(danger.fired)))
+    if not len(columns) and not danger.fired:  # nothing the model knows: no grounds to judge
+        return _finish(prepared, ["other"], {"other": 0.0}, False, sorted(found),
+                       "noise" if _looks_empty(prepared) else None, {}, trained, 0.0, 1.0)
+    scores = trained.scores(columns, values)
+
+    def why(head: str, label: str) -> list[str]:
+        return _phrases(trained.evidence(head, label, columns, values, top=12), prepared)
+
+    categories, confidence = _categories(scores, settings)
     evidence: dict[str, list[str]] = {}
-    if found.emergency:
-        evidence["emergency"] = [w for w in found.matched]
-    words = load("triage")["categories"]
-    for code in found.categories:  # TEMPORARY: per-category evidence
-        hits = [w for w in words.get(code, []) if w in (text or "")]
-        if hits:
-            evidence[f"category:{code}"] = hits
-    situations = _temp_situations(text or "", found.categories)
-    for number, phrases in situations.items():
-        evidence[f"situation:{number}"] = phrases
-    not_a_case, why = _temp_not_a_case(text or "", found.emergency)
-    if why:
-        evidence["not_a_case"] = why
+    for code in categories:
+        if code in scores.get("category", {}) or code in scores.get("primary", {}):
+            head = "category" if code in scores.get("category", {}) else "primary"
+            evidence[f"category:{code}"] = _merge(words.get(code, []), why(head, code))[:6]
+
+    p_danger = scores.get("emergency", {}).get("emergency", 0.0)
+    threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
+        "emergency", settings.get("emergency_threshold_max", 0.5))))
+    # The model alone raises danger only with phrases to show for it (not on a text of
+    # greetings or markup whose few features happen to lean that way).
+    # Nor when the text says the child is safe now and no danger phrase fired.
+    safe = rules.safety(prepared)
+    model_says = why("emergency", "emergency") if p_danger >= threshold and not safe else []
+    emergency = bool(danger.fired) or bool(model_says)
+    if emergency:
+        evidence["emergency"] = _merge(danger.fired, model_says)[:6]
+
+    not_a_case = None
+    if not emergency:
+        not_a_case = _reason(prepared, scores, float(settings.get("not_a_case_threshold", 0.5)))
+        if not_a_case and "not_a_case" in scores:
+            evidence["not_a_case"] = why("not_a_case", not_a_case)
+
+    situations = dict(found)
+    for label, p in scores.get("situation", {}).items():
+        if p >= float(settings.get("situation_threshold", 0.3)):
+            situations.setdefault(int(label), [])
+    for number in situations:
+        model_words = why("situation", str(number)) if str(number) in scores.get(
+            "situation", {}) else []
+        evidence[f"situation:{number}"] = _merge(situations[number], model_words)[:6] or (
+            evidence.get("emergency", [])[:3])
+
+    return _finish(prepared, categories, confidence, emergency, sorted(situations), not_a_case,
+                   evidence, trained, p_danger, threshold)
+
+
+def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -> tuple[
+        list[str], dict[str, float]]:
+    primary = scores.get("primary", {})
+    each = scores.get("category", {})
+    if not primary and not each:
+        return ["other"], {"other": 0.0}
+    blend = float(settings.get("primary_blend", 2.0))
+    ranked = {c: primary.get(c, 0.0) + blend * each.get(c, 0.0) for c in {*primary, *each}}
+    first = max(sorted(ranked), key=ranked.__getitem__)
+    confidence = {first: round(max(primary.get(first, 0.0), each.get(first, 0.0)), 4)}
+    floor = float(settings.get("category_threshold", 0.35))
+    for code, p in sorted(each.items(), key=lambda kv: -kv[1]):
+        if code != first and p >= floor:
+            confidence[code] = round(p, 4)
+    return list(confidence), confidence
+
+
+def _looks_empty(prepared: Prepared) -> bool:
+    """Nothing a person wrote in Chinese, and short: a keypad's digits, blank lines."""
+    return not _MEANINGFUL.search(prepared.text) and len(prepared.text.strip()) < 20
+
+
+def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:
+    if _looks_empty(prepared):
+        return "noise"
+    reasons = scores.get("not_a_case", {})
+    if not reasons:
+        return None
+    best = max(reasons, key=reasons.__getitem__)
+    return best if best != "case" and reasons[best] >= floor else None
+
+
+def _risk(categories: list[str], emergency: bool, situations: list[int], not_a_case: str | None,
+          near_danger: bool) -> str:
+    if emergency:
+        return "red"
+    if not_a_case:
+        return "blue"
+    if situations or near_danger or categories[0] in _SERIOUS:
+        return "orange"
+    return "yellow"
+
+
+def _finish(prepared: Prepared, categories: list[str], confidence: dict[str, float],
+            emergency: bool, situations: list[int], not_a_case: str | None,
+            evidence: dict[str, list[str]], trained: Model | None, p_danger: float,
+            threshold: float) -> Judgement:
+    place = place_in_text(prepared.text)
+    if place:
+        evidence["jurisdiction"] = [place[1]]
     return Judgement(
-        categories=found.categories,
-        scores={code: 1.0 if code != "other" else 0.0 for code in found.categories},
-        emergency=found.emergency,
-        situations=sorted(situations),
-        jurisdiction=place,
+        categories=categories,
+        scores=confidence,
+        emergency=emergency,
+        situations=situations,
+        jurisdiction=place[0] if place else None,
         not_a_case=not_a_case,
-        risk="red" if found.emergency else ("orange" if situations else "yellow"),
-        evidence=evidence,
+        risk=_risk(categories, emergency, situations, not_a_case, p_danger >= threshold / 2),
+        evidence={k: v for k, v in evidence.items() if v or k.startswith("situation:")},
+        version=trained.version if trained else RULES_VERSION,
     )
+
+
+def _by_rules(prepared: Prepared, danger: rules.Found, words: dict[str, list[str]],
+              found: dict[int, list[str]]) -> Judgement:
+    """No trained model (a deployment that removed it): keywords with scope, and facts."""
+    ranked = sorted(words, key=lambda code: -len(words[code])) or ["other"]
+    evidence = {f"category:{code}": words[code] for code in ranked if code in words}
+    if danger.fired:
+        evidence["emergency"] = danger.fired
+    evidence.update({f"situation:{n}": w for n, w in found.items()})
+    confidence = {code: round(float(np.clip(len(words.get(code, [])) / 3, 0, 1)), 4)
+                  for code in ranked}
+    return _finish(prepared, ranked, confidence, bool(danger.fired), sorted(found), None,
+                   evidence, None, 0.0, 1.0)

@@ -1,0 +1,121 @@
+"""The rules beside the model: danger phrases read with scope (the recall net), category
+keywords as evidence, and mandatory-report situations that follow from facts the text states
+(a pregnancy and an age under 14 is situation 2 whatever the model thinks)."""
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from workflows.config import load
+from workflows.triage.text import Prepared
+
+
+@dataclass(frozen=True)
+class Found:
+    fired: list[str]  # phrases that count
+    ignored: list[str]  # phrases found under a clear scope (negated, hypothetical, reported)
+
+
+@cache
+def _danger() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    config = load("triage")
+    phrases = config["danger"]["keywords"] + config.get("engine", {}).get("danger", {}).get(
+        "phrases", [])
+    return tuple(phrases), tuple(config["danger"]["harmless"])
+
+
+@cache
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One alternation, longest first: leftmost match, a phrase inside a longer one found at
+    the same place does not count again."""
+    if not words:
+        return None
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.compile("|".join(re.escape(w) for w in ordered))
+
+
+def _blank(text: str, words: tuple[str, ...]) -> str:
+    pattern = _pattern(words)
+    return pattern.sub(lambda m: "\0" * len(m.group(0)), text) if pattern else text
+
+
+def _scan(prepared: Prepared, phrases: list[str] | tuple[str, ...],
+          harmless: list[str] | tuple[str, ...] = ()) -> Found:
+    fired: list[str] = []
+    ignored: list[str] = []
+    pattern = _pattern(tuple(phrases))
+    if pattern is None:
+        return Found([], [])
+    for clause in prepared.clauses:
+        text = _blank(clause.text, tuple(harmless))
+        for match in pattern.finditer(text):
+            span = clause.scope.at(match.start(), len(match.group(0)))
+            (ignored if span and span.clear else fired).append(match.group(0))
+    return Found(list(dict.fromkeys(fired)), list(dict.fromkeys(ignored)))
+
+
+def danger(prepared: Prepared) -> Found:
+    """Danger phrases that fire: any not under a clear negation, hypothetical, reported or
+    past scope. When unsure, a phrase counts."""
+    phrases, harmless = _danger()
+    return _scan(prepared, phrases, harmless)
+
+
+def safety(prepared: Prepared) -> list[str]:
+    """Phrases saying the child is safe now (triage.toml [engine] safe)."""
+    pattern = _pattern(tuple(load("triage").get("engine", {}).get("safe", [])))
+    if pattern is None:
+        return []
+    found = []
+    for clause in prepared.clauses:
+        for match in pattern.finditer(clause.text):
+            span = clause.scope.at(match.start(), len(match.group(0)))
+            # Safety phrases carry their own negation (没有危险); only a hypothetical or
+            # reported scope takes them back.
+            if not (span and span.clear and span.kind in ("hypothetical", "reported")):
+                found.append(match.group(0))
+    return found
+
+
+@cache
+def _category_words() -> dict[str, tuple[str, ...]]:
+    return {code: tuple(words) for code, words in load("triage")["categories"].items()}
+
+
+def category_words(prepared: Prepared) -> dict[str, list[str]]:
+    """The configured keywords of each category the text says outside a clear scope."""
+    found = {code: _scan(prepared, words).fired for code, words in _category_words().items()}
+    return {code: words for code, words in found.items() if words}
+
+
+_FEMALE = re.compile(r"女|她")
+_PREGNANT = ("怀孕", "流产", "引产", "堕胎", "打胎", "早孕", "验孕", "妊娠", "生下", "分娩",
+             "产检")
+_SEXUAL = ("性侵", "强奸", "猥亵", "发生关系", "发生性关系", "侵犯", "摸她", "隐私部位", "私处",
+           "下体")
+_GENITAL_INJURY = ("下体", "私处", "隐私部位", "会阴", "阴部", "生殖器")
+_INJURY = ("出血", "红肿", "撕裂", "受伤", "伤", "疼", "痛", "损伤", "淤青", "血")
+_BEGGING_ORGANISED = ("被组织", "有组织", "带着乞讨", "带出来讨", "控制", "看着她", "看着他",
+                      "专门带", "逼")
+
+
+def situations(prepared: Prepared) -> dict[int, list[str]]:
+    """Situations the stated facts imply, with the phrases that show them."""
+    found: dict[int, list[str]] = {}
+    text = prepared.text
+    minors = [a for a in prepared.ages if a < 18]
+    pregnant = [w for w in _PREGNANT if w in text]
+    sexual = _scan(prepared, _SEXUAL).fired
+    female = bool(_FEMALE.search(text))
+    under14 = any(a < 14 for a in minors)
+    if female and under14 and (pregnant or sexual):
+        found[2] = pregnant + sexual
+    elif female and minors and pregnant and sexual:
+        found[3] = pregnant + sexual
+    genital = [w for w in _GENITAL_INJURY if w in text]
+    if genital and any(w in text for w in _INJURY):
+        found[1] = genital
+    begging = [w for w in _BEGGING_ORGANISED if w in text]
+    if begging and any(w in text for w in ("乞讨", "要钱", "讨钱", "要饭", "跪")):
+        found[8] = begging
+    return found
