@@ -9,7 +9,7 @@ import json
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from db.models import AuditLog, Notification, Office, Referral
+from db.models import AuditLog, Notification, Office, Referral, Report
 from db.models_triage import TriageExample
 from dispatch.cli import app as cli
 from tests.console_fixtures import form_token
@@ -132,6 +132,7 @@ async def test_a_correction_that_adds_a_category_and_moves_the_place_replans_the
         example = (
             await session.execute(select(TriageExample).where(TriageExample.case_id == case_id))
         ).scalar_one()
+        judged = (await session.get(Report, created.json()["report_id"])).judgement
     assert example.corpus_register == "mandatory"
     assert example.labels["categories"] == ["domestic_violence", "bullying"]
     out = tmp_path / "corrections.jsonl"
@@ -149,8 +150,9 @@ async def test_a_correction_that_adds_a_category_and_moves_the_place_replans_the
         "register": "mandatory",
         "text": "",
         "categories": ["domestic_violence", "bullying"],
-        "emergency": False,
-        "situations": [],
+        # Danger and situations as the case holds them: the text's judgement raised them.
+        "emergency": case["emergency"],
+        "situations": sorted(judged["situations"]),
         "jurisdiction": "990103001001",
         "not_a_case": None,
         "tags": ["correction"],

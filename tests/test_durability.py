@@ -277,7 +277,11 @@ def _workers(up: subprocess.Popen) -> list[psutil.Process]:
     found = []
     for child in psutil.Process(up.pid).children():
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and child.cmdline()[-1:] == ["worker"]:
+            cmdline = child.cmdline()  # RQ renames a worker "rq:worker:…" with setproctitle
+            is_worker = cmdline[-1:] == ["worker"] or cmdline[:1] and cmdline[0].startswith(
+                "rq:worker"
+            )
+            if child.status() != psutil.STATUS_ZOMBIE and is_worker:
                 found.append(child)
         except psutil.Error:
             pass

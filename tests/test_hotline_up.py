@@ -50,12 +50,22 @@ def _wait_ready(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, "hotline up exited before it was ready"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            answer = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            if answer.status_code == 200 and answer.json()["missing"] == []:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)  # polling for readiness, not timing anything
     raise AssertionError("hotline up was not ready in time")
+
+
+def _kind(proc: psutil.Process) -> str:
+    """What a child of `hotline up` runs: RQ renames its workers' processes ("rq:worker:…")
+    when setproctitle is installed."""
+    cmdline = proc.cmdline()
+    return "worker" if cmdline[:1] and cmdline[0].startswith("rq:worker") else " ".join(
+        cmdline[-1:]
+    )
 
 
 def _tree(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -82,7 +92,7 @@ def test_up_serves_keeps_data_and_stops_cleanly(data_dir):
     proc = _start(data_dir, port)
     try:
         _wait_ready(proc, port)
-        kinds = {" ".join(p.cmdline()[-1:]) for p in _tree(proc)}
+        kinds = {_kind(p) for p in _tree(proc)}
         assert {"worker", "scheduler"} <= kinds  # the API's siblings run as children
         created = httpx.post(f"http://127.0.0.1:{port}/api/v1/reports", timeout=10,
                              json={"description": "孩子一个人在家三天了", "jurisdiction": "990102"})

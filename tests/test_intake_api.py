@@ -42,7 +42,10 @@ async def test_report_is_durable_with_case_event_outbox_and_audit(client, sessio
         report = await session.get(Report, body["report_id"])
         assert case.state == "discovered"
         assert case.categories == ["domestic_violence"]
-        assert case.mandatory is True and case.emergency is False
+        # Ticked situation: mandatory. Not in danger by the reporter's word, but the text's
+        # judgement may raise it, never lower it: the case holds the higher of the two.
+        assert case.mandatory is True
+        assert case.emergency is report.judgement["emergency"]
         assert case.jurisdiction_code == "990102001001"
         assert report.case_id == case.id
         assert report.reporter_phone == "+8613800138000"
