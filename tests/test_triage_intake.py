@@ -214,10 +214,11 @@ async def test_the_incoming_list_puts_emergencies_first_then_predicted_risk_then
         "/console/operator/incoming", params={"v": version}, headers={"X-Console-Poll": "1"}
     )
     assert unchanged.status_code == 204
+    seen = max(map(int, re.findall(r'data-report="(\d+)"', fragment.text)))
     newer = await file("孩子独自在家无人照顾")
     changed = await operator.get(
         "/console/operator/incoming",
-        params={"v": version, "after": max(calm_old, danger)},
+        params={"v": version, "after": seen},  # a report id: the newest the page shows
         headers={"X-Console-Poll": "1"},
     )
     assert changed.status_code == 200 and f"/console/cases/{newer}" in changed.text
