@@ -18,28 +18,28 @@ import argparse
 import asyncio
 import json
 import secrets
-import threading
 import time
 
 import asyncpg
 import httpx
 import psutil
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bench.bench_forwards import add_partner, signed_file
 from bench.common import percentile, process_on_port
-from bench.service import free_port, redis_database, running_service, scratch_database
+from bench.service import (
+    CallbackServer,
+    redis_database,
+    running_service,
+    scratch_database,
+)
 
 
-class Partner:
+class Partner(CallbackServer):
     """The partner's callback endpoint: the arrival time of each 已受理 (accepted)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.accepted: list[float] = []
         self.other = 0
 
@@ -51,21 +51,7 @@ class Partner:
                 self.other += 1
             return Response(status_code=200)
 
-        app = Starlette(routes=[Route("/cb", take, methods=["POST"])])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Partner":
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(take)
 
 
 def _kind(proc: psutil.Process, root: psutil.Process) -> str:

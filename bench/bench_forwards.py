@@ -18,20 +18,22 @@ import os
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
-import uvicorn
-from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from bench.bench_intake import BODY, ceiling
 from bench.common import MemorySampler, process_on_port, run_wrk, wrk_post
-from bench.service import free_port, redis_database, running_service, scratch_database
+from bench.service import (
+    CallbackServer,
+    redis_database,
+    running_service,
+    scratch_database,
+)
 from channels.partner_secrets import seal
 from channels.partner_signature import sign
 from dispatch.simulate import work_order
@@ -68,33 +70,18 @@ async def add_partner(database_url: str, key: str, callback_url: str | None) -> 
         await conn.close()
 
 
-class Receiver:
+class Receiver(CallbackServer):
     """The partner's endpoint, as fast as we can make it: counts and answers 200."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.port = free_port()
 
-        async def take(request):
+        async def take(request: Request) -> Response:
             await request.body()
             self.count += 1
             return Response(status_code=200)
 
-        app = Starlette(routes=[Route("/cb", take, methods=["POST"])])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Receiver":
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(take)
 
 
 async def delivery(database_url: str, key: str, messages: int) -> None:

@@ -9,13 +9,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
@@ -112,3 +118,26 @@ def running_tree(database_url: str, redis_url: str, **env: str) -> Iterator[tupl
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+
+
+class CallbackServer:
+    """A partner's callback endpoint (POST /cb) on a free port, in a thread of its own, for
+    as long as the `with` block lasts; `take` handles each request."""
+
+    def __init__(self, take: Callable[[Request], Awaitable[Response]]) -> None:
+        self.port = free_port()
+        app = Starlette(routes=[Route("/cb", take, methods=["POST"])])
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "CallbackServer":
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
