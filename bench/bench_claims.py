@@ -13,13 +13,12 @@ on connections opened in advance, so the client's own overhead is not what is me
 import argparse
 import asyncio
 import statistics
-import time
 
 import asyncpg
 import httpx
 
 from bench.bench_dispatch import REPORT, _wait
-from bench.common import Profile, percentile, process_on_port, top
+from bench.common import Profile, percentile, process_on_port, raw_claim, top
 from bench.service import redis_database, running_service, scratch_database
 from dispatch.auth import hash_password
 
@@ -70,26 +69,19 @@ async def race(
     host, port = httpx.URL(url).host, httpx.URL(url).port
     streams = [await asyncio.open_connection(host, port) for _ in tokens]
 
-    async def claim(stream, token: str) -> tuple[int, float]:
-        reader, writer = stream
-        start = time.perf_counter()
-        writer.write(
-            f"POST /api/v1/referrals/{referral}/claim HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n".encode()
-        )
-        status_line = await reader.readline()
-        elapsed = time.perf_counter() - start
-        writer.close()
-        return int(status_line.split()[1]), elapsed
-
     api = process_on_port(port)
     cpu_before = sum(api.cpu_times()[:2]) if api else 0.0
     async with Profile(port, profile):
-        results = await asyncio.gather(*(claim(s, t) for s, t in zip(streams, tokens, strict=True)))
+        results = await asyncio.gather(
+            *(raw_claim(s, host, referral, t) for s, t in zip(streams, tokens, strict=True))
+        )
     cpu = (sum(api.cpu_times()[:2]) - cpu_before) * 1000 / len(tokens) if api else float("nan")
     print(f"  API process CPU per claim in the race: {cpu:.2f} ms (user + system)")
     # The same claims again one at a time (all 409 now): what one answer costs the service.
-    serial = [await claim(await asyncio.open_connection(host, port), t) for t in tokens[:20]]
+    serial = [
+        await raw_claim(await asyncio.open_connection(host, port), host, referral, t)
+        for t in tokens[:20]
+    ]
     return [c for c, _ in results], [t * 1000 for _, t in results], [t * 1000 for _, t in serial]
 
 

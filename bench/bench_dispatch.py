@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 from redis import Redis
 
-from bench.common import percentile
+from bench.common import percentile, raw_claim
 from bench.service import running_service, scratch_database
 from db.engine import make_engine, make_sessionmaker, transaction
 from dispatch.auth import hash_password
@@ -99,19 +99,9 @@ async def claims(url: str, database_url: str, claimers: int) -> None:
     host, port = httpx.URL(url).host, httpx.URL(url).port
     streams = [await asyncio.open_connection(host, port) for _ in tokens]
 
-    async def claim(stream, token: str) -> tuple[int, float]:
-        reader, writer = stream
-        start = time.perf_counter()
-        writer.write(
-            f"POST /api/v1/referrals/{referral}/claim HTTP/1.1\r\nHost: {host}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n".encode()
-        )
-        status_line = await reader.readline()
-        elapsed = time.perf_counter() - start
-        writer.close()
-        return int(status_line.split()[1]), elapsed
-
-    results = await asyncio.gather(*(claim(s, t) for s, t in zip(streams, tokens, strict=True)))
+    results = await asyncio.gather(
+        *(raw_claim(s, host, referral, t) for s, t in zip(streams, tokens, strict=True))
+    )
     codes = [c for c, _ in results]
     ms = [t * 1000 for _, t in results]
     print(

@@ -224,3 +224,20 @@ def top(path: str, limit: int = 25) -> str:
     for frame, n in inclusive.most_common(limit):
         lines.append(f"{100 * n / total:5.1f} {100 * own[frame] / total:5.1f}  {frame}")
     return "\n".join(lines)
+
+
+async def raw_claim(
+    stream: tuple[asyncio.StreamReader, asyncio.StreamWriter], host: str, referral: int, token: str
+) -> tuple[int, float]:
+    """One claim on an open connection, by a raw HTTP/1.1 request: (status, seconds).
+    httpx's own overhead at 100 concurrent requests would be measured instead of the service."""
+    reader, writer = stream
+    start = time.perf_counter()
+    writer.write(
+        f"POST /api/v1/referrals/{referral}/claim HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    status_line = await reader.readline()
+    elapsed = time.perf_counter() - start
+    writer.close()
+    return int(status_line.split()[1]), elapsed
