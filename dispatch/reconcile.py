@@ -5,8 +5,8 @@ A row is looked at once it has been enqueued for `LOOK_AFTER` seconds, emergenci
 (the intake of an emergency or mandatory case). Its current job's state in Redis decides:
 - gone (Redis lost it, e.g. restarted without persistence): enqueue again at once;
 - started by a worker that no longer beats (killed mid-job), or taken from its queue but
-  never started (killed in between; RQ's own cleanup of that comes minutes later):
-  enqueue again at once;
+  never started (killed in between: marked queued, yet in no queue's list; RQ's own cleanup
+  of that comes minutes later, or never): enqueue again at once;
 - failed (or finished without marking its row) past the row's grace time
   (`HOTLINE_RECONCILE_URGENT_SECONDS` / `HOTLINE_RECONCILE_SECONDS`, doubled with each
   attempt up to 64×, so failing work backs off): enqueue again;
@@ -77,26 +77,27 @@ class Grace:
 
 
 def _jobs(redis: Redis, rows: list[Outbox]) -> tuple[list[Job | None], set[str], set[str]]:
-    """The rows' current jobs, the living workers, and the ids in the queues' intermediate
-    lists (where RQ keeps a job between taking it from its queue and starting it)."""
+    """The rows' current jobs, the living workers, and which of the jobs are still in their
+    queue's list (where a job waits until a worker takes it)."""
     ids = [job_id(row.id, row.enqueues) for row in rows]
-    names = {queue_for(row.topic, row.payload) for row in rows}
     with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.lrange(Queue(name, connection=redis).intermediate_queue_key, 0, -1)
-        taken = {i.decode() for found in pipe.execute() for i in found}
-    return Job.fetch_many(ids, connection=redis), heartbeats.living(redis, "worker"), taken
+        for row, id_ in zip(rows, ids, strict=True):
+            pipe.lpos(Queue(queue_for(row.topic, row.payload), connection=redis).key, id_)
+        waiting = {id_ for id_, at in zip(ids, pipe.execute(), strict=True) if at is not None}
+    return Job.fetch_many(ids, connection=redis), heartbeats.living(redis, "worker"), waiting
 
 
-def lost(job: Job | None, alive: set[str], taken: set[str] = frozenset()) -> bool:
-    """Redis no longer has the job; its worker died while running it; or a worker took it
-    from its queue seconds ago and never started it (killed in between)."""
+def lost(job: Job | None, alive: set[str], waiting: set[str]) -> bool:
+    """Redis no longer has the job; its worker died while running it; or it is marked queued
+    but is no longer in its queue's list: a worker took it and died before starting it (a
+    worker on several queues takes with BLPOP, which leaves no trace; one on a single queue
+    moves it to an intermediate list that RQ cleans only minutes later)."""
     if job is None:
         return True
     status = job.get_status(refresh=False)
     if status == JobStatus.STARTED:
         return bool(job.worker_name) and job.worker_name not in alive
-    return job.id in taken
+    return status == JobStatus.QUEUED and job.id not in waiting
 
 
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
@@ -107,10 +108,10 @@ def due_again(
     alive: set[str],
     age: timedelta,
     grace: timedelta,
-    taken: set[str] = frozenset(),
+    waiting: set[str],
 ) -> bool:
     """Whether a row whose current job is `job`, enqueued `age` ago, is enqueued again."""
-    if lost(job, alive, taken):
+    if lost(job, alive, waiting):
         return True
     status = job.get_status(refresh=False)
     if status == JobStatus.STARTED:  # a live worker runs it: only if far past its timeout
@@ -140,7 +141,7 @@ async def reconcile_once(
                 )
             ).scalars()
         )
-        jobs, alive, taken = await asyncio.to_thread(_jobs, redis, rows)
+        jobs, alive, waiting = await asyncio.to_thread(_jobs, redis, rows)
         again = [
             row
             for row, job in zip(rows, jobs, strict=True)
@@ -149,7 +150,7 @@ async def reconcile_once(
                 alive,
                 now - row.relayed_at,
                 grace.for_row(urgent[row.id], row.enqueues),
-                taken,
+                waiting,
             )
         ]
         again.sort(key=lambda r: (not urgent[r.id], r.id))

@@ -362,3 +362,28 @@ async def test_a_job_taken_from_its_queue_by_a_worker_that_died_is_enqueued_agai
     redis_client.delete(queue.intermediate_queue_key)
     await pump()
     assert (await _row(sessions, row.id)).done_at is not None
+
+
+async def test_a_job_popped_by_a_worker_on_several_queues_that_died_is_enqueued_again(
+    sessions, redis_client, pump, app
+):
+    """A worker listening to several queues takes a job with BLPOP, which leaves it in no
+    list at all, still marked queued; killed before starting it, the job would wait for the
+    ten-grace-times safety net (100 s for an emergency). The reconciler sees it in seconds."""
+    from rq import Queue as RqQueue
+
+    from dispatch.reconcile import Grace, reconcile_once
+
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    queue = RqQueue("center", connection=redis_client)
+    assert redis_client.blpop([queue.key, "rq:queue:notify"], 1)  # as RQ's worker does
+    grace = Grace.of(app.state.runtime.settings)
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    assert await reconcile_once(sessions, redis_client, grace, now=soon) == 1
+    assert queue.get_job_ids() == [f"outbox-{row.id}-2"]
+    await pump()
+    assert (await _row(sessions, row.id)).done_at is not None
