@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -102,17 +103,51 @@ def _redis_db_url(url: str, db: int) -> str:
     return url + ("&" if "?" in url else "?") + f"db={db}"
 
 
+def _owner_gone(claim: bytes | None) -> bool:
+    """A claim made by a test run on this machine whose process no longer exists (killed
+    runs never release theirs). Claims from elsewhere are never taken over."""
+    parts = (claim or b"").decode().split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# Take a claim over only if it is still the stale one we looked at (two runs may try at once).
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return false
+"""
+
+
+def _claim(base: Redis, token: str) -> int:
+    """The first free test database, else the first whose claim a killed run left."""
+    keys = {db: f"hotline-test-db:{db}" for db in range(1, 16)}
+    for db, key in keys.items():
+        if base.set(key, token, nx=True, ex=4 * 3600):
+            return db
+    for db, key in keys.items():
+        claim = base.get(key)
+        if _owner_gone(claim) and base.eval(_TAKE_OVER, 1, key, claim, token, 4 * 3600):
+            return db
+    raise RuntimeError("all Redis test databases are in use")
+
+
 @pytest.fixture(scope="session")
 def redis_url(servers: Servers) -> Iterator[str]:
     """A Redis database number of this run's own, claimed with a lock key in db 0, so test
-    runs sharing one server (developers, helpers, CI) never see each other's queues."""
+    runs sharing one server (developers, helpers, CI) never see each other's queues. A claim
+    left by a killed run on this machine is taken over."""
     base = Redis.from_url(_redis_db_url(servers.redis_url, 0))
-    token = secrets.token_hex(8)
-    for db in range(1, 16):
-        if base.set(f"hotline-test-db:{db}", token, nx=True, ex=4 * 3600):
-            break
-    else:
-        raise RuntimeError("all Redis test databases are in use")
+    token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+    db = _claim(base, token)
     url = _redis_db_url(servers.redis_url, db)
     Redis.from_url(url).flushdb()
     try:
