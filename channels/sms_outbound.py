@@ -26,6 +26,7 @@ from channels.staff_sms import twilio_client, twilio_configured
 from channels.twilio_webhook import public_url
 from db.engine import transaction
 from db.handlers import JobContext
+from db.metrics import SMS
 from db.models import CaseEvent, Outbox
 from db.models_telephony import SmsMessage, SmsThread
 from db.settings import Settings
@@ -168,8 +169,10 @@ async def send_reply(ctx: JobContext, payload: dict[str, Any]) -> None:
             status_callback=status_callback_url(ctx.settings, message.id),
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and decided on below
+        SMS.labels("reply", "failed").inc()
         await _record_failure(ctx, message.id, exc)
     else:
+        SMS.labels("reply", "sent").inc()
         await _record_submitted(ctx, message.id, created.sid, created.status)
 
 

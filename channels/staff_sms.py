@@ -10,6 +10,7 @@ import logging
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from db.metrics import SMS
 from db.settings import Settings
 
 log = logging.getLogger("hotline.notify")
@@ -37,9 +38,15 @@ async def send_staff_sms(settings: Settings, phone: str | None, text: str, ref: 
     """Returns the channel used: 'sms' or 'log'. Raises on a Twilio failure (job retries)."""
     if not phone or not twilio_configured(settings):
         log.info("notification %s recorded as sent-to-log", ref)
+        SMS.labels("staff", "logged").inc()
         return "log"
     client = twilio_client(settings)
-    await asyncio.to_thread(
-        client.messages.create, to=phone, from_=settings.twilio_from_number, body=text
-    )
+    try:
+        await asyncio.to_thread(
+            client.messages.create, to=phone, from_=settings.twilio_from_number, body=text
+        )
+    except Exception:
+        SMS.labels("staff", "failed").inc()
+        raise
+    SMS.labels("staff", "sent").inc()
     return "sms"

@@ -4,6 +4,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     hotline_backup_keep: int = 14
     # A folder with pg_dump / pg_restore for an external server (default: PATH, then pgserver's).
     hotline_pg_bin: str | None = None
+    # Who may read GET /metrics (`Authorization: Bearer <token>`); unset: no endpoint.
+    hotline_metrics_token: str | None = None
+    # The folder where every process of one deployment keeps its counters for /metrics
+    # (`hotline up`: <data dir>/metrics; containers: a volume they share).
+    hotline_metrics_dir: Path | None = None
+    # Log lines as JSON (production) or readable text; auto: text on a terminal.
+    hotline_log_format: Literal["auto", "json", "text"] = "auto"
 
 
 def processes(value: int | None) -> int:

@@ -36,6 +36,7 @@ from dispatch import (
 )
 from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
+from dispatch.ops import metrics
 from dispatch.runtime import make_runtime
 from workflows.triage import warm as warm_triage
 
@@ -75,6 +76,7 @@ def create_app(
     errors.install(app)
     for router in (
         health.router,
+        metrics.router,
         public_pages.router,
         auth.router,
         webform.router,
@@ -99,4 +101,6 @@ def create_app(
         app.include_router(router)
     app.mount(console.STATIC_PATH, StaticFiles(directory=console.STATIC_DIR), name="console-static")
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
+    # Outermost: the request id covers every log line, the timing every answer.
+    app.add_middleware(metrics.Observe, timed=bool(settings.hotline_metrics_token))
     return app

@@ -10,6 +10,7 @@ done is not run again, only acknowledged.
 
 import asyncio
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, update
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.handlers import Handler, JobContext
+from db.metrics import JOB_FAILURES, JOB_SECONDS
 from db.models import Outbox
 from db.settings import get_settings
 
@@ -73,7 +75,14 @@ async def run_job(
             done = await session.scalar(select(Outbox.done_at).where(Outbox.id == outbox_id))
         if done is not None:
             return False
-    await handler(ctx, payload)
+    started = time.perf_counter()
+    try:
+        await handler(ctx, payload)
+    except Exception:
+        JOB_FAILURES.labels(topic).inc()
+        raise
+    finally:
+        JOB_SECONDS.labels(topic).observe(time.perf_counter() - started)
     if outbox_id is not None and not ctx.finished:
         async with transaction(base.sessions) as session:
             await session.execute(

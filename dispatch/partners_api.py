@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import func, select, text, update
+from sqlalchemy import RowMapping, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from channels.partner_callbacks import wake_row
@@ -104,8 +105,14 @@ class ForwardStats(BaseModel):
 async def partner_lines(request: Request) -> PartnerLines:
     """Each partner's feedback line: how much waits, and why the first in line waits."""
     async with sessions(request)() as session:
-        rows = (await session.execute(_LINES)).mappings().all()
+        rows = await line_rows(session)
     return PartnerLines(items=[PartnerLine(**row, name=source_name(row["source"])) for row in rows])
+
+
+async def line_rows(session: AsyncSession) -> list[RowMapping]:
+    """Each partner's line (waiting, delivered, the head's state): for the console's
+    partner page and for `/metrics`."""
+    return list((await session.execute(_LINES)).mappings().all())
 
 
 _LINES = text(

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.metrics import INTAKE, TRIAGE
 from workflows import receipts
-from workflows.judgement_policy import decide
+from workflows.judgement_policy import Decision, decide
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
 from workflows.triage import Judgement, judge
@@ -224,6 +225,7 @@ async def record_report(
     conn = await _driver_connection(session)
     found = await _locked_twin(session, conn, new, fp)
     if found:
+        INTAKE.labels(new.channel, "duplicate").inc()
         return found
 
     # One judgement per report: the text's categories, danger, situations and place join
@@ -241,6 +243,7 @@ async def record_report(
     args = _report_args(new, fp, code, decision.categories, judgement)
     if case_id is not None:
         row = await conn.fetchrow(_ATTACH, *args, case_id)
+        _count(new, decision, joined=True)
         return IntakeResult(row["report_id"], case_id, code, False, decision.emergency)
     row = await conn.fetchrow(
         _INSERT,
@@ -252,7 +255,19 @@ async def record_report(
         decision.not_a_case,
         decision.predicted_risk,
     )
+    _count(new, decision, joined=False)
     return IntakeResult(row["report_id"], row["case_id"], code, False, decision.emergency)
+
+
+def _count(new: NewReport, decision: Decision, *, joined: bool) -> None:
+    """Counted once stored (a rollback after this is rare: the caller's own failure)."""
+    INTAKE.labels(new.channel, "joined" if joined else "case").inc()
+    TRIAGE.labels(
+        decision.predicted_risk,
+        str(decision.emergency).lower(),
+        str(decision.emergency and not new.emergency).lower(),
+        decision.not_a_case or "",
+    ).inc()
 
 
 def _report_args(

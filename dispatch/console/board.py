@@ -94,19 +94,25 @@ async def deadline_board(
         session, principal, _ESCALATED, _NOT_FLAGGED, _RUNNING_DUE > now + SOON, limit=limit
     )
     soon = (due_soon + warned_later)[:limit]  # the second list's deadlines are all later
+    counts = await deadline_counts(session, now, referral_filter(principal))
+    return Board(flagged, overdue, soon, counts, limit)
+
+
+async def deadline_counts(
+    session: AsyncSession, now: datetime, *where: ColumnElement[bool]
+) -> dict[str, int]:
+    """How many open referrals are flagged, overdue and due soon: the board's section
+    counts (within a scope), and the city's for `/metrics` (no scope)."""
     counted = (
         await session.execute(
             select(
                 func.count().filter(_FLAGGED),
                 func.count().filter(_NOT_FLAGGED, _RUNNING_DUE <= now),
                 func.count().filter(_NOT_FLAGGED, _RUNNING_DUE > now),
-            ).where(
-                _OPEN, or_(_RUNNING_DUE <= now + SOON, _ESCALATED), referral_filter(principal)
-            )
+            ).where(_OPEN, or_(_RUNNING_DUE <= now + SOON, _ESCALATED), *where)
         )
     ).one()
-    counts = dict(zip(("flagged", "overdue", "soon"), counted, strict=True))
-    return Board(flagged, overdue, soon, counts, limit)
+    return dict(zip(("flagged", "overdue", "soon"), counted, strict=True))
 
 
 @router.get("/board", response_class=HTMLResponse)

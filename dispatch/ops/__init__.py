@@ -1,0 +1,1 @@
+"""Running the service: metrics, logs, process management."""
