@@ -24,6 +24,7 @@ from dispatch.local_servers import (
     running_embedded_url,
     servers_for,
 )
+from dispatch.ops import startup
 from workflows.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
@@ -66,6 +67,7 @@ def _read_secret(prompt: str) -> str:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date and load reference data."""
+    startup.start(get_settings(), "migrate")
     schema.migrate(_database_url())
     typer.echo("数据库已是最新")
 
@@ -376,6 +378,7 @@ def api() -> None:
     """Serve the HTTP API only (production: one container per process kind)."""
     from dispatch.serve import serve_api
 
+    startup.start(get_settings(), "api")
     serve_api(get_settings(), _database_url(), _redis_url())
 
 
@@ -394,18 +397,17 @@ def worker(
     """Run an RQ worker on the center's queues and every office queue (survives Redis outages)."""
     from dispatch.worker import run_worker
 
+    startup.start(get_settings(), "worker")
     run_worker(_database_url(), _redis_url(), burst=burst)
 
 
 @app.command()
 def scheduler() -> None:
     """Run the outbox relay, the reconciler and the deadline/visit sweeps."""
-    import logging
-
     from dispatch.liveness import beating, heartbeat_file
     from dispatch.scheduler import run_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    startup.start(get_settings(), "scheduler")
     beat = heartbeat_file(get_settings(), "scheduler")
     asyncio.run(beating(run_scheduler(_database_url(), _redis_url()), beat))
 

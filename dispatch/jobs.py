@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+from rq import get_current_job
 from sqlalchemy import select, update
 
 from db.engine import make_engine, make_sessionmaker, transaction
@@ -113,6 +115,8 @@ def run_topic(topic: str, payload: dict[str, Any], outbox_id: int | None = None)
     global _state
     if _state is None:
         _state = _Worker()
-    _state.loop.run_until_complete(
-        run_job(_state.context, _state.handlers, topic, payload, outbox_id)
-    )
+    job = get_current_job()
+    with structlog.contextvars.bound_contextvars(job_id=job.id if job else None, topic=topic):
+        _state.loop.run_until_complete(
+            run_job(_state.context, _state.handlers, topic, payload, outbox_id)
+        )

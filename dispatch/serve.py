@@ -16,6 +16,7 @@ import uvicorn
 
 from db.settings import Settings, processes
 from dispatch import schema
+from dispatch.ops import logs, startup
 from dispatch.supervise import Supervisor
 
 log = logging.getLogger("hotline.serve")
@@ -31,7 +32,7 @@ def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
         host=settings.hotline_host,
         port=settings.hotline_port,
         proxy_headers=True,
-        log_level="info",
+        log_config=logs.log_config(settings, "api"),  # again in each worker process
         access_log=False,  # request lines carry receipt codes and phone numbers in paths
     )
 
@@ -44,7 +45,7 @@ def run_all(settings: Settings) -> int:
     """Start what is needed, migrate, run worker + scheduler + API; clean up on any exit."""
     from dispatch.embedded import EmbeddedServers
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    startup.start(settings, "up")
     signal.signal(signal.SIGTERM, _raise_exit)
     embedded: EmbeddedServers | None = None
     supervisor: Supervisor | None = None

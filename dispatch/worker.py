@@ -62,7 +62,6 @@ def _name() -> str:
 
 def run_worker(database_url: str, redis_url: str, *, burst: bool = False) -> bool:
     """Work until asked to stop (or, with `burst`, until the queues are empty)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     names = queue_names(database_url)
     heartbeat = Heartbeat(relay_redis(redis_url), "worker", _name())
     heartbeat.start()

@@ -1,5 +1,7 @@
 """GET /metrics: who may read it, and the figures after known traffic."""
 
+import asyncio
+import os
 import secrets
 import subprocess
 import sys
@@ -147,10 +149,10 @@ async def test_counts_of_several_processes_are_added_up(metered, tmp_path, monke
         "import sys; from db.metrics import INTAKE; "
         "INTAKE.labels('sms', 'case').inc(int(sys.argv[1]))"
     )
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for count in (2, 3):
-        subprocess.run([sys.executable, "-c", script, str(count)], check=True,
-                       env={**__import__("os").environ, **env})
+        command = [sys.executable, "-c", script, str(count)]
+        await asyncio.to_thread(subprocess.run, command, check=True, env=env)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     figures = await read(metered)
     assert value(figures, "hotline_intake_total", channel="sms", outcome="case") == 5
