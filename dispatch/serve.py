@@ -22,7 +22,7 @@ from dispatch.supervise import Supervisor
 log = logging.getLogger("hotline.serve")
 
 
-def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
+def serve_api(settings: Settings, database_url: str, redis_url: str, kind: str = "api") -> None:
     """Serve the API; with HOTLINE_API_WORKERS > 1, in that many processes on one port."""
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = database_url, redis_url
     uvicorn.run(
@@ -32,8 +32,12 @@ def serve_api(settings: Settings, database_url: str, redis_url: str) -> None:
         host=settings.hotline_host,
         port=settings.hotline_port,
         proxy_headers=True,
-        log_config=logs.log_config(settings, "api"),  # again in each worker process
+        log_config=logs.log_config(settings, kind),  # again in each worker process
         access_log=False,  # request lines carry receipt codes and phone numbers in paths
+        # A worker process answers uvicorn's health pings only once its imports are done
+        # (numpy, scikit-learn, jieba: several seconds on a busy two-core host); the default
+        # 5 s kills it before, again and again.
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -67,7 +71,7 @@ def run_all(settings: Settings) -> int:
         kinds = ["worker"] * processes(settings.hotline_workers) + ["scheduler"]
         supervisor = Supervisor(kinds, env)
         supervisor.start()
-        serve_api(settings, database_url, redis_url)
+        serve_api(settings, database_url, redis_url, kind="up")
         return 0
     except KeyboardInterrupt:
         return 130

@@ -79,6 +79,9 @@ def log_config(settings: Settings, kind: str) -> dict:
             "uvicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
             "rq": {"handlers": [], "propagate": True, "level": "WARNING"},
+            # Each request to Twilio or a partner, line by line: noise at INFO.
+            "twilio": {"handlers": [], "propagate": True, "level": "WARNING"},
+            "httpx": {"handlers": [], "propagate": True, "level": "WARNING"},
         },
     }
 
