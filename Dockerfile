@@ -18,7 +18,8 @@ FROM python:3.11.11-slim-bookworm
 # FROM python:3.11.11-slim-bookworm@sha256:<digest>
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 HOTLINE_HOST=0.0.0.0 HOTLINE_PORT=8000 \
     HOTLINE_DATA_DIR=/var/lib/hotline
-RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/hotline hotline
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/hotline hotline \
+    && install -d -o hotline -g hotline /var/lib/hotline/metrics
 COPY --from=build /opt/venv /opt/venv
 # `hotline migrate` runs from the source tree's alembic/ folder.
 COPY --chown=hotline:hotline alembic.ini /app/alembic.ini

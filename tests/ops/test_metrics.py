@@ -157,3 +157,28 @@ async def test_counts_of_several_processes_are_added_up(metered, tmp_path, monke
     figures = await read(metered)
     assert value(figures, "hotline_intake_total", channel="sms", outcome="case") == 5
     assert len(list(tmp_path.glob("counter_*.db"))) == 2
+
+
+async def test_alert_rules_and_dashboard_ask_only_for_metrics_the_service_has(metered):
+    import json
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    response = await metered.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"],
+                "gauge": [""]}
+    known = {
+        family.name + suffix
+        for family in text_string_to_metric_families(response.text)
+        for suffix in suffixes.get(family.type, [""])
+    }
+    deploy = Path(__file__).parents[2] / "deploy"
+    rules = yaml.safe_load((deploy / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((deploy / "grafana" / "hotline-dashboard.json").read_text())
+    exprs += [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\bhotline_[a-z_]+", expr)}
+    assert len(used) >= 12
+    assert used <= known, used - known
