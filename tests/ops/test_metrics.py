@@ -182,3 +182,14 @@ async def test_alert_rules_and_dashboard_ask_only_for_metrics_the_service_has(me
     used = {name for expr in exprs for name in re.findall(r"\bhotline_[a-z_]+", expr)}
     assert len(used) >= 12
     assert used <= known, used - known
+
+
+async def test_every_answer_carries_a_request_id(client):
+    kept = await client.get("/healthz", headers={"X-Request-ID": "proxy-7f3a.1"})
+    assert kept.headers["x-request-id"] == "proxy-7f3a.1"  # the proxy's own id, kept
+    made = await client.get("/healthz", headers={"X-Request-ID": "not plain; <script>"})
+    assert made.headers["x-request-id"] != "not plain; <script>"
+    assert len(made.headers["x-request-id"]) == 16
+    other = await client.get("/no-such-page")
+    assert other.status_code == 404 and other.headers["x-request-id"] != made.headers[
+        "x-request-id"]
