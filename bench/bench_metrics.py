@@ -67,6 +67,7 @@ async def _load(url: str, pid: int, total: int, concurrency: int, scrape: bool) 
                     pass
 
         await run_load(call, min(300, total), concurrency)  # warm-up
+        failures = 0
         api = psutil.Process(pid)
         cpu = sum(api.cpu_times()[:2])
         stop = asyncio.Event()
