@@ -7,8 +7,8 @@ are read from PostgreSQL and Redis on each scrape, so every API process answers 
 figures and nothing has to be kept in step.
 
 Not public: the reader sends `Authorization: Bearer $HOTLINE_METRICS_TOKEN` (Prometheus:
-`authorization: {credentials_file: ...}`). With no token set there is no endpoint (404)
-and no request timing: a deployment turns metrics on by giving the token.
+`authorization: {credentials_file: ...}`). With no token set nobody may read it (401 naming
+the setting) and requests are not timed: a deployment turns metrics on by giving the token.
 """
 
 import hmac
@@ -59,8 +59,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus 文本格式"},
-        401: {"description": "缺少或错误的指标令牌"},
-        404: {"description": "未启用指标（未设置 HOTLINE_METRICS_TOKEN）"},
+        401: {"description": "缺少或错误的指标令牌，或本部署未设置 HOTLINE_METRICS_TOKEN"},
     },
 )
 async def metrics(request: Request) -> Response:
@@ -78,19 +77,16 @@ async def metrics(request: Request) -> Response:
 
 
 def _check_token(request: Request, token: str | None) -> None:
-    if not token:
-        raise ApiError(
-            404, "metrics_disabled", "未启用指标：请在部署配置中设置 HOTLINE_METRICS_TOKEN"
-        )
+    """Default deny: 401 unless the deployment's token is sent, and always without one."""
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "请以 Authorization: Bearer <HOTLINE_METRICS_TOKEN> 读取指标",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if not token:
+        message = "本部署未启用指标：请在部署配置中设置 HOTLINE_METRICS_TOKEN"
+    elif scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+        message = "请以 Authorization: Bearer <HOTLINE_METRICS_TOKEN> 读取指标"
+    else:
+        return
+    raise ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _counters() -> CollectorRegistry:

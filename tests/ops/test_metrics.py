@@ -68,9 +68,10 @@ async def read(client) -> dict[tuple, float]:
 
 
 async def test_metrics_are_not_public(client, metered):
-    off = await client.get("/metrics")  # the suite's app has no token: no endpoint
-    assert off.status_code == 404
-    assert "HOTLINE_METRICS_TOKEN" in off.json()["error"]["message"]
+    for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}):
+        off = await client.get("/metrics", headers=headers)  # the suite's app has no token
+        assert off.status_code == 401
+        assert "未启用" in off.json()["error"]["message"]
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         refused = await metered.get("/metrics", headers=headers)
         assert refused.status_code == 401
