@@ -121,6 +121,8 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     not_a_case = None
     if not emergency:
         not_a_case = _reason(prepared, scores, float(settings.get("not_a_case_threshold", 0.5)))
+        if not_a_case == "noise" and (words or _harm(prepared)):  # it says something
+            not_a_case = None
         if not_a_case and "not_a_case" in scores:
             evidence["not_a_case"] = why("not_a_case", not_a_case)
 
@@ -158,6 +160,16 @@ def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -
 def _looks_empty(prepared: Prepared) -> bool:
     """Nothing a person wrote in Chinese, and short: a keypad's digits, blank lines."""
     return not _MEANINGFUL.search(prepared.text) and len(prepared.text.strip()) < 20
+
+
+# Lexicon concepts that are not about harm to a child: they do not make a text say something.
+_NOT_HARM = {"minor", "adult", "consult", "noise", "fiction", "now"}
+
+
+def _harm(prepared: Prepared) -> list[str]:
+    """The lexicon's words of harm the text says outside any scope (a noise text has none)."""
+    return [word for clause in prepared.clauses for tag, word, mark in clause.concepts
+            if tag not in _NOT_HARM and not mark]
 
 
 def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:
