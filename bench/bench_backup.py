@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.bench_console import seed
 from bench.service import scratch_database
-from dispatch import backup, schema
+from dispatch.ops import backup, schema
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import httpx
 from bench.bench_dispatch import REPORT, _wait
 from bench.common import Profile, percentile, process_on_port, raw_claim, top
 from bench.service import redis_database, running_service, scratch_database
-from dispatch.auth import hash_password
+from dispatch.staff.auth import hash_password
 
 
 async def seed(url: str, database_url: str, rounds: int, claimers: int) -> list[int]:

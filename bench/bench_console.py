@@ -29,9 +29,9 @@ import psutil
 
 from bench.common import percentile, process_on_port
 from bench.service import running_service, scratch_database
-from dispatch import schema
-from dispatch.auth import hash_password
 from dispatch.console import periods
+from dispatch.ops import schema
+from dispatch.staff.auth import hash_password
 
 PASSWORD = "bench-console-password"
 JURISDICTIONS = [

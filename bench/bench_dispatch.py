@@ -22,8 +22,8 @@ from redis import Redis
 from bench.common import percentile, raw_claim
 from bench.service import running_service, scratch_database
 from db.engine import make_engine, make_sessionmaker, transaction
-from dispatch.auth import hash_password
-from dispatch.deadlines import sweep_referrals
+from dispatch.referrals.deadlines import sweep_referrals
+from dispatch.staff.auth import hash_password
 
 REPORT = {
     "reporter": {"role": "teacher"},

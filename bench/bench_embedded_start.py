@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 from redis import Redis
 
-from dispatch.embedded import EmbeddedServers
+from dispatch.ops.embedded import EmbeddedServers
 
 
 def seconds_to_answer(data_dir: Path) -> float:

@@ -34,9 +34,9 @@ from bench.service import (
     running_service,
     scratch_database,
 )
-from channels.partner_secrets import seal
-from channels.partner_signature import sign
-from dispatch.simulate import work_order
+from channels.partners.secrets import seal
+from channels.partners.signature import sign
+from dispatch.ops.simulate import work_order
 
 SECRET = "bench-partner-secret-" + secrets.token_hex(8)
 

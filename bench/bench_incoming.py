@@ -18,9 +18,9 @@ from bench.bench_console import seed
 from bench.common import percentile
 from bench.service import scratch_database
 from db.engine import make_engine, make_sessionmaker
-from dispatch import schema
-from dispatch.auth import Principal
 from dispatch.console.incoming import incoming_reports
+from dispatch.ops import schema
+from dispatch.staff.auth import Principal
 
 BACKLOG_SQL = """
 UPDATE hcase SET state = 'discovered',

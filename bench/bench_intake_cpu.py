@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 import httpx
 
 from bench.service import redis_database, scratch_database
-from channels.partner_secrets import seal
-from channels.partner_signature import signed_headers
-from db.models_partner import Partner
+from channels.partners.secrets import seal
+from channels.partners.signature import signed_headers
+from db.partners import Partner
 from db.settings import Settings
-from dispatch import schema
+from dispatch.ops import schema
 from workflows.triage import judge
 
 TEXTS = [

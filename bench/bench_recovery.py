@@ -23,7 +23,7 @@ import httpx
 import psutil
 
 from bench.service import redis_database, running_tree, scratch_database
-from dispatch.auth import hash_password
+from dispatch.staff.auth import hash_password
 
 REPORT = {
     "reporter": {"role": "teacher", "name": "张老师", "phone": "13800138000"},

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models_telephony import CallerBlock
+from db.telephony import CallerBlock
 from workflows.phones import normalize_phone
 
 

@@ -4,7 +4,7 @@ Nothing can be stored, so nothing may pretend to be: the JSON API answers 503 in
 contract's shape, the web form a Chinese page with the hotline's number and 110, and
 Twilio's webhooks TwiML that needs no database (a caller hears where to turn instead of
 Twilio's generic error; with HOTLINE_BACKUP_NUMBER the call is put through to it). The same
-TwiML is served at the Twilio fallback URLs (`channels.twilio_fallback`).
+TwiML is served at the Twilio fallback URLs (`channels.twilio.fallback`).
 """
 
 import errno

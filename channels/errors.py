@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import degraded
-from workflows.intake import field_errors
+from workflows.cases.intake import field_errors
 
 log = logging.getLogger("hotline.errors")
 

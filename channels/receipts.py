@@ -10,7 +10,7 @@ from channels.errors import ApiError
 from channels.ratelimit import record_miss, refuse_if_over
 from channels.web import client_ip, sessions
 from db.models import Case, Report
-from workflows import receipts
+from workflows.cases import receipts
 
 router = APIRouter(tags=["public"])
 

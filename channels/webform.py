@@ -1,6 +1,6 @@
 """The mandatory reporters' channel: the HTML form at /report and its JSON twin.
 
-Both validate with the same model (`workflows.intake.ReportIn`) and store through the same
+Both validate with the same model (`workflows.cases.intake.ReportIn`) and store through the same
 `record_report`; the HTML side adds CSRF protection and re-shows the form with the
 reporter's input and a Chinese message next to each wrong field.
 """
@@ -18,8 +18,14 @@ from starlette.datastructures import FormData
 
 from channels.errors import ApiError
 from channels.web import client_ip, database_answers, json_only, secret_key, sessions
-from workflows import receipts
-from workflows.intake import IntakeResult, ReportIn, field_errors, from_report_in, record_report
+from workflows.cases import receipts
+from workflows.cases.intake import (
+    IntakeResult,
+    ReportIn,
+    field_errors,
+    from_report_in,
+    record_report,
+)
 from workflows.reference import (
     category_labels,
     gender_labels,

@@ -8,36 +8,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from channels import (
-    errors,
-    forwards,
-    public_pages,
-    receipts,
-    sms_webhook,
-    twilio_fallback,
-    voice_webhook,
-    webform,
-)
+from channels import errors, public_pages, receipts, webform
+from channels.partners import forwards
+from channels.sms import webhook as sms_webhook
+from channels.twilio import fallback as twilio_fallback
+from channels.voice import webhook as voice_webhook
 from db.settings import Settings
-from dispatch import (
-    auth,
-    blocks_api,
-    callbacks_api,
-    calls_api,
-    cases_api,
-    corrections_api,
-    health,
-    partners_api,
-    referrals_api,
-    sms_api,
-    status_api,
-    triage_api,
-    workflow_api,
-)
+from dispatch.cases import api as cases_api
+from dispatch.cases import corrections_api, workflow_api
 from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
-from dispatch.ops import metrics
+from dispatch.ops import health, metrics, status_api
+from dispatch.partners import api as partners_api
+from dispatch.referrals import api as referrals_api
 from dispatch.runtime import make_runtime
+from dispatch.staff import auth
+from dispatch.telephony import blocks_api, callbacks_api, calls_api, sms_api
+from dispatch.triage import api as triage_api
 from workflows.triage import warm as warm_triage
 
 

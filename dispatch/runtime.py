@@ -17,7 +17,7 @@ class Runtime:
     redis: Redis
     redis_url: str
     secret_key: str
-    # Verified bearer tokens → (when, principal); see dispatch.auth.PRINCIPAL_TTL.
+    # Verified bearer tokens → (when, principal); see dispatch.staff.auth.PRINCIPAL_TTL.
     principal_cache: dict = field(default_factory=dict)
 
     async def close(self) -> None:

@@ -43,43 +43,47 @@ class Target:
 
 TARGETS = {
     "receipts": Target(
-        "workflows/receipts.py", ("tests/test_receipts.py", "tests/test_receipt_codes.py")
+        "workflows/cases/receipts.py",
+        ("tests/intake/test_receipts.py", "tests/intake/test_receipt_codes.py"),
     ),
     "case_workflow": Target(
-        "workflows/case_workflow.py",
-        ("tests/test_workflow_rules.py", "tests/test_workflow_messages.py"),
+        "workflows/cases/workflow.py",
+        ("tests/cases/test_workflow_rules.py", "tests/cases/test_workflow_messages.py"),
         import_time=("*.x__state__mutmut_*", "*.x__event__mutmut_*"),
     ),
     "referral_workflow": Target(
-        "workflows/referral_workflow.py",
-        ("tests/test_workflow_rules.py", "tests/test_workflow_messages.py"),
+        "workflows/referrals/workflow.py",
+        ("tests/cases/test_workflow_rules.py", "tests/cases/test_workflow_messages.py"),
         import_time=("*.x__status__mutmut_*", "*.x__event__mutmut_*"),
     ),
     "deadlines": Target(
-        "workflows/deadlines.py",
-        ("tests/test_deadlines.py", "tests/test_holidays.py", "tests/test_deadline_rules.py"),
+        "workflows/referrals/deadlines.py",
+        ("tests/referrals/test_deadlines.py", "tests/calendar/test_holidays.py",
+         "tests/calendar/test_deadline_rules.py"),
     ),
     "holidays": Target(
         "workflows/holidays.py",
-        ("tests/test_holidays.py", "tests/test_deadlines.py", "tests/test_holiday_rules.py"),
+        ("tests/calendar/test_holidays.py", "tests/referrals/test_deadlines.py",
+         "tests/calendar/test_holiday_rules.py"),
     ),
     "partner_signature": Target(
-        "channels/partner_signature.py", ("tests/test_partner_signature.py",)
+        "channels/partners/signature.py", ("tests/partners/test_partner_signature.py",)
     ),
     "triage_keywords": Target(
-        "workflows/triage/keywords.py", ("tests/test_triage.py", "tests/test_danger_rules.py")
+        "workflows/triage/keywords.py",
+        ("tests/triage/test_triage.py", "tests/test_danger_rules.py"),
     ),
     "scope": Target(
-        "dispatch/scope.py",
-        ("tests/test_scope_rules.py",),
+        "dispatch/staff/scope.py",
+        ("tests/staff/test_scope_rules.py",),
         pure=False,
     ),
     "auth": Target(  # the role checks and what a token is worth, not the login form
-        "dispatch/auth.py",
-        ("tests/test_auth.py", "tests/test_auth_rules.py"),
+        "dispatch/staff/auth.py",
+        ("tests/staff/test_auth.py", "tests/staff/test_auth_rules.py"),
         pure=False,
         only=tuple(
-            f"dispatch.auth.{name}*"
+            f"dispatch.staff.auth.{name}*"
             for name in ("x_require", "xǁPrincipalǁ", "x_verify_password", "x_hash_password",
                          "x_issue_token", "x_principal_from_token", "x_current_principal")
         ),

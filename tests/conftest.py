@@ -25,10 +25,9 @@ from redis import Redis
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import AppUser
 from db.settings import Settings
-from dispatch import schema
-from dispatch.auth import hash_password
-
-PASSWORD = "correct horse battery"
+from dispatch.ops import schema
+from dispatch.staff.auth import hash_password
+from tests.fixtures.servers import PASSWORD, _redis_db_url
 
 
 def _with_database(url: str, name: str) -> str:
@@ -49,7 +48,7 @@ def servers() -> Iterator[Servers]:
     embedded = None
     folder: Path | None = None
     if not db_url or not redis_url:
-        from dispatch.embedded import EmbeddedServers
+        from dispatch.ops.embedded import EmbeddedServers
 
         folder = Path(tempfile.mkdtemp(prefix="ht", dir="/tmp"))
         embedded = EmbeddedServers(folder, postgres=not db_url, redis=not redis_url)
@@ -95,12 +94,6 @@ def database_url(fresh_database) -> str:
     url = fresh_database()
     schema.migrate(url)
     return url
-
-
-def _redis_db_url(url: str, db: int) -> str:
-    if url.startswith(("redis://", "rediss://")):
-        return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
-    return url + ("&" if "?" in url else "?") + f"db={db}"
 
 
 def _owner_gone(claim: bytes | None) -> bool:
@@ -241,8 +234,8 @@ def pump(app, redis_client):
     from rq import Queue
 
     from db.handlers import JobContext
-    from dispatch.jobs import handlers, run_job
-    from dispatch.relay import relay_once
+    from dispatch.worker.jobs import handlers, run_job
+    from dispatch.worker.relay import relay_once
 
     runtime = app.state.runtime
     table = handlers()

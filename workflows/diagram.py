@@ -3,7 +3,8 @@ exported by python-statemachine itself, so the picture cannot drift from the cod
 
 from pathlib import Path
 
-from workflows import case_workflow, referral_workflow
+from workflows.cases import workflow as case_workflow
+from workflows.referrals import workflow as referral_workflow
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "workflow.md"
 
@@ -21,7 +22,7 @@ def render() -> str:
             "",
             "由 `python -m workflows.diagram` 从状态机代码生成，请勿手工编辑。",
             "",
-            "Generated from `workflows/case_workflow.py` and `workflows/referral_workflow.py`;",
+            "Generated from `workflows/cases/workflow.py` and `workflows/referrals/workflow.py`;",
             "do not edit by hand.",
             "",
             "## 案件 · Case: 发现 → 报告 → 评估 → 处置 → 跟踪回访 → 结案",

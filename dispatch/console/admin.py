@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from dispatch import status_api
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
+from dispatch.ops import status_api
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

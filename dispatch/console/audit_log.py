@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.web import sessions
 from db.models import AppUser, AuditLog, Case, Jurisdiction
-from dispatch.audit import audit
-from dispatch.auth import Principal
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
-from dispatch.scope import case_filter, is_root
-from workflows.case_workflow import EVENT_LABELS
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter, is_root
+from workflows.cases.workflow import EVENT_LABELS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

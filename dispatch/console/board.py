@@ -15,12 +15,12 @@ from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.models import Case, Referral
-from dispatch.audit import audit
-from dispatch.auth import Principal
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, shown, staff
 from dispatch.console.worklist import overdue_visits, referrals_to_route
-from dispatch.deadlines import FLAGGED
-from dispatch.scope import referral_filter
+from dispatch.referrals.deadlines import FLAGGED
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import referral_filter
 from workflows.holidays import calendar_warning
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)

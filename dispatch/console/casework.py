@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from channels.web import sessions
 from db.models import Office, Referral
-from dispatch import calls_api, cases_api, corrections_api, referrals_api, sms_api, workflow_api
-from dispatch.audit import audit
-from dispatch.case_service import EVENT_ROLES, TERMINAL
-from dispatch.cases_api import load_case
+from dispatch.cases import api as cases_api
+from dispatch.cases import corrections_api, workflow_api
+from dispatch.cases.api import load_case
+from dispatch.cases.service import EVENT_ROLES, TERMINAL
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
 from dispatch.console.timefmt import parse_local
@@ -34,17 +34,20 @@ from dispatch.console.web import (
     text_field,
 )
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
-from dispatch.scope import referral_filter
-from workflows.case_workflow import CaseFacts, allowed_events
-from workflows.deadlines import levels
-from workflows.intake import ChildIn
-from workflows.judgement_policy import evidence_lines, not_a_case_label
+from dispatch.referrals import api as referrals_api
+from dispatch.staff.audit import audit
+from dispatch.staff.scope import referral_filter
+from dispatch.telephony import calls_api, sms_api
+from workflows.cases.intake import ChildIn
+from workflows.cases.workflow import CaseFacts, allowed_events
 from workflows.reference import (
     category_labels,
     department_labels,
     gender_labels,
     jurisdictions,
 )
+from workflows.referrals.deadlines import levels
+from workflows.triage.policy import evidence_lines, not_a_case_label
 
 router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in_schema=False)
 

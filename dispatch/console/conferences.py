@@ -12,9 +12,9 @@ from sqlalchemy import any_, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
+from db.console import CaseConference
 from db.models import CaseEvent
-from db.models_console import CaseConference
-from dispatch.auth import Principal
+from dispatch.staff.auth import Principal
 from workflows.reference import department_labels
 
 MIN_DEPARTMENTS = 2

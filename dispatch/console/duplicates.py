@@ -14,8 +14,8 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Report
-from dispatch.auth import Principal
-from dispatch.scope import case_filter
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
 
 WINDOW = timedelta(days=90)
 # Shorter addresses ("3栋") say too little to match on containment.

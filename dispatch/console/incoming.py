@@ -17,13 +17,13 @@ from sqlalchemy import case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Report
-from dispatch.auth import Principal
 from dispatch.console.masking import mask_numbers
-from dispatch.scope import case_filter
-from workflows.deadlines import levels
-from workflows.judgement_policy import evidence_lines, not_a_case_label
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
 from workflows.phones import mask_phone
 from workflows.reference import category_labels
+from workflows.referrals.deadlines import levels
+from workflows.triage.policy import evidence_lines, not_a_case_label
 
 SNIPPET_CHARS = 80
 EVIDENCE_LINES = 4

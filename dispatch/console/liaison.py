@@ -17,8 +17,7 @@ from sqlalchemy.orm import aliased
 from channels.errors import ApiError
 from channels.web import sessions
 from db.models import Case, Referral
-from dispatch import cases_api, referrals_api
-from dispatch.audit import audit
+from dispatch.cases import api as cases_api
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
@@ -29,8 +28,10 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
-from dispatch.referrals import OPEN
-from dispatch.scope import referral_filter
+from dispatch.referrals import api as referrals_api
+from dispatch.referrals.service import OPEN
+from dispatch.staff.audit import audit
+from dispatch.staff.scope import referral_filter
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

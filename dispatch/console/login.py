@@ -1,6 +1,6 @@
 """Signing in and out of the consoles, and each role's landing page.
 
-Sign-in goes through the staff API's own password endpoint (`dispatch.auth.token`): the
+Sign-in goes through the staff API's own password endpoint (`dispatch.staff.auth.token`): the
 same argon2 check, failed-login limits and audit rows; the token it issues stays in the
 server-side session. The form itself is protected like the report form: a signed nonce in
 a cookie and in the form, so another site cannot sign a browser in as someone else.
@@ -15,8 +15,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from channels.errors import ApiError
 from channels.web import secret_key, sessions
-from dispatch import auth
-from dispatch.audit import audit
 from dispatch.console.sessions import close_session, current_session, open_session
 from dispatch.console.web import (
     ROLE_HOMES,
@@ -28,6 +26,8 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
+from dispatch.staff import auth
+from dispatch.staff.audit import audit
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

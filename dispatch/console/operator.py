@@ -15,8 +15,6 @@ from pydantic import ValidationError
 from channels.errors import ApiError
 from channels.web import sessions
 from channels.webform import _as_report, _form_values
-from dispatch import callbacks_api, calls_api, triage_api
-from dispatch.audit import audit
 from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases
 from dispatch.console.timefmt import parse_day
@@ -29,9 +27,11 @@ from dispatch.console.web import (
     shown,
     staff,
 )
-from workflows.case_workflow import STATE_LABELS
-from workflows.intake import ReportIn, field_errors
-from workflows.judgement_policy import evidence_lines, not_a_case_label
+from dispatch.staff.audit import audit
+from dispatch.telephony import callbacks_api, calls_api
+from dispatch.triage import api as triage_api
+from workflows.cases.intake import ReportIn, field_errors
+from workflows.cases.workflow import STATE_LABELS
 from workflows.reference import (
     category_labels,
     gender_labels,
@@ -39,6 +39,7 @@ from workflows.reference import (
     reporter_role_labels,
     situation_labels,
 )
+from workflows.triage.policy import evidence_lines, not_a_case_label
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

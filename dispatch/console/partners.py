@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dispatch import partners_api
 from dispatch.console.web import ConsoleRoute, ConsoleUser, act, read_form, render, staff
+from dispatch.partners import api as partners_api
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -25,18 +25,18 @@ from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.models import Case, Jurisdiction, Referral, Report
-from dispatch.audit import audit
-from dispatch.auth import Principal
 from dispatch.console import periods
 from dispatch.console.periods import Period
 from dispatch.console.stats import figures
 from dispatch.console.timefmt import local
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, staff
-from dispatch.scope import case_filter
-from workflows.case_workflow import STATE_LABELS
-from workflows.deadlines import LEVEL_LABELS
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
+from workflows.cases.workflow import STATE_LABELS
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
-from workflows.referral_workflow import STATUS_LABELS
+from workflows.referrals.deadlines import LEVEL_LABELS
+from workflows.referrals.workflow import STATUS_LABELS
 
 router = APIRouter(prefix="/console/reports", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -13,12 +13,12 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Jurisdiction, Report
-from dispatch.auth import Principal
 from dispatch.console.incoming import SNIPPET_CHARS
 from dispatch.console.masking import mask_numbers
 from dispatch.console.timefmt import local_zone
-from dispatch.scope import case_filter
-from workflows import receipts
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
+from workflows.cases import receipts
 from workflows.phones import mask_phone, normalize_phone
 
 

@@ -1,6 +1,6 @@
 """Console sign-in sessions: a random id in an HttpOnly cookie, the rest in Redis.
 
-The session holds a staff bearer token (`dispatch.auth.issue_token`), never sent to the
+The session holds a staff bearer token (`dispatch.staff.auth.issue_token`), never sent to the
 browser, so a console user is resolved exactly like an API caller: the user must still be
 active, a logout-everywhere (token_version bump) ends the session, and the token's age
 bounds the session's (HOTLINE_TOKEN_TTL, 8 hours). On top of that a session ends after
@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from redis.exceptions import RedisError
 
 from channels.errors import ApiError
-from dispatch.auth import Principal, principal_from_token, runtime_of
+from dispatch.staff.auth import Principal, principal_from_token, runtime_of
 
 COOKIE = "hotline_console"
 COOKIE_PATH = "/console"

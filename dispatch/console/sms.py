@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dispatch import sms_api
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
@@ -16,6 +15,7 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
+from dispatch.telephony import sms_api
 
 router = APIRouter(prefix="/console/sms", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -24,17 +24,17 @@ from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.models import Case, Jurisdiction, Referral, Report
-from dispatch import partners_api
-from dispatch.audit import audit
-from dispatch.auth import Principal
 from dispatch.console import periods
 from dispatch.console.periods import Period, local_zone
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, render, staff
-from dispatch.scope import case_filter, referral_filter
-from workflows.deadlines import LEVEL_LABELS
+from dispatch.partners import api as partners_api
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter, referral_filter
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
-from workflows.referral_workflow import STATUS_LABELS
+from workflows.referrals.deadlines import LEVEL_LABELS
+from workflows.referrals.workflow import STATUS_LABELS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -23,8 +23,6 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
-from dispatch.audit import shown_cases as shown  # noqa: F401  (pages import it from here)
-from dispatch.auth import Principal
 from dispatch.console import timefmt
 from dispatch.console.masking import mask_numbers
 from dispatch.console.sessions import (
@@ -34,11 +32,13 @@ from dispatch.console.sessions import (
     current_session,
     flash,
 )
-from workflows.case_workflow import EVENT_LABELS, STATE_LABELS
-from workflows.deadlines import LEVEL_LABELS
+from dispatch.staff.audit import shown_cases as shown  # noqa: F401  (pages import it from here)
+from dispatch.staff.auth import Principal
+from workflows.cases.workflow import EVENT_LABELS, STATE_LABELS
 from workflows.phones import mask_phone
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
-from workflows.referral_workflow import STATUS_LABELS
+from workflows.referrals.deadlines import LEVEL_LABELS
+from workflows.referrals.workflow import STATUS_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "console"
 

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from db.models import Case, Referral, Visit
-from dispatch.auth import Principal
-from dispatch.case_service import TERMINAL
-from dispatch.scope import case_filter, referral_filter
+from dispatch.cases.service import TERMINAL
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter, referral_filter
 
 
 async def cases_in_states(

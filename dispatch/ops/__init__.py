@@ -1,1 +1,1 @@
-"""Running the service: metrics, logs, process management."""
+"""Running the service: the command, processes, embedded servers, backups, metrics, logs."""

@@ -3,7 +3,7 @@
 Our modules log through the standard library (`logging.getLogger("hotline....")`); structlog
 renders every record, theirs and uvicorn's alike, with the time (UTC), level, logger, the
 process kind and whatever is bound to the current context (`request_id` by
-`dispatch.ops.metrics.Observe`, `job_id` and `topic` by `dispatch.jobs.run_topic`).
+`dispatch.ops.metrics.Observe`, `job_id` and `topic` by `dispatch.worker.jobs.run_topic`).
 Every entry point applies `log_config` (uvicorn re-applies it in each API worker process).
 
 What is logged never names a person: phone numbers are masked where they are logged at all,

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 from db.handlers import JobContext
 from db.settings import Settings
-from dispatch import jobs
 from dispatch.ops.logs import make_formatter
+from dispatch.worker import jobs
 
 
 def test_a_jobs_log_lines_carry_its_job_id_and_topic(monkeypatch):

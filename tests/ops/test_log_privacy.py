@@ -9,10 +9,10 @@ import pytest
 
 from db.settings import Settings
 from dispatch.ops import logs
-from tests.partner_fixtures import order
-from tests.twilio_fake import ACCOUNT_SID, FROM_NUMBER, mobile, signed
+from tests.fixtures.partners import order
+from tests.fixtures.twilio_fake import ACCOUNT_SID, FROM_NUMBER, mobile, signed
 
-pytest_plugins = ("tests.twilio_fixtures", "tests.partner_fixtures")
+pytest_plugins = ("tests.fixtures.twilio", "tests.fixtures.partners")
 
 REPORTER_PHONE, FORWARD_PHONE = "13912345678", "13987654321"
 NAMES = ["钱老师", "周小雨", "吴女士", "郑小龙", "幸福里小区9栋", "和平路88号"]

@@ -126,7 +126,7 @@ async def test_figures_after_known_traffic(metered, pump):
 
 async def test_a_failing_job_is_counted_by_kind(metered, app):
     from db.handlers import JobContext
-    from dispatch.jobs import run_job
+    from dispatch.worker.jobs import run_job
 
     async def broken(ctx, payload):
         raise RuntimeError("partner down")

@@ -17,10 +17,10 @@ from sqlalchemy import func, insert, select, update
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import CaseEvent, Outbox, Referral
-from dispatch import schema
-from dispatch.heartbeats import living
-from tests.test_durability import PrivateRedis
-from workflows.intake import NewReport, record_report
+from dispatch.ops import schema
+from dispatch.worker.heartbeats import living
+from tests.worker.test_durability import PrivateRedis
+from workflows.cases.intake import NewReport, record_report
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 ROWS, REFERRALS = 600, 40  # more rows than one relay pass takes (500)

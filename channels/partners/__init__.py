@@ -1,0 +1,1 @@
+"""The partner forwards, in and out: work orders, feedback, signatures."""

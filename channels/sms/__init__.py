@@ -1,0 +1,1 @@
+"""The SMS channel: inbound, staff replies, opt-outs, staff notifications."""

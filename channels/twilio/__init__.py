@@ -1,0 +1,1 @@
+"""What every Twilio webhook shares, and the fallback URLs."""

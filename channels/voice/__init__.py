@@ -1,0 +1,1 @@
+"""The voice channel: the call flow, call records, voicemail audio."""

@@ -1,0 +1,152 @@
+"""Tables of the Twilio channels: SMS threads and messages, opt-outs, calls, call-backs and
+caller blocks.
+
+Phone numbers are E.164 (or, for a sender phonenumbers cannot parse, the raw sender id),
+kept here and in `report` only; lists and logs show them masked. Timestamps are set by the
+application's clock, so windows and expiries can be tested without sleeping.
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from db.columns import timestamp as _at
+
+__all__ = ["CallerBlock", "SmsMessage", "SmsOptOut", "SmsThread", "VoiceCall", "VoiceCallback"]
+
+
+class SmsThread(SQLModel, table=True):
+    """One texter's conversation about one report: the report an SMS opened, and every later
+    message from that number while the thread stays active."""
+
+    __tablename__ = "sms_thread"
+    __table_args__ = (sa.Index("ix_sms_thread_phone_last", "phone", "last_message_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=32)
+    report_id: int = Field(foreign_key="report.id", unique=True)
+    case_id: int = Field(foreign_key="hcase.id", index=True)
+    opened_at: datetime | None = _at()
+    last_message_at: datetime | None = _at()
+
+
+class SmsMessage(SQLModel, table=True):
+    """An SMS in or out. Inbound rows keep the reply we gave, so a retried webhook gets the
+    same answer; outbound rows carry their delivery status."""
+
+    __tablename__ = "sms_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int | None = Field(default=None, foreign_key="sms_thread.id", index=True)
+    direction: str = Field(max_length=3)  # in, out
+    # in: report, followup, stop, start, help; out: reply
+    kind: str = Field(max_length=20)
+    phone: str = Field(max_length=32)
+    message_sid: str | None = Field(default=None, max_length=64, unique=True)
+    body: str
+    media: list | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    reply: str | None = None
+    status: str = Field(max_length=20)  # see workflows.telephony.delivery_status
+    error: str | None = Field(default=None, max_length=80)
+    attempts: int = Field(default=0)
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime | None = _at()
+    updated_at: datetime | None = _at()
+    submitted_at: datetime | None = _at(nullable=True)
+
+
+class SmsOptOut(SQLModel, table=True):
+    """A number that sent 退订/STOP: nothing more is sent to it until it sends 开始/START."""
+
+    __tablename__ = "sms_opt_out"
+
+    phone: str = Field(primary_key=True, max_length=32)
+    keyword: str = Field(max_length=20)
+    opted_out_at: datetime | None = _at()
+
+
+class VoiceCall(SQLModel, table=True):
+    """One inbound call, from the greeting to its final status."""
+
+    __tablename__ = "voice_call"
+    __table_args__ = (
+        # Who is waiting now, per queue: the operators' console reads this on every refresh.
+        sa.Index(
+            "ix_voice_call_waiting",
+            "queue",
+            "enqueued_at",
+            postgresql_where=sa.text(
+                "queue IS NOT NULL AND queue_left_at IS NULL AND answered_at IS NULL"
+                " AND ended_at IS NULL"
+            ),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_sid: str = Field(max_length=64, unique=True)
+    phone: str | None = Field(default=None, max_length=32, index=True)
+    status: str = Field(max_length=20)
+    route: str = Field(max_length=10)  # open, closed, blocked: decided once, at the greeting
+    menu_choice: str | None = Field(default=None, max_length=10)  # emergency, normal
+    queue: str | None = Field(default=None, max_length=64)
+    enqueued_at: datetime | None = _at(nullable=True)
+    queue_left_at: datetime | None = _at(nullable=True)
+    queue_result: str | None = Field(default=None, max_length=30)
+    queue_seconds: int | None = None
+    answered_at: datetime | None = _at(nullable=True)
+    duration_seconds: int | None = None
+    ended_at: datetime | None = _at(nullable=True)
+    recording_sid: str | None = Field(default=None, max_length=64)
+    recording_url: str | None = Field(default=None, max_length=400)
+    recording_seconds: int | None = None
+    report_id: int | None = Field(default=None, foreign_key="report.id")
+    case_id: int | None = Field(default=None, foreign_key="hcase.id", index=True)
+    created_at: datetime | None = _at()
+    updated_at: datetime | None = _at()
+
+
+class VoiceCallback(SQLModel, table=True):
+    """A call operators owe: a voicemail, a missed emergency call, a caller who gave up."""
+
+    __tablename__ = "voice_callback"
+    __table_args__ = (
+        sa.Index(
+            "ix_voice_callback_pending",
+            "due_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: int = Field(foreign_key="voice_call.id", unique=True)
+    phone: str = Field(max_length=32)
+    case_id: int | None = Field(default=None, foreign_key="hcase.id")
+    reason: str = Field(max_length=20)  # voicemail, missed_emergency, abandoned
+    emergency: bool = Field(default=False)  # the caller pressed the emergency key
+    priority: str = Field(max_length=10)  # a risk level: its claim window sets due_at
+    due_at: datetime | None = _at()
+    status: str = Field(default="pending", max_length=10)  # pending, done
+    attempts: int = Field(default=0)
+    outcome: str | None = Field(default=None, max_length=20)
+    note: str | None = None
+    done_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime | None = _at()
+    updated_at: datetime | None = _at()
+    done_at: datetime | None = _at(nullable=True)
+
+
+class CallerBlock(SQLModel, table=True):
+    """A supervisor's time-limited block of an abusive number (the hotline only)."""
+
+    __tablename__ = "caller_block"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=32, index=True)
+    reason: str
+    created_by: int = Field(foreign_key="app_user.id")
+    created_at: datetime | None = _at()
+    expires_at: datetime | None = _at()
+    lifted_at: datetime | None = _at(nullable=True)
+    lifted_by: int | None = Field(default=None, foreign_key="app_user.id")

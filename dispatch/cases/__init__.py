@@ -1,0 +1,1 @@
+"""Cases: reading, correcting and driving a case through its workflow."""

@@ -1,0 +1,1 @@
+"""Referrals: routing a case to offices, the liaisons' queue, deadlines."""

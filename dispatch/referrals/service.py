@@ -1,0 +1,283 @@
+"""Referrals: creating them from a routing plan, and each liaison action on them.
+
+Every action is one transaction with its case event, audit row and outbox rows. Claiming,
+the hot one, lives in `dispatch.referrals.claims` (one conditional UPDATE with SKIP LOCKED).
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.errors import ApiError
+from db.models import Case, CaseEvent, Referral
+from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
+from dispatch.referrals.routing import Target, plan_routes_for
+from dispatch.staff.notifications import notify, office_liaisons, supervisors
+from workflows.errors import WorkflowRefused
+from workflows.reference import department_labels
+from workflows.referrals.workflow import apply_referral_event
+
+OPEN = ("unrouted", "queued", "claimed", "in_progress")
+ACTIVE = OPEN + ("completed",)
+
+
+def _event(
+    case_id: int,
+    event: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    actor_id: int | None = None,
+    **data,
+) -> CaseEvent:
+    return CaseEvent(
+        case_id=case_id,
+        event=event,
+        actor=actor,
+        actor_id=actor_id,
+        reason=reason,
+        data=data or None,
+        created_at=now,
+    )
+
+
+async def deliver(session: AsyncSession, referral: Referral, now: datetime) -> None:
+    """The referral is in its office's queue (the office's liaisons see it from now on):
+    record it and tell them, in the transaction that routed it, so no job stands between
+    a case's routing and its referrals reaching their offices."""
+    referral.delivered_at = now
+    dept = department_labels().get(referral.department_code, referral.department_code)
+    await notify(
+        session,
+        await office_liaisons(session, referral.department_code, referral.jurisdiction_code or ""),
+        "referral_new",
+        f"新转介：案件#{referral.case_id}（{dept}），请及时认领",
+        case_id=referral.case_id,
+        referral_id=referral.id,
+    )
+
+
+async def create_referrals(
+    session: AsyncSession, case: Case, targets: list[Target], actor: str, now: datetime
+) -> list[Referral]:
+    """One referral per department not already holding a live one; routed ones go out."""
+    existing = set(
+        (
+            await session.execute(
+                select(Referral.department_code).where(
+                    Referral.case_id == case.id, Referral.status.in_(ACTIVE)
+                )
+            )
+        ).scalars()
+    )
+    risk = effective_risk(case)
+    made = []
+    for target in targets:
+        if target.department in existing:
+            continue
+        referral = Referral(
+            case_id=case.id,
+            department_code=target.department,
+            office_id=target.office_id,
+            jurisdiction_code=target.jurisdiction_code,
+            role=target.role,
+            status="queued" if target.office_id else "unrouted",
+            created_at=now,
+            updated_at=now,
+        )
+        if referral.status == "queued":
+            enter_phase(referral, risk)
+        session.add(referral)
+        made.append(referral)
+    if not made:
+        return made
+    await session.flush()
+    labels = department_labels()
+    for referral in made:
+        name = labels.get(referral.department_code, referral.department_code)
+        if referral.status == "queued":
+            session.add(
+                _event(
+                    case.id,
+                    "referral_created",
+                    actor,
+                    now,
+                    f"转介{name}",
+                    referral_id=referral.id,
+                    department=referral.department_code,
+                    role=referral.role,
+                    office_id=referral.office_id,
+                )
+            )
+            await deliver(session, referral, now)
+        else:
+            text = f"案件#{case.id} 无可接收的{name}部门，请人工指定"
+            session.add(
+                _event(
+                    case.id,
+                    "referral_unrouted",
+                    actor,
+                    now,
+                    text,
+                    referral_id=referral.id,
+                    department=referral.department_code,
+                )
+            )
+            await notify(
+                session,
+                await supervisors(session, None, case.jurisdiction_code),
+                "referral_unrouted",
+                text,
+                case_id=case.id,
+                referral_id=referral.id,
+            )
+    return made
+
+
+async def cancel_open(session: AsyncSession, case: Case, actor: str, now: datetime) -> int:
+    """The case closed (or merged, or was found invalid): its open referrals are cancelled."""
+    rows = (
+        (
+            await session.execute(
+                select(Referral)
+                .where(Referral.case_id == case.id, Referral.status.in_(OPEN))
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for referral in rows:
+        referral.status = "cancelled"
+        referral.next_check_at = None
+        referral.updated_at = now
+        session.add(
+            _event(
+                case.id,
+                "referral_cancelled",
+                actor,
+                now,
+                referral_id=referral.id,
+                department=referral.department_code,
+            )
+        )
+    return len(rows)
+
+
+async def act(
+    session: AsyncSession,
+    referral_id: int,
+    user_id: int,
+    actor: str,
+    event: str,
+    note: str | None,
+    visible,
+    now: datetime,
+) -> Referral:
+    """progress / complete / return by the liaison holding the claim."""
+    referral = (
+        await session.execute(
+            select(Referral).where(Referral.id == referral_id, visible).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if referral is None:
+        raise ApiError(404, "referral_not_found", "未找到该转介")
+    if referral.claimed_by != user_id:
+        raise ApiError(403, "not_claimant", "只有认领该转介的联络员可以办理")
+    try:
+        new_status = apply_referral_event(referral.status, event, note=note)
+    except WorkflowRefused as refused:
+        raise ApiError(
+            409 if refused.code == "transition_not_allowed" else 422, refused.code, refused.message
+        ) from refused
+    changed = new_status != referral.status
+    referral.status = new_status
+    referral.last_activity_at = now
+    referral.updated_at = now
+    if event == "complete":
+        referral.outcome = note
+    if event == "return":
+        referral.return_reason = note
+    case = await session.get(Case, referral.case_id)
+    if changed:
+        enter_phase(referral, effective_risk(case))
+    else:
+        schedule(referral, effective_risk(case))
+    names = {
+        "progress": "referral_progress",
+        "complete": "referral_completed",
+        "return": "referral_returned",
+    }
+    session.add(
+        _event(
+            referral.case_id,
+            names[event],
+            actor,
+            now,
+            note,
+            actor_id=user_id,
+            referral_id=referral.id,
+            department=referral.department_code,
+        )
+    )
+    if event == "return":
+        dept = department_labels().get(referral.department_code, referral.department_code)
+        await notify(
+            session,
+            await supervisors(session, None, case.jurisdiction_code),
+            "referral_returned",
+            f"案件#{case.id} 的转介被{dept}退回，请重新指派",
+            case_id=case.id,
+            referral_id=referral.id,
+        )
+    return referral
+
+
+async def reroute(
+    session: AsyncSession,
+    case: Case,
+    department: str,
+    office_id: int | None,
+    actor: str,
+    now: datetime,
+) -> Referral:
+    """The center sends a returned or unrouted share to a department office it names."""
+    target = await plan_routes_for(session, case, department, office_id)
+    unrouted = (
+        await session.execute(
+            select(Referral)
+            .where(
+                Referral.case_id == case.id,
+                Referral.department_code == department,
+                Referral.status == "unrouted",
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if unrouted is not None:
+        if target.office_id is None:
+            raise ApiError(422, "no_office", "该部门在此辖区及上级均无办理机构，请指定机构")
+        unrouted.office_id = target.office_id
+        unrouted.jurisdiction_code = target.jurisdiction_code
+        unrouted.status = "queued"
+        unrouted.created_at = now
+        unrouted.updated_at = now
+        enter_phase(unrouted, effective_risk(case))
+        session.add(
+            _event(
+                case.id,
+                "referral_routed",
+                actor,
+                now,
+                referral_id=unrouted.id,
+                department=department,
+                office_id=target.office_id,
+            )
+        )
+        await deliver(session, unrouted, now)
+        return unrouted
+    made = await create_referrals(session, case, [target], actor, now)
+    if not made:
+        raise ApiError(409, "referral_exists", "该部门已有进行中的转介")
+    return made[0]

@@ -1,0 +1,116 @@
+"""Job handlers for the center's own topics: intake, delivery to an office, notifications.
+
+Each is idempotent, since the reconciler enqueues a job again when its row is not done in
+time, and marks its outbox row done in the transaction of its effect (`finish`). The intake
+job is the only one before an intake's referrals sit in their offices' queues: it routes,
+creates the referrals, delivers them and writes their notifications in one transaction.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from channels.sms.staff import send_staff_sms
+from db.engine import transaction
+from db.handlers import JobContext, finish
+from db.models import AppUser, Case, Notification, Referral, Report
+from dispatch.cases.service import TERMINAL, Actor, transition
+from dispatch.partners.feedback import owe_feedback
+from dispatch.referrals.routing import plan_routes
+from dispatch.referrals.service import create_referrals, deliver
+from workflows.partners.forwards import needs_review
+from workflows.triage.policy import AUTO_REGISTER, auto_registers
+
+__all__ = ["AUTO_REGISTER"]
+SYSTEM = Actor("system:intake", "system")
+
+
+async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Police at once for danger and mandatory reports; auto-register complete reports.
+
+    Also sent again by a channel when a later message raises a case to an emergency: the
+    police copy is added if missing (create_referrals never duplicates a department).
+    """
+    now = datetime.now(UTC)
+    async with transaction(ctx.sessions) as session:
+        case = (
+            await session.execute(
+                select(Case).where(Case.id == payload["case_id"]).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if case is None or case.state in TERMINAL:
+            await finish(session, ctx)
+            return
+        police = await plan_routes(session, case, police_only=True)
+        await create_referrals(session, case, police, SYSTEM.name, now)
+        report = (
+            await session.execute(
+                select(Report.channel, Report.raw).where(Report.id == payload.get("report_id"))
+            )
+        ).first()
+        if (
+            case.state == "discovered"
+            and report is not None
+            and auto_registers(
+                report.channel,
+                partner_review=needs_review(report.channel, report.raw),
+                not_a_case=case.not_a_case,
+            )
+        ):
+            await transition(session, case, "register", SYSTEM, now, reason="自动登记")
+        await finish(session, ctx)
+
+
+async def deliver_referral(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """A `referral.dispatch` row written before delivery moved into the routing transaction."""
+    async with transaction(ctx.sessions) as session:
+        referral = (
+            await session.execute(
+                select(Referral).where(Referral.id == payload["referral_id"]).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if referral is not None and referral.delivered_at is None:
+            await deliver(session, referral, datetime.now(UTC))
+        await finish(session, ctx)
+
+
+async def send_notification(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Send a transaction's notifications, each in its own transaction (one failing does not
+    undo another's "sent"); failures are recorded on their rows, then raised so the row stays
+    not done and the reconciler tries again later (sent ones are not sent twice)."""
+    ids = payload.get("notification_ids") or [payload["notification_id"]]
+    failure: Exception | None = None
+    for note_id in ids:
+        failure = await _send_one(ctx, note_id) or failure
+    if failure is not None:
+        raise failure
+
+
+async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
+    failure: Exception | None = None
+    async with transaction(ctx.sessions) as session:
+        note = (
+            await session.execute(
+                select(Notification).where(Notification.id == note_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if note is None or note.status in ("sent", "logged"):
+            return None
+        phone = await session.scalar(select(AppUser.phone).where(AppUser.id == note.user_id))
+        note.attempts += 1
+        try:
+            note.channel = await send_staff_sms(ctx.settings, phone, note.text, f"#{note.id}")
+        except Exception as exc:  # noqa: BLE001 - recorded here, re-raised by the caller
+            note.status, note.error, failure = "failed", type(exc).__name__, exc
+        else:
+            note.status = "sent" if note.channel == "sms" else "logged"
+            note.sent_at = datetime.now(UTC)
+    return failure
+
+
+async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """A case changed state: the partners who forwarded it are owed a status message."""
+    async with transaction(ctx.sessions) as session:
+        await owe_feedback(session, payload["case_id"])
+        await finish(session, ctx)

@@ -1,0 +1,1 @@
+"""Staff: sign-in, roles, scope, audit and notifications."""

@@ -1,0 +1,39 @@
+"""Audit rows for reads and writes of cases: who, what, when, from where."""
+
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.web import client_ip
+from db.models import AuditLog
+from dispatch.staff.auth import Principal
+
+
+def audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    request: Request | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add the row to the caller's transaction, so it commits (or not) with the change."""
+    session.add(
+        AuditLog(
+            actor_id=principal.id,
+            actor=principal.label,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            ip=client_ip(request) if request else None,
+            detail=detail,
+        )
+    )
+
+
+def shown_cases(case_ids: list[int]) -> dict[str, Any]:
+    """Audit detail of a list read: which cases were on screen (ids only, no content)."""
+    unique = list(dict.fromkeys(case_ids))
+    return {"count": len(unique), "cases": unique[:200]}

@@ -1,0 +1,68 @@
+"""Who may see which case or referral: role × department × jurisdiction subtree.
+
+Default deny. The center's staff (operator, caseworker, supervisor with no department or
+the center's) see cases in their jurisdiction's subtree (the city center, at the root, also
+sees cases with no jurisdiction yet). Department staff (liaisons, and supervisors of a
+department) see referrals to their own department whose office lies in their subtree, and
+the cases behind those referrals. Admins manage accounts and see no case data.
+"""
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+
+from db.models import Case, Jurisdiction, Referral
+from dispatch.staff.auth import Principal
+
+
+def _in_subtree(code_column, path: str) -> ColumnElement[bool]:
+    return exists(
+        select(Jurisdiction.code).where(
+            Jurisdiction.code == code_column,
+            Jurisdiction.path.startswith(path, autoescape=True),
+        )
+    )
+
+
+def _is_department_staff(principal: Principal) -> bool:
+    return principal.role in ("liaison", "supervisor") and not principal.is_center
+
+
+def is_root(principal: Principal) -> bool:
+    return bool(principal.scope_path) and principal.scope_path.count("/") == 1
+
+
+def referral_filter(principal: Principal) -> ColumnElement[bool]:
+    # No path (None, or "" which no jurisdiction row has) is no scope, never everything.
+    if not principal.scope_path:
+        return false()
+    if _is_department_staff(principal):
+        if not principal.department:
+            return false()
+        return and_(
+            Referral.department_code == principal.department,
+            _in_subtree(Referral.jurisdiction_code, principal.scope_path),
+        )
+    if principal.is_center:
+        return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
+    return false()
+
+
+def case_filter(principal: Principal) -> ColumnElement[bool]:
+    if not principal.scope_path:
+        return false()
+    if principal.is_center:
+        own = _in_subtree(Case.jurisdiction_code, principal.scope_path)
+        if is_root(principal):
+            return or_(own, Case.jurisdiction_code.is_(None))
+        return own
+    if _is_department_staff(principal):
+        return exists(
+            select(Referral.id).where(Referral.case_id == Case.id, referral_filter(principal))
+        )
+    return false()
+
+
+def sees_reporter(principal: Principal) -> bool:
+    """Reporter identity: the center and police only (mandatory-reporting confidentiality)."""
+    return principal.is_center or (
+        _is_department_staff(principal) and principal.department == "police"
+    )

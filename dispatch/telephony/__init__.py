@@ -1,0 +1,1 @@
+"""The hotline and SMS desk for staff: calls, call-backs, blocks, threads."""

@@ -1,0 +1,153 @@
+"""Blocking abusive callers: supervisors only, always for a limited time, always with a
+reason, audited. A blocked caller hears a short message (with 110 for emergencies) instead
+of reaching the queue; the block ends by itself at its expiry or when lifted."""
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from channels import clock
+from channels.callers import caller_number
+from channels.errors import ApiError
+from channels.web import json_only, sessions
+from db.telephony import CallerBlock, VoiceCall
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal, require
+from workflows.config import load
+from workflows.phones import mask_phone
+
+router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
+SUPERVISOR = require("supervisor")
+
+
+class BlockIn(BaseModel):
+    """The number, or the call it called from (so nobody has to read the number out)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    phone: Annotated[str | None, Field(default=None, max_length=32)] = None
+    call_sid: Annotated[str | None, Field(default=None, max_length=64)] = None
+    hours: Annotated[int, Field(ge=1, le=24 * 365)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        normalized = caller_number(value)
+        if normalized is None:
+            raise ValueError("invalid phone")
+        return normalized
+
+
+class BlockOut(BaseModel):
+    id: int
+    phone: str  # masked
+    reason: str
+    created_by: int
+    created_at: datetime
+    expires_at: datetime
+    lifted_at: datetime | None
+    active: bool
+
+
+class BlockList(BaseModel):
+    items: list[BlockOut]
+
+
+def _out(block: CallerBlock) -> BlockOut:
+    return BlockOut(
+        id=block.id,
+        phone=mask_phone(block.phone),
+        reason=block.reason,
+        created_by=block.created_by,
+        created_at=block.created_at,
+        expires_at=block.expires_at,
+        lifted_at=block.lifted_at,
+        active=block.lifted_at is None and block.expires_at > clock.now(),
+    )
+
+
+@router.post("", status_code=201, response_model=BlockOut, dependencies=[Depends(json_only)])
+async def block_caller(
+    request: Request, body: BlockIn, principal: Annotated[Principal, Depends(SUPERVISOR)]
+) -> BlockOut:
+    """422 beyond the deployment's longest block (`max_block_hours`); 404 for an unknown
+    call, 422 for a call whose number was withheld."""
+    if (body.phone is None) == (body.call_sid is None):
+        raise ApiError(422, "phone_or_call_sid", "请提供要屏蔽的号码或来电编号（二选一）")
+    limit = int(load("channels")["voice"]["max_block_hours"])
+    if body.hours > limit:
+        raise ApiError(422, "block_too_long", f"屏蔽时长不能超过{limit}小时")
+    now = clock.now()
+    async with sessions(request)() as session, session.begin():
+        phone = body.phone
+        if body.call_sid is not None:
+            found = (
+                await session.execute(
+                    select(VoiceCall.phone).where(VoiceCall.call_sid == body.call_sid)
+                )
+            ).first()
+            if found is None:
+                raise ApiError(404, "call_not_found", "未找到该来电")
+            if found.phone is None:
+                raise ApiError(422, "number_withheld", "该来电未显示号码，无法屏蔽")
+            phone = found.phone
+        block = CallerBlock(
+            phone=phone,
+            reason=body.reason,
+            created_by=principal.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=body.hours),
+        )
+        session.add(block)
+        await session.flush()
+        audit(
+            session, principal, "caller.block", "caller_block", block.id, request, {"h": body.hours}
+        )
+    return _out(block)
+
+
+@router.get("", response_model=BlockList)
+async def list_blocks(
+    request: Request, principal: Annotated[Principal, Depends(SUPERVISOR)]
+) -> BlockList:
+    """Blocks in force now."""
+    async with sessions(request)() as session, session.begin():
+        blocks = (
+            (
+                await session.execute(
+                    select(CallerBlock)
+                    .where(CallerBlock.lifted_at.is_(None), CallerBlock.expires_at > clock.now())
+                    .order_by(CallerBlock.expires_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        audit(session, principal, "caller.block_list", "caller_block", None, request)
+    return BlockList(items=[_out(b) for b in blocks])
+
+
+@router.delete("/{block_id}", response_model=BlockOut)
+async def lift_block(
+    request: Request,
+    block_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: Annotated[Principal, Depends(SUPERVISOR)],
+) -> BlockOut:
+    async with sessions(request)() as session, session.begin():
+        block = (
+            await session.execute(
+                select(CallerBlock).where(CallerBlock.id == block_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if block is None:
+            raise ApiError(404, "block_not_found", "未找到该屏蔽记录")
+        if block.lifted_at is None:
+            block.lifted_at, block.lifted_by = clock.now(), principal.id
+            audit(session, principal, "caller.unblock", "caller_block", block.id, request)
+    return _out(block)

@@ -1,0 +1,1 @@
+"""The service's judgement of a text, for staff, and its corrections."""

@@ -1,0 +1,1 @@
+"""Background work: the outbox relay, job registry, scheduler, reconciler."""

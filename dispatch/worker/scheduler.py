@@ -1,0 +1,107 @@
+"""`hotline scheduler`: the outbox relay, the reconciler and the deadline sweeps, in one
+async process.
+
+The relay polls often (a cheap partial-index probe), so dispatch latency stays well under a
+second; the reconciler looks every second for work enqueued but not done (what Redis lost, a
+dead worker's job); the sweeps run every few seconds. Several schedulers may run: rows are
+locked with SKIP LOCKED, so they share the work instead of repeating it. A heartbeat in
+Redis tells `/readyz` a scheduler runs.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from channels.partners.callbacks import wake_stalled
+from db.engine import make_engine, make_sessionmaker, transaction
+from db.settings import get_settings
+from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
+from dispatch.worker.heartbeats import Heartbeat
+from dispatch.worker.reconcile import Grace, prune, reconcile_once
+from dispatch.worker.relay import relay_once, relay_redis
+from workflows.holidays import calendar_warning
+
+log = logging.getLogger("hotline.scheduler")
+
+RELAY_IDLE_SECONDS = 0.1
+RECONCILE_SECONDS = 1.0
+SWEEP_SECONDS = 5.0
+PRUNE_SECONDS = 60.0
+# A partner's due feedback with no delivery job for this long gets a fresh one.
+PARTNER_GRACE = timedelta(seconds=60)
+
+
+async def run_scheduler(database_url: str, redis_url: str) -> None:
+    settings = get_settings()
+    engine = make_engine(database_url, pool_size=3)
+    sessions = make_sessionmaker(engine)
+    redis = relay_redis(redis_url)
+    grace = Grace.of(settings)
+    retention = timedelta(hours=settings.hotline_outbox_retention_hours)
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    heartbeat = Heartbeat(relay_redis(redis_url), "scheduler", name)
+    heartbeat.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def pause(seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    warned_on: list = []  # the day the calendar warning was last logged
+
+    def warn_calendar_daily(today) -> None:
+        """Log a missing year of holidays once a day, until someone types it in."""
+        if warned_on != [today] and (message := calendar_warning(today)):
+            log.warning("holiday calendar: %s", message)
+            warned_on[:] = [today]
+
+    async def every(name: str, seconds: float, step: Callable[[], Awaitable[int]]) -> None:
+        """Run `step` until stopped; again at once while it finds work, else after a pause."""
+        while not stop.is_set():
+            try:
+                busy = await step()
+            except Exception as exc:  # noqa: BLE001 - keep going; the error is logged
+                log.error("%s pass failed: %s", name, type(exc).__name__)
+                busy = 0
+            if not busy:
+                await pause(seconds)
+
+    async def sweep() -> int:
+        warn_calendar_daily(datetime.now(UTC).date())
+        async with transaction(sessions) as session:
+            now = datetime.now(UTC)
+            await sweep_referrals(session, now)
+            await sweep_visits(session, now)
+            await wake_stalled(session, now, PARTNER_GRACE)
+        return 0
+
+    last_prune = 0.0
+
+    async def reconcile() -> int:
+        nonlocal last_prune
+        if time.monotonic() - last_prune > PRUNE_SECONDS:
+            last_prune = time.monotonic()
+            await prune(sessions, retention)
+        await reconcile_once(sessions, redis, grace)
+        return 0
+
+    try:
+        await asyncio.gather(
+            every("relay", RELAY_IDLE_SECONDS, lambda: relay_once(sessions, redis)),
+            every("reconcile", RECONCILE_SECONDS, reconcile),
+            every("sweep", SWEEP_SECONDS, sweep),
+        )
+    finally:
+        heartbeat.close()
+        redis.close()
+        await engine.dispose()

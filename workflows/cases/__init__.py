@@ -1,0 +1,1 @@
+"""Rules of a case: its workflow, intake, emergency, receipt codes."""

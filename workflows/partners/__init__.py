@@ -1,0 +1,1 @@
+"""Rules of the partner forwards (110 / 12345 / 12355)."""

@@ -1,0 +1,1 @@
+"""Rules of a referral: its workflow, risk policy and deadlines."""

@@ -1,0 +1,1 @@
+"""Rules of the Twilio channels: hours, keywords, threads, call-backs."""
