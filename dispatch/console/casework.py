@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from channels.web import sessions
+from channels.web import client_ip, sessions
+from db.engine import transaction
 from db.models import Office, Referral
 from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
@@ -37,7 +38,7 @@ from dispatch.console.worklist import cases_in_states, overdue_visits, referrals
 from dispatch.referrals import api as referrals_api
 from dispatch.staff.audit import audit
 from dispatch.staff.scope import referral_filter
-from dispatch.telephony import calls_api, sms_api
+from dispatch.telephony import calls_service, sms_service
 from workflows.cases.intake import ChildIn
 from workflows.cases.workflow import CaseFacts, allowed_events
 from workflows.reference import (
@@ -119,8 +120,14 @@ async def _case_page(
             )
     threads = calls = None
     if principal.is_center:
-        threads = await sms_api.list_threads(request, principal, case_id, 20, None)
-        calls = await calls_api.list_calls(request, principal, case_id, 20, None)
+        ip = client_ip(request)
+        async with transaction(sessions(request)) as session:
+            threads = await sms_service.list_threads(
+                session=session, principal=principal, ip=ip, case_id=case_id, limit=20
+            )
+            calls = await calls_service.list_calls(
+                session=session, principal=principal, ip=ip, case_id=case_id, limit=20
+            )
     return render(
         request,
         user,

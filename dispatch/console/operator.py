@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from channels.errors import ApiError
-from channels.web import sessions
+from channels.web import client_ip, sessions
 from channels.webform import _as_report, _form_values
+from db.engine import transaction
 from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases
 from dispatch.console.timefmt import parse_day
@@ -28,7 +29,9 @@ from dispatch.console.web import (
     staff,
 )
 from dispatch.staff.audit import audit
-from dispatch.telephony import callbacks_api, calls_api
+from dispatch.staff.auth import Principal
+from dispatch.telephony import callbacks_service, calls_service
+from dispatch.telephony.calls_api import CallSid
 from dispatch.triage import api as triage_api
 from workflows.cases.intake import ReportIn, field_errors
 from workflows.cases.workflow import STATE_LABELS
@@ -45,7 +48,6 @@ router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schem
 
 DESK = staff("operator", "caseworker", "supervisor", center=True)
 DESK_POLL = staff("operator", "caseworker", "supervisor", center=True, touch=False)
-CallSid = calls_api.CallSid
 
 
 @router.get("/operator", response_class=HTMLResponse)
@@ -70,11 +72,7 @@ async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(D
             "incoming": incoming,
             "after": max((r.report_id for r in incoming), default=0),
             "version": list_version(incoming),
-            "queue": await calls_api.queue_view(request, principal),
-            "calls": (await calls_api.list_calls(request, principal, None, 10, None)).items,
-            "callbacks": (
-                await callbacks_api.list_callbacks(request, principal, "pending", 20)
-            ).items,
+            **await _desk(request, principal),
         },
     )
 
@@ -115,8 +113,32 @@ async def incoming_fragment(
 @router.get("/operator/queue", response_class=HTMLResponse)
 async def queue_fragment(request: Request, user: Annotated[ConsoleUser, Depends(DESK_POLL)]):
     """Callers waiting now (numbers masked), for the refreshing panel."""
-    queue = await calls_api.queue_view(request, user.principal)
+    async with transaction(sessions(request)) as session:
+        queue = await calls_service.queue_view(session=session, principal=user.principal)
     return render(request, user, "_queue.html", {"queue": queue})
+
+
+async def _desk(request: Request, principal: Principal) -> dict:
+    """The desk's side panels: callers waiting, the latest calls, call-backs due."""
+    ip = client_ip(request)
+    async with transaction(sessions(request)) as session:
+        queue = await calls_service.queue_view(session=session, principal=principal)
+        calls = await calls_service.list_calls(
+            session=session, principal=principal, ip=ip, limit=10
+        )
+        callbacks = await callbacks_service.list_callbacks(
+            session=session, principal=principal, ip=ip, status="pending", limit=20
+        )
+    return {"queue": queue, "calls": calls.items, "callbacks": callbacks.items}
+
+
+async def _profile(
+    request: Request, user: ConsoleUser, call_sid: str
+) -> calls_service.CallerProfile:
+    async with transaction(sessions(request)) as session:
+        return await calls_service.caller_profile(
+            session=session, principal=user.principal, ip=client_ip(request), call_sid=call_sid
+        )
 
 
 def _triage_context(text: str) -> dict:
@@ -148,7 +170,7 @@ def _report_form(
     request: Request,
     user: ConsoleUser,
     call_sid: str,
-    profile: calls_api.CallerProfile,
+    profile: calls_service.CallerProfile,
     *,
     values: dict,
     errors: dict[str, str],
@@ -179,7 +201,7 @@ async def call_report_form(
     request: Request, call_sid: CallSid, user: Annotated[ConsoleUser, Depends(DESK)]
 ):
     """The report form beside what the hotline knows of this caller (earlier reports)."""
-    profile = await calls_api.caller_profile(request, call_sid, user.principal)
+    profile = await _profile(request, user, call_sid)
     empty = {"situations": [], "categories": [], "in_danger_now": ""}
     return _report_form(request, user, call_sid, profile, values=empty, errors={})
 
@@ -193,11 +215,15 @@ async def call_report(
     try:
         body = ReportIn.model_validate(_as_report(values))
     except ValidationError as exc:
-        profile = await calls_api.caller_profile(request, call_sid, user.principal)
+        profile = await _profile(request, user, call_sid)
         return _report_form(
             request, user, call_sid, profile, values=values, errors=field_errors(exc), status=422
         )
-    result = await calls_api.report_during_call(request, call_sid, body, user.principal)
+    async with transaction(sessions(request)) as session:
+        result = await calls_service.report_during_call(
+            session=session, principal=user.principal, ip=client_ip(request),
+            call_sid=call_sid, body=body,
+        )
     note = "（本通来电已登记过，显示的是同一份报告）" if result.duplicate else ""
     return await flash_and_go(
         request,

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from channels.web import client_ip, sessions
+from db.engine import transaction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, act, read_form, render, staff
-from dispatch.partners import api as partners_api
+from dispatch.partners import service as partners
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -23,9 +25,12 @@ async def partners_home(
     state: str = "undelivered",
 ):
     state = state if state in ("undelivered", "delivered", "all") else "undelivered"
-    lines = await partners_api.partner_lines(request)
-    messages = await partners_api.partner_messages(request, user.principal, None, state, None, 100)
-    stats = await partners_api.forward_stats(request, None, None)
+    async with transaction(sessions(request)) as session:
+        lines = await partners.partner_lines(session=session)
+        messages = await partners.partner_messages(
+            session=session, principal=user.principal, ip=client_ip(request), state=state
+        )
+        stats = await partners.forward_stats(session=session)
     return render(
         request,
         user,
@@ -38,7 +43,11 @@ async def partners_home(
 async def partner_message(
     request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ):
-    message = await partners_api.partner_message(request, message_id, user.principal)
+    async with transaction(sessions(request)) as session:
+        message = await partners.partner_message(
+            session=session, principal=user.principal, ip=client_ip(request),
+            message_id=message_id,
+        )
     return render(request, user, "partner_message.html", {"m": message})
 
 
@@ -49,7 +58,11 @@ async def retry(
     await read_form(request, user)
 
     async def run() -> None:
-        await partners_api.retry_message(request, message_id, user.principal)
+        async with transaction(sessions(request)) as session:
+            await partners.retry_message(
+                session=session, principal=user.principal, ip=client_ip(request),
+                message_id=message_id,
+            )
 
     back = f"/console/partners/messages/{message_id}"
     return await act(request, user, back, run, "已安排立即重新发送（按顺序从最早未送达的消息开始）")

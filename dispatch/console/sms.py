@@ -1,11 +1,14 @@
 """SMS conversations with texters, for the center's desk: the list (numbers masked), one
-conversation, and a reply, all through the SMS staff API (scope, opt-outs, audit)."""
+conversation, and a reply, all through the SMS service the staff API uses too (scope,
+opt-outs, audit)."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from channels.web import client_ip, sessions
+from db.engine import transaction
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
@@ -15,7 +18,7 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
-from dispatch.telephony import sms_api
+from dispatch.telephony import sms_service
 
 router = APIRouter(prefix="/console/sms", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -29,7 +32,10 @@ async def threads(
     user: Annotated[ConsoleUser, Depends(DESK)],
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ):
-    page = await sms_api.list_threads(request, user.principal, None, 50, before)
+    async with transaction(sessions(request)) as session:
+        page = await sms_service.list_threads(
+            session=session, principal=user.principal, ip=client_ip(request), before_id=before
+        )
     return render(request, user, "sms_list.html", {"page": page})
 
 
@@ -37,7 +43,10 @@ async def threads(
 async def thread(
     request: Request, thread_id: ThreadId, user: Annotated[ConsoleUser, Depends(DESK)]
 ):
-    detail = await sms_api.get_thread(request, thread_id, user.principal)
+    async with transaction(sessions(request)) as session:
+        detail = await sms_service.get_thread(
+            session=session, principal=user.principal, ip=client_ip(request), thread_id=thread_id
+        )
     return render(request, user, "sms_thread.html", {"t": detail})
 
 
@@ -48,7 +57,11 @@ async def reply(
     form = await read_form(request, user)
 
     async def run() -> None:
-        body = sms_api.ReplyIn(text=text_field(form, "text", 1600))
-        await sms_api.reply(request, thread_id, body, user.principal)
+        body = sms_service.ReplyIn(text=text_field(form, "text", 1600))
+        async with transaction(sessions(request)) as session:
+            await sms_service.reply(
+                session=session, principal=user.principal, ip=client_ip(request),
+                thread_id=thread_id, body=body,
+            )
 
     return await act(request, user, f"/console/sms/{thread_id}", run, "回复已提交发送")

@@ -23,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from channels.web import sessions
+from db.engine import transaction
 from db.models import Case, Jurisdiction, Referral, Report
 from dispatch.console import periods
 from dispatch.console.periods import Period, local_zone
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, render, staff
-from dispatch.partners import api as partners_api
+from dispatch.partners import service as partners
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, referral_filter
@@ -221,9 +222,12 @@ async def stats_page(
     forwards = None
     if user.principal.is_center:  # the partners' figures are the center's, city-wide
         last_day = period.end.astimezone(local_zone()) - timedelta(days=1)
-        forwards = await partners_api.forward_stats(
-            request, period.start.astimezone(local_zone()).date(), last_day.date()
-        )
+        async with transaction(sessions(request)) as session:
+            forwards = await partners.forward_stats(
+                session=session,
+                since=period.start.astimezone(local_zone()).date(),
+                until=last_day.date(),
+            )
     return render(
         request,
         user,

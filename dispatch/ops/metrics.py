@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels.errors import ApiError
 from db.metrics import INTAKE, REQUEST_SECONDS, multiprocess_folder
 from dispatch.console.board import deadline_counts
-from dispatch.partners.api import line_rows
+from dispatch.partners.service import line_rows
 from dispatch.worker.heartbeats import KINDS, living_async
 
 router = APIRouter(tags=["health"])

@@ -18,8 +18,12 @@ def audit(
     object_id: Any,
     request: Request | None = None,
     detail: dict[str, Any] | None = None,
+    *,
+    ip: str | None = None,
 ) -> None:
-    """Add the row to the caller's transaction, so it commits (or not) with the change."""
+    """Add the row to the caller's transaction, so it commits (or not) with the change.
+
+    Services know no request: they pass the client's address as `ip`."""
     session.add(
         AuditLog(
             actor_id=principal.id,
@@ -27,7 +31,7 @@ def audit(
             action=action,
             object_type=object_type,
             object_id=None if object_id is None else str(object_id),
-            ip=client_ip(request) if request else None,
+            ip=client_ip(request) if request else ip,
             detail=detail,
         )
     )

@@ -5,98 +5,32 @@ back.
 The list shows numbers masked; opening one task shows the number to dial, and is audited.
 """
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from channels import clock
 from channels.errors import ApiError
-from channels.web import json_only, sessions
+from channels.web import client_ip, json_only, sessions
+from db.engine import transaction
 from db.models import CaseEvent
-from db.telephony import VoiceCall, VoiceCallback
+from db.telephony import VoiceCallback
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, require_center
-from dispatch.telephony.scope import via_case
-from workflows.phones import mask_phone
-from workflows.telephony.callback_policy import REASON_LABELS
+from dispatch.telephony import callbacks_service
+from dispatch.telephony.callbacks_service import (
+    OUTCOME_LABELS,
+    AttemptIn,
+    CallbackDetail,
+    CallbackList,
+    CallbackOut,
+    callback_fields,
+    scoped_callbacks,
+)
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
 CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
 CallbackId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-OUTCOME_LABELS = {
-    "reached": "已回电联系上",
-    "no_answer": "回电无人接听",
-    "unreachable": "号码无法接通",
-}
-
-
-class CallbackOut(BaseModel):
-    id: int
-    call_id: int
-    call_sid: str
-    phone: str  # masked
-    case_id: int | None
-    reason: str
-    reason_label: str
-    emergency: bool
-    priority: str
-    due_at: datetime
-    overdue: bool
-    status: str
-    attempts: int
-    outcome: str | None
-    note: str | None
-    created_at: datetime
-    done_at: datetime | None
-
-
-class CallbackList(BaseModel):
-    items: list[CallbackOut]
-
-
-class CallbackDetail(CallbackOut):
-    phone_to_call: str
-
-
-class AttemptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # no_answer keeps the task on the list; reached and unreachable close it.
-    outcome: Literal["reached", "no_answer", "unreachable"]
-    note: Annotated[str | None, Field(default=None, max_length=2000)] = None
-
-
-def _out(task: VoiceCallback, call_sid: str) -> dict:
-    return {
-        "id": task.id,
-        "call_id": task.call_id,
-        "call_sid": call_sid,
-        "phone": mask_phone(task.phone),
-        "case_id": task.case_id,
-        "reason": task.reason,
-        "reason_label": REASON_LABELS.get(task.reason, task.reason),
-        "emergency": task.emergency,
-        "priority": task.priority,
-        "due_at": task.due_at,
-        "overdue": task.status == "pending" and task.due_at < clock.now(),
-        "status": task.status,
-        "attempts": task.attempts,
-        "outcome": task.outcome,
-        "note": task.note,
-        "created_at": task.created_at,
-        "done_at": task.done_at,
-    }
-
-
-def _query(principal: Principal):
-    return (
-        select(VoiceCallback, VoiceCall.call_sid)
-        .join(VoiceCall, VoiceCall.id == VoiceCallback.call_id)
-        .where(via_case(VoiceCallback.case_id, principal))
-    )
 
 
 @router.get("", response_model=CallbackList)
@@ -107,19 +41,15 @@ async def list_callbacks(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallbackList:
     """Pending: emergency callers first, then by due time. Done: most recent first."""
-    stmt = _query(principal).where(VoiceCallback.status == status).limit(limit)
-    if status == "pending":
-        stmt = stmt.order_by(VoiceCallback.emergency.desc(), VoiceCallback.due_at)
-    else:
-        stmt = stmt.order_by(VoiceCallback.done_at.desc())
-    async with sessions(request)() as session, session.begin():
-        rows = (await session.execute(stmt)).all()
-        audit(session, principal, "callback.list", "call", None, request, {"count": len(rows)})
-    return CallbackList(items=[CallbackOut(**_out(t, sid)) for t, sid in rows])
+    async with transaction(sessions(request)) as session:
+        return await callbacks_service.list_callbacks(
+            session=session, principal=principal, ip=client_ip(request), status=status,
+            limit=limit,
+        )
 
 
 async def _load(session, principal: Principal, callback_id: int, *, lock: bool = False):
-    stmt = _query(principal).where(VoiceCallback.id == callback_id)
+    stmt = scoped_callbacks(principal).where(VoiceCallback.id == callback_id)
     row = (await session.execute(stmt.with_for_update(of=VoiceCallback) if lock else stmt)).first()
     if row is None:
         raise ApiError(404, "callback_not_found", "未找到该回电任务")
@@ -136,7 +66,7 @@ async def get_callback(
     async with sessions(request)() as session, session.begin():
         task, call_sid = await _load(session, principal, callback_id)
         audit(session, principal, "callback.read", "call", task.call_id, request)
-    return CallbackDetail(**_out(task, call_sid), phone_to_call=task.phone)
+    return CallbackDetail(**callback_fields(task, call_sid), phone_to_call=task.phone)
 
 
 @router.post(
@@ -179,4 +109,4 @@ async def record_attempt(
             request,
             {"outcome": body.outcome},
         )
-    return CallbackOut(**_out(task, call_sid))
+    return CallbackOut(**callback_fields(task, call_sid))

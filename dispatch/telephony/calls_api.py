@@ -1,218 +1,67 @@
 """Staff API for hotline calls: who waits now, call records, registering a report during a
 call, and the caller's profile (earlier reports from the same number).
 
-Center staff only, scoped through the call's case (see `dispatch.telephony.scope`), audited.
-Numbers are shown masked: the profile is found through the call, never by a number in a URL.
+Center staff only, scoped through the call's case, audited (the operations:
+`dispatch.telephony.calls_service`). Numbers are shown masked: the profile is found through
+the call, never by a number in a URL.
 """
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
-from channels import clock
-from channels.callers import active_block
-from channels.errors import ApiError
-from channels.sms.optouts import is_opted_out
-from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
 from channels.voice.recordings import fetch_recording
 from channels.web import client_ip, json_only, sessions
-from db.models import Case, Report
-from db.telephony import SmsThread, VoiceCall
-from dispatch.cases.api import load_case
-from dispatch.staff.audit import audit
+from db.engine import transaction
 from dispatch.staff.auth import Principal, require_center
-from dispatch.telephony.scope import via_case
-from workflows.cases import receipts
-from workflows.cases.intake import ReportIn, from_report_in
-from workflows.phones import mask_phone
+from dispatch.telephony import calls_service
+from dispatch.telephony.calls_service import (
+    CallDetail,
+    CallerProfile,
+    CallList,
+    CallReport,
+    LinkIn,
+    QueueView,
+)
+from workflows.cases.intake import ReportIn
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
 CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
 CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
-
-
-class CallSummary(BaseModel):
-    id: int
-    call_sid: str
-    phone: str | None  # masked; None when the number was withheld
-    status: str
-    route: str
-    menu_choice: str | None
-    queue: str | None
-    enqueued_at: datetime | None
-    answered_at: datetime | None
-    queue_result: str | None
-    queue_seconds: int | None
-    duration_seconds: int | None
-    created_at: datetime
-    ended_at: datetime | None
-    case_id: int | None
-    report_id: int | None
-    has_recording: bool
-
-
-class CallDetail(CallSummary):
-    recording_sid: str | None
-    recording_url: str | None
-    recording_seconds: int | None
-
-
-class CallList(BaseModel):
-    items: list[CallSummary]
-    next_before_id: int | None
-
-
-class WaitingCall(CallSummary):
-    waited_seconds: int
-
-
-class QueueView(BaseModel):
-    # The queue the console takes next: emergency whenever anyone waits there.
-    serve_first: str
-    waiting_by_queue: dict[str, int]
-    items: list[WaitingCall]
-
-
-class CallReport(BaseModel):
-    receipt_code: str
-    report_id: int
-    case_id: int
-    duplicate: bool
-
-
-class LinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    case_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-
-class EarlierReport(BaseModel):
-    report_id: int
-    case_id: int
-    channel: str
-    received_at: datetime
-    case_state: str
-    emergency: bool
-    categories: list[str]
-
-
-class CallerProfile(BaseModel):
-    phone: str | None  # masked
-    calls: int
-    first_call_at: datetime | None
-    sms_threads: int
-    opted_out_of_sms: bool
-    blocked_until: datetime | None
-    # Earlier reports from the same number (any channel) that the viewer may see.
-    reports: list[EarlierReport]
-
-
-def _summary(call: VoiceCall) -> dict:
-    return {
-        "id": call.id,
-        "call_sid": call.call_sid,
-        "phone": mask_phone(call.phone),
-        "status": call.status,
-        "route": call.route,
-        "menu_choice": call.menu_choice,
-        "queue": call.queue,
-        "enqueued_at": call.enqueued_at,
-        "answered_at": call.answered_at,
-        "queue_result": call.queue_result,
-        "queue_seconds": call.queue_seconds,
-        "duration_seconds": call.duration_seconds,
-        "created_at": call.created_at,
-        "ended_at": call.ended_at,
-        "case_id": call.case_id,
-        "report_id": call.report_id,
-        "has_recording": call.recording_sid is not None,
-    }
-
-
-def _detail(call: VoiceCall) -> CallDetail:
-    return CallDetail(
-        **_summary(call),
-        recording_sid=call.recording_sid,
-        recording_url=call.recording_url,
-        recording_seconds=call.recording_seconds,
-    )
-
-
-async def load_call(session, principal: Principal, call_sid: str, *, lock: bool = False):
-    """The call if the principal may see it; 404 otherwise."""
-    stmt = select(VoiceCall).where(
-        VoiceCall.call_sid == call_sid, via_case(VoiceCall.case_id, principal)
-    )
-    call = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
-    if call is None:
-        raise ApiError(404, "call_not_found", "未找到该来电")
-    return call
+Staff = Annotated[Principal, Depends(CENTER_STAFF)]
 
 
 @router.get("/queue", response_model=QueueView)
-async def queue_view(
-    request: Request, principal: Annotated[Principal, Depends(CENTER_STAFF)]
-) -> QueueView:
+async def queue_view(request: Request, principal: Staff) -> QueueView:
     """Callers waiting now, the emergency queue first: what the console shows and serves.
     Not audited: the console polls it, and it holds no case data (numbers masked)."""
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        shown = await waiting_calls(session, via_case(VoiceCall.case_id, principal))
-        first = await serve_first(session)
-    counts: dict[str, int] = {}
-    for call in shown:
-        counts[call.queue] = counts.get(call.queue, 0) + 1
-    return QueueView(
-        serve_first=first,
-        waiting_by_queue=counts,
-        items=[
-            WaitingCall(
-                **_summary(c), waited_seconds=max(0, int((now - c.enqueued_at).total_seconds()))
-            )
-            for c in shown
-        ],
-    )
+    async with transaction(sessions(request)) as session:
+        return await calls_service.queue_view(session=session, principal=principal)
 
 
 @router.get("/calls", response_model=CallList)
 async def list_calls(
     request: Request,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
+    principal: Staff,
     case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    stmt = (
-        select(VoiceCall)
-        .where(via_case(VoiceCall.case_id, principal))
-        .order_by(VoiceCall.id.desc())
-        .limit(limit)
-    )
-    if case_id:
-        stmt = stmt.where(VoiceCall.case_id == case_id)
-    if before_id:
-        stmt = stmt.where(VoiceCall.id < before_id)
-    async with sessions(request)() as session, session.begin():
-        calls = (await session.execute(stmt)).scalars().all()
-        audit(session, principal, "call.list", "call", None, request, {"count": len(calls)})
-    items = [CallSummary(**_summary(c)) for c in calls]
-    more = len(items) == limit
-    return CallList(items=items, next_before_id=items[-1].id if more and items else None)
+    async with transaction(sessions(request)) as session:
+        return await calls_service.list_calls(
+            session=session, principal=principal, ip=client_ip(request),
+            case_id=case_id, limit=limit, before_id=before_id,
+        )
 
 
 @router.get("/calls/{call_sid}", response_model=CallDetail)
-async def get_call(
-    request: Request, call_sid: CallSid, principal: Annotated[Principal, Depends(CENTER_STAFF)]
-) -> CallDetail:
-    async with sessions(request)() as session, session.begin():
-        call = await load_call(session, principal, call_sid)
-        audit(session, principal, "call.read", "call", call.id, request)
-    return _detail(call)
+async def get_call(request: Request, call_sid: CallSid, principal: Staff) -> CallDetail:
+    async with transaction(sessions(request)) as session:
+        return await calls_service.get_call(
+            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
+        )
 
 
 @router.get(
@@ -220,16 +69,13 @@ async def get_call(
     response_class=Response,
     responses={200: {"description": "MP3", "content": {"audio/mpeg": {}}}},
 )
-async def call_recording(
-    request: Request, call_sid: CallSid, principal: Annotated[Principal, Depends(CENTER_STAFF)]
-) -> Response:
+async def call_recording(request: Request, call_sid: CallSid, principal: Staff) -> Response:
     """The voicemail's audio, fetched from Twilio for the console (not stored here)."""
-    async with sessions(request)() as session, session.begin():
-        call = await load_call(session, principal, call_sid)
-        if not call.recording_url:
-            raise ApiError(404, "recording_not_found", "该来电没有录音")
-        audit(session, principal, "call.recording", "call", call.id, request)
-    audio = await fetch_recording(request.app.state.runtime.settings, call.recording_url)
+    async with transaction(sessions(request)) as session:
+        url = await calls_service.recording_url(
+            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
+        )
+    audio = await fetch_recording(request.app.state.runtime.settings, url)
     return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -240,116 +86,33 @@ async def call_recording(
     dependencies=[Depends(json_only)],
 )
 async def report_during_call(
-    request: Request,
-    call_sid: CallSid,
-    body: ReportIn,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
+    request: Request, call_sid: CallSid, body: ReportIn, principal: Staff
 ) -> CallReport:
     """The report an operator registers while on the call (the web form's fields), linked
     to the CallSid. One per call: posting again returns the same report (`duplicate`)."""
-    now = clock.now()
-    new = from_report_in(body, channel="voice")
-    new.actor, new.ip = principal.label, client_ip(request)
-    async with sessions(request)() as session, session.begin():
-        call = await load_call(session, principal, call_sid, lock=True)
-        result = await register_report(session, call, new, actor_id=principal.id, now=now)
-        audit(
-            session,
-            principal,
-            "call.report",
-            "case",
-            result.case_id,
-            request,
-            {"call": call.id, "report": result.report_id, "duplicate": result.duplicate},
+    async with transaction(sessions(request)) as session:
+        return await calls_service.report_during_call(
+            session=session, principal=principal, ip=client_ip(request),
+            call_sid=call_sid, body=body,
         )
-    return CallReport(
-        receipt_code=receipts.display(result.receipt_code),
-        report_id=result.report_id,
-        case_id=result.case_id,
-        duplicate=result.duplicate,
-    )
 
 
 @router.post("/calls/{call_sid}/link", response_model=CallDetail, dependencies=[Depends(json_only)])
 async def link_call(
-    request: Request,
-    call_sid: CallSid,
-    body: LinkIn,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
+    request: Request, call_sid: CallSid, body: LinkIn, principal: Staff
 ) -> CallDetail:
     """The call is about a case that already exists (a repeat caller): link it there."""
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        call = await load_call(session, principal, call_sid, lock=True)
-        case = await load_case(session, principal, body.case_id)
-        await link_report(
-            session,
-            call,
-            report_id=None,
-            case_id=case.id,
-            actor=principal.label,
-            actor_id=principal.id,
-            now=now,
+    async with transaction(sessions(request)) as session:
+        return await calls_service.link_call(
+            session=session, principal=principal, ip=client_ip(request),
+            call_sid=call_sid, body=body,
         )
-        audit(session, principal, "call.link", "case", case.id, request, {"call": call.id})
-    return _detail(call)
 
 
 @router.get("/calls/{call_sid}/caller", response_model=CallerProfile)
-async def caller_profile(
-    request: Request, call_sid: CallSid, principal: Annotated[Principal, Depends(CENTER_STAFF)]
-) -> CallerProfile:
+async def caller_profile(request: Request, call_sid: CallSid, principal: Staff) -> CallerProfile:
     """What the hotline knows of this call's number: earlier calls, texts and reports."""
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        call = await load_call(session, principal, call_sid)
-        audit(session, principal, "call.caller", "call", call.id, request)
-        if call.phone is None:
-            return CallerProfile(
-                phone=None,
-                calls=1,
-                first_call_at=call.created_at,
-                sms_threads=0,
-                opted_out_of_sms=False,
-                blocked_until=None,
-                reports=[],
-            )
-        calls, first = (
-            await session.execute(
-                select(func.count(), func.min(VoiceCall.created_at)).where(
-                    VoiceCall.phone == call.phone
-                )
-            )
-        ).one()
-        threads = await session.scalar(select(func.count()).where(SmsThread.phone == call.phone))
-        block = await active_block(session, call.phone, now)
-        rows = (
-            await session.execute(
-                select(Report, Case)
-                .join(Case, Case.id == Report.case_id)
-                .where(Report.reporter_phone == call.phone, via_case(Case.id, principal))
-                .order_by(Report.id.desc())
-                .limit(50)
-            )
-        ).all()
-        opted_out = await is_opted_out(session, call.phone)
-    return CallerProfile(
-        phone=mask_phone(call.phone),
-        calls=calls,
-        first_call_at=first,
-        sms_threads=threads or 0,
-        opted_out_of_sms=opted_out,
-        blocked_until=block.expires_at if block else None,
-        reports=[
-            EarlierReport(
-                report_id=r.id,
-                case_id=c.id,
-                channel=r.channel,
-                received_at=r.created_at,
-                case_state=c.state,
-                emergency=c.emergency,
-                categories=c.categories,
-            )
-            for r, c in rows
-        ],
-    )
+    async with transaction(sessions(request)) as session:
+        return await calls_service.caller_profile(
+            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
+        )
