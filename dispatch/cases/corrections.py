@@ -10,24 +10,27 @@ the same for police's copy only (the rest is routed when it is registered).
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
-from db.models import Case, CaseEvent, Referral, Report
+from db.models import Case, CaseEvent, Jurisdiction, Referral, Report
 from db.triage import TriageExample
+from dispatch.cases.access import load_case
 from dispatch.cases.service import TERMINAL
 from dispatch.referrals.routing import Target, plan_routes
 from dispatch.referrals.service import OPEN, create_referrals
+from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
+from workflows.cases.intake import ChildIn
 from workflows.errors import WorkflowRefused
 from workflows.partners.forwards import SOURCES, WorkOrder, text_to_judge
-from workflows.reference import department_labels, jurisdiction_labels
+from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import levels
 from workflows.referrals.workflow import apply_referral_event
 from workflows.triage.policy import REGISTERS, example_labels
@@ -267,3 +270,87 @@ _THREAD_TEXT = text(
     " WHERE t.report_id = :report_id AND m.direction = 'in'"
     " AND m.kind IN ('report', 'followup') ORDER BY m.id"
 )
+
+
+Code = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CaseCorrectionIn(BaseModel):
+    """Any of the four fields, and why."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    categories: Annotated[list[Code] | None, Field(default=None, max_length=13)] = None
+    emergency: bool | None = None
+    jurisdiction: Annotated[str | None, Field(default=None, min_length=1, max_length=32)] = None
+    child: ChildIn | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+def _allowed(labels: dict[str, str]) -> str:
+    return "、".join(f"{code}（{name}）" for code, name in labels.items())
+
+
+def _checked_categories(codes: list[str] | None) -> list[str] | None:
+    if codes is None:
+        return None
+    known = category_labels()
+    if not codes:
+        raise ApiError(
+            422, "categories_required", f"请至少选择一个困境类型，可选：{_allowed(known)}"
+        )
+    if any(code not in known for code in codes):
+        raise ApiError(422, "unknown_category", f"困境类型代码无效，可选：{_allowed(known)}")
+    return list(dict.fromkeys(codes))
+
+
+async def _checked_jurisdiction(session, code: str | None, principal: Principal) -> str | None:
+    """A known jurisdiction inside the corrector's own scope (a case moved out of it would
+    vanish from their sight)."""
+    if code is None:
+        return None
+    known = jurisdiction_labels()
+    if code not in known:
+        raise ApiError(422, "unknown_jurisdiction", f"辖区代码无效，可选：{_allowed(known)}")
+    path = await session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == code))
+    if not path or not path.startswith(principal.scope_path or "\x00"):
+        raise ApiError(422, "jurisdiction_out_of_scope", "只能更正为您所辖范围内的辖区")
+    return code
+
+
+async def correct(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
+    body: CaseCorrectionIn,
+) -> None:
+    """Correct the case, with the reason; audited, on the timeline, routing re-planned."""
+    given = body.model_fields_set - {"reason"}
+    if not given:
+        raise ApiError(
+            422, "nothing_to_correct", "请至少更正一项：categories、emergency、jurisdiction、child"
+        )
+    if "emergency" in given and body.emergency is None:
+        raise ApiError(422, "invalid_emergency", "emergency 应为 true 或 false")
+    now = datetime.now(UTC)
+    case = await load_case(session, principal, case_id, lock=True)
+    fix = Correction(
+        reason=body.reason,
+        categories=_checked_categories(body.categories),
+        emergency=body.emergency,
+        jurisdiction=await _checked_jurisdiction(session, body.jurisdiction, principal),
+        child=body.child.model_dump(exclude_unset=True) if body.child else None,
+    )
+    outcome = await correct_case(session, case, fix, principal, now)
+    audit(
+        session,
+        principal,
+        "case.correct",
+        "case",
+        case.id,
+        detail={
+            "fields": sorted(given),
+            "changed": outcome.changed,
+            "referrals_created": outcome.created,
+            "referrals_withdrawn": outcome.withdrawn,
+        },
+        ip=ip,
+    )

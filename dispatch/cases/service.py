@@ -1,4 +1,5 @@
-"""Driving a case through its workflow: one transaction per transition.
+"""Cases: reading them (scoped, audited) and driving them through their workflow, one
+transaction per transition. The JSON API, the console pages and the jobs call these.
 
 The rules (which event is allowed from which state, and with what) are in
 `workflows.cases.workflow`; this module loads the facts they need, applies the result and its
@@ -7,19 +8,25 @@ closing), and records the case event, audit row and outbox rows together.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
-from db.models import Case, CaseEvent, Outbox, Referral, Visit
-from dispatch.referrals.deadlines import effective_risk
+from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
+from dispatch.cases.access import load_case
+from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter, sees_reporter
 from workflows.cases.workflow import CaseFacts, apply_case_event
 from workflows.errors import WorkflowRefused
-from workflows.referrals.deadlines import next_visit_due
+from workflows.referrals.deadlines import levels, next_visit_due
 
 # Who may send which event. Default deny: an event not listed is refused for everyone.
 EVENT_ROLES = {
@@ -145,3 +152,414 @@ async def transition(
         )
     )
     return new_state
+
+
+class ReferralBrief(BaseModel):
+    id: int
+    department: str
+    status: str
+
+
+class CaseSummary(BaseModel):
+    id: int
+    state: str
+    risk_level: str | None
+    categories: list[str]
+    emergency: bool
+    mandatory: bool
+    jurisdiction: str | None
+    # From the judgement of the text: why it is not a case (consultation, not_minor, noise)
+    # or null; and the risk it predicts before anyone assessed the case.
+    not_a_case: str | None = None
+    predicted_risk: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    referrals: list[ReferralBrief]
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    next_before_id: int | None
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    reason: str | None
+    data: dict[str, Any] | None
+
+
+class ReportView(BaseModel):
+    id: int
+    channel: str
+    received_at: datetime
+    description: str
+    situations: list[int]
+    child: dict[str, Any] | None
+    address: str | None
+    in_danger_now: bool
+    # None when the viewer may not know who reported (departments other than police).
+    reporter: dict[str, Any] | None
+    # The judgement of the report's text (labels, scores, evidence phrases, engine version).
+    judgement: dict[str, Any] | None = None
+
+
+class VisitView(BaseModel):
+    id: int
+    due_at: datetime | None
+    visited_at: datetime | None
+    findings: str | None
+    risk_before: str | None
+    risk_after: str | None
+    overdue: bool
+
+
+class CaseDetail(CaseSummary):
+    assessment: dict[str, Any] | None
+    merged_into_id: int | None
+    timeline: list[TimelineEntry]
+    reports: list[ReportView]
+    # Recorded visits and the planned next one (overdue when its date has passed).
+    visits: list[VisitView]
+
+
+async def _referrals(session, case_ids: list[int]) -> dict[int, list[ReferralBrief]]:
+    out: dict[int, list[ReferralBrief]] = {cid: [] for cid in case_ids}
+    if not case_ids:
+        return out
+    rows = await session.execute(
+        select(Referral.id, Referral.case_id, Referral.department_code, Referral.status)
+        .where(Referral.case_id.in_(case_ids))
+        .order_by(Referral.id)
+    )
+    for rid, cid, dept, status in rows:
+        out[cid].append(ReferralBrief(id=rid, department=dept, status=status))
+    return out
+
+
+def _summary(case: Case, referrals: list[ReferralBrief]) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "state": case.state,
+        "risk_level": case.risk_level,
+        "categories": case.categories,
+        "emergency": case.emergency,
+        "mandatory": case.mandatory,
+        "jurisdiction": case.jurisdiction_code,
+        "not_a_case": case.not_a_case,
+        "predicted_risk": case.predicted_risk,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "referrals": referrals,
+    }
+
+
+async def list_cases(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    ip: str | None,
+    state: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> CaseList:
+    """Newest first, in the caller's scope. No personal data in the list."""
+    stmt = select(Case).where(case_filter(principal)).order_by(Case.id.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(Case.state == state)
+    if before_id:
+        stmt = stmt.where(Case.id < before_id)
+    cases = (await session.execute(stmt)).scalars().all()
+    refs = await _referrals(session, [c.id for c in cases])
+    audit(session, principal, "case.list", "case", None,
+          detail={"count": len(cases), "state": state}, ip=ip)
+    items = [CaseSummary(**_summary(c, refs[c.id])) for c in cases]
+    more = len(items) == limit
+    return CaseList(items=items, next_before_id=items[-1].id if more and items else None)
+
+
+def _reporter_view(report: Report, principal: Principal) -> dict[str, Any] | None:
+    if not sees_reporter(principal):
+        return None
+    reporter = dict(report.reporter or {})
+    if report.reporter_phone:
+        reporter["phone"] = report.reporter_phone
+    return reporter or None
+
+
+async def get_case(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int
+) -> CaseDetail:
+    """The case with its timeline, reports and visits; the reporter only for those who may
+    know who reported."""
+    now = datetime.now(UTC)
+    case = await load_case(session, principal, case_id)
+    refs = await _referrals(session, [case.id])
+    events = (
+        await session.execute(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+        )
+    ).scalars().all()
+    reports = (
+        await session.execute(select(Report).where(Report.case_id == case.id).order_by(Report.id))
+    ).scalars().all()
+    visits = (
+        await session.execute(select(Visit).where(Visit.case_id == case.id).order_by(Visit.id))
+    ).scalars().all()
+    audit(session, principal, "case.read", "case", case.id,
+          detail={"reporter_shown": sees_reporter(principal)}, ip=ip)
+    return CaseDetail(
+        **_summary(case, refs[case.id]),
+        assessment=case.assessment,
+        merged_into_id=case.merged_into_id,
+        timeline=[
+            TimelineEntry(
+                at=e.created_at,
+                event=e.event,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                actor=e.actor,
+                reason=e.reason,
+                data=e.data,
+            )
+            for e in events
+        ],
+        visits=[
+            VisitView(
+                id=v.id,
+                due_at=v.due_at,
+                visited_at=v.visited_at,
+                findings=v.findings,
+                risk_before=v.risk_before,
+                risk_after=v.risk_after,
+                overdue=v.visited_at is None and v.due_at is not None and v.due_at < now,
+            )
+            for v in visits
+        ],
+        reports=[
+            ReportView(
+                id=r.id,
+                channel=r.channel,
+                received_at=r.created_at,
+                description=r.description,
+                situations=r.situations,
+                child=r.child,
+                address=r.address,
+                in_danger_now=r.in_danger_now,
+                reporter=_reporter_view(r, principal),
+                judgement=r.judgement,
+            )
+            for r in reports
+        ],
+    )
+
+
+# The workflow's operations on one case, each in the caller's transaction.
+
+NEEDS = (
+    "生活救助",
+    "教育救助",
+    "医疗救治",
+    "心理咨询",
+    "监护干预",
+    "法律援助",
+    "临时监护",
+    "政策帮扶",
+)
+Reason = Annotated[str | None, Field(default=None, max_length=2000)]
+
+
+class EventIn(BaseModel):
+    event: Literal[
+        "register",
+        "assess",
+        "handle",
+        "follow_up",
+        "reassess",
+        "close",
+        "reopen",
+        "merge",
+        "invalidate",
+    ]
+    reason: Reason = None
+    into_case_id: int | None = None
+    override: bool = False
+
+
+class StateOut(BaseModel):
+    id: int
+    state: str
+    risk_level: str | None
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.label, principal.role, principal.id)
+
+
+async def _locked_case(session, principal: Principal, case_id: int) -> Case:
+    return await load_case(session, principal, case_id, lock=True)
+
+
+async def send_event(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: EventIn
+) -> StateOut:
+    """Drive the workflow. A transition the workflow does not allow is 409, with the reason."""
+    now = datetime.now(UTC)
+    case = await _locked_case(session, principal, case_id)
+    into = None
+    if body.event == "merge":
+        if body.into_case_id is None:
+            raise ApiError(422, "into_case_required", "并案需要指定并入的案件")
+        if body.into_case_id == case.id:
+            raise ApiError(409, "merge_into_self", "不能并入案件本身")
+        into = await _locked_case(session, principal, body.into_case_id)
+        if into.state in ("merged", "invalid"):
+            raise ApiError(409, "target_not_open", "目标案件已并案或不予受理，不能并入")
+    await transition(
+        session,
+        case,
+        body.event,
+        _actor(principal),
+        now,
+        reason=body.reason,
+        into_case=into,
+        override=body.override,
+    )
+    audit(session, principal, f"case.{body.event}", "case", case.id, ip=ip)
+    return StateOut(id=case.id, state=case.state, risk_level=case.risk_level)
+
+
+class AssessmentIn(BaseModel):
+    risk_level: str
+    guardianship: Annotated[str | None, Field(default=None, max_length=2000)] = None
+    needs: list[str] = []
+    notes: Annotated[str | None, Field(default=None, max_length=5000)] = None
+
+    @field_validator("risk_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value not in levels():
+            raise ValueError("unknown risk level")
+        return value
+
+    @field_validator("needs")
+    @classmethod
+    def _needs(cls, value: list[str]) -> list[str]:
+        if any(n not in NEEDS for n in value):
+            raise ValueError("unknown need")
+        return list(dict.fromkeys(value))
+
+
+ASSESSABLE = ("reported", "assessing", "handling", "following_up")
+
+
+async def assess(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
+    body: AssessmentIn,
+) -> StateOut:
+    """Risk level, guardianship and needs. Open referrals' deadlines follow the new level."""
+    now = datetime.now(UTC)
+    case = await _locked_case(session, principal, case_id)
+    if case.state not in ASSESSABLE:
+        raise ApiError(409, "not_assessable", "案件当前状态不能评估")
+    before = case.risk_level
+    case.risk_level = body.risk_level
+    case.assessment = {
+        **body.model_dump(),
+        "assessed_at": now.isoformat(),
+        "assessed_by": principal.username,
+    }
+    case.updated_at = now
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            event="assessment",
+            actor=principal.label,
+            actor_id=principal.id,
+            created_at=now,
+            data={"risk_before": before, "risk_after": body.risk_level, "needs": body.needs},
+        )
+    )
+    open_refs = (
+        (
+            await session.execute(
+                select(Referral).where(
+                    Referral.case_id == case.id, Referral.status.in_(("queued", "claimed"))
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for referral in open_refs:
+        schedule(referral, effective_risk(case))
+    if case.state == "following_up" and before != body.risk_level:
+        await plan_visit(session, case, now)
+    audit(session, principal, "case.assess", "case", case.id, ip=ip)
+    return StateOut(id=case.id, state=case.state, risk_level=case.risk_level)
+
+
+class VisitIn(BaseModel):
+    visited_at: datetime | None = None
+    findings: Annotated[str, Field(min_length=1, max_length=5000)]
+    risk_after: str | None = None
+
+    @field_validator("risk_after")
+    @classmethod
+    def _level(cls, value: str | None) -> str | None:
+        if value is not None and value not in levels():
+            raise ValueError("unknown risk level")
+        return value
+
+
+class VisitOut(BaseModel):
+    id: int
+    visited_at: datetime
+    next_due_at: datetime | None
+
+
+async def record_visit(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: VisitIn
+) -> VisitOut:
+    """Record a follow-up visit; the next one is planned at the (new) level's interval."""
+    now = datetime.now(UTC)
+    visited_at = body.visited_at or now
+    if visited_at.tzinfo is None:
+        raise ApiError(422, "timezone_required", "回访时间需要带时区")
+    case = await _locked_case(session, principal, case_id)
+    if case.state not in ("handling", "following_up"):
+        raise ApiError(409, "not_following_up", "案件当前状态不能登记回访")
+    before = case.risk_level
+    visit = Visit(
+        case_id=case.id,
+        visited_at=visited_at,
+        visitor_id=principal.id,
+        findings=body.findings,
+        risk_before=before,
+        risk_after=body.risk_after or before,
+    )
+    session.add(visit)
+    if body.risk_after and body.risk_after != before:
+        case.risk_level = body.risk_after
+    case.updated_at = now
+    await session.flush()
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            event="visit",
+            actor=principal.label,
+            actor_id=principal.id,
+            created_at=now,
+            data={"visit_id": visit.id, "risk_before": before, "risk_after": visit.risk_after},
+        )
+    )
+    next_visit = None
+    if case.state == "following_up":
+        next_visit = await plan_visit(session, case, visited_at)
+    audit(session, principal, "case.visit", "case", case.id, ip=ip)
+    return VisitOut(
+        id=visit.id, visited_at=visited_at, next_due_at=next_visit.due_at if next_visit else None
+    )

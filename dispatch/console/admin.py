@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from channels.web import sessions
+from db.engine import transaction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
-from dispatch.ops import status_api
+from dispatch.ops.status import dispatch_status
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -17,5 +19,9 @@ ADMIN = staff("admin")
 
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_home(request: Request, user: Annotated[ConsoleUser, Depends(ADMIN)]):
-    status = await status_api.dispatch_status(request)
+    runtime = request.app.state.runtime
+    async with transaction(sessions(request)) as session:
+        status = await dispatch_status(
+            session=session, settings=runtime.settings, redis_url=runtime.redis_url
+        )
     return render(request, user, "admin.html", {"status": status})

@@ -1,8 +1,8 @@
 """The case page and the caseworkers' list: timeline, reports, assessment, risk level,
 referrals and routing, visits, conferences, workflow actions, possible duplicates.
 
-Reads and writes go through the staff API's own functions (`cases_api.get_case`,
-`workflow_api.*`, `referrals_api.route_case`), so a page sees exactly what the API would
+Reads and writes go through the services the staff API calls too (`dispatch.cases.service`,
+`dispatch.referrals.service`), so a page sees exactly what the API would
 show this person, and every read and write is audited the same way. Phone numbers are
 masked on the page until the person asks to see them, which is audited on its own.
 """
@@ -17,9 +17,9 @@ from sqlalchemy import select
 from channels.web import client_ip, sessions
 from db.engine import transaction
 from db.models import Office, Referral
-from dispatch.cases import api as cases_api
-from dispatch.cases import corrections_api, workflow_api
-from dispatch.cases.api import load_case
+from dispatch.cases import corrections
+from dispatch.cases import service as cases
+from dispatch.cases.access import load_case
 from dispatch.cases.service import EVENT_ROLES, TERMINAL
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
@@ -35,7 +35,7 @@ from dispatch.console.web import (
     text_field,
 )
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
-from dispatch.referrals import api as referrals_api
+from dispatch.referrals import service as referrals
 from dispatch.staff.audit import audit
 from dispatch.staff.scope import referral_filter
 from dispatch.telephony import calls_service, sms_service
@@ -77,7 +77,7 @@ async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWO
     )
 
 
-def _actions(detail: cases_api.CaseDetail, user: ConsoleUser) -> list[str]:
+def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
     principal = user.principal
     if not principal.is_center:
         return []
@@ -89,7 +89,10 @@ async def _case_page(
     request: Request, user: ConsoleUser, case_id: int, *, reveal: bool = False
 ) -> HTMLResponse:
     principal = user.principal
-    detail = await cases_api.get_case(request, case_id, principal)
+    async with transaction(sessions(request)) as session:
+        detail = await cases.get_case(
+            session=session, principal=principal, ip=client_ip(request), case_id=case_id
+        )
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
         referrals = list(
@@ -143,7 +146,7 @@ async def _case_page(
             "actions": _actions(detail, user),
             "reason_events": REASON_EVENTS,
             "levels": levels(),
-            "needs": workflow_api.NEEDS,
+            "needs": cases.NEEDS,
             "departments": department_labels(),
             "category_choices": category_labels(),
             "genders": gender_labels(),
@@ -189,13 +192,17 @@ async def post_event(
 
     async def run() -> None:
         into = text_field(form, "into_case_id", 12)
-        body = workflow_api.EventIn(
+        body = cases.EventIn(
             event=text_field(form, "event", 20),
             reason=text_field(form, "reason", 2000) or None,
             into_case_id=int(into) if into.isdigit() else None,
             override=form.get("override") == "yes",
         )
-        await workflow_api.post_event(request, case_id, body, user.principal)
+        async with transaction(sessions(request)) as session:
+            await cases.send_event(
+                session=session, principal=user.principal, ip=client_ip(request),
+                case_id=case_id, body=body,
+            )
 
     return await act(request, user, _back(case_id), run, "已完成流程操作")
 
@@ -207,13 +214,17 @@ async def post_assessment(
     form = await read_form(request, user)
 
     async def run() -> None:
-        body = workflow_api.AssessmentIn(
+        body = cases.AssessmentIn(
             risk_level=text_field(form, "risk_level", 10),
             guardianship=text_field(form, "guardianship", 2000) or None,
             needs=[str(n) for n in form.getlist("needs")][:20],
             notes=text_field(form, "notes") or None,
         )
-        await workflow_api.post_assessment(request, case_id, body, user.principal)
+        async with transaction(sessions(request)) as session:
+            await cases.assess(
+                session=session, principal=user.principal, ip=client_ip(request),
+                case_id=case_id, body=body,
+            )
 
     return await act(request, user, _back(case_id), run, "评估已保存")
 
@@ -225,12 +236,16 @@ async def post_visit(
     form = await read_form(request, user)
 
     async def run() -> None:
-        body = workflow_api.VisitIn(
+        body = cases.VisitIn(
             visited_at=parse_local(text_field(form, "visited_at", 40)),
             findings=text_field(form, "findings"),
             risk_after=text_field(form, "risk_after", 10) or None,
         )
-        await workflow_api.post_visit(request, case_id, body, user.principal)
+        async with transaction(sessions(request)) as session:
+            await cases.record_visit(
+                session=session, principal=user.principal, ip=client_ip(request),
+                case_id=case_id, body=body,
+            )
 
     return await act(request, user, _back(case_id), run, "回访已登记")
 
@@ -244,11 +259,15 @@ async def post_route(
 
     async def run() -> None:
         office = text_field(form, "office_id", 12)
-        body = referrals_api.RouteIn(
+        body = referrals.RouteIn(
             department=text_field(form, "department", 40),
             office_id=int(office) if office.isdigit() else None,
         )
-        await referrals_api.route_case(request, case_id, body, user.principal)
+        async with transaction(sessions(request)) as session:
+            await referrals.route_case(
+                session=session, principal=user.principal, ip=client_ip(request),
+                case_id=case_id, body=body,
+            )
 
     return await act(request, user, _back(case_id), run, "已转介")
 
@@ -284,7 +303,7 @@ async def post_conference(
     return await act(request, user, _back(case_id), run, "会商记录已保存")
 
 
-def _correction(form) -> corrections_api.CaseCorrectionIn:
+def _correction(form) -> corrections.CaseCorrectionIn:
     """Only what the person set: checked categories, a yes/no for danger, a chosen place,
     the child's fields that were filled in."""
     fields: dict = {"reason": text_field(form, "reason", 2000)}
@@ -304,7 +323,7 @@ def _correction(form) -> corrections_api.CaseCorrectionIn:
     }
     if child:
         fields["child"] = ChildIn.model_validate(child)
-    return corrections_api.CaseCorrectionIn.model_validate(fields)
+    return corrections.CaseCorrectionIn.model_validate(fields)
 
 
 @router.post("/{case_id}/correct")
@@ -315,6 +334,10 @@ async def post_correction(
     form = await read_form(request, user)
 
     async def run() -> None:
-        await corrections_api.correct(request, case_id, _correction(form), user.principal)
+        async with transaction(sessions(request)) as session:
+            await corrections.correct(
+                session=session, principal=user.principal, ip=client_ip(request),
+                case_id=case_id, body=_correction(form),
+            )
 
     return await act(request, user, _back(case_id), run, "已更正，转介已按更正后的情况重新安排")

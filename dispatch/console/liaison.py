@@ -1,10 +1,12 @@
 """The liaisons' console: their department's referrals in their jurisdiction (and below),
 the time left on each deadline, and claiming, progress notes, completion and return.
 
-Every action is the staff API's own (`referrals_api.*`): one winner per claim, only the
-claimant may act, the outcome or the reason required, all audited.
+Every action is the referral service the staff API calls too (`dispatch.referrals.service`):
+one winner per claim, only the claimant may act, the outcome or the reason required, all
+audited.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -13,11 +15,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
+from starlette.datastructures import FormData
 
 from channels.errors import ApiError
-from channels.web import sessions
+from channels.web import client_ip, sessions
+from db.engine import transaction
 from db.models import Case, Referral
-from dispatch.cases import api as cases_api
+from dispatch.cases import service as cases
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
@@ -28,9 +32,10 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
-from dispatch.referrals import api as referrals_api
+from dispatch.referrals import service as referrals
 from dispatch.referrals.service import OPEN
 from dispatch.staff.audit import audit
+from dispatch.staff.auth import runtime_of
 from dispatch.staff.scope import referral_filter
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -111,7 +116,10 @@ async def referral_page(
         if referral is None:
             raise ApiError(404, "referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
-    detail = await cases_api.get_case(request, referral.case_id, principal)
+    async with transaction(sessions(request)) as session:
+        detail = await cases.get_case(
+            session=session, principal=principal, ip=client_ip(request), case_id=referral.case_id
+        )
     mine = referral.claimed_by == principal.id and referral.status in ("claimed", "in_progress")
     return render(
         request,
@@ -138,45 +146,64 @@ async def claim(
     await read_form(request, user)
 
     async def run() -> None:
-        await referrals_api.claim_referral(request, referral_id, user.principal)
+        await referrals.claim_referral(
+            engine=runtime_of(request).engine, principal=user.principal,
+            ip=client_ip(request), referral_id=referral_id,
+        )
 
     return await act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
+
+
+async def _liaison_action(
+    request: Request,
+    user: ConsoleUser,
+    referral_id: int,
+    event: referrals.LiaisonAction,
+    text_of: Callable[[FormData], str],
+    done: str,
+) -> RedirectResponse:
+    """One liaison action from its form: `text_of` checks the text it takes (as the API's
+    body would), `done` is said when it worked."""
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        note = text_of(form)
+        async with transaction(sessions(request)) as session:
+            await referrals.record_action(
+                session=session, principal=user.principal, ip=client_ip(request),
+                referral_id=referral_id, event=event, note=note,
+            )
+
+    return await act(request, user, _back(referral_id), run, done)
 
 
 @router.post("/referrals/{referral_id}/progress")
 async def progress(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    def text_of(form: FormData) -> str:
+        return referrals.NoteIn(note=text_field(form, "note")).note
 
-    async def run() -> None:
-        body = referrals_api.NoteIn(note=text_field(form, "note"))
-        await referrals_api.progress(request, referral_id, body, user.principal)
-
-    return await act(request, user, _back(referral_id), run, "进展已记录")
+    return await _liaison_action(request, user, referral_id, "progress", text_of, "进展已记录")
 
 
 @router.post("/referrals/{referral_id}/complete")
 async def complete(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    def text_of(form: FormData) -> str:
+        return referrals.OutcomeIn(outcome=text_field(form, "outcome")).outcome
 
-    async def run() -> None:
-        body = referrals_api.OutcomeIn(outcome=text_field(form, "outcome"))
-        await referrals_api.complete(request, referral_id, body, user.principal)
-
-    return await act(request, user, _back(referral_id), run, "已办结")
+    return await _liaison_action(request, user, referral_id, "complete", text_of, "已办结")
 
 
 @router.post("/referrals/{referral_id}/return")
 async def return_referral(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    def text_of(form: FormData) -> str:
+        return referrals.ReasonIn(reason=text_field(form, "reason", 2000)).reason
 
-    async def run() -> None:
-        body = referrals_api.ReasonIn(reason=text_field(form, "reason", 2000))
-        await referrals_api.return_referral(request, referral_id, body, user.principal)
-
-    return await act(request, user, _back(referral_id), run, "已退回未保中心重新指派")
+    return await _liaison_action(
+        request, user, referral_id, "return", text_of, "已退回未保中心重新指派"
+    )

@@ -32,7 +32,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony import callbacks_service, calls_service
 from dispatch.telephony.calls_api import CallSid
-from dispatch.triage import api as triage_api
+from dispatch.triage import service as triage
 from workflows.cases.intake import ReportIn, field_errors
 from workflows.cases.workflow import STATE_LABELS
 from workflows.reference import (
@@ -146,7 +146,7 @@ def _triage_context(text: str) -> dict:
     if not text.strip():
         return {"j": None, "triage_error": None, "evidence": [], "not_a_case": ""}
     try:
-        judged = triage_api.judgement_out(text)
+        judged = triage.judgement_out(text)
     except ApiError as exc:
         return {"j": None, "triage_error": exc.message, "evidence": [], "not_a_case": ""}
     return {
@@ -162,7 +162,7 @@ async def live_triage(request: Request, user: Annotated[ConsoleUser, Depends(DES
     """The judgement of the notes an operator is typing (the call page asks as they type).
     Reads no case and keeps no text, so it is not audited."""
     form = await read_form(request, user)
-    text = str(form.get("text", ""))[: triage_api.MAX_CHARS * 4]
+    text = str(form.get("text", ""))[: triage.MAX_CHARS * 4]
     return render(request, user, "_triage.html", _triage_context(text))
 
 

@@ -1,22 +1,30 @@
-"""Referrals: creating them from a routing plan, and each liaison action on them.
+"""Referrals: creating them from a routing plan, each liaison action on them, and the
+staff's operations (list, claim, act, route by hand) that the JSON API and console call.
 
 Every action is one transaction with its case event, audit row and outbox rows. Claiming,
 the hot one, lives in `dispatch.referrals.claims` (one conditional UPDATE with SKIP LOCKED).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from channels.errors import ApiError
 from db.models import Case, CaseEvent, Referral
+from dispatch.cases.access import load_case
+from dispatch.referrals.claims import Claimant, claim
 from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
 from dispatch.referrals.routing import Target, plan_routes_for
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
+from dispatch.staff.scope import referral_filter
 from workflows.errors import WorkflowRefused
 from workflows.reference import department_labels
-from workflows.referrals.workflow import apply_referral_event
+from workflows.referrals.workflow import STATUS_LABELS, apply_referral_event
 
 OPEN = ("unrouted", "queued", "claimed", "in_progress")
 ACTIVE = OPEN + ("completed",)
@@ -281,3 +289,151 @@ async def reroute(
     if not made:
         raise ApiError(409, "referral_exists", "该部门已有进行中的转介")
     return made[0]
+
+
+# The staff's operations on referrals, for the JSON API and the console alike.
+
+STATUSES = tuple(STATUS_LABELS)  # unrouted, queued, …, withdrawn
+
+
+class ReferralOut(BaseModel):
+    id: int
+    case_id: int
+    department: str
+    office_id: int | None
+    jurisdiction: str | None
+    role: str
+    status: str
+    claimed_by: int | None
+    claim_due_at: datetime | None
+    action_due_at: datetime | None
+    escalation: int
+    outcome: str | None
+    return_reason: str | None
+    withdraw_reason: str | None = None  # why the center withdrew it (status withdrawn)
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReferralList(BaseModel):
+    items: list[ReferralOut]
+
+
+def _out(r: Referral) -> ReferralOut:
+    return ReferralOut(
+        id=r.id,
+        case_id=r.case_id,
+        department=r.department_code,
+        office_id=r.office_id,
+        jurisdiction=r.jurisdiction_code,
+        role=r.role,
+        status=r.status,
+        claimed_by=r.claimed_by,
+        claim_due_at=r.claim_due_at,
+        action_due_at=r.action_due_at,
+        escalation=r.escalation,
+        outcome=r.outcome,
+        return_reason=r.return_reason,
+        withdraw_reason=r.withdraw_reason,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+async def list_referrals(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    ip: str | None,
+    status: str | None = None,
+    limit: int = 50,
+    case_id: int | None = None,
+) -> ReferralList:
+    """What the caller may see, most urgent first (claim deadline, then age); `case_id`
+    narrows it to one case's shares."""
+    if status and status not in STATUSES:
+        raise ApiError(422, "unknown_status", "未知的转介状态")
+    stmt = (
+        select(Referral)
+        .where(referral_filter(principal))
+        .order_by(Referral.claim_due_at.asc().nulls_last(), Referral.id)
+        .limit(limit)
+    )
+    if status:
+        stmt = stmt.where(Referral.status == status)
+    if case_id is not None:
+        stmt = stmt.where(Referral.case_id == case_id)
+    rows = (await session.execute(stmt)).scalars().all()
+    audit(session, principal, "referral.list", "referral", None,
+          detail={"count": len(rows), "status": status}, ip=ip)
+    return ReferralList(items=[_out(r) for r in rows])
+
+
+async def claim_referral(
+    *, engine: AsyncEngine, principal: Principal, ip: str | None, referral_id: int
+) -> ReferralOut:
+    """The one liaison who gets it has it; everyone else is refused (409). On the engine,
+    not a session: the claim is one lean statement of its own (`dispatch.referrals.claims`)."""
+    who = Claimant(principal.id, principal.label, ip)
+    referral = await claim(engine, referral_id, who, referral_filter(principal), datetime.now(UTC))
+    return _out(referral)
+
+
+class NoteIn(BaseModel):
+    note: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class OutcomeIn(BaseModel):
+    outcome: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class ReasonIn(BaseModel):
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+LiaisonAction = Literal["progress", "complete", "return"]
+
+
+async def record_action(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    ip: str | None,
+    referral_id: int,
+    event: LiaisonAction,
+    note: str,
+) -> ReferralOut:
+    """progress / complete / return by the liaison holding the claim."""
+    now = datetime.now(UTC)
+    referral = await act(
+        session, referral_id, principal.id, principal.label, event, note,
+        referral_filter(principal), now,
+    )
+    audit(session, principal, f"referral.{event}", "referral", referral.id, ip=ip)
+    return _out(referral)
+
+
+class RouteIn(BaseModel):
+    department: Annotated[str, Field(max_length=40)]
+    office_id: int | None = None
+
+    @field_validator("department")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in department_labels():
+            raise ValueError("unknown department")
+        return value
+
+
+async def route_case(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: RouteIn
+) -> ReferralOut:
+    """Send a case's share to a department by hand (after a return, or when unrouted)."""
+    now = datetime.now(UTC)
+    case = await load_case(session, principal, case_id, lock=True)
+    if case.state in ("closed", "merged", "invalid"):
+        raise ApiError(409, "case_closed", "案件已结束，不能转介")
+    referral = await reroute(session, case, body.department, body.office_id, principal.label, now)
+    audit(session, principal, "referral.route", "referral", referral.id,
+          detail={"case_id": case.id, "department": body.department}, ip=ip)
+    return _out(referral)

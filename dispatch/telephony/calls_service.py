@@ -19,7 +19,7 @@ from channels.sms.optouts import is_opted_out
 from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
 from db.models import Case, Report
 from db.telephony import SmsThread, VoiceCall
-from dispatch.cases.api import load_case
+from dispatch.cases.access import load_case
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case

@@ -1,0 +1,19 @@
+"""A case the principal may see, or 404 (no hint that it exists): what every operation on
+one case starts with, whatever domain it is in."""
+
+from sqlalchemy import select
+
+from channels.errors import ApiError
+from db.models import Case
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
+
+
+async def load_case(session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
+    """The case if the principal may see it; 404 otherwise (no hint that it exists).
+    With `lock`, the row is locked for an update in this transaction."""
+    stmt = select(Case).where(Case.id == case_id, case_filter(principal))
+    case = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
+    if case is None:
+        raise ApiError(404, "case_not_found", "未找到该案件")
+    return case
