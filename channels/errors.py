@@ -16,26 +16,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels import degraded
 from workflows.cases.intake import field_errors
+from workflows.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 log = logging.getLogger("hotline.errors")
 
 _DEFAULTS = {
     400: ("bad_request", "请求有误"),
     401: ("unauthorized", "请先登录或提供有效的凭证"),
-    403: ("forbidden", "没有权限执行此操作"),
-    404: ("not_found", "未找到"),
     405: ("method_not_allowed", "不支持此请求方法"),
-    409: ("conflict", "当前状态不允许此操作"),
     413: ("payload_too_large", "提交的内容过大"),
     415: ("unsupported_media_type", "不支持的内容类型"),
-    422: ("validation_error", "提交的内容有误，请检查后重试"),
     429: ("too_many_requests", "请求过于频繁，请稍后再试"),
     503: ("unavailable", "服务暂不可用，请稍后再试"),
+    **{kind.status: (kind.code, kind.message) for kind in (Forbidden, NotFound, Conflict, Invalid)},
 }
 
 
-class ApiError(Exception):
-    """Raise anywhere in a request to answer with the contract's error shape."""
+class ApiError(DomainError):
+    """An HTTP answer in the contract's error shape, with any status (and headers); the
+    domain's own errors (`workflows.errors`) are answered the same way."""
 
     def __init__(
         self,
@@ -54,11 +53,12 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(err: ApiError) -> JSONResponse:
+def error_response(err: DomainError) -> JSONResponse:
     body: dict = {"error": {"code": err.code, "message": err.message}}
-    if err.fields:
-        body["error"]["fields"] = err.fields
-    return JSONResponse(body, status_code=err.status, headers=err.headers)
+    fields = getattr(err, "fields", None)
+    if fields:
+        body["error"]["fields"] = fields
+    return JSONResponse(body, status_code=err.status, headers=getattr(err, "headers", None))
 
 
 def _bad_input(exc: BaseException) -> bool:
@@ -73,8 +73,8 @@ def _bad_input(exc: BaseException) -> bool:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _refused(_: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

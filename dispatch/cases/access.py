@@ -3,10 +3,10 @@ one case starts with, whatever domain it is in."""
 
 from sqlalchemy import select
 
-from channels.errors import ApiError
 from db.models import Case
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
+from workflows.errors import NotFound
 
 
 async def load_case(session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
@@ -15,5 +15,5 @@ async def load_case(session, principal: Principal, case_id: int, *, lock: bool =
     stmt = select(Case).where(Case.id == case_id, case_filter(principal))
     case = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if case is None:
-        raise ApiError(404, "case_not_found", "未找到该案件")
+        raise NotFound("case_not_found", "未找到该案件")
     return case

@@ -9,10 +9,11 @@ from channels.web import client_ip, sessions
 from db.engine import transaction
 from dispatch.cases import service
 from dispatch.cases.service import CaseDetail, CaseList
-from dispatch.staff.auth import Principal, require
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_READ, requires
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
-STAFF = require("operator", "caseworker", "supervisor", "liaison")
+STAFF = requires(CASE_READ)
 
 
 @router.get("", response_model=CaseList)

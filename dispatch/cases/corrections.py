@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.models import Case, CaseEvent, Jurisdiction, Referral, Report
 from db.triage import TriageExample
 from dispatch.cases.access import load_case
@@ -28,7 +27,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
 from workflows.cases.intake import ChildIn
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, Invalid, WorkflowRefused
 from workflows.partners.forwards import SOURCES, WorkOrder, text_to_judge
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import levels
@@ -62,7 +61,7 @@ async def correct_case(
 ) -> Outcome:
     """Apply `fix` to the locked `case`; the caller checked scope and audits."""
     if case.state in TERMINAL:
-        raise ApiError(409, "case_closed", "案件已结案、并案或不予受理，不能更正")
+        raise Conflict("case_closed", "案件已结案、并案或不予受理，不能更正")
     report = await _first_report(session, case.id)
     before = _facts(case, report)
     if fix.categories is not None:
@@ -195,7 +194,7 @@ async def withdraw(
         try:
             apply_referral_event(referral.status, "withdraw", note=reason)
         except WorkflowRefused as refused:
-            raise ApiError(409, refused.code, refused.message) from refused
+            raise Conflict(refused.code, refused.message) from refused
     held_by, was = referral.claimed_by, referral.status
     referral.status, referral.withdraw_reason = "withdrawn", reason
     referral.next_check_at, referral.updated_at = None, now
@@ -296,11 +295,9 @@ def _checked_categories(codes: list[str] | None) -> list[str] | None:
         return None
     known = category_labels()
     if not codes:
-        raise ApiError(
-            422, "categories_required", f"请至少选择一个困境类型，可选：{_allowed(known)}"
-        )
+        raise Invalid("categories_required", f"请至少选择一个困境类型，可选：{_allowed(known)}")
     if any(code not in known for code in codes):
-        raise ApiError(422, "unknown_category", f"困境类型代码无效，可选：{_allowed(known)}")
+        raise Invalid("unknown_category", f"困境类型代码无效，可选：{_allowed(known)}")
     return list(dict.fromkeys(codes))
 
 
@@ -311,10 +308,10 @@ async def _checked_jurisdiction(session, code: str | None, principal: Principal)
         return None
     known = jurisdiction_labels()
     if code not in known:
-        raise ApiError(422, "unknown_jurisdiction", f"辖区代码无效，可选：{_allowed(known)}")
+        raise Invalid("unknown_jurisdiction", f"辖区代码无效，可选：{_allowed(known)}")
     path = await session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == code))
     if not path or not path.startswith(principal.scope_path or "\x00"):
-        raise ApiError(422, "jurisdiction_out_of_scope", "只能更正为您所辖范围内的辖区")
+        raise Invalid("jurisdiction_out_of_scope", "只能更正为您所辖范围内的辖区")
     return code
 
 
@@ -325,11 +322,11 @@ async def correct(
     """Correct the case, with the reason; audited, on the timeline, routing re-planned."""
     given = body.model_fields_set - {"reason"}
     if not given:
-        raise ApiError(
-            422, "nothing_to_correct", "请至少更正一项：categories、emergency、jurisdiction、child"
+        raise Invalid(
+            "nothing_to_correct", "请至少更正一项：categories、emergency、jurisdiction、child"
         )
     if "emergency" in given and body.emergency is None:
-        raise ApiError(422, "invalid_emergency", "emergency 应为 true 或 false")
+        raise Invalid("invalid_emergency", "emergency 应为 true 或 false")
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id, lock=True)
     fix = Correction(

@@ -11,10 +11,11 @@ from db.engine import transaction
 from dispatch.cases import corrections, service
 from dispatch.cases.corrections import CaseCorrectionIn
 from dispatch.cases.service import CaseDetail
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, requires
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(json_only)])
-CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
+CENTER_STAFF = requires(CASE_DESK)
 
 
 @router.patch("/{case_id}", response_model=CaseDetail)

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
 from dispatch.cases.access import load_case
 from dispatch.referrals.deadlines import effective_risk, schedule
@@ -23,23 +22,12 @@ from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import EVENT_ROLES
 from dispatch.staff.scope import case_filter, sees_reporter
 from workflows.cases.workflow import CaseFacts, apply_case_event
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
 from workflows.referrals.deadlines import levels, next_visit_due
 
-# Who may send which event. Default deny: an event not listed is refused for everyone.
-EVENT_ROLES = {
-    "register": {"operator", "caseworker", "supervisor", "system"},
-    "assess": {"caseworker", "supervisor", "system"},
-    "handle": {"caseworker", "supervisor"},
-    "follow_up": {"caseworker", "supervisor"},
-    "reassess": {"caseworker", "supervisor"},
-    "close": {"caseworker", "supervisor"},
-    "reopen": {"caseworker", "supervisor"},
-    "merge": {"caseworker", "supervisor"},
-    "invalidate": {"operator", "caseworker", "supervisor"},
-}
 TERMINAL = ("closed", "merged", "invalid")
 
 
@@ -68,13 +56,21 @@ async def facts_of(session: AsyncSession, case: Case) -> CaseFacts:
     )
 
 
-def refused(exc: WorkflowRefused) -> ApiError:
-    status = 409 if exc.code == "transition_not_allowed" else 422
-    if exc.code in ("override_not_allowed",):
-        status = 403
-    if exc.code in ("risk_level_required", "referral_required", "follow_up_visit_required"):
-        status = 409
-    return ApiError(status, exc.code, exc.message)
+_CONFLICTS = (
+    "transition_not_allowed",
+    "risk_level_required",
+    "referral_required",
+    "follow_up_visit_required",
+)
+
+
+def refused(exc: WorkflowRefused) -> DomainError:
+    """The workflow's refusal as the service answers it: not now (409), not you (403), or
+    something missing from the request (422)."""
+    if exc.code == "override_not_allowed":
+        return Forbidden(exc.code, exc.message)
+    kind = Conflict if exc.code in _CONFLICTS else Invalid
+    return kind(exc.code, exc.message)
 
 
 async def _drop_planned_visits(session: AsyncSession, case: Case) -> None:
@@ -103,8 +99,8 @@ async def transition(
     """Apply one workflow event to a locked case row; returns the new state."""
     if actor.role not in EVENT_ROLES.get(event, set()):
         if event not in EVENT_ROLES:
-            raise ApiError(422, "unknown_event", "未知的流程操作")
-        raise ApiError(403, "forbidden", "您的角色不能执行此操作")
+            raise Invalid("unknown_event", "未知的流程操作")
+        raise Forbidden("forbidden", "您的角色不能执行此操作")
     facts = await facts_of(session, case)
     try:
         new_state = apply_case_event(
@@ -412,12 +408,12 @@ async def send_event(
     into = None
     if body.event == "merge":
         if body.into_case_id is None:
-            raise ApiError(422, "into_case_required", "并案需要指定并入的案件")
+            raise Invalid("into_case_required", "并案需要指定并入的案件")
         if body.into_case_id == case.id:
-            raise ApiError(409, "merge_into_self", "不能并入案件本身")
+            raise Conflict("merge_into_self", "不能并入案件本身")
         into = await _locked_case(session, principal, body.into_case_id)
         if into.state in ("merged", "invalid"):
-            raise ApiError(409, "target_not_open", "目标案件已并案或不予受理，不能并入")
+            raise Conflict("target_not_open", "目标案件已并案或不予受理，不能并入")
     await transition(
         session,
         case,
@@ -464,7 +460,7 @@ async def assess(
     now = datetime.now(UTC)
     case = await _locked_case(session, principal, case_id)
     if case.state not in ASSESSABLE:
-        raise ApiError(409, "not_assessable", "案件当前状态不能评估")
+        raise Conflict("not_assessable", "案件当前状态不能评估")
     before = case.risk_level
     case.risk_level = body.risk_level
     case.assessment = {
@@ -528,10 +524,10 @@ async def record_visit(
     now = datetime.now(UTC)
     visited_at = body.visited_at or now
     if visited_at.tzinfo is None:
-        raise ApiError(422, "timezone_required", "回访时间需要带时区")
+        raise Invalid("timezone_required", "回访时间需要带时区")
     case = await _locked_case(session, principal, case_id)
     if case.state not in ("handling", "following_up"):
-        raise ApiError(409, "not_following_up", "案件当前状态不能登记回访")
+        raise Conflict("not_following_up", "案件当前状态不能登记回访")
     before = case.risk_level
     visit = Visit(
         case_id=case.id,

@@ -9,11 +9,13 @@ from channels.web import client_ip, json_only, sessions
 from db.engine import transaction
 from dispatch.cases import service
 from dispatch.cases.service import AssessmentIn, EventIn, StateOut, VisitIn, VisitOut
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff import permissions
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, requires
 
 router = APIRouter(prefix="/api/v1/cases", tags=["workflow"], dependencies=[Depends(json_only)])
-CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
-CASEWORK = require_center("caseworker", "supervisor")
+CENTER_STAFF = requires(CASE_DESK)
+CASEWORK = requires(permissions.CASEWORK)
 
 
 @router.post("/{case_id}/events", response_model=StateOut)

@@ -11,10 +11,11 @@ from channels.web import sessions
 from db.engine import transaction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
 from dispatch.ops.status import dispatch_status
+from dispatch.staff.permissions import ADMINISTRATION
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-ADMIN = staff("admin")
+ADMIN = staff(ADMINISTRATION)
 
 
 @router.get("/admin", response_class=HTMLResponse)

@@ -19,12 +19,13 @@ from db.models import AppUser, AuditLog, Case, Jurisdiction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import AUDIT_READ
 from dispatch.staff.scope import case_filter, is_root
 from workflows.cases.workflow import EVENT_LABELS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-READERS = staff("supervisor", "admin")
+READERS = staff(AUDIT_READ)
 PAGE = 100
 ACTION_LABELS = {
     "auth.login": "登录",

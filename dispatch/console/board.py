@@ -20,12 +20,13 @@ from dispatch.console.worklist import overdue_visits, referrals_to_route
 from dispatch.referrals.deadlines import FLAGGED
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import SUPERVISION
 from dispatch.staff.scope import referral_filter
 from workflows.holidays import calendar_warning
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-SUPERVISOR = staff("supervisor")
+SUPERVISOR = staff(SUPERVISION)
 SOON = timedelta(hours=4)
 
 

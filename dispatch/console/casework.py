@@ -20,7 +20,7 @@ from db.models import Office, Referral
 from dispatch.cases import corrections
 from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
-from dispatch.cases.service import EVENT_ROLES, TERMINAL
+from dispatch.cases.service import TERMINAL
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
 from dispatch.console.timefmt import parse_local
@@ -36,7 +36,9 @@ from dispatch.console.web import (
 )
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
 from dispatch.referrals import service as referrals
+from dispatch.staff import permissions
 from dispatch.staff.audit import audit
+from dispatch.staff.permissions import CASE_DESK, CASE_READ, EVENT_ROLES
 from dispatch.staff.scope import referral_filter
 from dispatch.telephony import calls_service, sms_service
 from workflows.cases.intake import ChildIn
@@ -52,9 +54,9 @@ from workflows.triage.policy import evidence_lines, not_a_case_label
 
 router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in_schema=False)
 
-CASE_READERS = staff("operator", "caseworker", "supervisor", "liaison")
-CENTER_DESK = staff("operator", "caseworker", "supervisor", center=True)
-CASEWORK = staff("caseworker", "supervisor", center=True)
+CASE_READERS = staff(CASE_READ)
+CENTER_DESK = staff(CASE_DESK)
+CASEWORK = staff(permissions.CASEWORK)
 # Events whose form asks for a reason (the workflow refuses them without one).
 REASON_EVENTS = ("reopen", "merge", "invalidate", "close")
 
@@ -158,7 +160,7 @@ async def _case_page(
             },
             "can_correct": principal.is_center and detail.state not in TERMINAL,
             "reveal": reveal,
-            "can_casework": principal.is_center and principal.role in ("caseworker", "supervisor"),
+            "can_casework": permissions.CASEWORK.allows(principal),
             "now": datetime.now(UTC),
         },
     )

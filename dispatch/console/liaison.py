@@ -36,12 +36,13 @@ from dispatch.referrals import service as referrals
 from dispatch.referrals.service import OPEN
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import runtime_of
+from dispatch.staff.permissions import REFERRAL_CLAIM, REFERRAL_READ
 from dispatch.staff.scope import referral_filter
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-LIAISON = staff("liaison")
-REFERRAL_READERS = staff("liaison", "operator", "caseworker", "supervisor")
+LIAISON = staff(REFERRAL_CLAIM)
+REFERRAL_READERS = staff(REFERRAL_READ)
 
 
 def running_deadline(referral: Referral) -> datetime | None:

@@ -26,7 +26,7 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
-from dispatch.staff import auth
+from dispatch.staff import auth, permissions
 from dispatch.staff.audit import audit
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -38,7 +38,7 @@ REASONS = {
     "ended": "登录已失效，请重新登录",
     "logout": "您已安全退出",
 }
-SIGNED_IN = staff(*auth.ROLES)
+SIGNED_IN = staff(permissions.SIGNED_IN)
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from channels.errors import ApiError
 from channels.web import client_ip, sessions
 from channels.webform import _as_report, _form_values
 from db.engine import transaction
@@ -30,11 +29,13 @@ from dispatch.console.web import (
 )
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import callbacks_service, calls_service
 from dispatch.telephony.calls_api import CallSid
 from dispatch.triage import service as triage
 from workflows.cases.intake import ReportIn, field_errors
 from workflows.cases.workflow import STATE_LABELS
+from workflows.errors import DomainError
 from workflows.reference import (
     category_labels,
     gender_labels,
@@ -46,8 +47,8 @@ from workflows.triage.policy import evidence_lines, not_a_case_label
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-DESK = staff("operator", "caseworker", "supervisor", center=True)
-DESK_POLL = staff("operator", "caseworker", "supervisor", center=True, touch=False)
+DESK = staff(CASE_DESK)
+DESK_POLL = staff(CASE_DESK, touch=False)
 
 
 @router.get("/operator", response_class=HTMLResponse)
@@ -147,7 +148,7 @@ def _triage_context(text: str) -> dict:
         return {"j": None, "triage_error": None, "evidence": [], "not_a_case": ""}
     try:
         judged = triage.judgement_out(text)
-    except ApiError as exc:
+    except DomainError as exc:
         return {"j": None, "triage_error": exc.message, "evidence": [], "not_a_case": ""}
     return {
         "j": judged,

@@ -11,10 +11,11 @@ from channels.web import client_ip, sessions
 from db.engine import transaction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, act, read_form, render, staff
 from dispatch.partners import service as partners
+from dispatch.staff.permissions import PARTNER_MANAGE
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-OVERSIGHT = staff("supervisor", "admin", center=True)
+OVERSIGHT = staff(PARTNER_MANAGE)
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

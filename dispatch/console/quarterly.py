@@ -32,6 +32,7 @@ from dispatch.console.timefmt import local
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, staff
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import SUPERVISION
 from dispatch.staff.scope import case_filter
 from workflows.cases.workflow import STATE_LABELS
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
@@ -40,7 +41,7 @@ from workflows.referrals.workflow import STATUS_LABELS
 
 router = APIRouter(prefix="/console/reports", route_class=ConsoleRoute, include_in_schema=False)
 
-SUPERVISOR = staff("supervisor")
+SUPERVISOR = staff(SUPERVISION)
 BATCH = 2000
 HEADER = [
     "案件编号",

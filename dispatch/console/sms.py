@@ -18,11 +18,12 @@ from dispatch.console.web import (
     staff,
     text_field,
 )
+from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import sms_service
 
 router = APIRouter(prefix="/console/sms", route_class=ConsoleRoute, include_in_schema=False)
 
-DESK = staff("operator", "caseworker", "supervisor", center=True)
+DESK = staff(CASE_DESK)
 ThreadId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

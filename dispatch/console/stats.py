@@ -32,6 +32,7 @@ from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, rend
 from dispatch.partners import service as partners
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import SUPERVISION
 from dispatch.staff.scope import case_filter, referral_filter
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
@@ -39,7 +40,7 @@ from workflows.referrals.workflow import STATUS_LABELS
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-SUPERVISOR = staff("supervisor")
+SUPERVISOR = staff(SUPERVISION)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ from dispatch.console.sessions import (
 )
 from dispatch.staff.audit import shown_cases as shown  # noqa: F401  (pages import it from here)
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import Permission
 from workflows.cases.workflow import EVENT_LABELS, STATE_LABELS
+from workflows.errors import DomainError
 from workflows.phones import mask_phone
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
@@ -188,14 +190,13 @@ class ConsoleUser:
         return self.session.csrf
 
 
-def staff(*roles: str, center: bool = False, touch: bool = True):
-    """Dependency admitting signed-in people of the named roles (default deny); with
-    `center`, only the center's own staff (not a department's supervisor)."""
+def staff(permission: Permission, *, touch: bool = True):
+    """Dependency admitting signed-in people the permission admits (default deny; the same
+    named permissions as the JSON API's, `dispatch.staff.permissions`)."""
 
     async def dependency(request: Request) -> ConsoleUser:
         session = await current_session(request, touch=touch)
-        principal = session.principal
-        if principal.role not in roles or (center and not principal.is_center):
+        if not permission.allows(session.principal):
             raise ApiError(403, "forbidden", "您的账号没有权限查看此页面")
         return ConsoleUser(session)
 
@@ -279,7 +280,7 @@ async def act(
     refusal's Chinese message (not allowed now, a reason missing) or `done`."""
     try:
         await action()
-    except ApiError as exc:
+    except DomainError as exc:
         return await flash_and_go(request, user, back, exc.message, "error")
     except ValidationError as exc:
         return await flash_and_go(request, user, back, _first_problem(exc), "error")
@@ -358,9 +359,9 @@ class ConsoleRoute(APIRoute):
                 response = await handler(request)
             except LoginRequired as exc:
                 response = _login_redirect(request, exc.reason)
-            except ApiError as exc:
+            except DomainError as exc:
                 response = error_page(request, exc.status, exc.message)
-                for name, value in (exc.headers or {}).items():
+                for name, value in (getattr(exc, "headers", None) or {}).items():
                     response.headers[name] = value
             except RequestValidationError:
                 response = error_page(request, 422, "链接或提交的内容有误，请返回后重试")

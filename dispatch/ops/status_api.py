@@ -7,7 +7,7 @@ from channels.web import sessions
 from db.engine import transaction
 from dispatch.ops import status
 from dispatch.ops.status import DispatchStatus
-from dispatch.staff.auth import require
+from dispatch.staff.permissions import DISPATCH_STATUS, requires
 
 router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"])
 @router.get(
     "/status",
     response_model=DispatchStatus,
-    dependencies=[Depends(require("supervisor", "admin"))],  # figures only, no case data
+    dependencies=[Depends(requires(DISPATCH_STATUS))],  # figures only, no case data
 )
 async def dispatch_status(request: Request) -> DispatchStatus:
     runtime = request.app.state.runtime

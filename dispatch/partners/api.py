@@ -19,11 +19,12 @@ from dispatch.partners.service import (
     PartnerLines,
     Source,
 )
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import PARTNER_MANAGE, PARTNER_READ, requires
 
 router = APIRouter(prefix="/api/v1", tags=["forwards"])
-READERS = require_center("operator", "caseworker", "supervisor", "admin")
-MANAGERS = require_center("supervisor", "admin")
+READERS = requires(PARTNER_READ)
+MANAGERS = requires(PARTNER_MANAGE)
 MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

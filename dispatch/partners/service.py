@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import RowMapping, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from channels.partners.callbacks import wake_row
 from db.partners import Partner, PartnerAttempt, PartnerMessage
 from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.auth import Principal
+from workflows.errors import Conflict, Invalid, NotFound
 from workflows.partners.forwards import (
     SOURCES,
     feedback_statuses,
@@ -191,7 +191,7 @@ async def partner_message(
         )
     ).first()
     if found is None:
-        raise ApiError(404, "message_not_found", "未找到该反馈消息")
+        raise NotFound("message_not_found", "未找到该反馈消息")
     attempts = (
         await session.execute(
             select(PartnerAttempt)
@@ -218,9 +218,9 @@ async def retry_message(
     says it is back, say). Order is kept: the line restarts from its head."""
     message = await session.get(PartnerMessage, message_id)
     if message is None:
-        raise ApiError(404, "message_not_found", "未找到该反馈消息")
+        raise NotFound("message_not_found", "未找到该反馈消息")
     if message.delivered_at is not None:
-        raise ApiError(409, "already_delivered", "该消息已送达，无需重试")
+        raise Conflict("already_delivered", "该消息已送达，无需重试")
     await session.execute(
         update(PartnerMessage)
         .where(
@@ -247,7 +247,7 @@ async def forward_stats(
     until = until or today
     since = since or until - timedelta(days=89)
     if since > until or (until - since).days > 3660:
-        raise ApiError(422, "invalid_period", "统计区间无效")
+        raise Invalid("invalid_period", "统计区间无效")
     params = {"start": _day_start(since), "end": _day_start(until + timedelta(days=1))}
     rows = {r["source"]: r for r in (await session.execute(_STATS, params)).mappings()}
     scores = (await session.execute(_SCORES, params)).all()

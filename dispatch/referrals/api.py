@@ -17,12 +17,14 @@ from dispatch.referrals.service import (
     ReferralOut,
     RouteIn,
 )
-from dispatch.staff.auth import Principal, require, require_center, runtime_of
+from dispatch.staff import permissions
+from dispatch.staff.auth import Principal, runtime_of
+from dispatch.staff.permissions import REFERRAL_CLAIM, REFERRAL_READ, requires
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
-VIEWERS = require("liaison", "operator", "caseworker", "supervisor")
-LIAISON = require("liaison")
-CASEWORK = require_center("caseworker", "supervisor")
+VIEWERS = requires(REFERRAL_READ)
+LIAISON = requires(REFERRAL_CLAIM)
+CASEWORK = requires(permissions.CASEWORK)
 
 
 @router.get("", response_model=ReferralList)

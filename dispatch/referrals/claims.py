@@ -23,9 +23,9 @@ from sqlalchemy import ColumnElement, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from channels.errors import ApiError
 from db.models import AuditLog, Case, CaseEvent, Referral
 from dispatch.referrals.deadlines import effective_risk, enter_phase
+from workflows.errors import Conflict, NotFound
 
 _R = Referral.__table__
 _C = Case.__table__
@@ -162,7 +162,7 @@ async def claim(
         for _ in range(_ATTEMPTS):
             row = (await conn.execute(_fingerprint(referral_id, visible))).first()
             if row is None:
-                raise ApiError(404, "referral_not_found", "未找到该转介")
+                raise NotFound("referral_not_found", "未找到该转介")
             if row.status != "queued":
                 break
             stmt = _claim_statement(referral_id, visible, row, who, now)
@@ -176,8 +176,7 @@ async def claim(
                 break
             # Re-routed or re-assessed since the read: its deadlines differ, try again.
         status = row.status if row is not None else "claimed"
-    raise ApiError(
-        409,
+    raise Conflict(
         "already_claimed" if status != "unrouted" else "not_routed",
         "该转介已被认领或不在待认领状态",
     )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.models import Case, Category, Jurisdiction, Office
+from workflows.errors import Invalid
 
 LEAD, COOPERATING, POLICE_COPY = "lead", "cooperating", "police_copy"
 
@@ -90,7 +90,7 @@ async def plan_routes_for(
     if office_id is not None:
         office = await session.get(Office, office_id)
         if office is None or office.department_code != department:
-            raise ApiError(422, "unknown_office", "指定的办理机构不存在或不属于该部门")
+            raise Invalid("unknown_office", "指定的办理机构不存在或不属于该部门")
         return Target(department, LEAD, office.id, office.jurisdiction_code)
     chain = await _chain(session, case.jurisdiction_code)
     rank = {code: i for i, code in enumerate(chain)}

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from channels.errors import ApiError
 from db.models import Case, CaseEvent, Referral
 from dispatch.cases.access import load_case
 from dispatch.referrals.claims import Claimant, claim
@@ -22,7 +21,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import referral_filter
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import department_labels
 from workflows.referrals.workflow import STATUS_LABELS, apply_referral_event
 
@@ -190,15 +189,14 @@ async def act(
         )
     ).scalar_one_or_none()
     if referral is None:
-        raise ApiError(404, "referral_not_found", "未找到该转介")
+        raise NotFound("referral_not_found", "未找到该转介")
     if referral.claimed_by != user_id:
-        raise ApiError(403, "not_claimant", "只有认领该转介的联络员可以办理")
+        raise Forbidden("not_claimant", "只有认领该转介的联络员可以办理")
     try:
         new_status = apply_referral_event(referral.status, event, note=note)
     except WorkflowRefused as refused:
-        raise ApiError(
-            409 if refused.code == "transition_not_allowed" else 422, refused.code, refused.message
-        ) from refused
+        kind = Conflict if refused.code == "transition_not_allowed" else Invalid
+        raise kind(refused.code, refused.message) from refused
     changed = new_status != referral.status
     referral.status = new_status
     referral.last_activity_at = now
@@ -265,7 +263,7 @@ async def reroute(
     ).scalar_one_or_none()
     if unrouted is not None:
         if target.office_id is None:
-            raise ApiError(422, "no_office", "该部门在此辖区及上级均无办理机构，请指定机构")
+            raise Invalid("no_office", "该部门在此辖区及上级均无办理机构，请指定机构")
         unrouted.office_id = target.office_id
         unrouted.jurisdiction_code = target.jurisdiction_code
         unrouted.status = "queued"
@@ -287,7 +285,7 @@ async def reroute(
         return unrouted
     made = await create_referrals(session, case, [target], actor, now)
     if not made:
-        raise ApiError(409, "referral_exists", "该部门已有进行中的转介")
+        raise Conflict("referral_exists", "该部门已有进行中的转介")
     return made[0]
 
 
@@ -352,7 +350,7 @@ async def list_referrals(
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`
     narrows it to one case's shares."""
     if status and status not in STATUSES:
-        raise ApiError(422, "unknown_status", "未知的转介状态")
+        raise Invalid("unknown_status", "未知的转介状态")
     stmt = (
         select(Referral)
         .where(referral_filter(principal))
@@ -432,7 +430,7 @@ async def route_case(
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id, lock=True)
     if case.state in ("closed", "merged", "invalid"):
-        raise ApiError(409, "case_closed", "案件已结束，不能转介")
+        raise Conflict("case_closed", "案件已结束，不能转介")
     referral = await reroute(session, case, body.department, body.office_id, principal.label, now)
     audit(session, principal, "referral.route", "referral", referral.id,
           detail={"case_id": case.id, "department": body.department}, ip=ip)

@@ -1,7 +1,8 @@
 """Staff authentication and authorization: argon2 passwords, signed bearer tokens, roles.
 
-Default deny: a staff route names the roles it admits with `require(...)`; anything else,
-including a missing or stale token, is refused before the handler runs.
+Default deny: a staff route names the permission it needs (`dispatch.staff.permissions`,
+built on `require(...)` here); anything else, including a missing or stale token, is
+refused before the handler runs.
 """
 
 import asyncio

@@ -15,12 +15,13 @@ from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db.telephony import CallerBlock, VoiceCall
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import Principal, require
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CALLER_BLOCK, requires
 from workflows.config import load
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
-SUPERVISOR = require("supervisor")
+SUPERVISOR = requires(CALLER_BLOCK)
 
 
 class BlockIn(BaseModel):

@@ -16,7 +16,8 @@ from db.engine import transaction
 from db.models import CaseEvent
 from db.telephony import VoiceCallback
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import callbacks_service
 from dispatch.telephony.callbacks_service import (
     OUTCOME_LABELS,
@@ -29,7 +30,7 @@ from dispatch.telephony.callbacks_service import (
 )
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
-CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
+CENTER_STAFF = requires(CASE_DESK)
 CallbackId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 

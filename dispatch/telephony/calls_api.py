@@ -14,7 +14,8 @@ from fastapi.responses import Response
 from channels.voice.recordings import fetch_recording
 from channels.web import client_ip, json_only, sessions
 from db.engine import transaction
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import calls_service
 from dispatch.telephony.calls_service import (
     CallDetail,
@@ -27,7 +28,7 @@ from dispatch.telephony.calls_service import (
 from workflows.cases.intake import ReportIn
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
-CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
+CENTER_STAFF = requires(CASE_DESK)
 CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 Staff = Annotated[Principal, Depends(CENTER_STAFF)]
 

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
 from channels.callers import active_block
-from channels.errors import ApiError
 from channels.sms.optouts import is_opted_out
 from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
 from db.models import Case, Report
@@ -25,6 +24,7 @@ from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
 from workflows.cases import receipts
 from workflows.cases.intake import ReportIn, from_report_in
+from workflows.errors import NotFound
 from workflows.phones import mask_phone
 
 
@@ -142,7 +142,7 @@ async def load_call(session, principal: Principal, call_sid: str, *, lock: bool 
     )
     call = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if call is None:
-        raise ApiError(404, "call_not_found", "未找到该来电")
+        raise NotFound("call_not_found", "未找到该来电")
     return call
 
 
@@ -208,7 +208,7 @@ async def recording_url(
     """Where Twilio keeps the call's voicemail (the audio is fetched, not stored here)."""
     call = await load_call(session, principal, call_sid)
     if not call.recording_url:
-        raise ApiError(404, "recording_not_found", "该来电没有录音")
+        raise NotFound("recording_not_found", "该来电没有录音")
     audit(session, principal, "call.recording", "call", call.id, ip=ip)
     return call.recording_url
 

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from channels.web import client_ip, json_only, sessions
 from db.engine import transaction
-from dispatch.staff.auth import Principal, require_center
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import sms_service
 from dispatch.telephony.sms_service import MessageOut, ReplyIn, ThreadDetail, ThreadList
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
-CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
+CENTER_STAFF = requires(CASE_DESK)
 
 
 @router.get("/threads", response_model=ThreadList)

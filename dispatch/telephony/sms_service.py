@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
-from channels.errors import ApiError
 from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import queue_reply
 from db.models import Case
@@ -21,6 +20,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
 from workflows.config import load
+from workflows.errors import NotFound
 from workflows.phones import mask_phone
 from workflows.telephony.sms_threading import ENDED_CASE_STATES, active_since
 
@@ -150,7 +150,7 @@ async def _thread(session, principal: Principal, thread_id: int, *, lock: bool =
     )
     row = (await session.execute(stmt.with_for_update(of=SmsThread) if lock else stmt)).first()
     if row is None:
-        raise ApiError(404, "thread_not_found", "未找到该短信会话")
+        raise NotFound("thread_not_found", "未找到该短信会话")
     return row
 
 

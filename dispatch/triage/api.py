@@ -6,11 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from channels.web import json_only
-from dispatch.staff.auth import Principal, require
+from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import TRIAGE, requires
 from dispatch.triage.service import TriageIn, TriageOut, judgement_out
 
 router = APIRouter(prefix="/api/v1", tags=["triage"], dependencies=[Depends(json_only)])
-STAFF = require("operator", "caseworker", "supervisor", "liaison")
+STAFF = requires(TRIAGE)
 
 
 @router.post("/triage", response_model=TriageOut)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.errors import ApiError
+from workflows.errors import Invalid
 from workflows.triage import judge
 
 # As long as a report's description may be.
@@ -38,9 +38,9 @@ class TriageOut(BaseModel):
 
 def checked_text(text: str) -> str:
     if not text.strip():
-        raise ApiError(422, "text_required", f"请填写要研判的文字（最多{MAX_CHARS}字）")
+        raise Invalid("text_required", f"请填写要研判的文字（最多{MAX_CHARS}字）")
     if len(text) > MAX_CHARS:
-        raise ApiError(422, "text_too_long", f"文字过长：最多{MAX_CHARS}字")
+        raise Invalid("text_too_long", f"文字过长：最多{MAX_CHARS}字")
     return text
 
 

@@ -1,0 +1,75 @@
+"""Who may do what, in one place: named permissions, each with the roles it admits and its
+scope rule, used by the JSON endpoints (`requires`) and the console pages alike.
+
+Default deny: a route names one permission; a role not listed, or a department's staff where
+the permission is the center's own work, is refused before the handler runs. Which rows a
+permitted person then sees is the scope in SQL (`dispatch.staff.scope`).
+"""
+
+from dataclasses import dataclass
+
+from dispatch.staff.auth import ROLES, Principal, require, require_center
+
+CENTER = ("operator", "caseworker", "supervisor")
+CASE_STAFF = (*CENTER, "liaison")
+
+
+@dataclass(frozen=True)
+class Permission:
+    name: str
+    roles: frozenset[str]
+    # The center's own work (the workflow, routing, the hotline desk): a department's
+    # supervisor holds the role but not the job.
+    center_only: bool = False
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.role in self.roles and (principal.is_center or not self.center_only)
+
+
+def _permission(name: str, roles: tuple[str, ...], *, center_only: bool = False) -> Permission:
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+    return Permission(name, frozenset(roles), center_only)
+
+
+SIGNED_IN = _permission("signed_in", ROLES)
+# Cases: read in one's scope; the desk's work on them; the caseworkers' own.
+CASE_READ = _permission("case.read", CASE_STAFF)
+CASE_DESK = _permission("case.desk", CENTER, center_only=True)
+CASEWORK = _permission("case.casework", ("caseworker", "supervisor"), center_only=True)
+TRIAGE = _permission("triage", CASE_STAFF)
+# Referrals: seen by the center and the departments; claimed and worked by liaisons.
+REFERRAL_READ = _permission("referral.read", CASE_STAFF)
+REFERRAL_CLAIM = _permission("referral.claim", ("liaison",))
+# The hotline: blocking an abusive caller is a supervisor's decision.
+CALLER_BLOCK = _permission("caller.block", ("supervisor",))
+# The partner loop (110 / 12345 / 12355).
+PARTNER_READ = _permission("partner.read", (*CENTER, "admin"), center_only=True)
+PARTNER_MANAGE = _permission("partner.manage", ("supervisor", "admin"), center_only=True)
+# Oversight: deadlines board, figures and reports, the audit log, the service's health.
+SUPERVISION = _permission("supervision", ("supervisor",))
+AUDIT_READ = _permission("audit.read", ("supervisor", "admin"))
+DISPATCH_STATUS = _permission("dispatch.status", ("supervisor", "admin"))
+ADMINISTRATION = _permission("administration", ("admin",))
+
+# Who may send which workflow event. Default deny: an event not listed is refused for
+# everyone ("system" is the service itself).
+EVENT_ROLES = {
+    "register": {"operator", "caseworker", "supervisor", "system"},
+    "assess": {"caseworker", "supervisor", "system"},
+    "handle": {"caseworker", "supervisor"},
+    "follow_up": {"caseworker", "supervisor"},
+    "reassess": {"caseworker", "supervisor"},
+    "close": {"caseworker", "supervisor"},
+    "reopen": {"caseworker", "supervisor"},
+    "merge": {"caseworker", "supervisor"},
+    "invalidate": {"operator", "caseworker", "supervisor"},
+}
+
+
+def requires(permission: Permission):
+    """Dependency of a JSON endpoint: the signed-in principal, if the permission admits
+    them; 403 otherwise (401 without a valid token)."""
+    check = require_center if permission.center_only else require
+    return check(*sorted(permission.roles))
