@@ -22,8 +22,9 @@ from channels.errors import ApiError
 from channels.partners import signature as partner_signature
 from channels.partners.secrets import open_box
 from channels.web import client_ip, secret_key, sessions
-from db.models import AuditLog, CaseEvent, Report
+from db.models import AuditLog, Report
 from db.partners import ForwardSatisfaction, Partner
+from db.timeline import case_event
 from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
 from workflows.cases.intake import (
@@ -242,7 +243,7 @@ async def satisfaction(request: Request, source: Source) -> SatisfactionRecorded
         )
         if changed:
             session.add(
-                CaseEvent(
+                case_event(
                     case_id=report.case_id,
                     event="satisfaction",
                     actor=f"partner:{source}",

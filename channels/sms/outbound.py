@@ -27,9 +27,10 @@ from channels.twilio.webhook import public_url
 from db.engine import transaction
 from db.handlers import JobContext
 from db.metrics import SMS
-from db.models import CaseEvent, Outbox
+from db.models import Outbox
 from db.settings import Settings
 from db.telephony import SmsMessage, SmsThread
+from db.timeline import case_event
 from workflows.config import load
 from workflows.telephony.delivery_status import MESSAGE_RANKS, advances, ranks_below
 
@@ -77,7 +78,7 @@ async def queue_reply(
     thread.last_message_at = now
     session.add(Outbox(topic=TOPIC, payload={"message_id": message.id}))
     session.add(
-        CaseEvent(
+        case_event(
             case_id=thread.case_id,
             event="sms_reply",
             actor=actor,

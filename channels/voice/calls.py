@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.callers import active_block, caller_number
-from db.models import CaseEvent
 from db.telephony import VoiceCall, VoiceCallback
+from db.timeline import case_event
 from workflows.cases.intake import IntakeResult, NewReport, record_report
 from workflows.config import load
 from workflows.telephony.callback_policy import (
@@ -202,7 +202,7 @@ async def request_callback(
         return None
     if call.case_id is not None:
         session.add(
-            CaseEvent(
+            case_event(
                 case_id=call.case_id,
                 event="callback_requested",
                 actor=ACTOR,
@@ -279,7 +279,7 @@ async def link_report(
         call.report_id = report_id
     call.updated_at = now
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case_id,
             event="call_linked",
             actor=actor,

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Case, CaseEvent, Jurisdiction, Referral, Report
+from db.models import Case, Jurisdiction, Referral, Report
+from db.timeline import case_event
 from db.triage import TriageExample
 from dispatch.cases.access import load_case
 from dispatch.cases.service import TERMINAL
@@ -89,7 +90,7 @@ async def correct_case(
     shown_before = {k: v for k, v in before.items() if k != "child"}
     shown_after = {k: v for k, v in after.items() if k != "child"}
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="corrected",
             actor=principal.label,
@@ -200,7 +201,7 @@ async def withdraw(
     referral.next_check_at, referral.updated_at = None, now
     dept = department_labels().get(referral.department_code, referral.department_code)
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="referral_withdrawn",
             actor=actor,

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
+from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
@@ -123,7 +124,7 @@ async def transition(
     if override:
         data["override"] = True
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event=event,
             from_state=old_state,
@@ -470,7 +471,7 @@ async def assess(
     }
     case.updated_at = now
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="assessment",
             actor=principal.label,
@@ -543,7 +544,7 @@ async def record_visit(
     case.updated_at = now
     await session.flush()
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="visit",
             actor=principal.label,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from db.console import CaseConference
-from db.models import CaseEvent
+from db.timeline import case_event
 from dispatch.staff.auth import Principal
 from workflows.reference import department_labels
 
@@ -63,7 +63,7 @@ async def record_conference(
     await session.flush()
     names = "、".join(department_labels()[d] for d in body.departments)
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case_id,
             event="conference",
             actor=principal.label,

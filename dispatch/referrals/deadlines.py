@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Case, CaseEvent, Referral, Visit
+from db.models import Case, Referral, Visit
+from db.timeline import case_event
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from workflows.reference import department_labels
 from workflows.referrals.deadlines import deadline_points, levels, policy
@@ -101,7 +102,7 @@ async def _escalate(
     what = "认领" if phase.name == "claim" else "首次处置"
     text = f"案件#{case.id} 转介（{dept}）{what}{STAGE_LABELS[stage]}"
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event=STAGE_EVENTS[stage],
             actor="system:deadlines",
@@ -133,7 +134,7 @@ async def _release_idle_claim(
     session: AsyncSession, referral: Referral, case: Case, now: datetime
 ) -> None:
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="claim_released",
             actor="system:deadlines",
@@ -204,7 +205,7 @@ async def sweep_visits(session: AsyncSession, now: datetime, limit: int = 500) -
             continue
         text = f"案件#{case.id} 回访已逾期，请尽快安排"
         session.add(
-            CaseEvent(
+            case_event(
                 case_id=case.id,
                 event="visit_overdue",
                 actor="system:deadlines",

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.models import Case, CaseEvent, Referral
+from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.referrals.claims import Claimant, claim
 from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
@@ -38,7 +39,7 @@ def _event(
     actor_id: int | None = None,
     **data,
 ) -> CaseEvent:
-    return CaseEvent(
+    return case_event(
         case_id=case_id,
         event=event,
         actor=actor,

@@ -13,8 +13,8 @@ from channels import clock
 from channels.errors import ApiError
 from channels.web import client_ip, json_only, sessions
 from db.engine import transaction
-from db.models import CaseEvent
 from db.telephony import VoiceCallback
+from db.timeline import case_event
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
@@ -91,7 +91,7 @@ async def record_attempt(
             task.status, task.done_at, task.done_by = "done", now, principal.id
         if task.case_id is not None:
             session.add(
-                CaseEvent(
+                case_event(
                     case_id=task.case_id,
                     event="callback_attempt",
                     actor=principal.label,

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Case, CaseEvent, Outbox
+from db.models import Case, Outbox
+from db.timeline import case_event
 from workflows.referrals.deadlines import levels
 from workflows.telephony.sms_threading import ENDED_CASE_STATES
 
@@ -34,7 +35,7 @@ async def raise_emergency(
     case.predicted_risk = levels()[0]
     case.updated_at = now
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="emergency_raised",
             actor=actor,

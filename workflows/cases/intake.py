@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import intake_repository
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
 from workflows.phones import normalize_phone
@@ -218,15 +218,18 @@ async def record_report(
     advisory lock on the key makes concurrent twins wait for each other instead of racing.
     With `case_id` the report joins that case instead of opening one (a partner's update of
     its work order): a report of its own, with its own receipt, on the same timeline.
-    Intake is the hot path: the statements go to asyncpg directly, inside the session's
-    transaction, and the inserts are one statement.
+    Intake is the hot path: its statements (`db.intake_repository`) go to asyncpg directly,
+    inside the session's transaction, and the inserts are one statement.
     """
     fp = fingerprint(new)
-    conn = await _driver_connection(session)
-    found = await _locked_twin(session, conn, new, fp)
+    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
+    found = await intake_repository.locked_twin(
+        session, key=key, channel=new.channel, external_id=new.external_id, fingerprint=fp,
+        window_seconds=DUPLICATE_WINDOW_SECONDS,
+    )
     if found:
         INTAKE.labels(new.channel, "duplicate").inc()
-        return found
+        return IntakeResult(found.report_id, found.case_id, found.receipt_code, duplicate=True)
 
     # One judgement per report: the text's categories, danger, situations and place join
     # what the person said (workflows.triage.policy); it is stored with the report.
@@ -242,21 +245,21 @@ async def record_report(
     code = receipts.new_code()
     args = _report_args(new, fp, code, decision.categories, judgement)
     if case_id is not None:
-        row = await conn.fetchrow(_ATTACH, *args, case_id)
+        report_id = await intake_repository.attach_report(session, args, case_id=case_id)
         _count(new, decision, joined=True)
-        return IntakeResult(row["report_id"], case_id, code, False, decision.emergency)
-    row = await conn.fetchrow(
-        _INSERT,
-        *args,
-        "discovered",
-        decision.emergency,
-        decision.mandatory,
-        decision.jurisdiction,
-        decision.not_a_case,
-        decision.predicted_risk,
+        return IntakeResult(report_id, case_id, code, False, decision.emergency)
+    report_id, new_case_id = await intake_repository.insert_case(
+        session,
+        args,
+        state="discovered",
+        emergency=decision.emergency,
+        mandatory=decision.mandatory,
+        jurisdiction=decision.jurisdiction,
+        not_a_case=decision.not_a_case,
+        predicted_risk=decision.predicted_risk,
     )
     _count(new, decision, joined=False)
-    return IntakeResult(row["report_id"], row["case_id"], code, False, decision.emergency)
+    return IntakeResult(report_id, new_case_id, code, False, decision.emergency)
 
 
 def _count(new: NewReport, decision: Decision, *, joined: bool) -> None:
@@ -273,7 +276,7 @@ def _count(new: NewReport, decision: Decision, *, joined: bool) -> None:
 def _report_args(
     new: NewReport, fp: str, code: str, categories: list[str], judgement: Judgement
 ) -> tuple:
-    """The report row's values, $1 to $17 of both inserts below."""
+    """The report row's values, $1 to $17 of both inserts (`db.intake_repository`)."""
     return (
         new.channel,
         new.external_id or f"fp-{fp[:32]}-{code}",
@@ -295,104 +298,5 @@ def _report_args(
     )
 
 
-async def _locked_twin(
-    session: AsyncSession, conn: Any, new: NewReport, fp: str
-) -> IntakeResult | None:
-    """Take the report's advisory lock (concurrent twins wait for each other), then find
-    the twin already stored, if any.
-
-    The lock goes through SQLAlchemy on purpose: its asyncpg adapter sends BEGIN only with
-    its own first statement, so statements sent on the raw connection before that would
-    each run on their own, and a transaction-scoped lock would be let go at once.
-    """
-    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
-    await session.execute(_LOCK, {"key": key})
-    if new.external_id:
-        found = await conn.fetchrow(_BY_EXTERNAL_ID, new.channel, new.external_id)
-    else:
-        found = await conn.fetchrow(_BY_FINGERPRINT, fp, DUPLICATE_WINDOW_SECONDS)
-    if found:
-        return IntakeResult(found["id"], found["case_id"], found["receipt_code"], duplicate=True)
-    return None
-
-
-async def _driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, in the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_BY_EXTERNAL_ID = (
-    "SELECT id, case_id, receipt_code FROM report WHERE channel = $1 AND external_id = $2"
-)
-_BY_FINGERPRINT = (
-    "SELECT id, case_id, receipt_code FROM report WHERE fingerprint = $1"
-    " AND created_at > now() - make_interval(secs => $2) ORDER BY id LIMIT 1"
-)
-
-
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-# The case, its report, the first timeline event, the audit row and the outbox row for
-# dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
-_INSERT = """
-    WITH c AS (
-        INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
-                           not_a_case, predicted_risk)
-        VALUES ($18, CAST($7 AS text[]), $19, $20, $21, $22, $23)
-        RETURNING id, state
-    ), r AS (
-        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
-                            reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw, judgement)
-        SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
-               CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               CAST($14 AS jsonb), CAST($17 AS jsonb)
-        FROM c
-        RETURNING id, case_id
-    ), e AS (
-        INSERT INTO case_event (case_id, event, to_state, actor, data)
-        SELECT r.case_id, 'intake', c.state, $15,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r, c
-    ), a AS (
-        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r
-    ), o AS (
-        INSERT INTO outbox (topic, payload, attempts)
-        SELECT 'case.intake', jsonb_build_object('case_id', r.case_id, 'report_id', r.id), 0
-        FROM r
-    )
-    SELECT r.id AS report_id, r.case_id FROM r
-    """
-
-
-# A further report on an existing case, its timeline event and its audit row.
-_ATTACH = """
-    WITH r AS (
-        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
-                            reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw, judgement)
-        VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
-                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                CAST($14 AS jsonb), CAST($17 AS jsonb))
-        RETURNING id, case_id
-    ), e AS (
-        INSERT INTO case_event (case_id, event, actor, data)
-        SELECT r.case_id, 'report_added', $15,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r
-    ), a AS (
-        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r
-    )
-    SELECT r.id AS report_id FROM r
-    """

@@ -1,0 +1,158 @@
+"""The intake's statements: the hot path, on asyncpg directly inside the session's
+transaction (measured: `bench/bench_intake.py`), so a report, its case, the first timeline
+event, the audit row and the outbox row are one statement and one round trip.
+
+The values come as `$1…$17` in the order `workflows.cases.intake` builds them.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A report already stored for the same key: what a retry is answered with."""
+
+    report_id: int
+    case_id: int
+    receipt_code: str
+
+
+async def locked_twin(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    external_id: str | None,
+    fingerprint: str,
+    window_seconds: int,
+) -> Twin | None:
+    """Take the report's advisory lock (concurrent twins wait for each other), then find
+    the twin already stored, if any: by (channel, external id), else by fingerprint within
+    the window.
+
+    The lock goes through SQLAlchemy on purpose: its asyncpg adapter sends BEGIN only with
+    its own first statement, so statements sent on the raw connection before that would
+    each run on their own, and a transaction-scoped lock would be let go at once.
+    """
+    await session.execute(_LOCK, {"key": key})
+    conn = await _driver_connection(session)
+    if external_id:
+        found = await conn.fetchrow(_BY_EXTERNAL_ID, channel, external_id)
+    else:
+        found = await conn.fetchrow(_BY_FINGERPRINT, fingerprint, window_seconds)
+    return Twin(found["id"], found["case_id"], found["receipt_code"]) if found else None
+
+
+async def insert_case(
+    session: AsyncSession,
+    report_values: tuple,
+    *,
+    state: str,
+    emergency: bool,
+    mandatory: bool,
+    jurisdiction: str | None,
+    not_a_case: str | None,
+    predicted_risk: str | None,
+) -> tuple[int, int]:
+    """A new case with its first report; returns (report id, case id)."""
+    conn = await _driver_connection(session)
+    row = await conn.fetchrow(
+        _INSERT,
+        *report_values,
+        state,
+        emergency,
+        mandatory,
+        jurisdiction,
+        not_a_case,
+        predicted_risk,
+    )
+    return row["report_id"], row["case_id"]
+
+
+async def attach_report(session: AsyncSession, report_values: tuple, *, case_id: int) -> int:
+    """A further report on an existing case; returns the report id."""
+    conn = await _driver_connection(session)
+    row = await conn.fetchrow(_ATTACH, *report_values, case_id)
+    return row["report_id"]
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, in the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_BY_EXTERNAL_ID = (
+    "SELECT id, case_id, receipt_code FROM report WHERE channel = $1 AND external_id = $2"
+)
+_BY_FINGERPRINT = (
+    "SELECT id, case_id, receipt_code FROM report WHERE fingerprint = $1"
+    " AND created_at > now() - make_interval(secs => $2) ORDER BY id LIMIT 1"
+)
+
+
+# The case, its report, the first timeline event, the audit row and the outbox row for
+# dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
+_INSERT = """
+    WITH c AS (
+        INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
+                           not_a_case, predicted_risk)
+        VALUES ($18, CAST($7 AS text[]), $19, $20, $21, $22, $23)
+        RETURNING id, state
+    ), r AS (
+        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
+                            reporter_phone, situations, categories, child, jurisdiction_code,
+                            address, description, in_danger_now, fingerprint, raw, judgement)
+        SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+               CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
+               CAST($14 AS jsonb), CAST($17 AS jsonb)
+        FROM c
+        RETURNING id, case_id
+    ), e AS (
+        INSERT INTO case_event (case_id, event, to_state, actor, data)
+        SELECT r.case_id, 'intake', c.state, $15,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
+        FROM r, c
+    ), a AS (
+        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
+        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
+        FROM r
+    ), o AS (
+        INSERT INTO outbox (topic, payload, attempts)
+        SELECT 'case.intake', jsonb_build_object('case_id', r.case_id, 'report_id', r.id), 0
+        FROM r
+    )
+    SELECT r.id AS report_id, r.case_id FROM r
+    """
+
+
+# A further report on an existing case, its timeline event and its audit row.
+_ATTACH = """
+    WITH r AS (
+        INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
+                            reporter_phone, situations, categories, child, jurisdiction_code,
+                            address, description, in_danger_now, fingerprint, raw, judgement)
+        VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
+                CAST($14 AS jsonb), CAST($17 AS jsonb))
+        RETURNING id, case_id
+    ), e AS (
+        INSERT INTO case_event (case_id, event, actor, data)
+        SELECT r.case_id, 'report_added', $15,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
+        FROM r
+    ), a AS (
+        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
+        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
+        FROM r
+    )
+    SELECT r.id AS report_id FROM r
+    """
