@@ -34,6 +34,5 @@ def case_event(
         "data": data,
         "created_at": created_at,  # unset: the database's clock (server default)
     }
-    return CaseEvent(
-        case_id=case_id, event=event, actor=actor, **{k: v for k, v in given.items() if v}
-    )
+    given = {name: value for name, value in given.items() if value is not None}
+    return CaseEvent(case_id=case_id, event=event, actor=actor, **given)
