@@ -1,10 +1,15 @@
 """Small request helpers every HTTP adapter shares (the app puts a runtime on app.state)."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.errors import ApiError
-from db.engine import raw_connection
+from db.engine import raw_connection, transaction
+
+T = TypeVar("T")
 
 
 def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -17,6 +22,16 @@ def secret_key(request: Request) -> str:
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def in_transaction(
+    request: Request, operation: Callable[..., Awaitable[T]], /, **kwargs: Any
+) -> T:
+    """Run one service operation for an endpoint or a page, in a transaction of its own:
+    the operation gets the session and the client's address (`session=`, `ip=`) besides
+    `kwargs`, and commits before the answer is sent."""
+    async with transaction(sessions(request)) as session:
+        return await operation(session=session, ip=client_ip(request), **kwargs)
 
 
 async def json_only(request: Request) -> None:

@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from channels.web import client_ip, sessions
-from db.engine import transaction
+from channels.web import in_transaction
 from dispatch.cases import service
 from dispatch.cases.service import CaseDetail, CaseList
 from dispatch.staff.auth import Principal
@@ -25,11 +24,10 @@ async def list_cases(
     before_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> CaseList:
     """Newest first, in the caller's scope. No personal data in the list."""
-    async with transaction(sessions(request)) as session:
-        return await service.list_cases(
-            session=session, principal=principal, ip=client_ip(request),
-            state=state, limit=limit, before_id=before_id,
-        )
+    return await in_transaction(
+        request, service.list_cases, principal=principal, state=state, limit=limit,
+        before_id=before_id
+    )
 
 
 @router.get("/{case_id}", response_model=CaseDetail)
@@ -38,7 +36,4 @@ async def get_case(
     case_id: int,
     principal: Annotated[Principal, Depends(STAFF)],
 ) -> CaseDetail:
-    async with transaction(sessions(request)) as session:
-        return await service.get_case(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id
-        )
+    return await in_transaction(request, service.get_case, principal=principal, case_id=case_id)

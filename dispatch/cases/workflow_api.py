@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from channels.web import client_ip, json_only, sessions
-from db.engine import transaction
+from channels.web import in_transaction, json_only
 from dispatch.cases import service
 from dispatch.cases.service import AssessmentIn, EventIn, StateOut, VisitIn, VisitOut
 from dispatch.staff import permissions
@@ -26,11 +25,9 @@ async def post_event(
     principal: Annotated[Principal, Depends(CENTER_STAFF)],
 ) -> StateOut:
     """Drive the workflow. A transition the workflow does not allow is 409, with the reason."""
-    async with transaction(sessions(request)) as session:
-        return await service.send_event(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id,
-            body=body,
-        )
+    return await in_transaction(
+        request, service.send_event, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.post("/{case_id}/assessment", response_model=StateOut)
@@ -41,11 +38,9 @@ async def post_assessment(
     principal: Annotated[Principal, Depends(CASEWORK)],
 ) -> StateOut:
     """Risk level, guardianship and needs. Open referrals' deadlines follow the new level."""
-    async with transaction(sessions(request)) as session:
-        return await service.assess(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id,
-            body=body,
-        )
+    return await in_transaction(
+        request, service.assess, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.post("/{case_id}/visits", response_model=VisitOut, status_code=201)
@@ -56,8 +51,6 @@ async def post_visit(
     principal: Annotated[Principal, Depends(CASEWORK)],
 ) -> VisitOut:
     """Record a follow-up visit; the next one is planned at the (new) level's interval."""
-    async with transaction(sessions(request)) as session:
-        return await service.record_visit(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id,
-            body=body,
-        )
+    return await in_transaction(
+        request, service.record_visit, principal=principal, case_id=case_id, body=body
+    )

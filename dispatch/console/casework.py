@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from channels.web import client_ip, sessions
+from channels.web import client_ip, in_transaction, sessions
 from db.engine import transaction
 from db.models import Office, Referral
 from dispatch.cases import corrections
@@ -91,10 +91,7 @@ async def _case_page(
     request: Request, user: ConsoleUser, case_id: int, *, reveal: bool = False
 ) -> HTMLResponse:
     principal = user.principal
-    async with transaction(sessions(request)) as session:
-        detail = await cases.get_case(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id
-        )
+    detail = await in_transaction(request, cases.get_case, principal=principal, case_id=case_id)
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
         referrals = list(
@@ -200,11 +197,9 @@ async def post_event(
             into_case_id=int(into) if into.isdigit() else None,
             override=form.get("override") == "yes",
         )
-        async with transaction(sessions(request)) as session:
-            await cases.send_event(
-                session=session, principal=user.principal, ip=client_ip(request),
-                case_id=case_id, body=body,
-            )
+        await in_transaction(
+            request, cases.send_event, principal=user.principal, case_id=case_id, body=body
+        )
 
     return await act(request, user, _back(case_id), run, "已完成流程操作")
 
@@ -222,11 +217,9 @@ async def post_assessment(
             needs=[str(n) for n in form.getlist("needs")][:20],
             notes=text_field(form, "notes") or None,
         )
-        async with transaction(sessions(request)) as session:
-            await cases.assess(
-                session=session, principal=user.principal, ip=client_ip(request),
-                case_id=case_id, body=body,
-            )
+        await in_transaction(
+            request, cases.assess, principal=user.principal, case_id=case_id, body=body
+        )
 
     return await act(request, user, _back(case_id), run, "评估已保存")
 
@@ -243,11 +236,9 @@ async def post_visit(
             findings=text_field(form, "findings"),
             risk_after=text_field(form, "risk_after", 10) or None,
         )
-        async with transaction(sessions(request)) as session:
-            await cases.record_visit(
-                session=session, principal=user.principal, ip=client_ip(request),
-                case_id=case_id, body=body,
-            )
+        await in_transaction(
+            request, cases.record_visit, principal=user.principal, case_id=case_id, body=body
+        )
 
     return await act(request, user, _back(case_id), run, "回访已登记")
 
@@ -265,11 +256,9 @@ async def post_route(
             department=text_field(form, "department", 40),
             office_id=int(office) if office.isdigit() else None,
         )
-        async with transaction(sessions(request)) as session:
-            await referrals.route_case(
-                session=session, principal=user.principal, ip=client_ip(request),
-                case_id=case_id, body=body,
-            )
+        await in_transaction(
+            request, referrals.route_case, principal=user.principal, case_id=case_id, body=body
+        )
 
     return await act(request, user, _back(case_id), run, "已转介")
 
@@ -336,10 +325,9 @@ async def post_correction(
     form = await read_form(request, user)
 
     async def run() -> None:
-        async with transaction(sessions(request)) as session:
-            await corrections.correct(
-                session=session, principal=user.principal, ip=client_ip(request),
-                case_id=case_id, body=_correction(form),
-            )
+        await in_transaction(
+            request, corrections.correct, principal=user.principal, case_id=case_id,
+            body=_correction(form)
+        )
 
     return await act(request, user, _back(case_id), run, "已更正，转介已按更正后的情况重新安排")

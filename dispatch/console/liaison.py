@@ -18,8 +18,7 @@ from sqlalchemy.orm import aliased
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
-from channels.web import client_ip, sessions
-from db.engine import transaction
+from channels.web import client_ip, in_transaction, sessions
 from db.models import Case, Referral
 from dispatch.cases import service as cases
 from dispatch.console.web import (
@@ -117,10 +116,9 @@ async def referral_page(
         if referral is None:
             raise ApiError(404, "referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
-    async with transaction(sessions(request)) as session:
-        detail = await cases.get_case(
-            session=session, principal=principal, ip=client_ip(request), case_id=referral.case_id
-        )
+    detail = await in_transaction(
+        request, cases.get_case, principal=principal, case_id=referral.case_id
+    )
     mine = referral.claimed_by == principal.id and referral.status in ("claimed", "in_progress")
     return render(
         request,
@@ -169,11 +167,10 @@ async def _liaison_action(
 
     async def run() -> None:
         note = text_of(form)
-        async with transaction(sessions(request)) as session:
-            await referrals.record_action(
-                session=session, principal=user.principal, ip=client_ip(request),
-                referral_id=referral_id, event=event, note=note,
-            )
+        await in_transaction(
+            request, referrals.record_action, principal=user.principal, referral_id=referral_id,
+            event=event, note=note
+        )
 
     return await act(request, user, _back(referral_id), run, done)
 

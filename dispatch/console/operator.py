@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from channels.web import client_ip, sessions
+from channels.web import client_ip, in_transaction, sessions
 from channels.webform import _as_report, _form_values
 from db.engine import transaction
 from dispatch.console.incoming import incoming_reports, list_version
@@ -136,10 +136,9 @@ async def _desk(request: Request, principal: Principal) -> dict:
 async def _profile(
     request: Request, user: ConsoleUser, call_sid: str
 ) -> calls_service.CallerProfile:
-    async with transaction(sessions(request)) as session:
-        return await calls_service.caller_profile(
-            session=session, principal=user.principal, ip=client_ip(request), call_sid=call_sid
-        )
+    return await in_transaction(
+        request, calls_service.caller_profile, principal=user.principal, call_sid=call_sid
+    )
 
 
 def _triage_context(text: str) -> dict:
@@ -220,11 +219,10 @@ async def call_report(
         return _report_form(
             request, user, call_sid, profile, values=values, errors=field_errors(exc), status=422
         )
-    async with transaction(sessions(request)) as session:
-        result = await calls_service.report_during_call(
-            session=session, principal=user.principal, ip=client_ip(request),
-            call_sid=call_sid, body=body,
-        )
+    result = await in_transaction(
+        request, calls_service.report_during_call, principal=user.principal, call_sid=call_sid,
+        body=body
+    )
     note = "（本通来电已登记过，显示的是同一份报告）" if result.duplicate else ""
     return await flash_and_go(
         request,

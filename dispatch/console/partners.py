@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from channels.web import client_ip, sessions
+from channels.web import client_ip, in_transaction, sessions
 from db.engine import transaction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, act, read_form, render, staff
 from dispatch.partners import service as partners
@@ -44,11 +44,9 @@ async def partners_home(
 async def partner_message(
     request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ):
-    async with transaction(sessions(request)) as session:
-        message = await partners.partner_message(
-            session=session, principal=user.principal, ip=client_ip(request),
-            message_id=message_id,
-        )
+    message = await in_transaction(
+        request, partners.partner_message, principal=user.principal, message_id=message_id
+    )
     return render(request, user, "partner_message.html", {"m": message})
 
 
@@ -59,11 +57,9 @@ async def retry(
     await read_form(request, user)
 
     async def run() -> None:
-        async with transaction(sessions(request)) as session:
-            await partners.retry_message(
-                session=session, principal=user.principal, ip=client_ip(request),
-                message_id=message_id,
-            )
+        await in_transaction(
+            request, partners.retry_message, principal=user.principal, message_id=message_id
+        )
 
     back = f"/console/partners/messages/{message_id}"
     return await act(request, user, back, run, "已安排立即重新发送（按顺序从最早未送达的消息开始）")

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from channels.web import client_ip, sessions
-from db.engine import transaction
+from channels.web import in_transaction
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
@@ -33,10 +32,9 @@ async def threads(
     user: Annotated[ConsoleUser, Depends(DESK)],
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ):
-    async with transaction(sessions(request)) as session:
-        page = await sms_service.list_threads(
-            session=session, principal=user.principal, ip=client_ip(request), before_id=before
-        )
+    page = await in_transaction(
+        request, sms_service.list_threads, principal=user.principal, before_id=before
+    )
     return render(request, user, "sms_list.html", {"page": page})
 
 
@@ -44,10 +42,9 @@ async def threads(
 async def thread(
     request: Request, thread_id: ThreadId, user: Annotated[ConsoleUser, Depends(DESK)]
 ):
-    async with transaction(sessions(request)) as session:
-        detail = await sms_service.get_thread(
-            session=session, principal=user.principal, ip=client_ip(request), thread_id=thread_id
-        )
+    detail = await in_transaction(
+        request, sms_service.get_thread, principal=user.principal, thread_id=thread_id
+    )
     return render(request, user, "sms_thread.html", {"t": detail})
 
 
@@ -59,10 +56,8 @@ async def reply(
 
     async def run() -> None:
         body = sms_service.ReplyIn(text=text_field(form, "text", 1600))
-        async with transaction(sessions(request)) as session:
-            await sms_service.reply(
-                session=session, principal=user.principal, ip=client_ip(request),
-                thread_id=thread_id, body=body,
-            )
+        await in_transaction(
+            request, sms_service.reply, principal=user.principal, thread_id=thread_id, body=body
+        )
 
     return await act(request, user, f"/console/sms/{thread_id}", run, "回复已提交发送")

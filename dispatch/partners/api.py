@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from channels.web import client_ip, sessions
+from channels.web import in_transaction, sessions
 from db.engine import transaction
 from dispatch.partners import service
 from dispatch.partners.service import (
@@ -45,11 +45,10 @@ async def partner_messages(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
     """Status messages, newest first, with their delivery state."""
-    async with transaction(sessions(request)) as session:
-        return await service.partner_messages(
-            session=session, principal=principal, ip=client_ip(request),
-            source=source, state=state, case_id=case_id, limit=limit,
-        )
+    return await in_transaction(
+        request, service.partner_messages, principal=principal, source=source, state=state,
+        case_id=case_id, limit=limit
+    )
 
 
 @router.get("/partners/messages/{message_id}", response_model=MessageDetail)
@@ -59,10 +58,9 @@ async def partner_message(
     principal: Annotated[Principal, Depends(READERS)],
 ) -> MessageDetail:
     """One message with every attempt to deliver it."""
-    async with transaction(sessions(request)) as session:
-        return await service.partner_message(
-            session=session, principal=principal, ip=client_ip(request), message_id=message_id
-        )
+    return await in_transaction(
+        request, service.partner_message, principal=principal, message_id=message_id
+    )
 
 
 @router.post("/partners/messages/{message_id}/retry", status_code=202)
@@ -73,10 +71,9 @@ async def retry_message(
 ) -> dict[str, bool]:
     """Try the partner's line again now, without waiting out the backoff (after the partner
     says it is back, say). Order is kept: the line restarts from its head."""
-    async with transaction(sessions(request)) as session:
-        return await service.retry_message(
-            session=session, principal=principal, ip=client_ip(request), message_id=message_id
-        )
+    return await in_transaction(
+        request, service.retry_message, principal=principal, message_id=message_id
+    )
 
 
 @router.get("/forwards/stats", response_model=ForwardStats, dependencies=[Depends(READERS)])

@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from channels.web import client_ip, json_only, sessions
-from db.engine import transaction
+from channels.web import client_ip, in_transaction, json_only
 from dispatch.referrals import service
 from dispatch.referrals.service import (
     LiaisonAction,
@@ -37,11 +36,10 @@ async def list_referrals(
 ) -> ReferralList:
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`
     narrows it to one case's shares."""
-    async with transaction(sessions(request)) as session:
-        return await service.list_referrals(
-            session=session, principal=principal, ip=client_ip(request),
-            status=status, limit=limit, case_id=case_id,
-        )
+    return await in_transaction(
+        request, service.list_referrals, principal=principal, status=status, limit=limit,
+        case_id=case_id
+    )
 
 
 @router.post("/{referral_id}/claim", response_model=ReferralOut)
@@ -58,11 +56,10 @@ async def claim_referral(
 async def _act(
     request: Request, referral_id: int, principal: Principal, event: LiaisonAction, note: str
 ) -> ReferralOut:
-    async with transaction(sessions(request)) as session:
-        return await service.record_action(
-            session=session, principal=principal, ip=client_ip(request),
-            referral_id=referral_id, event=event, note=note,
-        )
+    return await in_transaction(
+        request, service.record_action, principal=principal, referral_id=referral_id, event=event,
+        note=note
+    )
 
 
 @router.post(
@@ -112,8 +109,6 @@ async def route_case(
     principal: Annotated[Principal, Depends(CASEWORK)],
 ) -> ReferralOut:
     """Send a case's share to a department by hand (after a return, or when unrouted)."""
-    async with transaction(sessions(request)) as session:
-        return await service.route_case(
-            session=session, principal=principal, ip=client_ip(request), case_id=case_id,
-            body=body,
-        )
+    return await in_transaction(
+        request, service.route_case, principal=principal, case_id=case_id, body=body
+    )

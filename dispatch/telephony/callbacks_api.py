@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from channels import clock
 from channels.errors import ApiError
-from channels.web import client_ip, json_only, sessions
-from db.engine import transaction
+from channels.web import in_transaction, json_only, sessions
 from db.telephony import VoiceCallback
 from db.timeline import case_event
 from dispatch.staff.audit import audit
@@ -42,11 +41,9 @@ async def list_callbacks(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallbackList:
     """Pending: emergency callers first, then by due time. Done: most recent first."""
-    async with transaction(sessions(request)) as session:
-        return await callbacks_service.list_callbacks(
-            session=session, principal=principal, ip=client_ip(request), status=status,
-            limit=limit,
-        )
+    return await in_transaction(
+        request, callbacks_service.list_callbacks, principal=principal, status=status, limit=limit
+    )
 
 
 async def _load(session, principal: Principal, callback_id: int, *, lock: bool = False):

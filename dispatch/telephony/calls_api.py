@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from channels.voice.recordings import fetch_recording
-from channels.web import client_ip, json_only, sessions
+from channels.web import in_transaction, json_only, sessions
 from db.engine import transaction
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
@@ -50,19 +50,17 @@ async def list_calls(
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    async with transaction(sessions(request)) as session:
-        return await calls_service.list_calls(
-            session=session, principal=principal, ip=client_ip(request),
-            case_id=case_id, limit=limit, before_id=before_id,
-        )
+    return await in_transaction(
+        request, calls_service.list_calls, principal=principal, case_id=case_id, limit=limit,
+        before_id=before_id
+    )
 
 
 @router.get("/calls/{call_sid}", response_model=CallDetail)
 async def get_call(request: Request, call_sid: CallSid, principal: Staff) -> CallDetail:
-    async with transaction(sessions(request)) as session:
-        return await calls_service.get_call(
-            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
-        )
+    return await in_transaction(
+        request, calls_service.get_call, principal=principal, call_sid=call_sid
+    )
 
 
 @router.get(
@@ -72,10 +70,9 @@ async def get_call(request: Request, call_sid: CallSid, principal: Staff) -> Cal
 )
 async def call_recording(request: Request, call_sid: CallSid, principal: Staff) -> Response:
     """The voicemail's audio, fetched from Twilio for the console (not stored here)."""
-    async with transaction(sessions(request)) as session:
-        url = await calls_service.recording_url(
-            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
-        )
+    url = await in_transaction(
+        request, calls_service.recording_url, principal=principal, call_sid=call_sid
+    )
     audio = await fetch_recording(request.app.state.runtime.settings, url)
     return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
@@ -91,11 +88,9 @@ async def report_during_call(
 ) -> CallReport:
     """The report an operator registers while on the call (the web form's fields), linked
     to the CallSid. One per call: posting again returns the same report (`duplicate`)."""
-    async with transaction(sessions(request)) as session:
-        return await calls_service.report_during_call(
-            session=session, principal=principal, ip=client_ip(request),
-            call_sid=call_sid, body=body,
-        )
+    return await in_transaction(
+        request, calls_service.report_during_call, principal=principal, call_sid=call_sid, body=body
+    )
 
 
 @router.post("/calls/{call_sid}/link", response_model=CallDetail, dependencies=[Depends(json_only)])
@@ -103,17 +98,14 @@ async def link_call(
     request: Request, call_sid: CallSid, body: LinkIn, principal: Staff
 ) -> CallDetail:
     """The call is about a case that already exists (a repeat caller): link it there."""
-    async with transaction(sessions(request)) as session:
-        return await calls_service.link_call(
-            session=session, principal=principal, ip=client_ip(request),
-            call_sid=call_sid, body=body,
-        )
+    return await in_transaction(
+        request, calls_service.link_call, principal=principal, call_sid=call_sid, body=body
+    )
 
 
 @router.get("/calls/{call_sid}/caller", response_model=CallerProfile)
 async def caller_profile(request: Request, call_sid: CallSid, principal: Staff) -> CallerProfile:
     """What the hotline knows of this call's number: earlier calls, texts and reports."""
-    async with transaction(sessions(request)) as session:
-        return await calls_service.caller_profile(
-            session=session, principal=principal, ip=client_ip(request), call_sid=call_sid
-        )
+    return await in_transaction(
+        request, calls_service.caller_profile, principal=principal, call_sid=call_sid
+    )

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from channels.web import client_ip, json_only, sessions
-from db.engine import transaction
+from channels.web import in_transaction, json_only
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import sms_service
@@ -28,11 +27,10 @@ async def list_threads(
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> ThreadList:
     """Most recent first; the numbers masked."""
-    async with transaction(sessions(request)) as session:
-        return await sms_service.list_threads(
-            session=session, principal=principal, ip=client_ip(request),
-            case_id=case_id, limit=limit, before_id=before_id,
-        )
+    return await in_transaction(
+        request, sms_service.list_threads, principal=principal, case_id=case_id, limit=limit,
+        before_id=before_id
+    )
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadDetail)
@@ -41,10 +39,9 @@ async def get_thread(
     thread_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: Annotated[Principal, Depends(CENTER_STAFF)],
 ) -> ThreadDetail:
-    async with transaction(sessions(request)) as session:
-        return await sms_service.get_thread(
-            session=session, principal=principal, ip=client_ip(request), thread_id=thread_id
-        )
+    return await in_transaction(
+        request, sms_service.get_thread, principal=principal, thread_id=thread_id
+    )
 
 
 @router.post(
@@ -61,8 +58,6 @@ async def reply(
 ) -> MessageOut:
     """Queue a reply to the texter (sent by the worker; its status follows Twilio's
     callbacks). 409 when the texter has opted out."""
-    async with transaction(sessions(request)) as session:
-        return await sms_service.reply(
-            session=session, principal=principal, ip=client_ip(request),
-            thread_id=thread_id, body=body,
-        )
+    return await in_transaction(
+        request, sms_service.reply, principal=principal, thread_id=thread_id, body=body
+    )
