@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
+from starlette.datastructures import FormData
 
 from channels.web import client_ip, in_transaction, sessions
 from db.engine import transaction
@@ -32,6 +33,7 @@ from dispatch.console.web import (
     render,
     shown,
     staff,
+    submit,
     text_field,
 )
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
@@ -187,60 +189,51 @@ def _back(case_id: int) -> str:
 async def post_event(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
+    def fields(form: FormData) -> dict:
         into = text_field(form, "into_case_id", 12)
-        body = cases.EventIn(
+        return {"body": cases.EventIn(
             event=text_field(form, "event", 20),
             reason=text_field(form, "reason", 2000) or None,
             into_case_id=int(into) if into.isdigit() else None,
             override=form.get("override") == "yes",
-        )
-        await in_transaction(
-            request, cases.send_event, principal=user.principal, case_id=case_id, body=body
-        )
+        )}
 
-    return await act(request, user, _back(case_id), run, "已完成流程操作")
+    return await submit(
+        request, user, _back(case_id), cases.send_event, "已完成流程操作", fields, case_id=case_id
+    )
 
 
 @router.post("/{case_id}/assessment")
 async def post_assessment(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = cases.AssessmentIn(
+    def fields(form: FormData) -> dict:
+        return {"body": cases.AssessmentIn(
             risk_level=text_field(form, "risk_level", 10),
             guardianship=text_field(form, "guardianship", 2000) or None,
             needs=[str(n) for n in form.getlist("needs")][:20],
             notes=text_field(form, "notes") or None,
-        )
-        await in_transaction(
-            request, cases.assess, principal=user.principal, case_id=case_id, body=body
-        )
+        )}
 
-    return await act(request, user, _back(case_id), run, "评估已保存")
+    return await submit(
+        request, user, _back(case_id), cases.assess, "评估已保存", fields, case_id=case_id
+    )
 
 
 @router.post("/{case_id}/visits")
 async def post_visit(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = cases.VisitIn(
+    def fields(form: FormData) -> dict:
+        return {"body": cases.VisitIn(
             visited_at=parse_local(text_field(form, "visited_at", 40)),
             findings=text_field(form, "findings"),
             risk_after=text_field(form, "risk_after", 10) or None,
-        )
-        await in_transaction(
-            request, cases.record_visit, principal=user.principal, case_id=case_id, body=body
-        )
+        )}
 
-    return await act(request, user, _back(case_id), run, "回访已登记")
+    return await submit(
+        request, user, _back(case_id), cases.record_visit, "回访已登记", fields, case_id=case_id
+    )
 
 
 @router.post("/{case_id}/route")
@@ -248,19 +241,17 @@ async def post_route(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
     """Route a share by hand: after a return (re-routing) or when no office was found."""
-    form = await read_form(request, user)
 
-    async def run() -> None:
+    def fields(form: FormData) -> dict:
         office = text_field(form, "office_id", 12)
-        body = referrals.RouteIn(
+        return {"body": referrals.RouteIn(
             department=text_field(form, "department", 40),
             office_id=int(office) if office.isdigit() else None,
-        )
-        await in_transaction(
-            request, referrals.route_case, principal=user.principal, case_id=case_id, body=body
-        )
+        )}
 
-    return await act(request, user, _back(case_id), run, "已转介")
+    return await submit(
+        request, user, _back(case_id), referrals.route_case, "已转介", fields, case_id=case_id
+    )
 
 
 @router.post("/{case_id}/conferences")
@@ -322,12 +313,8 @@ async def post_correction(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
 ) -> RedirectResponse:
     """The same correction as `PATCH /api/v1/cases/{id}`, from the case page."""
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        await in_transaction(
-            request, corrections.correct, principal=user.principal, case_id=case_id,
-            body=_correction(form)
-        )
-
-    return await act(request, user, _back(case_id), run, "已更正，转介已按更正后的情况重新安排")
+    return await submit(
+        request, user, _back(case_id), corrections.correct,
+        "已更正，转介已按更正后的情况重新安排", lambda form: {"body": _correction(form)},
+        case_id=case_id,
+    )

@@ -6,7 +6,6 @@ one winner per claim, only the claimant may act, the outcome or the reason requi
 audited.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -29,6 +28,7 @@ from dispatch.console.web import (
     render,
     shown,
     staff,
+    submit,
     text_field,
 )
 from dispatch.referrals import service as referrals
@@ -153,55 +153,43 @@ async def claim(
     return await act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
 
 
-async def _liaison_action(
-    request: Request,
-    user: ConsoleUser,
-    referral_id: int,
-    event: referrals.LiaisonAction,
-    text_of: Callable[[FormData], str],
-    done: str,
+async def _action(
+    request: Request, user: ConsoleUser, referral_id: int, done: str, fields
 ) -> RedirectResponse:
-    """One liaison action from its form: `text_of` checks the text it takes (as the API's
-    body would), `done` is said when it worked."""
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        note = text_of(form)
-        await in_transaction(
-            request, referrals.record_action, principal=user.principal, referral_id=referral_id,
-            event=event, note=note
-        )
-
-    return await act(request, user, _back(referral_id), run, done)
+    """A liaison's action on the referral (progress, complete, return) from its form."""
+    return await submit(
+        request, user, _back(referral_id), referrals.record_action, done, fields,
+        referral_id=referral_id,
+    )
 
 
 @router.post("/referrals/{referral_id}/progress")
 async def progress(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    def text_of(form: FormData) -> str:
-        return referrals.NoteIn(note=text_field(form, "note")).note
+    def fields(form: FormData) -> dict:
+        return {"event": "progress", "note": referrals.NoteIn(note=text_field(form, "note")).note}
 
-    return await _liaison_action(request, user, referral_id, "progress", text_of, "进展已记录")
+    return await _action(request, user, referral_id, "进展已记录", fields)
 
 
 @router.post("/referrals/{referral_id}/complete")
 async def complete(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    def text_of(form: FormData) -> str:
-        return referrals.OutcomeIn(outcome=text_field(form, "outcome")).outcome
+    def fields(form: FormData) -> dict:
+        outcome = referrals.OutcomeIn(outcome=text_field(form, "outcome")).outcome
+        return {"event": "complete", "note": outcome}
 
-    return await _liaison_action(request, user, referral_id, "complete", text_of, "已办结")
+    return await _action(request, user, referral_id, "已办结", fields)
 
 
 @router.post("/referrals/{referral_id}/return")
 async def return_referral(
     request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    def text_of(form: FormData) -> str:
-        return referrals.ReasonIn(reason=text_field(form, "reason", 2000)).reason
+    def fields(form: FormData) -> dict:
+        reason = referrals.ReasonIn(reason=text_field(form, "reason", 2000)).reason
+        return {"event": "return", "note": reason}
 
-    return await _liaison_action(
-        request, user, referral_id, "return", text_of, "已退回未保中心重新指派"
-    )
+    return await _action(request, user, referral_id, "已退回未保中心重新指派", fields)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from channels.web import client_ip, in_transaction, sessions
 from db.engine import transaction
-from dispatch.console.web import ConsoleRoute, ConsoleUser, act, read_form, render, staff
+from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff, submit
 from dispatch.partners import service as partners
 from dispatch.staff.permissions import PARTNER_MANAGE
 
@@ -54,12 +54,6 @@ async def partner_message(
 async def retry(
     request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ) -> RedirectResponse:
-    await read_form(request, user)
-
-    async def run() -> None:
-        await in_transaction(
-            request, partners.retry_message, principal=user.principal, message_id=message_id
-        )
-
     back = f"/console/partners/messages/{message_id}"
-    return await act(request, user, back, run, "已安排立即重新发送（按顺序从最早未送达的消息开始）")
+    done = "已安排立即重新发送（按顺序从最早未送达的消息开始）"
+    return await submit(request, user, back, partners.retry_message, done, message_id=message_id)

@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import FormData
 
 from channels.web import in_transaction
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
-    act,
-    read_form,
     render,
     staff,
+    submit,
     text_field,
 )
 from dispatch.staff.permissions import CASE_DESK
@@ -52,12 +52,10 @@ async def thread(
 async def reply(
     request: Request, thread_id: ThreadId, user: Annotated[ConsoleUser, Depends(DESK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    def fields(form: FormData) -> dict:
+        return {"body": sms_service.ReplyIn(text=text_field(form, "text", 1600))}
 
-    async def run() -> None:
-        body = sms_service.ReplyIn(text=text_field(form, "text", 1600))
-        await in_transaction(
-            request, sms_service.reply, principal=user.principal, thread_id=thread_id, body=body
-        )
-
-    return await act(request, user, f"/console/sms/{thread_id}", run, "回复已提交发送")
+    return await submit(
+        request, user, f"/console/sms/{thread_id}", sms_service.reply, "回复已提交发送", fields,
+        thread_id=thread_id,
+    )

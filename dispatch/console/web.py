@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
+from channels.web import in_transaction
 from dispatch.console import timefmt
 from dispatch.console.masking import mask_numbers
 from dispatch.console.sessions import (
@@ -285,6 +286,26 @@ async def act(
     except ValidationError as exc:
         return await flash_and_go(request, user, back, _first_problem(exc), "error")
     return await flash_and_go(request, user, back, done)
+
+
+async def submit(
+    request: Request,
+    user: ConsoleUser,
+    back: str,
+    operation: Callable[..., Awaitable[Any]],
+    done: str,
+    fields: Callable[[FormData], dict[str, Any]] = lambda form: {},
+    **ids: Any,
+) -> RedirectResponse:
+    """A form's action: read the form (CSRF checked), take the operation's arguments from
+    it (`fields`, checked as the API's body would be), run the service operation as the
+    signed-in person, and go back to `back` with its outcome."""
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        await in_transaction(request, operation, principal=user.principal, **fields(form), **ids)
+
+    return await act(request, user, back, run, done)
 
 
 async def flash_and_go(
