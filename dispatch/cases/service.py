@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
+from db.paging import newest_first, next_before_id
 from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.referrals.deadlines import effective_risk, schedule
@@ -264,18 +265,16 @@ async def list_cases(
     before_id: int | None = None,
 ) -> CaseList:
     """Newest first, in the caller's scope. No personal data in the list."""
-    stmt = select(Case).where(case_filter(principal)).order_by(Case.id.desc()).limit(limit)
+    stmt = select(Case).where(case_filter(principal))
     if state:
         stmt = stmt.where(Case.state == state)
-    if before_id:
-        stmt = stmt.where(Case.id < before_id)
+    stmt = newest_first(stmt, Case.id, limit=limit, before_id=before_id)
     cases = (await session.execute(stmt)).scalars().all()
     refs = await _referrals(session, [c.id for c in cases])
     audit(session, principal, "case.list", "case", None,
           detail={"count": len(cases), "state": state}, ip=ip)
     items = [CaseSummary(**_summary(c, refs[c.id])) for c in cases]
-    more = len(items) == limit
-    return CaseList(items=items, next_before_id=items[-1].id if more and items else None)
+    return CaseList(items=items, next_before_id=next_before_id(items, limit))
 
 
 def _reporter_view(report: Report, principal: Principal) -> dict[str, Any] | None:
@@ -287,6 +286,12 @@ def _reporter_view(report: Report, principal: Principal) -> dict[str, Any] | Non
     return reporter or None
 
 
+async def _of_case(session: AsyncSession, table: Any, case_id: int) -> list:
+    """A case's rows of one table (timeline, reports, visits), oldest first."""
+    stmt = select(table).where(table.case_id == case_id).order_by(table.id)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def get_case(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int
 ) -> CaseDetail:
@@ -295,17 +300,9 @@ async def get_case(
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id)
     refs = await _referrals(session, [case.id])
-    events = (
-        await session.execute(
-            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
-        )
-    ).scalars().all()
-    reports = (
-        await session.execute(select(Report).where(Report.case_id == case.id).order_by(Report.id))
-    ).scalars().all()
-    visits = (
-        await session.execute(select(Visit).where(Visit.case_id == case.id).order_by(Visit.id))
-    ).scalars().all()
+    events = await _of_case(session, CaseEvent, case.id)
+    reports = await _of_case(session, Report, case.id)
+    visits = await _of_case(session, Visit, case.id)
     audit(session, principal, "case.read", "case", case.id,
           detail={"reporter_shown": sees_reporter(principal)}, ip=ip)
     return CaseDetail(

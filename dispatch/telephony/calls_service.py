@@ -17,6 +17,7 @@ from channels.callers import active_block
 from channels.sms.optouts import is_opted_out
 from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
 from db.models import Case, Report
+from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall
 from dispatch.cases.access import load_case
 from dispatch.staff.audit import audit
@@ -177,21 +178,14 @@ async def list_calls(
     before_id: int | None = None,
 ) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    stmt = (
-        select(VoiceCall)
-        .where(via_case(VoiceCall.case_id, principal))
-        .order_by(VoiceCall.id.desc())
-        .limit(limit)
-    )
+    stmt = select(VoiceCall).where(via_case(VoiceCall.case_id, principal))
     if case_id:
         stmt = stmt.where(VoiceCall.case_id == case_id)
-    if before_id:
-        stmt = stmt.where(VoiceCall.id < before_id)
+    stmt = newest_first(stmt, VoiceCall.id, limit=limit, before_id=before_id)
     calls = (await session.execute(stmt)).scalars().all()
     audit(session, principal, "call.list", "call", None, detail={"count": len(calls)}, ip=ip)
     items = [CallSummary(**_summary(c)) for c in calls]
-    more = len(items) == limit
-    return CallList(items=items, next_before_id=items[-1].id if more and items else None)
+    return CallList(items=items, next_before_id=next_before_id(items, limit))
 
 
 async def get_call(

@@ -15,6 +15,7 @@ from channels import clock
 from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import queue_reply
 from db.models import Case
+from db.paging import newest_first, next_before_id
 from db.telephony import SmsMessage, SmsOptOut, SmsThread
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -128,18 +129,14 @@ async def list_threads(
         select(SmsThread, Case.state, opted, count)
         .join(Case, Case.id == SmsThread.case_id)
         .where(via_case(SmsThread.case_id, principal))
-        .order_by(SmsThread.id.desc())
-        .limit(limit)
     )
     if case_id:
         stmt = stmt.where(SmsThread.case_id == case_id)
-    if before_id:
-        stmt = stmt.where(SmsThread.id < before_id)
+    stmt = newest_first(stmt, SmsThread.id, limit=limit, before_id=before_id)
     rows = (await session.execute(stmt)).all()
     audit(session, principal, "sms.list", "case", case_id, detail={"count": len(rows)}, ip=ip)
     items = [ThreadSummary(**_summary(t, state, o, n)) for t, state, o, n in rows]
-    more = len(items) == limit
-    return ThreadList(items=items, next_before_id=items[-1].id if more and items else None)
+    return ThreadList(items=items, next_before_id=next_before_id(items, limit))
 
 
 async def _thread(session, principal: Principal, thread_id: int, *, lock: bool = False):
