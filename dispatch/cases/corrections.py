@@ -21,13 +21,13 @@ from db.models import Case, Jurisdiction, Referral, Report
 from db.timeline import case_event
 from db.triage import TriageExample
 from dispatch.cases.access import load_case
-from dispatch.cases.service import TERMINAL
 from dispatch.referrals.routing import Target, plan_routes
 from dispatch.referrals.service import OPEN, create_referrals
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
 from workflows.cases.intake import ChildIn
+from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Invalid, WorkflowRefused
 from workflows.partners.forwards import SOURCES, WorkOrder, text_to_judge
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
@@ -61,7 +61,7 @@ async def correct_case(
     session: AsyncSession, case: Case, fix: Correction, principal: Principal, now: datetime
 ) -> Outcome:
     """Apply `fix` to the locked `case`; the caller checked scope and audits."""
-    if case.state in TERMINAL:
+    if case.state in FINISHED:
         raise Conflict("case_closed", "案件已结案、并案或不予受理，不能更正")
     report = await _first_report(session, case.id)
     before = _facts(case, report)

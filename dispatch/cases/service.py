@@ -26,11 +26,9 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import EVENT_ROLES
 from dispatch.staff.scope import case_filter, sees_reporter
-from workflows.cases.workflow import CaseFacts, apply_case_event
+from workflows.cases.workflow import FINISHED, CaseFacts, apply_case_event
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
 from workflows.referrals.deadlines import levels, next_visit_due
-
-TERMINAL = ("closed", "merged", "invalid")
 
 
 @dataclass
@@ -141,7 +139,7 @@ async def transition(
         await create_referrals(session, case, await plan_routes(session, case), actor.name, now)
     elif event == "follow_up":
         await plan_visit(session, case, now)
-    elif new_state in TERMINAL:
+    elif new_state in FINISHED:
         await cancel_open(session, case, actor.name, now)
         await _drop_planned_visits(session, case)
     session.add(

@@ -21,7 +21,6 @@ from db.models import Office, Referral
 from dispatch.cases import corrections
 from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
-from dispatch.cases.service import TERMINAL
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
 from dispatch.console.timefmt import parse_local
@@ -44,7 +43,7 @@ from dispatch.staff.permissions import CASE_DESK, CASE_READ, EVENT_ROLES
 from dispatch.staff.scope import referral_filter
 from dispatch.telephony import calls_service, sms_service
 from workflows.cases.intake import ChildIn
-from workflows.cases.workflow import CaseFacts, allowed_events
+from workflows.cases.workflow import FINISHED, CaseFacts, allowed_events
 from workflows.reference import (
     category_labels,
     department_labels,
@@ -157,7 +156,7 @@ async def _case_page(
                 r.id: evidence_lines((r.judgement or {}).get("evidence") or {}, category_labels())
                 for r in detail.reports
             },
-            "can_correct": principal.is_center and detail.state not in TERMINAL,
+            "can_correct": principal.is_center and detail.state not in FINISHED,
             "reveal": reveal,
             "can_casework": permissions.CASEWORK.allows(principal),
             "now": datetime.now(UTC),

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from db.models import Case, Referral, Visit
-from dispatch.cases.service import TERMINAL
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, referral_filter
+from workflows.cases.workflow import FINISHED
 
 
 async def cases_in_states(
@@ -47,7 +47,7 @@ async def referrals_to_route(
         .join(case, case.id == Referral.case_id)
         .where(
             referral_filter(principal),
-            case.state.not_in(TERMINAL),
+            case.state.not_in(FINISHED),
             # Constants inline, not bound: the partial index of migration 0006 matches them.
             Referral.status.in_((literal_column("'unrouted'"), literal_column("'returned'"))),
             (Referral.status == "unrouted") | and_(Referral.status == "returned", ~replaced),

@@ -22,12 +22,10 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import referral_filter
+from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import department_labels
-from workflows.referrals.workflow import STATUS_LABELS, apply_referral_event
-
-OPEN = ("unrouted", "queued", "claimed", "in_progress")
-ACTIVE = OPEN + ("completed",)
+from workflows.referrals.workflow import ACTIVE, OPEN, STATUS_LABELS, apply_referral_event
 
 
 def _event(
@@ -430,7 +428,7 @@ async def route_case(
     """Send a case's share to a department by hand (after a return, or when unrouted)."""
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id, lock=True)
-    if case.state in ("closed", "merged", "invalid"):
+    if case.state in FINISHED:
         raise Conflict("case_closed", "案件已结束，不能转介")
     referral = await reroute(session, case, body.department, body.office_id, principal.label, now)
     audit(session, principal, "referral.route", "referral", referral.id,

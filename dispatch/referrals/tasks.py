@@ -15,10 +15,11 @@ from channels.sms.staff import send_staff_sms
 from db.engine import transaction
 from db.handlers import JobContext, finish
 from db.models import AppUser, Case, Notification, Referral, Report
-from dispatch.cases.service import TERMINAL, Actor, transition
+from dispatch.cases.service import Actor, transition
 from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import create_referrals, deliver
+from workflows.cases.workflow import FINISHED
 from workflows.partners.forwards import needs_review
 from workflows.triage.policy import AUTO_REGISTER, auto_registers
 
@@ -39,7 +40,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
                 select(Case).where(Case.id == payload["case_id"]).with_for_update()
             )
         ).scalar_one_or_none()
-        if case is None or case.state in TERMINAL:
+        if case is None or case.state in FINISHED:
             await finish(session, ctx)
             return
         police = await plan_routes(session, case, police_only=True)

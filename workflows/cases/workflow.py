@@ -7,11 +7,27 @@ refusal says why and leaves the state as it was.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from statemachine import Event, State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.errors import WorkflowRefused
+
+
+class CaseState(StrEnum):
+    DISCOVERED = "discovered"
+    REPORTED = "reported"
+    ASSESSING = "assessing"
+    HANDLING = "handling"
+    FOLLOWING_UP = "following_up"
+    CLOSED = "closed"
+    MERGED = "merged"
+    INVALID = "invalid"
+
+
+# A case in one of these is finished: no referral, reply or follow-up joins it any more.
+FINISHED = tuple(s.value for s in (CaseState.CLOSED, CaseState.MERGED, CaseState.INVALID))
 
 STATE_LABELS = {
     "discovered": "发现",

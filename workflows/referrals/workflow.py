@@ -8,11 +8,36 @@ which puts it in the queue. It has a label because the consoles show it.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from statemachine import Event, State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.errors import WorkflowRefused
+
+
+class ReferralStatus(StrEnum):
+    UNROUTED = "unrouted"
+    QUEUED = "queued"
+    CLAIMED = "claimed"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+    WITHDRAWN = "withdrawn"
+
+
+# A referral still owed work, and one that counts as the department's share of the case.
+OPEN = tuple(
+    s.value
+    for s in (
+        ReferralStatus.UNROUTED,
+        ReferralStatus.QUEUED,
+        ReferralStatus.CLAIMED,
+        ReferralStatus.IN_PROGRESS,
+    )
+)
+ACTIVE = (*OPEN, ReferralStatus.COMPLETED.value)
 
 STATUS_LABELS = {
     "unrouted": "待指派",

@@ -7,10 +7,11 @@ that opens a new report.
 
 from datetime import datetime, timedelta
 
+from workflows.cases.workflow import FINISHED
 from workflows.config import load
 
 # Case states after which a thread takes no more messages.
-ENDED_CASE_STATES = ("closed", "merged", "invalid")
+ENDED_CASE_STATES = FINISHED
 
 
 def window() -> timedelta:
