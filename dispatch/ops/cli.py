@@ -462,7 +462,6 @@ def triage_train(
     ] = None,
 ) -> None:
     """Train the triage model from the labelled corpus, reproducibly (fixed seeds)."""
-    import os
 
     from workflows.triage.model import MODEL_FILE
     from workflows.triage.train import CorpusError, corpus_dir, train
@@ -471,8 +470,8 @@ def triage_train(
     if not folder.is_dir():
         typer.echo(f"语料目录不存在：{folder}", err=True)
         raise typer.Exit(2)
-    override = os.environ.get("HOTLINE_CONFIG_DIR")
-    target = out or (Path(override) / MODEL_FILE if override else None)
+    override = get_settings().hotline_config_dir
+    target = out or (override / MODEL_FILE if override else None)
     try:
         artefact = train(folder, target)
     except CorpusError as exc:
