@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
@@ -21,6 +22,7 @@ from tests.fixtures.console import unique_text
 from tests.fixtures.reports import report
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.twilio", "tests.fixtures.browser")
+pytestmark = pytest.mark.slow  # a real browser: tens of seconds
 
 
 async def test_operator_registers_a_call_sees_reports_arrive_and_replies_by_sms(

@@ -1,12 +1,14 @@
 """The supervisor's view of the partner loop, in a real browser: a partner refused our
 feedback, the supervisor sees why, retries once the partner is back, and sees it delivered."""
 
+import pytest
 from playwright.async_api import expect
 
 from tests.fixtures.browser import screenshot, sign_in
 from tests.fixtures.partners import order
 
 pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.console", "tests.fixtures.browser")
+pytestmark = pytest.mark.slow  # a real browser: tens of seconds
 
 
 async def test_supervisor_sees_a_refused_feedback_retries_it_and_sees_it_delivered(

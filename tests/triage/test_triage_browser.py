@@ -1,12 +1,14 @@
 """In a real browser: the call page judges the operator's notes as they are typed, and the
 operator's list shows a non-case's reason and the evidence."""
 
+import pytest
 from playwright.async_api import expect
 
 from tests.fixtures.browser import WAIT, screenshot, sign_in
 from tests.fixtures.texts import BELT_THREAT
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.twilio", "tests.fixtures.browser")
+pytestmark = pytest.mark.slow  # a real browser: tens of seconds
 
 
 async def test_the_call_page_shows_the_judgement_while_the_operator_types(
