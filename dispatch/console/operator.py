@@ -31,7 +31,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import callbacks_service, calls_service
-from dispatch.telephony.calls_api import CallSid
+from dispatch.telephony.params import CallSid
 from dispatch.triage import service as triage
 from workflows.cases.intake import ReportIn, field_errors
 from workflows.cases.workflow import STATE_LABELS

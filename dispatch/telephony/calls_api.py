@@ -8,7 +8,7 @@ the call, never by a number in a URL.
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from channels.voice.recordings import fetch_recording
@@ -25,11 +25,11 @@ from dispatch.telephony.calls_service import (
     LinkIn,
     QueueView,
 )
+from dispatch.telephony.params import CallSid
 from workflows.cases.intake import ReportIn
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
 CENTER_STAFF = requires(CASE_DESK)
-CallSid = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
 Staff = Annotated[Principal, Depends(CENTER_STAFF)]
 
 
