@@ -15,9 +15,10 @@ from db.settings import Settings
 _HERE = Path(__file__).parent
 
 
-class ConfigError(ValueError):
-    """A deployment's configuration file that cannot be used, naming the file and what is
-    wrong, so the operator knows what to fix before the service starts."""
+class ConfigError(tomllib.TOMLDecodeError):
+    """A deployment's configuration file that cannot be read, naming the file and what is
+    wrong, so the operator knows what to fix before the service starts. A TOML error still
+    (the holiday calendar names the key for its own file)."""
 
 
 def _deployment_dir() -> Path | None:
