@@ -26,6 +26,8 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size // 2,
         pool_pre_ping=False,
         pool_timeout=10,
+        # A failed statement's message names the SQL, never its values (phones, names).
+        hide_parameters=True,
         # A server that does not answer is "down" within seconds (asyncpg waits 60 s by
         # default): callers and Twilio (15 s webhook timeout) get the degraded answer.
         connect_args={"timeout": 5},

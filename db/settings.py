@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # Where the Twilio REST client sends requests (tests point it at a local fake API).
     twilio_api_base_url: str | None = None
     hotline_secret_key: str | None = None
+    # The key ring of personal data encrypted at rest (db.crypto), newest first; separate
+    # from the token key. Generated into the data dir (`data_key`) when unset.
+    hotline_data_key: str | None = None
     # While the database is down, Twilio voice calls are put through to this number (a
     # backup line, E.164) instead of only being told to call 110 and call back.
     hotline_backup_number: str | None = None

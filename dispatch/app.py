@@ -13,6 +13,7 @@ from channels.partners import forwards
 from channels.sms import webhook as sms_webhook
 from channels.twilio import fallback as twilio_fallback
 from channels.voice import webhook as voice_webhook
+from db import crypto
 from db.settings import Settings
 from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
@@ -35,6 +36,8 @@ def create_app(
     redis_url: str | None = None,
 ) -> FastAPI:
     settings = settings or Settings()  # read now: `hotline up` sets the URLs just before
+    crypto.configure(settings)
+    crypto.ring()  # the data key is read (or generated) now, not by the first report
     database_url = database_url or settings.database_url
     redis_url = redis_url or settings.redis_url
     if not database_url or not redis_url:

@@ -29,6 +29,10 @@ from dispatch.ops import schema
 from dispatch.staff.auth import hash_password
 from tests.fixtures.servers import PASSWORD, _redis_db_url
 
+# The data key of this run's encrypted fields, shared with the workers and commands the
+# tests start as processes (they inherit the environment).
+os.environ.setdefault("HOTLINE_DATA_KEY", "test-data-key-" + secrets.token_hex(8))
+
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
@@ -156,6 +160,7 @@ def settings(tmp_path_factory) -> Settings:
     return Settings(
         hotline_data_dir=tmp_path_factory.mktemp("data"),
         hotline_secret_key="test-secret-" + secrets.token_hex(8),
+        hotline_data_key=os.environ["HOTLINE_DATA_KEY"],
         hotline_public_url="https://hotline.example.test",
         database_url=None,
         redis_url=None,
