@@ -8,13 +8,17 @@ once without HOTLINE_METRICS_TOKEN (no request timing, counters in memory only),
 it (request timing, every counter in the multiprocess folder, and /metrics scraped every
 5 s as Prometheus would). Rounds alternate off/on so machine noise falls on both. Figures:
 reports per second, and the API process's CPU seconds per 1000 reports (what a busy host
-does not blur), with the on/off ratio of each; and how long a scrape takes.
+does not blur), with the on/off ratio of each; how long a scrape takes; and, measured
+alone, the CPU one report's counting costs in multiprocess mode, as a share of the API's
+CPU per report (the figure that stays readable when the machine is too busy for the rest).
 """
 
 import argparse
 import asyncio
 import secrets
 import statistics
+import subprocess
+import sys
 import time
 
 import httpx
@@ -94,6 +98,29 @@ def _round(admin_url: str, redis_url: str, on: bool, total: int, concurrency: in
             return asyncio.run(_load(url, pid, total, concurrency, scrape=on))
 
 
+_MICRO = """
+import tempfile, time
+from pathlib import Path
+from db import metrics
+metrics.use_folder(Path(tempfile.mkdtemp()), clear=True)
+n = 20000
+started = time.process_time()
+for i in range(n):
+    metrics.REQUEST_SECONDS.labels("/api/v1/reports", "POST", "201").observe(0.012)
+    metrics.INTAKE.labels("webform", "case").inc()
+    metrics.TRIAGE.labels("orange", "false", "false", "").inc()
+print((time.process_time() - started) / n * 1e6)
+"""
+
+
+def micro() -> float:
+    """CPU microseconds one report's counting costs in multiprocess mode (the request's
+    histogram, the intake and triage counters), measured alone in a child process."""
+    done = subprocess.run([sys.executable, "-c", _MICRO], capture_output=True, text=True,
+                          check=True)
+    return float(done.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True, help="a server to make scratch DBs on")
@@ -116,6 +143,9 @@ def main() -> None:
           f"on/off {rate[True] / rate[False]:.3f}")
     print(f"median API CPU s per 1000 reports: off {cpu[False]:.2f}, on {cpu[True]:.2f}, "
           f"on/off {cpu[True] / cpu[False]:.3f}")
+    per_report = micro()
+    print(f"counting one report (multiprocess files): {per_report:.1f} µs CPU, "
+          f"{per_report / (cpu[False] * 1000) * 100:.2f} % of the API's CPU per report")
     if scrapes:
         print(f"/metrics during load: {len(scrapes)} scrapes, median "
               f"{statistics.median(scrapes):.1f} ms, max {max(scrapes):.1f} ms")
