@@ -4,8 +4,9 @@ async process.
 The relay polls often (a cheap partial-index probe), so dispatch latency stays well under a
 second; the reconciler looks every second for work enqueued but not done (what Redis lost, a
 dead worker's job); the sweeps run every few seconds. Several schedulers may run: rows are
-locked with SKIP LOCKED, so they share the work instead of repeating it. A heartbeat in
-Redis tells `/readyz` a scheduler runs.
+locked with SKIP LOCKED, so they share the work instead of repeating it, and the daily
+calendar warning is claimed in Redis by one of them. A heartbeat in Redis tells `/readyz`
+a scheduler runs.
 """
 
 import asyncio
@@ -16,6 +17,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import RedisError
 
 from channels.partners.callbacks import wake_stalled
 from db.engine import make_engine, make_sessionmaker, transaction
@@ -60,10 +63,17 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
     warned_on: list = []  # the day the calendar warning was last logged
 
     def warn_calendar_daily(today) -> None:
-        """Log a missing year of holidays once a day, until someone types it in."""
-        if warned_on != [today] and (message := calendar_warning(today)):
+        """Log a missing year of holidays once a day, until someone types it in; with
+        several schedulers, the first to claim the day in Redis logs it."""
+        if warned_on == [today] or not (message := calendar_warning(today)):
+            return
+        warned_on[:] = [today]
+        try:
+            first = redis.set(f"hotline:calendar-warned:{today}", name, nx=True, ex=2 * 86400)
+        except RedisError:
+            first = True  # better twice than not at all
+        if first:
             log.warning("holiday calendar: %s", message)
-            warned_on[:] = [today]
 
     async def every(name: str, seconds: float, step: Callable[[], Awaitable[int]]) -> None:
         """Run `step` until stopped; again at once while it finds work, else after a pause."""

@@ -2,6 +2,7 @@
 every outbox row is enqueued once, every overdue referral escalated once."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from dispatch.ops import schema
 from dispatch.worker.heartbeats import living
 from tests.worker.test_durability import PrivateRedis
 from workflows.cases.intake import NewReport, record_report
+from workflows.holidays import calendar_warning
 
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 ROWS, REFERRALS = 600, 40  # more rows than one relay pass takes (500)
@@ -73,12 +75,14 @@ async def test_two_schedulers_share_the_work_and_double_nothing(settings, fresh_
              "next_check_at": far}
             for case_id in cases
         ])
+    logs = [folder / f"scheduler-{i}.log" for i in range(2)]
+    outputs = [log.open("w") for log in logs]
     schedulers = [
         await asyncio.to_thread(
-            subprocess.Popen, [HOTLINE, "scheduler"], env=env, cwd=folder,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            subprocess.Popen, [HOTLINE, "scheduler"], env={**env, "HOTLINE_LOG_FORMAT": "json"},
+            cwd=folder, stdout=subprocess.DEVNULL, stderr=output,
         )
-        for _ in range(2)
+        for output in outputs
     ]
     probe = Redis.from_url(redis.url)
     try:
@@ -119,6 +123,12 @@ async def test_two_schedulers_share_the_work_and_double_nothing(settings, fresh_
         assert len(queued) == len(set(queued)) == rows
         # Sixty days late: straight to 挂牌督办, one event per referral.
         assert sorted(escalations) == sorted((case_id, 1) for case_id in cases)
+        # A missing year of holidays is logged by one of them, not by both.
+        if calendar_warning(datetime.now(UTC).date()):
+            lines = [json.loads(line) for log in logs for line in log.read_text().splitlines()
+                     if line.startswith("{")]
+            warned = [line for line in lines if line["event"].startswith("holiday calendar")]
+            assert len(warned) == 1, warned
     finally:
         for proc in schedulers:
             proc.send_signal(signal.SIGTERM)
@@ -127,6 +137,8 @@ async def test_two_schedulers_share_the_work_and_double_nothing(settings, fresh_
                 await asyncio.to_thread(proc.wait, 30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for output in outputs:
+            output.close()
         probe.close()
         await engine.dispose()
         await asyncio.to_thread(redis.kill)
