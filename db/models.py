@@ -292,6 +292,7 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
 
 
+from db.casework import *  # noqa: E402,F401,F403  (tasks and case owners)
 from db.partners import *  # noqa: E402,F401,F403  (the partner forwards' tables)
 from db.telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)
 from db.triage import *  # noqa: E402,F401,F403  (corrections as labelled examples)

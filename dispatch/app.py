@@ -24,6 +24,7 @@ from dispatch.partners import api as partners_api
 from dispatch.referrals import api as referrals_api
 from dispatch.runtime import make_runtime
 from dispatch.staff import auth
+from dispatch.tasks import api as tasks_api
 from dispatch.telephony import blocks_api, callbacks_api, calls_api, sms_api
 from dispatch.triage import api as triage_api
 from workflows.triage import warm as warm_triage
@@ -86,6 +87,7 @@ def create_app(
         blocks_api.router,
         forwards.router,
         partners_api.router,
+        tasks_api.router,
         console.router,
     ):
         app.include_router(router)

@@ -24,6 +24,7 @@ from channels.partners.callbacks import wake_stalled
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
+from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
 from dispatch.worker.reconcile import Grace, prune, reconcile_once
 from dispatch.worker.relay import relay_once, relay_redis
@@ -92,6 +93,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             now = datetime.now(UTC)
             await sweep_referrals(session, now)
             await sweep_visits(session, now)
+            await sweep_tasks(session, now)
             await wake_stalled(session, now, PARTNER_GRACE)
         return 0
 

@@ -11,6 +11,7 @@ import re
 import secrets
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from starlette.routing import Mount
 
 from db.models import CaseEvent, Referral, Report
+from dispatch.tasks.service import create_task
 from tests.fixtures.console import form_token
 from tests.fixtures.reports import report
 
@@ -59,6 +61,7 @@ class Subject:
     child: str
     reporter: str
     phone_digits: str  # the reporter's number, national digits
+    task_id: int  # a task for the case's civil-affairs office
 
     def params(self) -> dict[str, str]:
         return {
@@ -72,6 +75,7 @@ class Subject:
             "rest": "no-such-page",
             "source": "110",
             "message_id": "1",
+            "task_id": str(self.task_id),
         }
 
 
@@ -109,6 +113,10 @@ async def _subject(client, pump, sessions, seed, jurisdiction: str) -> Subject:
             await session.execute(select(Report.receipt_code).where(Report.case_id == case_id))
         ).scalar_one()
     records = await seed.hotline_records(case_id, "+86" + phone)
+    async with sessions() as session, session.begin():
+        task = await create_task(session=session, case_id=case_id, source="matrix",
+                                 source_id=mark, department_code="civil_affairs", due="3wd",
+                                 title="矩阵测试任务", actor="system:test", now=datetime.now(UTC))
     return Subject(
         case_id=case_id,
         referral_id=referral_id,
@@ -117,6 +125,7 @@ async def _subject(client, pump, sessions, seed, jurisdiction: str) -> Subject:
         child=f"童{mark}",
         reporter=f"报告人{mark}",
         phone_digits=phone,
+        task_id=task.id,
         **records,
     )
 

@@ -1,0 +1,54 @@
+"""Task deadlines: when a task warns, is due (督办) and is flagged (挂牌督办).
+
+A task's due date is given either as a window from its creation ("3wd", "24h", on the
+working-day calendar like a referral's) or as a moment someone chose (a conference decided
+"by Friday"). Either way the stages are a referral's: warned when `warn_before_fraction` of
+the time is left, escalated at the due moment, flagged at twice the time.
+"""
+
+from datetime import datetime
+
+from workflows.config import load
+from workflows.errors import WorkflowRefused
+from workflows.referrals.deadlines import DeadlinePoints, deadline_points, parse_window
+
+WARNED, ESCALATED, FLAGGED = 1, 2, 3
+STATES = ("open", "done", "cancelled")
+
+
+def task_points(start: datetime, due: datetime | str) -> DeadlinePoints:
+    """The three moments of a task made at `start`; refused when the due moment is not
+    after the start or the window is not one the calendar knows."""
+    if isinstance(due, str):
+        try:
+            return deadline_points(start, parse_window(due))
+        except ValueError as exc:
+            raise WorkflowRefused(
+                "bad_due", "期限格式不正确：可填 30m、4h、7d、3wd（工作日）或具体日期时间"
+            ) from exc
+    if due.tzinfo is None:
+        raise WorkflowRefused("bad_due", "期限需带时区的日期时间")
+    if due <= start:
+        raise WorkflowRefused("due_in_past", "期限必须晚于现在")
+    span = due - start
+    fraction = float(load("risk")["warn_before_fraction"])
+    return DeadlinePoints(warn_at=due - span * fraction, due_at=due, flag_at=due + span)
+
+
+def stage_at(points: DeadlinePoints, now: datetime) -> int:
+    """The escalation stage an open task has reached by `now`."""
+    if now >= points.flag_at:
+        return FLAGGED
+    if now >= points.due_at:
+        return ESCALATED
+    if now >= points.warn_at:
+        return WARNED
+    return 0
+
+
+def next_check(points: DeadlinePoints, escalation: int, status: str) -> datetime | None:
+    """When the sweep must look again: the next stage not yet reached, none once closed."""
+    if status != "open":
+        return None
+    remaining = [points.warn_at, points.due_at, points.flag_at][escalation:]
+    return remaining[0] if remaining else None
