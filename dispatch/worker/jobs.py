@@ -11,7 +11,9 @@ done is not run again, only acknowledged.
 import asyncio
 import os
 import time
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -111,6 +113,19 @@ class _Worker:
 _state: _Worker | None = None
 
 
+class JobFailed(RuntimeError):
+    """A job's failure as RQ records it (exc_info in Redis, the worker's log): the topic,
+    the row, the exception's type and where it was raised — never its message, which can
+    carry what the job read (a database error's DETAIL names the values, a KeyError its
+    key)."""
+
+    @classmethod
+    def of(cls, topic: str, outbox_id: int | None, exc: BaseException) -> "JobFailed":
+        where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        at = f" at {Path(where[0].filename).name}:{where[0].lineno}" if where else ""
+        return cls(f"{topic} (outbox {outbox_id}) failed: {type(exc).__name__}{at}")
+
+
 def run_topic(topic: str, payload: dict[str, Any], outbox_id: int | None = None) -> None:
     """The RQ job function."""
     global _state
@@ -118,6 +133,10 @@ def run_topic(topic: str, payload: dict[str, Any], outbox_id: int | None = None)
         _state = _Worker()
     job = get_current_job()
     with structlog.contextvars.bound_contextvars(job_id=job.id if job else None, topic=topic):
-        _state.loop.run_until_complete(
-            run_job(_state.context, _state.handlers, topic, payload, outbox_id)
-        )
+        try:
+            _state.loop.run_until_complete(
+                run_job(_state.context, _state.handlers, topic, payload, outbox_id)
+            )
+        except Exception as exc:
+            # `from None`: the original exception, message and chain, stays out of the record.
+            raise JobFailed.of(topic, outbox_id, exc) from None
