@@ -13,13 +13,27 @@ from sqlalchemy.ext.asyncio import (
 
 from db.settings import async_url
 
+# The role the service's processes act as (dispatch.schema grants it): it reads and writes
+# the tables but owns none, so it cannot alter the audit log, drop or disable its
+# append-only trigger, or update, delete or truncate it. Migrations and the operator's
+# commands act as the database owner.
+APP_ROLE = "hotline_app"
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+
+def make_engine(
+    database_url: str, *, pool_size: int = 10, role: str | None = None
+) -> AsyncEngine:
     """asyncpg engine; jsonb comes back decoded through SQLAlchemy's own codec.
 
     Connections beyond `pool_size` are opened and closed per use, which under load costs
     more than the queries: size the pool for the concurrency you expect (the API: 32).
+    With `role` every connection acts as that role from its start (no extra round trip).
     """
+    # A server that does not answer is "down" within seconds (asyncpg waits 60 s by
+    # default): callers and Twilio (15 s webhook timeout) get the degraded answer.
+    connect_args: dict = {"timeout": 5}
+    if role:
+        connect_args["server_settings"] = {"role": role}
     return create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
@@ -28,9 +42,7 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=10,
         # A failed statement's message names the SQL, never its values (phones, names).
         hide_parameters=True,
-        # A server that does not answer is "down" within seconds (asyncpg waits 60 s by
-        # default): callers and Twilio (15 s webhook timeout) get the degraded answer.
-        connect_args={"timeout": 5},
+        connect_args=connect_args,
     )
 
 

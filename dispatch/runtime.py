@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.engine import make_engine, make_sessionmaker
+from db.engine import APP_ROLE, make_engine, make_sessionmaker
 from db.settings import Settings, secret_key
 
 
@@ -26,7 +26,7 @@ class Runtime:
 
 
 def make_runtime(settings: Settings, database_url: str, redis_url: str) -> Runtime:
-    engine = make_engine(database_url, pool_size=settings.hotline_db_pool_size)
+    engine = make_engine(database_url, pool_size=settings.hotline_db_pool_size, role=APP_ROLE)
     return Runtime(
         settings=settings,
         engine=engine,

@@ -3,13 +3,14 @@
 import asyncio
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.models import Category, Department, Jurisdiction, Office
 from workflows.reference import jurisdictions, reference
 
@@ -106,7 +107,35 @@ async def _load(database_url: str) -> None:
         await engine.dispose()
 
 
+# The service's role (db.engine.APP_ROLE): rows in, rows out; the audit log append-only by
+# privilege as well as by trigger; owner of nothing, so no DDL (the trigger stays).
+_GRANTS = f"""
+DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+DO $$ BEGIN GRANT {APP_ROLE} TO CURRENT_USER;
+EXCEPTION WHEN insufficient_privilege THEN NULL; END $$;
+GRANT USAGE ON SCHEMA public TO {APP_ROLE};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE};
+REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE};
+"""
+
+
+async def grant_app_role(database_url: str) -> None:
+    """Create the service's role if missing and give it the tables as they are now."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        # Roles are shared by every database of the server: two migrations at once.
+        await conn.execute("SELECT pg_advisory_lock(hashtext('hotline-app-role'))")
+        await conn.execute(_GRANTS)
+    finally:
+        await conn.close()
+
+
 def migrate(database_url: str) -> None:
-    """Bring the schema to head and load reference data (safe to run any number of times)."""
+    """Bring the schema to head, grant the service's role, load reference data (safe to
+    run any number of times)."""
     upgrade(database_url)
+    asyncio.run(grant_app_role(database_url))
     asyncio.run(_load(database_url))

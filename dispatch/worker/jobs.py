@@ -20,7 +20,7 @@ import structlog
 from rq import get_current_job
 from sqlalchemy import select, update
 
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.handlers import Handler, JobContext
 from db.metrics import JOB_FAILURES, JOB_SECONDS
 from db.models import Outbox
@@ -105,7 +105,7 @@ class _Worker:
         self.loop = asyncio.new_event_loop()
         settings = get_settings()
         url = settings.database_url or os.environ["DATABASE_URL"]
-        engine = make_engine(url, pool_size=2)
+        engine = make_engine(url, pool_size=2, role=APP_ROLE)
         self.context = JobContext(make_sessionmaker(engine), settings)
         self.handlers = handlers()
 

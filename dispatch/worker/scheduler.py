@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from redis.exceptions import RedisError
 
 from channels.partners.callbacks import wake_stalled
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
 from dispatch.tasks.service import sweep_tasks
@@ -42,7 +42,7 @@ PARTNER_GRACE = timedelta(seconds=60)
 
 async def run_scheduler(database_url: str, redis_url: str) -> None:
     settings = get_settings()
-    engine = make_engine(database_url, pool_size=3)
+    engine = make_engine(database_url, pool_size=3, role=APP_ROLE)
     sessions = make_sessionmaker(engine)
     redis = relay_redis(redis_url)
     grace = Grace.of(settings)
