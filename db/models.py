@@ -272,6 +272,8 @@ class Visit(SQLModel, table=True):
     risk_after: str | None = Field(default=None, max_length=10)
     # When an overdue planned visit was escalated, so it is escalated once.
     escalated_at: datetime | None = _ts(nullable=True)
+    # When its holders were reminded that it is coming (dispatch.casework.owners), once.
+    reminded_at: datetime | None = _ts(nullable=True)
     created_at: datetime | None = _ts()
 
 
@@ -292,7 +294,7 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
 
 
-from db.casework import *  # noqa: E402,F401,F403  (tasks and case owners)
+from db.casework import *  # noqa: E402,F401,F403  (tasks, owners, plans, casework records)
 from db.partners import *  # noqa: E402,F401,F403  (the partner forwards' tables)
 from db.telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)
 from db.triage import *  # noqa: E402,F401,F403  (corrections as labelled examples)

@@ -17,6 +17,7 @@ from db import crypto
 from db.settings import Settings
 from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
+from dispatch.casework import api as casework_api
 from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
 from dispatch.ops import health, metrics, status_api
@@ -88,6 +89,7 @@ def create_app(
         forwards.router,
         partners_api.router,
         tasks_api.router,
+        casework_api.router,
         console.router,
     ):
         app.include_router(router)

@@ -19,14 +19,17 @@ from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
 from db.paging import newest_first, next_before_id
 from db.timeline import case_event
 from dispatch.cases.access import load_case
+from dispatch.casework.owners import holders_of
+from dispatch.casework.reporter_notice import tell_reporters
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import Principal
+from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
 from dispatch.staff.scope import case_filter, sees_reporter
 from workflows.cases.workflow import FINISHED, CaseFacts, apply_case_event
+from workflows.casework.plan import need_names
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
 from workflows.referrals.deadlines import levels, next_visit_due
 
@@ -142,6 +145,8 @@ async def transition(
     elif new_state in FINISHED:
         await cancel_open(session, case, actor.name, now)
         await _drop_planned_visits(session, case)
+    if new_state in ("handling", "closed"):
+        await tell_reporters(session, case, new_state, now)
     session.add(
         Outbox(
             topic="case.status", payload={"case_id": case.id, "state": new_state, "event": event}
@@ -171,6 +176,9 @@ class CaseSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     referrals: list[ReferralBrief]
+    # The responsible caseworker and the pairing person (usernames), when assigned.
+    owner: str | None = None
+    pairing: str | None = None
 
 
 class CaseList(BaseModel):
@@ -236,7 +244,9 @@ async def _referrals(session, case_ids: list[int]) -> dict[int, list[ReferralBri
     return out
 
 
-def _summary(case: Case, referrals: list[ReferralBrief]) -> dict[str, Any]:
+def _summary(
+    case: Case, referrals: list[ReferralBrief], held: Any = None
+) -> dict[str, Any]:
     return {
         "id": case.id,
         "state": case.state,
@@ -250,6 +260,8 @@ def _summary(case: Case, referrals: list[ReferralBrief]) -> dict[str, Any]:
         "created_at": case.created_at,
         "updated_at": case.updated_at,
         "referrals": referrals,
+        "owner": held.owner if held else None,
+        "pairing": held.pairing if held else None,
     }
 
 
@@ -269,9 +281,10 @@ async def list_cases(
     stmt = newest_first(stmt, Case.id, limit=limit, before_id=before_id)
     cases = (await session.execute(stmt)).scalars().all()
     refs = await _referrals(session, [c.id for c in cases])
+    held = await holders_of(session, [c.id for c in cases])
     audit(session, principal, "case.list", "case", None,
           detail={"count": len(cases), "state": state}, ip=ip)
-    items = [CaseSummary(**_summary(c, refs[c.id])) for c in cases]
+    items = [CaseSummary(**_summary(c, refs[c.id], held.get(c.id))) for c in cases]
     return CaseList(items=items, next_before_id=next_before_id(items, limit))
 
 
@@ -298,13 +311,14 @@ async def get_case(
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id)
     refs = await _referrals(session, [case.id])
+    held = (await holders_of(session, [case.id])).get(case.id)
     events = await _of_case(session, CaseEvent, case.id)
     reports = await _of_case(session, Report, case.id)
     visits = await _of_case(session, Visit, case.id)
     audit(session, principal, "case.read", "case", case.id,
           detail={"reporter_shown": sees_reporter(principal)}, ip=ip)
     return CaseDetail(
-        **_summary(case, refs[case.id]),
+        **_summary(case, refs[case.id], held),
         assessment=case.assessment,
         merged_into_id=case.merged_into_id,
         timeline=[
@@ -351,16 +365,8 @@ async def get_case(
 
 # The workflow's operations on one case, each in the caller's transaction.
 
-NEEDS = (
-    "生活救助",
-    "教育救助",
-    "医疗救治",
-    "心理咨询",
-    "监护干预",
-    "法律援助",
-    "临时监护",
-    "政策帮扶",
-)
+# The deployment's needs (casework.toml): the same names the help plan routes.
+NEEDS = need_names()
 Reason = Annotated[str | None, Field(default=None, max_length=2000)]
 
 
@@ -448,19 +454,18 @@ class AssessmentIn(BaseModel):
 ASSESSABLE = ("reported", "assessing", "handling", "following_up")
 
 
-async def assess(
-    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
-    body: AssessmentIn,
-) -> StateOut:
-    """Risk level, guardianship and needs. Open referrals' deadlines follow the new level."""
-    now = datetime.now(UTC)
-    case = await _locked_case(session, principal, case_id)
+async def apply_assessment(
+    session: AsyncSession, case: Case, assessment: dict, principal: Principal, now: datetime
+) -> None:
+    """Set the locked case's risk level and assessment (`risk_level` and the rest of the
+    written result): open referrals' deadlines and the next visit follow the new level.
+    Shared by the quick assessment and the written one to the form (dispatch.casework)."""
     if case.state not in ASSESSABLE:
         raise Conflict("not_assessable", "案件当前状态不能评估")
-    before = case.risk_level
-    case.risk_level = body.risk_level
+    before, level = case.risk_level, assessment["risk_level"]
+    case.risk_level = level
     case.assessment = {
-        **body.model_dump(),
+        **assessment,
         "assessed_at": now.isoformat(),
         "assessed_by": principal.username,
     }
@@ -472,7 +477,11 @@ async def assess(
             actor=principal.label,
             actor_id=principal.id,
             created_at=now,
-            data={"risk_before": before, "risk_after": body.risk_level, "needs": body.needs},
+            data={
+                "risk_before": before,
+                "risk_after": level,
+                "needs": assessment.get("needs") or [],
+            },
         )
     )
     open_refs = (
@@ -488,8 +497,18 @@ async def assess(
     )
     for referral in open_refs:
         schedule(referral, effective_risk(case))
-    if case.state == "following_up" and before != body.risk_level:
+    if case.state == "following_up" and before != level:
         await plan_visit(session, case, now)
+
+
+async def assess(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
+    body: AssessmentIn,
+) -> StateOut:
+    """Risk level, guardianship and needs. Open referrals' deadlines follow the new level."""
+    now = datetime.now(UTC)
+    case = await _locked_case(session, principal, case_id)
+    await apply_assessment(session, case, body.model_dump(), principal, now)
     audit(session, principal, "case.assess", "case", case.id, ip=ip)
     return StateOut(id=case.id, state=case.state, risk_level=case.risk_level)
 
@@ -516,8 +535,13 @@ class VisitOut(BaseModel):
 async def record_visit(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: VisitIn
 ) -> VisitOut:
-    """Record a follow-up visit; the next one is planned at the (new) level's interval."""
+    """Record a follow-up visit; the next one is planned at the (new) level's interval.
+    Area staff record what they saw; only the center changes the risk level."""
     now = datetime.now(UTC)
+    if principal.role in AREA_ROLES and body.risk_after:
+        raise Forbidden("risk_by_center", "风险等级由未保中心评估，请在回访情况中说明变化")
+    if principal.role not in AREA_ROLES and not principal.is_center:
+        raise Forbidden("forbidden", "您的角色不能执行此操作")
     visited_at = body.visited_at or now
     if visited_at.tzinfo is None:
         raise Invalid("timezone_required", "回访时间需要带时区")

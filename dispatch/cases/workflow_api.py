@@ -15,6 +15,7 @@ from dispatch.staff.permissions import CASE_DESK, requires
 router = APIRouter(prefix="/api/v1/cases", tags=["workflow"], dependencies=[Depends(json_only)])
 CENTER_STAFF = requires(CASE_DESK)
 CASEWORK = requires(permissions.CASEWORK)
+VISITORS = requires(permissions.VISIT)
 
 
 @router.post("/{case_id}/events", response_model=StateOut)
@@ -48,7 +49,7 @@ async def post_visit(
     request: Request,
     case_id: int,
     body: VisitIn,
-    principal: Annotated[Principal, Depends(CASEWORK)],
+    principal: Annotated[Principal, Depends(VISITORS)],
 ) -> VisitOut:
     """Record a follow-up visit; the next one is planned at the (new) level's interval."""
     return await in_transaction(

@@ -21,6 +21,7 @@ from db.models import Office, Referral
 from dispatch.cases import corrections
 from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
+from dispatch.console.casework_pages import casework_panel
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.duplicates import similar_cases
 from dispatch.console.timefmt import parse_local
@@ -58,6 +59,7 @@ router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in
 CASE_READERS = staff(CASE_READ)
 CENTER_DESK = staff(CASE_DESK)
 CASEWORK = staff(permissions.CASEWORK)
+VISITORS = staff(permissions.VISIT)
 # Events whose form asks for a reason (the workflow refuses them without one).
 REASON_EVENTS = ("reopen", "merge", "invalidate", "close")
 
@@ -105,6 +107,7 @@ async def _case_page(
             ).scalars()
         )
         conferences = await conferences_for(session, principal, case_id)
+        panel = await casework_panel(session, principal, case)
         suggestions = await similar_cases(session, principal, case) if principal.is_center else []
         offices = (
             list((await session.execute(select(Office).order_by(Office.id))).scalars())
@@ -139,6 +142,7 @@ async def _case_page(
             "c": detail,
             "referrals": referrals,
             "conferences": conferences,
+            "cw": panel,
             "suggestions": suggestions,
             "offices": offices,
             "threads": threads.items if threads else [],
@@ -159,6 +163,7 @@ async def _case_page(
             "can_correct": principal.is_center and detail.state not in FINISHED,
             "reveal": reveal,
             "can_casework": permissions.CASEWORK.allows(principal),
+            "can_visit": permissions.VISIT.allows(principal),
             "now": datetime.now(UTC),
         },
     )
@@ -221,7 +226,7 @@ async def post_assessment(
 
 @router.post("/{case_id}/visits")
 async def post_visit(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(VISITORS)]
 ) -> RedirectResponse:
     def fields(form: FormData) -> dict:
         return {"body": cases.VisitIn(

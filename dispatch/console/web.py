@@ -83,6 +83,21 @@ TIMELINE_LABELS = {
     "callback_attempt": "回电",
     "report_added": "补充报告",
     "satisfaction": "回访评价",
+    "task_created": "新任务",
+    "task_done": "任务完成",
+    "task_cancelled": "任务撤销",
+    "task_warning": "任务即将到期",
+    "task_escalated": "任务督办",
+    "task_flagged": "任务挂牌督办",
+    "owner_assigned": "指派责任社工",
+    "owner_changed": "更换责任社工",
+    "pairing_assigned": "指派结对帮扶人",
+    "pairing_changed": "更换结对帮扶人",
+    "plan_proposed": "帮扶计划",
+    "plan_adopted": "帮扶计划实施",
+    "call_wrapup": "来电小结",
+    "placement": "安置",
+    "guardian_intervention": "监护干预",
 }
 CALL_STATUS_LABELS = {
     "queued": "排队中",
@@ -118,6 +133,8 @@ ROLE_LABELS = {
     "supervisor": "督导",
     "liaison": "部门联络员",
     "admin": "系统管理员",
+    "child_director": "儿童主任",
+    "station_worker": "未保站工作人员",
 }
 ROLE_HOMES = {
     "operator": "/console/operator",
@@ -125,6 +142,8 @@ ROLE_HOMES = {
     "supervisor": "/console/board",
     "liaison": "/console/liaison",
     "admin": "/console/admin",
+    "child_director": "/console/casework/mine",
+    "station_worker": "/console/casework/mine",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -208,21 +227,26 @@ def nav_for(principal: Principal) -> list[tuple[str, str]]:
     """The pages a person's role and place give them, for the top bar."""
     desk = [
         ("/console/operator", "来电与报告"),
+        ("/console/casework/calls", "来电小结"),
         ("/console/sms", "短信"),
         ("/console/search", "案件搜索"),
     ]
     oversight = [("/console/board", "督办看板"), ("/console/stats", "统计与报表")]
     audit_log = [("/console/audit", "审计日志")]
+    tasks = [("/console/tasks", "任务")]
     if principal.role == "liaison":
-        return [("/console/liaison", "转介队列")]
+        return [("/console/liaison", "转介队列"), *tasks]
+    mine = [("/console/casework/mine", "我的案件")]
+    if principal.role in ("child_director", "station_worker"):
+        return mine
     partners = [("/console/partners", "对接平台")]
     if principal.role == "admin":
         return [("/console/admin", "系统状态"), *partners, *audit_log]
     if not principal.is_center:  # a department's supervisor
-        return oversight + audit_log
+        return oversight + tasks + audit_log
     if principal.role == "operator":
         return desk
-    casework = [("/console/cases", "个案工作")]
+    casework = [("/console/cases", "个案工作"), *mine, *tasks]
     if principal.role == "caseworker":
         return casework + desk
     return oversight + casework + desk + partners + audit_log

@@ -23,7 +23,7 @@ from dispatch.ops.local_servers import (
     running_embedded_url,
     servers_for,
 )
-from dispatch.staff.auth import ROLES, hash_password
+from dispatch.staff.auth import AREA_ROLES, ROLES, hash_password
 from workflows.partners.forwards import SOURCES
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
@@ -84,6 +84,11 @@ def user_add(
         raise typer.BadParameter(f"角色应为 {', '.join(ROLES)} 之一", param_hint="--role")
     if role == "liaison" and not department:
         raise typer.BadParameter("部门联络员需要 --department", param_hint="--department")
+    if role in AREA_ROLES and not jurisdiction:
+        raise typer.BadParameter(
+            "儿童主任与未保站工作人员需要 --jurisdiction（所在村/社区或乡镇/街道）",
+            param_hint="--jurisdiction",
+        )
     password = _read_secret("密码")
     if len(password) < 8:
         typer.echo("密码至少 8 位", err=True)

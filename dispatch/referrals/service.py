@@ -155,6 +155,7 @@ async def cancel_open(session: AsyncSession, case: Case, actor: str, now: dateti
         .all()
     )
     for referral in rows:
+        held_by, was = referral.claimed_by, referral.status
         referral.status = "cancelled"
         referral.next_check_at = None
         referral.updated_at = now
@@ -167,6 +168,19 @@ async def cancel_open(session: AsyncSession, case: Case, actor: str, now: dateti
                 referral_id=referral.id,
                 department=referral.department_code,
             )
+        )
+        if was == "unrouted":
+            continue  # no office ever had it
+        told = [held_by] if held_by else await office_liaisons(
+            session, referral.department_code, referral.jurisdiction_code or ""
+        )
+        await notify(
+            session,
+            told,
+            "referral_cancelled",
+            f"案件#{case.id} 已由未保中心结案或撤销，该转介无需继续办理",
+            case_id=case.id,
+            referral_id=referral.id,
         )
     return len(rows)
 

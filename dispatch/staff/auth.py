@@ -25,7 +25,11 @@ from db.engine import raw_connection
 from db.models import AppUser, AuditLog
 from dispatch.runtime import Runtime
 
-ROLES = ("operator", "caseworker", "supervisor", "liaison", "admin")
+ROLES = (
+    "operator", "caseworker", "supervisor", "liaison", "admin", "child_director", "station_worker"
+)
+# A village's 儿童主任 and a township 未保站's worker: the cases assigned to them in their area.
+AREA_ROLES = ("child_director", "station_worker")
 CENTER_ROLES = ("operator", "caseworker", "supervisor")
 CENTER_DEPARTMENT = "minor_protection_center"
 

@@ -8,7 +8,7 @@ permitted person then sees is the scope in SQL (`dispatch.staff.scope`).
 
 from dataclasses import dataclass
 
-from dispatch.staff.auth import ROLES, Principal, require, require_center
+from dispatch.staff.auth import AREA_ROLES, ROLES, Principal, require, require_center
 
 CENTER = ("operator", "caseworker", "supervisor")
 CASE_STAFF = (*CENTER, "liaison")
@@ -35,7 +35,14 @@ def _permission(name: str, roles: tuple[str, ...], *, center_only: bool = False)
 
 SIGNED_IN = _permission("signed_in", ROLES)
 # Cases: read in one's scope; the desk's work on them; the caseworkers' own.
-CASE_READ = _permission("case.read", CASE_STAFF)
+CASE_READ = _permission("case.read", (*CASE_STAFF, *AREA_ROLES))
+# Casework: holding cases ("my cases"), the area staff's own work, tasks, call wrap-up.
+CASE_HOLD = _permission("case.hold", ("caseworker", "supervisor", *AREA_ROLES))
+AREA_WORK = _permission("area.work", AREA_ROLES)
+TASK_READ = _permission("task.read", (*CASE_STAFF,))
+CALL_WRAPUP = _permission("call.wrapup", CENTER, center_only=True)
+# Visits: the center's caseworkers, and the area staff paired with the case.
+VISIT = _permission("case.visit", ("caseworker", "supervisor", *AREA_ROLES))
 CASE_DESK = _permission("case.desk", CENTER, center_only=True)
 CASEWORK = _permission("case.casework", ("caseworker", "supervisor"), center_only=True)
 TRIAGE = _permission("triage", CASE_STAFF)

@@ -9,8 +9,9 @@ the cases behind those referrals. Admins manage accounts and see no case data.
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 
+from db.casework import CaseAssignment
 from db.models import Case, Jurisdiction, Referral
-from dispatch.staff.auth import Principal
+from dispatch.staff.auth import AREA_ROLES, Principal
 
 
 def _in_subtree(code_column, path: str) -> ColumnElement[bool]:
@@ -57,6 +58,19 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
     if _is_department_staff(principal):
         return exists(
             select(Referral.id).where(Referral.case_id == Case.id, referral_filter(principal))
+        )
+    if principal.role in AREA_ROLES:
+        # A 儿童主任 / 未保站 worker: the cases paired with them, inside their area.
+        return and_(
+            exists(
+                select(CaseAssignment.case_id)
+                .where(
+                    CaseAssignment.case_id == Case.id,
+                    CaseAssignment.pairing_id == principal.id,
+                )
+                .correlate(Case)  # also inside queries that join the assignments themselves
+            ),
+            _in_subtree(Case.jurisdiction_code, principal.scope_path),
         )
     return false()
 

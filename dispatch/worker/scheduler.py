@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from channels.partners.callbacks import wake_stalled
 from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
+from dispatch.casework.owners import remind_visits
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
 from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
@@ -94,6 +95,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             await sweep_referrals(session, now)
             await sweep_visits(session, now)
             await sweep_tasks(session, now)
+            await remind_visits(session, now)
             await wake_stalled(session, now, PARTNER_GRACE)
         return 0
 

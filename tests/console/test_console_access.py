@@ -76,6 +76,8 @@ class Subject:
             "source": "110",
             "message_id": "1",
             "task_id": str(self.task_id),
+            "meeting_id": "1",
+            "report_id": "1",
         }
 
 
@@ -242,6 +244,9 @@ async def matrix(app, client, pump, sessions, seed, make_user, login, console_cl
         ("liaison", "education", False, False),
         ("supervisor", "education", False, False),
         ("admin", None, False, False),
+        # Area staff see only cases paired with them: none here (default deny).
+        ("child_director", None, False, False),
+        ("station_worker", None, False, False),
     ]
     callers = []
     for role, department, sees_case, sees_reporter in people:

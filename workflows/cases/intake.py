@@ -38,6 +38,8 @@ class ReporterIn(BaseModel):
     unit: ShortText = None
     role: ReporterRole | None = None
     phone: Annotated[str | None, Field(default=None, max_length=32)] = None
+    # The reporter asks not to be contacted (no SMS about the handling); the receipt works.
+    no_contact: bool | None = None
 
     @field_validator("phone")
     @classmethod

@@ -1,0 +1,1 @@
+"""Casework: owners and pairing, the help plan, call wrap-up, concerns raised by area staff."""

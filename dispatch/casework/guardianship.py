@@ -1,0 +1,144 @@
+"""Guardianship and placement records, and the steps against a failing guardian, on a case.
+
+Each record is on the timeline; the rules (kinds, order of the steps, who may take each) are
+in workflows.casework.guardianship.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.errors import ApiError
+from db.casework import GuardianIntervention, Placement
+from db.models import Case, CaseEvent
+from dispatch.staff.auth import Principal
+from workflows.casework.guardianship import check_placement, check_step, placement_kinds
+from workflows.errors import WorkflowRefused
+from workflows.reference import department_labels
+
+
+def _refused(exc: WorkflowRefused) -> ApiError:
+    return ApiError(422, exc.code, exc.message)
+
+
+async def add_placement(
+    *,
+    session: AsyncSession,
+    case: Case,
+    kind: str,
+    body: str,
+    department: str | None,
+    start_on: date,
+    end_on: date | None,
+    note: str | None,
+    principal: Principal,
+    now: datetime,
+) -> Placement:
+    try:
+        check_placement(kind, start_on, end_on)
+    except WorkflowRefused as exc:
+        raise _refused(exc) from exc
+    if department and department not in department_labels():
+        raise ApiError(422, "unknown_department", "未知的部门")
+    if not (body or "").strip():
+        raise ApiError(422, "body_required", "请填写负责的机构或监护人")
+    row = Placement(
+        case_id=case.id,
+        kind=kind,
+        body=body.strip(),
+        department_code=department,
+        start_on=start_on,
+        end_on=end_on,
+        note=(note or "").strip() or None,
+        created_by=principal.id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            event="placement",
+            actor=principal.label,
+            actor_id=principal.id,
+            reason=f"{placement_kinds()[kind]}：{row.body}",
+            data={"placement_id": row.id, "kind": kind},
+            created_at=now,
+        )
+    )
+    return row
+
+
+async def add_intervention(
+    *,
+    session: AsyncSession,
+    case: Case,
+    step: str,
+    department: str,
+    acted_on: date,
+    document: str | None,
+    note: str | None,
+    skip_reason: str | None,
+    principal: Principal,
+    now: datetime,
+) -> GuardianIntervention:
+    taken = list(
+        (
+            await session.execute(
+                select(GuardianIntervention.step).where(GuardianIntervention.case_id == case.id)
+            )
+        ).scalars()
+    )
+    try:
+        found = check_step(step, department, taken, skip_reason)
+    except WorkflowRefused as exc:
+        raise _refused(exc) from exc
+    row = GuardianIntervention(
+        case_id=case.id,
+        step=step,
+        department_code=department,
+        acted_on=acted_on,
+        document=(document or "").strip() or None,
+        note=(note or "").strip() or None,
+        skip_reason=(skip_reason or "").strip() or None,
+        created_by=principal.id,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    dept = department_labels()[department]
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            event="guardian_intervention",
+            actor=principal.label,
+            actor_id=principal.id,
+            reason=f"监护干预：{found.label}（{dept}）",
+            data={"intervention_id": row.id, "step": step},
+            created_at=now,
+        )
+    )
+    return row
+
+
+async def records(
+    session: AsyncSession, case_id: int
+) -> tuple[list[Placement], list[GuardianIntervention]]:
+    placements = list(
+        (
+            await session.execute(
+                select(Placement).where(Placement.case_id == case_id).order_by(Placement.start_on)
+            )
+        ).scalars()
+    )
+    steps = list(
+        (
+            await session.execute(
+                select(GuardianIntervention)
+                .where(GuardianIntervention.case_id == case_id)
+                .order_by(GuardianIntervention.acted_on, GuardianIntervention.id)
+            )
+        ).scalars()
+    )
+    return placements, steps
