@@ -5,12 +5,14 @@ is echoed back.
 """
 
 import logging
+import re
 
 import asyncpg
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +32,38 @@ _DEFAULTS = {
     503: ("unavailable", "服务暂不可用，请稍后再试"),
     **{kind.status: (kind.code, kind.message) for kind in (Forbidden, NotFound, Conflict, Invalid)},
 }
+
+
+# The error body as the OpenAPI schema declares it (`dispatch.openapi` adds it to the
+# components and to every operation for the statuses it can answer).
+ERROR_SCHEMA_NAME = "Error"
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "机器可读的错误代码"},
+                "message": {"type": "string", "description": "给人看的中文说明"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "逐项说明哪些字段有误、允许什么",
+                },
+            },
+        },
+    },
+}
+
+
+def declared(*statuses: int) -> dict[int | str, dict]:
+    """`responses=` for a route decorator: statuses its own code answers that the schema
+    cannot see from its dependencies (a rate limit, a refused password)."""
+    ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+    content = {"application/json": {"schema": ref}}
+    return {s: {"description": _DEFAULTS[s][1], "content": content} for s in statuses}
 
 
 class ApiError(DomainError):
@@ -72,6 +106,19 @@ def _bad_input(exc: BaseException) -> bool:
     return False
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method the resource at this path answers. The router's own 405 names only the
+    first route that matched, and a path such as /api/v1/cases/{id} has one route per method;
+    a path that is a route of its own (/api/v1/forwards/stats) is not also a {source}."""
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", route.path_format)
+        if route.methods and re.fullmatch(pattern, request.url.path):
+            (templated if "{" in route.path_format else literal).update(route.methods)
+    return ", ".join(sorted(literal or templated))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _refused(_: Request, exc: DomainError) -> JSONResponse:
@@ -85,8 +132,11 @@ def install(app: FastAPI) -> None:
         return error_response(ApiError(422, fields=field_errors(errors)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(ApiError(exc.status_code, headers=getattr(exc, "headers", None)))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return error_response(ApiError(exc.status_code, headers=headers))
 
     app.add_middleware(CatchAll)
 

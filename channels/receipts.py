@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from channels.errors import ApiError
+from channels.errors import ApiError, declared
 from channels.ratelimit import record_miss, refuse_if_over
 from channels.web import client_ip, sessions
 from db.models import Case, Report
@@ -48,7 +48,9 @@ _NOT_FOUND = ApiError(404, "receipt_not_found", "未找到该回执编号，请�
 _MISTYPED = ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
 
 
-@router.get("/api/v1/receipts/{receipt_code}", response_model=ReceiptOut)
+@router.get(
+    "/api/v1/receipts/{receipt_code}", response_model=ReceiptOut, responses=declared(429)
+)
 async def receipt_status(request: Request, receipt_code: str) -> ReceiptOut:
     """Misses are limited per client address: codes are unguessable only while guessing
     is slow."""

@@ -15,6 +15,7 @@ from channels.twilio import fallback as twilio_fallback
 from channels.voice import webhook as voice_webhook
 from db import crypto
 from db.settings import Settings
+from dispatch import openapi
 from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
 from dispatch.casework import api as casework_api
@@ -66,6 +67,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)
     for router in (
         health.router,
         metrics.router,
@@ -86,8 +88,8 @@ def create_app(
         calls_api.router,
         callbacks_api.router,
         blocks_api.router,
+        partners_api.router,  # before forwards: /forwards/stats is not a source
         forwards.router,
-        partners_api.router,
         tasks_api.router,
         casework_api.router,
         console.router,

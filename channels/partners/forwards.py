@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
-from channels.errors import ApiError
+from channels.errors import ApiError, declared
 from channels.partners import signature as partner_signature
 from channels.partners.secrets import open_box
 from channels.web import client_ip, secret_key, sessions
@@ -44,7 +44,9 @@ from workflows.partners.forwards import (
 )
 
 router = APIRouter(prefix="/api/v1/forwards", tags=["forwards"])
-Source = Annotated[str, Path(description="110、12345 或 12355", max_length=8)]
+Source = Annotated[
+    str, Path(description="110、12345 或 12355", json_schema_extra={"enum": list(SOURCES)})
+]
 # A partner's secret is read again after this many seconds (and at once when a signature
 # fails under the cached one), so a request costs no database read for it.
 SECRET_TTL = 10.0
@@ -54,6 +56,7 @@ _SIGNED = {
         {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
         for h in (partner_signature.TIMESTAMP, partner_signature.SIGNATURE)
     ],
+    "responses": declared(400, 401, 413, 415, 422),
 }
 _UNAUTHORIZED = {
     "signature_missing": "缺少签名（X-Hotline-Timestamp / X-Hotline-Signature）",

@@ -33,7 +33,34 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+_LIST = {"type": "array", "items": {"type": "string"}}
+_READY = {
+    "type": "object",
+    "required": ["status", "missing", "warnings"],
+    "properties": {"status": {"const": "ready"}, "missing": _LIST, "warnings": _LIST},
+}
+_DOWN = {
+    "type": "object",
+    "required": ["error", "down", "missing", "warnings"],
+    "properties": {
+        "error": {"$ref": "#/components/schemas/Error/properties/error"},
+        "down": {"type": "array", "items": {"enum": ["postgresql", "redis"]}, "minItems": 1},
+        "missing": _LIST,
+        "warnings": _LIST,
+    },
+}
+
+
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "可以受理", "content": {"application/json": {"schema": _READY}}},
+        503: {
+            "description": "不可用，指明哪一项",
+            "content": {"application/json": {"schema": _DOWN}},
+        },
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     """200 when PostgreSQL and Redis answer within a second, with the process kinds that
     have no heartbeat under `missing` and other warnings; 503 naming what is down."""

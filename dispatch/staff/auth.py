@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from channels.errors import ApiError
+from channels.errors import ApiError, declared
 from channels.ratelimit import record_miss, refuse_if_over
 from channels.web import client_ip
 from db.engine import raw_connection
@@ -184,7 +184,7 @@ class TokenOut(BaseModel):
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut)
+@router.post("/token", response_model=TokenOut, responses=declared(401, 429))
 async def token(
     request: Request,
     username: Annotated[str, Form(max_length=60)],
