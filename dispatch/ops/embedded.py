@@ -12,7 +12,12 @@ kept across restarts:
 
 URLs handed out (unix sockets only, nothing listens on TCP):
 
-    postgresql://postgres@/postgres?host=<socket dir>   (asyncpg; SQLAlchemy as +asyncpg)
+    postgresql://postgres:<pw>@/postgres?host=<socket dir>   (asyncpg; SQLAlchemy as +asyncpg)
+
+pgserver initialises its cluster with trust authentication (any local user could connect
+as the superuser); here the cluster is switched to password authentication (scram) on its
+first start, with a password generated into <data_dir>/pg_password (0600), which the URLs
+carry.
     unix://<abs path>/redis.sock                          (redis-py, rq)
 
 Unix socket paths are limited to 107 bytes, so keep the data dir short; it must also be
@@ -38,6 +43,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -182,10 +188,8 @@ class EmbeddedServers:
         info = self._pg.get_postmaster_info()
         if info.socket_dir is None:
             raise EmbeddedServerError("pgserver started PostgreSQL without a unix socket")
-        url = f"postgresql://postgres@/postgres?host={quote(str(info.socket_dir), safe='/')}"
-        if info.port not in (None, 5432):
-            url += f"&port={info.port}"
-        self.database_url = url
+        self.database_url = _pg_url(self.data_dir, str(info.socket_dir), str(info.port or 5432))
+        _require_password(self._pg, pgdata, _pg_password(self.data_dir))
 
     def _stop_postgres(self) -> None:
         pgdata = self._pgdata
@@ -415,6 +419,39 @@ def running_database_url(data_dir: Path) -> str | None:
         return None
     if not socket_dir or not psutil.pid_exists(pid):
         return None
-    url = f"postgresql://postgres@/postgres?host={quote(socket_dir, safe='/')}"
+    return _pg_url(Path(data_dir).expanduser().resolve(), socket_dir, port)
+
+
+def _pg_password(data_dir: Path) -> str:
+    """The superuser's password, generated once (0600, written whole or not at all)."""
+    from db.crypto import write_new
+
+    path = data_dir / "pg_password"
+    if not path.exists():
+        write_new(path, secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def _pg_url(data_dir: Path, socket_dir: str, port: str) -> str:
+    password = _pg_password(data_dir)
+    url = f"postgresql://postgres:{password}@/postgres?host={quote(socket_dir, safe='/')}"
     return url if port == "5432" else f"{url}&port={port}"
+
+
+_HBA = "# hotline: password authentication only (pgserver initialises trust)\n" \
+    "local all all scram-sha-256\n"
+
+
+def _require_password(server: PostgresServer, pgdata: Path, password: str) -> None:
+    """Switch a cluster pgserver left on trust to scram passwords (once; then a no-op)."""
+    hba = pgdata / "pg_hba.conf"
+    if hba.read_text() == _HBA:
+        return
+    # Still trust: pgserver's psql gets in without the password, which it sets first.
+    server.psql(
+        f"SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD '{password}';"
+    )
+    with hba.open("w") as fh:  # in place: the file keeps its owner (pgserver's user)
+        fh.write(_HBA)
+    server.psql("SELECT pg_reload_conf();")
 

@@ -252,7 +252,10 @@ def test_long_data_dir_moves_sockets_elsewhere(data_dir: Path) -> None:
 def test_longish_data_dir_keeps_sockets_inside(data_dir: Path) -> None:
     home = data_dir / ("x" * 16) / ".hotline"
     with EmbeddedServers(home) as embedded:
-        assert embedded.database_url == f"postgresql://postgres@/postgres?host={home}/pg"
+        password = (home / "pg_password").read_text().strip()
+        assert embedded.database_url == (
+            f"postgresql://postgres:{password}@/postgres?host={home}/pg"
+        )
         assert embedded.redis_url == f"unix://{home}/redis/redis.sock"
         write(embedded, "ok")
     assert leftovers(home) == []
@@ -277,3 +280,29 @@ def test_failed_start_says_why_and_undoes_everything(data_dir: Path) -> None:
     assert embedded.database_url is None
     assert leftovers(data_dir) == []
     assert redis_children(data_dir) == []
+
+
+def test_embedded_postgresql_wants_its_password(servers: EmbeddedServers) -> None:
+    """pgserver starts on trust (any local user is the superuser); ours asks a password."""
+    servers.start()
+    url = servers.database_url
+    assert url is not None and "postgres:" in url
+    without = url.replace(url[url.index("postgres:") : url.index("@")], "postgres")
+
+    async def connect(to: str) -> str:
+        conn = await asyncpg.connect(to)
+        try:
+            return await conn.fetchval("SELECT current_user")
+        finally:
+            await conn.close()
+
+    with pytest.raises(asyncpg.PostgresError, match="password"):
+        asyncio.run(connect(without))
+    assert asyncio.run(connect(url)) == "postgres"
+    assert (servers.data_dir / "pg_password").stat().st_mode & 0o777 == 0o600
+    # Still so after a restart, with the same URL.
+    servers.stop()
+    servers.start()
+    assert servers.database_url == url
+    with pytest.raises(asyncpg.PostgresError, match="password"):
+        asyncio.run(connect(without))
