@@ -96,6 +96,10 @@ class Case(SQLModel, table=True):
     # which orders the operators' incoming list before anyone has assessed the case.
     not_a_case: str | None = Field(default=None, max_length=20)
     predicted_risk: str | None = Field(default=None, max_length=10)
+    # Matching after intake (dispatch.children): the case this one very likely repeats, for
+    # the operators' incoming list.
+    likely_duplicate_of: int | None = Field(default=None, foreign_key="hcase.id")
+    likely_duplicate_score: float | None = None
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
 
@@ -106,6 +110,7 @@ class Report(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id"),
         sa.Index("ix_report_recent_fingerprint", "fingerprint", "created_at"),
+        sa.Index("ix_report_match_keys", "match_keys", postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -131,6 +136,9 @@ class Report(SQLModel, table=True):
     # The judgement of the report's text (workflows.triage.Judgement.to_dict(): labels,
     # scores, evidence, engine version); for an SMS report, of the whole thread so far.
     judgement: dict | None = _json()
+    # Blocking keys of the child and place it names (workflows.matching.keys), GIN-indexed:
+    # how `GET /cases/{id}/similar` finds candidates without scanning.
+    match_keys: list[str] = _texts()
     created_at: datetime | None = _ts(index=True)
 
 

@@ -19,6 +19,7 @@ from dispatch import openapi
 from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
 from dispatch.casework import api as casework_api
+from dispatch.children import api as children_api
 from dispatch.console import routes as console
 from dispatch.limits import BodyLimit
 from dispatch.ops import health, metrics, status_api
@@ -77,6 +78,7 @@ def create_app(
         receipts.router,
         cases_api.router,
         corrections_api.router,
+        children_api.router,
         triage_api.router,
         workflow_api.router,
         referrals_api.router,

@@ -36,16 +36,18 @@ from workflows.cases.intake import (
 from workflows.partners.forwards import (
     FIELD_MESSAGES,
     SATISFACTION_MESSAGES,
-    SOURCES,
     SatisfactionIn,
     WorkOrder,
+    mapped,
     satisfaction_labels,
+    sources,
     to_report,
 )
 
 router = APIRouter(prefix="/api/v1/forwards", tags=["forwards"])
 Source = Annotated[
-    str, Path(description="110、12345 或 12355", json_schema_extra={"enum": list(SOURCES)})
+    str, Path(description="来源代码：110、12345、12355，或部署在 partners.toml 中配置的来源",
+              max_length=10)
 ]
 # A partner's secret is read again after this many seconds (and at once when a signature
 # fails under the cached one), so a request costs no database read for it.
@@ -126,8 +128,8 @@ async def _signature_problem(request: Request, source: str, body: bytes) -> str 
 
 async def _authenticated_json(request: Request, source: str) -> dict[str, Any]:
     """The request's JSON object, once the partner's signature over it holds."""
-    if source not in SOURCES:
-        raise ApiError(404, "unknown_source", "未知的来源（应为 110、12345 或 12355）")
+    if source not in sources():
+        raise ApiError(404, "unknown_source", f"未知的来源（应为 {'、'.join(sources())}）")
     body = await request.body()
     problem = await _signature_problem(request, source, body)
     if problem == "signature_invalid":
@@ -164,7 +166,7 @@ async def forward(request: Request, source: Source) -> ForwardAccepted:
     `duplicate: true` with the same receipt and case."""
     data = await _authenticated_json(request, source)
     try:
-        order = WorkOrder.model_validate(data)
+        order = WorkOrder.model_validate(mapped(source, data))
     except ValidationError as exc:
         raise _invalid(exc, FIELD_MESSAGES) from None
     new = to_report(source, order, data)

@@ -21,6 +21,7 @@ from db.models import Case, Jurisdiction, Referral, Report
 from db.timeline import case_event
 from db.triage import TriageExample
 from dispatch.cases.access import load_case
+from dispatch.children.service import refresh_keys
 from dispatch.referrals.routing import Target, plan_routes
 from dispatch.referrals.service import OPEN, create_referrals
 from dispatch.staff.audit import audit
@@ -29,7 +30,7 @@ from dispatch.staff.notifications import notify, office_liaisons
 from workflows.cases.intake import ChildIn
 from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Invalid, WorkflowRefused
-from workflows.partners.forwards import SOURCES, WorkOrder, text_to_judge
+from workflows.partners.forwards import order_of, sources, text_to_judge
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import levels
 from workflows.referrals.workflow import apply_referral_event
@@ -133,6 +134,7 @@ def _correct_child(report: Report, given: dict[str, Any]) -> list[str]:
     old = dict(report.child or {})
     new = {k: v for k, v in {**old, **given}.items() if v is not None}
     report.child = new or None
+    refresh_keys(report)
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
@@ -232,9 +234,9 @@ async def judged_text(session: AsyncSession, report: Report) -> str:
         bodies = (await session.execute(_THREAD_TEXT, {"report_id": report.id})).scalars()
         joined = "\n".join(b for b in bodies if b and b.strip())
         return joined or report.description
-    if report.channel in SOURCES and report.raw:
+    if report.channel in sources() and report.raw:
         try:
-            return text_to_judge(WorkOrder.model_validate(report.raw))
+            return text_to_judge(order_of(report.channel, report.raw))
         except ValidationError:
             return report.description
     return report.description

@@ -21,6 +21,7 @@ from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.casework.owners import holders_of
 from dispatch.casework.reporter_notice import tell_reporters
+from dispatch.children.records import follow_case_merge
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
@@ -123,6 +124,7 @@ async def transition(
     if event == "merge" and into_case is not None:
         case.merged_into_id = into_case.id
         data["into_case_id"] = into_case.id
+        await follow_case_merge(session, case.id, into_case.id, actor.name)
     if override:
         data["override"] = True
     session.add(

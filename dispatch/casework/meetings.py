@@ -18,7 +18,7 @@ from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
-from dispatch.staff.scope import _in_subtree, case_filter
+from dispatch.staff.scope import case_filter, in_subtree
 from dispatch.tasks.service import create_task
 from workflows.casework.conference import triggers
 from workflows.reference import department_labels
@@ -200,7 +200,7 @@ def meeting_filter(principal: Principal) -> ColumnElement[bool]:
                 Case.id == CaseMeeting.case_id,
                 and_(
                     principal.department == any_(CaseMeeting.departments),
-                    _in_subtree(Case.jurisdiction_code, principal.scope_path),
+                    in_subtree(Case.jurisdiction_code, principal.scope_path),
                 ),
             )
             .exists()

@@ -21,9 +21,10 @@ from db.models import Office, Referral
 from dispatch.cases import corrections
 from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
+from dispatch.children.records import candidates_for_case, linked_children
+from dispatch.children.service import similar_cases
 from dispatch.console.casework_pages import casework_panel
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
-from dispatch.console.duplicates import similar_cases
 from dispatch.console.timefmt import parse_local
 from dispatch.console.web import (
     ConsoleRoute,
@@ -109,6 +110,10 @@ async def _case_page(
         conferences = await conferences_for(session, principal, case_id)
         panel = await casework_panel(session, principal, case)
         suggestions = await similar_cases(session, principal, case) if principal.is_center else []
+        children = await linked_children(session, principal, case_id)
+        child_candidates = (
+            await candidates_for_case(session, principal, case) if principal.is_center else []
+        )
         offices = (
             list((await session.execute(select(Office).order_by(Office.id))).scalars())
             if principal.is_center
@@ -144,6 +149,8 @@ async def _case_page(
             "conferences": conferences,
             "cw": panel,
             "suggestions": suggestions,
+            "children": children,
+            "child_candidates": child_candidates,
             "offices": offices,
             "threads": threads.items if threads else [],
             "calls": calls.items if calls else [],

@@ -45,6 +45,8 @@ class IncomingReport:
     predicted_risk: str | None = None
     not_a_case: str = ""  # the reason's label, "" for a case
     evidence: tuple[str, ...] = ()  # numbers masked
+    # The case this one very likely repeats (matching after intake), if the viewer sees it.
+    likely_duplicate_of: int | None = None
 
 
 def _risk_rank():
@@ -99,6 +101,7 @@ async def incoming_reports(
             Case.jurisdiction_code,
             Case.predicted_risk,
             Case.not_a_case,
+            Case.likely_duplicate_of,
         )
         .join(Case, Case.id == Report.case_id)
         .where(Report.id.in_(select(shown.c.id)))
@@ -108,6 +111,11 @@ async def incoming_reports(
         stmt = stmt.where(Report.id > after_id)
     rows = (await session.execute(stmt)).all()
     labels = category_labels()
+    targets = {r.likely_duplicate_of for r in rows if r.likely_duplicate_of}
+    visible = set(
+        (await session.execute(select(Case.id).where(Case.id.in_(targets), case_filter(principal))))
+        .scalars()
+    ) if targets else set()
     return [
         IncomingReport(
             report_id=r.id,
@@ -123,6 +131,7 @@ async def incoming_reports(
             snippet=_snippet(r.text),
             predicted_risk=r.predicted_risk,
             not_a_case=not_a_case_label(r.not_a_case),
+            likely_duplicate_of=r.likely_duplicate_of if r.likely_duplicate_of in visible else None,
             evidence=tuple(
                 mask_numbers(line)
                 for line in evidence_lines(r.evidence or {}, labels)[:EVIDENCE_LINES]
@@ -136,7 +145,7 @@ def list_version(rows: list[IncomingReport]) -> str:
     """Changes whenever what the list shows changes (a new report, a state, the order)."""
     parts = (
         f"{r.report_id}:{r.state}:{r.emergency}:{r.predicted_risk}:{r.not_a_case}:"
-        f"{','.join(r.categories)}:{r.jurisdiction}"
+        f"{','.join(r.categories)}:{r.jurisdiction}:{r.likely_duplicate_of}"
         for r in rows
     )
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

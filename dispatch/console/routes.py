@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from channels.errors import ApiError
+from dispatch.children import pages as children_pages
 from dispatch.console import (
     admin,
     audit_log,
@@ -42,6 +43,7 @@ for module in (
     audit_log,
     admin,
     partners,
+    children_pages,
 ):
     router.include_router(module.router)
 

@@ -38,6 +38,7 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import Permission
 from workflows.cases.workflow import EVENT_LABELS, STATE_LABELS
 from workflows.errors import DomainError
+from workflows.partners.forwards import source_names
 from workflows.phones import mask_phone
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
@@ -163,6 +164,14 @@ def _label(table: Any, code: Any) -> str:
     return table.get(code, str(code))
 
 
+def channel_label(code: str) -> str:
+    """A channel's name; a partner source configured by the deployment reads "<name>转来"."""
+    if code in CHANNEL_LABELS:
+        return CHANNEL_LABELS[code]
+    name = source_names().get(code)
+    return f"{name}转来" if name else _label(CHANNEL_LABELS, code)
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -184,7 +193,7 @@ def _env() -> jinja2.Environment:
         category=lambda c: _label(category_labels(), c),
         department=lambda c: _label(department_labels(), c),
         place=lambda c: _label(jurisdiction_labels(), c) if c else "未定辖区",
-        channel=lambda c: _label(CHANNEL_LABELS, c),
+        channel=channel_label,
         role=lambda c: _label(ROLE_LABELS, c),
         call_status=lambda c: _label(CALL_STATUS_LABELS, c),
         sms_status=lambda c: _label(SMS_STATUS_LABELS, c),

@@ -24,7 +24,7 @@ from dispatch.ops.local_servers import (
     servers_for,
 )
 from dispatch.staff.auth import AREA_ROLES, ROLES, hash_password
-from workflows.partners.forwards import SOURCES
+from workflows.partners.forwards import sources
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
@@ -33,6 +33,8 @@ partner_app = typer.Typer(help="管理对接平台（110、12345、12355）", no
 app.add_typer(partner_app, name="partner")
 triage_app = typer.Typer(help="研判：训练模型、导出运营更正的标注", no_args_is_help=True)
 app.add_typer(triage_app, name="triage")
+children_app = typer.Typer(help="儿童档案：匹配键、台账导入", no_args_is_help=True)
+app.add_typer(children_app, name="children")
 
 
 def _database_url() -> str:
@@ -137,7 +139,7 @@ def partner_add(
     ] = None,
 ) -> None:
     """Add a partner, or replace its secret and callback URL; the secret is read from stdin."""
-    if source not in SOURCES:
+    if source not in sources():
         raise typer.BadParameter("来源应为 110、12345 或 12355", param_hint="--source")
     if callback_url and not callback_url.startswith(("http://", "https://")):
         raise typer.BadParameter(
@@ -209,6 +211,66 @@ def partner_list() -> None:
         )
 
 
+@children_app.command("keys")
+def children_keys() -> None:
+    """Compute the matching keys of every report and child record (after an upgrade, or
+    after the matching rules changed)."""
+    from dispatch.children.service import backfill_child_keys, backfill_keys
+
+    async def run() -> tuple[int, int]:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await backfill_keys(session), await backfill_child_keys(session)
+        finally:
+            await engine.dispose()
+
+    reports, children = asyncio.run(run())
+    typer.echo(f"已更新 {reports} 份报告、{children} 份儿童档案的匹配键")
+
+
+@children_app.command("import")
+def children_import(
+    path: Annotated[Path, typer.Argument(help="台账文件（.xlsx 或 .csv）", exists=True)],
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="文件没有“辖区”列时各行所属的辖区代码")
+    ] = None,
+    canvass: Annotated[bool, typer.Option("--canvass", help="排查摸底（标记走访日期）")] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="写入（默认只预览，不写入）")] = False,
+) -> None:
+    """Import a district's ledger of children (or a canvassing round): a dry run unless
+    --apply, with the rows that are new, matched and conflicting."""
+    from channels.errors import ApiError
+    from dispatch.children.ledger import import_file
+    from dispatch.children.records import system_principal
+
+    async def run():
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            return await import_file(
+                make_sessionmaker(engine), system_principal("ledger"), path.name,
+                path.read_bytes(), kind="canvass" if canvass else "ledger",
+                dry_run=not apply, jurisdiction=jurisdiction)
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ApiError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(2) from exc
+    c = report.counts
+    for row in report.rows:
+        if row["status"] in ("conflicting", "invalid"):
+            why = row["message"] or "、".join(row["reasons"])
+            typer.echo(f"第{row['row']}行 {row['status']} {row['name'] or ''} {why}")
+    typer.echo(("预览（未写入任何数据，加 --apply 写入）" if report.dry_run else "已导入") +
+               f"：新增 {c['new']}，已有档案 {c['matched']}，冲突待核实 {c['conflicting']}，"
+               f"无效 {c['invalid']}")
+    if report.not_seen:
+        typer.echo(f"超过规定期限未走访的儿童：{len(report.not_seen)} 名")
+
+
 @triage_app.command("export")
 def triage_export(
     out: Annotated[str | None, typer.Option(help="写入的文件（默认标准输出）")] = None,
@@ -255,7 +317,7 @@ def simulate(
 
     from dispatch.ops.simulate import run
 
-    if source not in SOURCES:
+    if source not in sources():
         raise typer.BadParameter("来源应为 110、12345 或 12355", param_hint="--source")
     settings = get_settings()
     url = url or f"http://{settings.hotline_host}:{settings.hotline_port}"

@@ -39,6 +39,7 @@ from db.metrics import INTAKE, REQUEST_SECONDS, multiprocess_folder
 from dispatch.console.board import deadline_counts
 from dispatch.partners.service import line_rows
 from dispatch.worker.heartbeats import KINDS, living_async
+from workflows.partners.forwards import sources
 
 router = APIRouter(tags=["health"])
 
@@ -50,7 +51,6 @@ _INTAKE_ROUTES = {
     "/channels/twilio/voice": "voice",
 }
 _FORWARD_ROUTE = "/api/v1/forwards/{source}"
-_FORWARD_SOURCES = ("110", "12345", "12355")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -231,6 +231,6 @@ def _observe(scope: Scope, status: int, seconds: float) -> None:
         channel = _INTAKE_ROUTES.get(template)
         if template == _FORWARD_ROUTE:
             source = scope.get("path_params", {}).get("source")
-            channel = source if source in _FORWARD_SOURCES else None
+            channel = source if source in sources() else None  # partners.toml's
         if channel:
             INTAKE.labels(channel, "refused").inc()

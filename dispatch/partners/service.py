@@ -16,11 +16,11 @@ from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.auth import Principal
 from workflows.errors import Conflict, Invalid, NotFound
 from workflows.partners.forwards import (
-    SOURCES,
     feedback_statuses,
     satisfaction_labels,
     satisfied_from,
     source_name,
+    sources,
 )
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -166,6 +166,8 @@ async def partner_messages(
         .limit(limit)
     )
     if source:
+        if source not in sources():
+            raise Invalid("unknown_source", f"未知的来源，可选：{'、'.join(sources())}")
         stmt = stmt.where(Partner.source == source)
     if state == "undelivered":
         stmt = stmt.where(PartnerMessage.delivered_at.is_(None))
@@ -253,7 +255,7 @@ async def forward_stats(
     scores = (await session.execute(_SCORES, params)).all()
     labels = satisfaction_labels()
     items = []
-    for source in SOURCES:
+    for source in sources():
         row = rows.get(source, {})
         counts = {label: 0 for label in reversed(labels)}
         for s, score, n in scores:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from channels.sms.staff import send_staff_sms
 from db.engine import transaction
 from db.handlers import JobContext, finish
-from db.models import AppUser, Case, Notification, Referral, Report
+from db.models import AppUser, Case, Notification, Outbox, Referral, Report
 from dispatch.cases.service import Actor, transition
 from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.routing import plan_routes
@@ -43,6 +43,9 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
         if case is None or case.state in FINISHED:
             await finish(session, ctx)
             return
+        # Matching (a file for the child, a likely duplicate) in a job of its own: routing
+        # an emergency does not wait for it.
+        session.add(Outbox(topic="case.match", payload={"case_id": case.id}))
         police = await plan_routes(session, case, police_only=True)
         await create_referrals(session, case, police, SYSTEM.name, now)
         report = (

@@ -14,7 +14,7 @@ from db.models import Case, Jurisdiction, Referral
 from dispatch.staff.auth import AREA_ROLES, Principal
 
 
-def _in_subtree(code_column, path: str) -> ColumnElement[bool]:
+def in_subtree(code_column, path: str) -> ColumnElement[bool]:
     return exists(
         select(Jurisdiction.code).where(
             Jurisdiction.code == code_column,
@@ -40,7 +40,7 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
             return false()
         return and_(
             Referral.department_code == principal.department,
-            _in_subtree(Referral.jurisdiction_code, principal.scope_path),
+            in_subtree(Referral.jurisdiction_code, principal.scope_path),
         )
     if principal.is_center:
         return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
@@ -51,7 +51,7 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
     if not principal.scope_path:
         return false()
     if principal.is_center:
-        own = _in_subtree(Case.jurisdiction_code, principal.scope_path)
+        own = in_subtree(Case.jurisdiction_code, principal.scope_path)
         if is_root(principal):
             return or_(own, Case.jurisdiction_code.is_(None))
         return own
@@ -70,7 +70,7 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
                 )
                 .correlate(Case)  # also inside queries that join the assignments themselves
             ),
-            _in_subtree(Case.jurisdiction_code, principal.scope_path),
+            in_subtree(Case.jurisdiction_code, principal.scope_path),
         )
     return false()
 

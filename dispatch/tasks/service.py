@@ -18,7 +18,7 @@ from db.models import AppUser, Case, CaseEvent
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
-from dispatch.staff.scope import _in_subtree, case_filter
+from dispatch.staff.scope import case_filter, in_subtree
 from workflows.errors import WorkflowRefused
 from workflows.reference import department_labels
 from workflows.referrals.deadlines import DeadlinePoints
@@ -157,7 +157,7 @@ def task_filter(principal: Principal) -> ColumnElement[bool]:
             mine,
             and_(
                 Task.department_code == principal.department,
-                _in_subtree(Task.jurisdiction_code, principal.scope_path),
+                in_subtree(Task.jurisdiction_code, principal.scope_path),
             ),
         )
     return mine if principal.role != "admin" else false()

@@ -47,6 +47,7 @@ def handlers() -> dict[str, Handler]:
     """Topic → handler. Imported lazily so the API process does not load worker code."""
     from channels.partners import callbacks as partner_callbacks
     from channels.sms import outbound as sms_outbound
+    from dispatch.children import tasks as children_tasks
     from dispatch.referrals import tasks as routing_jobs
 
     return {
@@ -54,6 +55,7 @@ def handlers() -> dict[str, Handler]:
         "referral.dispatch": routing_jobs.deliver_referral,
         "notify.send": routing_jobs.send_notification,
         "case.status": routing_jobs.case_status,
+        children_tasks.TOPIC: children_tasks.match_case,
         sms_outbound.TOPIC: sms_outbound.send_reply,
         partner_callbacks.TOPIC: partner_callbacks.deliver,
     }

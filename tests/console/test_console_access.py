@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from starlette.routing import Mount
 
 from db.models import CaseEvent, Referral, Report
+from db.models_children import CaseChild
 from dispatch.tasks.service import create_task
 from tests.fixtures.console import form_token
 from tests.fixtures.reports import report
@@ -61,6 +62,7 @@ class Subject:
     child: str
     reporter: str
     phone_digits: str  # the reporter's number, national digits
+    child_id: int  # the child's file, opened at intake
     task_id: int  # a task for the case's civil-affairs office
 
     def params(self) -> dict[str, str]:
@@ -75,6 +77,7 @@ class Subject:
             "rest": "no-such-page",
             "source": "110",
             "message_id": "1",
+            "child_id": str(self.child_id),
             "task_id": str(self.task_id),
             "meeting_id": "1",
             "report_id": "1",
@@ -114,6 +117,9 @@ async def _subject(client, pump, sessions, seed, jurisdiction: str) -> Subject:
         receipt = (
             await session.execute(select(Report.receipt_code).where(Report.case_id == case_id))
         ).scalar_one()
+        child_id = await session.scalar(
+            select(CaseChild.child_id).where(CaseChild.case_id == case_id)
+        )
     records = await seed.hotline_records(case_id, "+86" + phone)
     async with sessions() as session, session.begin():
         task = await create_task(session=session, case_id=case_id, source="matrix",
@@ -127,6 +133,7 @@ async def _subject(client, pump, sessions, seed, jurisdiction: str) -> Subject:
         child=f"童{mark}",
         reporter=f"报告人{mark}",
         phone_digits=phone,
+        child_id=child_id,
         task_id=task.id,
         **records,
     )

@@ -22,7 +22,6 @@ from workflows.places import jurisdiction_from_address, root_jurisdiction
 from workflows.reference import jurisdiction_labels
 from workflows.triage import judge
 
-SOURCES = ("110", "12345", "12355")
 Urgency = Literal["normal", "urgent", "emergency"]
 CHINA = ZoneInfo("Asia/Shanghai")
 Id = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s\x00]+$")]
@@ -94,8 +93,66 @@ def _config() -> dict[str, Any]:
     return load("partners")
 
 
+def sources() -> tuple[str, ...]:
+    """The partner systems this deployment takes work orders from: partners.toml's
+    [sources.*], so a deployment adds one (its grid-management system, the school-roll
+    system) by configuration, with its own field mapping, and its secret by
+    `hotline partner add`."""
+    return tuple(_config()["sources"])
+
+
+def source_names() -> dict[str, str]:
+    return {code: row["name"] for code, row in _config()["sources"].items()}
+
+
+def _put(target: dict[str, Any], path: str, value: Any) -> None:
+    head, _, rest = path.partition(".")
+    if rest:
+        inner = target.get(head)
+        target[head] = inner = inner if isinstance(inner, dict) else {}
+        _put(inner, rest, value)
+    else:
+        target[head] = value
+
+
+def _get(source: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(source, dict) or part not in source:
+            return None
+        source = source[part]
+    return source
+
+
+def mapped(source: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A partner's body in our field names: the source's [fields] mapping (ours = theirs,
+    dotted for nested ones, e.g. "child.name" = "student.name"); fields it does not map
+    keep their names."""
+    mapping = _config()["sources"].get(source, {}).get("fields")
+    if not mapping:
+        return data
+    out = {k: v for k, v in data.items() if k not in mapping.values()}
+    for ours, theirs in mapping.items():
+        value = _get(data, theirs)
+        if value is not None:
+            _put(out, ours, value)
+    return out
+
+
+def order_of(source: str, raw: dict[str, Any]) -> WorkOrder:
+    """The stored body of a partner's order (report.raw, as sent) as a WorkOrder."""
+    return WorkOrder.model_validate(mapped(source, raw))
+
+
+def auto_registered(source: str) -> bool:
+    """A partner's complete orders are registered without an operator unless its config
+    says `auto_register = false`."""
+    return bool(_config()["sources"].get(source, {}).get("auto_register", True))
+
+
 def source_name(source: str) -> str:
-    return _config()["sources"][source]["name"]
+    """Its configured name; a partner whose source the deployment has since removed from
+    its configuration is still listed, under its code."""
+    return _config()["sources"].get(source, {}).get("name", source)
 
 
 def urgency_of(source: str, order: WorkOrder) -> Urgency:
@@ -121,10 +178,10 @@ def needs_review(channel: str, raw: dict[str, Any] | None) -> bool:
     """Orders marked as not about a minor wait for an operator instead of being registered
     and sent to departments automatically. Read from the order as the partner sent it
     (the report's `raw`), so nothing of ours is mixed into it."""
-    if channel not in SOURCES or not raw:
+    if channel not in sources() or not raw:
         return False
     try:
-        return not_about_a_minor(WorkOrder.model_validate(raw))
+        return not_about_a_minor(order_of(channel, raw))
     except ValidationError:
         return False
 

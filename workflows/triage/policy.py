@@ -93,7 +93,10 @@ def decide(
 def auto_registers(channel: str, *, partner_review: bool, not_a_case: str | None) -> bool:
     """Whether the intake job registers (and so dispatches) the case without an operator:
     a complete report's channel, not marked for review by the partner, and a case at all."""
-    return channel in AUTO_REGISTER and not partner_review and not_a_case is None
+    from workflows.partners.forwards import auto_registered, sources  # it imports intake: late
+
+    complete = channel in AUTO_REGISTER or (channel in sources() and auto_registered(channel))
+    return complete and not partner_review and not_a_case is None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The child file (一人一档) and matching across channels: service, API, console pages."""

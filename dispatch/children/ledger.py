@@ -1,0 +1,442 @@
+"""Importing a district's ledger (基础台帐) or a canvassing round (排查摸底) of children.
+
+A file (XLSX or CSV, the columns named in Chinese as districts keep them) is read a chunk at
+a time, so memory stays flat on a large ledger; each row is matched against the existing
+children (an ID number through its blind index, otherwise the matching rules over the
+blocking keys): **new** (no existing child like it), **matched** (the same child, nothing
+contradicts), **conflicting** (probably the same child but something contradicts, or only
+possibly the same: staff decide), or **invalid** (the row itself is wrong, with why). A dry
+run reports and writes nothing; an import writes new children, fills what matched records
+lack (never overwrites), marks them seen, and keeps conflicting rows for staff. A
+canvassing round then lists the children of the place not seen for the configured period.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from channels.errors import ApiError
+from db.crypto import blind_index
+from db.models_children import Child, ChildEvent, Guardian, LedgerImport
+from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
+from dispatch.children.service import child_profile_of, refresh_child_keys
+from dispatch.staff.audit import audit
+from dispatch.staff.auth import Principal
+from workflows.matching import score, thresholds
+from workflows.matching.keys import query_keys
+from workflows.matching.profiles import child_profile
+from workflows.matching.score import config, name_signal
+from workflows.phones import normalize_phone
+from workflows.places import jurisdiction_from_address
+from workflows.reference import category_labels, jurisdiction_labels, jurisdictions
+
+CHUNK = 500
+MAX_ROWS = 100_000
+SHOWN_ROWS = 1000
+# Column headings as ledgers write them → our fields.
+COLUMNS = {
+    "姓名": "name", "儿童姓名": "name", "身份证号": "id_number", "身份证号码": "id_number",
+    "性别": "gender", "出生日期": "birth_date", "出生年月": "birth_date", "年龄": "age",
+    "户籍": "hukou", "户籍地": "hukou", "户籍地址": "hukou", "现住址": "address",
+    "住址": "address", "居住地址": "address", "地址": "address", "困境类型": "categories",
+    "类别": "categories", "学校": "school", "就读学校": "school", "班级": "school_class",
+    "辖区": "jurisdiction", "监护人": "guardian_name", "监护人姓名": "guardian_name",
+    "监护人关系": "guardian_relation", "与儿童关系": "guardian_relation",
+    "监护人电话": "guardian_phone", "联系电话": "guardian_phone", "监护状况": "guardian_state",
+    "监护人状况": "guardian_state", "走访日期": "seen_on", "排查日期": "seen_on",
+}
+GENDERS = {"男": "male", "女": "female", "male": "male", "female": "female"}
+
+
+@dataclass
+class Row:
+    number: int
+    fields: dict[str, Any]
+    status: str = "new"
+    child_id: int | None = None
+    reasons: list[str] = field(default_factory=list)
+    message: str | None = None
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    filename: str
+    dry_run: bool
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"new": 0, "matched": 0, "conflicting": 0, "invalid": 0})
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    truncated: bool = False
+    not_seen: list[dict[str, Any]] = field(default_factory=list)
+    import_id: int | None = None
+
+    def add(self, row: Row) -> None:
+        self.counts[row.status] += 1
+        if len(self.rows) >= SHOWN_ROWS:
+            self.truncated = True
+            return
+        self.rows.append({"row": row.number, "status": row.status, "child_id": row.child_id,
+                          "name": row.fields.get("name"), "reasons": row.reasons,
+                          "message": row.message})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "filename": self.filename, "dry_run": self.dry_run,
+                "counts": self.counts, "rows": self.rows, "truncated": self.truncated,
+                "not_seen": self.not_seen, "import_id": self.import_id}
+
+
+def _cells(filename: str, content: bytes) -> Iterator[list[Any]]:
+    """The file's rows as lists of cells, streamed."""
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        try:
+            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a broken file
+            raise ApiError(422, "bad_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式") from exc
+        for values in book.active.iter_rows(values_only=True):
+            yield list(values)
+        return
+    if filename.lower().endswith(".csv"):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = content.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise ApiError(422, "bad_file", "无法识别 CSV 文件的编码，请另存为 UTF-8")
+        yield from csv.reader(io.StringIO(text))
+        return
+    raise ApiError(422, "bad_file_type", "请上传 .xlsx 或 .csv 格式的台账")
+
+
+_PLACES_BY_NAME = None
+
+
+def _place(value: str) -> str | None:
+    global _PLACES_BY_NAME
+    if _PLACES_BY_NAME is None:
+        _PLACES_BY_NAME = {n: c for c, n in jurisdiction_labels().items()}
+        _PLACES_BY_NAME.update({c: c for c in jurisdiction_labels()})
+    return _PLACES_BY_NAME.get(value.strip()) or jurisdiction_from_address(value)
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().replace("/", "-").replace(".", "-")
+    text = text.replace("年", "-").replace("月", "-").replace("日", "")
+    return date.fromisoformat("-".join(p.zfill(2) for p in text.split("-")))
+
+
+def parse_row(number: int, header: list[str | None], values: list[Any],
+              default_place: str | None) -> Row:
+    raw = {COLUMNS.get(str(h).strip()): v for h, v in zip(header, values, strict=False)
+           if h is not None and str(h).strip() in COLUMNS and v not in (None, "")}
+    row = Row(number, {})
+    f = row.fields
+    try:
+        f["name"] = str(raw.get("name", "")).strip() or None
+        if not f["name"]:
+            raise ValueError("缺少姓名")
+        if "id_number" in raw:
+            idn = "".join(str(raw["id_number"]).split()).upper()
+            if len(idn) not in (15, 18):
+                raise ValueError("身份证号应为15或18位")
+            f["id_number"] = idn
+        if "gender" in raw:
+            if str(raw["gender"]).strip() not in GENDERS:
+                raise ValueError("性别应填“男”或“女”")
+            f["gender"] = GENDERS[str(raw["gender"]).strip()]
+        if "birth_date" in raw:
+            try:
+                f["birth_date"] = _date(raw["birth_date"])
+            except ValueError as exc:
+                raise ValueError("出生日期格式应为 2015-03-08") from exc
+        if "age" in raw:
+            f["age"] = int(str(raw["age"]).strip().rstrip("岁"))
+            if not 0 <= f["age"] <= 17:
+                raise ValueError("年龄应为0到17岁")
+        for name in ("hukou", "address", "school", "school_class"):
+            if name in raw:
+                f[name] = str(raw[name]).strip()[:200]
+        if "categories" in raw:
+            by_label = {v: k for k, v in category_labels().items()}
+            words = [w.strip() for w in str(raw["categories"]).replace("，", "、")
+                     .replace(",", "、").replace(";", "、").split("、") if w.strip()]
+            unknown = [w for w in words if w not in by_label and w not in category_labels()]
+            if unknown:
+                raise ValueError(f"无法识别的困境类型：{'、'.join(unknown)}")
+            f["categories"] = [by_label.get(w, w) for w in words]
+        place = _place(str(raw["jurisdiction"])) if "jurisdiction" in raw else default_place
+        if "jurisdiction" in raw and place is None:
+            raise ValueError("辖区名称无法识别")
+        f["jurisdiction_code"] = place
+        if "guardian_name" in raw or "guardian_phone" in raw:
+            phone = None
+            if "guardian_phone" in raw:
+                phone = normalize_phone(str(raw["guardian_phone"]).strip())
+                if phone is None:
+                    raise ValueError("监护人电话无效")
+            states = {v: k for k, v in GUARDIAN_STATES.items()}
+            state_word = str(raw.get("guardian_state", "")).strip()
+            f["guardian"] = {"name": str(raw.get("guardian_name", "")).strip() or None,
+                             "relation": str(raw.get("guardian_relation", "监护人")).strip(),
+                             "phone": phone,
+                             "state": states.get(state_word, state_word
+                                                 if state_word in GUARDIAN_STATES else "present")}
+        if "seen_on" in raw:
+            f["seen_on"] = _date(raw["seen_on"])
+    except ValueError as exc:
+        row.status, row.message = "invalid", f"第{number}行：{exc}"
+    return row
+
+
+def _profile(f: dict[str, Any]):
+    return child_profile(
+        name=f.get("name"), gender=f.get("gender"), birth_date=f.get("birth_date"),
+        age=f.get("age"), age_given_on=date.today() if f.get("age") is not None else None,
+        address=f.get("address"), jurisdiction=f.get("jurisdiction_code"),
+        phones=[f["guardian"]["phone"]] if f.get("guardian", {}).get("phone") else [],
+        categories=f.get("categories") or (),
+        id_index=blind_index("id", f["id_number"]) if f.get("id_number") else None,
+    )
+
+
+def _contradictions(f: dict[str, Any], child: Child) -> list[str]:
+    out = []
+    if f.get("id_number") and child.id_index and \
+            blind_index("id", f["id_number"]) != child.id_index:
+        out.append("身份证号不同")
+    if f.get("birth_date") and child.birth_date and f["birth_date"] != child.birth_date:
+        out.append("出生日期不同")
+    if f.get("gender") and child.gender and f["gender"] != child.gender:
+        out.append("性别不同")
+    return out
+
+
+def _row_keys(profile) -> list[str]:
+    """A ledger row always names its child: only a record with a name like it (or the same
+    ID number) can reach the threshold, so only the name and ID keys are looked up."""
+    return [k for k in query_keys(profile) if k.startswith(("f:", "n:", "g:", "i:"))]
+
+
+async def _judge(session, principal: Principal, rows: list[Row]) -> None:
+    """Decide each valid row of a chunk with two lookups for the whole chunk."""
+    valid = [r for r in rows if r.status != "invalid"]
+    profiles = {r.number: _profile(r.fields) for r in valid}
+    wanted = sorted({k for p in profiles.values() for k in _row_keys(p)})
+    if not wanted:
+        return
+    # The columns a match needs, not whole records (nothing decrypted): a chunk can bring
+    # thousands of candidates on a large table.
+    found = (await session.execute(
+        select(*_MATCH_COLUMNS).where(Child.match_keys.overlap(wanted),
+                                      Child.merged_into_id.is_(None),
+                                      child_filter(principal)))).all()
+    by_key: dict[str, list[Any]] = {}
+    for child in found:
+        for key in child.match_keys:
+            by_key.setdefault(key, []).append(child)
+    match_at, suggest = thresholds()["ledger_match"], thresholds()["suggest"]
+    theirs: dict[int, Any] = {}  # each candidate's profile, made once for the chunk
+    for row in valid:
+        profile = profiles[row.number]
+        seen: dict[int, Any] = {}
+        for key in _row_keys(profile):
+            for child in by_key.get(key, ()):
+                if child.id in seen:
+                    continue
+                # Another name and another ID number cannot be this child: not scored.
+                if not (profile.id_index and profile.id_index == child.id_index) and \
+                        name_signal(profile.name, child.name) == "name_differs":
+                    continue
+                seen[child.id] = child
+                if child.id not in theirs:
+                    theirs[child.id] = child_profile_of(child)
+        scored = sorted(((score(profile, theirs[c.id]), c) for c in seen.values()),
+                        key=lambda mc: -mc[0].score)
+        if not scored or scored[0][0].score < suggest:
+            continue
+        best, child = scored[0]
+        row.child_id = child.id
+        row.reasons = list(best.reasons)
+        contradictions = _contradictions(row.fields, child)
+        runner_up = len(scored) > 1 and scored[1][0].score >= match_at
+        if best.score >= match_at and not contradictions and not runner_up:
+            row.status = "matched"
+        else:
+            row.status = "conflicting"
+            row.reasons += contradictions + (["与多份档案相似"] if runner_up else [])
+
+
+_MATCH_COLUMNS = (Child.id, Child.name, Child.gender, Child.birth_date, Child.age,
+                  Child.age_given_on, Child.address, Child.jurisdiction_code, Child.categories,
+                  Child.id_index, Child.match_keys)
+
+
+def _new_child(f: dict[str, Any]) -> Child:
+    child = Child(
+        name=f["name"], gender=f.get("gender"), birth_date=f.get("birth_date"),
+        age=f.get("age"), age_given_on=date.today() if f.get("age") is not None else None,
+        hukou=f.get("hukou"), address=f.get("address"),
+        jurisdiction_code=f.get("jurisdiction_code"), school=f.get("school"),
+        school_class=f.get("school_class"), categories=f.get("categories") or [],
+    )
+    if f.get("id_number"):
+        set_id_number(child, f["id_number"])
+    return child
+
+
+def _seen_at(f: dict[str, Any]) -> datetime:
+    day = f.get("seen_on")
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else datetime.now(UTC)
+
+
+async def _write(session, principal: Principal, rows: list[Row], kind: str,
+                 import_id: int) -> None:
+    fresh: list[tuple[Row, Child]] = []
+    for row in rows:
+        if row.status == "new":
+            child = _new_child(row.fields)
+            if kind == "canvass":
+                child.last_seen_at = _seen_at(row.fields)
+            phone = row.fields.get("guardian", {}).get("phone")
+            refresh_child_keys(child, [phone] if phone else [])
+            session.add(child)
+            fresh.append((row, child))
+    matched = {r.child_id: r for r in rows if r.status == "matched"}
+    if matched:
+        for child in (await session.execute(
+                select(Child).where(Child.id.in_(list(matched))))).scalars():
+            f = matched[child.id].fields
+            filled = [n for n in ("gender", "birth_date", "hukou", "address", "school",
+                                  "school_class", "jurisdiction_code")
+                      if f.get(n) is not None and getattr(child, n) in (None, "")]
+            for name in filled:
+                setattr(child, name, f[name])
+            if f.get("id_number") and not child.id_number:
+                set_id_number(child, f["id_number"])
+                filled.append("id_number")
+            if kind == "canvass":
+                child.last_seen_at = max(filter(None, [child.last_seen_at, _seen_at(f)]))
+            if filled:
+                refresh_child_keys(child)
+            session.add(ChildEvent(child_id=child.id, event="seen" if kind == "canvass"
+                                   else "imported", actor=principal.label,
+                                   actor_id=principal.id or None,
+                                   data={"import": import_id, "fields": filled}))
+    await session.flush()
+    for row, child in fresh:
+        row.child_id = child.id
+        guardian = row.fields.get("guardian")
+        if guardian:
+            session.add(Guardian(
+                child_id=child.id, relation=guardian["relation"], name=guardian["name"],
+                phone=guardian["phone"],
+                phone_index=blind_index("phone", guardian["phone"]) if guardian["phone"]
+                else None, state=guardian["state"]))
+        session.add(ChildEvent(child_id=child.id, event="created", actor=principal.label,
+                               actor_id=principal.id or None,
+                               data={"from": kind, "import": import_id}))
+    await session.flush()
+
+
+def _in_scope(principal: Principal, code: str | None) -> bool:
+    if not code:
+        return bool(principal.scope_path) and principal.scope_path.count("/") == 1
+    parents = {c: p for c, _, _, p in jurisdictions()}
+    while code:
+        if code == principal.jurisdiction:
+            return True
+        code = parents.get(code) or ""
+    return False
+
+
+async def import_file(sessions, principal: Principal, filename: str, content: bytes, *,
+                      kind: str = "ledger", dry_run: bool = True,
+                      jurisdiction: str | None = None,
+                      request: Request | None = None) -> ImportReport:
+    """Read, match and (unless a dry run) write one ledger; one transaction, so a failed
+    import leaves nothing half-written."""
+    if jurisdiction and jurisdiction not in jurisdiction_labels():
+        raise ApiError(422, "unknown_jurisdiction", "辖区代码无效，请从辖区列表中选择")
+    report = ImportReport(kind=kind, filename=filename[:200], dry_run=dry_run)
+    cells = _cells(filename, content)
+    header = next(cells, None)
+    if not header or not {COLUMNS.get(str(h).strip()) for h in header if h} & {"name"}:
+        names = "、".join(dict.fromkeys(COLUMNS))
+        raise ApiError(422, "bad_header", f"第一行应为列名，至少包含“姓名”；可用列名：{names}")
+    async with sessions() as session, session.begin():
+        record = None
+        if not dry_run:
+            record = LedgerImport(kind=kind, filename=report.filename,
+                                  jurisdiction_code=jurisdiction, actor=principal.label)
+            session.add(record)
+            await session.flush()
+            report.import_id = record.id
+        chunk: list[Row] = []
+        places: set[str | None] = set()
+        number = 1
+        for values in cells:
+            number += 1
+            if number > MAX_ROWS + 1:
+                raise ApiError(413, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入")
+            if not any(v not in (None, "") for v in values):
+                continue
+            row = parse_row(number, header, values, jurisdiction)
+            place = row.fields.get("jurisdiction_code")
+            places.add(place)
+            if row.status != "invalid" and not _in_scope(principal, place):
+                row.status, row.message = "invalid", f"第{number}行：辖区不在您的管辖范围内"
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                await _settle(session, principal, chunk, report, record)
+                chunk = []
+        if chunk:
+            await _settle(session, principal, chunk, report, record)
+        if kind == "canvass":
+            report.not_seen = await _not_seen(session, principal, places or {jurisdiction})
+        if record is not None:
+            record.counts = dict(report.counts)
+        if request is not None:
+            audit(session, principal, "child.import_dry_run" if dry_run else "child.import",
+                  "ledger", report.import_id, request,
+                  {"kind": kind, "counts": report.counts})
+    return report
+
+
+async def _settle(session, principal, chunk: list[Row], report: ImportReport, record) -> None:
+    await _judge(session, principal, chunk)
+    if record is not None:
+        await _write(session, principal, chunk, report.kind, record.id)
+        session.expunge_all()
+        session.add(record)
+    for row in chunk:
+        report.add(row)
+
+
+async def _not_seen(session, principal: Principal, places: set[str | None],
+                    limit: int = 500) -> list[dict[str, Any]]:
+    """Children of the round's places not seen (a visit, a canvassing round) within the
+    configured period, for a visit."""
+    days = config().get("canvass", {}).get("unseen_days", 180)
+    since = datetime.now(UTC) - timedelta(days=days)
+    stmt = select(Child.id, Child.name, Child.last_seen_at).where(
+        Child.merged_into_id.is_(None), child_filter(principal),
+        (Child.last_seen_at.is_(None)) | (Child.last_seen_at < since))
+    codes = sorted(p for p in places if p)
+    if not codes:
+        return []
+    stmt = stmt.where(Child.jurisdiction_code.in_(codes))
+    rows = (await session.execute(stmt.order_by(Child.id).limit(limit))).all()
+    return [{"child_id": i, "name": n, "last_seen_at": s.isoformat() if s else None}
+            for i, n, s in rows]

@@ -1,0 +1,165 @@
+"""Ledger import (基础台帐) and canvassing rounds: new, matched, conflicting and invalid rows;
+the dry run writing nothing; by command and by console upload; children not seen listed."""
+
+import asyncio
+import csv
+import io
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from openpyxl import Workbook
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from db.models_children import Child, Guardian, LedgerImport
+from dispatch.ops.cli import app as cli
+from tests.children.test_similar import a_name, a_place
+from tests.fixtures.console import form_token
+
+pytest_plugins = ("tests.fixtures.console",)
+HEADER = ["姓名", "身份证号", "性别", "出生日期", "户籍地", "现住址", "困境类型",
+          "监护人姓名", "监护人关系", "监护人电话", "监护状况", "学校", "辖区"]
+
+
+def an_id() -> str:
+    return "990102" + "2015" + f"{secrets.randbelow(12) + 1:02d}" + "15" + \
+        f"{secrets.randbelow(9999):04d}"
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def row(name, idn, birth, place, *, gender="男", phone="13700000000", state="外出务工"):
+    return [name, idn, gender, birth, "东湖市湖东区", f"{place}小区8栋", "留守流动",
+            "张某", "母亲", phone, state, "东湖第一小学", "幸福街道幸福里社区"]
+
+
+async def _count(sessions, *where) -> int:
+    async with sessions() as session:
+        return await session.scalar(select(func.count()).select_from(Child).where(*where))
+
+
+async def _import(client, headers, content: bytes, name: str, *, dry_run: bool, kind="ledger"):
+    response = await client.post(
+        "/api/v1/children/import", headers=headers,
+        files={"file": (name, content)},
+        data={"dry_run": "true" if dry_run else "false", "kind": kind})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_ledger_with_new_matching_and_conflicting_rows_and_its_dry_run(
+    client, make_user, login, sessions, monkeypatch, database_url, tmp_path
+):
+    caseworker = await login(await make_user("caseworker"))
+    (a, _), (b, _), (c, _) = a_name(), a_name(), a_name()
+    place = a_place()
+    ida, idb, idc = an_id(), an_id(), an_id()
+    first = csv_bytes([row(a, ida, "2015-03-08", place), row(b, idb, "2016-05-01", place)])
+    done = await _import(client, caseworker, first, "ledger-1.csv", dry_run=False)
+    assert done["counts"] == {"new": 2, "matched": 0, "conflicting": 0, "invalid": 0}
+    async with sessions() as session:
+        child = (await session.execute(select(Child).where(Child.name == a))).scalar_one()
+        guardian = (await session.execute(
+            select(Guardian).where(Guardian.child_id == child.id))).scalar_one()
+    assert child.id_number == ida and child.school == "东湖第一小学"
+    assert guardian.state == "away" and guardian.phone == "+8613700000000"
+
+    second = csv_bytes([
+        row(a, ida, "2015-03-08", place),                 # the same child again
+        row(b, idb, "2016-09-09", place),                 # same ID, another birth date
+        row(c, idc, "2014-01-01", place, gender="女"),    # new
+        row("", an_id(), "2015-01-01", place),            # no name
+        row(c + "甲", idc[:-1], "2014-01-01", place),     # a short ID number
+    ])
+    before = await _count(sessions)
+    dry = await _import(client, caseworker, second, "ledger-2.csv", dry_run=True)
+    assert dry["counts"] == {"new": 1, "matched": 1, "conflicting": 1, "invalid": 2}
+    by_row = {r["row"]: r for r in dry["rows"]}
+    assert by_row[2]["status"] == "matched" and by_row[2]["child_id"] == child.id
+    assert "身份证号相同" in by_row[2]["reasons"]
+    assert by_row[3]["status"] == "conflicting" and "出生日期不同" in by_row[3]["reasons"]
+    assert by_row[5]["message"] == "第5行：缺少姓名"
+    assert "15或18位" in by_row[6]["message"]
+    assert await _count(sessions) == before  # the dry run wrote nothing
+    async with sessions() as session:
+        imports = await session.scalar(select(func.count()).select_from(LedgerImport).where(
+            LedgerImport.filename == "ledger-2.csv"))
+    assert imports == 0
+
+    # By command: the same file, applied; the conflicting row is left for staff.
+    path = tmp_path / "ledger-2.csv"
+    path.write_bytes(second)
+    monkeypatch.setattr("dispatch.ops.cli._database_url", lambda: database_url)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["children", "import", str(path),
+                                                              "--apply"])
+    assert result.exit_code == 0, result.output
+    assert "已导入：新增 1，已有档案 1，冲突待核实 1，无效 2" in result.output
+    assert "出生日期不同" in result.output
+    assert await _count(sessions) == before + 1
+    async with sessions() as session:
+        kept_b = (await session.execute(select(Child).where(Child.name == b))).scalar_one()
+    assert kept_b.birth_date.isoformat() == "2016-05-01"  # never overwritten by a conflict
+    dry_again = await asyncio.to_thread(CliRunner().invoke, cli,
+                                        ["children", "import", str(path)])
+    assert "预览（未写入任何数据" in dry_again.output and "新增 0" in dry_again.output
+
+
+async def test_wrong_files_are_refused_with_what_is_expected(client, make_user, login):
+    caseworker = await login(await make_user("caseworker"))
+    bad_type = await client.post("/api/v1/children/import", headers=caseworker,
+                                 files={"file": ("ledger.txt", b"x")})
+    assert bad_type.status_code == 422 and ".xlsx" in bad_type.json()["error"]["message"]
+    no_header = await client.post("/api/v1/children/import", headers=caseworker,
+                                  files={"file": ("ledger.csv", "甲,乙\n1,2\n".encode())})
+    assert no_header.status_code == 422 and "姓名" in no_header.json()["error"]["message"]
+    operator = await login(await make_user("operator"))
+    assert (await client.post("/api/v1/children/import", headers=operator,
+                              files={"file": ("l.csv", b"x")})).status_code == 403
+
+
+async def test_a_canvassing_round_by_upload_lists_children_not_seen(
+    client, make_user, console_client, sessions
+):
+    (a, _), (b, _) = a_name(), a_name()
+    place = a_place()
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER[:6] + ["辖区", "走访日期"])
+    sheet.append([a, an_id(), "男", "2013-02-02", "湖东区", f"{place}1栋", "南山县青石镇石门村",
+                  datetime.now(UTC).date()])
+    sheet.append([b, an_id(), "女", "2012-02-02", "湖东区", f"{place}2栋", "南山县青石镇石门村",
+                  datetime.now(UTC).date()])
+    content = io.BytesIO()
+    book.save(content)
+    worker = await console_client(await make_user("caseworker"))
+    page = await worker.get("/console/children/import")
+    token = form_token(page.text)
+    shown = await worker.post("/console/children/import", data={
+        "csrf_token": token, "kind": "canvass", "apply": "yes"},
+        files={"file": ("round.xlsx", content.getvalue())})
+    assert shown.status_code == 200, shown.text
+    assert "导入完成" in shown.text and 'class="count-new">2<' in shown.text
+    async with sessions() as session, session.begin():
+        await session.execute(update(Child).where(Child.name == b).values(
+            last_seen_at=datetime.now(UTC) - timedelta(days=400)))
+    again = await worker.post("/console/children/import", data={
+        "csrf_token": token, "kind": "canvass"},
+        files={"file": ("round.xlsx", _only_first(content.getvalue()))})
+    assert "预览结果（未写入）" in again.text and 'class="count-matched">1<' in again.text
+    assert "超过规定期限未见面的儿童" in again.text and b in again.text
+
+
+def _only_first(xlsx: bytes) -> bytes:
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(xlsx))
+    book.active.delete_rows(3)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

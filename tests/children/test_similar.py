@@ -1,0 +1,153 @@
+"""`GET /api/v1/cases/{id}/similar`: the same child through the web form, 12345 and SMS is
+suggested with the right reasons; a namesake in another district is not; a report 400 days
+later about a closed case is found; only the center, in its scope, sees matches."""
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from db.models import Case, Report
+from tests.fixtures.partners import order
+from tests.fixtures.reports import report
+from tests.fixtures.twilio_fake import mobile, signed, sms
+
+pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.twilio")
+
+# Rare surnames and given-name characters, each with a character of the same sound, so one
+# test's children never resemble another's (王小明 at 幸福里 is every other test's child).
+_SURNAMES = "窦祁蔺訾禚邝阚逯"
+_SOUND_ALIKE = dict(zip(
+    "钰琪瑾瑜璇霖睿璟晞昀翊骞煦璨珂婕妍彤萱琳皓宸奕泽楷琦筱沐芮岚悦菲婧茜蕾璐瑶嫣湘馨",
+    "玉棋锦愉旋林瑞景希云逸千旭灿柯洁言同宣林浩晨亦择凯奇晓木瑞兰越飞静倩雷路遥烟香欣",
+    strict=True,
+))
+_GIVEN = "".join(_SOUND_ALIKE)
+
+
+def a_name() -> tuple[str, str]:
+    """A name and a same-sounding spelling of it (窦钰琪 / 窦玉棋)."""
+    surname = secrets.choice(_SURNAMES)
+    given = secrets.choice(_GIVEN) + secrets.choice(_GIVEN)
+    return surname + given, surname + "".join(_SOUND_ALIKE[c] for c in given)
+
+
+def a_place() -> str:
+    """An estate no other test names (栖璇霖苑)."""
+    return "栖" + secrets.choice(_GIVEN) + secrets.choice(_GIVEN) + "苑"
+
+
+async def _similar(client, case_id: int, headers) -> list[dict]:
+    response = await client.get(f"/api/v1/cases/{case_id}/similar", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_the_same_child_through_web_form_12345_and_sms_is_suggested_with_reasons(
+    client, make_user, login, post_forward, twilio, run_jobs
+):
+    operator = await login(await make_user("operator"))
+    name, sound_alike = a_name()
+    place = a_place()
+    web = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 11, "gender": "male", "address": f"湖东区{place}小区3栋"},
+        reporter={"name": "李老师", "role": "teacher", "phone": mobile()},
+    ))
+    web_case = web.json()["case_id"]
+    forward = await post_forward("12345", order(
+        address=f"东湖市湖东区幸福街道{place}三号楼附近",
+        child={"name": sound_alike, "age": 12, "gender": "male"},
+        caller_phone=mobile(),
+    ))
+    assert forward.status_code == 202, forward.text
+    forward_case = forward.json()["case_id"]
+    await signed(client, "/channels/twilio/sms", sms(
+        mobile(), f"{place}小区3栋有个十来岁的男孩经常被他爸打，身上青一块紫一块"))
+    await run_jobs()  # the matching job stores each report's keys
+
+    items = await _similar(client, web_case, operator)
+    by_case = {i["case_id"]: i for i in items}
+    assert forward_case in by_case
+    hit = by_case[forward_case]
+    assert 0 <= hit["score"] <= 1 and "姓名同音" in hit["reasons"]
+    assert "地址相同" in hit["reasons"] and "年龄相符" in hit["reasons"]
+    sms_hits = [i for i in items if i["case_id"] not in (forward_case, web_case)]
+    assert sms_hits and "地址相同" in sms_hits[0]["reasons"]
+    assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    # And the other way round: from the forward's case the web form's is found.
+    assert web_case in {i["case_id"] for i in await _similar(client, forward_case, operator)}
+
+
+async def test_a_namesake_in_another_district_is_not_suggested(client, make_user, login, pump):
+    operator = await login(await make_user("operator"))
+    name, _ = a_name()
+    here = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 8, "gender": "female", "address": "幸福里小区5栋"},
+        jurisdiction="990102001001", categories=["domestic_violence"],
+    ))
+    there = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 14, "gender": "female", "address": "石门村二组"},
+        jurisdiction="990104001001", categories=["dropout"],
+        reporter={"name": "王老师", "role": "teacher", "phone": mobile()},
+        description="学生已经一个月没来上学，家里说去外地打工了",
+    ))
+    await pump()
+    items = await _similar(client, here.json()["case_id"], operator)
+    assert there.json()["case_id"] not in {i["case_id"] for i in items}
+
+
+async def test_a_report_400_days_later_about_a_closed_case_is_found(
+    client, make_user, login, sessions, pump
+):
+    operator = await login(await make_user("operator"))
+    name, _ = a_name()
+    place = a_place()
+    old = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 7, "gender": "male", "address": f"{place}小区2栋"},
+        reporter={"name": "赵医生", "role": "doctor", "phone": mobile()},
+    ))
+    old_case = old.json()["case_id"]
+    await pump()
+    async with sessions() as session, session.begin():
+        await session.execute(update(Report).where(Report.case_id == old_case).values(
+            created_at=Report.created_at - timedelta(days=400)))
+        await session.execute(update(Case).where(Case.id == old_case).values(
+            state="closed", created_at=Case.created_at - timedelta(days=400)))
+    new = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 8, "gender": "male", "address": f"{place}2号楼"},
+        reporter={"name": "钱老师", "role": "teacher", "phone": mobile()},
+    ))
+    await pump()
+    items = await _similar(client, new.json()["case_id"], operator)
+    found = {i["case_id"]: i for i in items}
+    assert old_case in found and found[old_case]["state"] == "closed"
+    assert "姓名相同" in found[old_case]["reasons"]
+
+
+async def test_only_the_center_in_its_scope_sees_matches(client, make_user, login, pump):
+    name, _ = a_name()
+    place = a_place()
+    ids = []
+    for jurisdiction in ("990102001001", "990102001001"):
+        created = await client.post("/api/v1/reports", json=report(
+            child={"name": name, "age": 9, "address": f"{place}小区"}, jurisdiction=jurisdiction,
+            reporter={"name": "孙老师", "role": "teacher", "phone": mobile()}))
+        ids.append(created.json()["case_id"])
+    await pump()
+    liaison = await login(await make_user("liaison", "police", "990102001"))
+    denied = await client.get(f"/api/v1/cases/{ids[0]}/similar", headers=liaison)
+    assert denied.status_code == 403 and denied.json()["error"]["message"]
+    elsewhere = await login(await make_user("operator", jurisdiction="990104"))
+    hidden = await client.get(f"/api/v1/cases/{ids[0]}/similar", headers=elsewhere)
+    assert hidden.status_code == 404
+    # A case of their own district is matched only against cases they may see.
+    own = await client.post("/api/v1/reports", json=report(
+        child={"name": name, "age": 9, "address": f"{place}小区"}, jurisdiction="990104001001",
+        reporter={"name": "周老师", "role": "teacher", "phone": mobile()}))
+    await pump()
+    seen = await _similar(client, own.json()["case_id"], elsewhere)
+    assert not {i["case_id"] for i in seen} & set(ids)
+    center = await login(await make_user("caseworker"))
+    assert ids[1] in {i["case_id"] for i in await _similar(client, ids[0], center)}
+    assert (await client.get(f"/api/v1/cases/{ids[0]}/similar?limit=500",
+                             headers=center)).status_code == 422
