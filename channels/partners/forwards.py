@@ -47,7 +47,7 @@ from workflows.partners.forwards import (
 router = APIRouter(prefix="/api/v1/forwards", tags=["forwards"])
 Source = Annotated[
     str, Path(description="来源代码：110、12345、12355，或部署在 partners.toml 中配置的来源",
-              max_length=10)
+              json_schema_extra={"enum": list(sources())})
 ]
 # A partner's secret is read again after this many seconds (and at once when a signature
 # fails under the cached one), so a request costs no database read for it.
