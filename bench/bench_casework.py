@@ -21,7 +21,7 @@ import asyncpg
 
 from bench.bench_console import PASSWORD, Figure, page_line, pages, seed, signed_in
 from bench.service import redis_database, running_service, scratch_database
-from dispatch import schema
+from dispatch.ops import schema
 from dispatch.staff.auth import hash_password
 
 COMMUNITY = "990102001001"
