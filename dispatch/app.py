@@ -27,6 +27,7 @@ from dispatch.partners import api as partners_api
 from dispatch.referrals import api as referrals_api
 from dispatch.runtime import make_runtime
 from dispatch.staff import auth
+from dispatch.supervision import api as supervision_api
 from dispatch.tasks import api as tasks_api
 from dispatch.telephony import blocks_api, callbacks_api, calls_api, sms_api
 from dispatch.triage import api as triage_api
@@ -94,6 +95,7 @@ def create_app(
         forwards.router,
         tasks_api.router,
         casework_api.router,
+        supervision_api.router,
         console.router,
     ):
         app.include_router(router)

@@ -25,6 +25,7 @@ from dispatch.console import (
 )
 from dispatch.console.login import SIGNED_IN
 from dispatch.console.web import ConsoleRoute, ConsoleUser
+from dispatch.supervision import pages as supervision_pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PATH = "/static/console"
@@ -44,6 +45,7 @@ for module in (
     admin,
     partners,
     children_pages,
+    supervision_pages,
 ):
     router.include_router(module.router)
 

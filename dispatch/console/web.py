@@ -43,6 +43,7 @@ from workflows.phones import mask_phone
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
 from workflows.referrals.workflow import STATUS_LABELS
+from workflows.supervision import TIMELINE_LABELS as SUPERVISION_TIMELINE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "console"
 
@@ -84,6 +85,7 @@ TIMELINE_LABELS = {
     "callback_attempt": "回电",
     "report_added": "补充报告",
     "satisfaction": "回访评价",
+    **SUPERVISION_TIMELINE,
     "task_created": "新任务",
     "task_done": "任务完成",
     "task_cancelled": "任务撤销",
@@ -134,6 +136,7 @@ ROLE_LABELS = {
     "supervisor": "督导",
     "liaison": "部门联络员",
     "admin": "系统管理员",
+    "inspector": "督查专员",
     "child_director": "儿童主任",
     "station_worker": "未保站工作人员",
 }
@@ -143,6 +146,7 @@ ROLE_HOMES = {
     "supervisor": "/console/board",
     "liaison": "/console/liaison",
     "admin": "/console/admin",
+    "inspector": "/console/supervision",
     "child_director": "/console/casework/mine",
     "station_worker": "/console/casework/mine",
 }
@@ -240,11 +244,18 @@ def nav_for(principal: Principal) -> list[tuple[str, str]]:
         ("/console/sms", "短信"),
         ("/console/search", "案件搜索"),
     ]
-    oversight = [("/console/board", "督办看板"), ("/console/stats", "统计与报表")]
+    oversight = [
+        ("/console/board", "督办看板"),
+        ("/console/stats", "统计与报表"),
+        ("/console/supervision", "督导考核"),
+    ]
     audit_log = [("/console/audit", "审计日志")]
     tasks = [("/console/tasks", "任务")]
     if principal.role == "liaison":
-        return [("/console/liaison", "转介队列"), *tasks]
+        orders = ("/console/supervision/orders", "督查督办")
+        return [("/console/liaison", "转介队列"), *tasks, orders]
+    if principal.role == "inspector":
+        return [("/console/supervision", "督导考核")]
     mine = [("/console/casework/mine", "我的案件")]
     if principal.role in ("child_director", "station_worker"):
         return mine

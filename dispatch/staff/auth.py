@@ -25,12 +25,21 @@ from db.engine import raw_connection
 from db.models import AppUser, AuditLog
 from dispatch.runtime import Runtime
 
+# inspector: 督查专员, the center's officer who puts cases under 挂牌督办 by hand and
+# follows the departments' rectification (dispatch.supervision); no casework powers.
 ROLES = (
-    "operator", "caseworker", "supervisor", "liaison", "admin", "child_director", "station_worker"
+    "operator",
+    "caseworker",
+    "supervisor",
+    "liaison",
+    "admin",
+    "child_director",
+    "station_worker",
+    "inspector",
 )
 # A village's 儿童主任 and a township 未保站's worker: the cases assigned to them in their area.
 AREA_ROLES = ("child_director", "station_worker")
-CENTER_ROLES = ("operator", "caseworker", "supervisor")
+CENTER_ROLES = ("operator", "caseworker", "supervisor", "inspector")
 CENTER_DEPARTMENT = "minor_protection_center"
 
 _hasher = PasswordHasher()

@@ -59,6 +59,15 @@ SUPERVISION = _permission("supervision", ("supervisor",))
 AUDIT_READ = _permission("audit.read", ("supervisor", "admin"))
 DISPATCH_STATUS = _permission("dispatch.status", ("supervisor", "admin"))
 ADMINISTRATION = _permission("administration", ("admin",))
+# Supervision (dispatch.supervision): the department scorecard (a department's supervisor
+# sees their own); 督查 orders, which the departments answer; the center's inspecting work
+# (opening and lifting orders, 重点个案, 督导 notes); the periodic reports sent up.
+SCORECARD_READ = _permission("supervision.scorecard", ("supervisor", "inspector"))
+ORDER_READ = _permission("supervision.orders", ("supervisor", "inspector", "liaison"))
+INSPECT = _permission("supervision.inspect", ("supervisor", "inspector"), center_only=True)
+PERIODIC_REPORT = _permission(
+    "supervision.report", ("caseworker", "supervisor", "inspector"), center_only=True
+)
 
 # Who may send which workflow event. Default deny: an event not listed is refused for
 # everyone ("system" is the service itself).

@@ -25,6 +25,7 @@ from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.casework.owners import remind_visits
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
+from dispatch.supervision.service import sweep_orders
 from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
 from dispatch.worker.reconcile import Grace, prune, reconcile_once
@@ -94,6 +95,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             now = datetime.now(UTC)
             await sweep_referrals(session, now)
             await sweep_visits(session, now)
+            await sweep_orders(session, now)
             await sweep_tasks(session, now)
             await remind_visits(session, now)
             await wake_stalled(session, now, PARTNER_GRACE)

@@ -77,6 +77,13 @@ class Subject:
             "rest": "no-such-page",
             "source": "110",
             "message_id": "1",
+            # supervision: an order, a district's periodic report, its step or file
+            "order_id": "1",
+            "district": "990102",
+            "period": "2025Q1",
+            "code": "2025Q1",
+            "event": "review",
+            "fmt": "xlsx",
             "child_id": str(self.child_id),
             "task_id": str(self.task_id),
             "meeting_id": "1",

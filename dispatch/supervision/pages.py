@@ -1,0 +1,605 @@
+"""Supervision's console pages: the scorecard (printable, XLSX, PDF), 督查 orders, 重点个案
+with the leadership meeting's minutes, a case's supervision (督导 notes), periodic reports.
+
+Every page calls the same service functions as the JSON API; forms go through the
+console's CSRF check and come back with the refusal's Chinese message or the result.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from channels.errors import ApiError
+from channels.web import sessions
+from dispatch.console.timefmt import local_zone, parse_day, parse_local
+from dispatch.console.web import (
+    ConsoleRoute,
+    ConsoleUser,
+    act,
+    read_form,
+    render,
+    see_other,
+    staff,
+    text_field,
+)
+from dispatch.staff.audit import audit, shown_cases
+from dispatch.staff.permissions import INSPECT, ORDER_READ, PERIODIC_REPORT, SCORECARD_READ
+from dispatch.supervision import exports, reports, service
+from dispatch.supervision.scorecard import scorecard, scorecard_period
+from workflows import supervision as rules
+from workflows.reference import department_labels
+from workflows.referrals.workflow import STATUS_LABELS
+
+router = APIRouter(prefix="/console/supervision", route_class=ConsoleRoute, include_in_schema=False)
+
+SCORECARD_READERS = staff(SCORECARD_READ)
+ORDER_READERS = staff(ORDER_READ)
+CENTER_SUPERVISORS = staff(INSPECT)
+REPORT_STAFF = staff(PERIODIC_REPORT)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _attachment(body: bytes, media: str, name: str) -> Response:
+    return Response(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+async def _in_session(request: Request, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    async with sessions(request)() as session, session.begin():
+        return await work(session)
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(user: Annotated[ConsoleUser, Depends(ORDER_READERS)]) -> RedirectResponse:
+    if user.principal.role == "liaison":
+        return see_other("/console/supervision/orders")
+    return see_other("/console/supervision/scorecard")
+
+
+# --- scorecard ---------------------------------------------------------------------------
+
+
+async def _card(
+    request: Request, user: ConsoleUser, date_from: str, date_to: str, by: str, what: str
+):
+    period = scorecard_period(parse_day(date_from), parse_day(date_to))
+    by = by if by in ("office", "department") else "office"
+
+    async def work(session):
+        card = await scorecard(
+            session, user.principal, period.start, period.end, by=by, now=datetime.now(UTC)
+        )
+        audit(
+            session,
+            user.principal,
+            what,
+            "referral",
+            None,
+            request,
+            {"from": period.start.isoformat(), "to": period.end.isoformat(), "by": by},
+        )
+        return card
+
+    return period, await _in_session(request, work)
+
+
+@router.get("/scorecard", response_class=HTMLResponse)
+async def scorecard_page(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
+    date_from: Annotated[str, Query(max_length=10)] = "",
+    date_to: Annotated[str, Query(max_length=10)] = "",
+    by: Annotated[str, Query(max_length=12)] = "office",
+):
+    period, card = await _card(request, user, date_from, date_to, by, "supervision.scorecard")
+    query = f"date_from={period.start.date()}&date_to={period.last_day}&by={card.by}"
+    return render(
+        request,
+        user,
+        "supervision_scorecard.html",
+        {
+            "card": card,
+            "period": period,
+            "query": query,
+            "percent": exports.percent,
+            "statuses": STATUS_LABELS,
+        },
+    )
+
+
+@router.get("/scorecard.xlsx")
+async def scorecard_xlsx(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
+    date_from: Annotated[str, Query(max_length=10)] = "",
+    date_to: Annotated[str, Query(max_length=10)] = "",
+    by: Annotated[str, Query(max_length=12)] = "office",
+) -> Response:
+    period, card = await _card(request, user, date_from, date_to, by, "supervision.export")
+    body = await asyncio.to_thread(exports.scorecard_xlsx, card)
+    return _attachment(body, XLSX, f"scorecard-{period.start.date()}-{period.last_day}.xlsx")
+
+
+@router.get("/scorecard.pdf")
+async def scorecard_pdf(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
+    date_from: Annotated[str, Query(max_length=10)] = "",
+    date_to: Annotated[str, Query(max_length=10)] = "",
+    by: Annotated[str, Query(max_length=12)] = "office",
+) -> Response:
+    period, card = await _card(request, user, date_from, date_to, by, "supervision.export")
+    body = await asyncio.to_thread(exports.scorecard_pdf, card)
+    return _attachment(
+        body, "application/pdf", f"scorecard-{period.start.date()}-{period.last_day}.pdf"
+    )
+
+
+# --- 督查 orders ------------------------------------------------------------------------
+
+
+@router.get("/orders", response_class=HTMLResponse)
+async def orders_page(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(ORDER_READERS)],
+    status: Annotated[str, Query(max_length=12)] = "",
+):
+    wanted = status if status in rules.ORDER_STATUS_LABELS else None
+
+    async def work(session):
+        rows = await service.list_orders(session, user.principal, wanted, 300)
+        audit(
+            session,
+            user.principal,
+            "supervision.orders",
+            "case",
+            None,
+            request,
+            shown_cases([o.case_id for o in rows]),
+        )
+        return rows
+
+    rows = await _in_session(request, work)
+    p = user.principal
+    return render(
+        request,
+        user,
+        "supervision_orders.html",
+        {
+            "orders": rows,
+            "status": wanted or "",
+            "labels": rules.ORDER_STATUS_LABELS,
+            "can_open": p.is_center and p.role in ("supervisor", "inspector"),
+            "can_answer": p.role in ("liaison", "supervisor") and not p.is_center,
+            "departments": department_labels(),
+            "now": datetime.now(UTC),
+            "default_due": (datetime.now(local_zone()) + timedelta(days=7)).strftime(
+                "%Y-%m-%dT18:00"
+            ),
+        },
+    )
+
+
+def _deadline(form, name: str = "due_at") -> datetime:
+    moment = parse_local(text_field(form, name, 20))
+    if moment is None:
+        raise ApiError(422, "bad_deadline", "请填写整改期限（日期和时间）")
+    return moment
+
+
+def _number(form, name: str) -> int | None:
+    value = text_field(form, name, 12)
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > 2**31 - 1:
+        raise ApiError(422, "bad_number", "编号应为正整数")
+    return int(value)
+
+
+async def _do(
+    request: Request, user: ConsoleUser, back: str, done: str, work: Callable[[Any], Awaitable[Any]]
+) -> RedirectResponse:
+    return await act(request, user, back, lambda: _in_session(request, work), done)
+
+
+@router.post("/orders")
+async def open_order(
+    request: Request, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+    back = text_field(form, "back", 200)
+    back = back if back.startswith("/console/supervision") else "/console/supervision/orders"
+
+    async def work(session):
+        target = service.OrderTarget(
+            _number(form, "case_id"),
+            _number(form, "referral_id"),
+            text_field(form, "department", 40) or None,
+        )
+        order = await service.open_order(
+            session,
+            user.principal,
+            target,
+            text_field(form, "reason", 2000),
+            _deadline(form),
+            datetime.now(UTC),
+        )
+        audit(
+            session,
+            user.principal,
+            "supervision.order",
+            "case",
+            order.case_id,
+            request,
+            {"order_id": order.id},
+        )
+
+    return await _do(request, user, back, "已挂牌督办，已通知责任部门", work)
+
+
+@router.post("/orders/{order_id}/{event}")
+async def order_event(
+    request: Request,
+    order_id: int,
+    event: str,
+    user: Annotated[ConsoleUser, Depends(ORDER_READERS)],
+) -> RedirectResponse:
+    if event not in rules.ORDER_EVENT_LABELS:
+        raise ApiError(404)
+    form = await read_form(request, user)
+
+    async def work(session):
+        order = await service.order_event(
+            session, user.principal, order_id, event, text_field(form, "text"), datetime.now(UTC)
+        )
+        audit(
+            session,
+            user.principal,
+            f"supervision.{event}",
+            "case",
+            order.case_id,
+            request,
+            {"order_id": order.id},
+        )
+
+    done = {"answer": "整改情况已反馈", "send_back": "已退回重新整改", "lift": "已解除督办"}
+    return await _do(request, user, "/console/supervision/orders", done[event], work)
+
+
+# --- 重点个案 ----------------------------------------------------------------------------
+
+
+@router.get("/key-cases", response_class=HTMLResponse)
+async def key_cases_page(
+    request: Request, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+):
+    async def work(session):
+        rows = await service.key_cases(session, user.principal)
+        audit(
+            session,
+            user.principal,
+            "supervision.key_cases",
+            "case",
+            None,
+            request,
+            shown_cases([r["case"].id for r in rows]),
+        )
+        return rows
+
+    rows = await _in_session(request, work)
+    return render(
+        request,
+        user,
+        "supervision_key_cases.html",
+        {"rows": rows, "today": datetime.now(local_zone()).date().isoformat()},
+    )
+
+
+@router.post("/key-cases")
+async def flag_key_case(
+    request: Request, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def work(session):
+        case_id = _number(form, "case_id")
+        if case_id is None:
+            raise ApiError(422, "case_required", "请填写案件编号")
+        await service.flag_key_case(
+            session, user.principal, case_id, text_field(form, "reason", 2000), datetime.now(UTC)
+        )
+        audit(session, user.principal, "supervision.key_case", "case", case_id, request)
+
+    return await _do(request, user, "/console/supervision/key-cases", "已列为重点个案", work)
+
+
+@router.post("/key-cases/{case_id}/minutes")
+async def record_minutes(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def work(session):
+        day = parse_day(text_field(form, "meeting_on", 10))
+        if day is None:
+            raise ApiError(422, "bad_date", "请填写会议日期")
+        await service.record_minutes(
+            session,
+            user.principal,
+            case_id,
+            day,
+            text_field(form, "meeting", 120),
+            text_field(form, "minutes", 20000),
+            text_field(form, "decisions", 10000),
+            datetime.now(UTC),
+        )
+        audit(session, user.principal, "supervision.minutes", "case", case_id, request)
+
+    return await _do(request, user, "/console/supervision/key-cases", "会议纪要已记录", work)
+
+
+@router.post("/key-cases/{case_id}/clear")
+async def clear_key_case(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def work(session):
+        await service.clear_key_case(
+            session, user.principal, case_id, text_field(form, "reason", 2000), datetime.now(UTC)
+        )
+        audit(session, user.principal, "supervision.key_case_clear", "case", case_id, request)
+
+    return await _do(request, user, "/console/supervision/key-cases", "已撤销重点个案", work)
+
+
+# --- one case's supervision: 督导 notes -------------------------------------------------
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+):
+    async def work(session):
+        data = await service.case_supervision(session, user.principal, case_id)
+        audit(session, user.principal, "supervision.case", "case", case_id, request)
+        return data
+
+    data = await _in_session(request, work)
+    return render(
+        request,
+        user,
+        "supervision_case.html",
+        {
+            **data,
+            "labels": rules.ORDER_STATUS_LABELS,
+            "departments": department_labels(),
+            "default_due": (datetime.now(local_zone()) + timedelta(days=7)).strftime(
+                "%Y-%m-%dT18:00"
+            ),
+        },
+    )
+
+
+@router.post("/cases/{case_id}/notes")
+async def add_note(
+    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def work(session):
+        actions = []
+        for index in range(1, 4):
+            words = text_field(form, f"action_{index}", 2000)
+            if words:
+                actions.append(
+                    service.RequiredAction(
+                        words,
+                        text_field(form, f"department_{index}", 40),
+                        _deadline(form, f"due_at_{index}"),
+                    )
+                )
+        await service.add_note(
+            session,
+            user.principal,
+            case_id,
+            text_field(form, "findings", 20000),
+            actions,
+            datetime.now(UTC),
+        )
+        audit(session, user.principal, "supervision.note", "case", case_id, request)
+
+    return await _do(
+        request,
+        user,
+        f"/console/supervision/cases/{case_id}",
+        "督导意见已记录，整改要求已下达",
+        work,
+    )
+
+
+# --- periodic reports --------------------------------------------------------------------
+
+
+def _default_period() -> str:
+    today = datetime.now(local_zone()).date()
+    q = (today.month - 1) // 3  # the last finished quarter
+    return f"{today.year}Q{q}" if q else f"{today.year - 1}Q4"
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def reports_page(
+    request: Request,
+    user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
+    period: Annotated[str, Query(max_length=10)] = "",
+):
+    chosen = reports.parse(period or _default_period())
+    today = datetime.now(local_zone()).date()
+    lines = await _in_session(
+        request, lambda session: reports.overview(session, user.principal, chosen, today)
+    )
+    p = user.principal
+    own = next((line for line in lines if line["district"] == p.jurisdiction), None)
+    return render(
+        request,
+        user,
+        "supervision_reports.html",
+        {
+            "period": chosen,
+            "lines": lines,
+            "own": own,
+            "kinds": rules.KINDS,
+            "is_city": len(lines) > 1 or (p.scope_path or "").count("/") == 1,
+        },
+    )
+
+
+async def _report_view(request: Request, user: ConsoleUser, district: str, code: str):
+    period = reports.parse(code)
+
+    async def work(session):
+        report = await reports.load(session, user.principal, district, period)
+        place = await reports.district_of(session, district)
+        figures = (
+            report.figures
+            if report and report.figures
+            else await reports.report_figures(session, place, period)
+        )
+        audit(
+            session,
+            user.principal,
+            "supervision.report",
+            "report",
+            report.id if report else None,
+            request,
+            {"district": district, "period": period.code},
+        )
+        return report, place, figures
+
+    return (period, *await _in_session(request, work))
+
+
+@router.get("/reports/{district}/{code}", response_class=HTMLResponse)
+async def report_page(
+    request: Request,
+    district: str,
+    code: str,
+    user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
+):
+    period, report, place, figures = await _report_view(request, user, district, code)
+    p = user.principal
+    own = p.jurisdiction == district
+    status = report.status if report else "draft"
+    return render(
+        request,
+        user,
+        "supervision_report.html",
+        {
+            "period": period,
+            "report": report,
+            "place": place,
+            "f": figures,
+            "percent": exports.percent,
+            "status_labels": rules.REPORT_STATUS_LABELS,
+            "can_edit": own
+            and p.role in ("caseworker", "supervisor")
+            and status in rules.REPORT_EDITABLE,
+            "can_review": own
+            and p.role == "supervisor"
+            and report is not None
+            and status in ("draft", "returned"),
+            "can_submit": own and p.role == "supervisor" and status == "reviewed",
+            "can_judge": not own
+            and status == "submitted"
+            and p.role in ("supervisor", "inspector"),
+            "typical": (report.typical_cases if report else []) + [{"title": "", "text": ""}] * 3,
+        },
+    )
+
+
+@router.get("/reports/{district}/{code}/report.{fmt}")
+async def report_file(
+    request: Request,
+    district: str,
+    code: str,
+    fmt: str,
+    user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
+) -> Response:
+    if fmt not in ("xlsx", "pdf"):
+        raise ApiError(404)
+    period, report, place, figures = await _report_view(request, user, district, code)
+    build = exports.report_xlsx if fmt == "xlsx" else exports.report_pdf
+    body = await asyncio.to_thread(build, report, figures, place.name, period.label)
+    media = XLSX if fmt == "xlsx" else "application/pdf"
+    return _attachment(body, media, f"report-{district}-{period.code}.{fmt}")
+
+
+@router.post("/reports/{district}/{code}")
+async def save_report(
+    request: Request,
+    district: str,
+    code: str,
+    user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
+) -> RedirectResponse:
+    form = await read_form(request, user)
+    period = reports.parse(code)
+    typical = [
+        {"title": text_field(form, f"title_{i}", 100), "text": text_field(form, f"text_{i}")}
+        for i in range(1, 11)
+    ]
+
+    async def work(session):
+        await reports.save_draft(
+            session,
+            user.principal,
+            district,
+            period,
+            text_field(form, "narrative", 20000),
+            [t for t in typical if t["title"] or t["text"]],
+            datetime.now(UTC),
+        )
+
+    return await _do(
+        request, user, f"/console/supervision/reports/{district}/{period.code}", "报告已保存", work
+    )
+
+
+@router.post("/reports/{district}/{code}/{event}")
+async def report_event(
+    request: Request,
+    district: str,
+    code: str,
+    event: str,
+    user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
+) -> RedirectResponse:
+    if event not in rules.REPORT_EVENT_LABELS:
+        raise ApiError(404)
+    form = await read_form(request, user)
+    period = reports.parse(code)
+
+    async def work(session):
+        report = await reports.report_event(
+            session,
+            user.principal,
+            district,
+            period,
+            event,
+            text_field(form, "comment", 5000),
+            datetime.now(UTC),
+        )
+        audit(session, user.principal, f"supervision.report_{event}", "report", report.id, request)
+
+    done = {
+        "review": "已审核",
+        "submit": "已报送市级",
+        "acknowledge": "已确认收到",
+        "return": "已退回区县",
+    }
+    return await _do(
+        request, user, f"/console/supervision/reports/{district}/{period.code}", done[event], work
+    )

@@ -1,0 +1,536 @@
+"""Supervision's operations: 督查 orders (挂牌督办 by hand, 限时整改), their sweep,
+重点个案 and the leadership meeting's minutes, 个案督导 notes.
+
+Each operation is one transaction with its timeline event, audit row and notifications;
+the JSON API, the console pages and the scheduler all call these functions.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.errors import ApiError
+from db.models import (
+    Case,
+    CaseEvent,
+    KeyCase,
+    KeyCaseMinute,
+    Office,
+    Referral,
+    SupervisionNote,
+    SupervisionOrder,
+)
+from db.timeline import case_event
+from dispatch.staff.auth import Principal
+from dispatch.staff.notifications import notify, office_liaisons, supervisors
+from dispatch.staff.scope import case_filter, referral_filter
+from dispatch.supervision.access import SUPERVISING_ROLES, is_department_staff, order_filter
+from workflows import supervision as rules
+from workflows.errors import WorkflowRefused
+from workflows.reference import department_labels
+
+ORDER_EVENTS = {
+    "open": "supervision_ordered",
+    "answer": "supervision_answered",
+    "send_back": "supervision_sent_back",
+    "lift": "supervision_lifted",
+}
+
+
+def _refused(exc: WorkflowRefused) -> ApiError:
+    status = 409 if exc.code == "transition_not_allowed" else 422
+    return ApiError(status, exc.code, exc.message)
+
+
+def _must_supervise(principal: Principal) -> None:
+    if principal.role not in SUPERVISING_ROLES or not principal.is_center:
+        raise ApiError(403, "forbidden", "只有中心督导或督查专员可以执行此操作")
+
+
+def _event(
+    case_id: int,
+    event: str,
+    principal: Principal | None,
+    now: datetime,
+    reason: str | None = None,
+    **data: Any,
+) -> CaseEvent:
+    return case_event(
+        case_id=case_id,
+        event=event,
+        actor=principal.label if principal else "system:supervision",
+        actor_id=principal.id if principal else None,
+        reason=reason,
+        data=data or None,
+        created_at=now,
+    )
+
+
+async def _case(session: AsyncSession, principal: Principal, case_id: int) -> Case:
+    case = (
+        await session.execute(
+            select(Case).where(Case.id == case_id, case_filter(principal)).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if case is None:
+        raise ApiError(404, "case_not_found", "未找到该案件")
+    return case
+
+
+# --- 督查 orders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderTarget:
+    case_id: int | None = None
+    referral_id: int | None = None
+    department: str | None = None
+
+
+async def _department_users(session: AsyncSession, order: SupervisionOrder) -> list[int]:
+    """Who must answer: the office's liaisons and the department's supervisors above it."""
+    users = []
+    if order.office_id:
+        office = await session.get(Office, order.office_id)
+        if office:
+            users += await office_liaisons(session, order.department_code, office.jurisdiction_code)
+    everyone = await supervisors(session, order.department_code, order.jurisdiction_code)
+    return users + everyone
+
+
+async def open_order(
+    session: AsyncSession,
+    principal: Principal,
+    target: OrderTarget,
+    reason: str,
+    due_at: datetime,
+    now: datetime,
+    *,
+    alongside: bool = False,
+) -> SupervisionOrder:
+    """Put a referral, or a case's share of one department, under 挂牌督办 with a deadline.
+    One order at a time per case and department, unless `alongside` (a 督导 note's actions)."""
+    _must_supervise(principal)
+    if not reason.strip():
+        raise ApiError(422, "reason_required", "请填写督办事由")
+    try:
+        rules.check_order_deadline(now, due_at)
+    except WorkflowRefused as exc:
+        raise _refused(exc) from exc
+    referral = None
+    if target.referral_id is not None:
+        referral = (
+            await session.execute(
+                select(Referral).where(
+                    Referral.id == target.referral_id, referral_filter(principal)
+                )
+            )
+        ).scalar_one_or_none()
+        if referral is None:
+            raise ApiError(404, "referral_not_found", "未找到该转介")
+        case = await _case(session, principal, referral.case_id)
+        department = referral.department_code
+    else:
+        if target.case_id is None or not target.department:
+            raise ApiError(422, "target_required", "请指定转介，或案件及责任部门")
+        if target.department not in department_labels():
+            raise ApiError(422, "unknown_department", "未知的部门")
+        case = await _case(session, principal, target.case_id)
+        department = target.department
+        referral = (
+            await session.execute(
+                select(Referral)
+                .where(Referral.case_id == case.id, Referral.department_code == department)
+                .order_by(Referral.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    duplicate = (
+        None
+        if alongside
+        else await session.scalar(
+            select(SupervisionOrder.id).where(
+                SupervisionOrder.case_id == case.id,
+                SupervisionOrder.department_code == department,
+                SupervisionOrder.status != "lifted",
+            )
+        )
+    )
+    if duplicate:
+        raise ApiError(409, "order_exists", f"该部门在此案件上已有未解除的督办（督办#{duplicate}）")
+    order = SupervisionOrder(
+        case_id=case.id,
+        referral_id=referral.id if referral else None,
+        department_code=department,
+        office_id=referral.office_id if referral else None,
+        jurisdiction_code=(referral.jurisdiction_code if referral else None)
+        or case.jurisdiction_code,
+        status="open",
+        reason=reason.strip(),
+        due_at=due_at,
+        opened_by=principal.id,
+        opened_by_label=principal.label,
+        opened_at=now,
+        next_check_at=rules.order_next_check(now, due_at, 0),
+        created_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    name = department_labels().get(department, department)
+    session.add(
+        _event(
+            case.id,
+            ORDER_EVENTS["open"],
+            principal,
+            now,
+            order.reason,
+            order_id=order.id,
+            referral_id=order.referral_id,
+            department=department,
+            due_at=due_at.isoformat(),
+        )
+    )
+    await notify(
+        session,
+        await _department_users(session, order),
+        "supervision_ordered",
+        f"案件#{case.id}（{name}）被挂牌督办，请在期限内整改并反馈",
+        case_id=case.id,
+        referral_id=order.referral_id,
+    )
+    return order
+
+
+async def _order(session: AsyncSession, principal: Principal, order_id: int) -> SupervisionOrder:
+    order = (
+        await session.execute(
+            select(SupervisionOrder)
+            .where(SupervisionOrder.id == order_id, order_filter(principal))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if order is None:
+        raise ApiError(404, "order_not_found", "未找到该督办")
+    return order
+
+
+async def order_event(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    event: str,
+    text: str,
+    now: datetime,
+) -> SupervisionOrder:
+    """answer (the department), send_back or lift (the center's supervisor or 督查专员)."""
+    order = await _order(session, principal, order_id)
+    if event == "answer":
+        if not is_department_staff(principal) or principal.department != order.department_code:
+            raise ApiError(403, "forbidden", "只有被督办部门的联络员或督导可以反馈整改情况")
+    elif event in ("send_back", "lift"):
+        _must_supervise(principal)
+    try:
+        order.status = rules.apply_order_event(order.status, event, text)
+    except WorkflowRefused as exc:
+        raise _refused(exc) from exc
+    words = text.strip()
+    if event == "answer":
+        order.answer, order.answered_by_label, order.answered_at = words, principal.label, now
+        order.next_check_at = None  # the clock stops while the supervisor reads the answer
+    else:
+        order.comment = words
+        if event == "lift":
+            order.lifted_by_label, order.lifted_at = principal.label, now
+            order.next_check_at = None
+        else:
+            order.next_check_at = rules.order_next_check(
+                order.opened_at, order.due_at, order.escalation
+            )
+    session.add(
+        _event(
+            order.case_id,
+            ORDER_EVENTS[event],
+            principal,
+            now,
+            words,
+            order_id=order.id,
+            referral_id=order.referral_id,
+            department=order.department_code,
+        )
+    )
+    name = department_labels().get(order.department_code, order.department_code)
+    if event == "answer":
+        users = await supervisors(session, None, order.jurisdiction_code)
+        text_out = f"案件#{order.case_id} 督办（{name}）已反馈整改情况，请审核"
+    else:
+        users = await _department_users(session, order)
+        verb = "已解除" if event == "lift" else "被退回，请继续整改"
+        text_out = f"案件#{order.case_id} 督办（{name}）{verb}"
+    await notify(session, users, ORDER_EVENTS[event], text_out, case_id=order.case_id)
+    return order
+
+
+async def sweep_orders(session: AsyncSession, now: datetime, limit: int = 200) -> int:
+    """Rectifications past their deadline escalate like referrals: 督办 at the deadline
+    (the department's and the center's supervisors), 挂牌 at twice the window (the city's)."""
+    rows = (
+        (
+            await session.execute(
+                select(SupervisionOrder)
+                .where(SupervisionOrder.next_check_at <= now)
+                .order_by(SupervisionOrder.next_check_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    names = department_labels()
+    for order in rows:
+        stage = rules.order_stage(order.opened_at, order.due_at, now)
+        if order.status == "open" and stage > order.escalation:
+            order.escalation = stage
+            name = names.get(order.department_code, order.department_code)
+            if stage == rules.ORDER_FLAGGED:
+                event, words = "supervision_escalated", "严重逾期未整改，报市级督办"
+                users = await supervisors(session, order.department_code, None)
+            else:
+                event, words = "supervision_overdue", "整改已逾期，督办"
+                users = await supervisors(session, order.department_code, order.jurisdiction_code)
+            users += await _department_users(session, order)
+            text = f"案件#{order.case_id} 督办（{name}）{words}"
+            session.add(
+                _event(
+                    order.case_id,
+                    event,
+                    None,
+                    now,
+                    text,
+                    order_id=order.id,
+                    department=order.department_code,
+                    due_at=order.due_at.isoformat(),
+                )
+            )
+            await notify(session, users, event, text, case_id=order.case_id)
+        order.next_check_at = (
+            rules.order_next_check(order.opened_at, order.due_at, order.escalation)
+            if order.status == "open"
+            else None
+        )
+    return len(rows)
+
+
+async def list_orders(
+    session: AsyncSession, principal: Principal, status: str | None, limit: int
+) -> list[SupervisionOrder]:
+    stmt = select(SupervisionOrder).where(order_filter(principal))
+    if status:
+        stmt = stmt.where(SupervisionOrder.status == status)
+    stmt = stmt.order_by(SupervisionOrder.status != "open", SupervisionOrder.due_at).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- 重点个案 ----------------------------------------------------------------------------
+
+
+async def flag_key_case(
+    session: AsyncSession, principal: Principal, case_id: int, reason: str, now: datetime
+) -> KeyCase:
+    _must_supervise(principal)
+    if not reason.strip():
+        raise ApiError(422, "reason_required", "请填写列为重点个案的理由")
+    case = await _case(session, principal, case_id)
+    active = await session.scalar(
+        select(KeyCase.id).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
+    )
+    if active:
+        raise ApiError(409, "already_key_case", "该案件已是重点个案")
+    flag = KeyCase(
+        case_id=case.id, reason=reason.strip(), flagged_by_label=principal.label, flagged_at=now
+    )
+    session.add(flag)
+    session.add(_event(case.id, "key_case_flagged", principal, now, flag.reason))
+    return flag
+
+
+async def clear_key_case(
+    session: AsyncSession, principal: Principal, case_id: int, reason: str, now: datetime
+) -> KeyCase:
+    _must_supervise(principal)
+    if not reason.strip():
+        raise ApiError(422, "reason_required", "请填写撤销重点个案的理由")
+    case = await _case(session, principal, case_id)
+    flag = (
+        await session.execute(
+            select(KeyCase).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    if flag is None:
+        raise ApiError(409, "not_key_case", "该案件不是重点个案")
+    flag.cleared_at, flag.cleared_by_label, flag.clear_reason = now, principal.label, reason.strip()
+    session.add(_event(case.id, "key_case_cleared", principal, now, flag.clear_reason))
+    return flag
+
+
+async def record_minutes(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: int,
+    meeting_on: date,
+    meeting: str,
+    minutes: str,
+    decisions: str,
+    now: datetime,
+) -> KeyCaseMinute:
+    """The leadership meeting's minutes and decisions about one key case."""
+    _must_supervise(principal)
+    if not (meeting.strip() and minutes.strip() and decisions.strip()):
+        raise ApiError(422, "minutes_required", "请填写会议名称、会议纪要和决定事项")
+    case = await _case(session, principal, case_id)
+    row = KeyCaseMinute(
+        case_id=case.id,
+        meeting_on=meeting_on,
+        meeting=meeting.strip(),
+        minutes=minutes.strip(),
+        decisions=decisions.strip(),
+        recorded_by_label=principal.label,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    session.add(
+        _event(
+            case.id,
+            "key_case_minute",
+            principal,
+            now,
+            row.decisions,
+            minute_id=row.id,
+            meeting_on=meeting_on.isoformat(),
+        )
+    )
+    return row
+
+
+async def key_cases(
+    session: AsyncSession, principal: Principal, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The list for the leadership meeting: active key cases in scope, with their minutes."""
+    rows = (
+        await session.execute(
+            select(KeyCase, Case)
+            .join(Case, Case.id == KeyCase.case_id)
+            .where(KeyCase.cleared_at.is_(None), case_filter(principal))
+            .order_by(KeyCase.flagged_at)
+            .limit(limit)
+        )
+    ).all()
+    ids = [case.id for _, case in rows]
+    minutes: dict[int, list[KeyCaseMinute]] = {}
+    if ids:
+        for m in (
+            await session.execute(
+                select(KeyCaseMinute)
+                .where(KeyCaseMinute.case_id.in_(ids))
+                .order_by(KeyCaseMinute.meeting_on, KeyCaseMinute.id)
+            )
+        ).scalars():
+            minutes.setdefault(m.case_id, []).append(m)
+    return [
+        {"flag": flag, "case": case, "minutes": minutes.get(case.id, [])} for flag, case in rows
+    ]
+
+
+# --- 个案督导 ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequiredAction:
+    text: str
+    department: str
+    due_at: datetime
+
+
+async def add_note(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: int,
+    findings: str,
+    actions: list[RequiredAction],
+    now: datetime,
+) -> SupervisionNote:
+    """A supervisor's review of a case. Each required action becomes a rectification
+    order on the responsible department (with its deadline, answered, lifted and escalated
+    like any 督查 order), so nothing required is left as words in a note."""
+    _must_supervise(principal)
+    if not findings.strip():
+        raise ApiError(422, "findings_required", "请填写督导意见")
+    case = await _case(session, principal, case_id)
+    made = []
+    for action in actions:
+        order = await open_order(
+            session,
+            principal,
+            OrderTarget(case_id=case.id, department=action.department),
+            f"个案督导要求：{action.text.strip()}",
+            action.due_at,
+            now,
+            alongside=True,
+        )
+        made.append(
+            {
+                "text": action.text.strip(),
+                "department": action.department,
+                "due_at": action.due_at.isoformat(),
+                "order_id": order.id,
+            }
+        )
+    note = SupervisionNote(
+        case_id=case.id,
+        findings=findings.strip(),
+        actions=made,
+        author_label=principal.label,
+        created_at=now,
+    )
+    session.add(note)
+    await session.flush()
+    session.add(
+        _event(
+            case.id,
+            "supervision_note",
+            principal,
+            now,
+            note.findings,
+            note_id=note.id,
+            orders=[a["order_id"] for a in made],
+        )
+    )
+    return note
+
+
+async def case_supervision(
+    session: AsyncSession, principal: Principal, case_id: int
+) -> dict[str, Any]:
+    """Everything supervision holds about one case: orders, key flag, minutes, notes."""
+    case = (
+        await session.execute(select(Case).where(Case.id == case_id, case_filter(principal)))
+    ).scalar_one_or_none()
+    if case is None:
+        raise ApiError(404, "case_not_found", "未找到该案件")
+
+    async def rows(model, *where, order=None):
+        stmt = select(model).where(model.case_id == case.id, *where)
+        return list((await session.execute(stmt.order_by(order or model.id))).scalars())
+
+    return {
+        "case": case,
+        "orders": await rows(SupervisionOrder),
+        "key": next(iter(await rows(KeyCase, KeyCase.cleared_at.is_(None))), None),
+        "minutes": await rows(KeyCaseMinute),
+        "notes": await rows(SupervisionNote),
+        "referrals": await rows(Referral),
+    }
