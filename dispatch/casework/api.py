@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from channels.errors import ApiError
@@ -405,6 +405,8 @@ class AssessIn(BaseModel):
 
 
 class AssessmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off its row
+
     version: int
     answers: dict[str, str]
     score: int
@@ -418,20 +420,6 @@ class AssessmentOut(BaseModel):
 
 class AssessmentList(BaseModel):
     items: list[AssessmentOut]
-
-
-def assessment_out(row) -> AssessmentOut:
-    return AssessmentOut(
-        version=row.version,
-        answers=row.answers,
-        score=row.score,
-        proposed_level=row.proposed_level,
-        risk_level=row.risk_level,
-        override_reason=row.override_reason,
-        summary=row.summary,
-        needs=row.needs,
-        created_at=row.created_at,
-    )
 
 
 @router.post("/api/v1/cases/{case_id}/assessments", response_model=AssessmentOut, status_code=201)
@@ -458,7 +446,7 @@ async def post_written_assessment(
             now=now,
         )
         audit(session, principal, "case.assess", "case", case.id, request, {"version": row.version})
-    return assessment_out(row)
+    return AssessmentOut.model_validate(row)
 
 
 @router.get("/api/v1/cases/{case_id}/assessments", response_model=AssessmentList)
@@ -472,7 +460,7 @@ async def list_written_assessments(
         case = await load_case(session, principal, case_id)
         rows = await assessments.history(session, case.id)
         audit(session, principal, "case.assessments_read", "case", case.id, request)
-    return AssessmentList(items=[assessment_out(r) for r in rows])
+    return AssessmentList(items=[AssessmentOut.model_validate(r) for r in rows])
 
 
 class PlacementIn(BaseModel):
@@ -485,10 +473,12 @@ class PlacementIn(BaseModel):
 
 
 class PlacementOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off its row
+
     id: int
     kind: str
     body: str
-    department: str | None
+    department: str | None = Field(validation_alias=AliasChoices("department_code", "department"))
     start_on: date
     end_on: date | None
     note: str | None
@@ -504,9 +494,11 @@ class InterventionIn(BaseModel):
 
 
 class InterventionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off its row
+
     id: int
     step: str
-    department: str
+    department: str = Field(validation_alias=AliasChoices("department_code", "department"))
     acted_on: date
     document: str | None
     note: str | None
@@ -516,30 +508,6 @@ class InterventionOut(BaseModel):
 class GuardianshipOut(BaseModel):
     placements: list[PlacementOut]
     interventions: list[InterventionOut]
-
-
-def placement_out(p) -> PlacementOut:
-    return PlacementOut(
-        id=p.id,
-        kind=p.kind,
-        body=p.body,
-        department=p.department_code,
-        start_on=p.start_on,
-        end_on=p.end_on,
-        note=p.note,
-    )
-
-
-def intervention_out(i) -> InterventionOut:
-    return InterventionOut(
-        id=i.id,
-        step=i.step,
-        department=i.department_code,
-        acted_on=i.acted_on,
-        document=i.document,
-        note=i.note,
-        skip_reason=i.skip_reason,
-    )
 
 
 @router.post("/api/v1/cases/{case_id}/placements", response_model=PlacementOut, status_code=201)
@@ -567,7 +535,7 @@ async def post_placement(
             now=now,
         )
         audit(session, principal, "case.placement", "case", case.id, request)
-    return placement_out(row)
+    return PlacementOut.model_validate(row)
 
 
 @router.post(
@@ -597,7 +565,7 @@ async def post_intervention(
             now=now,
         )
         audit(session, principal, "case.intervention", "case", case.id, request)
-    return intervention_out(row)
+    return InterventionOut.model_validate(row)
 
 
 @router.get("/api/v1/cases/{case_id}/guardianship", response_model=GuardianshipOut)
@@ -609,8 +577,8 @@ async def get_guardianship(
         placements, steps = await guardianship.records(session, case.id)
         audit(session, principal, "case.guardianship_read", "case", case.id, request)
     return GuardianshipOut(
-        placements=[placement_out(p) for p in placements],
-        interventions=[intervention_out(i) for i in steps],
+        placements=[PlacementOut.model_validate(p) for p in placements],
+        interventions=[InterventionOut.model_validate(i) for i in steps],
     )
 
 
@@ -622,6 +590,8 @@ class MeetingIn(BaseModel):
 
 
 class MeetingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off its row
+
     id: int
     case_id: int
     scheduled_at: datetime
@@ -656,20 +626,6 @@ class HeldOut(BaseModel):
     tasks: list[TaskOut]
 
 
-def meeting_out(m) -> MeetingOut:
-    return MeetingOut(
-        id=m.id,
-        case_id=m.case_id,
-        scheduled_at=m.scheduled_at,
-        place=m.place,
-        agenda=m.agenda,
-        departments=m.departments,
-        attended=m.attended,
-        status=m.status,
-        conference_id=m.conference_id,
-    )
-
-
 @router.post("/api/v1/cases/{case_id}/meetings", response_model=MeetingOut, status_code=201)
 async def post_meeting(
     request: Request,
@@ -693,7 +649,7 @@ async def post_meeting(
             now=now,
         )
         audit(session, principal, "case.meeting", "case", case.id, request, {"meeting_id": row.id})
-    return meeting_out(row)
+    return MeetingOut.model_validate(row)
 
 
 @router.get("/api/v1/cases/{case_id}/meetings", response_model=MeetingList)
@@ -706,7 +662,7 @@ async def case_meetings(
         rows = await meetings.meetings(session, principal, case_id=case.id)
         proposed = await meetings.proposed_because(session, case)
         audit(session, principal, "case.meetings_read", "case", case.id, request)
-    return MeetingList(proposed=proposed, items=[meeting_out(m) for m in rows])
+    return MeetingList(proposed=proposed, items=[MeetingOut.model_validate(m) for m in rows])
 
 
 @router.get("/api/v1/meetings", response_model=MeetingList)
@@ -718,7 +674,7 @@ async def my_meetings(
     async with sessions(request)() as session, session.begin():
         rows = await meetings.meetings(session, principal, upcoming=True)
         audit(session, principal, "meeting.list", "case", None, request, {"count": len(rows)})
-    return MeetingList(items=[meeting_out(m) for m in rows])
+    return MeetingList(items=[MeetingOut.model_validate(m) for m in rows])
 
 
 @router.post("/api/v1/meetings/{meeting_id}/record", response_model=HeldOut)
@@ -753,7 +709,7 @@ async def record_meeting(
             request,
             {"meeting_id": meeting.id, "tasks": [t.id for t in tasks]},
         )
-    return HeldOut(meeting=meeting_out(meeting), tasks=[task_out(t) for t in tasks])
+    return HeldOut(meeting=MeetingOut.model_validate(meeting), tasks=[task_out(t) for t in tasks])
 
 
 class CloseIn(BaseModel):
