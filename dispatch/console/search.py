@@ -5,6 +5,7 @@ Plain SQL (ILIKE with escaped wildcards): it works on every PostgreSQL, pg_trgm 
 Results carry no personal data beyond a masked phone and a masked snippet.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -59,13 +60,18 @@ def in_subtree(code_column, code: str) -> ColumnElement[bool]:
     )
 
 
+_PHONE_TYPED = re.compile(r"\+?[\d\s()-]{7,20}")
+
+
 def _text_filter(text: str) -> ColumnElement[bool]:
     if text.isdigit() and len(text) <= 9:
         return Case.id == int(text)
     code = receipts.normalize(text)
     if code:
         return Report.receipt_code == code
-    phone = normalize_phone(text)
+    # phonenumbers reads a number out of any text, letters as keypad digits ("编号8735a6a3ef"
+    # is a valid mobile number to it), so only what is typed as a number is looked up as one.
+    phone = normalize_phone(text) if _PHONE_TYPED.fullmatch(text) else None
     if phone:
         return Report.reporter_phone == phone
     return or_(

@@ -1,0 +1,47 @@
+"""Case search as the center's operator uses it: what is typed is read as a case number, a
+receipt code, a phone number or words, and words are never taken for a number."""
+
+import re
+import secrets
+
+from workflows.phones import normalize_phone
+
+pytest_plugins = ("tests.fixtures.console",)
+
+
+
+def _words_that_parse_as_a_phone() -> str:
+    """Words phonenumbers takes for a valid mobile number (letters as keypad digits), like
+    "编号8735a6a3ef": about 1 in 20 of such reference words, unique to this run."""
+    while not normalize_phone(words := f"编号{secrets.token_hex(5)}"):
+        pass
+    return words
+
+
+def _found(html: str) -> list[int]:
+    results = html.split('id="results"')[1]
+    return [int(n) for n in re.findall(r'href="/console/cases/(\d+)"', results)]
+
+
+async def test_words_with_letters_and_digits_are_searched_as_words(
+    new_case, make_user, console_client
+):
+    words = _words_that_parse_as_a_phone()
+    case_id = await new_case(description=f"邻居反映孩子常被锁在门外，{words}")
+    operator = await console_client(await make_user("operator"))
+
+    by_words = await operator.get("/console/search", params={"q": words})
+    assert by_words.status_code == 200
+    assert _found(by_words.text) == [case_id]
+
+
+async def test_a_typed_phone_number_finds_the_reporters_cases(new_case, make_user, console_client):
+    phone = f"1390{secrets.randbelow(10**7):07d}"
+    case_id = await new_case(
+        reporter={"name": "李老师", "role": "teacher", "phone": phone}
+    )
+    operator = await console_client(await make_user("operator"))
+
+    for typed in (phone, f"{phone[:3]} {phone[3:7]} {phone[7:]}", f"+86-{phone}"):
+        found = await operator.get("/console/search", params={"q": typed})
+        assert _found(found.text) == [case_id], typed
