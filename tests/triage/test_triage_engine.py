@@ -52,6 +52,17 @@ def test_a_teachers_account_of_situation_2_is_sexual_abuse_with_situation_2():
     assert "怀孕" in j.evidence["situation:2"]
 
 
+@pytest.mark.parametrize(
+    "code", ["a3f9c2e1", "8735a6a3ef", "13800138000", "湘A12345", "No.20261201"]
+)
+def test_a_reference_number_in_the_text_does_not_change_the_judgement(code):
+    """Order numbers, phone numbers, plates and codes name a thing, not what happened."""
+    text = "患儿隐私部位有非正常损伤"
+    plain, coded = judge(text, channel="webform"), judge(f"{text}（{code}）", channel="webform")
+    assert (coded.categories, coded.emergency, coded.risk, coded.situations) == (
+        plain.categories, plain.emergency, plain.risk, plain.situations)
+
+
 def test_a_question_about_paperwork_is_a_consultation_and_not_urgent():
     j = judge("请问给孩子办理低保需要什么材料", channel="sms")
     assert j.not_a_case == "consultation" and not j.emergency and j.risk == "blue"

@@ -9,7 +9,10 @@ at run time.
 - a register's boilerplate (接警, 报警人称, 市民来电反映, 诉求 ... triage.toml [engine]
   boilerplate) and the network's place names are left out of words and n-grams: they tell
   who wrote and where, not what happened, and would teach the model "110 means danger" or
-  "湖滨 means danger" (places are read by workflows.places);
+  "湖滨 means danger" (places are read by workflows.places); so are runs of four or more
+  Latin letters or digits (phone and ID numbers, plates, order and reference codes): they
+  name a thing, not what happened, and their n-grams flipped categories at random (a test
+  text with a random hex suffix was judged a second category 2 times in 5);
 - `kw:<tag>`: the domain lexicon's concepts (triage_lexicon.txt tags), scope-marked too;
 - `age:<band>` for each stated age (under 14 / 14–17 / adult), `danger:rule` when a danger
   phrase fires, `scope:<kind>` for each scope present.
@@ -43,9 +46,17 @@ def _boilerplate() -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in ordered))
 
 
+_CODES = re.compile(r"[a-z0-9]{4,}")
+
+
+def _blank(match: re.Match[str]) -> str:
+    return "\0" * len(match.group(0))
+
+
 def _strip(text: str) -> str:
     pattern = _boilerplate()
-    return pattern.sub(lambda m: "\0" * len(m.group(0)), text) if pattern else text
+    text = pattern.sub(_blank, text) if pattern else text
+    return _CODES.sub(_blank, text)
 
 
 def features(prepared: Prepared, danger_fired: bool) -> list[str]:
