@@ -234,7 +234,7 @@ async def edit_child(
     fields = body.model_dump(exclude_unset=True, exclude={"reason"})
     if "jurisdiction" in fields:
         fields["jurisdiction_code"] = fields.pop("jurisdiction")
-    records.check_fields(fields)
+    fields = records.checked_fields(fields)
     async with sessions(request)() as session, session.begin():
         child = await records.load_child(session, principal, child_id, lock=True)
         changed = await records.edit(session, principal, child, fields, body.reason)

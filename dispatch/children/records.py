@@ -411,8 +411,15 @@ async def timeline(session: AsyncSession, principal: Principal, child: Child,
     return items
 
 
-def check_fields(fields: dict[str, Any]) -> None:
-    """Codes that exist, or a clear error saying which are allowed."""
+def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields with codes that exist (else a clear error saying which are allowed), and
+    a cleared field as the record keeps it: no categories is an empty list, an empty
+    jurisdiction none."""
+    fields = dict(fields)
+    if "categories" in fields and fields["categories"] is None:
+        fields["categories"] = []
+    if "jurisdiction_code" in fields and not fields["jurisdiction_code"]:
+        fields["jurisdiction_code"] = None
     known = category_labels()
     if any(c not in known for c in fields.get("categories") or []):
         allowed = "、".join(f"{k}（{v}）" for k, v in known.items())
@@ -424,6 +431,7 @@ def check_fields(fields: dict[str, Any]) -> None:
     if level and level not in levels():
         raise ApiError(422, "unknown_risk_level",
                        f"风险等级无效，可选：{'、'.join(levels())}")
+    return fields
 
 
 async def edit(session: AsyncSession, principal: Principal, child: Child,

@@ -172,6 +172,13 @@ async def test_id_numbers_and_phones_are_masked_and_reveal_is_audited_and_export
     bad = await client.patch(f"/api/v1/children/{child_id}", json={
         "categories": ["nope"], "reason": "x"}, headers=caseworker)
     assert bad.status_code == 422 and "可选" in bad.json()["error"]["message"]
+    # Clearing a field is null (or an empty text); never a database error.
+    for cleared in ({"categories": None}, {"jurisdiction": ""}, {"jurisdiction": None},
+                    {"name": None}, {"gender": None}, {"id_number": None}):
+        answer = await client.patch(f"/api/v1/children/{child_id}",
+                                    json={**cleared, "reason": "更正"}, headers=caseworker)
+        assert answer.status_code in (200, 422), (cleared, answer.text)
+    assert full["id_number"] == "11010120150101123X"  # read before the clearing
 
     exported = await client.get(f"/api/v1/children/{child_id}/export", headers=caseworker)
     assert exported.status_code == 200
