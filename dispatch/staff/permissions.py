@@ -49,8 +49,9 @@ TRIAGE = _permission("triage", CASE_STAFF)
 # Referrals: seen by the center and the departments; claimed and worked by liaisons.
 REFERRAL_READ = _permission("referral.read", CASE_STAFF)
 REFERRAL_CLAIM = _permission("referral.claim", ("liaison",))
-# The hotline: blocking an abusive caller is a supervisor's decision.
-CALLER_BLOCK = _permission("caller.block", ("supervisor",))
+# The hotline: blocking an abusive caller is a decision of the center's supervisor (a
+# department's supervisor, e.g. a school official, must never silence a child's number).
+CALLER_BLOCK = _permission("caller.block", ("supervisor",), center_only=True)
 # The partner loop (110 / 12345 / 12355).
 PARTNER_READ = _permission("partner.read", (*CENTER, "admin"), center_only=True)
 PARTNER_MANAGE = _permission("partner.manage", ("supervisor", "admin"), center_only=True)

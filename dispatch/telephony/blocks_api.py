@@ -1,6 +1,12 @@
-"""Blocking abusive callers: supervisors only, always for a limited time, always with a
-reason, audited. A blocked caller hears a short message (with 110 for emergencies) instead
-of reaching the queue; the block ends by itself at its expiry or when lifted."""
+"""Blocking abusive callers: the center's supervisors only, always for a limited time,
+always with a reason, audited. A blocked caller hears a short message (with 110 for
+emergencies) instead of reaching the queue; the block ends by itself at its expiry or when
+lifted.
+
+Scoped like the other hotline records (`dispatch.telephony.scope`): a call is blocked only
+if the supervisor may see the call; a number typed in (tied to no case, no place) only by
+the city center's supervisors; blocks are listed and lifted by the office that made them
+and by the city center."""
 
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -17,6 +23,8 @@ from db.telephony import CallerBlock, VoiceCall
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CALLER_BLOCK, requires
+from dispatch.staff.scope import is_root
+from dispatch.telephony.scope import block_filter, via_case
 from workflows.config import load
 from workflows.phones import mask_phone
 
@@ -78,9 +86,14 @@ async def block_caller(
     request: Request, body: BlockIn, principal: Annotated[Principal, Depends(SUPERVISOR)]
 ) -> BlockOut:
     """422 beyond the deployment's longest block (`max_block_hours`); 404 for an unknown
-    call, 422 for a call whose number was withheld."""
+    call or one outside the supervisor's scope, 422 for a call whose number was withheld;
+    403 for a number typed in by anyone but the city center."""
     if (body.phone is None) == (body.call_sid is None):
         raise ApiError(422, "phone_or_call_sid", "请提供要屏蔽的号码或来电编号（二选一）")
+    if body.phone is not None and not is_root(principal):
+        raise ApiError(
+            403, "city_center_only", "直接按号码屏蔽须由市级未保中心督导操作，请通过来电编号屏蔽"
+        )
     limit = int(load("channels")["voice"]["max_block_hours"])
     if body.hours > limit:
         raise ApiError(422, "block_too_long", f"屏蔽时长不能超过{limit}小时")
@@ -90,7 +103,10 @@ async def block_caller(
         if body.call_sid is not None:
             found = (
                 await session.execute(
-                    select(VoiceCall.phone).where(VoiceCall.call_sid == body.call_sid)
+                    select(VoiceCall.phone).where(
+                        VoiceCall.call_sid == body.call_sid,
+                        via_case(VoiceCall.case_id, principal),
+                    )
                 )
             ).first()
             if found is None:
@@ -117,13 +133,17 @@ async def block_caller(
 async def list_blocks(
     request: Request, principal: Annotated[Principal, Depends(SUPERVISOR)]
 ) -> BlockList:
-    """Blocks in force now."""
+    """Blocks in force now, of those the supervisor may manage."""
     async with sessions(request)() as session, session.begin():
         blocks = (
             (
                 await session.execute(
                     select(CallerBlock)
-                    .where(CallerBlock.lifted_at.is_(None), CallerBlock.expires_at > clock.now())
+                    .where(
+                        CallerBlock.lifted_at.is_(None),
+                        CallerBlock.expires_at > clock.now(),
+                        block_filter(principal),
+                    )
                     .order_by(CallerBlock.expires_at)
                 )
             )
@@ -140,10 +160,13 @@ async def lift_block(
     block_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     principal: Annotated[Principal, Depends(SUPERVISOR)],
 ) -> BlockOut:
+    """404 for a block the supervisor may not manage, as for one that does not exist."""
     async with sessions(request)() as session, session.begin():
         block = (
             await session.execute(
-                select(CallerBlock).where(CallerBlock.id == block_id).with_for_update()
+                select(CallerBlock)
+                .where(CallerBlock.id == block_id, block_filter(principal))
+                .with_for_update()
             )
         ).scalar_one_or_none()
         if block is None:
