@@ -7,13 +7,15 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import RowMapping, func, select, text, update
+from sqlalchemy import ColumnElement, RowMapping, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.partners.callbacks import wake_row
+from db.models import Case
 from db.partners import Partner, PartnerAttempt, PartnerMessage
 from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.auth import Principal
+from dispatch.staff.scope import case_filter
 from workflows.errors import Conflict, Invalid, NotFound
 from workflows.partners.forwards import (
     feedback_statuses,
@@ -144,6 +146,12 @@ def _row(message: PartnerMessage, source: str) -> dict:
     }
 
 
+def _in_scope(principal: Principal) -> ColumnElement[bool]:
+    """A status message is its case's news (the close reason, a return's why): seen, and
+    retried, only by whoever may see the case."""
+    return PartnerMessage.case_id.in_(select(Case.id).where(case_filter(principal)))
+
+
 Source = Literal["110", "12345", "12355"]
 DeliveryState = Literal["undelivered", "delivered", "all"]
 
@@ -162,6 +170,7 @@ async def partner_messages(
     stmt = (
         select(PartnerMessage, Partner.source)
         .join(Partner, Partner.id == PartnerMessage.partner_id)
+        .where(_in_scope(principal))
         .order_by(PartnerMessage.id.desc())
         .limit(limit)
     )
@@ -184,12 +193,12 @@ async def partner_messages(
 async def partner_message(
     *, session: AsyncSession, principal: Principal, ip: str | None, message_id: int
 ) -> MessageDetail:
-    """One message with every attempt to deliver it."""
+    """One message with every attempt to deliver it; 404 outside the case's scope."""
     found = (
         await session.execute(
             select(PartnerMessage, Partner.source)
             .join(Partner, Partner.id == PartnerMessage.partner_id)
-            .where(PartnerMessage.id == message_id)
+            .where(PartnerMessage.id == message_id, _in_scope(principal))
         )
     ).first()
     if found is None:
@@ -218,7 +227,11 @@ async def retry_message(
 ) -> dict[str, bool]:
     """Try the partner's line again now, without waiting out the backoff (after the partner
     says it is back, say). Order is kept: the line restarts from its head."""
-    message = await session.get(PartnerMessage, message_id)
+    message = (
+        await session.execute(
+            select(PartnerMessage).where(PartnerMessage.id == message_id, _in_scope(principal))
+        )
+    ).scalar_one_or_none()
     if message is None:
         raise NotFound("message_not_found", "未找到该反馈消息")
     if message.delivered_at is not None:
