@@ -257,7 +257,10 @@ async def link_call(
 async def caller_profile(
     *, session: AsyncSession, principal: Principal, ip: str | None, call_sid: str
 ) -> CallerProfile:
-    """What the hotline knows of this call's number: earlier calls, texts and reports."""
+    """What the hotline knows of this call's number: earlier calls, texts and reports.
+
+    Every count is scoped like the records themselves (`via_case`): how often a number
+    called or texted about cases outside the caller's scope is not theirs to know."""
     now = clock.now()
     call = await load_call(session, principal, call_sid)
     audit(session, principal, "call.caller", "call", call.id, ip=ip)
@@ -274,11 +277,15 @@ async def caller_profile(
     calls, first = (
         await session.execute(
             select(func.count(), func.min(VoiceCall.created_at)).where(
-                VoiceCall.phone == call.phone
+                VoiceCall.phone == call.phone, via_case(VoiceCall.case_id, principal)
             )
         )
     ).one()
-    threads = await session.scalar(select(func.count()).where(SmsThread.phone == call.phone))
+    threads = await session.scalar(
+        select(func.count()).where(
+            SmsThread.phone == call.phone, via_case(SmsThread.case_id, principal)
+        )
+    )
     block = await active_block(session, call.phone, now)
     rows = (
         await session.execute(
