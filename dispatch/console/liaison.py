@@ -37,6 +37,7 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import runtime_of
 from dispatch.staff.permissions import REFERRAL_CLAIM, REFERRAL_READ
 from dispatch.staff.scope import referral_filter
+from workflows.errors import NotFound
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -116,9 +117,14 @@ async def referral_page(
         if referral is None:
             raise ApiError(404, "referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
-    detail = await in_transaction(
-        request, cases.get_case, principal=principal, case_id=referral.case_id
-    )
+    try:
+        detail = await in_transaction(
+            request, cases.get_case, principal=principal, case_id=referral.case_id
+        )
+    except NotFound:
+        # Returned, cancelled or withdrawn: the department keeps its own row, not the case
+        # (`dispatch.staff.scope.case_filter`). The liaison lands here right after a return.
+        detail = None
     mine = referral.claimed_by == principal.id and referral.status in ("claimed", "in_progress")
     return render(
         request,

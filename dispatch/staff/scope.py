@@ -4,7 +4,8 @@ Default deny. The center's staff (operator, caseworker, supervisor with no depar
 the center's) see cases in their jurisdiction's subtree (the city center, at the root, also
 sees cases with no jurisdiction yet). Department staff (liaisons, and supervisors of a
 department) see referrals to their own department whose office lies in their subtree, and
-the cases behind those referrals. Admins manage accounts and see no case data.
+the cases behind those referrals while a referral is live (`case_filter`). Admins manage
+accounts and see no case data.
 """
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
@@ -12,6 +13,13 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from db.casework import CaseAssignment
 from db.models import Case, Jurisdiction, Referral
 from dispatch.staff.auth import AREA_ROLES, Principal
+from workflows.referrals.workflow import ACTIVE
+
+# The referrals through which a department sees the case: still owed work (待指派, 待认领,
+# 已认领, 办理中) or done (已办结). A returned (已退回), cancelled (已撤销) or withdrawn
+# (已撤回) referral is the department's no more: its own row stays in the department's
+# referral list (their record of what they did), the case's content does not.
+LIVE_REFERRAL = ACTIVE
 
 
 def in_subtree(code_column, path: str) -> ColumnElement[bool]:
@@ -48,6 +56,14 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
 
 
 def case_filter(principal: Principal) -> ColumnElement[bool]:
+    """Cases the principal may see.
+
+    Department staff see a case only through a live referral of theirs (`LIVE_REFERRAL`).
+    A completed one keeps read access, also after the case is closed: the department did
+    the work and answers for it (a 督查 order, a reopened case, the reporter's question),
+    and a completed referral is part of the case's record like an open one. Returned,
+    cancelled and withdrawn ones end it: the department was never, or is no longer, the
+    one helping this child."""
     if not principal.scope_path:
         return false()
     if principal.is_center:
@@ -57,7 +73,11 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
         return own
     if _is_department_staff(principal):
         return exists(
-            select(Referral.id).where(Referral.case_id == Case.id, referral_filter(principal))
+            select(Referral.id).where(
+                Referral.case_id == Case.id,
+                Referral.status.in_(LIVE_REFERRAL),
+                referral_filter(principal),
+            )
         )
     if principal.role in AREA_ROLES:
         # A 儿童主任 / 未保站 worker: the cases paired with them, inside their area.

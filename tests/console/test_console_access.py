@@ -46,6 +46,13 @@ PUBLIC = {
     ("POST", "/console/login"),
 }
 PUBLIC_PREFIXES = ("/channels/twilio/", "/api/v1/forwards/")  # signed by the partner
+# The walk's writes leave who may see the case as it was, so the last route is judged
+# like the first. Its workflow event does not finish the case (a finished case cancels its
+# open referrals, and with them the departments' sight of it: `case_filter`); its routing
+# by hand names a department the case has already (refused as a duplicate), not a new one
+# that would then see it.
+CASE_EVENT = "assess"
+ROUTE_TO = "police"
 
 
 @dataclass
@@ -172,7 +179,7 @@ def _json_body(path: str, subject: Subject) -> dict:
     """A plausible body for each kind of write, so the request reaches the scope check."""
     last = path.rstrip("/").split("/")[-1]
     bodies = {
-        "events": {"event": "invalidate", "reason": "矩阵测试"},
+        "events": {"event": CASE_EVENT, "reason": "矩阵测试"},
         "assessment": {"risk_level": "red"},
         "visits": {"findings": "矩阵测试"},
         "progress": {"note": "矩阵测试"},
@@ -185,7 +192,7 @@ def _json_body(path: str, subject: Subject) -> dict:
         "blocks": {"call_sid": subject.call_sid, "hours": 1, "reason": "矩阵测试"},
     }
     if "/route/" in path:
-        return {"department": "education"}
+        return {"department": ROUTE_TO}
     if path == "/api/v1/cases/{case_id}":  # the correction (PATCH); a GET ignores it
         return {"emergency": True, "reason": "矩阵测试"}
     if path == "/api/v1/triage":
@@ -196,14 +203,14 @@ def _json_body(path: str, subject: Subject) -> dict:
 def _form_body(path: str, csrf: str) -> dict:
     form = {
         "csrf_token": csrf,
-        "event": "invalidate",
+        "event": CASE_EVENT,
         "reason": "矩阵测试",
         "risk_level": "red",
         "findings": "矩阵测试",
         "note": "矩阵测试",
         "outcome": "矩阵测试",
         "text": "矩阵测试",
-        "department": "education",
+        "department": ROUTE_TO,
         "departments": ["police", "education"],
         "notes": "矩阵测试",
         "description": "矩阵测试来电",

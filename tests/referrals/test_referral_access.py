@@ -11,6 +11,8 @@ from dispatch.referrals.routing import COOPERATING, LEAD, POLICE_COPY, departmen
 from tests.fixtures.reports import report
 from workflows.reference import reference
 
+pytest_plugins = ("tests.fixtures.console",)
+
 
 async def _routed_case(client, pump, **changes) -> int:
     created = (await client.post("/api/v1/reports", json=report(**changes))).json()
@@ -93,6 +95,11 @@ async def test_only_the_claimant_works_a_referral_and_a_return_goes_back_to_the_
     again = await client.post(f"/api/v1/referrals/{referral.id}/progress",
                               json={"note": "x"}, headers=first)
     assert again.status_code == 409
+
+    # Returned: the department keeps its row, not the case behind it.
+    assert (await client.get(f"/api/v1/cases/{case_id}", headers=first)).status_code == 404
+    mine = await client.get(f"/api/v1/referrals?case_id={case_id}", headers=first)
+    assert [r["status"] for r in mine.json()["items"]] == ["returned"]
 
     caseworker = await login(await make_user("caseworker"))
     offices = await _office(sessions, "education", "990103")
@@ -229,3 +236,39 @@ async def test_a_claim_writes_its_timeline_event_audit_row_and_claimed_phase_dea
     again = await client.post(f"/api/v1/referrals/{queued.id}/claim",
                               headers=await login(await make_user("liaison", "police", "990102")))
     assert again.status_code == 409
+
+
+async def test_a_department_reads_the_case_while_its_referral_is_live_or_done(
+    client, make_user, login, pump, sessions, console_client
+):
+    """Claimed and completed referrals open the case to their department; a returned one
+    no more, and the liaison's referral page then shows the referral without the case."""
+    done_case = await _routed_case(client, pump, categories=["dropout"], situations=[])
+    returned_case = await _routed_case(client, pump, categories=["dropout"], situations=[])
+    user = await make_user("liaison", "education", "990102")
+    liaison = await login(user)
+    done = await _referral(sessions, done_case, "education")
+    gone = await _referral(sessions, returned_case, "education")
+    for referral in (done, gone):
+        claimed = await client.post(f"/api/v1/referrals/{referral.id}/claim", headers=liaison)
+        assert claimed.status_code == 200, claimed.text
+    for case_id in (done_case, returned_case):
+        assert (await client.get(f"/api/v1/cases/{case_id}", headers=liaison)).status_code == 200
+    await client.post(f"/api/v1/referrals/{done.id}/complete",
+                      json={"outcome": "已安排复学，班主任每周家访"}, headers=liaison)
+    await client.post(f"/api/v1/referrals/{gone.id}/return",
+                      json={"reason": "学生户籍不在本区"}, headers=liaison)
+
+    kept = await client.get(f"/api/v1/cases/{done_case}", headers=liaison)
+    assert kept.status_code == 200
+    story = kept.json()["reports"][0]["description"]
+    assert (await client.get(f"/api/v1/cases/{returned_case}", headers=liaison)).status_code == 404
+
+    console = await console_client(user)
+    page = await console.get(f"/console/referrals/{gone.id}")
+    assert page.status_code == 200 and "本部门不再查看案件内容" in page.text
+    returned_story = (await client.get(
+        f"/api/v1/cases/{returned_case}", headers=await login(await make_user("caseworker"))
+    )).json()["reports"][0]["description"]
+    assert returned_story not in page.text
+    assert story in (await console.get(f"/console/referrals/{done.id}")).text

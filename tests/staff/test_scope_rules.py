@@ -170,3 +170,58 @@ def test_only_the_city_is_the_root():
 )
 def test_the_reporter_is_shown_to_the_center_and_the_police_only(principal, sees):
     assert sees_reporter(principal) is sees
+
+
+# A referral's status → whether its department still sees the case behind it.
+THROUGH_REFERRAL = {
+    "queued": True,
+    "claimed": True,
+    "in_progress": True,
+    "completed": True,  # the department did the work: it keeps reading the case
+    "returned": False,
+    "cancelled": False,
+    "withdrawn": False,
+}
+
+
+async def test_department_staff_see_a_case_only_while_their_referral_is_live(database_url):
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    async with transaction(sessions) as session:
+        cases = {status: Case(state="handling", jurisdiction_code="990102001001")
+                 for status in THROUGH_REFERRAL}
+        session.add_all(cases.values())
+        await session.flush()
+        referrals = [
+            Referral(case_id=case.id, department_code="police", jurisdiction_code="990102001",
+                     role="lead", status=status)
+            for status, case in cases.items()
+        ]
+        session.add_all(referrals)
+    try:
+        for principal in (staff("liaison", "police", EAST), staff("supervisor", "police", ROOT)):
+            async with sessions() as session:
+                visible = set((await session.execute(select(Case.id).where(
+                    case_filter(principal), Case.id.in_([c.id for c in cases.values()])
+                ))).scalars())
+                listed = set((await session.execute(select(Referral.id).where(
+                    referral_filter(principal), Referral.id.in_([r.id for r in referrals])
+                ))).scalars())
+            assert {s for s, c in cases.items() if c.id in visible} == {
+                s for s, sees in THROUGH_REFERRAL.items() if sees
+            }, principal.role
+            # Their own rows stay in their referral list, whatever became of them.
+            assert listed == {r.id for r in referrals}
+        # The center's view is not the department's: it sees every one of them.
+        async with sessions() as session:
+            center = set((await session.execute(select(Case.id).where(
+                case_filter(staff("caseworker", None, EAST)),
+                Case.id.in_([c.id for c in cases.values()]),
+            ))).scalars())
+        assert center == {c.id for c in cases.values()}
+    finally:
+        async with transaction(sessions) as session:
+            referral_ids = [r.id for r in referrals]
+            await session.execute(delete(Referral).where(Referral.id.in_(referral_ids)))
+            await session.execute(delete(Case).where(Case.id.in_([c.id for c in cases.values()])))
+        await engine.dispose()
