@@ -57,6 +57,8 @@ async def facts_of(session: AsyncSession, case: Case) -> CaseFacts:
         risk_level=case.risk_level,
         referral_count=referrals or 0,
         visit_count=visits or 0,
+        mandatory=case.mandatory,
+        emergency=case.emergency,
     )
 
 
@@ -71,7 +73,7 @@ _CONFLICTS = (
 def refused(exc: WorkflowRefused) -> DomainError:
     """The workflow's refusal as the service answers it: not now (409), not you (403), or
     something missing from the request (422)."""
-    if exc.code == "override_not_allowed":
+    if exc.code in ("override_not_allowed", "supervisor_required"):
         return Forbidden(exc.code, exc.message)
     kind = Conflict if exc.code in _CONFLICTS else Invalid
     return kind(exc.code, exc.message)

@@ -138,3 +138,47 @@ async def test_sms_style_report_goes_to_police_before_registration(app, pump, se
             CaseEvent.case_id == result.case_id))).scalars().all()
     assert [r.department_code for r in refs] == ["police"]
     assert "register" not in events  # an operator registers SMS tips after talking to them
+
+
+async def test_only_a_supervisor_refuses_a_mandatory_or_emergency_report(
+    client, make_user, login, pump, sessions
+):
+    """不予受理 of a child reported in danger, or by someone bound to report, is a
+    supervisor's decision: an operator (or a caseworker) is told so, in the error shape."""
+    from sqlalchemy import update
+
+    from db.models import Case
+
+    kinds = {"mandatory": (True, False), "emergency": (False, True), "neither": (False, False)}
+    cases = {}
+    for kind, (mandatory, emergency) in kinds.items():
+        cases[kind] = (await client.post("/api/v1/reports", json=report())).json()["case_id"]
+        await pump()
+        async with sessions() as session, session.begin():
+            await session.execute(update(Case).where(Case.id == cases[kind]).values(
+                mandatory=mandatory, emergency=emergency))
+    operator = await login(await make_user("operator"))
+    caseworker = await login(await make_user("caseworker"))
+    supervisor = await login(await make_user("supervisor"))
+    body = {"event": "invalidate", "reason": "来电人称是恶作剧"}
+
+    def url(kind: str) -> str:
+        return f"/api/v1/cases/{cases[kind]}/events"
+
+    for kind, label in (("mandatory", "强制报告"), ("emergency", "紧急案件")):
+        for headers in (operator, caseworker):
+            refused = await client.post(url(kind), json=body, headers=headers)
+            assert refused.status_code == 403, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "supervisor_required"
+            assert label in error["message"] and "督导" in error["message"]
+        async with sessions() as session:
+            state = await session.scalar(select(Case.state).where(Case.id == cases[kind]))
+            events = (await session.execute(select(CaseEvent.event).where(
+                CaseEvent.case_id == cases[kind]))).scalars().all()
+        assert state == "reported" and "invalidate" not in events
+        decided = await client.post(url(kind), json=body, headers=supervisor)
+        assert decided.status_code == 200 and decided.json()["state"] == "invalid"
+    # Anything else an operator may still refuse alone.
+    plain = await client.post(url("neither"), json=body, headers=operator)
+    assert plain.status_code == 200 and plain.json()["state"] == "invalid"

@@ -267,3 +267,21 @@ def test_the_documented_diagram_is_the_code():
     assert text.count("```mermaid") == 2
     assert "closed --> assessing : 重新打开" in text
     assert TARGET.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("serious", [{"mandatory": True}, {"emergency": True},
+                                     {"mandatory": True, "emergency": True}])
+def test_a_mandatory_or_emergency_report_is_refused_by_a_supervisor_only(serious):
+    for role in ("operator", "caseworker", None):
+        f = facts("reported", **serious)
+        assert case_refusal(f, "invalidate", reason="恶作剧", actor_role=role) == (
+            "supervisor_required"
+        )
+        assert f.state == "reported"
+    f = facts("reported", **serious)
+    assert case_refusal(f, "invalidate", actor_role="supervisor") == "reason_required"
+    assert apply_case_event(f, "invalidate", reason="恶作剧", actor_role="supervisor") == "invalid"
+    plain = facts("reported")
+    assert apply_case_event(plain, "invalidate", reason="恶作剧", actor_role="operator") == (
+        "invalid"
+    )

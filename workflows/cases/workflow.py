@@ -53,6 +53,10 @@ EVENT_LABELS = {
 # Levels whose cases may not close without a visit (or a supervisor's override).
 VISIT_BEFORE_CLOSE = frozenset({"red", "orange"})
 OVERRIDE_ROLES = frozenset({"supervisor", "admin"})
+# Who may refuse (不予受理) a mandatory report or an emergency: a child reported in danger,
+# or by a teacher or doctor bound to report, is not turned away on one operator's word.
+# The center has no director role: its supervisor is the senior decision.
+NOT_ACCEPT_SERIOUS_ROLES = frozenset({"supervisor"})
 
 
 @dataclass
@@ -64,6 +68,8 @@ class CaseFacts:
     risk_level: str | None = None
     referral_count: int = 0
     visit_count: int = 0
+    mandatory: bool = False
+    emergency: bool = False
 
 
 def _state(value: str, **kwargs) -> State:
@@ -102,13 +108,25 @@ class CaseMachine(StateMachine):
         "merge",
     )
     invalidate = _event(
-        invalid.from_(discovered, reported, assessing, validators="needs_reason"), "invalidate"
+        invalid.from_(discovered, reported, assessing, validators="may_invalidate"), "invalidate"
     )
 
     def needs_reason(self, event: Event, reason: str | None = None) -> None:
         if not (reason and reason.strip()):
             label = EVENT_LABELS[event.id]
             raise WorkflowRefused("reason_required", f"「{label}」需要填写原因")
+
+    def may_invalidate(
+        self, event: Event, reason: str | None = None, actor_role: str | None = None
+    ) -> None:
+        if (self.model.mandatory or self.model.emergency) and (
+            actor_role not in NOT_ACCEPT_SERIOUS_ROLES
+        ):
+            kind = "紧急案件" if self.model.emergency else "强制报告"
+            raise WorkflowRefused(
+                "supervisor_required", f"{kind}不予受理须由督导决定，请提请督导审核"
+            )
+        self.needs_reason(event, reason)
 
     def needs_risk_and_referral(self) -> None:
         if not self.model.risk_level:
