@@ -63,7 +63,7 @@ async def look_up(request: Request, receipt_code: str) -> ReceiptOut:
     await refuse_if_over(request, "receipt", who, MISSES_PER_MINUTE, 60)
     code = receipts.normalize(receipt_code[:40])
     if code is None:
-        await record_miss(request, "receipt", who, 60)
+        await record_miss(request, "receipt", who, MISSES_PER_MINUTE, 60)
         raise _MISTYPED
     async with sessions(request)() as session:
         row = (
@@ -74,7 +74,7 @@ async def look_up(request: Request, receipt_code: str) -> ReceiptOut:
             )
         ).first()
     if row is None:
-        await record_miss(request, "receipt", who, 60)
+        await record_miss(request, "receipt", who, MISSES_PER_MINUTE, 60)
         # Passing only the legacy check and not on file: most likely a mistyped new code.
         raise _NOT_FOUND if receipts.is_current(code) else _MISTYPED
     return ReceiptOut(

@@ -228,8 +228,8 @@ async def token(
             )
         )
     if not ok or user is None:
-        for bucket, key, _ in limits:
-            await record_miss(request, bucket, key, 900)
+        for bucket, key, limit in limits:
+            await record_miss(request, bucket, key, limit, 900)
         raise ApiError(401, "invalid_credentials", "用户名或密码错误")
     issued = issue_token(runtime, user)
     # Warm the principal cache: a liaison who has just signed in to take a referral should
