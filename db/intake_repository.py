@@ -2,7 +2,8 @@
 transaction (measured: `bench/bench_intake.py`), so a report, its case, the first timeline
 event, the audit row and the outbox row are one statement and one round trip.
 
-The values come as `$1…$17` in the order `workflows.cases.intake` builds them.
+The values come as `$1…$17` in the order `workflows.cases.intake` builds them; each
+statement's own values follow.
 """
 
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ class Twin:
     report_id: int
     case_id: int
     receipt_code: str
+    # Found by its content alone (a burst's earlier copy), not as the same submission.
+    same_content_only: bool = False
 
 
 async def locked_twin(
@@ -29,10 +32,13 @@ async def locked_twin(
     external_id: str | None,
     fingerprint: str,
     window_seconds: int,
+    content_fingerprint: str | None = None,
+    hold_seconds: int = 0,
 ) -> Twin | None:
     """Take the report's advisory lock (concurrent twins wait for each other), then find
     the twin already stored, if any: by (channel, external id), else by fingerprint within
-    the window.
+    the window; with `content_fingerprint`, else the first report of the channel with the
+    same content within `hold_seconds` (`same_content_only`).
 
     The lock goes through SQLAlchemy on purpose: its asyncpg adapter sends BEGIN only with
     its own first statement, so statements sent on the raw connection before that would
@@ -42,6 +48,12 @@ async def locked_twin(
     conn = await _driver_connection(session)
     if external_id:
         found = await conn.fetchrow(_BY_EXTERNAL_ID, channel, external_id)
+    elif content_fingerprint:
+        found = await conn.fetchrow(
+            _BY_CONTENT, fingerprint, window_seconds, content_fingerprint, hold_seconds, channel
+        )
+        if found:
+            return Twin(found["id"], found["case_id"], found["receipt_code"], not found["same"])
     else:
         found = await conn.fetchrow(_BY_FINGERPRINT, fingerprint, window_seconds)
     return Twin(found["id"], found["case_id"], found["receipt_code"]) if found else None
@@ -51,6 +63,7 @@ async def insert_case(
     session: AsyncSession,
     report_values: tuple,
     *,
+    content_fingerprint: str,
     state: str,
     emergency: bool,
     mandatory: bool,
@@ -69,14 +82,24 @@ async def insert_case(
         jurisdiction,
         not_a_case,
         predicted_risk,
+        content_fingerprint,
     )
     return row["report_id"], row["case_id"]
 
 
-async def attach_report(session: AsyncSession, report_values: tuple, *, case_id: int) -> int:
-    """A further report on an existing case; returns the report id."""
+async def attach_report(
+    session: AsyncSession,
+    report_values: tuple,
+    *,
+    case_id: int,
+    content_fingerprint: str,
+    held: str | None = None,
+) -> int:
+    """A further report on an existing case; returns the report id. A held one (`held`,
+    the reason) is on the timeline as `report_held`, for an operator to look at."""
     conn = await _driver_connection(session)
-    row = await conn.fetchrow(_ATTACH, *report_values, case_id)
+    event = "report_held" if held else "report_added"
+    row = await conn.fetchrow(_ATTACH, *report_values, case_id, content_fingerprint, held, event)
     return row["report_id"]
 
 
@@ -95,6 +118,21 @@ _BY_FINGERPRINT = (
     "SELECT id, case_id, receipt_code FROM report WHERE fingerprint = $1"
     " AND created_at > now() - make_interval(secs => $2) ORDER BY id LIMIT 1"
 )
+# The same submission within seconds first (`same`), else the first report of the channel
+# with the same content within the hold window; both ranges use their own index.
+_BY_CONTENT = """
+    SELECT id, case_id, receipt_code, same FROM (
+        SELECT id, case_id, receipt_code,
+               (fingerprint = $1 AND created_at > now() - make_interval(secs => $2)) IS TRUE
+                   AS same
+        FROM report
+        WHERE (fingerprint = $1 AND created_at > now() - make_interval(secs => $2))
+           OR (content_fingerprint = $3 AND channel = $5
+               AND created_at > now() - make_interval(secs => $4))
+    ) found
+    ORDER BY same DESC, id
+    LIMIT 1
+    """
 
 
 # The case, its report, the first timeline event, the audit row and the outbox row for
@@ -108,10 +146,11 @@ _INSERT = """
     ), r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw, judgement)
+                            address, description, in_danger_now, fingerprint, raw, judgement,
+                            content_fingerprint)
         SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               CAST($14 AS jsonb), CAST($17 AS jsonb)
+               CAST($14 AS jsonb), CAST($17 AS jsonb), $24
         FROM c
         RETURNING id, case_id
     ), e AS (
@@ -133,25 +172,29 @@ _INSERT = """
     """
 
 
-# A further report on an existing case, its timeline event and its audit row.
+# A further report on an existing case ($18; content fingerprint $19, held reason $20,
+# event name $21), its timeline event and its audit row.
 _ATTACH = """
     WITH r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
-                            address, description, in_danger_now, fingerprint, raw, judgement)
+                            address, description, in_danger_now, fingerprint, raw, judgement,
+                            content_fingerprint, held)
         VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                 CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                CAST($14 AS jsonb), CAST($17 AS jsonb))
+                CAST($14 AS jsonb), CAST($17 AS jsonb), $19, $20)
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)
-        SELECT r.case_id, 'report_added', $15,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
+        SELECT r.case_id, $21, $15,
+               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
+                                                    'held', $20::text))
         FROM r
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
         SELECT $15, 'report.create', 'case', r.case_id::text, $16,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
+               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
+                                                    'held', $20::text))
         FROM r
     )
     SELECT r.id AS report_id FROM r

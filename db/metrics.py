@@ -21,7 +21,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INTAKE = Counter(
     "hotline_intake",
     "Reports taken, by channel and outcome (case: a new case; joined: added to a case; "
-    "duplicate: a retry or double submission; refused: the input was refused)",
+    "duplicate: a retry or double submission; held: a repeat joined to its first's case, not "
+    "routed; limited: refused by a rate limit; refused: the input was refused)",
     ["channel", "outcome"],
 )
 TRIAGE = Counter(

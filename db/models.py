@@ -110,6 +110,7 @@ class Report(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel", "external_id"),
         sa.Index("ix_report_recent_fingerprint", "fingerprint", "created_at"),
+        sa.Index("ix_report_recent_content", "content_fingerprint", "created_at"),
         sa.Index("ix_report_match_keys", "match_keys", postgresql_using="gin"),
     )
 
@@ -132,6 +133,12 @@ class Report(SQLModel, table=True):
     in_danger_now: bool = Field(default=False)
     # Hash of the submission's content: a double click within seconds finds its twin.
     fingerprint: str | None = Field(default=None, max_length=64)
+    # Hash of the description alone (workflows.cases.intake.content_fingerprint): a burst of
+    # copies from a script finds its first.
+    content_fingerprint: str | None = Field(default=None, max_length=64)
+    # Why the report was joined to its case and not routed ("burst": it repeats a report
+    # received shortly before); an operator looks at it. None for a routed report.
+    held: str | None = Field(default=None, max_length=20)
     raw: dict | None = _json()
     # The judgement of the report's text (workflows.triage.Judgement.to_dict(): labels,
     # scores, evidence, engine version); for an SMS report, of the whole thread so far.

@@ -6,7 +6,9 @@ numbers masked (the list is on screens that others can see).
 The list holds the newest reports (whatever became of them: the operator sees each one
 arrive) and the most urgent of those still waiting in 发现 for an operator, however old;
 all of them in that order. Each row carries the judgement's evidence and, for a report that
-is not a case, the reason (疑似咨询 / 非未成年人 / 无效信息).
+is not a case, the reason (疑似咨询 / 非未成年人 / 无效信息), and for a repeat held on the
+case of the report it repeats (`workflows.cases.intake.record_report`), that it was not
+routed again: the operator decides what it is.
 """
 
 import hashlib
@@ -47,6 +49,8 @@ class IncomingReport:
     evidence: tuple[str, ...] = ()  # numbers masked
     # The case this one very likely repeats (matching after intake), if the viewer sees it.
     likely_duplicate_of: int | None = None
+    # Why the report joined its case without being routed ("burst"), None if it was routed.
+    held: str | None = None
 
 
 def _risk_rank():
@@ -94,6 +98,7 @@ async def incoming_reports(
             Report.reporter_phone,
             func.left(Report.description, SNIPPET_CHARS + 1).label("text"),
             Report.judgement["evidence"].label("evidence"),
+            Report.held,
             Case.state,
             Case.emergency,
             Case.mandatory,
@@ -132,6 +137,7 @@ async def incoming_reports(
             predicted_risk=r.predicted_risk,
             not_a_case=not_a_case_label(r.not_a_case),
             likely_duplicate_of=r.likely_duplicate_of if r.likely_duplicate_of in visible else None,
+            held=r.held,
             evidence=tuple(
                 mask_numbers(line)
                 for line in evidence_lines(r.evidence or {}, labels)[:EVIDENCE_LINES]

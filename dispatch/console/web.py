@@ -84,6 +84,7 @@ TIMELINE_LABELS = {
     "callback_requested": "需要回电",
     "callback_attempt": "回电",
     "report_added": "补充报告",
+    "report_held": "重复报告（未再转介，待核实）",
     "satisfaction": "回访评价",
     **SUPERVISION_TIMELINE,
     "task_created": "新任务",

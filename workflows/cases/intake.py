@@ -7,7 +7,9 @@ transaction, so nothing is acknowledged before it is durable.
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import intake_repository
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
+from workflows.cases.emergency import raise_emergency
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
 from workflows.triage import Judgement, judge
@@ -29,6 +32,8 @@ ShortText = Annotated[str | None, Field(default=None, max_length=100)]
 
 # A double click (or a client retry) within this many seconds finds the first submission.
 DUPLICATE_WINDOW_SECONDS = 30
+# `report.held` of a burst's later copy (record_report).
+HELD_BURST = "burst"
 
 
 class ReporterIn(BaseModel):
@@ -167,6 +172,9 @@ class IntakeResult:
     # The report makes its case an emergency (reporter, partner or text): a report joining
     # an existing case raises it (see channels.partners.forwards).
     emergency: bool = False
+    # Stored, but joined to the case of a report with the same content received shortly
+    # before, and held there for an operator instead of being routed again (`record_report`).
+    held: bool = False
 
 
 def judgement_of(new: NewReport) -> Judgement:
@@ -210,8 +218,22 @@ def fingerprint(report: NewReport) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def content_fingerprint(description: str) -> str:
+    """The description's words alone: width and case folded (NFKC), spacing, punctuation
+    and symbols dropped, so copies differing in a space, a full stop or an emoji match.
+    Digits and letters stay: a copied report with another child's name or room number is
+    another report."""
+    folded = unicodedata.normalize("NFKC", description).casefold()
+    kept = "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LNM")
+    return hashlib.sha256(kept.encode()).hexdigest()
+
+
 async def record_report(
-    session: AsyncSession, new: NewReport, *, case_id: int | None = None
+    session: AsyncSession,
+    new: NewReport,
+    *,
+    case_id: int | None = None,
+    hold_seconds: int = 0,
 ) -> IntakeResult:
     """Store a report and its case in the caller's transaction; idempotent.
 
@@ -220,16 +242,33 @@ async def record_report(
     advisory lock on the key makes concurrent twins wait for each other instead of racing.
     With `case_id` the report joins that case instead of opening one (a partner's update of
     its work order): a report of its own, with its own receipt, on the same timeline.
+
+    Bursts (`hold_seconds`, the public web channel): a report without an external id whose
+    content (`content_fingerprint`) repeats one of the same channel received within
+    `hold_seconds` is never lost and never routed again. It is stored as a report of its
+    own (own receipt) joined to that report's case, marked held, with a `report_held`
+    timeline entry and no intake job: police and liaisons are paged once, for the first,
+    and the operators' incoming list shows each held copy with the case it joined. If a
+    copy says a child is in danger now and the case is not yet an emergency, the case is
+    raised to one (police get their copy, once). The lock is then taken on the content, so
+    a burst of parallel copies queues behind the first instead of each opening a case.
+
     Intake is the hot path: its statements (`db.intake_repository`) go to asyncpg directly,
     inside the session's transaction, and the inserts are one statement.
     """
     fp = fingerprint(new)
-    key = f"{new.channel}:{new.external_id}" if new.external_id else f"fp:{fp}"
+    content = content_fingerprint(new.description)
+    holding = hold_seconds > 0 and not new.external_id and case_id is None
+    if new.external_id:
+        key = f"{new.channel}:{new.external_id}"
+    else:
+        key = f"content:{new.channel}:{content}" if holding else f"fp:{fp}"
     found = await intake_repository.locked_twin(
         session, key=key, channel=new.channel, external_id=new.external_id, fingerprint=fp,
         window_seconds=DUPLICATE_WINDOW_SECONDS,
+        content_fingerprint=content if holding else None, hold_seconds=hold_seconds,
     )
-    if found:
+    if found and not found.same_content_only:
         INTAKE.labels(new.channel, "duplicate").inc()
         return IntakeResult(found.report_id, found.case_id, found.receipt_code, duplicate=True)
 
@@ -246,13 +285,30 @@ async def record_report(
     )
     code = receipts.new_code()
     args = _report_args(new, fp, code, decision.categories, judgement)
+    if found:  # a burst's later copy: stored, joined, held (see above)
+        report_id = await intake_repository.attach_report(
+            session, args, case_id=found.case_id, content_fingerprint=content, held=HELD_BURST
+        )
+        _count(new, decision, outcome="held")
+        if decision.emergency:
+            await raise_emergency(
+                session, found.case_id, report_id, actor=new.actor,
+                reason="内容相同的报告称儿童正面临危险",
+                data={"report_id": report_id, "held": HELD_BURST}, now=datetime.now(UTC),
+            )
+        return IntakeResult(
+            report_id, found.case_id, code, False, decision.emergency, held=True
+        )
     if case_id is not None:
-        report_id = await intake_repository.attach_report(session, args, case_id=case_id)
-        _count(new, decision, joined=True)
+        report_id = await intake_repository.attach_report(
+            session, args, case_id=case_id, content_fingerprint=content
+        )
+        _count(new, decision, outcome="joined")
         return IntakeResult(report_id, case_id, code, False, decision.emergency)
     report_id, new_case_id = await intake_repository.insert_case(
         session,
         args,
+        content_fingerprint=content,
         state="discovered",
         emergency=decision.emergency,
         mandatory=decision.mandatory,
@@ -260,13 +316,13 @@ async def record_report(
         not_a_case=decision.not_a_case,
         predicted_risk=decision.predicted_risk,
     )
-    _count(new, decision, joined=False)
+    _count(new, decision, outcome="case")
     return IntakeResult(report_id, new_case_id, code, False, decision.emergency)
 
 
-def _count(new: NewReport, decision: Decision, *, joined: bool) -> None:
+def _count(new: NewReport, decision: Decision, *, outcome: str) -> None:
     """Counted once stored (a rollback after this is rare: the caller's own failure)."""
-    INTAKE.labels(new.channel, "joined" if joined else "case").inc()
+    INTAKE.labels(new.channel, outcome).inc()
     TRIAGE.labels(
         decision.predicted_risk,
         str(decision.emergency).lower(),
