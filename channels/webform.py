@@ -2,7 +2,10 @@
 
 Both validate with the same model (`workflows.cases.intake.ReportIn`) and store through the same
 `record_report`; the HTML side adds CSRF protection and re-shows the form with the
-reporter's input and a Chinese message next to each wrong field.
+reporter's input and a Chinese message next to each wrong field. Both are limited per client
+address and per content, and hold a burst of repeats for an operator
+(`channels.webform_limits`): over a limit the API answers 429 and the form a page with the
+hotline's number, never a bare refusal.
 """
 
 import secrets
@@ -16,8 +19,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from channels.errors import ApiError
+from channels.errors import ApiError, declared
 from channels.web import client_ip, database_answers, json_only, secret_key, sessions
+from channels.webform_limits import IntakeLimited, hotline, throttle
 from workflows.cases import receipts
 from workflows.cases.intake import (
     IntakeResult,
@@ -48,11 +52,14 @@ class ReportCreated(BaseModel):
 
 
 async def _store(request: Request, body: ReportIn) -> IntakeResult:
+    """Limited first (IntakeLimited), then stored; a repeat of a recent report is held."""
     new = from_report_in(body)
     new.actor = "webform"
     new.ip = client_ip(request)
+    await throttle(request, new)
+    hold = request.app.state.runtime.settings.hotline_intake_hold_seconds
     async with sessions(request)() as session, session.begin():
-        return await record_report(session, new)
+        return await record_report(session, new, hold_seconds=hold)
 
 
 @router.post(
@@ -60,9 +67,13 @@ async def _store(request: Request, body: ReportIn) -> IntakeResult:
     status_code=201,
     response_model=ReportCreated,
     dependencies=[Depends(json_only)],
+    responses=declared(429),
 )
 async def create_report(request: Request, body: ReportIn) -> ReportCreated:
-    """A mandatory report as JSON. A repeat of the same report within seconds is one report."""
+    """A mandatory report as JSON. A repeat of the same report within seconds is one report;
+    a repeat of its content within the hold window is stored on the first one's case and
+    held for an operator (the answer names that case). Too many reports from one address,
+    or of one content, are answered 429 with Retry-After and the hotline's number."""
     result = await _store(request, body)
     return ReportCreated(
         receipt_code=receipts.display(result.receipt_code),
@@ -194,13 +205,35 @@ async def submit_report_form(request: Request) -> HTMLResponse:
     except ValidationError as exc:
         errors = field_errors(exc)
         return _render(request, values=values, errors=errors, nonce=nonce, status=422)
-    result = await _store(request, body)
+    try:
+        result = await _store(request, body)
+    except IntakeLimited as limited:
+        return _limited_page(request, limited, values)
     return templates.TemplateResponse(
         request,
         "report_done.html",
         {
             "receipt_code": receipts.display(result.receipt_code),
             "emergency": body.in_danger_now,
+            "held": result.held,
         },
         status_code=201,
+    )
+
+
+def _limited_page(request: Request, limited: IntakeLimited, values: dict[str, Any]) -> HTMLResponse:
+    """429 as a page: not saved, call 110 in danger, the hotline's number, when to try again;
+    the reporter's own text shown back so it is not lost."""
+    name, number = hotline()
+    return templates.TemplateResponse(
+        request,
+        "report_limited.html",
+        {
+            "text": limited.message,
+            "name": name,
+            "number": number,
+            "description": values.get("description", ""),
+        },
+        status_code=429,
+        headers={"Retry-After": str(limited.retry_after)},
     )

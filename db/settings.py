@@ -6,6 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +63,25 @@ class Settings(BaseSettings):
     hotline_metrics_dir: Path | None = None
     # Log lines as JSON (production) or readable text; auto: text on a terminal.
     hotline_log_format: Literal["auto", "json", "text"] = "auto"
+    # Public intake (the web form and POST /api/v1/reports), in the `limits` notation
+    # ("10/minute;50/hour"; empty: no limit). Per client address generously (a school files
+    # several reports from one address), per identical content strictly (the description
+    # with spacing and punctuation ignored: a script repeating itself). Over a limit the
+    # reporter is answered 429 with the hotline's number (channels.intake_limits).
+    hotline_intake_limits_per_address: str = "10/minute;50/hour"
+    hotline_intake_limits_per_content: str = "3/minute;10/hour"
+    # A web report whose content repeats one received within this many seconds is stored
+    # and joins that report's case, held for an operator instead of being routed (and
+    # police paged) again; 0: every report is routed on its own.
+    hotline_intake_hold_seconds: int = 3600
+
+    @field_validator("hotline_intake_limits_per_address", "hotline_intake_limits_per_content")
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        """A typo in a limit stops the service at start, not at the first report."""
+        if value.strip():
+            parse_many(value)
+        return value.strip()
 
 
 def processes(value: int | None) -> int:
