@@ -5,13 +5,29 @@ and in the same run the ceiling: plain asyncpg inserting one equivalent row per 
 
 The goal is at least half the ceiling with p99 under 100 ms. Load generator and service share
 this machine's cores, so the figures are a floor for the service.
+
+    python bench/bench_intake.py --compare-limits --database-url postgresql://... \
+        --redis-url redis://...
+
+measures instead the cost of public intake's abuse control, in one process and one run: two
+apps on the same database and Redis, one with the shipped limits and burst holds, one with
+both off, and one with only the holds on (the limits' own share is on minus hold), taking
+turns (rounds alternate, so drift hits all), each report from an address and with a text of
+its own (the limits are counted, never met). Prints each mode's median throughput and the
+ratio on/off. In-process (httpx's ASGI transport), so the figures are
+the app's own, without uvicorn.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
+import statistics
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -110,6 +126,83 @@ async def ceiling(database_url: str, total: int, concurrency: int) -> None:
     await pool.close()
 
 
+LIMITS_OFF = {
+    "hotline_intake_limits_per_address": "",
+    "hotline_intake_limits_per_content": "",
+    "hotline_intake_hold_seconds": 0,
+}
+
+
+@contextlib.asynccontextmanager
+async def _in_process(
+    database_url: str, redis_url: str, data_dir: Path, **changes: object
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """An app (shipped settings with `changes`) and 4096 clients, each its own address (a
+    random /16 per run, so reruns within the hour do not meet the hourly limit)."""
+    from db.settings import Settings
+    from dispatch.app import create_app
+
+    settings = Settings(
+        hotline_data_dir=data_dir, database_url=database_url, redis_url=redis_url, **changes
+    )
+    app = create_app(settings, database_url=database_url, redis_url=redis_url)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        clients, net = [], secrets.randbelow(250)
+        for n in range(4096):
+            ip = f"10.{net}.{n // 250}.{n % 250 + 1}"
+            transport = httpx.ASGITransport(app=app, client=(ip, 1))
+            clients.append(await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://bench")
+            ))
+        yield clients
+
+
+async def compare_limits(
+    database_url: str, redis_url: str, total: int, concurrency: int, rounds: int
+) -> None:
+    from dispatch.ops import schema
+
+    await asyncio.to_thread(schema.migrate, database_url)
+    run_id = secrets.token_hex(4)
+    rates: dict[str, list[float]] = {"off": [], "hold": [], "on": []}
+    hold_only = {**LIMITS_OFF, "hotline_intake_hold_seconds": 3600}
+    failures = 0
+    with tempfile.TemporaryDirectory() as data_dir:
+        async with (
+            _in_process(database_url, redis_url, Path(data_dir)) as on,
+            _in_process(database_url, redis_url, Path(data_dir), **LIMITS_OFF) as off,
+            _in_process(database_url, redis_url, Path(data_dir), **hold_only) as hold,
+        ):
+            for round_no in range(rounds + 1):  # round 0 warms all up
+                for mode, clients in (("off", off), ("hold", hold), ("on", on)):
+
+                    async def call(
+                        i: int, mode: str = mode, clients: list = clients, r: int = round_no
+                    ) -> None:
+                        nonlocal failures
+                        text = f"{BODY['description']} {run_id}-{mode}{r}-{i}"
+                        answer = await clients[i % len(clients)].post(
+                            "/api/v1/reports", json={**BODY, "description": text}
+                        )
+                        failures += answer.status_code != 201
+
+                    count = total if round_no else min(200, total)
+                    elapsed, latencies = await run_load(call, count, concurrency)
+                    if round_no:
+                        rates[mode].append(count / elapsed)
+                        print(summary(f"round {round_no} {mode:4}", elapsed, latencies))
+    off_rate, on_rate = statistics.median(rates["off"]), statistics.median(rates["on"])
+    hold_rate = statistics.median(rates["hold"])
+    print(
+        f"intake in-process (c={concurrency}), median of {rounds} rounds: limits and holds off "
+        f"{off_rate:.0f}/s, holds only {hold_rate:.0f}/s, both on {on_rate:.0f}/s; "
+        f"ratio on/off {on_rate / off_rate:.3f} ({(1 - on_rate / off_rate) * 100:.1f} % cost)"
+    )
+    if failures:
+        print(f"non-201 answers: {failures}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -118,7 +211,20 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10, help="wrk run length")
     parser.add_argument("--profile", help="py-spy the API during the wrk run into FILE")
+    parser.add_argument(
+        "--compare-limits", action="store_true",
+        help="in-process: intake with the abuse limits and holds on vs off, same run",
+    )
+    parser.add_argument("--redis-url", help="for --compare-limits")
+    parser.add_argument("--rounds", type=int, default=3, help="for --compare-limits")
     args = parser.parse_args()
+    if args.compare_limits:
+        if not args.redis_url:
+            parser.error("--compare-limits needs --redis-url")
+        await compare_limits(
+            args.database_url, args.redis_url, args.total, args.concurrency, args.rounds
+        )
+        return
     if shutil.which("wrk"):
         await service_wrk(args.url, args.seconds, args.concurrency, args.profile)
         if args.profile:
