@@ -200,6 +200,11 @@ class Referral(SQLModel, table=True):
     last_activity_at: datetime | None = _ts(nullable=True)
     claim_due_at: datetime | None = _ts(nullable=True)
     action_due_at: datetime | None = _ts(nullable=True)
+    # A help plan's time to deliver (casework.toml `due`, e.g. "5wd") from its adoption:
+    # the third deadline phase, after claim and first action (migration 0022).
+    plan_window: str | None = Field(default=None, max_length=10)
+    plan_started_at: datetime | None = _ts(nullable=True)
+    plan_due_at: datetime | None = _ts(nullable=True)
     # Set by the worker when the referral has reached its office's queue.
     delivered_at: datetime | None = _ts(nullable=True)
     escalation: int = Field(default=0)  # 0 none, 1 warned, 2 escalated, 3 flagged

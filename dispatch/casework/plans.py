@@ -18,6 +18,7 @@ from channels.errors import ApiError
 from db.casework import CasePlan, CasePlanItem
 from db.models import Case, CaseEvent, Referral
 from dispatch.cases.corrections import withdraw
+from dispatch.referrals.deadlines import effective_risk, set_plan_due
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE, OPEN, create_referrals
 from dispatch.staff.auth import Principal
@@ -25,7 +26,6 @@ from dispatch.staff.notifications import notify, supervisors
 from workflows.casework.plan import Need, needs_approval, needs_table, plan_needs, replan
 from workflows.errors import WorkflowRefused
 from workflows.reference import department_labels
-from workflows.referrals.deadlines import add_window, parse_window
 
 PLANNABLE = ("reported", "assessing", "handling", "following_up")
 LIVE = ("pending_approval", "adopted")
@@ -211,6 +211,7 @@ async def _adopt(
     status: dict[int, str] = {}
     for need in chosen:
         referral = await _department_referral(session, case, need.lead, principal, now)
+        set_plan_due(referral, need.due, now, effective_risk(case))
         status[referral.id] = referral.status
         items.append(
             CasePlanItem(
@@ -219,7 +220,7 @@ async def _adopt(
                 department_code=need.lead,
                 cooperating=list(need.cooperating),
                 referral_id=referral.id,
-                due_at=add_window(now, parse_window(need.due)),
+                due_at=referral.plan_due_at,
             )
         )
     session.add_all(items)

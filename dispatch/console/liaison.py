@@ -46,10 +46,13 @@ REFERRAL_READERS = staff(REFERRAL_READ)
 
 
 def running_deadline(referral: Referral) -> datetime | None:
-    """The deadline that runs now: claiming while queued, a first action once claimed."""
+    """The deadline that runs now: claiming while queued, a first action once claimed, the
+    help plan's due date while in progress."""
     if referral.status == "queued":
         return referral.claim_due_at
-    return referral.action_due_at if referral.status == "claimed" else None
+    if referral.status == "claimed":
+        return referral.action_due_at
+    return referral.plan_due_at if referral.status == "in_progress" else None
 
 
 @dataclass(frozen=True)

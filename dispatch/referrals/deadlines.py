@@ -3,7 +3,8 @@
 Each open referral carries the moment the sweep must look at it again; the sweep reads
 only rows whose moment has come, through a partial index, so a million quiet referrals
 cost nothing. Phases: a queued referral must be claimed by its claim deadline; a claimed
-one must see a first action (start or a progress note) by its action deadline. Within a
+one must see a first action (start or a progress note) by its action deadline; one in
+progress under a help plan must be completed by the plan's due date. Within a
 phase the stages are 1 warned, 2 escalated at the deadline, 3 flagged at twice the window.
 A claim left idle past the claim window goes back to the queue.
 """
@@ -18,7 +19,7 @@ from db.models import Case, Referral, Visit
 from db.timeline import case_event
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from workflows.reference import department_labels
-from workflows.referrals.deadlines import deadline_points, levels, policy
+from workflows.referrals.deadlines import deadline_points, levels, parse_window, policy
 
 WARNED, ESCALATED, FLAGGED = 1, 2, 3
 STAGE_EVENTS = {WARNED: "deadline_warning", ESCALATED: "escalated", FLAGGED: "flagged"}
@@ -38,7 +39,7 @@ def effective_risk(case: Case) -> str:
 
 @dataclass(frozen=True)
 class Phase:
-    name: str  # "claim" or "action"
+    name: str  # "claim", "action" or "deliver" (a help plan's due date)
     warn_at: datetime
     due_at: datetime
     flag_at: datetime
@@ -53,7 +54,23 @@ def current_phase(referral: Referral, risk: str) -> Phase | None:
     if referral.status == "claimed":
         points = deadline_points(start, rules.action)
         return Phase("action", points.warn_at, points.due_at, points.flag_at)
+    if referral.status == "in_progress" and referral.plan_window and referral.plan_started_at:
+        points = deadline_points(referral.plan_started_at, parse_window(referral.plan_window))
+        return Phase("deliver", points.warn_at, points.due_at, points.flag_at)
     return None
+
+
+PHASE_LABELS = {"claim": "认领", "action": "首次处置", "deliver": "按帮扶计划办结"}
+
+
+def set_plan_due(referral: Referral, window: str, now: datetime, risk: str) -> None:
+    """A help plan gives the referral a time to deliver from now; a new due date starts its
+    phase afresh (a re-plan may give more time or less)."""
+    referral.plan_window, referral.plan_started_at = window, now
+    referral.plan_due_at = deadline_points(now, parse_window(window)).due_at
+    if referral.status == "in_progress":
+        referral.escalation = 0
+    schedule(referral, risk)
 
 
 def stage_at(phase: Phase, now: datetime) -> int:
@@ -99,7 +116,7 @@ async def _escalate(
     session: AsyncSession, referral: Referral, case: Case, phase: Phase, stage: int, now: datetime
 ) -> None:
     dept = department_labels().get(referral.department_code, referral.department_code)
-    what = "认领" if phase.name == "claim" else "首次处置"
+    what = PHASE_LABELS[phase.name]
     text = f"案件#{case.id} 转介（{dept}）{what}{STAGE_LABELS[stage]}"
     session.add(
         case_event(

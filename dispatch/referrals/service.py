@@ -318,6 +318,7 @@ class ReferralOut(BaseModel):
     claimed_by: int | None
     claim_due_at: datetime | None
     action_due_at: datetime | None
+    plan_due_at: datetime | None = None  # a help plan's time to deliver, while in progress
     escalation: int
     outcome: str | None
     return_reason: str | None
@@ -342,6 +343,7 @@ def _out(r: Referral) -> ReferralOut:
         claimed_by=r.claimed_by,
         claim_due_at=r.claim_due_at,
         action_due_at=r.action_due_at,
+        plan_due_at=r.plan_due_at,
         escalation=r.escalation,
         outcome=r.outcome,
         return_reason=r.return_reason,

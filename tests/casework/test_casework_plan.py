@@ -1,10 +1,14 @@
 """The help plan (一案一策) through the API: needs → lead departments' referrals, approval of
 red and orange plans, re-planning that withdraws with a reason, refusals in Chinese."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
-from db.models import Notification, Referral
+from db.models import CaseEvent, Notification, Referral
+from dispatch.referrals.deadlines import sweep_referrals
 from tests.fixtures.reports import report
+from workflows.referrals.deadlines import deadline_points, parse_window
 
 
 async def _assessed_case(client, pump, headers, level: str, categories=("dropout",)) -> int:
@@ -143,3 +147,64 @@ async def test_plan_refusals_say_what_is_allowed(client, make_user, login, pump)
             f"/api/v1/cases/{case_id}/plan", headers=liaison, json={"needs": ["教育救助"]}
         )
     ).status_code == 403
+
+
+async def test_the_plans_due_date_is_the_referrals_deadline_once_in_progress(
+    client, make_user, login, pump, sessions
+):
+    """Claimed and started, the health referral must be delivered by the plan's 3 working
+    days: warned before, 督办 at the date, 挂牌督办 at twice the window, then nothing more."""
+    caseworker = await login(await make_user("caseworker"))
+    supervisor = await make_user("supervisor", jurisdiction="990100")
+    health = await login(await make_user("liaison", "health", "990102"))
+    case_id = await _assessed_case(client, pump, caseworker, "yellow")
+    plan = await client.post(
+        f"/api/v1/cases/{case_id}/plan", headers=caseworker, json={"needs": ["医疗救治"]}
+    )
+    item = plan.json()["items"][0]
+    referral_id = item["referral_id"]
+    listed = await client.get(
+        "/api/v1/referrals", params={"case_id": case_id}, headers=health
+    )
+    shown = {r["id"]: r for r in listed.json()["items"]}[referral_id]
+    assert shown["plan_due_at"] is not None
+    planned = (await client.get(f"/api/v1/cases/{case_id}/plan", headers=caseworker)).json()
+    assert planned["items"][0]["due_at"] == shown["plan_due_at"]
+
+    for step, body in (("claim", None), ("progress", {"note": "已联系卫健部门安排就医"})):
+        moved = await client.post(
+            f"/api/v1/referrals/{referral_id}/{step}", headers=health, json=body
+        )
+        assert moved.status_code == 200, moved.text
+    async with sessions() as session:
+        referral = await session.get(Referral, referral_id)
+    assert referral.status == "in_progress" and referral.next_check_at is not None
+    points = deadline_points(referral.plan_started_at, parse_window("3wd"))  # casework.toml
+    assert referral.plan_due_at == points.due_at
+
+    async def sweep(at) -> list[tuple[str, dict]]:
+        while True:  # the whole test database's due referrals, 500 at a time
+            async with sessions() as session, session.begin():
+                if await sweep_referrals(session, at) < 500:
+                    break
+        async with sessions() as session:
+            rows = await session.execute(
+                select(CaseEvent.event, CaseEvent.data).where(
+                    CaseEvent.case_id == case_id,
+                    CaseEvent.event.in_(("deadline_warning", "escalated", "flagged")),
+                )
+            )
+            return [(e, d) for e, d in rows if d.get("referral_id") == referral_id]
+
+    assert await sweep(points.warn_at - timedelta(minutes=1)) == []
+    assert [e for e, _ in await sweep(points.warn_at)] == ["deadline_warning"]
+    assert [e for e, _ in await sweep(points.due_at)] == ["deadline_warning", "escalated"]
+    events = await sweep(points.flag_at)
+    assert [e for e, _ in events] == ["deadline_warning", "escalated", "flagged"]
+    assert all(d["phase"] == "deliver" for _, d in events)
+    async with sessions() as session:
+        told = set((await session.execute(select(Notification.kind).where(
+            Notification.user_id == supervisor.id, Notification.referral_id == referral_id
+        ))).scalars())
+        assert (await session.get(Referral, referral_id)).next_check_at is None
+    assert {"escalated", "flagged"} <= told
