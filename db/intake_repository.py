@@ -173,7 +173,9 @@ _INSERT = """
 
 
 # A further report on an existing case ($18; content fingerprint $19, held reason $20,
-# event name $21), its timeline event and its audit row.
+# event name $21), its timeline event, its audit row and the case's matching again
+# (dispatch.children.tasks): the new report's child and place get their blocking keys, so
+# other cases find this one through what the later report said too.
 _ATTACH = """
     WITH r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
@@ -195,6 +197,10 @@ _ATTACH = """
         SELECT $15, 'report.create', 'case', r.case_id::text, $16,
                jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
                                                     'held', $20::text))
+        FROM r
+    ), o AS (
+        INSERT INTO outbox (topic, payload, attempts)
+        SELECT 'case.match', jsonb_build_object('case_id', r.case_id), 0
         FROM r
     )
     SELECT r.id AS report_id FROM r

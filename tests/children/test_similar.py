@@ -128,3 +128,33 @@ async def test_only_the_center_in_its_scope_sees_matches(client, make_user, logi
     assert ids[1] in {i["case_id"] for i in await _similar(client, ids[0], center)}
     assert (await client.get(f"/api/v1/cases/{ids[0]}/similar?limit=500",
                              headers=center)).status_code == 422
+
+
+async def test_a_later_report_joining_a_case_is_matched_on_what_it_says(
+    client, make_user, login, post_forward, run_jobs
+):
+    """A 12345 order's update names the child the first order did not: other cases about
+    that child find the joined case through it."""
+    operator = await login(await make_user("operator"))
+    name, sound_alike = a_name()
+    place = a_place()
+    opening = order(content="市民反映邻居家经常传出孩子哭喊声", child=None, address=None,
+                    caller_phone=mobile())
+    first = await post_forward("12345", opening)
+    assert first.status_code == 202, first.text
+    joined_case = first.json()["case_id"]
+    await run_jobs()  # the first order's case is registered and matched before the update
+    update = await post_forward("12345", order(
+        original_external_id=opening["external_id"], caller_phone=mobile(),
+        content="补充：孩子是九岁女孩，住三号楼",
+        address=f"东湖市湖东区幸福街道{place}三号楼",
+        child={"name": name, "age": 9, "gender": "female"},
+    ))
+    assert update.json()["case_id"] == joined_case
+    web = await client.post("/api/v1/reports", json=report(
+        child={"name": sound_alike, "age": 9, "gender": "female", "address": f"湖东区{place}3栋"},
+        reporter={"name": "李老师", "role": "teacher", "phone": mobile()},
+    ))
+    await run_jobs()
+    found = {i["case_id"] for i in await _similar(client, web.json()["case_id"], operator)}
+    assert joined_case in found
