@@ -13,9 +13,9 @@ from sqlalchemy import select
 from channels.receipts import MISSES_PER_MINUTE
 from channels.webform import CSRF_COOKIE, CSRF_MAX_AGE
 from db.models import Report
+from tests.fixtures.apps import app_client, csrf_token, open_form, webform_data
+from tests.fixtures.processes import _free_port
 from tests.fixtures.servers import PASSWORD
-from tests.intake.test_degraded import _app, _free_port
-from tests.intake.test_webform import _form, _open, _token
 
 DEAD_REDIS = "redis://127.0.0.1:{port}/0"
 
@@ -26,7 +26,7 @@ def _dead_database() -> str:
 
 @pytest.fixture
 async def no_redis(settings, database_url) -> AsyncIterator[httpx.AsyncClient]:
-    async with _app(settings, database_url, DEAD_REDIS.format(port=_free_port())) as client:
+    async with app_client(settings, database_url, DEAD_REDIS.format(port=_free_port())) as client:
         yield client
 
 
@@ -39,7 +39,7 @@ async def _down(client: httpx.AsyncClient) -> dict:
 
 
 async def test_readyz_names_postgresql_when_only_the_database_is_down(settings, redis_url):
-    async with _app(settings, _dead_database(), redis_url) as client:
+    async with app_client(settings, _dead_database(), redis_url) as client:
         body = await _down(client)
     assert body["down"] == ["postgresql"]
     assert "PostgreSQL 无法连接" in body["error"]["message"]
@@ -54,7 +54,8 @@ async def test_readyz_names_redis_when_only_redis_is_down(no_redis):
 
 
 async def test_readyz_names_both_when_both_are_down(settings):
-    async with _app(settings, _dead_database(), DEAD_REDIS.format(port=_free_port())) as client:
+    dead_redis = DEAD_REDIS.format(port=_free_port())
+    async with app_client(settings, _dead_database(), dead_redis) as client:
         body = await _down(client)
     assert body["down"] == ["postgresql", "redis"]
     assert "127.0.0.1" not in str(body)
@@ -92,18 +93,18 @@ async def _not_stored(sessions, description: str) -> bool:
 
 
 async def test_an_expired_form_token_is_refused_with_the_input_kept(client, settings, sessions):
-    await _open(client)
+    await open_form(client)
     nonce = client.cookies[CSRF_COOKIE]
     expired = URLSafeTimedSerializer(settings.hotline_secret_key, salt="report-form",
                                      signer=_Yesterday).dumps(nonce)
-    data = _form()
+    data = webform_data()
     answer = await client.post("/report", data={**data, "csrf_token": expired})
     assert answer.status_code == 400
     assert "页面已过期" in answer.text
     assert data["child_name"] in answer.text
     assert await _not_stored(sessions, data["description"])
     # The page it answers with carries a fresh token that works.
-    again = await client.post("/report", data={**data, "csrf_token": _token(answer.text)})
+    again = await client.post("/report", data={**data, "csrf_token": csrf_token(answer.text)})
     assert again.status_code == 201
 
 
@@ -113,10 +114,10 @@ async def test_a_token_with_another_sessions_cookie_is_refused(app, sessions):
         return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
     async with browser() as mine, browser() as theirs:
-        my_token = _token(await _open(mine))
-        await _open(theirs)
+        my_token = csrf_token(await open_form(mine))
+        await open_form(theirs)
         assert mine.cookies[CSRF_COOKIE] != theirs.cookies[CSRF_COOKIE]
-        data = _form()
+        data = webform_data()
         answer = await theirs.post("/report", data={**data, "csrf_token": my_token})
         assert answer.status_code == 400
         assert "页面已过期" in answer.text

@@ -7,7 +7,6 @@ closes), so pooled connections die under it.
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -17,7 +16,9 @@ from itsdangerous import URLSafeTimedSerializer
 
 from dispatch.runtime import Runtime
 from dispatch.staff.auth import issue_token
-from tests.fixtures.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, mobile, parse, signed
+from tests.fixtures.apps import app_client
+from tests.fixtures.processes import _free_port
+from tests.fixtures.twilio_fake import ACCOUNT_SID, FROM_NUMBER, mobile, parse, signed
 from workflows.cases import receipts
 from workflows.config import load
 
@@ -26,32 +27,11 @@ LEAKS = ("Traceback", "asyncpg", "sqlalchemy", "SELECT", "INSERT", "Error", "127
 REPORT = {"reporter": {"role": "teacher"}, "description": "学生称父亲酒后殴打"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def _app(settings, database_url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    from dispatch.app import create_app
-
-    configured = settings.model_copy(
-        update={"twilio_auth_token": AUTH_TOKEN, "twilio_account_sid": ACCOUNT_SID}
-    )
-    app = create_app(configured, database_url=database_url, redis_url=redis_url)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
-
-
 @pytest.fixture
 async def down(settings, redis_url) -> AsyncIterator[httpx.AsyncClient]:
     """The app on a database URL where nothing listens."""
     url = f"postgresql://postgres@127.0.0.1:{_free_port()}/nothing"
-    async with _app(settings, url, redis_url) as client:
+    async with app_client(settings, url, redis_url) as client:
         yield client
 
 
@@ -203,7 +183,7 @@ async def test_a_database_that_stops_under_a_running_app_gives_503_not_500(
     through = urlunsplit(
         parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}", query="")
     )
-    async with _app(settings, through, redis_url) as client:
+    async with app_client(settings, through, redis_url) as client:
         assert (await client.post("/api/v1/reports", json=REPORT)).status_code == 201
         await relay.cut()
         lost = await client.post("/api/v1/reports", json=REPORT)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from db.models import Case, CaseEvent, Outbox, Referral, Report
 from db.settings import Settings
+from tests.fixtures.apps import csrf_token
 from workflows.cases import receipts
 from workflows.cases.intake import content_fingerprint
 from workflows.config import load
@@ -249,10 +250,6 @@ async def test_one_content_from_many_addresses_is_limited_strictly(app, sessions
     assert len({a.json()["case_id"] for a in answers[:3]}) == 1
 
 
-def _token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def _form(description: str) -> dict:
     return {
         "reporter_name": "张医生", "reporter_role": "doctor", "reporter_phone": "13900139000",
@@ -267,11 +264,11 @@ async def test_the_form_over_the_limit_answers_a_page_with_the_hotline_number(ap
             page = await browser.get("/report")
             first_text, second_text = text(), text("第二个孩子也被打了")
             first = await browser.post(
-                "/report", data={**_form(first_text), "csrf_token": _token(page.text)})
+                "/report", data={**_form(first_text), "csrf_token": csrf_token(page.text)})
             assert first.status_code == 201
             page = await browser.get("/report")
             second = await browser.post(
-                "/report", data={**_form(second_text), "csrf_token": _token(page.text)})
+                "/report", data={**_form(second_text), "csrf_token": csrf_token(page.text)})
     assert second.status_code == 429
     assert second.headers["content-type"].startswith("text/html")
     assert 0 < int(second.headers["retry-after"]) <= 3600
@@ -288,7 +285,7 @@ async def test_the_form_tells_the_reporter_of_a_held_copy(app, limited):
         for name in ("张医生", "王医生"):  # two people: not one double click
             page = await browser.get("/report")
             answers.append(await browser.post("/report", data={
-                **_form(words), "reporter_name": name, "csrf_token": _token(page.text)}))
+                **_form(words), "reporter_name": name, "csrf_token": csrf_token(page.text)}))
     assert [a.status_code for a in answers] == [201, 201]
     assert 'id="held-note"' not in answers[0].text
     assert 'id="held-note"' in answers[1].text

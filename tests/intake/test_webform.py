@@ -1,46 +1,16 @@
 """The HTML form at /report as a reporter on a phone uses it (no JavaScript)."""
 
 import re
-import secrets
 
 from sqlalchemy import select
 
 from db.models import Case, Report
+from tests.fixtures.apps import csrf_token, open_form, webform_data
 from workflows.cases import receipts
 
 
-def _token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def _form(**overrides) -> dict:
-    data = {
-        "reporter_name": "张医生",
-        "reporter_unit": "东湖市人民医院",
-        "reporter_role": "doctor",
-        "reporter_phone": "13900139000",
-        "situations": ["1", "4"],
-        "categories": ["sexual_abuse"],
-        "child_name": "陈某",
-        "child_age": "11",
-        "child_gender": "female",
-        "child_address": "湖滨村5组",
-        "jurisdiction": "990103001001",
-        "description": f"患儿隐私部位有非正常损伤（{secrets.token_hex(4)}）",
-        "in_danger_now": "yes",
-    }
-    data.update(overrides)
-    return data
-
-
-async def _open(client) -> str:
-    page = await client.get("/report")
-    assert page.status_code == 200
-    return page.text
-
-
 async def test_form_is_chinese_mobile_ready_and_lists_choices(client):
-    html = await _open(client)
+    html = await open_form(client)
     assert 'lang="zh-CN"' in html and 'name="viewport"' in html
     assert "<script" not in html
     assert '<select id="jurisdiction" name="jurisdiction"' in html
@@ -53,10 +23,10 @@ async def test_form_is_chinese_mobile_ready_and_lists_choices(client):
 
 
 async def test_happy_path_gives_a_receipt_and_stores_the_case(client, sessions):
-    await _open(client)
-    html = await _open(client)
-    data = _form()
-    response = await client.post("/report", data={**data, "csrf_token": _token(html)})
+    await open_form(client)
+    html = await open_form(client)
+    data = webform_data()
+    response = await client.post("/report", data={**data, "csrf_token": csrf_token(html)})
     assert response.status_code == 201
     code = re.search(r'id="receipt-code">([^<]+)<', response.text).group(1)
     assert receipts.normalize(code)
@@ -74,10 +44,10 @@ async def test_happy_path_gives_a_receipt_and_stores_the_case(client, sessions):
 
 
 async def test_errors_are_shown_next_to_fields_with_input_kept(client):
-    html = await _open(client)
-    data = _form(description="", child_age="20", reporter_phone="12", jurisdiction="nowhere",
+    html = await open_form(client)
+    data = webform_data(description="", child_age="20", reporter_phone="12", jurisdiction="nowhere",
                  reporter_name="<b>张</b>")
-    response = await client.post("/report", data={**data, "csrf_token": _token(html)})
+    response = await client.post("/report", data={**data, "csrf_token": csrf_token(html)})
     assert response.status_code == 422
     page = response.text
     assert 'id="err-description"' in page and "请填写发生了什么" in page
@@ -90,21 +60,21 @@ async def test_errors_are_shown_next_to_fields_with_input_kept(client):
     assert re.search(r'value="sexual_abuse" checked', page)
     assert re.search(r'value="4" checked', page)
     # Fix the errors and submit the re-shown form: it goes through.
-    fixed = _form()
-    response = await client.post("/report", data={**fixed, "csrf_token": _token(page)})
+    fixed = webform_data()
+    response = await client.post("/report", data={**fixed, "csrf_token": csrf_token(page)})
     assert response.status_code == 201
 
 
 async def test_form_without_a_valid_csrf_token_is_refused(client, sessions):
-    await _open(client)
-    data = _form()
+    await open_form(client)
+    data = webform_data()
     response = await client.post("/report", data={**data, "csrf_token": "forged"})
     assert response.status_code == 400
     assert "页面已过期" in response.text
     assert data["child_name"] in response.text  # input kept for a retry
     client.cookies.clear()
-    html = await _open(client)
-    token = _token(html)
+    html = await open_form(client)
+    token = csrf_token(html)
     client.cookies.clear()  # the token alone, without its cookie, is not enough
     response = await client.post("/report", data={**data, "csrf_token": token})
     assert response.status_code == 400
@@ -115,8 +85,8 @@ async def test_form_without_a_valid_csrf_token_is_refused(client, sessions):
 
 
 async def test_double_submit_of_the_form_gives_one_receipt(client):
-    html = await _open(client)
-    data = {**_form(), "csrf_token": _token(html)}
+    html = await open_form(client)
+    data = {**webform_data(), "csrf_token": csrf_token(html)}
     first = await client.post("/report", data=data)
     second = await client.post("/report", data=data)
     code = re.compile(r'id="receipt-code">([^<]+)<')
