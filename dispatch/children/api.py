@@ -172,6 +172,13 @@ class ReasonIn(BaseModel):
     reason: Reason
 
 
+class SiblingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sibling_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    reason: Reason
+
+
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -254,6 +261,42 @@ async def add_guardian(
         child = await records.load_child(session, principal, child_id, lock=True)
         await records.add_guardian(session, principal, child, body.model_dump())
         audit(session, principal, "child.guardian_add", "child", child_id, request)
+        view = await records.child_file(session, principal, child)
+    return _child_out(view)
+
+
+@router.post("/children/{child_id}/siblings", response_model=ChildOut, status_code=201)
+async def link_sibling(
+    request: Request,
+    child_id: int,
+    body: SiblingIn,
+    principal: Annotated[Principal, Depends(CENTER)],
+) -> ChildOut:
+    """Record a brother or sister (both files show it, both timelines say who and why);
+    already linked answers the file unchanged."""
+    async with sessions(request)() as session, session.begin():
+        child = await records.load_child(session, principal, child_id, lock=True)
+        if await records.link_sibling(session, principal, child, body.sibling_id, body.reason):
+            audit(session, principal, "child.sibling_link", "child", child_id, request,
+                  {"sibling": body.sibling_id})
+        view = await records.child_file(session, principal, child)
+    return _child_out(view)
+
+
+@router.post("/children/{child_id}/siblings/{sibling_id}/unlink", response_model=ChildOut)
+async def unlink_sibling(
+    request: Request,
+    child_id: int,
+    sibling_id: int,
+    body: ReasonIn,
+    principal: Annotated[Principal, Depends(CENTER)],
+) -> ChildOut:
+    """Take back a sibling link recorded by mistake, with a reason."""
+    async with sessions(request)() as session, session.begin():
+        child = await records.load_child(session, principal, child_id, lock=True)
+        await records.unlink_sibling(session, principal, child, sibling_id, body.reason)
+        audit(session, principal, "child.sibling_unlink", "child", child_id, request,
+              {"sibling": sibling_id})
         view = await records.child_file(session, principal, child)
     return _child_out(view)
 

@@ -1,5 +1,5 @@
-"""Console pages of the child file: the file page (record, guardians, cases, one timeline,
-export, merge), linking from the case page, and the ledger import with its dry run.
+"""Console pages of the child file: the file page (record, guardians, siblings, cases, one
+timeline, export, merge), linking from the case page, and the ledger import with its dry run.
 
 They call the API's own functions (dispatch.children.api), so a page sees and writes exactly
 what the API would for this person, audited the same way.
@@ -139,6 +139,33 @@ async def guardian(request: Request, child_id: int,
         await api.add_guardian(request, child_id, body, user.principal)
 
     return await act(request, user, _back(child_id), run, "已添加监护人")
+
+
+@router.post("/children/{child_id}/siblings")
+async def sibling(request: Request, child_id: int,
+                  user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+    form = await read_form(request, user)
+    other = text_field(form, "sibling_id", 12)
+
+    async def run() -> None:
+        if not other.isdigit():
+            raise ApiError(422, "sibling_required", "请填写兄弟姐妹的儿童档案编号")
+        body = api.SiblingIn(sibling_id=int(other), reason=text_field(form, "reason", 2000))
+        await api.link_sibling(request, child_id, body, user.principal)
+
+    return await act(request, user, _back(child_id), run, "已登记兄弟姐妹")
+
+
+@router.post("/children/{child_id}/siblings/{sibling_id}/unlink")
+async def sibling_unlink(request: Request, child_id: int, sibling_id: int,
+                         user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+    form = await read_form(request, user)
+
+    async def run() -> None:
+        body = api.ReasonIn(reason=text_field(form, "reason", 2000))
+        await api.unlink_sibling(request, child_id, sibling_id, body, user.principal)
+
+    return await act(request, user, _back(child_id), run, "已取消兄弟姐妹登记")
 
 
 @router.post("/children/{child_id}/merge")

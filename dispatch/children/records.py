@@ -267,10 +267,52 @@ async def merge(session: AsyncSession, principal: Principal, child_id: int, into
     return kept
 
 
-async def add_sibling(session: AsyncSession, a: int, b: int) -> None:
+async def add_sibling(session: AsyncSession, a: int, b: int) -> bool:
+    """One row per pair (the lower id first); returns whether it is new."""
     low, high = sorted((a, b))
-    await session.execute(
-        insert(ChildSibling).values(child_id=low, sibling_id=high).on_conflict_do_nothing())
+    made = await session.execute(
+        insert(ChildSibling).values(child_id=low, sibling_id=high).on_conflict_do_nothing()
+        .returning(ChildSibling.child_id))
+    return made.first() is not None
+
+
+async def _pair(session: AsyncSession, principal: Principal, child: Child,
+                other_id: int) -> Child:
+    require_center(principal)
+    if other_id == child.id:
+        raise ApiError(422, "same_child", "不能把儿童记为自己的兄弟姐妹")
+    other = await load_child(session, principal, other_id, lock=True)
+    if child.merged_into_id or other.merged_into_id:
+        raise ApiError(409, "child_merged", "已并档的记录不能登记兄弟姐妹，请在保留的档案上操作")
+    return other
+
+
+async def link_sibling(session: AsyncSession, principal: Principal, child: Child,
+                       other_id: int, reason: str) -> bool:
+    """Record two children as siblings, on both files' timelines; False if they already
+    were (nothing written)."""
+    other = await _pair(session, principal, child, other_id)
+    if not await add_sibling(session, child.id, other.id):
+        return False
+    for one, two in ((child, other), (other, child)):
+        _event(session, one.id, "sibling_linked", principal, reason=reason,
+               data={"sibling": two.id})
+    return True
+
+
+async def unlink_sibling(session: AsyncSession, principal: Principal, child: Child,
+                         other_id: int, reason: str) -> None:
+    """Take back a sibling link recorded by mistake; 404 if there was none."""
+    other = await _pair(session, principal, child, other_id)
+    low, high = sorted((child.id, other.id))
+    gone = await session.execute(
+        delete(ChildSibling).where(ChildSibling.child_id == low, ChildSibling.sibling_id == high)
+        .returning(ChildSibling.child_id))
+    if gone.first() is None:
+        raise ApiError(404, "sibling_not_found", "这两名儿童没有登记为兄弟姐妹")
+    for one, two in ((child, other), (other, child)):
+        _event(session, one.id, "sibling_unlinked", principal, reason=reason,
+               data={"sibling": two.id})
 
 
 async def follow_case_merge(session: AsyncSession, case_id: int, into_id: int,

@@ -267,3 +267,56 @@ async def test_the_pages_show_the_file_and_link_from_the_case(
     async with sessions() as session:
         assert await session.scalar(select(CaseChild.child_id).where(
             CaseChild.case_id == case_id)) == child_id
+
+
+async def test_siblings_are_recorded_on_both_files_and_taken_back_with_a_reason(
+    client, make_user, login, pump, console_client
+):
+    caseworker_user = await make_user("caseworker")
+    caseworker = await login(caseworker_user)
+    place = a_place()
+    ids = []
+    for _ in range(2):
+        case_id = await _report(client, a_name()[0], place)
+        await pump()
+        ids.append((await _children_of(client, case_id, caseworker))["items"][0]["child_id"])
+    elder, younger = ids
+    base = f"/api/v1/children/{elder}/siblings"
+
+    linked = await client.post(base, json={"sibling_id": younger, "reason": "同一户口本"},
+                               headers=caseworker)
+    assert linked.status_code == 201, linked.text
+    assert [s["id"] for s in linked.json()["siblings"]] == [younger]
+    other_side = await client.get(f"/api/v1/children/{younger}", headers=caseworker)
+    assert [s["id"] for s in other_side.json()["siblings"]] == [elder]
+    again = await client.post(base, json={"sibling_id": younger, "reason": "再次登记"},
+                              headers=caseworker)
+    assert again.status_code == 201 and len(again.json()["siblings"]) == 1
+    for child_id in ids:
+        events = (await client.get(f"/api/v1/children/{child_id}/timeline",
+                                   headers=caseworker)).json()["items"]
+        assert [e["event"] for e in events].count("sibling_linked") == 1  # not twice
+
+    itself = await client.post(base, json={"sibling_id": elder, "reason": "x"},
+                               headers=caseworker)
+    assert itself.status_code == 422 and itself.json()["error"]["code"] == "same_child"
+    elsewhere = await login(await make_user("caseworker", jurisdiction="990104"))
+    assert (await client.post(f"/api/v1/children/{younger}/siblings", headers=elsewhere,
+                              json={"sibling_id": elder, "reason": "x"})).status_code == 404
+    police = await login(await make_user("liaison", "police", "990102001"))
+    assert (await client.post(base, headers=police, json={"sibling_id": younger,
+                                                          "reason": "x"})).status_code == 403
+
+    # The console: the file page lists the sibling and takes the link back with a reason.
+    console = await console_client(caseworker_user)
+    page = await console.get(f"/console/children/{elder}")
+    assert f'href="/console/children/{younger}"' in page.text.split('id="siblings"')[1]
+    unlinked = await console.post(
+        f"/console/children/{elder}/siblings/{younger}/unlink",
+        data={"csrf_token": form_token(page.text), "reason": "登记错误，不是兄弟姐妹"})
+    assert unlinked.status_code == 303
+    after = await console.get(f"/console/children/{elder}")
+    assert "未登记兄弟姐妹" in after.text and "已取消兄弟姐妹登记" in after.text
+    gone = await client.post(f"/api/v1/children/{younger}/siblings/{elder}/unlink",
+                             json={"reason": "x"}, headers=caseworker)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "sibling_not_found"

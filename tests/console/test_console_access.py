@@ -92,6 +92,7 @@ class Subject:
             "event": "review",
             "fmt": "xlsx",
             "child_id": str(self.child_id),
+            "sibling_id": str(self.child_id),  # refused as the child itself, after scope
             "task_id": str(self.task_id),
             "meeting_id": "1",
             "report_id": "1",
@@ -190,6 +191,7 @@ def _json_body(path: str, subject: Subject) -> dict:
         "link": {"case_id": subject.case_id},
         "attempts": {"outcome": "no_answer"},
         "blocks": {"call_sid": subject.call_sid, "hours": 1, "reason": "矩阵测试"},
+        "siblings": {"sibling_id": subject.child_id, "reason": "矩阵测试"},
     }
     if "/route/" in path:
         return {"department": ROUTE_TO}
