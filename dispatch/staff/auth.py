@@ -19,11 +19,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from channels.errors import ApiError, declared
-from channels.ratelimit import record_miss, refuse_if_over
 from channels.web import client_ip
 from db.engine import raw_connection
 from db.models import AppUser, AuditLog
 from dispatch.runtime import Runtime
+from dispatch.staff import login_limits
 
 # inspector: 督查专员, the center's officer who puts cases under 挂牌督办 by hand and
 # follows the departments' rectification (dispatch.supervision); no casework powers.
@@ -45,8 +45,6 @@ CENTER_DEPARTMENT = "minor_protection_center"
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("not-a-password")
-
-FAILED_LOGINS_PER_15_MINUTES = 10
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -200,14 +198,10 @@ async def token(
     password: Annotated[str, Form(max_length=200)],
 ) -> TokenOut:
     """OAuth2 password flow. The same answer for an unknown user and a wrong password;
-    attempts per user name and per address are limited, against password guessing."""
+    guessing is slowed per user name and per address (`dispatch.staff.login_limits`), and
+    the right password still signs in once the wait is over."""
     runtime = runtime_of(request)
-    limits = (
-        ("login-user", username.lower(), FAILED_LOGINS_PER_15_MINUTES),
-        ("login-ip", client_ip(request) or "-", 5 * FAILED_LOGINS_PER_15_MINUTES),
-    )
-    for bucket, key, limit in limits:
-        await refuse_if_over(request, bucket, key, limit, 900)
+    await login_limits.admit(request, username)
     async with runtime.sessions() as session, session.begin():
         user = (
             await session.execute(select(AppUser).where(AppUser.username == username))
@@ -228,9 +222,8 @@ async def token(
             )
         )
     if not ok or user is None:
-        for bucket, key, limit in limits:
-            await record_miss(request, bucket, key, limit, 900)
         raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    await login_limits.succeeded(request, username)
     issued = issue_token(runtime, user)
     # Warm the principal cache: a liaison who has just signed in to take a referral should
     # not pay a user lookup on the race itself (argon2 proved the user just now).

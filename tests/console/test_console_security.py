@@ -4,18 +4,20 @@ without the session's CSRF token change nothing; the sign-in answers the same fo
 unknown name and a wrong password and stops guessers; reads and writes of cases are in the
 audit log with who, what, when and from where; lists mask phone and ID numbers."""
 
+import asyncio
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from limits import RateLimitItemPerSecond
 from markupsafe import escape
 from sqlalchemy import select
 
-from channels import ratelimit
 from db.models import AppUser, AuditLog, Case, Referral
 from dispatch.console import sessions as console_sessions
+from dispatch.staff import login_limits
 from tests.fixtures.console import XSS, form_token, sign_in
 from tests.fixtures.reports import report
 from tests.fixtures.servers import PASSWORD
@@ -319,19 +321,23 @@ async def test_unknown_name_and_wrong_password_get_the_same_answer(
     assert len(failed) == 2 and {r.actor for r in failed} == {"anonymous"}
 
 
-async def test_password_guessing_is_stopped_even_for_the_right_password(
+async def test_password_guessing_is_slowed_and_the_right_password_works_after_the_wait(
     make_user, guesser, monkeypatch
 ):
-    # One fixed window: run across a quarter hour, the ten misses would split across two.
-    monkeypatch.setattr(ratelimit, "now", lambda: 1_800_000_450.0)
+    # The same ladder as the API's (one mechanism), in seconds: 3 misses in any 2 s.
+    monkeypatch.setattr(login_limits, "ACCOUNT_LADDER", (RateLimitItemPerSecond(3, 2),))
     user = await make_user("operator")
-    for _ in range(10):
+    for _ in range(3):
         assert (await sign_in(guesser, user.username, "guess")).status_code == 401
-    stopped = await sign_in(guesser, user.username)  # the right password, too late
-    assert stopped.status_code == 429
-    assert "请求过于频繁，请稍后再试" in stopped.text
-    assert 0 < int(stopped.headers["Retry-After"]) <= 900
+    slowed = await sign_in(guesser, user.username)  # the right password, during the wait
+    assert slowed.status_code == 429
+    wait = int(slowed.headers["Retry-After"])
+    assert 0 < wait <= 2
+    assert re.search(r"登录尝试过于频繁，请 \d+ 秒后再试", slowed.text)
     assert "hotline_console" not in guesser.cookies
+    await asyncio.sleep(wait + 0.2)
+    assert (await sign_in(guesser, user.username)).status_code == 303
+    assert "hotline_console" in guesser.cookies
 
 
 # ---------------------------------------------------------------------------------------
