@@ -21,6 +21,8 @@ def secret_key(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str | None:
+    """The client's address: the real one behind trusted proxies (`channels.proxies`
+    settles it for the whole request), what the audit log and the limits record."""
     return request.client.host if request.client else None
 
 

@@ -1,14 +1,16 @@
 """Settings from the environment (and an optional `.env`), as named in the contract."""
 
 import os
+import re
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from limits import parse_many
 from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -82,6 +84,19 @@ class Settings(BaseSettings):
         if value.strip():
             parse_many(value)
         return value.strip()
+
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (CIDRs or
+    # addresses, comma-separated, e.g. "10.0.0.0/8,127.0.0.1"); empty: nobody's, the
+    # connecting address is the client (channels.proxies).
+    hotline_trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
+    @field_validator("hotline_trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        """A comma- or space-separated list, as people write it in an environment."""
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[,\s]+", value) if part)
+        return value
 
 
 def processes(value: int | None) -> int:

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from channels import errors, public_pages, receipts, webform
 from channels.partners import forwards
+from channels.proxies import TrustedProxies
 from channels.sms import webhook as sms_webhook
 from channels.twilio import fallback as twilio_fallback
 from channels.voice import webhook as voice_webhook
@@ -103,4 +104,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
     # Outermost: the request id covers every log line, the timing every answer.
     app.add_middleware(metrics.Observe, timed=bool(settings.hotline_metrics_token))
+    # Before anything reads the client's address: the real one behind trusted proxies.
+    app.add_middleware(TrustedProxies, trusted=settings.hotline_trusted_proxies)
     return app

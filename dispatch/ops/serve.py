@@ -30,7 +30,9 @@ def serve_api(settings: Settings, database_url: str, redis_url: str, kind: str =
         workers=processes(settings.hotline_api_workers),
         host=settings.hotline_host,
         port=settings.hotline_port,
-        proxy_headers=True,
+        # Forwarded headers are read by the app (channels.proxies), from the proxies in
+        # HOTLINE_TRUSTED_PROXIES only; uvicorn's own reading would trust 127.0.0.1 always.
+        proxy_headers=False,
         log_config=logs.log_config(settings, kind),  # again in each worker process
         access_log=False,  # request lines carry receipt codes and phone numbers in paths
         # A worker process answers uvicorn's health pings only once its imports are done
