@@ -117,14 +117,34 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a PostgreSQL URL")
 
 
+# Shorter than this is no key (an empty file left by a crash, a placeholder): refused.
+MIN_SECRET_KEY_CHARS = 16
+
+
+class SecretKeyError(RuntimeError):
+    """The token key is missing or too short: starting would let anyone forge staff tokens."""
+
+
 def secret_key(settings: Settings) -> str:
-    """HOTLINE_SECRET_KEY, or one generated once and kept (0600) in the data dir."""
-    if settings.hotline_secret_key:
-        return settings.hotline_secret_key
-    path = Path(settings.hotline_data_dir) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    """HOTLINE_SECRET_KEY, or one generated once and kept (0600) in the data dir.
+
+    Several processes start at once (`hotline up`, uvicorn workers): the key is written to
+    a temporary file and linked into place, so the file is complete or absent, never
+    empty; the losers of the race read the winner's key. An empty or short key, from the
+    environment or the file, stops the process instead of signing tokens with it.
+    """
+    if settings.hotline_secret_key:  # set but empty (a copied .env.example): generated
+        key, source = settings.hotline_secret_key.strip(), "HOTLINE_SECRET_KEY"
+    else:
+        from db.crypto import write_new  # db.crypto reads these settings: imported here
+
+        path = Path(settings.hotline_data_dir) / "secret_key"
+        if not path.exists():
+            write_new(path, secrets.token_urlsafe(48))
+        key, source = path.read_text().strip(), str(path)
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        raise SecretKeyError(
+            f"{source}: the secret key is empty or shorter than {MIN_SECRET_KEY_CHARS}"
+            " characters; set HOTLINE_SECRET_KEY, or delete the file to have one generated"
+        )
+    return key
