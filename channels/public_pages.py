@@ -1,6 +1,7 @@
 """The public front door: a landing page at `/` that says where to go, and a receipt
 lookup page for people who do not call JSON APIs. Both are plain server-rendered HTML."""
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,10 @@ from channels.webform import templates
 from workflows.config import load
 
 router = APIRouter(tags=["public"])
+
+# The public pages' style sheet (templates/base.html): a file, as the CSP wants.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_PATH = "/static/public"
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

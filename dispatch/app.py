@@ -11,6 +11,8 @@ from fastapi.staticfiles import StaticFiles
 from channels import errors, public_pages, receipts, webform
 from channels.partners import forwards
 from channels.proxies import TrustedProxies
+from channels.public_pages import STATIC_DIR as PUBLIC_STATIC_DIR
+from channels.public_pages import STATIC_PATH as PUBLIC_STATIC_PATH
 from channels.sms import webhook as sms_webhook
 from channels.twilio import fallback as twilio_fallback
 from channels.voice import webhook as voice_webhook
@@ -21,7 +23,9 @@ from dispatch.cases import api as cases_api
 from dispatch.cases import corrections_api, workflow_api
 from dispatch.casework import api as casework_api
 from dispatch.children import api as children_api
+from dispatch.console import api_docs
 from dispatch.console import routes as console
+from dispatch.headers import SecurityHeaders
 from dispatch.limits import BodyLimit
 from dispatch.ops import health, metrics, status_api
 from dispatch.partners import api as partners_api
@@ -68,6 +72,10 @@ def create_app(
         version="0.1.0",
         description="未成年人救助保护热线：受理、评估、转介与跟踪。",
         lifespan=lifespan,
+        # The schema stays public (the contract); the interactive docs are a staff page
+        # (dispatch.console.api_docs), ReDoc is not offered (it needs a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     openapi.install(app)
@@ -101,9 +109,13 @@ def create_app(
     ):
         app.include_router(router)
     app.mount(console.STATIC_PATH, StaticFiles(directory=console.STATIC_DIR), name="console-static")
+    app.mount(PUBLIC_STATIC_PATH, StaticFiles(directory=PUBLIC_STATIC_DIR), name="public-static")
+    app.mount(api_docs.SWAGGER_PATH, StaticFiles(directory=api_docs.SWAGGER_DIR), name="swagger-ui")
     app.add_middleware(BodyLimit, max_bytes=settings.hotline_max_body_bytes)
     # Outermost: the request id covers every log line, the timing every answer.
     app.add_middleware(metrics.Observe, timed=bool(settings.hotline_metrics_token))
+    # Every answer, errors and 413s included; inside TrustedProxies, which settles the scheme.
+    app.add_middleware(SecurityHeaders)
     # Before anything reads the client's address: the real one behind trusted proxies.
     app.add_middleware(TrustedProxies, trusted=settings.hotline_trusted_proxies)
     return app

@@ -11,6 +11,7 @@ from channels.errors import ApiError
 from dispatch.children import pages as children_pages
 from dispatch.console import (
     admin,
+    api_docs,
     audit_log,
     board,
     casework,
@@ -33,6 +34,7 @@ STATIC_PATH = "/static/console"
 router = APIRouter()
 for module in (
     login,
+    api_docs,
     operator,
     sms,
     casework,
@@ -48,6 +50,7 @@ for module in (
     supervision_pages,
 ):
     router.include_router(module.router)
+router.include_router(api_docs.public)  # /docs
 
 _fallback = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -151,16 +151,6 @@ ROLE_HOMES = {
     "child_director": "/console/casework/mine",
     "station_worker": "/console/casework/mine",
 }
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def _label(table: Any, code: Any) -> str:
@@ -431,8 +421,6 @@ class ConsoleRoute(APIRoute):
                     response.headers[name] = value
             except RequestValidationError:
                 response = error_page(request, 422, "链接或提交的内容有误，请返回后重试")
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            return response
+            return response  # security headers: dispatch.headers, on every answer
 
         return route
