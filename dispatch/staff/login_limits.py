@@ -70,6 +70,7 @@ def _limiters_for(app: Any) -> _Limiters:
             implementation="redispy",
             wrap_exceptions=True,
             connection_pool=state.runtime.redis.connection_pool,
+            key_prefix="hotline:login",
         )
         local = MemoryStorage()
         found = _Limiters(
@@ -82,9 +83,18 @@ def _limiters_for(app: Any) -> _Limiters:
     return found
 
 
+def _hashed(text: str) -> str:
+    """Keys are hashed: no user name or address is stored in Redis (as channels.ratelimit)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def _account(username: str) -> str:
     """The key of a user name (known or not: both are limited alike, so 429 tells nothing)."""
-    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return _hashed(username.strip().lower())
+
+
+def _address(request: Request) -> tuple[str, str]:
+    return ("login-ip", _hashed(client_ip(request) or "-"))
 
 
 async def _call(
@@ -141,7 +151,7 @@ async def admit(request: Request, username: str) -> None:
     """Take this attempt's place in the address's and the account's limits, or refuse it
     (429 with Retry-After and the wait in words) before any password is checked."""
     lim = _limiters_for(request.app)
-    address = ("login-ip", client_ip(request) or "-")
+    address = _address(request)
     refused, taken = await _take(lim.address, lim.address_local, ADDRESS_LIMITS, *address)
     if refused:
         await _give_back(lim, address, taken)
@@ -164,6 +174,6 @@ async def _give_back(
 async def succeeded(request: Request, username: str) -> None:
     """The right password: the account starts afresh and the address gets its place back."""
     lim = _limiters_for(request.app)
-    await _give_back(lim, ("login-ip", client_ip(request) or "-"))
+    await _give_back(lim, _address(request))
     for item in ACCOUNT_LADDER:
         await _call(lim.account, lim.account_local, "clear", item, "login-user", _account(username))
