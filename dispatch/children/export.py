@@ -6,6 +6,7 @@ from io import BytesIO
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from dispatch import xlsx
 from dispatch.children.records import ChildFile, TimelineItem
 from workflows.reference import category_labels, gender_labels, jurisdiction_labels
 
@@ -17,8 +18,8 @@ def _sheet(book: Workbook, title: str, header: list[str], rows: list[list]) -> N
     sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(["" if v is None else v for v in row])
+    for values in rows:
+        xlsx.append(sheet, ["" if v is None else v for v in values])
     for column, width in zip("ABCDEFGH", (14, 18, 14, 16, 40, 30, 16, 16), strict=False):
         sheet.column_dimensions[column].width = width
 

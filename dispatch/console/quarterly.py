@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.models import Case, Jurisdiction, Referral, Report
+from dispatch import xlsx
 from dispatch.console import periods
 from dispatch.console.periods import Period
 from dispatch.console.stats import figures
@@ -163,7 +164,7 @@ def _disposition(period: Period, ext: str) -> dict[str, str]:
 
 def _csv_line(values: list[Any]) -> str:
     out = io.StringIO()
-    csv.writer(out).writerow(values)
+    csv.writer(out).writerow(xlsx.csv_row(values))
     return out.getvalue()
 
 
@@ -182,7 +183,7 @@ async def quarterly_csv(
         async with sessions(request)() as session, session.begin():
             async for batch in _batches(session, user.principal, period):
                 out = io.StringIO()
-                csv.writer(out).writerows(batch)
+                csv.writer(out).writerows(xlsx.csv_row(row) for row in batch)
                 yield out.getvalue().encode()
 
     return StreamingResponse(
@@ -251,4 +252,4 @@ async def quarterly_xlsx(
 
 def _append_all(sheet, rows: list[list[Any]]) -> None:
     for row in rows:
-        sheet.append(row)
+        xlsx.append(sheet, row)

@@ -23,6 +23,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from dispatch import xlsx
 from dispatch.console.timefmt import local
 from workflows.referrals.workflow import STATUS_LABELS
 
@@ -103,7 +104,7 @@ def _book_bytes(book: Workbook) -> bytes:
 
 
 def _title(sheet, text: str) -> None:
-    sheet.append([text])
+    xlsx.append(sheet, [text])
     sheet["A1"].font = Font(bold=True, size=14)
 
 
@@ -112,22 +113,24 @@ def scorecard_xlsx(card) -> bytes:
     sheet = book.active
     sheet.title = "部门考核"
     _title(sheet, f"部门办理情况考核表 {_span(card)}")
-    sheet.append(SCORECARD_HEADER)
+    xlsx.append(sheet, SCORECARD_HEADER)
     for cell in sheet[2]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True)
     for item in card.items:
-        sheet.append(scorecard_row(item))
-    sheet.append(["", "合计", "", *scorecard_row(card.total)[3:]])
+        xlsx.append(sheet, scorecard_row(item))
+    xlsx.append(sheet, ["", "合计", "", *scorecard_row(card.total)[3:]])
     reasons = book.create_sheet("退回原因")
-    reasons.append(["部门", "办理机构", "退回原因", "次数"])
+    xlsx.append(reasons, ["部门", "办理机构", "退回原因", "次数"])
     for item in card.items:
         for r in item["return_reasons"]:
-            reasons.append([item["department_name"], item["office"] or "", r["reason"], r["count"]])
+            xlsx.append(
+                reasons, [item["department_name"], item["office"] or "", r["reason"], r["count"]]
+            )
     outcomes = book.create_sheet("办理状态")
-    outcomes.append(["部门", "办理机构", *STATUS_LABELS.values()])
+    xlsx.append(outcomes, ["部门", "办理机构", *STATUS_LABELS.values()])
     for item in card.items:
-        outcomes.append(
+        xlsx.append(outcomes, 
             [
                 item["department_name"],
                 item["office"] or "",
@@ -265,17 +268,17 @@ def report_xlsx(report, figures: dict[str, Any], district_name: str, label: str)
     sheet = book.active
     sheet.title = "报告"
     _title(sheet, f"{district_name} {label}未成年人保护工作报告")
-    sheet.append(["状态", report.status if report else "未编写"])
-    sheet.append(["受理案件", figures.get("cases", 0)])
-    sheet.append([])
-    sheet.append(["指标", "分子", "分母", "比率"])
+    xlsx.append(sheet, ["状态", report.status if report else "未编写"])
+    xlsx.append(sheet, ["受理案件", figures.get("cases", 0)])
+    xlsx.append(sheet, [])
+    xlsx.append(sheet, ["指标", "分子", "分母", "比率"])
     for r in figures.get("rates", []):
-        sheet.append([r["label"], r["numerator"], r["denominator"], percent(r["value"])])
+        xlsx.append(sheet, [r["label"], r["numerator"], r["denominator"], percent(r["value"])])
     for title, rows in report_rows(figures):
-        sheet.append([])
-        sheet.append([f"按{title}", "案件数"])
+        xlsx.append(sheet, [])
+        xlsx.append(sheet, [f"按{title}", "案件数"])
         for row in rows:
-            sheet.append([row["label"], row["count"]])
+            xlsx.append(sheet, [row["label"], row["count"]])
     text = book.create_sheet("工作情况与典型案例")
     text.append(["工作情况"])
     text.append([report.narrative if report else ""])

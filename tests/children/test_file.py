@@ -180,9 +180,16 @@ async def test_id_numbers_and_phones_are_masked_and_reveal_is_audited_and_export
         assert answer.status_code in (200, 422), (cleared, answer.text)
     assert full["id_number"] == "11010120150101123X"  # read before the clearing
 
+    # What was typed reaches the workbook as text: a formula is not run, a control
+    # character does not break the file.
+    typed = '=HYPERLINK("http://example.invalid","点击")'
+    await client.patch(f"/api/v1/children/{child_id}", headers=caseworker,
+                       json={"hukou": typed, "school_class": "三\x07班", "reason": "核实"})
     exported = await client.get(f"/api/v1/children/{child_id}/export", headers=caseworker)
     assert exported.status_code == 200
     book = load_workbook(io.BytesIO(exported.content))
+    cells = {c.value: c.data_type for row in book["基本信息"].iter_rows() for c in row}
+    assert cells[typed] == "s" and "三班" in cells
     assert book.sheetnames == ["基本信息", "监护人", "案件", "时间线"]
     values = [c.value for row in book["基本信息"].iter_rows() for c in row]
     assert "东湖第一小学" in values and "11010120150101123X" not in values
