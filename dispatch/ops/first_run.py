@@ -39,7 +39,7 @@ def addresses(settings: Settings, log_file: Path | None) -> str:
         f"  强制报告   {base}/report",
         f"  查询回执   {base}/receipt",
         f"  工作台     {base}/console",
-        f"  接口文档   {base}/docs",
+        f"  接口文档   {base}/console/api-docs",
         "第一次试用：另开一个终端运行 hotline demo，载入演示账号和案件。",
     ]
     if log_file is not None:

@@ -15,9 +15,11 @@ async def test_landing_page_links_to_form_receipt_console_and_docs(client):
     assert page.headers["content-type"].startswith("text/html")
     assert "未成年人救助保护热线" in page.text
     links = set(re.findall(r'href="([^"]+)"', page.text))
-    assert {"/report", "/receipt", "/console", "/docs"} <= links
-    for link in ("/report", "/receipt", "/docs"):  # every link leads somewhere real
+    assert {"/report", "/receipt", "/console", "/console/api-docs", "/openapi.json"} <= links
+    for link in ("/report", "/receipt", "/openapi.json"):  # every link leads somewhere real
         assert (await client.get(link)).status_code == 200, link
+    docs = await client.get("/console/api-docs", follow_redirects=True)  # for staff only
+    assert docs.status_code == 200 and "登录" in docs.text
     console = await client.get("/console", follow_redirects=True)
     assert console.status_code == 200 and "登录" in console.text
 

@@ -34,7 +34,7 @@ def test_first_up_prints_the_addresses_and_logs_initdb_to_a_file(data_dir):  # n
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     shown = out.read_text(errors="replace")
-    for path in ("/", "/report", "/receipt", "/console", "/docs"):
+    for path in ("/", "/report", "/receipt", "/console", "/console/api-docs"):
         assert f"http://127.0.0.1:{port}{path}\n" in shown
     assert "hotline demo" in shown
     assert "initdb" not in shown and "Running commandline" not in shown
