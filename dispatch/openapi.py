@@ -3,18 +3,20 @@ with the contract's error body, and no reference that points nowhere.
 
 Most statuses follow from what a route depends on, so they are derived here rather than
 repeated on every decorator: a staff token (401, 403), a path parameter (404), parameters
-or a body (422), a JSON body (400, 413, 415), Twilio's signed form (400, 403, 413, 503),
-the database behind every `/api/` route (503), a state-changing staff call on one resource
-(409). What only a route's own code knows (a rate limit, a wrong password) it declares
-with `channels.errors.declared`.
+or a body (422), a body at all (400 when it does not parse, 413; 415 with `json_only`), a
+body naming a row by its id (404), Twilio's signed form (400, 403, 413, 503), the database
+behind every `/api/` route (503), a state-changing staff call on one resource, named in its
+path or its body (409). What only a route's own code knows (a rate limit, a wrong password)
+it declares with `channels.errors.declared`.
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from pydantic import BaseModel
 
 from channels.errors import ERROR_SCHEMA, ERROR_SCHEMA_NAME, declared
 from channels.twilio.webhook import twilio_form
@@ -40,6 +42,25 @@ def _params(dependant: Dependant, kind: str) -> bool:
     )
 
 
+def _models(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models(arg)
+
+
+def _body_names_a_row(dependant: Dependant) -> bool:
+    """A body field `…_id` (the case to flag, the record to link): a row that may not exist,
+    or may not be in the state the call needs."""
+    for param in dependant.body_params:
+        if param.name.endswith("_id"):
+            return True
+        for model in _models(param.field_info.annotation):
+            if any(name.endswith("_id") for name in model.model_fields):
+                return True
+    return False
+
+
 def statuses(route: RouteContext) -> set[int]:
     """The error statuses a route can answer, from what it depends on."""
     calls = set(_calls(route.dependant))
@@ -55,12 +76,17 @@ def statuses(route: RouteContext) -> set[int]:
     if json_only in calls:
         out |= {400, 413, 415, 422}
     elif route.dependant.body_params:
-        out |= {413, 422}
+        # a body that does not parse (JSON, or a form's multipart) is 400 with or without
+        # json_only in front of it
+        out |= {400, 413, 422}
+    names_a_row = _body_names_a_row(route.dependant)
+    if names_a_row:
+        out.add(404)
     if twilio_form in calls:
         out |= {400, 403, 413, 503}
     if route.path.startswith(("/api/", "/metrics")):  # the database behind them
         out.add(503)
-    if staff and has_path and route.methods - {"GET", "HEAD"}:
+    if staff and (has_path or names_a_row) and route.methods - {"GET", "HEAD"}:
         out.add(409)
     return out
 

@@ -81,6 +81,11 @@ async def test_statuses_follow_what_a_route_depends_on(client):
     assert "409" in responses[("POST", "/api/v1/cases/{case_id}/events")]
     assert "403" in responses[("POST", "/channels/twilio/sms")]
     assert {"200", "503"} <= responses[("GET", "/readyz")]
+    # a body that does not parse is 400 without json_only too (found by schemathesis)
+    assert "400" in responses[("PATCH", "/api/v1/children/{child_id}")]
+    assert "400" in responses[("POST", "/api/v1/children/import")]  # a broken multipart
+    # a body naming a row by id: that case may not exist, or be flagged already
+    assert {"404", "409"} <= responses[("POST", "/api/v1/supervision/key-cases")]
 
 
 async def test_readyz_declares_what_it_names_when_down(client):
