@@ -48,3 +48,15 @@ def test_stages_follow_the_three_moments_and_stop_when_closed():
     assert next_check(points, WARNED, "open") == points.due_at
     assert next_check(points, FLAGGED, "open") is None
     assert next_check(points, 0, "done") is None
+
+
+@pytest.mark.parametrize(
+    "far",
+    ["999999wd", "400d", "9999h", START + timedelta(days=367), datetime(8694, 11, 26, tzinfo=UTC)],
+)
+def test_a_due_moment_beyond_a_year_is_refused_at_once(far):
+    """Not minutes of walking the calendar, nor an overflow into a 500 (schemathesis)."""
+    with pytest.raises(WorkflowRefused) as refused:
+        task_points(START, far)
+    assert refused.value.code == "due_too_far" and "366" in refused.value.message
+    assert task_points(START, "260wd").due_at > START
