@@ -318,7 +318,19 @@ async def merge_child(
     return _child_out(view)
 
 
-@router.get("/children/{child_id}/export")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/children/{child_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "XLSX 工作簿",
+            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def export_child(
     request: Request, child_id: int, principal: Annotated[Principal, Depends(CENTER)]
 ) -> Response:
@@ -330,7 +342,7 @@ async def export_child(
         audit(session, principal, "child.export", "child", child_id, request)
     return Response(
         export.workbook(view, items),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="child-{child_id}.xlsx"'},
     )
 

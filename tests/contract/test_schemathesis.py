@@ -79,7 +79,12 @@ async def staff(live_url, make_user, login, redis_url) -> Iterator[dict]:
             "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
         )
         assert sign_in.status_code == 200, sign_in.text
-    known = {"case_id": made.json()["case_id"], "report_id": made.json()["report_id"]}
+        case_id = made.json()["case_id"]
+        child = await http.post(f"/api/v1/cases/{case_id}/children", headers=headers,
+                                json={"reason": "schemathesis"})
+        assert child.status_code == 201, child.text
+    known = {"case_id": case_id, "report_id": made.json()["report_id"],
+             "child_id": child.json()["child_id"]}
     yield {"headers": headers, "known": known}
     # The generated logins are failures from 127.0.0.1: forget them, so the browser tests
     # that sign in over the same address later in the run are not rate limited.
