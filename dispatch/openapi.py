@@ -22,9 +22,11 @@ from channels.errors import ERROR_SCHEMA, ERROR_SCHEMA_NAME, declared
 from channels.twilio.webhook import twilio_form
 from channels.web import json_only
 from dispatch.staff.auth import current_principal
+from workflows.casework.guardianship import placement_kinds, steps
 from workflows.config import load
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import levels
+from workflows.referrals.workflow import STATUS_LABELS
 
 _FASTAPI_422 = ("HTTPValidationError", "ValidationError")
 
@@ -116,6 +118,9 @@ CHOICES: dict[str, Callable[[], Any]] = {
     "department": department_labels,
     "jurisdiction": jurisdiction_labels,
     "risk_level": levels,
+    "referral_status": lambda: STATUS_LABELS,
+    "placement_kind": placement_kinds,
+    "intervention_step": lambda: [s.code for s in steps()],
 }
 
 

@@ -14,6 +14,11 @@ def category_labels() -> dict[str, str]:
     return {code: row[0] for code, row in reference()["categories"].items()}
 
 
+def allowed(labels: dict) -> str:
+    """The codes a field takes, with their labels, for a message saying what is allowed."""
+    return "、".join(f"{code}（{name}）" for code, name in labels.items())
+
+
 def department_labels() -> dict[str, str]:
     return dict(reference()["departments"])
 

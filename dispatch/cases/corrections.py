@@ -31,7 +31,12 @@ from workflows.cases.intake import ChildIn
 from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Invalid, WorkflowRefused
 from workflows.partners.forwards import order_of, sources, text_to_judge
-from workflows.reference import category_labels, department_labels, jurisdiction_labels
+from workflows.reference import (
+    allowed,
+    category_labels,
+    department_labels,
+    jurisdiction_labels,
+)
 from workflows.referrals.deadlines import levels
 from workflows.referrals.workflow import apply_referral_event
 from workflows.triage.policy import REGISTERS, example_labels
@@ -274,7 +279,9 @@ _THREAD_TEXT = text(
 )
 
 
-Code = Annotated[str, Field(min_length=1, max_length=40)]
+Code = Annotated[
+    str, Field(min_length=1, max_length=40, json_schema_extra={"x-choices": "category"})
+]
 
 
 class CaseCorrectionIn(BaseModel):
@@ -284,13 +291,15 @@ class CaseCorrectionIn(BaseModel):
 
     categories: Annotated[list[Code] | None, Field(default=None, max_length=13)] = None
     emergency: bool | None = None
-    jurisdiction: Annotated[str | None, Field(default=None, min_length=1, max_length=32)] = None
+    jurisdiction: Annotated[
+        str | None,
+        Field(
+            default=None, min_length=1, max_length=32,
+            json_schema_extra={"x-choices": "jurisdiction"},
+        ),
+    ] = None
     child: ChildIn | None = None
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-def _allowed(labels: dict[str, str]) -> str:
-    return "、".join(f"{code}（{name}）" for code, name in labels.items())
 
 
 def _checked_categories(codes: list[str] | None) -> list[str] | None:
@@ -298,9 +307,9 @@ def _checked_categories(codes: list[str] | None) -> list[str] | None:
         return None
     known = category_labels()
     if not codes:
-        raise Invalid("categories_required", f"请至少选择一个困境类型，可选：{_allowed(known)}")
+        raise Invalid("categories_required", f"请至少选择一个困境类型，可选：{allowed(known)}")
     if any(code not in known for code in codes):
-        raise Invalid("unknown_category", f"困境类型代码无效，可选：{_allowed(known)}")
+        raise Invalid("unknown_category", f"困境类型代码无效，可选：{allowed(known)}")
     return list(dict.fromkeys(codes))
 
 
@@ -311,7 +320,7 @@ async def _checked_jurisdiction(session, code: str | None, principal: Principal)
         return None
     known = jurisdiction_labels()
     if code not in known:
-        raise Invalid("unknown_jurisdiction", f"辖区代码无效，可选：{_allowed(known)}")
+        raise Invalid("unknown_jurisdiction", f"辖区代码无效，可选：{allowed(known)}")
     path = await session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == code))
     if not path or not path.startswith(principal.scope_path or "\x00"):
         raise Invalid("jurisdiction_out_of_scope", "只能更正为您所辖范围内的辖区")

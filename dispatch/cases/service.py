@@ -434,24 +434,27 @@ async def send_event(
     return StateOut(id=case.id, state=case.state, risk_level=case.risk_level)
 
 
+RiskLevel = Annotated[str, Field(json_schema_extra={"x-choices": "risk_level"})]
+
+
 class AssessmentIn(BaseModel):
-    risk_level: str
+    risk_level: RiskLevel
     guardianship: Annotated[str | None, Field(default=None, max_length=2000)] = None
-    needs: list[str] = []
+    needs: list[Annotated[str, Field(json_schema_extra={"enum": list(NEEDS)})]] = []
     notes: Annotated[str | None, Field(default=None, max_length=5000)] = None
 
     @field_validator("risk_level")
     @classmethod
     def _level(cls, value: str) -> str:
         if value not in levels():
-            raise ValueError("unknown risk level")
+            raise ValueError("未知的风险等级，可选：" + "、".join(levels()))
         return value
 
     @field_validator("needs")
     @classmethod
     def _needs(cls, value: list[str]) -> list[str]:
         if any(n not in NEEDS for n in value):
-            raise ValueError("unknown need")
+            raise ValueError("未知的需求，可选：" + "、".join(NEEDS))
         return list(dict.fromkeys(value))
 
 
@@ -520,13 +523,13 @@ async def assess(
 class VisitIn(BaseModel):
     visited_at: datetime | None = None
     findings: Annotated[str, Field(min_length=1, max_length=5000)]
-    risk_after: str | None = None
+    risk_after: RiskLevel | None = None
 
     @field_validator("risk_after")
     @classmethod
     def _level(cls, value: str | None) -> str | None:
         if value is not None and value not in levels():
-            raise ValueError("unknown risk level")
+            raise ValueError("未知的风险等级，可选：" + "、".join(levels()))
         return value
 
 

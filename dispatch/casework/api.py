@@ -464,9 +464,11 @@ async def list_written_assessments(
 
 
 class PlacementIn(BaseModel):
-    kind: str = Field(max_length=30)
+    kind: str = Field(max_length=30, json_schema_extra={"x-choices": "placement_kind"})
     body: str = Field(max_length=200)
-    department: str | None = Field(default=None, max_length=40)
+    department: str | None = Field(
+        default=None, max_length=40, json_schema_extra={"x-choices": "department"}
+    )
     start_on: date
     end_on: date | None = None
     note: Text = None
@@ -485,8 +487,8 @@ class PlacementOut(BaseModel):
 
 
 class InterventionIn(BaseModel):
-    step: str = Field(max_length=30)
-    department: str = Field(max_length=40)
+    step: str = Field(max_length=30, json_schema_extra={"x-choices": "intervention_step"})
+    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
     acted_on: date
     document: str | None = Field(default=None, max_length=200)
     note: Text = None
@@ -584,7 +586,9 @@ async def get_guardianship(
 
 class MeetingIn(BaseModel):
     scheduled_at: datetime
-    departments: list[Annotated[str, Field(max_length=40)]] = Field(max_length=20)
+    departments: list[
+        Annotated[str, Field(max_length=40, json_schema_extra={"x-choices": "department"})]
+    ] = Field(max_length=20)
     agenda: str = Field(max_length=2000)
     place: str | None = Field(default=None, max_length=200)
 
@@ -610,7 +614,7 @@ class MeetingList(BaseModel):
 
 class DecisionIn(BaseModel):
     title: str = Field(max_length=200)
-    department: str = Field(max_length=40)
+    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
     due: datetime | Annotated[str, Field(max_length=10)] = "5wd"
 
 

@@ -15,7 +15,7 @@ from db.models import Case, CaseEvent
 from dispatch.staff.auth import Principal
 from workflows.casework.guardianship import check_placement, check_step, placement_kinds
 from workflows.errors import WorkflowRefused
-from workflows.reference import department_labels
+from workflows.reference import allowed, department_labels
 
 
 def _refused(exc: WorkflowRefused) -> ApiError:
@@ -40,7 +40,9 @@ async def add_placement(
     except WorkflowRefused as exc:
         raise _refused(exc) from exc
     if department and department not in department_labels():
-        raise ApiError(422, "unknown_department", "未知的部门")
+        raise ApiError(
+            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+        )
     if not (body or "").strip():
         raise ApiError(422, "body_required", "请填写负责的机构或监护人")
     row = Placement(

@@ -21,7 +21,7 @@ from dispatch.staff.notifications import notify, office_liaisons
 from dispatch.staff.scope import case_filter, in_subtree
 from dispatch.tasks.service import create_task
 from workflows.casework.conference import triggers
-from workflows.reference import department_labels
+from workflows.reference import allowed, department_labels
 
 
 async def proposed_because(session: AsyncSession, case: Case) -> list[str]:
@@ -48,7 +48,9 @@ def _checked_departments(departments: list[str]) -> list[str]:
     known = department_labels()
     chosen = list(dict.fromkeys(d for d in departments if d))
     if any(d not in known for d in chosen):
-        raise ApiError(422, "unknown_department", "包含未知的部门")
+        raise ApiError(
+            422, "unknown_department", "包含未知的部门，可选：" + allowed(known)
+        )
     if len(chosen) < MIN_DEPARTMENTS:
         raise ApiError(422, "departments_required", "个案会商需要邀请至少两个部门")
     return chosen

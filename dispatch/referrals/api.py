@@ -30,7 +30,9 @@ CASEWORK = requires(permissions.CASEWORK)
 async def list_referrals(
     request: Request,
     principal: Annotated[Principal, Depends(VIEWERS)],
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[
+        str | None, Query(max_length=20, json_schema_extra={"x-choices": "referral_status"})
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> ReferralList:

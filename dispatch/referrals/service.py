@@ -364,8 +364,8 @@ async def list_referrals(
 ) -> ReferralList:
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`
     narrows it to one case's shares."""
-    if status and status not in STATUSES:
-        raise Invalid("unknown_status", "未知的转介状态")
+    if status is not None and status not in STATUSES:
+        raise Invalid("unknown_status", "未知的转介状态，可选：" + "、".join(STATUSES))
     stmt = (
         select(Referral)
         .where(referral_filter(principal))
@@ -427,14 +427,14 @@ async def record_action(
 
 
 class RouteIn(BaseModel):
-    department: Annotated[str, Field(max_length=40)]
+    department: Annotated[str, Field(max_length=40, json_schema_extra={"x-choices": "department"})]
     office_id: int | None = None
 
     @field_validator("department")
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in department_labels():
-            raise ValueError("unknown department")
+            raise ValueError("未知的部门，可选：" + "、".join(department_labels()))
         return value
 
 

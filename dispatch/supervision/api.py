@@ -119,7 +119,10 @@ async def get_scorecard(
 class OrderIn(BaseModel):
     referral_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
     case_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
-    department: Annotated[str | None, Field(default=None, max_length=40)] = None
+    department: Annotated[
+        str | None,
+        Field(default=None, max_length=40, json_schema_extra={"x-choices": "department"}),
+    ] = None
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     due_at: datetime
 
@@ -413,7 +416,9 @@ async def post_minutes(
 
 class ActionIn(BaseModel):
     text: Annotated[str, Field(min_length=1, max_length=2000)]
-    department: Annotated[str, Field(min_length=1, max_length=40)]
+    department: Annotated[
+        str, Field(min_length=1, max_length=40, json_schema_extra={"x-choices": "department"})
+    ]
     due_at: datetime
 
 

@@ -30,7 +30,7 @@ from dispatch.staff.scope import case_filter, referral_filter
 from dispatch.supervision.access import SUPERVISING_ROLES, is_department_staff, order_filter
 from workflows import supervision as rules
 from workflows.errors import WorkflowRefused
-from workflows.reference import department_labels
+from workflows.reference import allowed, department_labels
 
 ORDER_EVENTS = {
     "open": "supervision_ordered",
@@ -137,7 +137,9 @@ async def open_order(
         if target.case_id is None or not target.department:
             raise ApiError(422, "target_required", "请指定转介，或案件及责任部门")
         if target.department not in department_labels():
-            raise ApiError(422, "unknown_department", "未知的部门")
+            raise ApiError(
+            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+        )
         case = await _case(session, principal, target.case_id)
         department = target.department
         referral = (

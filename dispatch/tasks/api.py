@@ -68,7 +68,7 @@ def task_out(t: Task) -> TaskOut:
 
 
 class TaskIn(BaseModel):
-    department: str = Field(max_length=40)
+    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
     title: str = Field(max_length=200)
     detail: str | None = Field(default=None, max_length=2000)
     # A window from now ("3wd" working days, "24h", "7d") or a moment (ISO 8601 with zone).

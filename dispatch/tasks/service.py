@@ -20,7 +20,7 @@ from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, in_subtree
 from workflows.errors import WorkflowRefused
-from workflows.reference import department_labels
+from workflows.reference import allowed, department_labels
 from workflows.referrals.deadlines import DeadlinePoints
 from workflows.tasks import ESCALATED, FLAGGED, WARNED, next_check, stage_at, task_points
 
@@ -80,7 +80,9 @@ async def create_task(
     `due` is a window from now ("3wd", "24h") or a moment. The same source item for the same
     department is one task: asking again returns the task already made."""
     if department_code not in department_labels():
-        raise ApiError(422, "unknown_department", "未知的部门")
+        raise ApiError(
+            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+        )
     title = (title or "").strip()
     if not title:
         raise ApiError(422, "title_required", "请填写任务内容")

@@ -7,6 +7,7 @@ transaction, so nothing is acknowledged before it is durable.
 
 import hashlib
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,8 +134,67 @@ def field_errors(error: ValidationError | list[dict[str, Any]]) -> dict[str, str
         if not path or path not in FIELD_MESSAGES and err.get("type") == "extra_forbidden":
             out.setdefault(path or "body", "包含无法识别的字段")
             continue
-        out.setdefault(path, FIELD_MESSAGES.get(path, "此项填写有误"))
+        out.setdefault(path, FIELD_MESSAGES.get(path) or explain(err))
     return out
+
+
+def _choices(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" (from the schema, never the input) as a Chinese list."""
+    parts = (part.strip().strip("'") for part in re.split(r",| or ", expected))
+    return "、".join(part for part in parts if part)
+
+
+# What is wrong with a field and what is allowed, by pydantic's error type; the limits come
+# from the schema (pydantic's `ctx`), never from what was sent.
+_EXPLAIN = {
+    "missing": lambda ctx: "此项必填",
+    "literal_error": lambda ctx: "应为以下之一：" + _choices(str(ctx.get("expected", ""))),
+    "enum": lambda ctx: "应为以下之一：" + _choices(str(ctx.get("expected", ""))),
+    "string_too_long": lambda ctx: f"最多{ctx['max_length']}个字",
+    "string_too_short": lambda ctx: "不能为空" if ctx["min_length"] == 1
+    else f"至少{ctx['min_length']}个字",
+    "too_long": lambda ctx: f"最多{ctx['max_length']}项",
+    "too_short": lambda ctx: f"至少{ctx['min_length']}项",
+    "string_type": lambda ctx: "应为文字",
+    "string_pattern_mismatch": lambda ctx: "格式不对",
+    "int_type": lambda ctx: "应为整数",
+    "int_parsing": lambda ctx: "应为整数",
+    "int_from_float": lambda ctx: "应为整数",
+    "float_type": lambda ctx: "应为数字",
+    "float_parsing": lambda ctx: "应为数字",
+    "greater_than_equal": lambda ctx: f"应不小于{ctx['ge']}",
+    "greater_than": lambda ctx: f"应大于{ctx['gt']}",
+    "less_than_equal": lambda ctx: f"应不大于{ctx['le']}",
+    "less_than": lambda ctx: f"应小于{ctx['lt']}",
+    "bool_type": lambda ctx: "应为 true 或 false",
+    "bool_parsing": lambda ctx: "应为 true 或 false",
+    "list_type": lambda ctx: "应为列表",
+    "dict_type": lambda ctx: "应为对象",
+    "model_type": lambda ctx: "应为对象",
+    "model_attributes_type": lambda ctx: "应为对象",
+    "datetime_type": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
+    "datetime_parsing": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
+    "datetime_from_date_parsing": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
+    "date_type": lambda ctx: "应为日期，如 2026-07-01",
+    "date_parsing": lambda ctx: "应为日期，如 2026-07-01",
+    "date_from_datetime_parsing": lambda ctx: "应为日期，如 2026-07-01",
+    "date_from_datetime_inexact": lambda ctx: "应为日期，如 2026-07-01",
+    "extra_forbidden": lambda ctx: "无法识别的字段",
+}
+
+
+def explain(err: dict[str, Any]) -> str:
+    """A field's message when none is written for it: a validator's own Chinese message, else
+    what pydantic's error type says is wrong and allowed, else a general one."""
+    kind = str(err.get("type", ""))
+    if kind == "value_error":
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        if any("\u4e00" <= ch <= "\u9fff" for ch in message):
+            return message
+    try:
+        return _EXPLAIN[kind](err.get("ctx") or {})
+    except KeyError:
+        return "此项填写有误"
 
 
 @dataclass

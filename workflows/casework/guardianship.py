@@ -11,7 +11,7 @@ from datetime import date
 
 from workflows.config import load
 from workflows.errors import WorkflowRefused
-from workflows.reference import department_labels
+from workflows.reference import allowed, department_labels
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def steps() -> list[Step]:
 def check_placement(kind: str, start: date, end: date | None) -> None:
     kinds = placement_kinds()
     if kind not in kinds:
-        raise WorkflowRefused("unknown_kind", f"安置类型应为：{'、'.join(kinds.values())}")
+        raise WorkflowRefused("unknown_kind", f"安置类型应为：{allowed(kinds)}")
     if end is not None and end < start:
         raise WorkflowRefused("end_before_start", "结束日期不能早于开始日期")
 
@@ -45,7 +45,8 @@ def check_step(code: str, department: str, taken: list[str], skip_reason: str | 
     order = steps()
     codes = [s.code for s in order]
     if code not in codes:
-        raise WorkflowRefused("unknown_step", f"干预措施应为：{'、'.join(s.label for s in order)}")
+        choices = allowed({s.code: s.label for s in order})
+        raise WorkflowRefused("unknown_step", f"干预措施应为：{choices}")
     step = order[codes.index(code)]
     if department not in step.departments:
         who = "、".join(department_labels().get(d, d) for d in step.departments)
