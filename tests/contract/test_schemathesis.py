@@ -89,8 +89,9 @@ async def staff(live_url, make_user, login, redis_url) -> Iterator[dict]:
     # The generated logins are failures from 127.0.0.1: forget them, so the browser tests
     # that sign in over the same address later in the run are not rate limited.
     redis = Redis.from_url(redis_url)
-    for key in redis.scan_iter("hotline:rl:*"):
-        redis.delete(key)
+    for pattern in ("hotline:rl:*", "hotline:login:*"):
+        for key in redis.scan_iter(pattern):
+            redis.delete(key)
 
 
 def _negatable(operation) -> bool:
