@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from db.columns import timestamp as _ts
+from db.crypto import EncryptedText
 
 
 def _json(default: Any = None) -> Any:
@@ -77,6 +78,10 @@ class AppUser(SQLModel, table=True):
     # Bumped on password change or logout-everywhere: outstanding tokens stop working.
     token_version: int = Field(default=0)
     created_at: datetime | None = _ts()
+    # The TOTP seed of an optional second factor (dispatch.staff.totp), encrypted at rest.
+    totp_secret: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
+    # The last successful sign-in (token endpoint or console), for the accounts list.
+    last_login_at: datetime | None = _ts(nullable=True)
 
 
 class Case(SQLModel, table=True):

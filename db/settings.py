@@ -90,9 +90,13 @@ class Settings(BaseSettings):
     # connecting address is the client (channels.proxies).
     hotline_trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
 
-    @field_validator("hotline_trusted_proxies", mode="before")
+    # Roles that may not sign in without a TOTP second factor (comma-separated, e.g.
+    # "supervisor,admin"; dispatch.staff.totp); empty: TOTP is optional for everyone.
+    hotline_totp_required_roles: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("hotline_trusted_proxies", "hotline_totp_required_roles", mode="before")
     @classmethod
-    def _split_networks(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         """A comma- or space-separated list, as people write it in an environment."""
         if isinstance(value, str):
             return tuple(part for part in re.split(r"[,\s]+", value) if part)

@@ -31,7 +31,7 @@ from dispatch.ops import health, metrics, status_api
 from dispatch.partners import api as partners_api
 from dispatch.referrals import api as referrals_api
 from dispatch.runtime import make_runtime
-from dispatch.staff import auth
+from dispatch.staff import auth, totp
 from dispatch.supervision import api as supervision_api
 from dispatch.tasks import api as tasks_api
 from dispatch.telephony import blocks_api, callbacks_api, calls_api, sms_api
@@ -48,6 +48,7 @@ def create_app(
     settings = settings or Settings()  # read now: `hotline up` sets the URLs just before
     crypto.configure(settings)
     crypto.ring()  # the data key is read (or generated) now, not by the first report
+    totp.required_roles(settings)  # a typo in HOTLINE_TOTP_REQUIRED_ROLES stops the start
     database_url = database_url or settings.database_url
     redis_url = redis_url or settings.redis_url
     if not database_url or not redis_url:

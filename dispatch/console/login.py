@@ -1,9 +1,10 @@
 """Signing in and out of the consoles, and each role's landing page.
 
 Sign-in goes through the staff API's own password endpoint (`dispatch.staff.auth.token`): the
-same argon2 check, failed-login limits and audit rows; the token it issues stays in the
-server-side session. The form itself is protected like the report form: a signed nonce in
-a cookie and in the form, so another site cannot sign a browser in as someone else.
+same argon2 check, TOTP second factor, failed-login limits and audit rows; the token it
+issues stays in the server-side session. The form itself is protected like the report
+form: a signed nonce in a cookie and in the form, so another site cannot sign a browser in
+as someone else.
 """
 
 import secrets
@@ -98,8 +99,9 @@ async def login(request: Request) -> Response:
         return _login_page(request, error="页面已过期，请重新输入", next_url=next_url, status=400)
     username = text_field(form, "username", 60)
     password = str(form.get("password", ""))[:200]
+    code = text_field(form, "totp_code", 12) or None
     try:
-        issued = await auth.token(request, username, password)
+        issued = await auth.token(request, username, password, code)
     except ApiError as exc:  # wrong name or password, or too many misses (429)
         page = _login_page(request, error=exc.message, next_url=next_url, status=exc.status)
         for name, value in (exc.headers or {}).items():

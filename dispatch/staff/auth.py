@@ -16,14 +16,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
-from sqlalchemy import select
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
 
 from channels.errors import ApiError, declared
 from channels.web import client_ip
 from db.engine import raw_connection
 from db.models import AppUser, AuditLog
 from dispatch.runtime import Runtime
-from dispatch.staff import login_limits
+from dispatch.staff import login_limits, totp
 
 # inspector: 督查专员, the center's officer who puts cases under 挂牌督办 by hand and
 # follows the departments' rectification (dispatch.supervision); no casework powers.
@@ -96,10 +98,33 @@ def runtime_of(request: Request) -> Runtime:
 
 
 # A verified token is trusted for this long before the user row is read again: a burst of
-# requests (a queue refresh, a claim race) costs one lookup. A disabled user or a logout
-# (token_version bump) therefore takes effect within these seconds.
+# requests (a queue refresh, a claim race) costs one lookup. A change made through
+# `dispatch.staff.accounts` (disable, role, password, revoke; the CLI or the accounts page)
+# bumps ACCOUNTS_KEY in Redis, which every cached entry is checked against (one GET), so it
+# takes effect on the next request in every process; a change by raw SQL within these
+# seconds.
 PRINCIPAL_TTL = 5.0
 _PRINCIPAL_CACHE_MAX = 10_000
+ACCOUNTS_KEY = "hotline:staff:accounts"
+
+
+async def _accounts_epoch(redis: Redis) -> bytes | None:
+    """The accounts' change counter; None without Redis (then nothing is trusted from the
+    cache: every request reads the user row, as before the cache existed)."""
+    try:
+        return await redis.get(ACCOUNTS_KEY) or b"0"
+    except (RedisError, OSError):
+        return None
+
+
+async def accounts_changed(redis: Redis) -> bool:
+    """Tell every process that an account changed (after the change committed): their
+    cached principals are read again on the next request. False if Redis did not answer."""
+    try:
+        await redis.incr(ACCOUNTS_KEY)
+    except (RedisError, OSError):
+        return False
+    return True
 
 
 # One statement on the pooled connection's asyncpg connection: no transaction around a lone
@@ -114,8 +139,11 @@ _PRINCIPAL_SQL = (
 async def principal_from_token(runtime: Runtime, token: str) -> Principal | None:
     cached = runtime.principal_cache.get(token)
     now = time.monotonic()
-    if cached and now - cached[0] < PRINCIPAL_TTL:
-        return cached[1]
+    # Read before the user row: a change committed after this read bumps the counter past
+    # what the entry stores, so the entry is not trusted again.
+    epoch = await _accounts_epoch(runtime.redis)
+    if cached and now - cached[0] < PRINCIPAL_TTL and epoch is not None and cached[1] == epoch:
+        return cached[2]
     try:
         data = _serializer(runtime).loads(token, max_age=runtime.settings.hotline_token_ttl)
     except BadSignature:
@@ -137,7 +165,7 @@ async def principal_from_token(runtime: Runtime, token: str) -> Principal | None
     )
     if len(runtime.principal_cache) >= _PRINCIPAL_CACHE_MAX:
         runtime.principal_cache.clear()
-    runtime.principal_cache[token] = (now, principal)
+    runtime.principal_cache[token] = (now, epoch, principal)
     return principal
 
 
@@ -191,17 +219,42 @@ class TokenOut(BaseModel):
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut, responses=declared(401, 429))
+TOTP_REQUIRED = "该账号已开启两步验证：请同时输入验证器应用中的6位动态码"
+TOTP_INVALID = "动态码错误或已使用过，请输入验证器应用中最新的6位动态码"
+TOTP_SETUP_REQUIRED = (
+    "按本单位规定，您的角色须开启两步验证后才能登录：请联系系统管理员为您开启"
+    "（hotline user totp-enable 登录名），用验证器应用扫描后再登录"
+)
+
+
+async def _second_factor(runtime: Runtime, user: AppUser, code: str | None) -> ApiError | None:
+    """Why a user whose password was right may not sign in yet, or None."""
+    if not user.totp_secret:
+        if user.role in totp.required_roles(runtime.settings):
+            return ApiError(403, "totp_setup_required", TOTP_SETUP_REQUIRED)
+        return None
+    if not code:
+        return ApiError(401, "totp_required", TOTP_REQUIRED)
+    assert user.id is not None
+    if not await totp.accept(runtime.redis, user.id, user.totp_secret, code):
+        return ApiError(401, "totp_invalid", TOTP_INVALID)
+    return None
+
+
+@router.post("/token", response_model=TokenOut, responses=declared(401, 403, 429))
 async def token(
     request: Request,
     username: Annotated[str, Form(max_length=60)],
     password: Annotated[str, Form(max_length=200)],
+    totp_code: Annotated[str | None, Form(max_length=12)] = None,
 ) -> TokenOut:
-    """OAuth2 password flow. The same answer for an unknown user and a wrong password;
-    guessing is slowed per user name and per address (`dispatch.staff.login_limits`), and
-    the right password still signs in once the wait is over."""
+    """OAuth2 password flow, plus `totp_code` for a user with a second factor. The same
+    answer for an unknown user and a wrong password; guessing (passwords and codes) is
+    slowed per user name and per address (`dispatch.staff.login_limits`), and the right
+    password still signs in once the wait is over."""
     runtime = runtime_of(request)
     await login_limits.admit(request, username)
+    refusal: ApiError | None = None
     async with runtime.sessions() as session, session.begin():
         user = (
             await session.execute(select(AppUser).where(AppUser.username == username))
@@ -211,18 +264,26 @@ async def token(
             verify_password, user.password_hash if user else _DUMMY_HASH, password
         )
         ok = ok and user is not None and user.active
+        if ok and user is not None:
+            refusal = await _second_factor(runtime, user, totp_code)
+            if refusal is None:
+                user.last_login_at = func.now()
+        known = ok and user is not None  # the password was right: the row names the user
         session.add(
             AuditLog(
-                actor_id=user.id if ok and user else None,
-                actor=username if ok else "anonymous",
-                action="auth.login" if ok else "auth.login_failed",
+                actor_id=user.id if known and user else None,
+                actor=username if known else "anonymous",
+                action="auth.login" if known and refusal is None else "auth.login_failed",
                 object_type="user",
-                object_id=str(user.id) if ok and user else None,
+                object_id=str(user.id) if known and user else None,
                 ip=client_ip(request),
+                detail={"refused": refusal.code} if refusal else None,
             )
         )
     if not ok or user is None:
         raise ApiError(401, "invalid_credentials", "用户名或密码错误")
+    if refusal is not None:  # counted as a miss by the limits: codes cannot be tried freely
+        raise refusal
     await login_limits.succeeded(request, username)
     issued = issue_token(runtime, user)
     # Warm the principal cache: a liaison who has just signed in to take a referral should
