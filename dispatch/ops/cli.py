@@ -4,15 +4,14 @@ import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy import func, select, text
+from sqlalchemy import func, text
 
 from db.engine import make_engine, make_sessionmaker, transaction
-from db.models import AppUser, Department, Jurisdiction
 from db.settings import Settings, get_settings
 from dispatch.ops import schema, startup
 from dispatch.ops.first_run import announce_when_up, embedded_log
@@ -23,8 +22,10 @@ from dispatch.ops.local_servers import (
     running_embedded_url,
     servers_for,
 )
-from dispatch.staff.auth import AREA_ROLES, ROLES, hash_password
+from dispatch.staff.auth import PRINCIPAL_TTL, ROLES
 from workflows.partners.forwards import sources
+
+T = TypeVar("T")
 
 app = typer.Typer(help="未保热线：受理与转介服务", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="管理工作人员账号", no_args_is_help=True)
@@ -73,6 +74,70 @@ def migrate() -> None:
     typer.echo("数据库已是最新")
 
 
+def _running_redis_url(settings: Settings) -> str | None:
+    """REDIS_URL, or the embedded Redis a running `hotline up` serves."""
+    if settings.redis_url:
+        return settings.redis_url
+    sock = Path(settings.hotline_data_dir).resolve() / "redis" / "redis.sock"
+    return f"unix://{sock}" if sock.exists() else None
+
+
+async def _tell_running_services(settings: Settings) -> bool:
+    """After a committed account change: running API processes drop what they cached."""
+    from redis.asyncio import Redis
+
+    from dispatch.staff.auth import accounts_changed
+
+    url = _running_redis_url(settings)
+    if not url:
+        return False
+    redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return await accounts_changed(redis)
+    finally:
+        await redis.aclose()
+
+
+def _account_op(operation: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
+    """Run one `dispatch.staff.accounts` operation as this shell's user, in a transaction;
+    a refusal is printed (exit status 1). An operation that ends access is announced to the
+    running services, and said so if it could not be."""
+    from dispatch.staff.accounts import Actor, Change
+    from workflows.errors import DomainError
+
+    settings = get_settings()
+
+    async def run() -> T:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                result = await operation(session=session, actor=Actor.command_line(), **kwargs)
+        finally:
+            await engine.dispose()
+        changed = not isinstance(result, list)  # a list is a read
+        if changed and not await _tell_running_services(settings):
+            if not isinstance(result, Change) or result.ends_access:
+                typer.echo(
+                    f"注意：无法连接 Redis，运行中的服务最多 {PRINCIPAL_TTL:g} 秒后才会察觉此更改",
+                    err=True,
+                )
+        return result
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        typer.echo(f"未执行：{exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _new_password() -> str:
+    password = _read_secret("密码")
+    if len(password) < 8:
+        typer.echo("密码至少 8 位", err=True)
+        raise typer.Exit(2)
+    return password
+
+
 @user_app.command("add")
 def user_add(
     username: Annotated[str, typer.Option(help="登录名")],
@@ -82,53 +147,123 @@ def user_add(
     phone: Annotated[str | None, typer.Option(help="接收督办短信的手机号")] = None,
 ) -> None:
     """Add a staff member; the password is read from stdin."""
+    from dispatch.staff import accounts
+
     if role not in ROLES:
         raise typer.BadParameter(f"角色应为 {', '.join(ROLES)} 之一", param_hint="--role")
-    if role == "liaison" and not department:
-        raise typer.BadParameter("部门联络员需要 --department", param_hint="--department")
-    if role in AREA_ROLES and not jurisdiction:
-        raise typer.BadParameter(
-            "儿童主任与未保站工作人员需要 --jurisdiction（所在村/社区或乡镇/街道）",
-            param_hint="--jurisdiction",
+    password = _new_password()
+    change = _account_op(
+        accounts.add_user,
+        username=username,
+        role=role,
+        department=department,
+        jurisdiction=jurisdiction,
+        phone=phone,
+        password=password,
+    )
+    typer.echo(change.message)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Every account: role, department, jurisdiction, state, second factor, last sign-in."""
+    from dispatch.console.timefmt import local
+    from dispatch.staff import accounts
+
+    rows = _account_op(accounts.list_users)
+    typer.echo(
+        f"{'登录名':<24} {'角色':<15} {'部门':<24} {'辖区':<13} {'状态':<4} {'两步验证':<5}"
+        " 最近登录"
+    )
+    for a in rows:
+        typer.echo(
+            f"{a.username:<27} {a.role:<17} {a.department or '-':<26} {a.jurisdiction or '-':<15}"
+            f" {'启用' if a.active else '停用':<4} {'已开启' if a.totp else '未开启':<6}"
+            f" {local(a.last_login_at) if a.last_login_at else '从未（或无记录）'}"
         )
-    password = _read_secret("密码")
-    if len(password) < 8:
-        typer.echo("密码至少 8 位", err=True)
-        raise typer.Exit(2)
-    asyncio.run(_add_user(username, role, department, jurisdiction, phone, password))
-    typer.echo(f"已添加用户 {username}（{role}）")
+    typer.echo(f"共 {len(rows)} 个账号，其中停用 {sum(not a.active for a in rows)} 个")
 
 
-async def _add_user(
-    username: str,
-    role: str,
-    department: str | None,
-    jurisdiction: str | None,
-    phone: str | None,
-    password: str,
+UsernameArg = Annotated[str, typer.Argument(help="登录名")]
+
+
+@user_app.command("disable")
+def user_disable(username: UsernameArg) -> None:
+    """Disable an account: no sign-in, its tokens and console sessions end at once."""
+    from dispatch.staff import accounts
+
+    typer.echo(_account_op(accounts.disable, username=username).message)
+
+
+@user_app.command("enable")
+def user_enable(username: UsernameArg) -> None:
+    """Enable a disabled account again (its old tokens stay void)."""
+    from dispatch.staff import accounts
+
+    typer.echo(_account_op(accounts.enable, username=username).message)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: UsernameArg,
+    role: Annotated[str, typer.Option(help="/".join(ROLES))],
+    department: Annotated[str | None, typer.Option(help="部门代码（不填即不属于任何部门）")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="辖区代码（不填即清除）")] = None,
 ) -> None:
-    engine = make_engine(_database_url(), pool_size=1)
-    try:
-        async with transaction(make_sessionmaker(engine)) as session:
-            if department and not await session.get(Department, department):
-                raise typer.BadParameter("未知的部门代码", param_hint="--department")
-            if jurisdiction and not await session.get(Jurisdiction, jurisdiction):
-                raise typer.BadParameter("未知的辖区代码", param_hint="--jurisdiction")
-            exists = await session.execute(select(AppUser.id).where(AppUser.username == username))
-            if exists.first():
-                raise typer.BadParameter("登录名已存在", param_hint="--username")
-            session.add(
-                AppUser(
-                    username=username,
-                    password_hash=hash_password(password),
-                    role=role,
-                    department_code=department,
-                    jurisdiction_code=jurisdiction,
-                    phone=phone,
-                )
-            )
-    finally:
-        await engine.dispose()
+    """Change the role, department and jurisdiction together; the user signs in again."""
+    from dispatch.staff import accounts
+
+    change = _account_op(
+        accounts.set_role,
+        username=username,
+        role=role,
+        department=department,
+        jurisdiction=jurisdiction,
+    )
+    typer.echo(change.message)
+
+
+@user_app.command("reset-password")
+def user_reset_password(username: UsernameArg) -> None:
+    """Set a new password, read from stdin like `add`; every sign-in of the user ends."""
+    from dispatch.staff import accounts
+
+    password = _new_password()
+    typer.echo(_account_op(accounts.reset_password, username=username, password=password).message)
+
+
+@user_app.command("revoke")
+def user_revoke(username: UsernameArg) -> None:
+    """End every token and console session of the user now (a lost laptop, a leaked token)."""
+    from dispatch.staff import accounts
+
+    typer.echo(_account_op(accounts.revoke, username=username).message)
+
+
+@user_app.command("totp-enable")
+def user_totp_enable(
+    username: UsernameArg,
+    replace: Annotated[bool, typer.Option(help="已开启时换一个新的验证器（原验证器失效）")] = False,
+) -> None:
+    """Give the user a TOTP second factor; the secret is printed once, here only."""
+    from dispatch.staff import accounts
+
+    setup = _account_op(accounts.totp_enable, username=username, replace=replace)
+    typer.echo(f"已为账号 {username} 开启两步验证；其已有的令牌和控制台会话立即失效。")
+    typer.echo("以下内容只显示这一次，请当面交给本人，在验证器应用中扫描或手动输入：")
+    typer.echo("  otpauth 链接（可生成二维码扫描）：")
+    typer.echo(f"    {setup.uri}")
+    typer.echo("  密钥（手动输入时使用）：")
+    typer.echo(f"    {setup.secret}")
+    typer.echo("此后登录须同时输入验证器中的6位动态码。")
+
+
+@user_app.command("totp-disable")
+def user_totp_disable(username: UsernameArg) -> None:
+    """Remove the user's second factor (a lost phone); give a new one with totp-enable."""
+    from dispatch.staff import accounts
+
+    typer.echo(_account_op(accounts.totp_disable, username=username).message)
 
 
 @partner_app.command("add")

@@ -82,7 +82,8 @@ def test_up_serves_keeps_data_and_stops_cleanly(data_dir):
         env = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "REDIS_URL", "HOTLINE_SECRET_KEY")}
         added = subprocess.run(
-            [HOTLINE, "user", "add", "--username", "li", "--role", "caseworker"],
+            [HOTLINE, "user", "add", "--username", "li", "--role", "caseworker",
+             "--jurisdiction", "990100"],
             input="a-long-password\n", capture_output=True, text=True, timeout=60,
             env={**env, "HOTLINE_DATA_DIR": str(data_dir)}, cwd=data_dir,
         )
