@@ -1,6 +1,6 @@
 """The administrators' page: whether dispatch keeps up (figures only, no case data; the
-same numbers as the dispatch status API) and the way to the audit log. Accounts are
-managed with `hotline user`."""
+same numbers as the dispatch status API) and the way to the audit log and the accounts
+page (dispatch.console.accounts; also `hotline user`)."""
 
 from typing import Annotated
 

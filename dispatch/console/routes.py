@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from channels.errors import ApiError
 from dispatch.children import pages as children_pages
 from dispatch.console import (
+    accounts,
     admin,
     api_docs,
     audit_log,
@@ -45,6 +46,7 @@ for module in (
     quarterly,
     audit_log,
     admin,
+    accounts,
     partners,
     children_pages,
     supervision_pages,

@@ -252,7 +252,8 @@ def nav_for(principal: Principal) -> list[tuple[str, str]]:
         return mine
     partners = [("/console/partners", "对接平台")]
     if principal.role == "admin":
-        return [("/console/admin", "系统状态"), *partners, *audit_log]
+        accounts = ("/console/admin/accounts", "账号管理")
+        return [("/console/admin", "系统状态"), accounts, *partners, *audit_log]
     if not principal.is_center:  # a department's supervisor
         return oversight + tasks + audit_log
     if principal.role == "operator":

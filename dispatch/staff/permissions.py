@@ -60,6 +60,9 @@ SUPERVISION = _permission("supervision", ("supervisor",))
 AUDIT_READ = _permission("audit.read", ("supervisor", "admin"))
 DISPATCH_STATUS = _permission("dispatch.status", ("supervisor", "admin"))
 ADMINISTRATION = _permission("administration", ("admin",))
+# Staff accounts (dispatch.staff.accounts): the center's administrators only; the service
+# refuses a department's admin itself (`Actor.staff`).
+ACCOUNT_MANAGE = _permission("account.manage", ("admin",))
 # Supervision (dispatch.supervision): the department scorecard (a department's supervisor
 # sees their own); 督查 orders, which the departments answer; the center's inspecting work
 # (opening and lifting orders, 重点个案, 督导 notes); the periodic reports sent up.

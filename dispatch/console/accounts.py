@@ -1,0 +1,137 @@
+"""The center administrator's accounts page: every staff account, and disable / enable,
+role change, password reset and revoking sign-ins, the same operations as `hotline user`
+(`dispatch.staff.accounts`, one set of checks and audit rows for both).
+
+Forms post the session's CSRF token like every console form (`read_form`); a refusal is
+shown as a notice with its reason. A change that ends someone's access is announced to
+every process (`auth.accounts_changed`) before the page answers, so that person's next
+request is already refused.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.datastructures import FormData
+
+from channels.web import in_transaction
+from dispatch.console.web import (
+    ROLE_LABELS,
+    ConsoleRoute,
+    ConsoleUser,
+    flash_and_go,
+    read_form,
+    render,
+    staff,
+    text_field,
+)
+from dispatch.staff import accounts
+from dispatch.staff.auth import ROLES, accounts_changed, runtime_of
+from dispatch.staff.permissions import ACCOUNT_MANAGE
+from workflows.errors import DomainError
+from workflows.reference import department_labels
+
+router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+
+MANAGE = staff(ACCOUNT_MANAGE)
+PAGE = "/console/admin/accounts"
+
+
+@router.get("/admin/accounts", response_class=HTMLResponse)
+async def accounts_page(request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]):
+    rows = await in_transaction(
+        request, accounts.list_users, actor=accounts.Actor.staff(user.principal)
+    )
+    return render(
+        request,
+        user,
+        "accounts.html",
+        {
+            "accounts": rows,
+            "roles": [(r, ROLE_LABELS.get(r, r)) for r in ROLES],
+            "departments": department_labels(),
+            "min_password": accounts.MIN_PASSWORD,
+        },
+    )
+
+
+async def _change(
+    request: Request,
+    user: ConsoleUser,
+    operation: Callable[..., Awaitable[accounts.Change]],
+    fields: Callable[[FormData], dict[str, Any]] = lambda form: {},
+) -> RedirectResponse:
+    """Read the form (CSRF), run the operation as this administrator, tell the running
+    processes, and go back to the list with what was done or why not."""
+    form = await read_form(request, user)
+    try:
+        actor = accounts.Actor.staff(user.principal)
+        change = await in_transaction(
+            request,
+            operation,
+            actor=actor,
+            username=text_field(form, "username", 60),
+            **fields(form),
+        )
+    except DomainError as exc:
+        return await flash_and_go(request, user, PAGE, f"未执行：{exc.message}", "error")
+    runtime = runtime_of(request)
+    runtime.principal_cache.clear()  # this process at once, even without Redis
+    if not await accounts_changed(runtime.redis) and change.ends_access:
+        note = "（Redis 暂不可用：其他服务进程最多 5 秒后才会察觉）"
+        return await flash_and_go(request, user, PAGE, change.message + note)
+    return await flash_and_go(request, user, PAGE, change.message)
+
+
+def _optional(form: FormData, name: str, limit: int) -> str | None:
+    return text_field(form, name, limit) or None
+
+
+@router.post("/admin/accounts/disable")
+async def disable(
+    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+) -> RedirectResponse:
+    return await _change(request, user, accounts.disable)
+
+
+@router.post("/admin/accounts/enable")
+async def enable(
+    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+) -> RedirectResponse:
+    return await _change(request, user, accounts.enable)
+
+
+@router.post("/admin/accounts/revoke")
+async def revoke(
+    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+) -> RedirectResponse:
+    return await _change(request, user, accounts.revoke)
+
+
+@router.post("/admin/accounts/role")
+async def set_role(
+    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+) -> RedirectResponse:
+    return await _change(
+        request,
+        user,
+        accounts.set_role,
+        lambda form: {
+            "role": text_field(form, "role", 20),
+            "department": _optional(form, "department", 40),
+            "jurisdiction": _optional(form, "jurisdiction", 32),
+        },
+    )
+
+
+@router.post("/admin/accounts/password")
+async def reset_password(
+    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+) -> RedirectResponse:
+    form = await read_form(request, user)
+    password = str(form.get("password", ""))[:200]
+    if password != str(form.get("confirm", ""))[:200]:
+        return await flash_and_go(request, user, PAGE, "未执行：两次输入的新密码不一致", "error")
+    # read_form already checked the token: the body is read once more from Starlette's cache.
+    return await _change(request, user, accounts.reset_password, lambda _: {"password": password})
