@@ -17,8 +17,11 @@ class Runtime:
     redis: Redis
     redis_url: str
     secret_key: str
-    # Verified bearer tokens → (when, principal); see dispatch.staff.auth.PRINCIPAL_TTL.
+    # Verified bearer tokens → (when, accounts counter, principal); see
+    # dispatch.staff.auth.PRINCIPAL_TTL.
     principal_cache: dict = field(default_factory=dict)
+    # When to ask Redis for the accounts' change counter again after it failed to answer.
+    redis_retry_at: float = 0.0
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -108,12 +108,21 @@ _PRINCIPAL_CACHE_MAX = 10_000
 ACCOUNTS_KEY = "hotline:staff:accounts"
 
 
-async def _accounts_epoch(redis: Redis) -> bytes | None:
+# After Redis failed to answer, how long requests skip asking it (a timeout would otherwise
+# add seconds to every request while it is away).
+_REDIS_RETRY_SECONDS = 5.0
+
+
+async def _accounts_epoch(runtime: Runtime) -> bytes | None:
     """The accounts' change counter; None without Redis (then nothing is trusted from the
     cache: every request reads the user row, as before the cache existed)."""
+    now = time.monotonic()
+    if now < runtime.redis_retry_at:
+        return None
     try:
-        return await redis.get(ACCOUNTS_KEY) or b"0"
+        return await runtime.redis.get(ACCOUNTS_KEY) or b"0"
     except (RedisError, OSError):
+        runtime.redis_retry_at = now + _REDIS_RETRY_SECONDS
         return None
 
 
@@ -141,7 +150,7 @@ async def principal_from_token(runtime: Runtime, token: str) -> Principal | None
     now = time.monotonic()
     # Read before the user row: a change committed after this read bumps the counter past
     # what the entry stores, so the entry is not trusted again.
-    epoch = await _accounts_epoch(runtime.redis)
+    epoch = await _accounts_epoch(runtime)
     if cached and now - cached[0] < PRINCIPAL_TTL and epoch is not None and cached[1] == epoch:
         return cached[2]
     try:

@@ -318,3 +318,30 @@ async def test_roles_that_require_totp_cannot_sign_in_without_it(
         totp.required_roles(runtime.settings.model_copy(
             update={"hotline_totp_required_roles": ("supervsor",)}
         ))
+
+
+async def test_without_redis_a_cached_token_is_not_trusted(
+    app, client, login, make_user, sessions, monkeypatch
+):
+    """No accounts counter to check against: every request reads the user row (a change
+    by raw SQL, which tells nobody, still takes effect at once), and Redis is not asked
+    again on every request while it is away."""
+    from redis.asyncio import Redis
+
+    runtime = app.state.runtime
+    user = await make_user("caseworker")
+    headers = await login(user)
+    assert (await client.get("/api/v1/cases", headers=headers)).status_code == 200
+    gone = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+    monkeypatch.setattr(runtime, "redis", gone)
+    monkeypatch.setattr(runtime, "redis_retry_at", 0.0)
+    try:
+        assert (await client.get("/api/v1/cases", headers=headers)).status_code == 200
+        assert runtime.redis_retry_at > time.monotonic()  # not asked again for a while
+        async with sessions() as session, session.begin():
+            (await session.get(AppUser, user.id)).token_version += 1
+        started = time.monotonic()
+        assert (await client.get("/api/v1/cases", headers=headers)).status_code == 401
+        assert time.monotonic() - started < 1
+    finally:
+        await gone.aclose()
