@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppUser, AuditLog, Department, Jurisdiction, Office
@@ -192,20 +192,22 @@ async def _user(session: AsyncSession, username: str) -> AppUser:
     return user
 
 
+# Taken by every change that could remove an administrator: two admins disabling each
+# other at once go in turn, and the second sees the first's change (no deadlock either:
+# only this lock is waited for, the other's row is never locked).
+_ADMINS_LOCK = 0x686F746C696E65  # "hotline"
+
+
 async def _keep_an_admin(session: AsyncSession, user: AppUser, what: str) -> None:
     """Refuse taking the last active administrator away: nobody could manage accounts
-    from the console any more. The administrators are locked, so two at once cannot each
-    remove the other."""
+    from the console any more."""
     if user.role != ADMIN or not user.active:
         return
-    admins = (
-        await session.execute(
-            select(AppUser.id)
-            .where(AppUser.role == ADMIN, AppUser.active, AppUser.id != user.id)
-            .with_for_update()
-        )
-    ).all()
-    if not admins:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMINS_LOCK})
+    others = await session.execute(
+        select(AppUser.id).where(AppUser.role == ADMIN, AppUser.active, AppUser.id != user.id)
+    )
+    if not others.first():
         raise Conflict("last_admin", f"{user.username} 是唯一在用的系统管理员，不能{what}")
 
 
@@ -310,7 +312,13 @@ async def enable(
     user = await _user(session, username)
     if user.active:
         raise Conflict("already_active", f"账号 {username} 已是启用状态，未做任何更改")
-    await check_placement(session, user.role, user.department_code, user.jurisdiction_code)
+    try:
+        await check_placement(session, user.role, user.department_code, user.jurisdiction_code)
+    except Invalid as exc:
+        raise Invalid(
+            exc.code,
+            f"账号 {username} 现有的角色设置无法使用（{exc.message}）：请先用 set-role 改正",
+        ) from None
     user.active = True
     _audit(session, actor, "user.enable", user, ip)
     return Change(
