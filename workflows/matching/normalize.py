@@ -24,7 +24,7 @@ _NAME_NOISE = re.compile(r"[\s·•.\-_,，、()（）\[\]【】\"'“”]")
 _FOLDS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def clean_name(name: str | None) -> str:
     """The name as characters only; "" when it says nobody knows it."""
     if not name:
@@ -33,7 +33,7 @@ def clean_name(name: str | None) -> str:
     return "" if _NO_NAME.match(text) else text
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def syllables(name: str) -> tuple[str, ...]:
     """Pinyin of each character without tones (王晓明 → wang xiao ming)."""
     return tuple(lazy_pinyin(name, style=Style.NORMAL, errors="default"))
@@ -48,12 +48,12 @@ def fold(syllable: str) -> str:
     return syllable
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def sound(name: str) -> tuple[str, ...]:
     return tuple(fold(s) for s in syllables(name))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def initials(name: str) -> str:
     return "".join(fold(s)[0] for s in syllables(name) if s)
 
@@ -96,7 +96,7 @@ def chinese_number(text: str) -> int:
     return total + current
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def normalize_address(address: str | None) -> str:
     """One spelling of an address: half-width, lower case, Arabic numerals, 栋 for 号楼/幢/座,
     组 for 队/小组, and 小区/附近/门口 and punctuation dropped."""
@@ -122,7 +122,7 @@ def strip_admin(address: str) -> str:
     return address
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def place_tokens(address: str | None) -> tuple[str, ...]:
     """The named places of an address and each with its numbers (幸福里, 幸福里3栋):
     blocking keys and the "same place" signal."""

@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from workflows.config import load
 from workflows.matching.normalize import (
@@ -72,12 +72,13 @@ def is_root(code: str) -> bool:
     return code in _parents() and not _parents()[code]
 
 
-def _lineage(code: str) -> list[str]:
+@cache
+def _lineage(code: str) -> tuple[str, ...]:
     parents, out = _parents(), []
     while code and code not in out:
         out.append(code)
         code = parents.get(code) or ""
-    return out
+    return tuple(out)
 
 
 def _jurisdiction(a: str | None, b: str | None) -> str | None:
@@ -134,8 +135,20 @@ def _age(a: Profile, b: Profile) -> str | None:
     return "age_match" if rb[1] >= lo and rb[0] <= hi else "age_differs"
 
 
+@lru_cache(maxsize=262_144)
+def _plain(address: str | None) -> str:
+    """The address as compared (normalized, without the district in front), remembered:
+    one ledger row's address is compared with hundreds of candidates'."""
+    return strip_admin(normalize_address(address))
+
+
+@lru_cache(maxsize=262_144)
+def _numbered_tokens(address: str | None) -> frozenset[str]:
+    return frozenset(t for t in place_tokens(address) if _NUMBERED.search(t))
+
+
 def _address(a: str | None, b: str | None) -> str | None:
-    na, nb = strip_admin(normalize_address(a)), strip_admin(normalize_address(b))
+    na, nb = _plain(a), _plain(b)
     if not na or not nb:
         return None
     if na == nb:
@@ -150,7 +163,7 @@ def _address(a: str | None, b: str | None) -> str | None:
     if not shared:
         return "address_differs"
     # The same estate, different buildings (幸福里3栋 / 幸福里10栋): different homes.
-    numbered = {t for t in ta if _NUMBERED.search(t)}, {t for t in tb if _NUMBERED.search(t)}
+    numbered = _numbered_tokens(a), _numbered_tokens(b)
     if numbered[0] and numbered[1] and not numbered[0] & numbered[1]:
         return "address_differs"
     return "place_same"
