@@ -36,7 +36,7 @@ from dispatch.staff.auth import Principal
 from workflows.matching import score, thresholds
 from workflows.matching.keys import query_keys
 from workflows.matching.profiles import child_profile
-from workflows.matching.score import config, name_signal
+from workflows.matching.score import config, could_reach, name_signal
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address
 from workflows.reference import category_labels, jurisdiction_labels, jurisdictions
@@ -285,22 +285,29 @@ async def _judge(session, principal: Principal, rows: list[Row],
         for key in child.hits:
             by_key.setdefault(key, []).append(child)
     match_at, suggest = thresholds()["ledger_match"], thresholds()["suggest"]
+    floor = min(match_at, suggest)  # under both, a score decides nothing
     theirs: dict[int, Any] = {}  # each candidate's profile, made once for the chunk
     for row in valid:
         profile = profiles[row.number]
-        seen: dict[int, Any] = {}
+        seen: set[int] = set()
+        kept: list[Any] = []  # in the order first found, as the scores' ties fall
         for key in _row_keys(profile):
             for child in by_key.get(key, ()):
                 if child.id in seen:
                     continue
+                seen.add(child.id)
+                name = _name_signal(profile.name, child.name, memo)
                 # Another name and another ID number cannot be this child: not scored.
                 if not (profile.id_index and profile.id_index == child.id_index) and \
-                        _name_signal(profile.name, child.name, memo) == "name_differs":
+                        name == "name_differs":
                     continue
-                seen[child.id] = child
                 if child.id not in theirs:
                     theirs[child.id] = child_profile_of(child)
-        scored = sorted(((score(profile, theirs[c.id]), c) for c in seen.values()),
+                # Nor one certainly under the floor (it can be neither the match nor the
+                # runner-up): most candidates, whose scoring was most of the import's time.
+                if could_reach(profile, theirs[child.id], floor, name):
+                    kept.append(child)
+        scored = sorted(((score(profile, theirs[c.id]), c) for c in kept),
                         key=lambda mc: -mc[0].score)
         if not scored or scored[0][0].score < suggest:
             continue

@@ -158,3 +158,35 @@ def test_keys_meet_for_spellings_of_one_child_and_not_for_others():
     named = query_keys(_p(name="王小明", jurisdiction="990102001001"))
     assert not [k for k in named if k.startswith("w:")]
     assert not [k for k in keys(_p(jurisdiction="990100")) if k.startswith("w:")]
+
+
+def test_could_reach_is_false_only_for_scores_under_the_floor():
+    """The ledger skips scoring a candidate `could_reach` rules out: that must never be one
+    whose score reaches the floor (the decisions would change)."""
+    import random
+
+    from workflows.matching.score import could_reach, name_signal
+
+    rng = random.Random(5)
+    names = ["王小明", "王晓明", "王小刚", "李娜", "李雪", "小明", "张子涵", "小涵", None]
+    addresses = ["幸福里小区3栋", "幸福里3号楼", "幸福里10栋", "李家村三组", "李家村3队", None]
+    places = ["990102001001", "990102001002", "990103001001", "990100", None]
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def profile() -> Profile:
+        return Profile(
+            name=rng.choice(names), age=rng.choice([None, 6, 9, 10, 11]),
+            gender=rng.choice([None, "male", "female"]), address=rng.choice(addresses),
+            jurisdiction=rng.choice(places),
+            phones=frozenset(rng.sample(["+8613700000001", "+8613700000002"], rng.randint(0, 1))),
+            at=rng.choice([None, at, at + timedelta(days=30)]),
+            categories=frozenset(rng.sample(["left_behind", "dropout"], rng.randint(0, 2))),
+            id_index=rng.choice([None, "a", "b"]),
+            text=rng.choice([None, "孩子经常挨打，没人管", "孩子十来岁，经常挨打没人管"]))
+
+    for _ in range(5000):
+        a, b = profile(), profile()
+        found = score(a, b).score
+        for floor in (0.3, 0.5, 0.9):
+            if found >= floor:
+                assert could_reach(a, b, floor, name_signal(a.name, b.name)), (a, b, found)

@@ -207,6 +207,49 @@ def signals(a: Profile, b: Profile) -> list[str]:
     return [s for s in found if s]
 
 
+# The signals `could_reach` leaves out of its first look (the dearer ones), and what each
+# group of them could add at most.
+_DEAR = (("age_match", "age_differs"),
+         ("address_same", "address_near", "place_same", "address_differs"),
+         ("time_near", "time_far"), ("story_similar",))
+# Scores are rounded to four places: a bound this far under the floor is safely under it.
+_MARGIN = 0.01
+
+
+@cache
+def _dear_best() -> float:
+    table = config()["signals"]
+    return sum(max(0.0, *(table[s]["weight"] for s in group)) for group in _DEAR)
+
+
+def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
+    """False only when `score(a, b)` is certainly below `floor`: the cheap signals (ID, the
+    name signal given, gender, jurisdiction, phone, category) exactly, the dear ones (age,
+    address, time, story) at their best. Lets a caller that keeps only scores above a floor
+    skip most candidates' scoring without changing any result."""
+    table = config()["signals"]
+    total = config()["bias"]
+    if a.id_index and b.id_index:
+        total += table["id_same" if a.id_index == b.id_index else "id_differs"]["weight"]
+    if name:
+        total += table[name]["weight"]
+    if a.gender in ("male", "female") and b.gender in ("male", "female"):
+        total += table["gender_same" if a.gender == b.gender else "gender_differs"]["weight"]
+    where = _jurisdiction(a.jurisdiction, b.jurisdiction)
+    if where:
+        total += table[where]["weight"]
+    if a.phones & b.phones:
+        total += table["phone_same"]["weight"]
+    if a.categories & b.categories:
+        total += table["category_same"]["weight"]
+    elif a.categories and b.categories:
+        total += table["category_differs"]["weight"]
+    total += _dear_best()
+    if floor <= 0 or floor >= 1:
+        return True
+    return total >= math.log(floor / (1 - floor)) - _MARGIN
+
+
 def score(a: Profile, b: Profile) -> Match:
     """The logistic of the bias and the signals' weights, with the reasons staff read:
     the labels of the signals that speak for a match, strongest first."""
