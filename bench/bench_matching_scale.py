@@ -22,8 +22,8 @@ import psutil
 
 from db.engine import make_engine, make_sessionmaker
 from db.models import Case
-from dispatch import schema
 from dispatch.children import ledger, service
+from dispatch.ops import schema
 from dispatch.staff.auth import Principal
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
