@@ -45,7 +45,7 @@ from dispatch.staff.permissions import CASE_DESK, CASE_READ, EVENT_ROLES
 from dispatch.staff.scope import referral_filter
 from dispatch.telephony import calls_service, sms_service
 from workflows.cases.intake import ChildIn
-from workflows.cases.workflow import FINISHED, CaseFacts, allowed_events
+from workflows.cases.workflow import FINISHED, CaseFacts, allowed_events, may_offer
 from workflows.reference import (
     category_labels,
     department_labels,
@@ -87,8 +87,12 @@ def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
     principal = user.principal
     if not principal.is_center:
         return []
-    facts = CaseFacts(id=detail.id, state=detail.state, risk_level=detail.risk_level)
-    return [e for e in allowed_events(facts) if principal.role in EVENT_ROLES.get(e, ())]
+    facts = CaseFacts(id=detail.id, state=detail.state, risk_level=detail.risk_level,
+                      mandatory=detail.mandatory, emergency=detail.emergency)
+    return [
+        e for e in allowed_events(facts)
+        if principal.role in EVENT_ROLES.get(e, ()) and may_offer(facts, e, principal.role)
+    ]
 
 
 async def _case_page(

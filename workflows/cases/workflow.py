@@ -119,9 +119,7 @@ class CaseMachine(StateMachine):
     def may_invalidate(
         self, event: Event, reason: str | None = None, actor_role: str | None = None
     ) -> None:
-        if (self.model.mandatory or self.model.emergency) and (
-            actor_role not in NOT_ACCEPT_SERIOUS_ROLES
-        ):
+        if not may_offer(self.model, "invalidate", actor_role or ""):
             kind = "紧急案件" if self.model.emergency else "强制报告"
             raise WorkflowRefused(
                 "supervisor_required", f"{kind}不予受理须由督导决定，请提请督导审核"
@@ -198,6 +196,14 @@ def apply_case_event(
     except TransitionNotAllowed as exc:
         raise _refuse_transition(facts.state, event) from exc
     return facts.state
+
+
+def may_offer(facts: CaseFacts, event: str, role: str) -> bool:
+    """Whether a button for `event` makes sense for this role: not 不予受理 of a mandatory
+    report or an emergency to anyone but a supervisor (the guard would refuse it)."""
+    if event == "invalidate" and (facts.mandatory or facts.emergency):
+        return role in NOT_ACCEPT_SERIOUS_ROLES
+    return True
 
 
 def allowed_events(facts: CaseFacts) -> list[str]:
