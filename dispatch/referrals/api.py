@@ -35,12 +35,13 @@ async def list_referrals(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ReferralList:
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`
-    narrows it to one case's shares."""
+    narrows it to one case's shares; `after` is the previous page's `next_after`."""
     return await in_transaction(
         request, service.list_referrals, principal=principal, status=status, limit=limit,
-        case_id=case_id
+        case_id=case_id, after=after
     )
 
 

@@ -6,10 +6,10 @@ the hot one, lives in `dispatch.referrals.claims` (one conditional UPDATE with S
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.models import Case, CaseEvent, Referral
@@ -329,6 +329,33 @@ class ReferralOut(BaseModel):
 
 class ReferralList(BaseModel):
     items: list[ReferralOut]
+    # Where the next page starts (pass it back as `after`); none after the last page.
+    next_after: str | None = None
+
+
+def _cursor(referral: Referral) -> str:
+    """The list's order key of a row: its claim deadline (or "-" for none) and its id."""
+    due = referral.claim_due_at.isoformat() if referral.claim_due_at else "-"
+    return f"{due}~{referral.id}"
+
+
+def _after(cursor: str) -> Any:
+    """Rows after `cursor` in the list's order (claim deadline, none last, then id)."""
+    due_text, _, id_text = cursor.rpartition("~")
+    try:
+        last_id = int(id_text)
+        due = None if due_text == "-" else datetime.fromisoformat(due_text)
+        if not 0 < last_id < 2**31 or (due is not None and due.tzinfo is None):
+            raise ValueError(cursor)
+    except ValueError:
+        raise Invalid("bad_cursor", "翻页参数 after 无效：请使用上一页返回的 next_after") from None
+    if due is None:
+        return and_(Referral.claim_due_at.is_(None), Referral.id > last_id)
+    return or_(
+        Referral.claim_due_at > due,
+        and_(Referral.claim_due_at == due, Referral.id > last_id),
+        Referral.claim_due_at.is_(None),
+    )
 
 
 def _out(r: Referral) -> ReferralOut:
@@ -361,9 +388,10 @@ async def list_referrals(
     status: str | None = None,
     limit: int = 50,
     case_id: int | None = None,
+    after: str | None = None,
 ) -> ReferralList:
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`
-    narrows it to one case's shares."""
+    narrows it to one case's shares; `after` (a page's `next_after`) the next page."""
     if status is not None and status not in STATUSES:
         raise Invalid("unknown_status", "未知的转介状态，可选：" + "、".join(STATUSES))
     stmt = (
@@ -376,10 +404,13 @@ async def list_referrals(
         stmt = stmt.where(Referral.status == status)
     if case_id is not None:
         stmt = stmt.where(Referral.case_id == case_id)
+    if after:
+        stmt = stmt.where(_after(after))
     rows = (await session.execute(stmt)).scalars().all()
     audit(session, principal, "referral.list", "referral", None,
           detail={"count": len(rows), "status": status}, ip=ip)
-    return ReferralList(items=[_out(r) for r in rows])
+    more = _cursor(rows[-1]) if rows and len(rows) == limit else None
+    return ReferralList(items=[_out(r) for r in rows], next_after=more)
 
 
 async def claim_referral(
