@@ -1,10 +1,11 @@
 """Telling the reporter "in an appropriate way" (以适当方式告知).
 
-The reporter who left a number on the form or by SMS gets a short SMS when the case is
-handled and when it is closed: the receipt code and the state, nothing more, through the
-outbox like every SMS. Never when they are marked not to be contacted (they asked, they may
-be the child at risk, or the phone may be shared with the person causing the harm), never
-to a number that opted out, once per state. The receipt page works either way.
+The reporter who left a number on the form or by SMS, and the caller who agreed on the call
+(the operator ticks it), gets a short SMS when the case is handled and when it is closed:
+the receipt code and the state, nothing more, through the outbox like every SMS. Never when
+they are marked not to be contacted (they asked, they may be the child at risk, or the phone
+may be shared with the person causing the harm), never to a number that opted out, once per
+state. The receipt page works either way.
 """
 
 from datetime import datetime
@@ -51,10 +52,13 @@ async def mark_no_contact(
 
 
 def _may_contact(report: Report, marked: set[int]) -> bool:
+    reporter = report.reporter or {}
     return (
         bool(report.reporter_phone)
         and report.id not in marked
-        and not (report.reporter or {}).get("no_contact")
+        and not reporter.get("no_contact")
+        # A caller's number is the line they called from: only with their consent.
+        and (report.channel != "voice" or bool(reporter.get("sms_consent")))
     )
 
 

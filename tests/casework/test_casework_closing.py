@@ -7,7 +7,10 @@ from sqlalchemy import select
 
 from db.models import Notification, Referral
 from db.telephony import SmsMessage
+from tests.fixtures.console import form_token
 from tests.fixtures.reports import report
+
+pytest_plugins = ("tests.fixtures.console",)
 
 CALM = {"guardian_duty": "able", "other_carer": "yes", "current_harm": "safe",
         "health": "good", "schooling": "in_school", "living": "adequate"}
@@ -109,3 +112,34 @@ async def test_a_reporter_marked_not_to_contact_is_never_texted(client, make_use
     assert await _notices(sessions, shared) == []
     # The receipt still answers for both.
     assert case_a
+
+
+async def test_a_caller_is_texted_only_when_they_agreed_on_the_call(
+    client, make_user, login, pump, sessions, seed, console_client
+):
+    """The number a call came from may be the child's or shared with the harm: the operator
+    asks, and only a caller who agreed is texted the handling result."""
+    operator = await console_client(await make_user("operator"))
+    caseworker = await login(await make_user("caseworker"))
+    told = {}
+    for consent in (True, False):
+        phone = _phone()
+        sid = await seed.waiting_call(phone="+86" + phone)
+        page = await operator.get(f"/console/operator/calls/{sid}/report")
+        form = {"csrf_token": form_token(page.text), "description": "来电称邻居家孩子经常挨打",
+                "categories": "domestic_violence", "jurisdiction": "990102001001"}
+        if consent:
+            form["reporter_sms_consent"] = "yes"
+        posted = await operator.post(f"/console/operator/calls/{sid}/report", data=form)
+        assert posted.status_code == 303, posted.text
+        case_id = int(posted.headers["location"].rsplit("/", 1)[1])
+        await pump()
+        base = f"/api/v1/cases/{case_id}"
+        for event in ("register", "assess"):  # a call's report may wait for the operator
+            await client.post(f"{base}/events", headers=caseworker, json={"event": event})
+        await client.post(f"{base}/assessment", headers=caseworker, json={"risk_level": "blue"})
+        handled = await client.post(f"{base}/events", headers=caseworker, json={"event": "handle"})
+        assert handled.status_code == 200, handled.text
+        told[consent] = await _notices(sessions, phone)
+    assert len(told[True]) == 1 and "已转交相关部门处置" in told[True][0]
+    assert told[False] == []

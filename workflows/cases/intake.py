@@ -46,6 +46,10 @@ class ReporterIn(BaseModel):
     phone: Annotated[str | None, Field(default=None, max_length=32)] = None
     # The reporter asks not to be contacted (no SMS about the handling); the receipt works.
     no_contact: bool | None = None
+    # A caller agreed, asked on the call, to be texted the handling result: a caller's number
+    # is the line they called from, which may be the child's or shared with the harm, so a
+    # call's reporter is texted only with this (dispatch.casework.reporter_notice).
+    sms_consent: bool | None = None
 
     @field_validator("phone")
     @classmethod
