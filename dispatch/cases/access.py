@@ -1,8 +1,14 @@
 """A case the principal may see, or 404 (no hint that it exists): what every operation on
 one case starts with, whatever domain it is in."""
 
-from sqlalchemy import select
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.web import sessions
 from db.models import Case
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
@@ -17,3 +23,13 @@ async def load_case(session, principal: Principal, case_id: int, *, lock: bool =
     if case is None:
         raise NotFound("case_not_found", "未找到该案件")
     return case
+
+
+@asynccontextmanager
+async def locked_case(
+    request: Request, principal: Principal, case_id: int
+) -> AsyncIterator[tuple[AsyncSession, Case]]:
+    """A transaction holding the case's row lock, for an endpoint that changes one case:
+    the session and the case (404 if the principal may not see it)."""
+    async with sessions(request)() as session, session.begin():
+        yield session, await load_case(session, principal, case_id, lock=True)

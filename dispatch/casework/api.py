@@ -16,7 +16,7 @@ from channels.web import json_only, sessions
 from channels.webform import ReportCreated
 from db.models import Report
 from db.telephony import VoiceCall
-from dispatch.cases.access import load_case
+from dispatch.cases.access import load_case, locked_case
 from dispatch.cases.service import Actor
 from dispatch.casework import (
     assessments,
@@ -64,8 +64,7 @@ async def _assign(
     request: Request, case_id: int, body: AssignIn, principal: Principal, kind: owners.Kind
 ) -> HoldersOut:
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         await owners.assign(
             session=session,
             case=case,
@@ -214,8 +213,7 @@ async def post_plan(
 ) -> PlanOut:
     """一案一策: needs → lead departments' referrals (after approval for red and orange)."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         view = await plans.propose(
             session=session,
             case=case,
@@ -242,8 +240,7 @@ async def approve_plan(
 ) -> PlanOut:
     """A supervisor adopts the waiting plan; its referrals go out now."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         view = await plans.approve(session=session, case=case, principal=principal, now=now)
         audit(
             session,
@@ -432,8 +429,7 @@ async def post_written_assessment(
 ) -> AssessmentOut:
     """An assessment to the form: the answers propose a level; accept or override it."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         row = await assessments.assess(
             session=session,
             case=case,
@@ -522,8 +518,7 @@ async def post_placement(
 ) -> PlacementOut:
     """A guardianship or placement record: kind, responsible body, start and end."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         row = await guardianship.add_placement(
             session=session,
             case=case,
@@ -552,8 +547,7 @@ async def post_intervention(
 ) -> InterventionOut:
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         row = await guardianship.add_intervention(
             session=session,
             case=case,
@@ -640,8 +634,7 @@ async def post_meeting(
 ) -> MeetingOut:
     """Call a case conference and invite the departments (console and SMS)."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         row = await meetings.schedule(
             session=session,
             case=case,
@@ -741,8 +734,7 @@ async def post_close(
 ) -> ClosedOut:
     """Close to criteria with a type; open referrals' liaisons and the reporter are told."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         await closing.close_case(
             session=session,
             case=case,

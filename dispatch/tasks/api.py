@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from channels.web import json_only, sessions
 from db.casework import Task
-from dispatch.cases.access import load_case
+from dispatch.cases.access import locked_case
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, require, require_center
 from dispatch.tasks import service
@@ -115,8 +115,7 @@ async def add_task(
 ) -> TaskOut:
     """A task the center sets by hand on a case it may see."""
     now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id, lock=True)
+    async with locked_case(request, principal, case_id) as (session, case):
         task = await service.create_task(
             session=session,
             case_id=case.id,
