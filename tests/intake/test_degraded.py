@@ -180,9 +180,11 @@ async def test_a_database_that_stops_under_a_running_app_gives_503_not_500(
     relay = _Relay(database_url)
     port = await relay.start()
     parts = urlsplit(database_url)
-    through = urlunsplit(
-        parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{port}", query="")
-    )
+    # The credentials go through the relay too (the embedded server asks a password).
+    login = parts.username or "postgres"
+    if parts.password:
+        login += f":{parts.password}"
+    through = urlunsplit(parts._replace(netloc=f"{login}@127.0.0.1:{port}", query=""))
     async with app_client(settings, through, redis_url) as client:
         assert (await client.post("/api/v1/reports", json=REPORT)).status_code == 201
         await relay.cut()
