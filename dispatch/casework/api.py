@@ -712,6 +712,10 @@ async def record_meeting(
 class CloseIn(BaseModel):
     type: str = Field(max_length=30)
     reason: Text = None
+    override: bool = Field(
+        default=False,
+        description="督导强制结案：不按结案标准，须督导填写原因",
+    )
 
 
 class NoContactIn(BaseModel):
@@ -742,8 +746,10 @@ async def post_close(
             reason=body.reason,
             actor=Actor(principal.label, principal.role, principal.id),
             now=now,
+            override=body.override,
         )
-        audit(session, principal, "case.close", "case", case.id, request, {"type": body.type})
+        audit(session, principal, "case.close", "case", case.id, request,
+              {"type": body.type, "override": body.override})
     return ClosedOut(id=case.id, state=case.state, closing_type=body.type)
 
 

@@ -1,9 +1,10 @@
 """Closing a case to criteria.
 
 Closing names a type and passes the deployment's criteria (red and orange: a recent visit
-and a closing assessment); the case's open referrals are cancelled and their liaisons told
-(dispatch.referrals.service.cancel_open), and the reporter is told
-(dispatch.casework.reporter_notice).
+and a closing assessment), or a supervisor overrides them with a reason (the workflow's
+forced close, which checks the role and the reason); the case's open referrals are
+cancelled and their liaisons told (dispatch.referrals.service.cancel_open), and the reporter
+is told (dispatch.casework.reporter_notice).
 """
 
 from datetime import datetime
@@ -31,8 +32,10 @@ async def close_case(
     reason: str | None,
     actor: Actor,
     now: datetime,
+    override: bool = False,
 ) -> str:
-    """Close the locked case with a type, after its criteria; returns the new state."""
+    """Close the locked case with a type, after its criteria unless a supervisor overrides
+    them; returns the new state."""
     last_visit = await session.scalar(
         select(func.max(Visit.visited_at)).where(Visit.case_id == case.id)
     )
@@ -40,11 +43,18 @@ async def close_case(
         select(func.max(CaseAssessment.created_at)).where(CaseAssessment.case_id == case.id)
     )
     try:
-        check_closing(kind, case.risk_level, _days(now, last_visit), _days(now, last_assessment))
+        check_closing(
+            kind, case.risk_level, _days(now, last_visit), _days(now, last_assessment),
+            override=override,
+        )
     except WorkflowRefused as exc:
         raise ApiError(409, exc.code, exc.message) from exc
     label = closing_types()[kind]
     why = f"{label}：{reason.strip()}" if reason and reason.strip() else label
-    state = await transition(session, case, "close", actor, now, reason=why)
+    if override and not (reason and reason.strip()):
+        why = None  # the workflow refuses a forced close without the supervisor's reason
+    state = await transition(
+        session, case, "close", actor, now, reason=why, override=override
+    )
     case.assessment = {**(case.assessment or {}), "closing_type": kind}
     return state

@@ -62,7 +62,10 @@ CENTER_DESK = staff(CASE_DESK)
 CASEWORK = staff(permissions.CASEWORK)
 VISITORS = staff(permissions.VISIT)
 # Events whose form asks for a reason (the workflow refuses them without one).
-REASON_EVENTS = ("reopen", "merge", "invalidate", "close")
+REASON_EVENTS = ("reopen", "merge", "invalidate")
+# Closed on the case page only by its own form, to the closing criteria with a type
+# (dispatch.casework.closing), so the page never offers a close that skips them.
+OWN_FORM_EVENTS = ("close",)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -91,7 +94,8 @@ def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
                       mandatory=detail.mandatory, emergency=detail.emergency)
     return [
         e for e in allowed_events(facts)
-        if principal.role in EVENT_ROLES.get(e, ()) and may_offer(facts, e, principal.role)
+        if e not in OWN_FORM_EVENTS
+        and principal.role in EVENT_ROLES.get(e, ()) and may_offer(facts, e, principal.role)
     ]
 
 

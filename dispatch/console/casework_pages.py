@@ -308,7 +308,8 @@ async def post_close(
 
     async def run() -> None:
         body = casework_api.CloseIn(
-            type=text_field(form, "type", 30), reason=text_field(form, "reason", 2000) or None
+            type=text_field(form, "type", 30), reason=text_field(form, "reason", 2000) or None,
+            override=form.get("override") == "yes",
         )
         await casework_api.post_close(request, case_id, body, user.principal, None)
 

@@ -143,3 +143,41 @@ async def test_a_caller_is_texted_only_when_they_agreed_on_the_call(
         told[consent] = await _notices(sessions, phone)
     assert len(told[True]) == 1 and "已转交相关部门处置" in told[True][0]
     assert told[False] == []
+
+
+async def test_a_supervisor_may_close_past_the_criteria_with_a_reason_and_nobody_else(
+    client, make_user, login, pump, console_client
+):
+    """The case page offers one close, to the criteria; a supervisor can still close a case
+    whose criteria cannot be met (the family refuses visits), on the record with a reason."""
+    caseworker_user = await make_user("caseworker")
+    caseworker = await login(caseworker_user)
+    supervisor_user = await make_user("supervisor")
+    supervisor = await login(supervisor_user)
+    case_id = await _to_follow_up(client, pump, caseworker)
+    base = f"/api/v1/cases/{case_id}"
+
+    page = (await (await console_client(caseworker_user)).get(f"/console/cases/{case_id}")).text
+    assert 'name="event" value="close"' not in page  # no close that skips the criteria
+    assert f'action="/console/cases/{case_id}/close"' in page and "督导强制结案" not in page
+
+    not_yours = await client.post(f"{base}/close", headers=caseworker, json={
+        "type": "other", "reason": "家属拒绝回访", "override": True})
+    assert not_yours.status_code == 403
+    assert not_yours.json()["error"]["code"] == "override_not_allowed"
+    no_reason = await client.post(f"{base}/close", headers=supervisor, json={
+        "type": "other", "override": True})
+    assert no_reason.status_code == 422
+    assert no_reason.json()["error"]["code"] == "reason_required"
+
+    console = await console_client(supervisor_user)
+    page = await console.get(f"/console/cases/{case_id}")
+    assert "督导强制结案" in page.text
+    done = await console.post(f"/console/cases/{case_id}/close", data={
+        "csrf_token": form_token(page.text), "type": "other",
+        "reason": "家属拒绝回访，已移交社区跟进", "override": "yes"})
+    assert done.status_code == 303
+    case = (await client.get(base, headers=supervisor)).json()
+    assert case["state"] == "closed"
+    close_event = next(e for e in case["timeline"] if e["event"] == "close")
+    assert "家属拒绝回访" in close_event["reason"]
