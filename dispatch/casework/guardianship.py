@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from db.casework import GuardianIntervention, Placement
-from db.models import Case, CaseEvent
+from db.models import Case
+from db.timeline import case_event
 from dispatch.staff.auth import Principal
 from workflows.casework.guardianship import check_placement, check_step, placement_kinds
 from workflows.errors import WorkflowRefused
@@ -59,7 +60,7 @@ async def add_placement(
     session.add(row)
     await session.flush()
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="placement",
             actor=principal.label,
@@ -111,7 +112,7 @@ async def add_intervention(
     await session.flush()
     dept = department_labels()[department]
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="guardian_intervention",
             actor=principal.label,

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from db.casework import CaseMeeting, Task
-from db.models import Case, CaseEvent, Referral
+from db.models import Case, Referral
+from db.timeline import case_event
 from dispatch.console.conferences import MIN_DEPARTMENTS, ConferenceIn, record_conference
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE
@@ -89,7 +90,7 @@ async def schedule(
     await session.flush()
     labels = department_labels()
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event="conference_scheduled",
             actor=principal.label,

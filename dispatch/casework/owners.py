@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from db.casework import CaseAssignment
-from db.models import AppUser, Case, CaseEvent, Jurisdiction, Visit
+from db.models import AppUser, Case, Jurisdiction, Visit
+from db.timeline import case_event
 from dispatch.staff.auth import AREA_ROLES, CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, supervisors
 from dispatch.staff.scope import case_filter
@@ -97,7 +98,7 @@ async def assign(
     previous = await session.get(AppUser, before) if before else None
     verb = "更换" if before else "指派"
     session.add(
-        CaseEvent(
+        case_event(
             case_id=case.id,
             event=f"{kind}_{'changed' if before else 'assigned'}",
             actor=principal.label,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.errors import ApiError
 from db.casework import CasePlan, CasePlanItem
 from db.models import Case, CaseEvent, Referral
+from db.timeline import case_event
 from dispatch.cases.corrections import withdraw
 from dispatch.referrals.deadlines import effective_risk, set_plan_due
 from dispatch.referrals.routing import plan_routes_for
@@ -50,7 +51,7 @@ class PlanView:
 def _event(
     case: Case, event: str, principal: Principal, now: datetime, reason: str, plan: CasePlan
 ) -> CaseEvent:
-    return CaseEvent(
+    return case_event(
         case_id=case.id,
         event=event,
         actor=principal.label,

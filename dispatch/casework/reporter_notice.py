@@ -19,6 +19,7 @@ from channels.sms.outbound import TOPIC as SMS_TOPIC
 from db.casework import ReportNoContact
 from db.models import Case, CaseEvent, Outbox, Report
 from db.telephony import SmsMessage
+from db.timeline import case_event
 from workflows.cases import receipts
 from workflows.config import load
 
@@ -40,7 +41,7 @@ async def mark_no_contact(
         ReportNoContact(report_id=report.id, reason=reason, marked_by=actor, created_at=now)
     )
     session.add(
-        CaseEvent(
+        case_event(
             case_id=report.case_id,
             event="reporter_no_contact",
             actor=actor,
@@ -120,7 +121,7 @@ async def tell_reporters(session: AsyncSession, case: Case, state: str, now: dat
         await session.flush()
         session.add(Outbox(topic=SMS_TOPIC, payload={"message_id": message.id}))
         session.add(
-            CaseEvent(
+            case_event(
                 case_id=case.id,
                 event="reporter_told",
                 actor="system:notice",

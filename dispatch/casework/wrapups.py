@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from db.casework import CallWrapup
-from db.models import CaseEvent
 from db.telephony import VoiceCall
+from db.timeline import case_event
 from dispatch.staff.auth import Principal
 from workflows.config import load
 
@@ -55,7 +55,7 @@ async def wrap_up(
     session.add(row)
     if call.case_id is not None:
         session.add(
-            CaseEvent(
+            case_event(
                 case_id=call.case_id,
                 event="call_wrapup",
                 actor=principal.label,

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.errors import ApiError
 from db.casework import Task
 from db.models import AppUser, Case, CaseEvent
+from db.timeline import case_event
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
@@ -41,7 +42,7 @@ def _event(
     reason: str | None,
     actor_id: int | None = None,
 ) -> CaseEvent:
-    return CaseEvent(
+    return case_event(
         case_id=task.case_id,
         event=event,
         actor=actor,
