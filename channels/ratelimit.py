@@ -140,3 +140,19 @@ async def record_miss(request: Request, bucket: str, key: str, limit: int, windo
         await rl.strategy.hit(RateLimitItemPerSecond(limit, window), bucket, _key(key))
     except (RedisError, OSError):
         rl.failed(bucket, "counted")
+
+
+async def first_use(request: Request, bucket: str, key: str, seconds: int) -> bool:
+    """Whether `key` is seen for the first time in `seconds` (single-use tokens such as a
+    proof of work's nonce). True when Redis is down: the limits it would relax are open then."""
+    rl = limiter(request)
+    if not rl.available():
+        return True
+    try:
+        stored = await request.app.state.runtime.redis.set(
+            f"hotline:once:{bucket}:{_key(key)}", "1", nx=True, ex=seconds
+        )
+    except (RedisError, OSError):
+        rl.failed(bucket, "checked")
+        return True
+    return bool(stored)

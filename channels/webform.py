@@ -5,14 +5,16 @@ Both validate with the same model (`workflows.cases.intake.ReportIn`) and store 
 reporter's input and a Chinese message next to each wrong field. Both are limited per client
 address and per content, and hold a burst of repeats for an operator
 (`channels.webform_limits`): over a limit the API answers 429 and the form a page with the
-hotline's number, never a bare refusal.
+hotline's number, never a bare refusal. A proof of work (`channels.proof`; the form's script,
+or `X-Hotline-Proof` on the API with a challenge from `GET /api/v1/reports/challenge`) moves a
+report to a larger per-address allowance.
 """
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -21,7 +23,7 @@ from starlette.datastructures import FormData
 
 from channels.errors import ApiError, declared
 from channels.web import client_ip, database_answers, json_only, secret_key, sessions
-from channels.webform_limits import IntakeLimited, hotline, throttle
+from channels.webform_limits import PROOF_MAX_AGE, IntakeLimited, challenge, hotline, throttle
 from workflows.cases import receipts
 from workflows.cases.intake import (
     IntakeResult,
@@ -51,12 +53,18 @@ class ReportCreated(BaseModel):
     case_id: int
 
 
-async def _store(request: Request, body: ReportIn) -> IntakeResult:
+class Challenge(BaseModel):
+    challenge: str
+    bits: int
+    expires_in: int
+
+
+async def _store(request: Request, body: ReportIn, proof: str | None = None) -> IntakeResult:
     """Limited first (IntakeLimited), then stored; a repeat of a recent report is held."""
     new = from_report_in(body)
     new.actor = "webform"
     new.ip = client_ip(request)
-    await throttle(request, new)
+    await throttle(request, new, proof)
     hold = request.app.state.runtime.settings.hotline_intake_hold_seconds
     async with sessions(request)() as session, session.begin():
         return await record_report(session, new, hold_seconds=hold)
@@ -69,17 +77,42 @@ async def _store(request: Request, body: ReportIn) -> IntakeResult:
     dependencies=[Depends(json_only)],
     responses=declared(429),
 )
-async def create_report(request: Request, body: ReportIn) -> ReportCreated:
+async def create_report(
+    request: Request,
+    body: ReportIn,
+    proof: Annotated[
+        str | None,
+        Header(
+            alias="X-Hotline-Proof",
+            max_length=200,
+            description="工作量证明（可选）：`challenge:solution`，challenge 取自 "
+            "GET /api/v1/reports/challenge，solution 为使 SHA-256(challenge:solution) "
+            "前 bits 位为 0 的十进制数；有效且未用过时按较宽的同地址限额计数",
+        ),
+    ] = None,
+) -> ReportCreated:
     """A mandatory report as JSON. A repeat of the same report within seconds is one report;
     a repeat of its content within the hold window is stored on the first one's case and
     held for an operator (the answer names that case). Too many reports from one address,
-    or of one content, are answered 429 with Retry-After and the hotline's number."""
-    result = await _store(request, body)
+    or of one content, are answered 429 with Retry-After and the hotline's number; a proof
+    of work (`X-Hotline-Proof`) counts against a larger per-address allowance."""
+    result = await _store(request, body, proof)
     return ReportCreated(
         receipt_code=receipts.display(result.receipt_code),
         report_id=result.report_id,
         case_id=result.case_id,
     )
+
+
+@router.get("/api/v1/reports/challenge", response_model=Challenge, responses=declared(404))
+async def report_challenge(request: Request) -> Challenge:
+    """A proof-of-work challenge for `X-Hotline-Proof` (single use, good for four hours);
+    404 when the deployment offers none."""
+    issued = challenge(request)
+    if issued is None:
+        raise ApiError(404, "proof_not_offered", "本服务未启用工作量证明")
+    bits = int(issued.split(".")[3])
+    return Challenge(challenge=issued, bits=bits, expires_in=PROOF_MAX_AGE)
 
 
 # ---- HTML form -------------------------------------------------------------------------
@@ -115,6 +148,7 @@ def _render(
             "v": values,
             "errors": errors,
             "csrf_token": _csrf(request).dumps(nonce),
+            "pow_challenge": challenge(request),
             **_choices(),
         },
         status_code=status,
@@ -208,7 +242,7 @@ async def submit_report_form(request: Request) -> HTMLResponse:
         errors = field_errors(exc)
         return _render(request, values=values, errors=errors, nonce=nonce, status=422)
     try:
-        result = await _store(request, body)
+        result = await _store(request, body, _form_proof(form))
     except IntakeLimited as limited:
         return _limited_page(request, limited, values)
     return templates.TemplateResponse(
@@ -221,6 +255,13 @@ async def submit_report_form(request: Request) -> HTMLResponse:
         },
         status_code=201,
     )
+
+
+def _form_proof(form: FormData) -> str | None:
+    """The form's proof of work, when its script found one before the reporter sent it."""
+    challenge_text = str(form.get("pow_challenge", ""))[:200]
+    solution = str(form.get("pow_solution", ""))[:12]
+    return f"{challenge_text}:{solution}" if challenge_text and solution else None
 
 
 def _limited_page(request: Request, limited: IntakeLimited, values: dict[str, Any]) -> HTMLResponse:

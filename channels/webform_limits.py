@@ -9,6 +9,12 @@ limits let through may still be a repeat: `record_report` holds those for an ope
 instead of paging police again (`hold_seconds`), and that hold, in PostgreSQL, works when
 Redis is down, while the limits then let everything through (logged) — a child's report
 is worth more than the limit.
+
+A report with a fresh, correct, unused proof of work (`channels.proof`, computed by the form's
+script while the reporter types, or by an API client from `GET /api/v1/reports/challenge`)
+counts against a larger per-address allowance of its own instead: many honest reporters
+behind one address get through, a script pays CPU for each report. The content's limit
+applies to every report alike.
 """
 
 from functools import lru_cache
@@ -16,14 +22,17 @@ from functools import lru_cache
 from fastapi import Request
 from limits import RateLimitItem
 
+from channels import proof as pow_
 from channels.errors import ApiError
-from channels.ratelimit import items, take
-from channels.web import client_ip
+from channels.ratelimit import first_use, items, now, take
+from channels.web import client_ip, secret_key
 from db.metrics import INTAKE
 from workflows.cases.intake import NewReport, content_fingerprint
 from workflows.config import load
 
 CODE = "intake_rate_limited"
+# How long a challenge stays good: as long as the form's own CSRF token (channels.webform).
+PROOF_MAX_AGE = 4 * 3600
 
 
 def hotline() -> tuple[str, str]:
@@ -57,14 +66,31 @@ def _limits(notation: str) -> tuple[RateLimitItem, ...]:
     return tuple(items(notation))
 
 
-async def throttle(request: Request, new: NewReport) -> None:
-    """Count the report against the address's and the content's limits; IntakeLimited
-    when one is used up (the content's is not counted for a report the address's refused)."""
+def challenge(request: Request) -> str | None:
+    """A new proof-of-work challenge for a form or an API client; None when switched off."""
+    bits = request.app.state.runtime.settings.hotline_intake_proof_bits
+    return pow_.issue(secret_key(request).encode(), now(), bits) if bits else None
+
+
+async def proven(request: Request, proof: str | None) -> bool:
+    """Whether `proof` ("challenge:solution") is ours, fresh, hard enough, right and unused."""
+    bits = request.app.state.runtime.settings.hotline_intake_proof_bits
+    if not bits or not proof:
+        return False
+    nonce = pow_.verified_nonce(secret_key(request).encode(), proof, now(), PROOF_MAX_AGE, bits)
+    return nonce is not None and await first_use(request, "intake-proof", nonce, PROOF_MAX_AGE)
+
+
+async def throttle(request: Request, new: NewReport, proof: str | None = None) -> None:
+    """Count the report against the address's (or, with a proof of work, the proven
+    address's) and the content's limits; IntakeLimited when one is used up (the content's
+    is not counted for a report the address's refused)."""
     settings = request.app.state.runtime.settings
-    retry = await take(
-        request, "intake-ip", client_ip(request) or "-",
-        _limits(settings.hotline_intake_limits_per_address),
-    )
+    if await proven(request, proof):
+        bucket, notation = "intake-ip-proven", settings.hotline_intake_limits_per_address_proven
+    else:
+        bucket, notation = "intake-ip", settings.hotline_intake_limits_per_address
+    retry = await take(request, bucket, client_ip(request) or "-", _limits(notation))
     if retry is None:
         retry = await take(
             request, "intake-content", f"{new.channel}:{content_fingerprint(new.description)}",

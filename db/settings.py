@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse_many
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -76,8 +76,18 @@ class Settings(BaseSettings):
     # and joins that report's case, held for an operator instead of being routed (and
     # police paged) again; 0: every report is routed on its own.
     hotline_intake_hold_seconds: int = 3600
+    # A report carrying a proof of work (channels.proof: the form's script hashes while the
+    # reporter types, about 2**bits SHA-256) counts against this larger per-address
+    # allowance instead, so many honest reporters behind one address get through and a
+    # script pays CPU per report. Bits 0: no challenge is offered.
+    hotline_intake_proof_bits: int = Field(default=18, ge=0, le=28)
+    hotline_intake_limits_per_address_proven: str = "30/minute;200/hour"
 
-    @field_validator("hotline_intake_limits_per_address", "hotline_intake_limits_per_content")
+    @field_validator(
+        "hotline_intake_limits_per_address",
+        "hotline_intake_limits_per_content",
+        "hotline_intake_limits_per_address_proven",
+    )
     @classmethod
     def _limits_notation(cls, value: str) -> str:
         """A typo in a limit stops the service at start, not at the first report."""

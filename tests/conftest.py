@@ -169,7 +169,10 @@ def settings(tmp_path_factory) -> Settings:
         # off here and on in the tests of them (tests/intake/test_intake_limits.py).
         hotline_intake_limits_per_address="",
         hotline_intake_limits_per_content="",
+        hotline_intake_limits_per_address_proven="",
         hotline_intake_hold_seconds=0,
+        # The form's proof of work, cheap: the browser tests' pages hash while they run.
+        hotline_intake_proof_bits=8,
     )
 
 

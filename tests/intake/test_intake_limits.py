@@ -6,93 +6,35 @@ defaults (or stricter ones) on the running app, files from an address of its own
 text of its own, so the Redis windows of one test never meet another's.
 """
 
-import contextlib
 import logging
 import re
-import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from db.models import Case, CaseEvent, Outbox, Referral, Report
-from db.settings import Settings
 from tests.fixtures.apps import csrf_token
+from tests.fixtures.intake import (
+    DEFAULTS,
+    NUMBER,
+    address,
+    body,
+    configured,
+    refused_with_a_way_through,
+    reporter,
+    text,
+)
 from workflows.cases import receipts
 from workflows.cases.intake import content_fingerprint
-from workflows.config import load
 
 pytest_plugins = ("tests.fixtures.console",)
-
-NUMBER = load("channels")["hotline"]["number"]
-DEFAULTS = {
-    name: Settings.model_fields[name].default
-    for name in (
-        "hotline_intake_limits_per_address",
-        "hotline_intake_limits_per_content",
-        "hotline_intake_hold_seconds",
-    )
-}
-
-
-@contextlib.contextmanager
-def configured(app, **changes) -> Iterator[None]:
-    """The app's settings with public intake's shipped defaults and `changes`, for one test."""
-    runtime = app.state.runtime
-    before = runtime.settings
-    runtime.settings = before.model_copy(update={**DEFAULTS, **changes})
-    try:
-        yield
-    finally:
-        runtime.settings = before
-
 
 @pytest.fixture
 def limited(app) -> Iterator[None]:
     with configured(app):
         yield
-
-
-def address() -> str:
-    """A client address no other test files from."""
-    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
-
-
-@contextlib.asynccontextmanager
-async def reporter(app, ip: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=(ip or address(), 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-def body(text: str, **changes) -> dict:
-    report = {
-        "reporter": {"name": "李老师", "unit": "东湖第一小学", "role": "teacher",
-                     "phone": "13800138000"},
-        "situations": [4],
-        "categories": ["domestic_violence"],
-        "child": {"name": "王小明", "age": 9, "gender": "male"},
-        "jurisdiction": "990102001001",
-        "description": text,
-        "in_danger_now": True,
-    }
-    report.update(changes)
-    return report
-
-
-def text(words: str = "孩子被父亲用皮带抽打，现在还在打，邻居听见哭喊") -> str:
-    return f"{words}，{secrets.token_hex(4)}号楼"
-
-
-def refused_with_a_way_through(answer: httpx.Response) -> None:
-    """429 in the contract's shape, Chinese, the hotline's number and 110, Retry-After."""
-    assert answer.status_code == 429
-    error = answer.json()["error"]
-    assert error["code"] == "intake_rate_limited"
-    assert NUMBER in error["message"] and "110" in error["message"]
-    assert 0 < int(answer.headers["retry-after"]) <= 3600
 
 
 async def police_referrals(sessions, case_ids: set[int]) -> int:
