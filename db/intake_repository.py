@@ -150,7 +150,7 @@ _INSERT = """
                             content_fingerprint)
         SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               CAST($14 AS jsonb), CAST($17 AS jsonb), $24
+               $14, CAST($17 AS jsonb), $24
         FROM c
         RETURNING id, case_id
     ), e AS (
@@ -184,7 +184,7 @@ _ATTACH = """
                             content_fingerprint, held)
         VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
                 CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                CAST($14 AS jsonb), CAST($17 AS jsonb), $19, $20)
+                $14, CAST($17 AS jsonb), $19, $20)
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)

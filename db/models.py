@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from db.columns import timestamp as _ts
-from db.crypto import EncryptedText
+from db.crypto import EncryptedJSON, EncryptedText
 
 
 def _json(default: Any = None) -> Any:
@@ -144,7 +144,8 @@ class Report(SQLModel, table=True):
     # Why the report was joined to its case and not routed ("burst": it repeats a report
     # received shortly before); an operator looks at it. None for a routed report.
     held: str | None = Field(default=None, max_length=20)
-    raw: dict | None = _json()
+    # The partner's order, the SMS or call parameters as received: ciphertext at rest.
+    raw: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
     # The judgement of the report's text (workflows.triage.Judgement.to_dict(): labels,
     # scores, evidence, engine version); for an SMS report, of the whole thread so far.
     judgement: dict | None = _json()

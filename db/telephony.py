@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from db.columns import timestamp as _at
+from db.crypto import EncryptedText
 
 __all__ = ["CallerBlock", "SmsMessage", "SmsOptOut", "SmsThread", "VoiceCall", "VoiceCallback"]
 
@@ -99,7 +100,8 @@ class VoiceCall(SQLModel, table=True):
     duration_seconds: int | None = None
     ended_at: datetime | None = _at(nullable=True)
     recording_sid: str | None = Field(default=None, max_length=64)
-    recording_url: str | None = Field(default=None, max_length=400)
+    # Where the voicemail is kept (anyone with the link and Twilio's key hears it): sealed.
+    recording_url: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
     recording_seconds: int | None = None
     report_id: int | None = Field(default=None, foreign_key="report.id")
     case_id: int | None = Field(default=None, foreign_key="hcase.id", index=True)

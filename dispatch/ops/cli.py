@@ -36,6 +36,8 @@ triage_app = typer.Typer(help="研判：训练模型、导出运营更正的标�
 app.add_typer(triage_app, name="triage")
 children_app = typer.Typer(help="儿童档案：匹配键、台账导入", no_args_is_help=True)
 app.add_typer(children_app, name="children")
+keys_app = typer.Typer(help="个人信息加密密钥：轮换与重新加密", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _database_url() -> str:
@@ -344,6 +346,44 @@ def partner_list() -> None:
         typer.echo(
             f"{row.source}\t{row.name}\t{state}\t{row.callback_url or '-'}\t待送达 {row.waiting}"
         )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    reencrypt_only: Annotated[
+        bool,
+        typer.Option(
+            "--reencrypt-only",
+            help="不生成新密钥，只把密文改用密钥环中最新的密钥（HOTLINE_DATA_KEY 已换过时）",
+        ),
+    ] = False,
+) -> None:
+    """Put a new data key first in the ring (the data dir's key file; running services
+    write under it within seconds) and re-encrypt every sealed field under it. Old keys stay
+    in the ring: values not yet rewritten still read."""
+    from db.crypto import DataKeyError, ring, rotate_key_file
+    from db.reseal import reseal
+
+    settings = get_settings()
+    if not reencrypt_only:
+        try:
+            kid = rotate_key_file(settings)
+        except DataKeyError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"新密钥 {kid} 已置于密钥环最前")
+
+    async def run() -> dict[str, int]:
+        engine = make_engine(_database_url(), pool_size=1)
+        try:
+            return await reseal(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(run())
+    for column, count in counts.items():
+        typer.echo(f"{column}\t重新加密 {count} 条")
+    typer.echo(f"全部密文已使用密钥 {ring().current}（共 {sum(counts.values())} 条改写）")
 
 
 @children_app.command("keys")

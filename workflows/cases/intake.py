@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import intake_repository
+from db.crypto import seal_json
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
@@ -413,7 +414,7 @@ def _report_args(
         new.description,
         new.in_danger_now,
         fp,
-        _json_or_none(new.raw),
+        seal_json(new.raw),  # ciphertext at rest (db.crypto)
         new.actor,
         new.ip,
         json.dumps(judgement.to_dict(), ensure_ascii=False),

@@ -1,0 +1,71 @@
+"""Partners' raw payloads and voicemail links as ciphertext at rest
+
+Revision ID: 0030
+Revises: 0026
+
+`report.raw` (a partner's order, the SMS or call parameters as received, with names, phones
+and addresses in them) and `voice_call.recording_url` (anyone holding the link and Twilio's
+key hears the voicemail) become text columns holding AES-GCM ciphertext under the data key
+(db.crypto), as the child file's ID numbers already are. Existing values are sealed here,
+in batches; the downgrade opens them again.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0030"
+down_revision: str | None = "0026"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_BATCH = 1000
+# (table, column, whether a value is still plain): JSON starts with a bracket or quote,
+# a link with its scheme; ciphertext starts with a key id.
+_PLAIN = {
+    ("report", "raw"): "left(raw, 1) IN ('{', '[', '\"')",
+    ("voice_call", "recording_url"): "recording_url LIKE 'http%'",
+}
+
+
+def _convert(change) -> None:
+    conn = op.get_bind()
+    for (table, column), plain in _PLAIN.items():
+        last = 0
+        while True:
+            rows = conn.execute(sa.text(
+                f"SELECT id, {column} FROM {table} WHERE id > :last AND {column} IS NOT NULL"
+                f" AND ({plain}) = :plain ORDER BY id LIMIT {_BATCH}"
+            ), {"last": last, "plain": change is _seal}).all()
+            if not rows:
+                break
+            conn.execute(
+                sa.text(f"UPDATE {table} SET {column} = :value WHERE id = :id"),
+                [{"id": row[0], "value": change(row[1])} for row in rows],
+            )
+            last = rows[-1][0]
+
+
+def _seal(value: str) -> str:
+    from db.crypto import encrypt
+
+    return encrypt(value)
+
+
+def _open(value: str) -> str:
+    from db.crypto import decrypt
+
+    return decrypt(value)
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE report ALTER COLUMN raw TYPE text USING raw::text")
+    op.execute("ALTER TABLE voice_call ALTER COLUMN recording_url TYPE text")
+    _convert(_seal)
+
+
+def downgrade() -> None:
+    _convert(_open)
+    op.execute("ALTER TABLE report ALTER COLUMN raw TYPE jsonb USING raw::jsonb")
+    op.execute("ALTER TABLE voice_call ALTER COLUMN recording_url TYPE varchar(400)")

@@ -1,0 +1,142 @@
+"""A partner's order and a voicemail link are ciphertext at rest, and `hotline keys rotate`
+moves every sealed field to the newest key while the old one still reads."""
+
+import asyncio
+import secrets
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from db import crypto
+from db.models import Report
+from db.telephony import VoiceCall
+from dispatch.ops.cli import app as cli
+from tests.fixtures.partners import order
+
+pytest_plugins = ("tests.fixtures.partners",)
+
+
+async def _stored(database_url: str, sql: str, *args) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def _a_forward_and_a_voicemail(post_forward, sessions, pump) -> tuple[int, str, str]:
+    name = "张" + secrets.choice("秀丽华芳敏静") + secrets.choice("英兰梅娟")
+    work_order = order(caller_name=name)
+    answer = await post_forward("12345", work_order)
+    assert answer.status_code == 202, answer.text
+    await pump()
+    async with sessions() as session:
+        report_id = await session.scalar(select(Report.id).where(
+            Report.channel == "12345", Report.external_id == work_order["external_id"]))
+    sid = "CA" + secrets.token_hex(16)
+    async with sessions() as session, session.begin():
+        session.add(VoiceCall(
+            call_sid=sid, phone="+8613900139000", status="completed", route="open",
+            recording_url=f"https://api.twilio.com/recordings/RE{sid}"))
+    return report_id, name, sid
+
+
+async def test_a_partner_order_and_a_voicemail_link_are_unreadable_in_the_database(
+    post_forward, sessions, pump, database_url
+):
+    report_id, name, sid = await _a_forward_and_a_voicemail(post_forward, sessions, pump)
+    raw = await _stored(database_url, "SELECT raw FROM report WHERE id = $1", report_id)
+    link = await _stored(database_url, "SELECT recording_url FROM voice_call WHERE call_sid = $1",
+                         sid)
+    for plain in (name, "13800138000", "幸福里", sid):
+        assert plain not in raw and plain not in link
+    async with sessions() as session:  # and the service reads them as they came
+        assert (await session.get(Report, report_id)).raw["caller_name"] == name
+        call = await session.scalar(select(VoiceCall).where(VoiceCall.call_sid == sid))
+        assert call.recording_url.endswith(sid)
+
+
+@pytest.fixture
+def ring_with(settings):
+    """Put `entries` (newest first) in the process's ring for the rest of the test; the
+    run's ring is back afterwards."""
+    saved = list(crypto._configured)
+
+    def use(entries: str) -> None:
+        crypto.configure(settings.model_copy(update={"hotline_data_key": entries}))
+        crypto.reload()
+
+    yield use
+    crypto._configured[:] = saved
+    crypto.reload()
+
+
+async def _cli(monkeypatch, database_url, *args):
+    monkeypatch.setattr("dispatch.ops.cli._database_url", lambda: database_url)
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+async def test_rotation_reencrypts_every_sealed_field_and_a_rerun_has_nothing_left(
+    post_forward, sessions, pump, database_url, settings, ring_with, monkeypatch
+):
+    report_id, name, sid = await _a_forward_and_a_voicemail(post_forward, sessions, pump)
+    old = settings.hotline_data_key
+    refused = await _cli(monkeypatch, database_url, "keys", "rotate")
+    assert refused.exit_code == 2 and "HOTLINE_DATA_KEY" in refused.output  # env ring: say how
+
+    new = crypto.new_key_entry()
+    ring_with(f"{new},{old}")
+    new_id = crypto.ring().current
+    try:
+        done = await _cli(monkeypatch, database_url, "keys", "rotate", "--reencrypt-only")
+        assert done.exit_code == 0, done.output
+        assert f"全部密文已使用密钥 {new_id}" in done.output
+        for line in ("report.raw", "voice_call.recording_url", "guardian.phone"):
+            assert line in done.output
+        raw = await _stored(database_url, "SELECT raw FROM report WHERE id = $1", report_id)
+        assert raw.startswith(new_id + ":")
+        again = await _cli(monkeypatch, database_url, "keys", "rotate", "--reencrypt-only")
+        assert "共 0 条改写" in again.output
+        ring_with(new)  # the old key gone: everything still reads
+        async with sessions() as session:
+            assert (await session.get(Report, report_id)).raw["caller_name"] == name
+    finally:
+        ring_with(f"{old},{new}")  # the run's key newest again, for the tests after this one
+        back = await _cli(monkeypatch, database_url, "keys", "rotate", "--reencrypt-only")
+        assert back.exit_code == 0, back.output
+
+
+def test_the_migration_seals_what_was_stored_plain_and_the_downgrade_opens_it(fresh_database):
+    from dispatch.ops import schema
+
+    url = fresh_database()
+    schema.upgrade(url, "0026")
+
+    async def run(sql: str, *args):
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    case_id = asyncio.run(run(
+        "INSERT INTO hcase (state, emergency, mandatory) VALUES ('discovered', false, false)"
+        " RETURNING id"))
+    asyncio.run(run(
+        "INSERT INTO report (channel, external_id, receipt_code, case_id, description,"
+        " in_danger_now, raw) VALUES ('12345', 'WO-1', 'R1', $1, 'x', false,"
+        " '{\"caller_name\": \"张秀英\"}'::jsonb)", case_id))
+    asyncio.run(run(
+        "INSERT INTO voice_call (call_sid, status, route, recording_url)"
+        " VALUES ('CA1', 'completed', 'open', 'https://api.twilio.com/RE1')"))
+    schema.upgrade(url)
+    sealed = asyncio.run(run("SELECT raw FROM report"))
+    link = asyncio.run(run("SELECT recording_url FROM voice_call"))
+    assert "张秀英" not in sealed and "twilio" not in link
+    assert crypto.open_json(sealed) == {"caller_name": "张秀英"}
+    assert crypto.decrypt(link) == "https://api.twilio.com/RE1"
+    schema.downgrade(url, "0026")
+    assert asyncio.run(run("SELECT raw->>'caller_name' FROM report")) == "张秀英"
+    assert asyncio.run(run("SELECT recording_url FROM voice_call")) == "https://api.twilio.com/RE1"
