@@ -148,7 +148,7 @@ _INSERT = """
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
                             content_fingerprint)
-        SELECT $1, $2, $3, c.id, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+        SELECT $1, $2, $3, c.id, $4, $5, CAST($6 AS smallint[]),
                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
                $14, CAST($17 AS jsonb), $24
         FROM c
@@ -182,7 +182,7 @@ _ATTACH = """
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
                             content_fingerprint, held)
-        VALUES ($1, $2, $3, $18, CAST($4 AS jsonb), $5, CAST($6 AS smallint[]),
+        VALUES ($1, $2, $3, $18, $4, $5, CAST($6 AS smallint[]),
                 CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
                 $14, CAST($17 AS jsonb), $19, $20)
         RETURNING id, case_id

@@ -124,7 +124,8 @@ class Report(SQLModel, table=True):
     external_id: str = Field(max_length=120)
     receipt_code: str = Field(max_length=16, unique=True)
     case_id: int = Field(foreign_key="hcase.id", index=True)
-    reporter: dict | None = _json()
+    # Who reported (name, unit, role, phone): ciphertext at rest, for the center and police.
+    reporter: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
     reporter_phone: str | None = Field(default=None, max_length=32, index=True)
     situations: list[int] = Field(
         default_factory=list,

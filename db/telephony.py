@@ -46,7 +46,8 @@ class SmsMessage(SQLModel, table=True):
     kind: str = Field(max_length=20)
     phone: str = Field(max_length=32)
     message_sid: str | None = Field(default=None, max_length=64, unique=True)
-    body: str
+    # What the reporter wrote (or we sent): ciphertext at rest, an empty body stays empty.
+    body: str = Field(sa_column=sa.Column(EncryptedText, nullable=False))
     media: list | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
     reply: str | None = None
     status: str = Field(max_length=20)  # see workflows.telephony.delivery_status

@@ -14,11 +14,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
 from channels.sms.optouts import opt_in, opt_out
+from db.crypto import EncryptedText
 from db.models import Case, Report
 from workflows.cases import emergency, receipts
 from workflows.cases.intake import NewReport, record_report
@@ -276,7 +277,7 @@ _LOOKUP = text(
 _THREAD_TEXT = text(
     "SELECT body FROM sms_message WHERE thread_id = :thread_id AND direction = 'in'"
     " AND kind IN ('report', 'followup') ORDER BY id"
-)
+).columns(body=EncryptedText)  # bodies are ciphertext at rest (db.crypto)
 
 _MESSAGE_COLUMNS = (
     "thread_id, direction, kind, phone, message_sid, body, media, reply, status, attempts,"
@@ -297,7 +298,7 @@ _OPEN_THREAD = text(
     INSERT INTO sms_message ({_MESSAGE_COLUMNS})
     SELECT t.id, {_MESSAGE_VALUES} FROM t
     """
-)
+).bindparams(bindparam("body", type_=EncryptedText))
 
 # Any other message: the message, the thread's last activity, the timeline event.
 _STORE_MESSAGE = text(
@@ -319,4 +320,4 @@ _STORE_MESSAGE = text(
     )
     SELECT id FROM m
     """
-)
+).bindparams(bindparam("body", type_=EncryptedText))

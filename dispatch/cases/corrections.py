@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.crypto import EncryptedText
 from db.models import Case, Jurisdiction, Referral, Report
 from db.timeline import case_event
 from db.triage import TriageExample
@@ -276,7 +277,7 @@ _THREAD_TEXT = text(
     "SELECT m.body FROM sms_message m JOIN sms_thread t ON t.id = m.thread_id"
     " WHERE t.report_id = :report_id AND m.direction = 'in'"
     " AND m.kind IN ('report', 'followup') ORDER BY m.id"
-)
+).columns(body=EncryptedText)
 
 
 Code = Annotated[

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from db import crypto
-from db.models import Report
-from db.telephony import VoiceCall
+from db.models import Case, Report
+from db.telephony import SmsMessage, VoiceCall
 from dispatch.ops.cli import app as cli
 from tests.fixtures.partners import order
+from tests.fixtures.twilio_fake import mobile, signed, sms
 
-pytest_plugins = ("tests.fixtures.partners",)
+pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.twilio")
 
 
 async def _stored(database_url: str, sql: str, *args) -> str:
@@ -48,14 +49,38 @@ async def test_a_partner_order_and_a_voicemail_link_are_unreadable_in_the_databa
 ):
     report_id, name, sid = await _a_forward_and_a_voicemail(post_forward, sessions, pump)
     raw = await _stored(database_url, "SELECT raw FROM report WHERE id = $1", report_id)
+    who = await _stored(database_url, "SELECT reporter FROM report WHERE id = $1", report_id)
     link = await _stored(database_url, "SELECT recording_url FROM voice_call WHERE call_sid = $1",
                          sid)
     for plain in (name, "13800138000", "幸福里", sid):
-        assert plain not in raw and plain not in link
+        assert plain not in raw and plain not in link and plain not in who
     async with sessions() as session:  # and the service reads them as they came
-        assert (await session.get(Report, report_id)).raw["caller_name"] == name
+        stored = await session.get(Report, report_id)
+        assert stored.raw["caller_name"] == name and stored.reporter["name"] == name
         call = await session.scalar(select(VoiceCall).where(VoiceCall.call_sid == sid))
         assert call.recording_url.endswith(sid)
+
+
+async def test_a_text_thread_is_unreadable_in_the_database_and_judged_whole(
+    client, twilio, sessions, database_url
+):
+    sender = mobile()
+    for words in ("我在学校附近", "我爸喝了酒正在打我妈妈和我 快来"):
+        assert (await signed(client, "/channels/twilio/sms", sms(sender, words))).status_code == 200
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetch("SELECT body FROM sms_message WHERE phone = $1", sender)
+    finally:
+        await conn.close()
+    assert len(stored) == 2 and not any("打我" in r["body"] or "学校" in r["body"] for r in stored)
+    async with sessions() as session:
+        bodies = (await session.execute(select(SmsMessage.body).where(
+            SmsMessage.phone == sender).order_by(SmsMessage.id))).scalars().all()
+        case_id = await session.scalar(select(Report.case_id).where(
+            Report.reporter_phone == sender))
+        case = await session.get(Case, case_id)
+    assert bodies == ["我在学校附近", "我爸喝了酒正在打我妈妈和我 快来"]
+    assert case.emergency  # the second message, read through the ciphertext, raised the case
 
 
 @pytest.fixture
@@ -126,17 +151,29 @@ def test_the_migration_seals_what_was_stored_plain_and_the_downgrade_opens_it(fr
         " RETURNING id"))
     asyncio.run(run(
         "INSERT INTO report (channel, external_id, receipt_code, case_id, description,"
-        " in_danger_now, raw) VALUES ('12345', 'WO-1', 'R1', $1, 'x', false,"
-        " '{\"caller_name\": \"张秀英\"}'::jsonb)", case_id))
+        " in_danger_now, raw, reporter) VALUES ('12345', 'WO-1', 'R1', $1, 'x', false,"
+        " '{\"caller_name\": \"张秀英\"}'::jsonb, '{\"name\": \"张秀英\"}'::jsonb)", case_id))
     asyncio.run(run(
         "INSERT INTO voice_call (call_sid, status, route, recording_url)"
         " VALUES ('CA1', 'completed', 'open', 'https://api.twilio.com/RE1')"))
+    asyncio.run(run(
+        "INSERT INTO sms_message (direction, kind, phone, body, status, attempts)"
+        " VALUES ('in', 'report', '+8613900139000', '我爸又打我了 救命', 'received', 0),"
+        " ('out', 'reply', '+8613900139000', '', 'sent', 0)"))
     schema.upgrade(url)
+    bodies = asyncio.run(run("SELECT string_agg(body, '|' ORDER BY id) FROM sms_message"))
+    assert "救命" not in bodies and bodies.endswith("|")  # the empty body stays empty
+    assert crypto.decrypt(bodies.split("|")[0]) == "我爸又打我了 救命"
     sealed = asyncio.run(run("SELECT raw FROM report"))
     link = asyncio.run(run("SELECT recording_url FROM voice_call"))
     assert "张秀英" not in sealed and "twilio" not in link
     assert crypto.open_json(sealed) == {"caller_name": "张秀英"}
+    who = asyncio.run(run("SELECT reporter FROM report"))
+    assert "张秀英" not in who and crypto.open_json(who) == {"name": "张秀英"}
     assert crypto.decrypt(link) == "https://api.twilio.com/RE1"
     schema.downgrade(url, "0026")
     assert asyncio.run(run("SELECT raw->>'caller_name' FROM report")) == "张秀英"
+    assert asyncio.run(run("SELECT reporter->>'name' FROM report")) == "张秀英"
     assert asyncio.run(run("SELECT recording_url FROM voice_call")) == "https://api.twilio.com/RE1"
+    first = asyncio.run(run("SELECT body FROM sms_message ORDER BY id LIMIT 1"))
+    assert first == "我爸又打我了 救命"

@@ -404,7 +404,7 @@ def _report_args(
         new.channel,
         new.external_id or f"fp-{fp[:32]}-{code}",
         code,
-        _json_or_none(new.reporter),
+        seal_json(new.reporter),  # ciphertext at rest (db.crypto)
         new.reporter_phone,
         new.situations,
         categories,
