@@ -69,6 +69,10 @@ async def measure(database_url: str, redis_url: str, n: int) -> dict[str, float]
         hotline_public_url="https://hotline.example.test",
         database_url=None,
         redis_url=None,
+        # One client files every request: the cost measured is the report's, not a refusal's.
+        hotline_intake_limits_per_address="",
+        hotline_intake_limits_per_content="",
+        hotline_intake_hold_seconds=0,
     )
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
     async with app.router.lifespan_context(app):
