@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -108,6 +109,7 @@ async def measure(database_url: str, runs: int) -> None:
     now = datetime.now(UTC)
     city = Principal(1, "bench", "supervisor", None, "990100", "990100/")
     police = Principal(2, "bench_police", "supervisor", "police", "990100", "990100/")
+    district = Principal(3, "bench_district", "supervisor", None, "990102", "990100/990102/")
 
     def card_of(principal, by):
         async def work():
@@ -121,6 +123,7 @@ async def measure(database_url: str, runs: int) -> None:
     _, card = await timed("scorecard, city, per office", runs, card_of(city, "office"))
     await timed("scorecard, city, per department", runs, card_of(city, "department"))
     await timed("scorecard, police supervisor (own dept)", runs, card_of(police, "office"))
+    await timed("scorecard, district 990102, per office", runs, card_of(district, "office"))
     code = periods.current_quarter()
 
     async def report_work():
@@ -153,14 +156,44 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--referrals", type=int, default=250_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="seed a database of this name once and keep it: later runs (same name) measure"
+        " it again as it is, after migrating it to this branch's head",
+    )
     args = parser.parse_args()
-    with scratch_database(args.admin_url) as url:
-        schema.migrate(url)
-        began = time.perf_counter()
-        asyncio.run(seed(url, args.cases))
-        counts = asyncio.run(top_up(url, args.referrals))
-        print(f"seeded in {time.perf_counter() - began:.0f} s: {counts}")
+    if args.keep:
+        url = urlunsplit(urlsplit(args.admin_url)._replace(path="/" + args.keep))
+        if asyncio.run(_created(args.admin_url, args.keep)):
+            _prepare(url, args.cases, args.referrals)
+        else:
+            schema.migrate(url)
         asyncio.run(measure(url, args.runs))
+        return
+    with scratch_database(args.admin_url) as url:
+        _prepare(url, args.cases, args.referrals)
+        asyncio.run(measure(url, args.runs))
+
+
+def _prepare(url: str, cases: int, referrals: int) -> None:
+    schema.migrate(url)
+    began = time.perf_counter()
+    asyncio.run(seed(url, cases))
+    counts = asyncio.run(top_up(url, referrals))
+    print(f"seeded in {time.perf_counter() - began:.0f} s: {counts}")
+
+
+async def _created(admin_url: str, name: str) -> bool:
+    """Create the kept database unless it exists; True when it is new (to be seeded)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":
