@@ -2,8 +2,11 @@
 the department scorecard (per office and per department, with the previous period's trend)
 and a district's periodic report figures, timed as the service computes them
 (p50/p95/max over repeated runs; goal p95 under 1 s), plus building the XLSX and PDF files.
+Each scorecard is timed twice in one run: live (no day counted) and after the scheduler's
+tally has counted the closed days (`dispatch.supervision.tally`; its time is printed).
 
     python -m bench.bench_supervision --admin-url postgresql://postgres@127.0.0.1:5432/test
+    python -m bench.bench_supervision --keep bench_supervision   # seed once, measure again
 
 The cases, reports and referrals are bench_console's seed (the current quarter), topped up
 with cooperating referrals to 250,000; each claimed referral gets its measures (first claim
@@ -15,20 +18,22 @@ in-process on a pooled connection (no HTTP: the figures' cost is the SQL).
 import argparse
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sqlalchemy import delete
 
 from bench.bench_console import seed
 from bench.common import percentile
 from bench.service import scratch_database
 from db.engine import make_engine, make_sessionmaker, transaction
-from db.models import Jurisdiction
+from db.models import Jurisdiction, scorecard_day
 from dispatch.console import periods
+from dispatch.console.timefmt import local_zone
 from dispatch.ops import schema
 from dispatch.staff.auth import Principal
-from dispatch.supervision import exports, reports
+from dispatch.supervision import exports, reports, tally
 from dispatch.supervision.scorecard import scorecard
 from workflows.supervision import parse_period
 
@@ -102,6 +107,18 @@ async def timed(label: str, runs: int, work) -> tuple[list[float], object]:
     return times, result
 
 
+async def count_all(sessions, now: datetime) -> None:
+    """The scheduler's tally passes until every closed day is counted."""
+    began, days = time.perf_counter(), 0
+    while True:
+        async with transaction(sessions) as session:
+            done = await tally.build(session, now)
+        if not done:
+            break
+        days += len(done)
+    print(f"tally: {days} days counted in {time.perf_counter() - began:.1f} s")
+
+
 async def measure(database_url: str, runs: int) -> None:
     engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
@@ -111,19 +128,42 @@ async def measure(database_url: str, runs: int) -> None:
     police = Principal(2, "bench_police", "supervisor", "police", "990100", "990100/")
     district = Principal(3, "bench_district", "supervisor", None, "990102", "990100/990102/")
 
-    def card_of(principal, by):
+    # The quarter's second month, once over: its previous month is full too (the quarter's
+    # previous quarter is empty in this seed).
+    today = datetime.now(local_zone()).date()
+    first = date(today.year, 3 * ((today.month - 1) // 3) + 2, 1)
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    month = periods.days(first, after - timedelta(days=1)) if today >= after else None
+
+    def card_of(principal, by, period=quarter):
         async def work():
             async with transaction(sessions) as session:
                 return await scorecard(
-                    session, principal, quarter.start, quarter.end, by=by, now=now
+                    session, principal, period.start, period.end, by=by, now=now
                 )
 
         return work
 
-    _, card = await timed("scorecard, city, per office", runs, card_of(city, "office"))
-    await timed("scorecard, city, per department", runs, card_of(city, "department"))
-    await timed("scorecard, police supervisor (own dept)", runs, card_of(police, "office"))
-    await timed("scorecard, district 990102, per office", runs, card_of(district, "office"))
+    scopes = [
+        ("city, per office", city, "office", quarter),
+        ("city, per department", city, "department", quarter),
+        ("police supervisor (own dept)", police, "office", quarter),
+        ("district 990102, per office", district, "office", quarter),
+    ]
+    if month is not None:
+        scopes.append((f"city, per office, {first:%Y-%m}", city, "office", month))
+    card = None
+    for tag in ("live", "tally"):
+        if tag == "tally":
+            await count_all(sessions, now)
+        else:
+            async with transaction(sessions) as session:
+                await session.execute(delete(scorecard_day))  # no day counted: all live
+        for label, principal, by, period in scopes:
+            _, result = await timed(
+                f"scorecard [{tag}], {label}", runs, card_of(principal, by, period)
+            )
+            card = card or result
     code = periods.current_quarter()
 
     async def report_work():

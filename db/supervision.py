@@ -8,7 +8,7 @@ by the application: whoever records a claim, a first action or an escalation fee
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from db.columns import timestamp
@@ -20,6 +20,9 @@ __all__ = [
     "ReferralMeasure",
     "SupervisionNote",
     "SupervisionOrder",
+    "TALLY_COUNTS",
+    "scorecard_day",
+    "scorecard_tally",
 ]
 
 
@@ -141,3 +144,37 @@ class PeriodicReport(SQLModel, table=True):
     submitted_at: datetime | None = timestamp(nullable=True)
     created_at: datetime | None = timestamp()
     updated_at: datetime | None = timestamp()
+
+
+# The scorecard's tally of closed UTC days (migration 0027), written only by
+# `dispatch.supervision.tally`: Core tables, rows are never loaded as objects.
+TALLY_COUNTS = (
+    "received",
+    "claimed",
+    "claimed_on_time",
+    "acted_on_time",
+    "escalated",
+    "auto_flagged",
+    "returned",
+)
+
+scorecard_day = sa.Table(
+    "scorecard_day",
+    SQLModel.metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+)
+scorecard_tally = sa.Table(
+    "scorecard_tally",
+    SQLModel.metadata,
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("department_code", sa.String, nullable=False),
+    sa.Column("office_id", sa.Integer, nullable=False),
+    sa.Column("jurisdiction_code", sa.String),  # the referral's (its office's)
+    sa.Column("case_jurisdiction", sa.String),  # the case's
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("return_reason", sa.Text),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in TALLY_COUNTS),
+    sa.Column("claim_minutes", ARRAY(sa.Integer), nullable=False),
+    sa.Column("act_minutes", ARRAY(sa.Integer), nullable=False),
+)

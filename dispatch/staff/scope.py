@@ -55,6 +55,26 @@ def referral_filter(principal: Principal) -> ColumnElement[bool]:
     return false()
 
 
+def tallied_referral_filter(
+    principal: Principal, department, jurisdiction, case_jurisdiction
+) -> ColumnElement[bool]:
+    """`referral_filter`'s rule over counted rows that carry a referral's department and
+    place and its case's place (the scorecard's tally): the same answer for the same rows."""
+    if not principal.scope_path:
+        return false()
+    if _is_department_staff(principal):
+        if not principal.department:
+            return false()
+        return and_(
+            department == principal.department,
+            in_subtree(jurisdiction, principal.scope_path),
+        )
+    if principal.is_center:
+        own = in_subtree(case_jurisdiction, principal.scope_path)
+        return or_(own, case_jurisdiction.is_(None)) if is_root(principal) else own
+    return false()
+
+
 def case_filter(principal: Principal) -> ColumnElement[bool]:
     """Cases the principal may see.
 

@@ -1,27 +1,30 @@
-"""The department scorecard (考核): per office and per department over a period, in SQL.
+"""The department scorecard (考核): per office and per department over a period.
 
-The figures' definitions are `workflows.supervision`'s; here they are counted. One
-statement reads the period's referrals once (the created_at index) with their measures
-(`referral_measure`, one narrow row each) and fills several grouping sets in one hash
-aggregate: counts per office, per department and in all, minutes to the first claim and
-to the first action as histograms (their medians and 90th percentiles are computed from
-them, exact to the minute, without a sort per group), statuses and return reasons. Small
-statements add the 督查 orders and what is overdue now. The caller's scope is in every
-WHERE: a department's supervisor sees only their department's offices in their place.
+The figures' definitions are `workflows.supervision`'s; here they are added up. The
+period's referrals come as fact rows (`dispatch.supervision.tally`: per department ×
+office × place, with their counts and exact minutes to the first claim and action), from
+the scheduler's tally of closed UTC days where it is clean and from the live rows for the
+rest; here they are summed per office, per department and in all, the minutes merged into
+histograms (their medians and 90th percentiles exact to the minute), statuses and return
+reasons counted. Small statements add the 督查 orders and what is overdue now (the running-
+deadline index). The caller's scope is in every WHERE: a department's supervisor sees only
+their department's offices in their place.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, null, select, text, tuple_
+from sqlalchemy import and_, case, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Office, Referral, ReferralMeasure, SupervisionOrder
+from db.models import TALLY_COUNTS, Office, Referral, SupervisionOrder
 from dispatch.console import periods
 from dispatch.console.timefmt import local_zone
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import referral_filter
+from dispatch.supervision import tally
 from dispatch.supervision.access import order_filter
 from workflows import supervision as rules
 from workflows.reference import department_labels
@@ -52,73 +55,11 @@ class Scorecard:
     notes: list[str] = field(default_factory=list)
 
 
-def _minutes(later, earlier):
-    return func.round(func.extract("epoch", later - earlier) / 60.0)
-
-
 def _period(column, start: datetime, end: datetime):
     return and_(column >= start, column < end)
 
 
-def _in_period(principal: Principal, start: datetime, end: datetime):
-    return and_(
-        _period(Referral.created_at, start, end),
-        Referral.office_id.is_not(None),
-        referral_filter(principal),
-    )
-
-
-COUNTED = (
-    "received",
-    "claimed",
-    "claimed_on_time",
-    "acted_on_time",
-    "escalated",
-    "auto_flagged",
-    "returned",
-)
-# grouping(office, to_claim, to_act, status): a 1 bit marks a column rolled up.
-_OFFICE, _DEPARTMENT, _CLAIM, _ACT, _STATUS = 0b0111, 0b1111, 0b0011, 0b0101, 0b0110
-
-
-def _main_statement(principal: Principal, start: datetime, end: datetime, *, whole: bool):
-    """The period's referrals, counted in one pass. `whole` False is the previous period's:
-    only what the trend compares (`rules.TREND_FIELDS`) — no minutes to the first action,
-    no statuses and return reasons — so that pass hashes four grouping sets, not six."""
-    r, m = Referral, ReferralMeasure
-    to_claim = _minutes(m.first_claimed_at, r.created_at).label("to_claim")
-    to_act = _minutes(m.first_acted_at, r.created_at).label("to_act")
-    dept, office = r.department_code, r.office_id
-    sets = [tuple_(dept, office), tuple_(dept), tuple_(), tuple_(dept, office, to_claim)]
-    if whole:
-        grouped = [to_act, r.status, r.return_reason]
-        sets += [tuple_(dept, office, to_act), tuple_(dept, office, r.status, r.return_reason)]
-        grouping = func.grouping(dept, office, to_claim, to_act, r.status)
-    else:
-        grouped = [null().label("to_act"), null().label("status"), null().label("return_reason")]
-        # The bits of (dept, office, to_claim), shifted to where the whole statement has
-        # them; to_act and status are never grouped here, so rolled up (1, 1).
-        grouping = func.grouping(dept, office, to_claim).op("<<")(2).op("|")(0b11)
-    return (
-        select(
-            dept,
-            office,
-            to_claim,
-            *grouped,
-            grouping.label("set"),
-            func.count().label("received"),
-            func.count(m.first_claimed_at).label("claimed"),
-            func.count().filter(m.claimed_on_time.is_(True)).label("claimed_on_time"),
-            func.count().filter(m.acted_on_time.is_(True)).label("acted_on_time"),
-            func.count(m.escalated_at).label("escalated"),
-            func.count(m.flagged_at).label("auto_flagged"),
-            func.count().filter(r.status == "returned").label("returned"),
-        )
-        .select_from(r)
-        .outerjoin(m, m.referral_id == r.id)
-        .where(_in_period(principal, start, end))
-        .group_by(func.grouping_sets(*sets))
-    )
+COUNTED = TALLY_COUNTS
 
 
 def _new_row(key: tuple, counts: dict[str, int]) -> dict[str, Any]:
@@ -193,51 +134,50 @@ async def _count(
     start: datetime,
     end: datetime,
     now_figures: dict[tuple[str, int | None], dict[str, int]],
-    *,
-    whole: bool = True,
 ) -> dict[tuple, dict[str, Any]]:
     """Every figure of one period, keyed by (department, office id), (department, None)
-    and (None, None) for the whole scope (with `whole` False, only the trend's)."""
-    rows: dict[tuple, dict[str, Any]] = {}
-    details = []
-    for row in await session.execute(_main_statement(principal, start, end, whole=whole)):
-        grouping = row.set & 0b1111  # the department's bit is the fifth
-        if row.set == 0b11111:
-            key: tuple = (None, None)
-        elif grouping in (_OFFICE, _DEPARTMENT):
-            key = (row.department_code, row.office_id if grouping == _OFFICE else None)
-        else:
-            details.append(row)
-            continue
-        rows[key] = _new_row(key, {name: getattr(row, name) for name in COUNTED})
+    and (None, None) for the whole scope, from the period's facts (`tally.facts`: counted
+    days and live rows alike) added up here."""
+    fact_rows = await tally.facts(session, principal, start, end)
+    rows: dict[tuple, dict[str, Any]] = {(None, None): _new_row((None, None), _zero())}
+    # Minutes per office first (C-speed Counter.update over each row's array), then each
+    # department's and the whole scope's as sums of its offices'.
+    histograms: dict[tuple, dict[str, Counter[int]]] = {}
+    for row in fact_rows:
+        for key in _keys(row.department_code, row.office_id):
+            data = rows.get(key)
+            if data is None:
+                data = rows[key] = _new_row(key, _zero())
+            for name in COUNTED:
+                data[name] += getattr(row, name)
+        office = histograms.setdefault(
+            (row.department_code, row.office_id), {"claim": Counter(), "action": Counter()}
+        )
+        office["claim"].update(row.claim_minutes)
+        office["action"].update(row.act_minutes)
+    for (department, office_id), counters in list(histograms.items()):
+        for key in _keys(department, office_id)[1:]:
+            into = histograms.setdefault(key, {"claim": Counter(), "action": Counter()})
+            for what, counter in counters.items():
+                into[what].update(counter)
+    for key, data in rows.items():
+        for what in ("claim", "action"):
+            counts = histograms.get(key, {}).get(what, {})
+            data[f"median_minutes_to_{what}"] = rules.percentile(counts, 0.5)
+            data[f"p90_minutes_to_{what}"] = rules.percentile(counts, 0.9)
 
     def each(department, office_id):
         for key in _keys(department, office_id):
             if key in rows:
                 yield rows[key]
 
-    histograms: dict[tuple, dict[str, dict[int, int]]] = {}
-    for row in details:
-        grouping = row.set & 0b1111
-        if grouping == _STATUS:
-            for target in each(row.department_code, row.office_id):
-                outcomes = target["outcomes"]
-                outcomes[row.status] = outcomes.get(row.status, 0) + row.received
-                if row.status == "returned":
-                    reason = row.return_reason or "（未填写）"
-                    target["return_reasons"].append({"reason": reason, "count": row.received})
-            continue
-        what, minutes = ("claim", row.to_claim) if grouping == _CLAIM else ("action", row.to_act)
-        if minutes is None:
-            continue
-        for key in _keys(row.department_code, row.office_id):
-            counts = histograms.setdefault(key, {}).setdefault(what, {})
-            counts[int(minutes)] = counts.get(int(minutes), 0) + row.received
-    for key, data in rows.items():
-        for what in ("claim", "action"):
-            counts = histograms.get(key, {}).get(what, {})
-            data[f"median_minutes_to_{what}"] = rules.percentile(counts, 0.5)
-            data[f"p90_minutes_to_{what}"] = rules.percentile(counts, 0.9)
+    for row in fact_rows:
+        for target in each(row.department_code, row.office_id):
+            outcomes = target["outcomes"]
+            outcomes[row.status] = outcomes.get(row.status, 0) + row.received
+            if row.status == "returned":
+                reason = row.return_reason or "（未填写）"
+                target["return_reasons"].append({"reason": reason, "count": row.received})
 
     orders = (
         select(SupervisionOrder.department_code, SupervisionOrder.office_id, func.count())
@@ -265,9 +205,13 @@ async def _count(
             merged[reason["reason"]] = merged.get(reason["reason"], 0) + reason["count"]
         data["return_reasons"] = [
             {"reason": text, "count": n}
-            for text, n in sorted(merged.items(), key=lambda kv: -kv[1])[:TOP_REASONS]
+            for text, n in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
         ]
     return rows
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(COUNTED, 0)
 
 
 def _ensure(rows: dict[tuple, dict[str, Any]], dept: str, office_id: int | None) -> None:
@@ -288,16 +232,14 @@ async def scorecard(
 ) -> Scorecard:
     """The scorecard of [start, end) in the principal's scope, ranked, with the trend
     against the period of the same length just before."""
-    # A quarter's referrals are aggregated six ways at once: in memory, not in an external
-    # merge sort on disk (the default 4 MB spilled 21 MB at 250,000 referrals). JIT is off
-    # for every connection (db.engine).
+    # The live part of a period (a quarter, before the tally has counted it) is grouped in
+    # memory, not in an external merge sort on disk. JIT is off for every connection
+    # (db.engine).
     await session.execute(text("SET LOCAL work_mem = '64MB'"))
     now_figures = await _now_figures(session, principal, now)
     current = await _count(session, principal, start, end, now_figures)
     before_start, before_end = rules.previous_span(start, end)
-    previous = await _count(
-        session, principal, before_start, before_end, now_figures, whole=False
-    )
+    previous = await _count(session, principal, before_start, before_end, now_figures)
     offices = {
         o.id: o
         for o in (

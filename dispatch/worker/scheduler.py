@@ -1,10 +1,11 @@
-"""`hotline scheduler`: the outbox relay, the reconciler and the deadline sweeps, in one
-async process.
+"""`hotline scheduler`: the outbox relay, the reconciler, the deadline sweeps and the
+scorecard's tally, in one async process.
 
 The relay polls often (a cheap partial-index probe), so dispatch latency stays well under a
 second; the reconciler looks every second for work enqueued but not done (what Redis lost, a
-dead worker's job); the sweeps run every few seconds. Several schedulers may run: rows are
-locked with SKIP LOCKED, so they share the work instead of repeating it, and the daily
+dead worker's job); the sweeps run every few seconds; the scorecard's tally counts closed
+days every minute. Several schedulers may run: rows are locked with SKIP LOCKED (the tally
+with an advisory lock), so they share the work instead of repeating it, and the daily
 calendar warning is claimed in Redis by one of them. A heartbeat in Redis tells `/readyz`
 a scheduler runs.
 """
@@ -25,6 +26,7 @@ from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.casework.owners import remind_visits
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
+from dispatch.supervision import tally
 from dispatch.supervision.service import sweep_orders
 from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
@@ -38,6 +40,9 @@ RELAY_IDLE_SECONDS = 0.1
 RECONCILE_SECONDS = 1.0
 SWEEP_SECONDS = 5.0
 PRUNE_SECONDS = 60.0
+# The scorecard's tally of closed days: a day touched is counted again within a minute
+# (until then the scorecard reads that day live, so its figures never lag).
+TALLY_SECONDS = 60.0
 # A partner's due feedback with no delivery job for this long gets a fresh one.
 PARTNER_GRACE = timedelta(seconds=60)
 
@@ -101,6 +106,11 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             await wake_stalled(session, now, PARTNER_GRACE)
         return 0
 
+    async def count_days() -> int:
+        async with transaction(sessions) as session:
+            await tally.build(session, datetime.now(UTC))
+        return 0  # a day just counted stays "touched" for the margin: never loop at once
+
     last_prune = 0.0
 
     async def reconcile() -> int:
@@ -116,6 +126,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             every("relay", RELAY_IDLE_SECONDS, lambda: relay_once(sessions, redis)),
             every("reconcile", RECONCILE_SECONDS, reconcile),
             every("sweep", SWEEP_SECONDS, sweep),
+            every("tally", TALLY_SECONDS, count_days),
         )
     finally:
         heartbeat.close()

@@ -1,0 +1,252 @@
+"""The scorecard's facts of a period: the tally of closed UTC days where it is clean, the
+live rows for everything else, in one shape.
+
+A fact row is one department × office × the referral's place × the case's place × status ×
+return reason, with the counts the scorecard adds up and the exact minutes to the first
+claim and to the first action (arrays: the median and 90th percentile need every value, and
+a day's minutes hardly repeat, so a histogram row per minute would be as many rows as
+referrals). The scheduler's pass (`build`) writes closed days' rows;
+`facts` reads them for the days of a period still clean, and computes the rest (the partial
+first and last days, today, days not yet counted, days touched since) from `referral`, so
+the figures are the live ones whatever the tally holds.
+
+A day is touched when a timeline event (`case_event`) of one of its referrals' cases was
+written after the day was counted, less `DIRTY_MARGIN`: every change to a referral, to its
+measures (the timeline trigger) or to its case's place comes with an event in the same
+transaction, stamped with that transaction's clock; the margin covers a transaction that
+began before the count and committed after it.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from db.models import (
+    Case,
+    CaseEvent,
+    Referral,
+    ReferralMeasure,
+    scorecard_day,
+    scorecard_tally,
+)
+from dispatch.staff.auth import Principal
+from dispatch.staff.scope import referral_filter, tallied_referral_filter
+
+DIRTY_MARGIN = timedelta(minutes=10)
+BATCH_DAYS = 31  # days (re)counted per pass: a first pass over a long history is spread out
+LOCK = 0x5C0AEC  # pg advisory lock: one scheduler counts at a time
+_EMPTY = literal_column("'{}'::integer[]")
+
+
+def minutes(later, earlier):
+    """Whole minutes between two moments (NULL when `later` is): the scorecard's unit."""
+    return func.round(func.extract("epoch", later - earlier) / 60.0)
+
+
+def _utc_day(column):
+    return cast(func.timezone("UTC", column), Date)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _counts_columns():
+    r, m = Referral, ReferralMeasure
+    to_claim = cast(minutes(m.first_claimed_at, r.created_at), Integer)
+    to_act = cast(minutes(m.first_acted_at, r.created_at), Integer)
+    return (
+        func.count().label("received"),
+        func.count(m.first_claimed_at).label("claimed"),
+        func.count().filter(m.claimed_on_time.is_(True)).label("claimed_on_time"),
+        func.count().filter(m.acted_on_time.is_(True)).label("acted_on_time"),
+        func.count(m.escalated_at).label("escalated"),
+        func.count(m.flagged_at).label("auto_flagged"),
+        func.count().filter(r.status == "returned").label("returned"),
+        func.coalesce(
+            func.array_agg(to_claim).filter(m.first_claimed_at.is_not(None)), _EMPTY
+        ).label("claim_minutes"),
+        func.coalesce(
+            func.array_agg(to_act).filter(m.first_acted_at.is_not(None)), _EMPTY
+        ).label("act_minutes"),
+    )
+
+
+def _facts_statement(where, *head, with_case: bool):
+    """Fact rows of the referrals `where` picks, one per department × office × place ×
+    status × return reason. With `with_case` (the tally), the case's place is a key too;
+    the live read has its scope in `where` and needs it not (NULL)."""
+    r = Referral
+    grouped = [r.department_code, r.office_id, r.jurisdiction_code, r.status, r.return_reason]
+    stmt = select().select_from(r)
+    if with_case:
+        # Not `Case`: a scope filter's own subquery on hcase must not correlate with it.
+        case = aliased(Case)
+        stmt = stmt.join(case, case.id == r.case_id)
+        case_place = case.jurisdiction_code
+        grouped.append(case_place)
+    else:
+        case_place = null()
+    return (
+        stmt.add_columns(
+            *head,
+            r.department_code,
+            r.office_id,
+            r.jurisdiction_code,
+            case_place.label("case_jurisdiction"),
+            r.status,
+            r.return_reason,
+            *_counts_columns(),
+        )
+        .outerjoin(ReferralMeasure, ReferralMeasure.referral_id == r.id)
+        .where(r.office_id.is_not(None), where)
+        .group_by(*grouped)
+    )
+
+
+# --- the scheduler's pass ----------------------------------------------------------------
+
+
+async def _touched(
+    session: AsyncSession, counted: dict[date, datetime], days: Iterable[date] | None = None
+) -> set[date]:
+    """Counted days (of `days`, else all) with a timeline event on one of their referrals'
+    cases since they were counted (less the margin)."""
+    looked = sorted(days if days is not None else counted)
+    looked = [d for d in looked if d in counted]
+    if not looked:
+        return set()
+    since = min(counted[d] for d in looked) - DIRTY_MARGIN
+    day = _utc_day(Referral.created_at)
+    stmt = (
+        select(day, func.max(CaseEvent.created_at))
+        .select_from(CaseEvent)
+        .join(Referral, Referral.case_id == CaseEvent.case_id)
+        .where(
+            CaseEvent.created_at >= since,
+            Referral.created_at >= day_start(looked[0]),
+            Referral.created_at < day_start(looked[-1] + timedelta(days=1)),
+        )
+        .group_by(day)
+    )
+    wanted = set(looked)
+    return {
+        d
+        for d, last in await session.execute(stmt)
+        if d in wanted and last >= counted[d] - DIRTY_MARGIN
+    }
+
+
+async def count_day(session: AsyncSession, day: date) -> None:
+    """(Re)count one closed UTC day: its rows replaced, its time of counting the
+    transaction's start (what it saw was committed by then, or is within the margin)."""
+    where = and_(
+        Referral.created_at >= day_start(day),
+        Referral.created_at < day_start(day + timedelta(days=1)),
+    )
+    await session.execute(delete(scorecard_tally).where(scorecard_tally.c.day == day))
+    facts = _facts_statement(where, literal(day, Date).label("day"), with_case=True)
+    await session.execute(
+        insert(scorecard_tally).from_select([c.name for c in facts.selected_columns], facts)
+    )
+    upsert = pg_insert(scorecard_day).values(day=day, built_at=func.now())
+    await session.execute(
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"built_at": func.now()})
+    )
+
+
+async def build(session: AsyncSession, now: datetime, limit: int = BATCH_DAYS) -> list[date]:
+    """One pass: count the closed days touched since they were counted, then the closed days
+    never counted (newest first), at most `limit` in all. Idempotent; several schedulers
+    take turns (an advisory lock), the one without it does nothing."""
+    if not await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK))):
+        return []
+    first = await session.scalar(select(func.min(Referral.created_at)))
+    if first is None:
+        return []
+    today = now.astimezone(UTC).date()
+    counted = {d: at for d, at in await session.execute(select(scorecard_day))}
+    todo = sorted(await _touched(session, counted))
+    day = today - timedelta(days=1)
+    oldest = first.astimezone(UTC).date()
+    while day >= oldest and len(todo) < limit:
+        if day not in counted:
+            todo.append(day)
+        day -= timedelta(days=1)
+    todo = todo[:limit]
+    for day in todo:
+        await count_day(session, day)
+    return todo
+
+
+# --- the scorecard's read ----------------------------------------------------------------
+
+
+def _spans(
+    start: datetime, end: datetime, clean: Sequence[date]
+) -> list[tuple[datetime, datetime]]:
+    """[start, end) less the clean days (sorted), as half-open spans."""
+    spans, at = [], start
+    for day in clean:
+        lo, hi = day_start(day), day_start(day + timedelta(days=1))
+        if lo > at:
+            spans.append((at, lo))
+        at = max(at, hi)
+    if at < end:
+        spans.append((at, end))
+    return spans
+
+
+async def facts(
+    session: AsyncSession, principal: Principal, start: datetime, end: datetime
+) -> list[Any]:
+    """The period's fact rows in the principal's scope: tallied for its whole UTC days
+    counted and untouched since, live for the rest."""
+    first = (start.astimezone(UTC) + timedelta(days=1) - timedelta(microseconds=1)).date()
+    after = end.astimezone(UTC).date()  # whole days are [first, after)
+    clean: list[date] = []
+    if first < after:
+        window = select(scorecard_day).where(
+            scorecard_day.c.day >= first, scorecard_day.c.day < after
+        )
+        counted = {d: at for d, at in await session.execute(window)}
+        touched = await _touched(session, counted)
+        clean = sorted(d for d in counted if d not in touched)
+    rows: list[Any] = []
+    spans = _spans(start, end, clean)
+    if spans:
+        live = and_(
+            or_(
+                false(),
+                *(and_(Referral.created_at >= lo, Referral.created_at < hi) for lo, hi in spans),
+            ),
+            referral_filter(principal),
+        )
+        rows += (await session.execute(_facts_statement(live, with_case=False))).all()
+    if clean:
+        t = scorecard_tally
+        scope = tallied_referral_filter(
+            principal, t.c.department_code, t.c.jurisdiction_code, t.c.case_jurisdiction
+        )
+        columns = [c for c in t.c if c.name != "day"]
+        rows += (await session.execute(select(*columns).where(t.c.day.in_(clean), scope))).all()
+    return rows
