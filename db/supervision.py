@@ -162,7 +162,8 @@ scorecard_day = sa.Table(
     "scorecard_day",
     SQLModel.metadata,
     sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+    # When the day was counted or last found untouched since (dispatch.supervision.tally).
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
 )
 scorecard_tally = sa.Table(
     "scorecard_tally",

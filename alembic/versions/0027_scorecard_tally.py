@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.create_table(
         "scorecard_day",
         sa.Column("day", sa.Date, primary_key=True),
-        sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
     )
     counts = [
         "received",

@@ -11,13 +11,14 @@ first and last days, today, days not yet counted, days touched since) from `refe
 the figures are the live ones whatever the tally holds.
 
 A day is touched when a timeline event (`case_event`) of one of its referrals' cases was
-written after the day was counted, less `DIRTY_MARGIN`: every change to a referral, to its
+written after the day was last checked (counted, or found untouched by a pass), less
+`DIRTY_MARGIN`: every change to a referral, to its
 measures (the timeline trigger) or to its case's place comes with an event in the same
 transaction, stamped with that transaction's clock; the margin covers a transaction that
 began before the count and committed after it.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,13 +128,10 @@ def _facts_statement(where, *head, with_case: bool):
 # --- the scheduler's pass ----------------------------------------------------------------
 
 
-async def _touched(
-    session: AsyncSession, counted: dict[date, datetime], days: Iterable[date] | None = None
-) -> set[date]:
-    """Counted days (of `days`, else all) with a timeline event on one of their referrals'
-    cases since they were counted (less the margin)."""
-    looked = sorted(days if days is not None else counted)
-    looked = [d for d in looked if d in counted]
+async def _touched(session: AsyncSession, counted: dict[date, datetime]) -> set[date]:
+    """Counted days with a timeline event on one of their referrals' cases since they were
+    last checked (less the margin)."""
+    looked = sorted(counted)
     if not looked:
         return set()
     since = min(counted[d] for d in looked) - DIRTY_MARGIN
@@ -148,17 +147,16 @@ async def _touched(
         )
         .group_by(day)
     )
-    wanted = set(looked)
     return {
         d
         for d, last in await session.execute(stmt)
-        if d in wanted and last >= counted[d] - DIRTY_MARGIN
+        if d in counted and last >= counted[d] - DIRTY_MARGIN
     }
 
 
 async def count_day(session: AsyncSession, day: date) -> None:
-    """(Re)count one closed UTC day: its rows replaced, its time of counting the
-    transaction's start (what it saw was committed by then, or is within the margin)."""
+    """(Re)count one closed UTC day: its rows replaced, checked as of the transaction's
+    start (what it saw was committed by then, or is within the margin)."""
     where = and_(
         Referral.created_at >= day_start(day),
         Referral.created_at < day_start(day + timedelta(days=1)),
@@ -168,9 +166,9 @@ async def count_day(session: AsyncSession, day: date) -> None:
     await session.execute(
         insert(scorecard_tally).from_select([c.name for c in facts.selected_columns], facts)
     )
-    upsert = pg_insert(scorecard_day).values(day=day, built_at=func.now())
+    upsert = pg_insert(scorecard_day).values(day=day, checked_at=func.now())
     await session.execute(
-        upsert.on_conflict_do_update(index_elements=["day"], set_={"built_at": func.now()})
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"checked_at": func.now()})
     )
 
 
@@ -185,7 +183,15 @@ async def build(session: AsyncSession, now: datetime, limit: int = BATCH_DAYS) -
         return []
     today = now.astimezone(UTC).date()
     counted = {d: at for d, at in await session.execute(select(scorecard_day))}
-    todo = sorted(await _touched(session, counted))
+    touched = await _touched(session, counted)
+    # The others are clean as of this pass: from now on, events are looked for from here
+    # (less the margin), a short range of the index, not from when each day was counted.
+    await session.execute(
+        update(scorecard_day)
+        .where(scorecard_day.c.day.not_in(touched))
+        .values(checked_at=func.now())
+    )
+    todo = sorted(touched)
     day = today - timedelta(days=1)
     oldest = first.astimezone(UTC).date()
     while day >= oldest and len(todo) < limit:
