@@ -137,29 +137,29 @@ async def _count(
 ) -> dict[tuple, dict[str, Any]]:
     """Every figure of one period, keyed by (department, office id), (department, None)
     and (None, None) for the whole scope, from the period's facts (`tally.facts`: counted
-    days and live rows alike) added up here."""
-    fact_rows = await tally.facts(session, principal, start, end)
+    days and live rows alike, summed per office) rolled up here."""
+    totals, minutes = await tally.facts(session, principal, start, end)
     rows: dict[tuple, dict[str, Any]] = {(None, None): _new_row((None, None), _zero())}
-    # Minutes per office first (C-speed Counter.update over each row's array), then each
-    # department's and the whole scope's as sums of its offices'.
-    histograms: dict[tuple, dict[str, Counter[int]]] = {}
-    for row in fact_rows:
+    for row in totals:
         for key in _keys(row.department_code, row.office_id):
             data = rows.get(key)
             if data is None:
                 data = rows[key] = _new_row(key, _zero())
             for name in COUNTED:
-                data[name] += getattr(row, name)
-        office = histograms.setdefault(
-            (row.department_code, row.office_id), {"claim": Counter(), "action": Counter()}
-        )
-        office["claim"].update(row.claim_minutes)
-        office["action"].update(row.act_minutes)
-    for (department, office_id), counters in list(histograms.items()):
-        for key in _keys(department, office_id)[1:]:
+                data[name] += int(getattr(row, name))
+            outcomes = data["outcomes"]
+            outcomes[row.status] = outcomes.get(row.status, 0) + int(row.received)
+            if row.status == "returned":
+                reason = row.return_reason or "（未填写）"
+                data["return_reasons"].append({"reason": reason, "count": int(row.received)})
+    # Each office's minutes as {minute: how many}; a department's and the whole scope's are
+    # the sums of their offices'.
+    histograms: dict[tuple, dict[str, Counter[int]]] = {}
+    for row in minutes:
+        counted = dict(zip(row.minutes, row.counts, strict=True))
+        for key in _keys(row.department_code, row.office_id):
             into = histograms.setdefault(key, {"claim": Counter(), "action": Counter()})
-            for what, counter in counters.items():
-                into[what].update(counter)
+            into[row.what].update(counted)
     for key, data in rows.items():
         for what in ("claim", "action"):
             counts = histograms.get(key, {}).get(what, {})
@@ -170,14 +170,6 @@ async def _count(
         for key in _keys(department, office_id):
             if key in rows:
                 yield rows[key]
-
-    for row in fact_rows:
-        for target in each(row.department_code, row.office_id):
-            outcomes = target["outcomes"]
-            outcomes[row.status] = outcomes.get(row.status, 0) + row.received
-            if row.status == "returned":
-                reason = row.return_reason or "（未填写）"
-                target["return_reasons"].append({"reason": reason, "count": row.received})
 
     orders = (
         select(SupervisionOrder.department_code, SupervisionOrder.office_id, func.count())
