@@ -107,6 +107,12 @@ class Case(SQLModel, table=True):
     likely_duplicate_score: float | None = None
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
+    # Retention (dispatch.retention, migration 0029): a legal hold keeps the case out of the
+    # job while it lasts; `anonymised_at` is when the job blanked its personal data.
+    legal_hold_at: datetime | None = _ts(nullable=True)
+    legal_hold_by: str | None = Field(default=None, max_length=80)
+    legal_hold_reason: str | None = None
+    anonymised_at: datetime | None = _ts(nullable=True)
 
 
 class Report(SQLModel, table=True):

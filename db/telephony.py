@@ -104,6 +104,8 @@ class VoiceCall(SQLModel, table=True):
     # Where the voicemail is kept (anyone with the link and Twilio's key hears it): sealed.
     recording_url: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
     recording_seconds: int | None = None
+    # When the retention job deleted the audio at Twilio (the sid stays as the record).
+    recording_deleted_at: datetime | None = _at(nullable=True)
     report_id: int | None = Field(default=None, foreign_key="report.id")
     case_id: int | None = Field(default=None, foreign_key="hcase.id", index=True)
     created_at: datetime | None = _at()
