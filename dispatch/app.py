@@ -30,6 +30,7 @@ from dispatch.limits import BodyLimit
 from dispatch.ops import health, metrics, status_api
 from dispatch.partners import api as partners_api
 from dispatch.referrals import api as referrals_api
+from dispatch.retention import holds as retention_holds
 from dispatch.runtime import make_runtime
 from dispatch.staff import auth, totp
 from dispatch.supervision import api as supervision_api
@@ -89,6 +90,7 @@ def create_app(
         receipts.router,
         cases_api.router,
         corrections_api.router,
+        retention_holds.router,
         children_api.router,
         triage_api.router,
         workflow_api.router,

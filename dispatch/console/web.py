@@ -43,6 +43,7 @@ from workflows.phones import mask_phone
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
 from workflows.referrals.workflow import STATUS_LABELS
+from workflows.retention import TIMELINE_LABELS as RETENTION_TIMELINE
 from workflows.supervision import TIMELINE_LABELS as SUPERVISION_TIMELINE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "console"
@@ -87,6 +88,7 @@ TIMELINE_LABELS = {
     "report_held": "重复报告（未再转介，待核实）",
     "satisfaction": "回访评价",
     **SUPERVISION_TIMELINE,
+    **RETENTION_TIMELINE,
     "task_created": "新任务",
     "task_done": "任务完成",
     "task_cancelled": "任务撤销",

@@ -52,6 +52,9 @@ REFERRAL_CLAIM = _permission("referral.claim", ("liaison",))
 # The hotline: blocking an abusive caller is a decision of the center's supervisor (a
 # department's supervisor, e.g. a school official, must never silence a child's number).
 CALLER_BLOCK = _permission("caller.block", ("supervisor",), center_only=True)
+# Retention: a legal hold (诉讼保全) suspends a case's retention period; the center's
+# supervisor decides it, like a caller block (dispatch.retention.holds).
+LEGAL_HOLD = _permission("case.legal_hold", ("supervisor",), center_only=True)
 # The partner loop (110 / 12345 / 12355).
 PARTNER_READ = _permission("partner.read", (*CENTER, "admin"), center_only=True)
 PARTNER_MANAGE = _permission("partner.manage", ("supervisor", "admin"), center_only=True)
