@@ -5,9 +5,13 @@ Only URLs on the Twilio API host are fetched: the URL came in a signed webhook, 
 service must never be turned into a fetcher of arbitrary addresses.
 """
 
+import asyncio
+
 import httpx
+from twilio.base.exceptions import TwilioRestException
 
 from channels.errors import ApiError
+from channels.sms.staff import twilio_client
 from db.settings import Settings
 
 TWILIO_API = "https://api.twilio.com"
@@ -31,3 +35,17 @@ async def fetch_recording(settings: Settings, url: str) -> bytes:
     if response.status_code != 200 or len(response.content) > MAX_BYTES:
         raise _UNAVAILABLE
     return response.content
+
+
+async def delete_recording(settings: Settings, sid: str) -> None:
+    """Delete a recording at Twilio (the retention job): the audio must not outlive its
+    period in Twilio's storage either. One already gone (404) counts as deleted, so a
+    run that stopped half-way can be run again; any other failure raises."""
+    if not settings.twilio_account_sid or not settings.twilio_auth_token:
+        raise _UNAVAILABLE
+    client = twilio_client(settings)
+    try:
+        await asyncio.to_thread(client.recordings(sid).delete)
+    except TwilioRestException as exc:
+        if exc.status != 404:
+            raise

@@ -558,6 +558,41 @@ def demo(
 
 
 @app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="只统计将匿名化、删除的数量，不写入")
+    ] = False,
+) -> None:
+    """Anonymise or delete what is past its retention period (retention.toml); with
+    --dry-run, print how many of each kind would be, and change nothing. Counts only: no
+    personal data is printed. The scheduler runs the same job daily."""
+    from datetime import UTC, datetime
+
+    from dispatch.retention.job import run_retention
+    from workflows.config import ConfigError
+
+    async def run():
+        engine = make_engine(_database_url(), pool_size=2)
+        try:
+            return await run_retention(
+                make_sessionmaker(engine), get_settings(), datetime.now(UTC), dry_run=dry_run
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        outcome = asyncio.run(run())
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo("预览（未写入任何数据）" if dry_run else "已按保存期限处理")
+    for line in outcome.lines():
+        typer.echo(line)
+    if any(outcome.failed.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
 def backup(
     to: Annotated[
         Path | None, typer.Option(help="备份目录（默认 HOTLINE_BACKUP_DIR 或 数据目录/backups）")

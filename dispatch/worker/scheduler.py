@@ -6,8 +6,8 @@ second; the reconciler looks every second for work enqueued but not done (what R
 dead worker's job); the sweeps run every few seconds; the scorecard's tally counts closed
 days every minute. Several schedulers may run: rows are locked with SKIP LOCKED (the tally
 with an advisory lock), so they share the work instead of repeating it, and the daily
-calendar warning is claimed in Redis by one of them. A heartbeat in Redis tells `/readyz`
-a scheduler runs.
+calendar warning and the daily retention run (dispatch.retention) are claimed in Redis by
+one of them. A heartbeat in Redis tells `/readyz` a scheduler runs.
 """
 
 import asyncio
@@ -26,13 +26,16 @@ from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.casework.owners import remind_visits
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
+from dispatch.retention.job import run_daily
 from dispatch.supervision import tally
 from dispatch.supervision.service import sweep_orders
 from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
 from dispatch.worker.reconcile import Grace, prune, reconcile_once
 from dispatch.worker.relay import relay_once, relay_redis
+from workflows.config import load
 from workflows.holidays import calendar_warning
+from workflows.retention import periods, run_day
 
 log = logging.getLogger("hotline.scheduler")
 
@@ -96,6 +99,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
 
     async def sweep() -> int:
         warn_calendar_daily(datetime.now(UTC).date())
+        start_retention_daily()
         async with transaction(sessions) as session:
             now = datetime.now(UTC)
             await sweep_referrals(session, now)
@@ -110,6 +114,26 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
         async with transaction(sessions) as session:
             await tally.build(session, datetime.now(UTC))
         return 0  # a day just counted stays "touched" for the margin: never loop at once
+
+    retention_task: list[asyncio.Task] = []  # the daily retention run, while it runs
+    retention_day: list = []  # the local day this scheduler last tried it
+
+    def start_retention_daily() -> None:
+        """The retention job once a day (dispatch.retention.job.run_daily), in the
+        background: a long first run must not hold up the deadline sweeps."""
+        day = run_day(datetime.now(UTC), periods(), load("risk")["timezone"])
+        if day is None or retention_day == [day]:
+            return
+        if retention_task and not retention_task[0].done():
+            return
+        retention_day[:] = [day]
+        retention_task[:] = [asyncio.create_task(retention_daily())]
+
+    async def retention_daily() -> None:
+        try:
+            await run_daily(sessions, redis, settings, datetime.now(UTC), name)
+        except Exception as exc:  # noqa: BLE001 - logged; tomorrow's run picks up the rest
+            log.error("retention run failed: %s", type(exc).__name__)
 
     last_prune = 0.0
 
@@ -129,6 +153,8 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
             every("tally", TALLY_SECONDS, count_days),
         )
     finally:
+        for task in retention_task:
+            task.cancel()
         heartbeat.close()
         redis.close()
         await engine.dispose()
