@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from db.engine import transaction
 from db.models import AuditLog, Case, CaseEvent, Outbox, Report
 from db.models_children import Child, Guardian
-from db.telephony import VoiceCall
+from db.telephony import SmsMessage, SmsThread, VoiceCall
 from dispatch.retention.job import run_daily, run_retention
 from tests.retention.cases import NOW, case, child, closed
 from workflows.retention import MARK, Periods, periods, run_day
@@ -250,3 +250,34 @@ def test_a_period_that_is_not_a_positive_number_is_refused(tmp_path, monkeypatch
     finally:
         monkeypatch.delenv("HOTLINE_CONFIG_DIR")
         load.cache_clear()
+
+
+async def test_old_sms_bodies_of_an_ended_case_are_blanked(sessions, settings):
+    ended = await case(sessions, "closed", timedelta(days=3 * 365),
+                       closed_ago=timedelta(days=2 * 365))  # closed, kept (no age: 10 years)
+    still_open = await case(sessions, "handling", timedelta(days=3 * 365))
+    messages = {}
+    async with transaction(sessions) as session:
+        for case_id in (ended, still_open):
+            report = (await session.execute(
+                select(Report).where(Report.case_id == case_id))).scalar_one()
+            thread = SmsThread(phone="+8613600136000", report_id=report.id, case_id=case_id)
+            session.add(thread)
+            await session.flush()
+            for days in (400, 30):
+                message = SmsMessage(
+                    thread_id=thread.id, direction="in", kind="followup", phone=thread.phone,
+                    body=f"孩子又被打了 {secrets.token_hex(3)}", status="received",
+                    created_at=NOW - timedelta(days=days), updated_at=NOW - timedelta(days=days))
+                session.add(message)
+                await session.flush()
+                messages[(case_id, days)] = message.id
+
+    outcome = await run_retention(sessions, settings, NOW, policy=POLICY)
+    assert outcome.counts["sms_body"] >= 1
+    async with sessions() as session:
+        bodies = {key: (await session.get(SmsMessage, mid)).body for key, mid in messages.items()}
+    assert bodies[(ended, 400)] == MARK
+    assert bodies[(ended, 30)] != MARK  # within the period
+    assert MARK not in (bodies[(still_open, 400)], bodies[(still_open, 30)])  # the case is open
+    assert not await _anonymised(sessions, ended)  # only the bodies went
