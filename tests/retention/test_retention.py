@@ -142,11 +142,14 @@ async def _snapshot(sessions) -> tuple:
         )
 
 
-async def test_the_dry_run_counts_and_writes_nothing(sessions, settings, database_url):
+async def test_the_dry_run_counts_and_writes_nothing(sessions, settings, database_url, caplog):
     due = await case(sessions, "invalid", timedelta(days=500))
     before = await _snapshot(sessions)
-    outcome = await run_retention(sessions, settings, NOW, dry_run=True, policy=POLICY)
+    with caplog.at_level("INFO", logger="hotline.retention"):
+        outcome = await run_retention(sessions, settings, NOW, dry_run=True, policy=POLICY)
     assert outcome.dry_run and outcome.counts["non_case"] >= 1
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "hotline.retention")
+    assert "non_case=" in logged and "周老师" not in logged and "13800138011" not in logged
     printed = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "dispatch.ops.cli", "retention", "--dry-run"],
         capture_output=True, text=True, timeout=60,
@@ -207,6 +210,20 @@ async def test_a_recording_twilio_no_longer_has_counts_as_deleted(sessions, twil
     twilio.fake.gone.add(path)  # deleted at Twilio by an earlier run that then stopped
     outcome = await run_retention(sessions, twilio.settings, NOW, policy=POLICY)
     assert not outcome.failed
+    async with sessions() as session:
+        assert (await session.get(VoiceCall, call.id)).recording_deleted_at is not None
+
+
+async def test_a_recording_twilio_fails_to_delete_is_kept_and_tried_again(sessions, twilio):
+    call = await _call(sessions, None, timedelta(days=300))
+    twilio.fake.script = [(500, {"code": 20500, "message": "Internal Server Error"})]
+    failed = await run_retention(sessions, twilio.settings, NOW, policy=POLICY)
+    assert failed.failed == {"recording": 1}
+    async with sessions() as session:
+        row = await session.get(VoiceCall, call.id)
+        assert row.recording_deleted_at is None and row.recording_url is not None
+    retried = await run_retention(sessions, twilio.settings, NOW, policy=POLICY)
+    assert not retried.failed and retried.counts["recording"] >= 1
     async with sessions() as session:
         assert (await session.get(VoiceCall, call.id)).recording_deleted_at is not None
 
