@@ -22,7 +22,7 @@ from dispatch.retention.job import run_daily, run_retention
 from tests.retention.cases import NOW, case, child, closed
 from workflows.retention import MARK, Periods, periods, run_day
 
-pytest_plugins = ["tests.fixtures.twilio"]
+pytest_plugins = ["tests.fixtures.twilio", "tests.fixtures.console"]
 
 POLICY = Periods()  # the shipped defaults: a year; 5 years after 18; 10 without an age
 
@@ -80,7 +80,7 @@ async def test_a_non_case_past_a_year_is_anonymised_and_a_newer_one_is_not(sessi
 
 
 async def test_a_closed_case_is_kept_until_n_years_after_the_child_turns_18_unless_held(
-    sessions, settings, client, make_user, login
+    sessions, settings, client, make_user, login, console_client
 ):
     grown = await closed(sessions, years=7)
     grown_child = await child(sessions, grown, date(2000, 6, 15))  # 18 in 2018, +5 long past
@@ -117,6 +117,18 @@ async def test_a_closed_case_is_kept_until_n_years_after_the_child_turns_18_unle
         reasons = (await session.execute(select(CaseEvent.reason).where(
             CaseEvent.case_id == grown, CaseEvent.event == "close"))).scalars().all()
         assert reasons == [MARK]
+
+    # The anonymised case still opens, everywhere, with the facts and without the person.
+    shown = await client.get(f"/api/v1/cases/{grown}", headers=supervisor)
+    assert shown.status_code == 200, shown.text
+    assert MARK in shown.text and "周老师" not in shown.text and "东湖路" not in shown.text
+    file = await client.get(f"/api/v1/children/{grown_child}", headers=supervisor)
+    assert file.status_code == 200, file.text
+    assert "赵小红" not in file.text and "110101200001011234" not in file.text
+    page = await (await console_client(await make_user("supervisor"))).get(
+        f"/console/cases/{grown}")
+    assert page.status_code == 200
+    assert "已按保存期限匿名化" in page.text and "东湖路" not in page.text
 
     lifted = await client.request("DELETE", f"/api/v1/cases/{held}/legal-hold",
                                   headers=supervisor, json={"reason": "诉讼已结束"})
