@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from db.engine import transaction
 from db.models import AuditLog, Case, CaseEvent, Outbox, Report
@@ -247,12 +247,17 @@ async def test_done_outbox_rows_are_deleted_after_their_period(sessions, setting
                 Outbox(topic="test.retention", payload={}, created_at=NOW - timedelta(days=10),
                        available_at=NOW + timedelta(days=365))]
         session.add_all(rows)
-    outcome = await run_retention(sessions, settings, NOW, policy=POLICY)
-    assert outcome.counts["outbox"] >= 1
-    async with sessions() as session:
-        left = set((await session.execute(
-            select(Outbox.id).where(Outbox.id.in_([r.id for r in rows])))).scalars())
-    assert left == {rows[1].id, rows[2].id}  # recent, and not done: kept
+    ids = [r.id for r in rows]
+    try:
+        outcome = await run_retention(sessions, settings, NOW, policy=POLICY)
+        assert outcome.counts["outbox"] >= 1
+        async with sessions() as session:
+            left = set((await session.execute(
+                select(Outbox.id).where(Outbox.id.in_(ids)))).scalars())
+        assert left == {rows[1].id, rows[2].id}  # recent, and not done: kept
+    finally:  # the pending row would count in other tests' outbox figures
+        async with transaction(sessions) as session:
+            await session.execute(delete(Outbox).where(Outbox.id.in_(ids)))
 
 
 async def test_the_daily_run_is_claimed_once_a_day(sessions, settings, redis_client):
