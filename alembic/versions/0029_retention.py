@@ -1,7 +1,7 @@
 """Retention: a case's legal hold, when it was anonymised, when its recording was deleted
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0027
 
 The retention job (dispatch.retention) anonymises a case once its period is over and
 leaves a held one alone: `legal_hold_*` is the hold (who, when, why), `anonymised_at`
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0026"
+down_revision: str | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 ciphertext at rest
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0029
 
 `report.reporter` (who reported: name, unit, role, phone), `report.raw` (a partner's
 order, the SMS or call parameters as received, with names, phones and addresses in them),
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | None = "0027"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

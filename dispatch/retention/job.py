@@ -84,7 +84,7 @@ _ELIGIBLE = {
         SELECT m.id FROM sms_message m
         JOIN sms_thread t ON t.id = m.thread_id JOIN hcase c ON c.id = t.case_id
         WHERE c.state IN {ENDED} AND c.legal_hold_at IS NULL AND c.anonymised_at IS NULL
-          AND m.created_at < :sms_body AND m.body <> :mark
+          AND m.created_at < :sms_body AND m.body <> ''
     """,
     # An anonymised case's recordings go at once; others once past their period, when the
     # case has ended (or there is none) and no call-back is owed.
@@ -155,7 +155,8 @@ _ANONYMISE_CASES = (
        WHERE case_id = ANY(:ids)""",
     """UPDATE partner_message SET body = '{"anonymised": true}'::jsonb
        WHERE case_id = ANY(:ids)""",
-    f"""UPDATE sms_message SET phone = '', body = :mark, reply = NULL, media = NULL
+    # SMS bodies are ciphertext (db.crypto): cleared to empty, which stays empty, not marked.
+    f"""UPDATE sms_message SET phone = '', body = '', reply = NULL, media = NULL
        WHERE thread_id IN {_THREADS}""",
     "UPDATE sms_thread SET phone = '' WHERE case_id = ANY(:ids)",
     "UPDATE voice_call SET phone = NULL WHERE case_id = ANY(:ids)",
@@ -290,9 +291,9 @@ async def _sms_batch(
         ids = [row[0] for row in await _batch_ids(session, "sms_body", params, limit)]
         if ids:
             await session.execute(
-                text("UPDATE sms_message SET body = :mark, reply = NULL, media = NULL"
+                text("UPDATE sms_message SET body = '', reply = NULL, media = NULL"
                      " WHERE id = ANY(:ids)"),
-                {"ids": ids, "mark": MARK},
+                {"ids": ids},
             )
             await _audit(session, "retention.sms_body", {"kind": "sms_body", "count": len(ids)})
         return len(ids)
