@@ -8,11 +8,13 @@ next door; the lists hold other tests' rows too, so the assertions are about the
 here only."""
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from db.models import Case
+from db.models import Case, Report
+from db.partners import Partner, PartnerMessage
 from db.telephony import VoiceCall
 from tests.fixtures.reports import report
 
@@ -320,3 +322,234 @@ async def test_who_is_not_the_desk_may_not_list_the_hotlines_records(client, mak
                 "/api/v1/voice/blocks"):
         await _refused(client, make_user, login, url, NOT_THE_DESK)
 
+
+
+# --- partner messages ------------------------------------------------------------------
+
+
+async def _partner_message(sessions, case_id: int) -> int:
+    """A 12345 status message about the case, delivered already (it heads no line)."""
+    now = datetime.now(UTC)
+    async with sessions() as session, session.begin():
+        report_id = await session.scalar(select(Report.id).where(Report.case_id == case_id))
+        partner_id = await session.scalar(select(Partner.id).where(Partner.source == "12345"))
+        message = PartnerMessage(
+            partner_id=partner_id, report_id=report_id, case_id=case_id, status="closed",
+            body={"external_id": f"WO-{secrets.token_hex(6)}", "message": "已办结"},
+            created_at=now, next_attempt_at=now, delivered_at=now, attempts=1,
+        )
+        session.add(message)
+        await session.flush()
+        return message.id
+
+
+async def test_partner_messages_show_the_district_and_not_next_door(
+    client, make_user, login, sessions, partners
+):
+    """A limit, no paging."""
+    ours = [await _partner_message(sessions, await _case(client, IN_SCOPE)) for _ in range(2)]
+    theirs = await _partner_message(sessions, await _case(client, OUT_OF_SCOPE))
+    for role, department in CENTER:
+        headers = await login(await make_user(role, department, DISTRICT))
+        listed = await client.get("/api/v1/partners/messages", headers=headers,
+                                  params={"limit": 500})
+        assert listed.status_code == 200, listed.text
+        ids = {m["id"] for m in listed.json()["items"]}
+        assert set(ours) <= ids and theirs not in ids
+    # The partner loop is the center desk's: neither departments, nor the area staff, nor
+    # (without a center office) an administrator list its messages.
+    await _refused(client, make_user, login, "/api/v1/partners/messages", NOT_THE_DESK)
+
+
+# --- tasks and conferences -------------------------------------------------------------
+
+
+async def _task(client, city, case_id: int, department: str) -> int:
+    made = await client.post(f"/api/v1/cases/{case_id}/tasks", headers=city, json={
+        "department": department, "title": f"落实救助{secrets.token_hex(3)}", "due": "3wd"})
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+@pytest.mark.parametrize("role,department,sees", [
+    *[(r, d, True) for r, d in CENTER],
+    ("liaison", "civil_affairs", True),
+    ("supervisor", "civil_affairs", True),
+    ("liaison", "education", False),  # the next department
+])
+async def test_tasks_show_the_scope_and_nothing_beside(
+    client, make_user, login, pump, role, department, sees
+):
+    """A limit, no paging."""
+    inside, outside = await _cases(client, pump)
+    city = await login(await make_user("caseworker"))
+    ours = [await _task(client, city, case_id, "civil_affairs") for case_id in inside]
+    theirs = await _task(client, city, outside, "civil_affairs")
+    headers = await login(await make_user(role, department, DISTRICT))
+    listed = await client.get("/api/v1/tasks", headers=headers, params={"limit": 200})
+    assert listed.status_code == 200, listed.text
+    ids = {t["id"] for t in listed.json()["items"]}
+    if sees:
+        assert set(ours) <= ids
+    else:
+        assert not set(ours) & ids
+    assert theirs not in ids
+    await _refused(client, make_user, login, "/api/v1/tasks",
+                   [*[(r, d, IN_SCOPE) for r, d in AREA], ("inspector", None, DISTRICT),
+                    ("admin", None, "990100")])
+
+
+async def _meeting(client, city, case_id: int) -> int:
+    made = await client.post(f"/api/v1/cases/{case_id}/meetings", headers=city, json={
+        "scheduled_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+        "departments": ["civil_affairs", "police"], "agenda": "研究监护安排"})
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+@pytest.mark.parametrize("role,department,sees", [
+    *[(r, d, True) for r, d in CENTER],
+    ("liaison", "civil_affairs", True),
+    ("supervisor", "police", True),
+    ("liaison", "education", False),  # not invited
+])
+async def test_conferences_show_the_scope_and_nothing_beside(
+    client, make_user, login, pump, role, department, sees
+):
+    """Upcoming conferences: no limit, no paging."""
+    inside, outside = await _cases(client, pump)
+    city = await login(await make_user("caseworker"))
+    ours = [await _meeting(client, city, case_id) for case_id in inside]
+    theirs = await _meeting(client, city, outside)
+    headers = await login(await make_user(role, department, DISTRICT))
+    listed = await client.get("/api/v1/meetings", headers=headers)
+    assert listed.status_code == 200, listed.text
+    ids = {m["id"] for m in listed.json()["items"]}
+    if sees:
+        assert set(ours) <= ids
+    else:
+        assert not set(ours) & ids
+    assert theirs not in ids
+    await _refused(client, make_user, login, "/api/v1/meetings",
+                   [*[(r, d, IN_SCOPE) for r, d in AREA], ("inspector", None, DISTRICT),
+                    ("admin", None, "990100")])
+
+
+# --- supervision: 督查 orders, 重点个案, periodic reports, the scorecard -------------------
+
+
+async def _order(client, city, case_id: int, department: str = "police") -> int:
+    made = await client.post("/api/v1/supervision/orders", headers=city, json={
+        "case_id": case_id, "department": department, "reason": "逾期未认领",
+        "due_at": (datetime.now(UTC) + timedelta(days=5)).isoformat()})
+    assert made.status_code == 201, made.text
+    return made.json()["id"]
+
+
+@pytest.mark.parametrize("role,department,sees", [
+    ("supervisor", None, True),
+    ("inspector", None, True),
+    ("liaison", "police", True),
+    ("supervisor", "police", True),
+    ("liaison", "education", False),  # addressed to the police
+])
+async def test_orders_show_the_scope_and_nothing_beside(
+    client, make_user, login, pump, role, department, sees
+):
+    """A limit, no paging."""
+    inside, outside = await _cases(client, pump)
+    city = await login(await make_user("supervisor"))
+    ours = [await _order(client, city, case_id) for case_id in inside]
+    theirs = await _order(client, city, outside)
+    headers = await login(await make_user(role, department, DISTRICT))
+    listed = await client.get("/api/v1/supervision/orders", headers=headers,
+                              params={"limit": 500})
+    assert listed.status_code == 200, listed.text
+    ids = {o["id"] for o in listed.json()["items"]}
+    if sees:
+        assert set(ours) <= ids
+    else:
+        assert not set(ours) & ids
+    assert theirs not in ids
+    await _refused(client, make_user, login, "/api/v1/supervision/orders",
+                   [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
+                    *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")])
+
+
+async def test_key_cases_show_the_district_and_not_next_door(client, make_user, login, pump):
+    """A limit, no paging."""
+    inside, outside = await _cases(client, pump)
+    city = await login(await make_user("supervisor"))
+    for case_id in (*inside, outside):
+        flagged = await client.post("/api/v1/supervision/key-cases", headers=city,
+                                    json={"case_id": case_id, "reason": "多次报告"})
+        assert flagged.status_code == 201, flagged.text
+    for role in ("supervisor", "inspector"):
+        headers = await login(await make_user(role, None, DISTRICT))
+        listed = await client.get("/api/v1/supervision/key-cases", headers=headers,
+                                  params={"limit": 500})
+        assert listed.status_code == 200, listed.text
+        ids = {k["case_id"] for k in listed.json()["items"]}
+        assert set(inside) <= ids and outside not in ids
+    await _refused(client, make_user, login, "/api/v1/supervision/key-cases",
+                   [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
+                    *[(r, d, DISTRICT) for r, d in DEPARTMENT],
+                    *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")])
+
+
+async def test_periodic_report_lines_show_the_own_district_only(client, make_user, login):
+    """One line a district, no paging: a district's center reads its own line."""
+    for role in ("caseworker", "supervisor", "inspector"):
+        headers = await login(await make_user(role, None, DISTRICT))
+        lines = await client.get("/api/v1/supervision/reports", headers=headers,
+                                 params={"period": "2025Q2"})
+        assert lines.status_code == 200, lines.text
+        assert [line["district"] for line in lines.json()["items"]] == [DISTRICT]
+    city = await login(await make_user("supervisor"))
+    every = await client.get("/api/v1/supervision/reports", headers=city,
+                             params={"period": "2025Q2"})
+    assert {DISTRICT, NEIGHBOUR} <= {line["district"] for line in every.json()["items"]}
+    await _refused(client, make_user, login, "/api/v1/supervision/reports",
+                   [("operator", None, DISTRICT), *[(r, d, DISTRICT) for r, d in DEPARTMENT],
+                    *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")],
+                   period="2025Q2")
+
+
+async def test_the_scorecard_shows_the_offices_in_scope_only(client, make_user, login, pump):
+    """One row an office (aggregates, a limit, no paging): a district's supervisor sees the
+    district's offices, a department's supervisor their department's offices there."""
+    await _cases(client, pump)  # referrals this quarter, at the county's offices and next door
+    for department in (None, "police"):
+        headers = await login(await make_user("supervisor", department, DISTRICT))
+        card = await client.get("/api/v1/supervision/scorecard", headers=headers)
+        assert card.status_code == 200, card.text
+        items = card.json()["items"]
+        assert any(i["jurisdiction"] == DISTRICT for i in items)
+        assert not [i for i in items if (i["jurisdiction"] or "").startswith(NEIGHBOUR)]
+        if department:  # the department's own offices in the county
+            assert {i["department"] for i in items} == {department}
+            assert all((i["jurisdiction"] or "").startswith(DISTRICT) for i in items), items
+        else:  # also the city's offices, where the county has none, for its own cases' shares
+            assert {i["jurisdiction"][:6] for i in items} <= {DISTRICT, "990100"}
+    await _refused(client, make_user, login, "/api/v1/supervision/scorecard",
+                   [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
+                    ("liaison", "police", DISTRICT), *[(r, d, IN_SCOPE) for r, d in AREA],
+                    ("admin", None, "990100")])
+
+
+# --- a case's own lists ----------------------------------------------------------------
+
+
+async def test_a_cases_own_lists_answer_404_next_door(client, make_user, login, pump):
+    """The lists under one case (similar cases, its children, assessments, conferences, the
+    help plan): in scope they answer, for a case next door they answer 404, as the case."""
+    inside, outside = await _cases(client, pump, inside=1)
+    headers = await login(await make_user("caseworker", None, DISTRICT))
+    for tail in ("similar", "children", "assessments", "meetings", "plan"):
+        ours = await client.get(f"/api/v1/cases/{inside[0]}/{tail}", headers=headers)
+        # No help plan made yet: its own 404, not the case's.
+        assert ours.status_code == 200 or ours.json()["error"]["code"] == "plan_not_found", (
+            tail, ours.text)
+        theirs = await client.get(f"/api/v1/cases/{outside}/{tail}", headers=headers)
+        assert theirs.status_code == 404, (tail, theirs.text)
+        assert theirs.json()["error"]["code"] == "case_not_found", (tail, theirs.text)
