@@ -344,7 +344,9 @@ async def wrapup_stats(
     if since >= until:
         raise ApiError(422, "bad_period", "开始时间必须早于结束时间")
     async with sessions(request)() as session, session.begin():
-        counts, pending = await wrapups.wrapup_counts(session, since, until)
+        counts, pending = await wrapups.wrapup_counts(
+            session, since, until, via_case(VoiceCall.case_id, principal)
+        )
         audit(session, principal, "call.wrapup_stats", "call", None, request)
     labels = wrapups.wrapup_types()
     return WrapupStats(

@@ -8,7 +8,7 @@ many answered calls are still waiting for their wrap-up.
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
@@ -69,14 +69,18 @@ async def wrap_up(
 
 
 async def wrapup_counts(
-    session: AsyncSession, since: datetime, until: datetime
+    session: AsyncSession, since: datetime, until: datetime, visible: ColumnElement[bool]
 ) -> tuple[dict[str, int], int]:
     """Calls answered in [since, until) by wrap-up type (every type, zeros too), and the
-    answered calls of the period still without a wrap-up."""
+    answered calls of the period still without a wrap-up; only the calls `visible` to the
+    reader (the caller's scope, `dispatch.telephony.scope.via_case`), as the list of calls
+    waiting for their wrap-up beside these figures: a district's desk counted the whole
+    city's calls."""
     answered = (
         VoiceCall.answered_at.is_not(None)
         & (VoiceCall.answered_at >= since)
         & (VoiceCall.answered_at < until)
+        & visible
     )
     rows = await session.execute(
         select(CallWrapup.type, func.count())

@@ -553,3 +553,46 @@ async def test_a_cases_own_lists_answer_404_next_door(client, make_user, login, 
         theirs = await client.get(f"/api/v1/cases/{outside}/{tail}", headers=headers)
         assert theirs.status_code == 404, (tail, theirs.text)
         assert theirs.json()["error"]["code"] == "case_not_found", (tail, theirs.text)
+
+
+# --- call wrap-up figures --------------------------------------------------------------
+
+
+async def _answered_call(sessions, case_id: int | None) -> str:
+    now = datetime.now(UTC)
+    sid = "CA" + secrets.token_hex(16)
+    async with sessions() as session, session.begin():
+        session.add(VoiceCall(call_sid=sid, phone=_phone(), status="completed", route="open",
+                              answered_at=now, case_id=case_id, created_at=now, updated_at=now))
+    return sid
+
+
+async def test_wrapup_figures_count_the_calls_in_scope_only(client, make_user, login, sessions):
+    """One row a wrap-up type (figures, no paging), as the list of calls waiting for their
+    wrap-up beside them: a district's desk counts its own cases' calls, not those of the
+    district next door nor the city's calls tied to no case. They counted every call."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    city = await login(await make_user("operator"))
+    ours = [await _answered_call(sessions, await _case(client, IN_SCOPE)) for _ in range(2)]
+    theirs = await _answered_call(sessions, await _case(client, OUT_OF_SCOPE))
+    unlinked = await _answered_call(sessions, None)
+    for sid, kind in ((ours[0], "report"), (theirs, "report"), (unlinked, "silent")):
+        done = await client.post(f"/api/v1/calls/{sid}/wrapup", headers=city, json={"type": kind})
+        assert done.status_code == 201, done.text
+    # Answered, still without a wrap-up: ours[1], and one more next door.
+    await _answered_call(sessions, await _case(client, OUT_OF_SCOPE))
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    window = {"since": since.isoformat(), "until": until.isoformat()}
+
+    def counted(body: dict) -> tuple[dict[str, int], int]:
+        return {i["type"]: i["count"] for i in body["items"] if i["count"]}, body["not_wrapped_up"]
+
+    for role, department in CENTER:
+        district = await login(await make_user(role, department, DISTRICT))
+        stats = await client.get("/api/v1/calls/wrapups/stats", headers=district, params=window)
+        assert stats.status_code == 200, stats.text
+        assert counted(stats.json()) == ({"report": 1}, 1)
+    everything = await client.get("/api/v1/calls/wrapups/stats", headers=city, params=window)
+    counts, waiting = counted(everything.json())
+    assert counts["report"] >= 2 and counts["silent"] >= 1 and waiting >= 2
+    await _refused(client, make_user, login, "/api/v1/calls/wrapups/stats", NOT_THE_DESK)
