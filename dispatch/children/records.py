@@ -427,11 +427,18 @@ async def child_file(session: AsyncSession, principal: Principal, child: Child, 
 async def timeline(session: AsyncSession, principal: Principal, child: Child,
                    case_ids: list[int]) -> list[TimelineItem]:
     """Everything about the child, newest first: the file's own events, and the events,
-    reports (any channel) and visits of the linked cases the principal may see."""
+    reports (any channel) and visits of the linked cases the principal may see. A file
+    event about a case (opened from it, linked, unlinked) only where that case is in scope
+    too: the file of a child known to two districts told each the other's case number and
+    its staff's reasons."""
+    own_events = select(ChildEvent).where(
+        ChildEvent.child_id == child.id,
+        or_(ChildEvent.case_id.is_(None),
+            ChildEvent.case_id.in_(select(Case.id).where(case_filter(principal)))),
+    )
     items = [
         TimelineItem(e.created_at, "child", e.case_id, e.event, e.actor, e.reason, e.data)
-        for e in (await session.execute(
-            select(ChildEvent).where(ChildEvent.child_id == child.id))).scalars()
+        for e in (await session.execute(own_events)).scalars()
     ]
     if case_ids:
         for e in (await session.execute(

@@ -596,3 +596,41 @@ async def test_wrapup_figures_count_the_calls_in_scope_only(client, make_user, l
     counts, waiting = counted(everything.json())
     assert counts["report"] >= 2 and counts["silent"] >= 1 and waiting >= 2
     await _refused(client, make_user, login, "/api/v1/calls/wrapups/stats", NOT_THE_DESK)
+
+
+# --- a child's timeline ----------------------------------------------------------------
+
+
+async def test_a_childs_timeline_shows_nothing_of_a_case_next_door(
+    client, make_user, login, pump
+):
+    """One record, linked to a case next door (where it was opened) and to one of the
+    district's: the district reads the file and its timeline (no paging) through its own
+    case, and not one item of the other case, not even the file's own event of its link
+    (the case's number and the other district's reason)."""
+    inside, outside = await _cases(client, pump, inside=1)
+    city = await login(await make_user("caseworker"))
+    opened = await client.post(f"/api/v1/cases/{outside}/children", headers=city,
+                               json={"reason": "湖西区立档"})
+    assert opened.status_code in (200, 201), opened.text
+    child_id = opened.json()["child_id"]
+    linked = await client.post(f"/api/v1/cases/{inside[0]}/children", headers=city,
+                               json={"child_id": child_id, "reason": "同一儿童"})
+    assert linked.status_code in (200, 201), linked.text
+    everything = await client.get(f"/api/v1/children/{child_id}/timeline", headers=city)
+    assert {i["case_id"] for i in everything.json()["items"]} >= {inside[0], outside}
+
+    for role, department in CENTER:
+        district = await login(await make_user(role, department, DISTRICT))
+        timeline = await client.get(f"/api/v1/children/{child_id}/timeline", headers=district)
+        assert timeline.status_code == 200, timeline.text
+        items = timeline.json()["items"]
+        assert inside[0] in {i["case_id"] for i in items}
+        shown = [i for i in items if i["case_id"] == outside or i["text"] == "湖西区立档"]
+        assert not shown, shown
+    # Next door, the other way round.
+    neighbour = await login(await make_user("caseworker", None, NEIGHBOUR))
+    theirs = (await client.get(f"/api/v1/children/{child_id}/timeline", headers=neighbour)
+              ).json()["items"]
+    assert outside in {i["case_id"] for i in theirs}
+    assert not [i for i in theirs if i["case_id"] == inside[0] or i["text"] == "同一儿童"]
