@@ -28,7 +28,7 @@ from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
-from dispatch.staff.scope import case_filter, sees_reporter
+from dispatch.staff.scope import case_filter, referral_filter, sees_reporter
 from workflows.cases.workflow import FINISHED, CaseFacts, apply_case_event
 from workflows.casework.plan import need_names
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
@@ -234,13 +234,18 @@ class CaseDetail(CaseSummary):
     visits: list[VisitView]
 
 
-async def _referrals(session, case_ids: list[int]) -> dict[int, list[ReferralBrief]]:
+async def _referrals(
+    session, principal: Principal, case_ids: list[int]
+) -> dict[int, list[ReferralBrief]]:
+    """The cases' referrals the principal may see (`referral_filter`): the center every
+    share of its cases, a department its own, as the console's case page and the referral
+    list show them (a liaison's case rows listed every department's shares)."""
     out: dict[int, list[ReferralBrief]] = {cid: [] for cid in case_ids}
     if not case_ids:
         return out
     rows = await session.execute(
         select(Referral.id, Referral.case_id, Referral.department_code, Referral.status)
-        .where(Referral.case_id.in_(case_ids))
+        .where(Referral.case_id.in_(case_ids), referral_filter(principal))
         .order_by(Referral.id)
     )
     for rid, cid, dept, status in rows:
@@ -284,7 +289,7 @@ async def list_cases(
         stmt = stmt.where(Case.state == state)
     stmt = newest_first(stmt, Case.id, limit=limit, before_id=before_id)
     cases = (await session.execute(stmt)).scalars().all()
-    refs = await _referrals(session, [c.id for c in cases])
+    refs = await _referrals(session, principal, [c.id for c in cases])
     held = await holders_of(session, [c.id for c in cases])
     audit(session, principal, "case.list", "case", None,
           detail={"count": len(cases), "state": state}, ip=ip)
@@ -314,7 +319,7 @@ async def get_case(
     know who reported."""
     now = datetime.now(UTC)
     case = await load_case(session, principal, case_id)
-    refs = await _referrals(session, [case.id])
+    refs = await _referrals(session, principal, [case.id])
     held = (await holders_of(session, [case.id])).get(case.id)
     events = await _of_case(session, CaseEvent, case.id)
     reports = await _of_case(session, Report, case.id)

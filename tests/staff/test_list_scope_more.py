@@ -634,3 +634,34 @@ async def test_a_childs_timeline_shows_nothing_of_a_case_next_door(
               ).json()["items"]
     assert outside in {i["case_id"] for i in theirs}
     assert not [i for i in theirs if i["case_id"] == inside[0] or i["text"] == "同一儿童"]
+
+
+# --- the shares listed on a case -------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["liaison", "supervisor"])
+async def test_a_department_sees_its_own_share_on_the_cases_it_lists(
+    client, make_user, login, pump, role
+):
+    """A case row lists its referrals (id, department, status): a department's staff see
+    their own department's there, as on the console's case page and in the referral list,
+    not the other departments' shares of the case. They saw every department's."""
+    inside, _ = await _cases(client, pump)
+    city = await login(await make_user("supervisor"))
+    shares = {case_id: {r["department"] for r in await _referrals(client, city, case_id)}
+              for case_id in inside}
+    assert all({"police", "civil_affairs"} <= s for s in shares.values()), shares
+    headers = await login(await make_user(role, "police", DISTRICT))
+    pages = await _pages(client, "/api/v1/cases", headers, cursor="next_before_id",
+                         param="before_id")
+    rows = {item["id"]: item for page in pages for item in page}
+    for case_id in inside:
+        assert {r["department"] for r in rows[case_id]["referrals"]} == {"police"}
+        detail = await client.get(f"/api/v1/cases/{case_id}", headers=headers)
+        assert detail.status_code == 200, detail.text
+        assert {r["department"] for r in detail.json()["referrals"]} == {"police"}
+    # The center sees every share.
+    district = await login(await make_user("caseworker", None, DISTRICT))
+    for case_id in inside:
+        detail = await client.get(f"/api/v1/cases/{case_id}", headers=district)
+        assert {r["department"] for r in detail.json()["referrals"]} == shares[case_id]
