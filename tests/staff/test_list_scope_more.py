@@ -7,6 +7,7 @@ The rows are made in 南山县 (990104), where few other tests report, against �
 next door; the lists hold other tests' rows too, so the assertions are about the rows made
 here only."""
 
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -665,3 +666,51 @@ async def test_a_department_sees_its_own_share_on_the_cases_it_lists(
     for case_id in inside:
         detail = await client.get(f"/api/v1/cases/{case_id}", headers=district)
         assert {r["department"] for r in detail.json()["referrals"]} == shares[case_id]
+
+
+# --- the console's own lists: the liaison's queue, the audit log -----------------------
+
+
+@pytest.mark.parametrize("department", ["police", "civil_affairs"])
+async def test_the_liaison_queue_shows_the_offices_share_and_nothing_beside(
+    client, make_user, login, pump, console_client, department
+):
+    """The console's queue (open referrals, no paging: the 300 most urgent): the county's
+    liaison of one department sees that department's share of the county's cases, not the
+    other departments' shares of the same cases, nor their own department's next door."""
+    inside, outside = await _cases(client, pump)
+    city = await login(await make_user("supervisor"))
+    ours = [r for case_id in inside for r in await _referrals(client, city, case_id)]
+    theirs = await _referrals(client, city, outside)
+    mine = [r["id"] for r in ours if r["department"] == department]
+    assert mine
+    page = await (await console_client(await make_user("liaison", department, DISTRICT))
+                  ).get("/console/liaison")
+    assert page.status_code == 200, page.text
+    shown = {int(i) for i in re.findall(r'href="/console/referrals/(\d+)"', page.text)}
+    assert set(mine) <= shown
+    assert not ({r["id"] for r in (*ours, *theirs)} - set(mine)) & shown
+
+
+async def test_the_audit_log_shows_rows_about_the_districts_cases_only(
+    client, make_user, login, pump, console_client
+):
+    """Pages of 100 (a fixed page, so not walked here): the county's supervisor finds the
+    city's reading of the county's cases, not its reading of the case next door."""
+    inside, outside = await _cases(client, pump)
+    reader = await make_user("caseworker")
+    city = await login(reader)
+    for case_id in (*inside, outside):
+        assert (await client.get(f"/api/v1/cases/{case_id}", headers=city)).status_code == 200
+    for department in (None, "minor_protection_center"):
+        browser = await console_client(await make_user("supervisor", department, DISTRICT))
+        rows = await browser.get("/console/audit", params={"actor": reader.username})
+        assert rows.status_code == 200, rows.text
+        cases = {int(i) for i in re.findall(r'href="/console/cases/(\d+)"', rows.text)}
+        assert set(inside) <= cases and outside not in cases
+        hidden = await browser.get("/console/audit", params={"case_id": outside})
+        assert f"案件#{outside}<" not in hidden.text and "没有记录" in hidden.text
+    # A department's supervisor: rows by their own department's staff only.
+    police = await console_client(await make_user("supervisor", "police", DISTRICT))
+    rows = await police.get("/console/audit", params={"actor": reader.username})
+    assert rows.status_code == 200 and "没有记录" in rows.text
