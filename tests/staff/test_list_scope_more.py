@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from db.models import Case, Report
 from db.partners import Partner, PartnerMessage
-from db.telephony import VoiceCall
+from db.supervision import SupervisionOrder
+from db.telephony import VoiceCall, VoiceCallback
 from tests.fixtures.reports import report
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.partners")
@@ -261,6 +262,12 @@ async def test_hotline_lists_show_the_district_and_not_next_door(
     theirs = await seed.hotline_records(await _case(client, OUT_OF_SCOPE), _phone())
     unlinked = await seed.waiting_call(_phone())  # tied to no case: the city center's
     async with sessions() as session, session.begin():
+        # This test's call-backs due last: the head of other tests' pending lists is theirs.
+        await session.execute(
+            update(VoiceCallback)
+            .where(VoiceCallback.id.in_([r["callback_id"] for r in (*ours, theirs)]))
+            .values(due_at=datetime.now(UTC) + timedelta(days=30))
+        )
         unlinked_id = await session.scalar(select(VoiceCall.id).where(
             VoiceCall.call_sid == unlinked))
         # Not waiting any more: this test's call must not stand in the other tests' queue.
@@ -455,7 +462,7 @@ async def _order(client, city, case_id: int, department: str = "police") -> int:
     ("liaison", "education", False),  # addressed to the police
 ])
 async def test_orders_show_the_scope_and_nothing_beside(
-    client, make_user, login, pump, role, department, sees
+    client, make_user, login, pump, sessions, role, department, sees
 ):
     """A limit, no paging."""
     inside, outside = await _cases(client, pump)
@@ -475,6 +482,17 @@ async def test_orders_show_the_scope_and_nothing_beside(
     await _refused(client, make_user, login, "/api/v1/supervision/orders",
                    [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
                     *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")])
+    await _lift(sessions, [*ours, theirs])
+
+
+async def _lift(sessions, orders: list[int]) -> None:
+    """This test's orders set aside as lifted (an order is lifted only once answered): the
+    open orders at the head of other tests' lists are theirs."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(SupervisionOrder).where(SupervisionOrder.id.in_(orders))
+            .values(status="lifted", lifted_at=datetime.now(UTC), next_check_at=None)
+        )
 
 
 async def test_key_cases_show_the_district_and_not_next_door(client, make_user, login, pump):
@@ -496,6 +514,10 @@ async def test_key_cases_show_the_district_and_not_next_door(client, make_user, 
                    [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
                     *[(r, d, DISTRICT) for r, d in DEPARTMENT],
                     *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")])
+    for case_id in (*inside, outside):  # off the list again: other tests' lists are theirs
+        cleared = await client.post(f"/api/v1/supervision/key-cases/{case_id}/clear",
+                                    headers=city, json={"reason": "测试结束"})
+        assert cleared.status_code == 204, cleared.text
 
 
 async def test_periodic_report_lines_show_the_own_district_only(client, make_user, login):
@@ -714,3 +736,4 @@ async def test_the_audit_log_shows_rows_about_the_districts_cases_only(
     police = await console_client(await make_user("supervisor", "police", DISTRICT))
     rows = await police.get("/console/audit", params={"actor": reader.username})
     assert rows.status_code == 200 and "没有记录" in rows.text
+
