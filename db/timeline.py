@@ -3,7 +3,9 @@ and the statements the hot paths' one-statement inserts use (`db.intake_reposito
 SMS webhook) name the same table and columns.
 
 An entry says who did what to a case, when and why; `data` holds ids and codes only, never
-what a person typed, so the timeline can be shown to everyone who may see the case.
+what a person typed, so the timeline can be shown to everyone who may see the case; a
+department's staff read the case's own entries and their own share's only (which entries:
+`dispatch.staff.scope.case_event_filter`).
 """
 
 from datetime import datetime

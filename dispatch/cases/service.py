@@ -28,7 +28,7 @@ from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
-from dispatch.staff.scope import case_filter, referral_filter, sees_reporter
+from dispatch.staff.scope import case_event_filter, case_filter, referral_filter, sees_reporter
 from workflows.cases.workflow import FINISHED, CaseFacts, apply_case_event
 from workflows.casework.plan import need_names
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
@@ -307,7 +307,7 @@ def _reporter_view(report: Report, principal: Principal) -> dict[str, Any] | Non
 
 
 async def _of_case(session: AsyncSession, table: Any, case_id: int) -> list:
-    """A case's rows of one table (timeline, reports, visits), oldest first."""
+    """A case's rows of one table (reports, visits), oldest first."""
     stmt = select(table).where(table.case_id == case_id).order_by(table.id)
     return list((await session.execute(stmt)).scalars())
 
@@ -321,7 +321,11 @@ async def get_case(
     case = await load_case(session, principal, case_id)
     refs = await _referrals(session, principal, [case.id])
     held = (await holders_of(session, [case.id])).get(case.id)
-    events = await _of_case(session, CaseEvent, case.id)
+    events = list((await session.execute(
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case.id, case_event_filter(principal))
+        .order_by(CaseEvent.id)
+    )).scalars())
     reports = await _of_case(session, Report, case.id)
     visits = await _of_case(session, Visit, case.id)
     audit(session, principal, "case.read", "case", case.id,

@@ -8,10 +8,10 @@ the cases behind those referrals while a referral is live (`case_filter`). Admin
 accounts and see no case data.
 """
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, exists, false, or_, select, true
 
 from db.casework import CaseAssignment
-from db.models import Case, Jurisdiction, Referral
+from db.models import Case, CaseEvent, Jurisdiction, Referral
 from dispatch.staff.auth import AREA_ROLES, Principal
 from workflows.referrals.workflow import ACTIVE
 
@@ -113,6 +113,26 @@ def case_filter(principal: Principal) -> ColumnElement[bool]:
             in_subtree(Case.jurisdiction_code, principal.scope_path),
         )
     return false()
+
+
+def case_event_filter(principal: Principal) -> ColumnElement[bool]:
+    """Which of a visible case's timeline events the principal reads. A department's staff:
+    the case's own events and their own share's, not another department's (sent to whom,
+    claimed by whom, its deadlines and 督办, why it was returned), as the case's referral
+    table shows them their own share only. Everyone else who may see the case: all."""
+    if not _is_department_staff(principal):
+        return true()
+    if not principal.department:
+        return false()
+    department = CaseEvent.data["department"].astext
+    referral = CaseEvent.data["referral_id"].astext
+    theirs = select(cast(Referral.id, String)).where(
+        Referral.case_id == CaseEvent.case_id, referral_filter(principal)
+    )
+    return and_(
+        or_(department.is_(None), department == principal.department),
+        or_(referral.is_(None), referral.in_(theirs)),
+    )
 
 
 def sees_reporter(principal: Principal) -> bool:

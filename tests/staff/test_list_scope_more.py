@@ -737,3 +737,42 @@ async def test_the_audit_log_shows_rows_about_the_districts_cases_only(
     rows = await police.get("/console/audit", params={"actor": reader.username})
     assert rows.status_code == 200 and "没有记录" in rows.text
 
+
+@pytest.mark.parametrize("role", ["liaison", "supervisor"])
+async def test_a_departments_case_timeline_leaves_out_the_other_departments_shares(
+    client, make_user, login, pump, sessions, role
+):
+    """The case's timeline is a list too: a department reads its own share's events there
+    (sent, claimed, its deadlines, its 督办), not another department's (sent to whom, who
+    claimed it, why it was returned), as the case's referral table beside it. The center
+    reads every one."""
+    inside, _ = await _cases(client, pump, inside=1)
+    case_id = inside[0]
+    city = await login(await make_user("supervisor"))
+    civil = next(r for r in await _referrals(client, city, case_id)
+                 if r["department"] == "civil_affairs")
+    civil_liaison = await login(await make_user("liaison", "civil_affairs", DISTRICT))
+    reason = f"不属本部门职责{secrets.token_hex(3)}"
+    assert (await client.post(f"/api/v1/referrals/{civil['id']}/claim",
+                              headers=civil_liaison)).status_code == 200
+    returned = await client.post(f"/api/v1/referrals/{civil['id']}/return",
+                                 headers=civil_liaison, json={"reason": reason})
+    assert returned.status_code == 200, returned.text
+    order = await _order(client, city, case_id, "civil_affairs")
+
+    def departments(timeline: list[dict]) -> set[str]:
+        return {(e["data"] or {}).get("department") for e in timeline} - {None}
+
+    everything = (await client.get(f"/api/v1/cases/{case_id}", headers=city)).json()
+    assert {"police", "civil_affairs"} <= departments(everything["timeline"])
+    assert reason in {e["reason"] for e in everything["timeline"]}
+
+    police = await login(await make_user(role, "police", DISTRICT))
+    detail = await client.get(f"/api/v1/cases/{case_id}", headers=police)
+    assert detail.status_code == 200, detail.text
+    timeline = detail.json()["timeline"]
+    assert departments(timeline) == {"police"}
+    assert reason not in {e["reason"] for e in timeline}
+    assert not [e for e in timeline if (e["data"] or {}).get("referral_id") == civil["id"]]
+    assert any(e["event"] == "register" or e["from_state"] for e in timeline)  # the case's own
+    await _lift(sessions, [order])

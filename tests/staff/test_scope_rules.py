@@ -10,9 +10,16 @@ import pytest
 from sqlalchemy import delete, select
 
 from db.engine import make_engine, make_sessionmaker, transaction
-from db.models import Case, Referral
+from db.models import Case, CaseEvent, Referral
+from db.timeline import case_event
 from dispatch.staff.auth import Principal
-from dispatch.staff.scope import case_filter, is_root, referral_filter, sees_reporter
+from dispatch.staff.scope import (
+    case_event_filter,
+    case_filter,
+    is_root,
+    referral_filter,
+    sees_reporter,
+)
 
 ROOT = "990100/"
 EAST = "990100/990102/"  # 湖东区
@@ -224,4 +231,57 @@ async def test_department_staff_see_a_case_only_while_their_referral_is_live(dat
             referral_ids = [r.id for r in referrals]
             await session.execute(delete(Referral).where(Referral.id.in_(referral_ids)))
             await session.execute(delete(Case).where(Case.id.in_([c.id for c in cases.values()])))
+        await engine.dispose()
+
+
+async def test_department_staff_read_their_own_shares_entries_on_the_timeline(database_url):
+    """The case's own entries and the reader's department's; another department's entries
+    (named by department, by referral, or both) to the center only."""
+    engine = make_engine(database_url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    async with transaction(sessions) as session:
+        case = Case(state="handling", jurisdiction_code="990102001001")
+        session.add(case)
+        await session.flush()
+        police = Referral(case_id=case.id, department_code="police",
+                          jurisdiction_code="990102001", role="lead", status="queued")
+        education = Referral(case_id=case.id, department_code="education",
+                             jurisdiction_code="990102", role="support", status="queued")
+        session.add_all([police, education])
+        await session.flush()
+        data = {
+            "own": None,
+            "police": {"referral_id": police.id, "department": "police"},
+            "education": {"referral_id": education.id, "department": "education"},
+            "education_order": {"referral_id": None, "department": "education"},
+            "education_claim": {"referral_id": education.id},
+        }
+        events = {name: case_event(case_id=case.id, event=name, actor="test", data=given)
+                  for name, given in data.items()}
+        session.add_all(events.values())
+        await session.flush()
+        ids = {name: e.id for name, e in events.items()}
+
+    async def read(principal: Principal) -> set[str]:
+        async with sessions() as session:
+            shown = set((await session.execute(select(CaseEvent.id).where(
+                CaseEvent.id.in_(ids.values()), case_event_filter(principal)))).scalars())
+        return {name for name, i in ids.items() if i in shown}
+
+    try:
+        assert await read(staff("liaison", "police", EAST)) == {"own", "police"}
+        assert await read(staff("supervisor", "police", EAST)) == {"own", "police"}
+        assert await read(staff("liaison", "education", EAST)) == {
+            "own", "education", "education_order", "education_claim"}
+        # Police next door: the case's own entries, no police share of theirs here.
+        assert await read(staff("liaison", "police", WEST)) == {"own"}
+        for center in (staff("caseworker", None, EAST), staff("supervisor", None, ROOT),
+                       staff("child_director", None, EAST_STREET)):
+            assert await read(center) == set(data)
+        assert await read(staff("liaison", None, EAST)) == set()
+    finally:
+        async with transaction(sessions) as session:
+            await session.execute(delete(CaseEvent).where(CaseEvent.id.in_(ids.values())))
+            await session.execute(delete(Referral).where(Referral.case_id == case.id))
+            await session.execute(delete(Case).where(Case.id == case.id))
         await engine.dispose()
