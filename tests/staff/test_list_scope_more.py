@@ -27,9 +27,8 @@ OUT_OF_SCOPE = "990103001001"  # 湖西区湖滨街道湖滨村, the district ne
 DISTRICT, NEIGHBOUR = "990104", "990103"
 STREET = "990104001"  # 青石镇: its staff do not see a case filed at the county itself
 
+# (role, department) of the center's desk, a department's staff, the area's staff.
 CENTER = [("operator", None), ("caseworker", None), ("supervisor", None)]
-# Neither cases nor their records: the accounts' administrators and the area staff's
-# neighbours in the role table, each where the endpoint is not theirs.
 DEPARTMENT = [("liaison", "police"), ("supervisor", "police")]
 AREA = [("child_director", None), ("station_worker", None)]
 
