@@ -248,6 +248,12 @@ def _phone() -> str:
     return "+86139" + "".join(secrets.choice("0123456789") for _ in range(8))
 
 
+def _hung_up() -> dict:
+    """A waiting caller's row once they hung up in the queue (out of `is_waiting`)."""
+    now = datetime.now(UTC)
+    return {"status": "completed", "queue_left_at": now, "ended_at": now}
+
+
 NOT_THE_DESK = [*[(r, d, DISTRICT) for r, d in DEPARTMENT], *[(r, d, IN_SCOPE) for r, d in AREA],
                 ("inspector", None, DISTRICT), ("admin", None, "990100")]
 
@@ -271,7 +277,7 @@ async def test_hotline_lists_show_the_district_and_not_next_door(
             VoiceCall.call_sid == unlinked))
         # Not waiting any more: this test's call must not stand in the other tests' queue.
         await session.execute(update(VoiceCall).where(VoiceCall.id == unlinked_id)
-                              .values(status="completed"))
+                              .values(**_hung_up()))
     headers = await login(await make_user(role, department, DISTRICT))
 
     threads = await _pages(client, "/api/v1/sms/threads", headers, cursor="next_before_id",
@@ -321,7 +327,7 @@ async def test_the_queue_shows_the_callers_of_ones_scope_only(
     finally:  # this test's callers hang up: the other tests' queue is theirs
         async with sessions() as session, session.begin():
             await session.execute(update(VoiceCall).where(VoiceCall.call_sid.in_(made))
-                                  .values(status="completed", enqueued_at=None))
+                                  .values(**_hung_up()))
 
 
 async def test_who_is_not_the_desk_may_not_list_the_hotlines_records(client, make_user, login):
