@@ -190,3 +190,25 @@ def test_could_reach_is_false_only_for_scores_under_the_floor():
         for floor in (0.3, 0.5, 0.9):
             if found >= floor:
                 assert could_reach(a, b, floor, name_signal(a.name, b.name)), (a, b, found)
+
+
+def test_a_names_pinyin_is_what_lazy_pinyin_gives():
+    """syllables() builds a name's pinyin a character at a time when no phrase is in it;
+    names with heteronyms, surnames read otherwise (单, 解, 曾), phrases and Latin letters
+    must come out as lazy_pinyin reads them."""
+    import random
+
+    from pypinyin import Style, lazy_pinyin
+
+    from workflows.matching.normalize import syllables
+
+    rng = random.Random(3)
+    surnames = "王李张刘陈杨黄赵吴周单解仇朴查区曾欧阳"
+    given = "子梓浩宇轩涵欣怡佳琪思雨晨俊杰明华婷雪娜重行长乐朝和调都发为好小大"
+    names = {rng.choice(surnames) + "".join(rng.choice(given) for _ in range(rng.randint(1, 3)))
+             for _ in range(5000)}
+    names |= {"单田芳", "曾小贤", "解放", "长孙无忌", "重庆", "行长", "朝阳", "王小明a", "abc",
+              "〇"}
+    for name in names:
+        assert syllables(name) == tuple(lazy_pinyin(name, style=Style.NORMAL,
+                                                    errors="default")), name
