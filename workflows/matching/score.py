@@ -94,7 +94,10 @@ def _jurisdiction(a: str | None, b: str | None) -> str | None:
     return None if da == db else "jurisdiction_differs"
 
 
+@lru_cache(maxsize=262_144)
 def _name(a: str, b: str) -> str | None:
+    """The name signal of two cleaned names, remembered: a ledger row's name meets the same
+    namesakes' names chunk after chunk."""
     if not a or not b:
         return None
     if a == b:
@@ -169,6 +172,10 @@ def _address(a: str | None, b: str | None) -> str | None:
     return "place_same"
 
 
+# The name signal of two names cleaned already (clean_name), remembered.
+name_pair = _name
+
+
 def name_signal(a: str | None, b: str | None) -> str | None:
     """The name signal alone (a cheap first look before scoring a candidate)."""
     return _name(clean_name(a), clean_name(b))
@@ -176,78 +183,119 @@ def name_signal(a: str | None, b: str | None) -> str | None:
 
 def signals(a: Profile, b: Profile) -> list[str]:
     """The signals that hold between two profiles (names of config()["signals"])."""
+    return _signals(a, b, _name(clean_name(a.name), clean_name(b.name)), address=True)
+
+
+def _signals(a: Profile, b: Profile, name: str | None, *, address: bool) -> list[str]:
+    """`signals` with the name signal given (the caller may have it already), and without
+    the address one when `address` is false (could_reach puts its best in its place)."""
     found: list[str] = []
     windows = config()["windows"]
     if a.id_index and b.id_index:
         found.append("id_same" if a.id_index == b.id_index else "id_differs")
-    name_a, name_b = clean_name(a.name), clean_name(b.name)
-    name, age = _name(name_a, name_b), _age(a, b)
+    age = _age(a, b)
     if name == "name_one_off" and age == "age_differs":
         name = "name_differs"  # 王小明 9 and 王小刚 6 at one address: brothers, not one boy
     found += [name, age]
     if a.gender in ("male", "female") and b.gender in ("male", "female"):
         found.append("gender_same" if a.gender == b.gender else "gender_differs")
-    found.append(_address(a.address, b.address))
+    if address:
+        found.append(_address(a.address, b.address))
     found.append(_jurisdiction(a.jurisdiction, b.jurisdiction))
     if a.phones & b.phones:
         found.append("phone_same")
     days = abs((a.at - b.at).days) if a.at and b.at else None
     if days is not None and days <= windows["near_days"]:
         found.append("time_near")
-    elif days is not None and days > windows["far_days"] and not (name_a or name_b):
+    elif days is not None and days > windows["far_days"] and not (
+            clean_name(a.name) or clean_name(b.name)):
         # Two unnamed children at one spot months apart: two incidents, not one.
         found.append("time_far")
     if a.categories & b.categories:
         found.append("category_same")
     elif a.categories and b.categories:
         found.append("category_differs")
-    ba, bb = bigrams(a.text), bigrams(b.text)
-    if ba and bb and len(ba & bb) / len(ba | bb) >= windows["story_overlap"]:
-        found.append("story_similar")
+    if a.text and b.text:
+        ba, bb = bigrams(a.text), bigrams(b.text)
+        if ba and bb and len(ba & bb) / len(ba | bb) >= windows["story_overlap"]:
+            found.append("story_similar")
     return [s for s in found if s]
 
 
-# The signals `could_reach` leaves out of its first look (the dearer ones), and what each
-# group of them could add at most.
-_DEAR = (("age_match", "age_differs"),
-         ("address_same", "address_near", "place_same", "address_differs"),
-         ("time_near", "time_far"), ("story_similar",))
 # Scores are rounded to four places: a bound this far under the floor is safely under it.
 _MARGIN = 0.01
+_ADDRESS = ("address_same", "address_near", "place_same", "address_differs")
 
 
 @cache
-def _dear_best() -> float:
-    table = config()["signals"]
-    return sum(max(0.0, *(table[s]["weight"] for s in group)) for group in _DEAR)
+def _weights() -> dict[str, float]:
+    return {name: signal["weight"] for name, signal in config()["signals"].items()}
+
+
+@cache
+def _bests() -> tuple[float, ...]:
+    """What each signal group can add at most: gender, address, jurisdiction, phone, time,
+    category, story."""
+    w = _weights()
+    groups = (("gender_same", "gender_differs"), _ADDRESS,
+              ("jurisdiction_same", "jurisdiction_differs"), ("phone_same",),
+              ("time_near", "time_far"), ("category_same", "category_differs"),
+              ("story_similar",))
+    return tuple(max(0.0, *(w[n] for n in group)) for group in groups)
+
+
+def _address_best() -> float:
+    return _bests()[1]
+
+
+def _rest_best(a: Profile, b: Profile) -> float:
+    """At most what the signals other than ID, name and age add to score(a, b): each that
+    could hold at its best (the dear ones, address and story, without computing them)."""
+    gender, address, jurisdiction, phone, time, category, story = _bests()
+    best = 0.0
+    if a.gender and b.gender:
+        best += gender
+    if a.address and b.address:
+        best += address
+    if a.jurisdiction and b.jurisdiction:
+        best += jurisdiction
+    if a.phones and b.phones and a.phones & b.phones:
+        best += phone
+    if a.at and b.at:
+        best += time
+    if a.categories and b.categories:
+        best += category
+    if a.text and b.text:
+        best += story
+    return best
 
 
 def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
-    """False only when `score(a, b)` is certainly below `floor`: the cheap signals (ID, the
-    name signal given, gender, jurisdiction, phone, category) exactly, the dear ones (age,
-    address, time, story) at their best. Lets a caller that keeps only scores above a floor
-    skip most candidates' scoring without changing any result."""
-    table = config()["signals"]
-    total = config()["bias"]
-    if a.id_index and b.id_index:
-        total += table["id_same" if a.id_index == b.id_index else "id_differs"]["weight"]
-    if name:
-        total += table[name]["weight"]
-    if a.gender in ("male", "female") and b.gender in ("male", "female"):
-        total += table["gender_same" if a.gender == b.gender else "gender_differs"]["weight"]
-    where = _jurisdiction(a.jurisdiction, b.jurisdiction)
-    if where:
-        total += table[where]["weight"]
-    if a.phones & b.phones:
-        total += table["phone_same"]["weight"]
-    if a.categories & b.categories:
-        total += table["category_same"]["weight"]
-    elif a.categories and b.categories:
-        total += table["category_differs"]["weight"]
-    total += _dear_best()
+    """False only when `score(a, b)` is certainly below `floor`: every signal exactly (the
+    name signal given) but the address, which is dearest (normalizing, containment, place
+    tokens), at its best. Lets a caller that keeps only scores above a floor skip most
+    candidates' scoring without changing any result. ID, name and age come first, with the
+    rest at its best: on a ledger most namesakes are ruled out by their age alone."""
     if floor <= 0 or floor >= 1:
         return True
-    return total >= math.log(floor / (1 - floor)) - _MARGIN
+    w = _weights()
+    need = math.log(floor / (1 - floor)) - _MARGIN
+    total = config()["bias"]
+    if a.id_index and b.id_index:
+        total += w["id_same" if a.id_index == b.id_index else "id_differs"]
+    age = _age(a, b)
+    if name == "name_one_off" and age == "age_differs":
+        name = "name_differs"
+    if name:
+        total += w[name]
+    if age:
+        total += w[age]
+    if total + _rest_best(a, b) < need:
+        return False
+    total = config()["bias"] + _address_best()
+    for held in _signals(a, b, name, address=False):
+        total += w[held]
+    return total >= need
 
 
 def score(a: Profile, b: Profile) -> Match:
