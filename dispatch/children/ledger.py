@@ -11,6 +11,7 @@ lack (never overwrites), marks them seen, and keeps conflicting rows for staff. 
 canvassing round then lists the children of the place not seen for the configured period.
 """
 
+import bisect
 import csv
 import io
 from collections.abc import Iterator
@@ -35,8 +36,9 @@ from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from workflows.matching import score, thresholds
 from workflows.matching.keys import query_keys
+from workflows.matching.normalize import clean_name
 from workflows.matching.profiles import child_profile
-from workflows.matching.score import config, could_reach, name_signal
+from workflows.matching.score import config, could_reach, name_pair
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address
 from workflows.reference import category_labels, jurisdiction_labels, jurisdictions
@@ -259,62 +261,118 @@ async def _candidates(session, principal: Principal, wanted: list[str]) -> list[
     return list((await session.execute(stmt)).all())
 
 
-def _name_signal(a: str | None, b: str | None, memo: dict[tuple, str | None]) -> str | None:
-    """name_signal, remembered: a chunk compares a few hundred names with the same few
-    thousand namesakes, so most pairs come again."""
-    pair = (a, b)
-    found = memo.get(pair, memo)
-    if found is memo:
-        if len(memo) > 200_000:  # bounded, so memory stays flat on any ledger
-            memo.clear()
-        found = memo[pair] = name_signal(a, b)
-    return found
+class _Pool:
+    """The candidates of one import, each key's children fetched once and each child's
+    profile made once.
+
+    A ledger's chunks ask for the same names again and again (at 150,000 children one
+    chunk's name keys brought half the table, and the next chunk the same half): here a key
+    is looked up the first time a row asks for it and kept for the rest of the import, its
+    children grouped by name (a row's name is compared with each name once, not with each
+    namesake). What the import itself writes (new children, fields filled into matched
+    ones) is read back after each chunk (`refresh`), so a later row sees the table as a
+    fresh lookup would. Memory is bounded by the children the ledger's names reach, not by
+    the ledger's rows."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        # key → the cleaned names of the children holding it → their ids, ascending
+        self.groups: dict[str, dict[str, list[int]]] = {}
+        self.rows: dict[int, Any] = {}  # id → the columns a match needs
+        self.names: dict[int, str] = {}  # id → its name cleaned
+        self.member: dict[int, list[str]] = {}  # id → the kept keys it is listed under
+        self.profiles: dict[int, Any] = {}  # id → its profile, made when first needed
+
+    def _keep(self, child: Any, hits: list[str]) -> None:
+        name = clean_name(child.name)
+        self.rows[child.id] = child
+        self.names[child.id] = name
+        self.member.setdefault(child.id, []).extend(hits)
+        for key in hits:
+            bisect.insort(self.groups[key].setdefault(name, []), child.id)
+
+    async def load(self, session, wanted: list[str]) -> None:
+        """Look up the keys not asked for before."""
+        missing = [k for k in wanted if k not in self.groups]
+        if not missing:
+            return
+        for key in missing:
+            self.groups[key] = {}
+        for child in await _candidates(session, self.principal, missing):
+            self._keep(child, child.hits)
+
+    async def refresh(self, session, touched: list[int]) -> None:
+        """Children the import wrote: off the lists they were on, back on those their keys
+        are now on (if still in the principal's scope), with their columns re-read."""
+        for child_id in touched:
+            name = self.names.pop(child_id, None)
+            for key in self.member.pop(child_id, ()):
+                self.groups[key][name].remove(child_id)
+            self.rows.pop(child_id, None)
+            self.profiles.pop(child_id, None)
+        if not touched:
+            return
+        stmt = (
+            select(*_MATCH_COLUMNS,
+                   sa.type_coerce(Child.categories, NullType()).label("categories"),
+                   sa.type_coerce(Child.match_keys, NullType()).label("hits"))
+            .where(Child.id.in_(touched), Child.merged_into_id.is_(None),
+                   child_filter(self.principal))
+        )
+        for child in (await session.execute(stmt)).all():
+            self._keep(child, [k for k in dict.fromkeys(child.hits or ()) if k in self.groups])
+
+    def profile(self, child_id: int):
+        found = self.profiles.get(child_id)
+        if found is None:
+            found = self.profiles[child_id] = child_profile_of(self.rows[child_id])
+        return found
+
+    def near(self, profile, keys: list[str]) -> list[tuple[int, str]]:
+        """The children sharing a key with the profile whose name may be its child's (or
+        that have its ID number), with their name signal, in the order a scan of the keys'
+        lists in turn (each by id) first meets them: the scores' ties fall that way."""
+        mine, id_index = clean_name(profile.name), profile.id_index
+        found: dict[int, tuple[int, str]] = {}
+        for place, key in enumerate(keys):
+            for name, ids in self.groups.get(key, {}).items():
+                signal = name_pair(mine, name)
+                # Another name and another ID number cannot be this child.
+                if signal == "name_differs":
+                    if not id_index:
+                        continue
+                    ids = [i for i in ids if self.rows[i].id_index == id_index]
+                for child_id in ids:
+                    if child_id not in found:  # keys are walked in order: first is first
+                        found[child_id] = (place, signal)
+        order = sorted(found, key=lambda i: (found[i][0], i))
+        return [(i, found[i][1]) for i in order]
 
 
-async def _judge(session, principal: Principal, rows: list[Row],
-                 memo: dict[tuple, str | None] | None = None) -> None:
-    """Decide each valid row of a chunk with one lookup for the whole chunk."""
-    memo = {} if memo is None else memo
+async def _judge(session, pool: _Pool, rows: list[Row]) -> None:
+    """Decide each valid row of a chunk, with the chunk's new keys looked up at once."""
     valid = [r for r in rows if r.status != "invalid"]
     profiles = {r.number: _profile(r.fields) for r in valid}
     wanted = sorted({k for p in profiles.values() for k in _row_keys(p)})
     if not wanted:
         return
-    by_key: dict[str, list[Any]] = {}
-    for child in await _candidates(session, principal, wanted):
-        for key in child.hits:
-            by_key.setdefault(key, []).append(child)
+    await pool.load(session, wanted)
     match_at, suggest = thresholds()["ledger_match"], thresholds()["suggest"]
     floor = min(match_at, suggest)  # under both, a score decides nothing
-    theirs: dict[int, Any] = {}  # each candidate's profile, made once for the chunk
     for row in valid:
         profile = profiles[row.number]
-        seen: set[int] = set()
-        kept: list[Any] = []  # in the order first found, as the scores' ties fall
-        for key in _row_keys(profile):
-            for child in by_key.get(key, ()):
-                if child.id in seen:
-                    continue
-                seen.add(child.id)
-                name = _name_signal(profile.name, child.name, memo)
-                # Another name and another ID number cannot be this child: not scored.
-                if not (profile.id_index and profile.id_index == child.id_index) and \
-                        name == "name_differs":
-                    continue
-                if child.id not in theirs:
-                    theirs[child.id] = child_profile_of(child)
-                # Nor one certainly under the floor (it can be neither the match nor the
-                # runner-up): most candidates, whose scoring was most of the import's time.
-                if could_reach(profile, theirs[child.id], floor, name):
-                    kept.append(child)
-        scored = sorted(((score(profile, theirs[c.id]), c) for c in kept),
+        # Only those not certainly under the floor (they can be neither the match nor the
+        # runner-up) are scored: most candidates, whose scoring was most of the time.
+        kept = [child_id for child_id, name in pool.near(profile, _row_keys(profile))
+                if could_reach(profile, pool.profile(child_id), floor, name)]
+        scored = sorted(((score(profile, pool.profile(c)), c) for c in kept),
                         key=lambda mc: -mc[0].score)
         if not scored or scored[0][0].score < suggest:
             continue
-        best, child = scored[0]
-        row.child_id = child.id
+        best, child_id = scored[0]
+        row.child_id = child_id
         row.reasons = list(best.reasons)
-        contradictions = _contradictions(row.fields, child)
+        contradictions = _contradictions(row.fields, pool.rows[child_id])
         runner_up = len(scored) > 1 and scored[1][0].score >= match_at
         if best.score >= match_at and not contradictions and not runner_up:
             row.status = "matched"
@@ -346,7 +404,10 @@ def _seen_at(f: dict[str, Any]) -> datetime:
 
 
 async def _write(session, principal: Principal, rows: list[Row], kind: str,
-                 import_id: int) -> None:
+                 import_id: int) -> list[int]:
+    """Write a chunk's decisions; returns the ids of the children whose matching columns
+    or keys it changed (new ones, and those given fields they lacked)."""
+    touched: list[int] = []
     fresh: list[tuple[Row, Child]] = []
     for row in rows:
         if row.status == "new":
@@ -374,6 +435,7 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
                 child.last_seen_at = max(filter(None, [child.last_seen_at, _seen_at(f)]))
             if filled:
                 refresh_child_keys(child)
+                touched.append(child.id)
             session.add(ChildEvent(child_id=child.id, event="seen" if kind == "canvass"
                                    else "imported", actor=principal.label,
                                    actor_id=principal.id or None,
@@ -391,7 +453,9 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
         session.add(ChildEvent(child_id=child.id, event="created", actor=principal.label,
                                actor_id=principal.id or None,
                                data={"from": kind, "import": import_id}))
+        touched.append(child.id)
     await session.flush()
+    return touched
 
 
 def _in_scope(principal: Principal, code: str | None) -> bool:
@@ -428,7 +492,7 @@ async def import_file(sessions, principal: Principal, filename: str, content: by
             await session.flush()
             report.import_id = record.id
         chunk: list[Row] = []
-        memo: dict[tuple, str | None] = {}  # name pairs compared, for every chunk
+        pool = _Pool(principal)  # candidates looked up, for every chunk
         places: set[str | None] = set()
         number = 1
         for values in cells:
@@ -444,10 +508,10 @@ async def import_file(sessions, principal: Principal, filename: str, content: by
                 row.status, row.message = "invalid", f"第{number}行：辖区不在您的管辖范围内"
             chunk.append(row)
             if len(chunk) >= CHUNK:
-                await _settle(session, principal, chunk, report, record, memo)
+                await _settle(session, principal, chunk, report, record, pool)
                 chunk = []
         if chunk:
-            await _settle(session, principal, chunk, report, record, memo)
+            await _settle(session, principal, chunk, report, record, pool)
         if kind == "canvass":
             report.not_seen = await _not_seen(session, principal, places or {jurisdiction})
         if record is not None:
@@ -460,10 +524,11 @@ async def import_file(sessions, principal: Principal, filename: str, content: by
 
 
 async def _settle(session, principal, chunk: list[Row], report: ImportReport, record,
-                  memo: dict[tuple, str | None]) -> None:
-    await _judge(session, principal, chunk, memo)
+                  pool: _Pool) -> None:
+    await _judge(session, pool, chunk)
     if record is not None:
-        await _write(session, principal, chunk, report.kind, record.id)
+        touched = await _write(session, principal, chunk, report.kind, record.id)
+        await pool.refresh(session, touched)
         session.expunge_all()
         session.add(record)
     for row in chunk:
