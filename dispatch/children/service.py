@@ -20,7 +20,7 @@ from workflows.matching import Match, Profile, keys, score, thresholds
 from workflows.matching.keys import query_keys
 from workflows.matching.normalize import pinyin
 from workflows.matching.profiles import child_profile, report_profile
-from workflows.matching.score import config
+from workflows.matching.score import config, could_reach, name_signal
 
 NOT_SUGGESTED = ("merged", "invalid")
 
@@ -112,6 +112,10 @@ async def similar_cases(
             at=row.created_at,
         )
         for profile in mine:
+            # Most candidates share only a broad key (a namesake, the estate, the week):
+            # those certainly under the floor are not scored (the same result, less time).
+            if not could_reach(profile, theirs, floor, name_signal(profile.name, theirs.name)):
+                continue
             match = score(profile, theirs)
             if match.score >= floor and match.score > best.get(row.case_id, _NONE).score:
                 best[row.case_id] = match
