@@ -116,7 +116,7 @@ async def build_keys(sessions) -> None:
 
 
 async def similar_latency(url: str, sessions, cases: int, children: int) -> None:
-    raw = await asyncpg.connect(url)
+    raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     await raw.execute("VACUUM ANALYZE report")
     await raw.execute("VACUUM ANALYZE child")
     await raw.close()
