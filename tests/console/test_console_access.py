@@ -35,6 +35,7 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/challenge"),  # the proof of work an API reporter may send
     ("GET", "/report"),
     ("POST", "/report"),
     ("GET", "/api/v1/receipts/{receipt_code}"),
