@@ -284,29 +284,22 @@ async def _anonymise_batch(
         return len(ids)
 
 
-async def _sms_batch(
-    sessions: async_sessionmaker[AsyncSession], params: dict[str, Any], limit: int
-) -> int:
-    async with transaction(sessions) as session:
-        ids = [row[0] for row in await _batch_ids(session, "sms_body", params, limit)]
-        if ids:
-            await session.execute(
-                text("UPDATE sms_message SET body = '', reply = NULL, media = NULL"
-                     " WHERE id = ANY(:ids)"),
-                {"ids": ids},
-            )
-            await _audit(session, "retention.sms_body", {"kind": "sms_body", "count": len(ids)})
-        return len(ids)
+# What a batch of the kinds without a case to anonymise does to its rows.
+_CLEAR = {
+    "sms_body": "UPDATE sms_message SET body = '', reply = NULL, media = NULL WHERE id = ANY(:ids)",
+    "outbox": "DELETE FROM outbox WHERE id = ANY(:ids)",
+}
 
 
-async def _outbox_batch(
-    sessions: async_sessionmaker[AsyncSession], params: dict[str, Any], limit: int
+async def _clear_batch(
+    sessions: async_sessionmaker[AsyncSession], kind: str, params: dict[str, Any], limit: int
 ) -> int:
+    """One batch of old SMS bodies (emptied) or done outbox rows (deleted), audited."""
     async with transaction(sessions) as session:
-        ids = [row[0] for row in await _batch_ids(session, "outbox", params, limit)]
+        ids = [row[0] for row in await _batch_ids(session, kind, params, limit)]
         if ids:
-            await session.execute(text("DELETE FROM outbox WHERE id = ANY(:ids)"), {"ids": ids})
-            await _audit(session, "retention.outbox", {"kind": "outbox", "count": len(ids)})
+            await session.execute(text(_CLEAR[kind]), {"ids": ids})
+            await _audit(session, f"retention.{kind}", {"kind": kind, "count": len(ids)})
         return len(ids)
 
 
@@ -386,7 +379,7 @@ async def run_retention(
 
     for kind in CASE_KINDS:
         await batches(kind, lambda kind=kind: _anonymise_batch(sessions, kind, params, p.batch))
-    await batches("sms_body", lambda: _sms_batch(sessions, params, p.batch))
+    await batches("sms_body", lambda: _clear_batch(sessions, "sms_body", params, p.batch))
     if twilio:
         started = time.perf_counter()
         await _recordings(sessions, settings, params, min(p.batch, 100), outcome)
@@ -396,7 +389,7 @@ async def run_retention(
             due = await count_due(session, params, kinds=("recording",))
         if due["recording"]:
             outcome.skipped.append(f"未配置 Twilio 账号：{due['recording']} 段录音未删除")
-    await batches("outbox", lambda: _outbox_batch(sessions, params, p.batch))
+    await batches("outbox", lambda: _clear_batch(sessions, "outbox", params, p.batch))
     async with transaction(sessions) as session:
         await _audit(
             session, "retention.run",

@@ -39,17 +39,21 @@ def is_root(principal: Principal) -> bool:
     return bool(principal.scope_path) and principal.scope_path.count("/") == 1
 
 
+def _department_share(principal: Principal, department, jurisdiction) -> ColumnElement[bool]:
+    """A department's staff see their department's shares within their area."""
+    if not principal.department:
+        return false()
+    return and_(
+        department == principal.department, in_subtree(jurisdiction, principal.scope_path)
+    )
+
+
 def referral_filter(principal: Principal) -> ColumnElement[bool]:
     # No path (None, or "" which no jurisdiction row has) is no scope, never everything.
     if not principal.scope_path:
         return false()
     if _is_department_staff(principal):
-        if not principal.department:
-            return false()
-        return and_(
-            Referral.department_code == principal.department,
-            in_subtree(Referral.jurisdiction_code, principal.scope_path),
-        )
+        return _department_share(principal, Referral.department_code, Referral.jurisdiction_code)
     if principal.is_center:
         return exists(select(Case.id).where(Case.id == Referral.case_id, case_filter(principal)))
     return false()
@@ -63,12 +67,7 @@ def tallied_referral_filter(
     if not principal.scope_path:
         return false()
     if _is_department_staff(principal):
-        if not principal.department:
-            return false()
-        return and_(
-            department == principal.department,
-            in_subtree(jurisdiction, principal.scope_path),
-        )
+        return _department_share(principal, department, jurisdiction)
     if principal.is_center:
         own = in_subtree(case_jurisdiction, principal.scope_path)
         return or_(own, case_jurisdiction.is_(None)) if is_root(principal) else own
