@@ -12,24 +12,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db.engine import transaction
 from db.models import Case
 from db.timeline import case_event
+from dispatch.cases.access import load_case
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, current_principal
 from dispatch.staff.permissions import CASE_READ, LEGAL_HOLD, requires
-from dispatch.staff.scope import case_filter
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 READERS = requires(CASE_READ)
-_NOT_FOUND = ApiError(404, "case_not_found", "未找到该案件")
-
-
 async def holder(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """The center's supervisor only: a department's supervisor holds the role, not the job."""
     if not LEGAL_HOLD.allows(principal):
@@ -62,14 +57,6 @@ def _out(case: Case) -> HoldOut:
     )
 
 
-async def _case(session: AsyncSession, principal: Principal, case_id: int, lock: bool) -> Case:
-    query = select(Case).where(Case.id == case_id, case_filter(principal))
-    case = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if case is None:
-        raise _NOT_FOUND
-    return case
-
-
 def _reason(body: HoldIn, what: str) -> str:
     reason = body.reason.strip()
     if not reason:
@@ -83,7 +70,7 @@ async def get_hold(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(READERS)]
 ) -> HoldOut:
     async with sessions(request)() as session:
-        return _out(await _case(session, principal, case_id, lock=False))
+        return _out(await load_case(session, principal, case_id))
 
 
 @router.put("/{case_id}/legal-hold", response_model=HoldOut, dependencies=HOLDERS)
@@ -93,7 +80,7 @@ async def place_hold(
     """Place the hold; sent again with the same reason (a retry), it changes nothing."""
     reason = _reason(body, "设置")
     async with transaction(sessions(request)) as session:
-        case = await _case(session, principal, case_id, lock=True)
+        case = await load_case(session, principal, case_id, lock=True)
         if case.anonymised_at is not None:
             raise ApiError(409, "case_anonymised", "该案件已按保存期限匿名化，无法再设置诉讼保全")
         if case.legal_hold_at is not None:
@@ -116,7 +103,7 @@ async def lift_hold(
     """Lift the hold (with a reason, like placing it): the retention periods apply again."""
     reason = _reason(body, "解除")
     async with transaction(sessions(request)) as session:
-        case = await _case(session, principal, case_id, lock=True)
+        case = await load_case(session, principal, case_id, lock=True)
         if case.legal_hold_at is None:
             raise ApiError(409, "not_held", "该案件未处于诉讼保全")
         now = datetime.now(UTC)
