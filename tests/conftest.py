@@ -34,6 +34,7 @@ from db.models import AppUser
 from db.settings import Settings
 from dispatch.ops import schema
 from dispatch.staff.auth import hash_password
+from tests.fixtures.clocks import limits_clock  # noqa: F401 (a fixture for every module)
 from tests.fixtures.servers import PASSWORD, _redis_db_url
 
 # The data key of this run's encrypted fields, shared with the workers and commands the

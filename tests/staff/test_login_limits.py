@@ -65,7 +65,7 @@ async def test_the_wait_is_said_in_chinese_with_retry_after(make_user, guesser):
 
 
 async def test_waits_grow_and_the_right_password_works_after_them(
-    make_user, guesser, monkeypatch
+    make_user, guesser, monkeypatch, limits_clock
 ):
     # The ladder in seconds rather than minutes: 2 misses in 2 s, 3 in 6 s.
     ladder = (RateLimitItemPerSecond(2, 2), RateLimitItemPerSecond(3, 6))
@@ -76,13 +76,15 @@ async def test_waits_grow_and_the_right_password_works_after_them(
     first = await _try(guesser, user.username, PASSWORD)
     assert first.status_code == 429
     first_wait = int(first.headers["Retry-After"])
-    await asyncio.sleep(first_wait + 0.1)
+    limits_clock.advance(first_wait - 0.5)
+    assert (await _try(guesser, user.username, PASSWORD)).status_code == 429  # not yet
+    limits_clock.advance(0.6)
     assert (await _try(guesser, user.username, "c")).status_code == 401
     second = await _try(guesser, user.username, PASSWORD)
     assert second.status_code == 429
     second_wait = int(second.headers["Retry-After"])
     assert second_wait > first_wait
-    await asyncio.sleep(second_wait + 0.2)
+    limits_clock.advance(second_wait + 0.1)
     signed_in = await _try(guesser, user.username, PASSWORD)
     assert signed_in.status_code == 200, signed_in.text
     # A success starts the account afresh: the next slip is an ordinary miss.
