@@ -200,6 +200,23 @@ async def test_list_shows_the_accounts_and_nothing_secret(client, make_user, hot
     assert signed is not None
 
 
+async def _until_a_lock_waits(database_url: str) -> None:
+    """Polls PostgreSQL until a session of this database waits for a lock (the second
+    disable behind the first's), so the race is set up by what happened, not by a pause."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        for _ in range(1200):
+            if await conn.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                " WHERE NOT l.granted AND d.datname = current_database()"
+            ):
+                return
+            await asyncio.sleep(0.05)  # polling, not timing
+        raise AssertionError("the second disable never waited for the first")
+    finally:
+        await conn.close()
+
+
 async def _disable_each_other(database_url: str, first: str, second: str) -> None:
     """Two administrators disabling each other at the same moment: the second waits for the
     first to commit, then sees it was the last one and is refused."""
@@ -219,7 +236,7 @@ async def _disable_each_other(database_url: str, first: str, second: str) -> Non
         async with sm() as session, session.begin():
             await accounts.disable(session=session, actor=actor, username=first)
             racing = asyncio.create_task(disable_second())
-            await asyncio.sleep(0.5)
+            await _until_a_lock_waits(database_url)
             assert not racing.done()  # waiting for the first to commit
         with pytest.raises(Conflict, match="唯一在用的系统管理员"):
             await racing
