@@ -1,82 +1,56 @@
-"""Casework through the API: owners and pairing, "my cases", the help plan, call wrap-up.
+"""Casework through the API: owners and pairing, "my cases", the help plan, call wrap-up,
+assessments, guardianship, conferences, closing, the reporter's no-contact mark.
 
-Thin: each endpoint checks the caller, loads the row in the caller's scope (404 outside it)
-and calls the service; every read and write is audited.
+Thin: each endpoint names who may call it and runs one operation of
+`dispatch.casework.service` (the console's pages run the same ones) in a transaction.
 """
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from channels.errors import ApiError
-from channels.web import json_only, sessions
+from channels.web import in_transaction, json_only
 from channels.webform import ReportCreated
-from db.models import Report
-from db.telephony import VoiceCall
-from dispatch.cases.access import load_case, locked_case
-from dispatch.cases.service import Actor
-from dispatch.casework import (
-    assessments,
-    closing,
-    concerns,
-    guardianship,
-    meetings,
-    owners,
-    plans,
-    reporter_notice,
-    wrapups,
+from dispatch.casework import service
+from dispatch.casework.service import (
+    AssessIn,
+    AssessmentList,
+    AssessmentOut,
+    AssignIn,
+    ClosedOut,
+    CloseIn,
+    ConcernIn,
+    GuardianshipOut,
+    HeldIn,
+    HeldOut,
+    HoldersOut,
+    InterventionIn,
+    InterventionOut,
+    MeetingIn,
+    MeetingList,
+    MeetingOut,
+    MyCaseList,
+    NoContactIn,
+    PlacementIn,
+    PlacementOut,
+    PlanIn,
+    PlanOut,
+    WrapupIn,
+    WrapupOut,
+    WrapupStats,
 )
-from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, require, require_center
-from dispatch.tasks.api import TaskOut, task_out
-from dispatch.telephony.scope import via_case
-from workflows.cases import receipts
-from workflows.cases.intake import ChildIn
-from workflows.reference import category_labels
 
 router = APIRouter(tags=["casework"])
 CASEWORK = require_center("caseworker", "supervisor")
 HOLDERS = require("caseworker", "supervisor", "child_director", "station_worker")
 CALL_DESK = require_center("operator", "caseworker", "supervisor")
-Text = Annotated[str | None, Field(default=None, max_length=2000)]
 # After the caller's check: a stranger learns 401, not what the endpoint expects.
 JsonBody = Annotated[None, Depends(json_only)]
 AREA = require("child_director", "station_worker")
 TASK_VIEWERS = require("operator", "caseworker", "supervisor", "liaison")
 CENTER_STAFF = require_center("operator", "caseworker", "supervisor")
-
-
-class AssignIn(BaseModel):
-    username: str = Field(max_length=60)
-    reason: Text = None
-
-
-class HoldersOut(BaseModel):
-    case_id: int
-    owner: str | None
-    pairing: str | None
-
-
-async def _assign(
-    request: Request, case_id: int, body: AssignIn, principal: Principal, kind: owners.Kind
-) -> HoldersOut:
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        await owners.assign(
-            session=session,
-            case=case,
-            kind=kind,
-            username=body.username,
-            reason=body.reason,
-            principal=principal,
-            now=now,
-        )
-        audit(session, principal, f"case.{kind}", "case", case.id, request, {"user": body.username})
-        held = (await owners.holders_of(session, [case.id]))[case.id]
-    return HoldersOut(case_id=case_id, owner=held.owner, pairing=held.pairing)
 
 
 @router.put("/api/v1/cases/{case_id}/owner", response_model=HoldersOut)
@@ -88,7 +62,10 @@ async def put_owner(
     _json: JsonBody,
 ) -> HoldersOut:
     """The case's responsible caseworker; a change of owner needs a reason."""
-    return await _assign(request, case_id, body, principal, "owner")
+    return await in_transaction(
+        request, service.assign_holder, principal=principal, case_id=case_id, kind="owner",
+        body=body,
+    )
 
 
 @router.put("/api/v1/cases/{case_id}/pairing", response_model=HoldersOut)
@@ -100,22 +77,10 @@ async def put_pairing(
     _json: JsonBody,
 ) -> HoldersOut:
     """The pairing person (结对帮扶): a caseworker, or the area's 儿童主任 / 未保站 worker."""
-    return await _assign(request, case_id, body, principal, "pairing")
-
-
-class MyCaseOut(BaseModel):
-    id: int
-    state: str
-    risk_level: str | None
-    jurisdiction: str | None
-    held_as: Literal["owner", "pairing"]
-    next_visit_due: datetime | None
-    visit_overdue: bool
-    updated_at: datetime
-
-
-class MyCaseList(BaseModel):
-    items: list[MyCaseOut]
+    return await in_transaction(
+        request, service.assign_holder, principal=principal, case_id=case_id, kind="pairing",
+        body=body,
+    )
 
 
 @router.get("/api/v1/casework/mine", response_model=MyCaseList)
@@ -126,80 +91,9 @@ async def mine(
     include_closed: bool = False,
 ) -> MyCaseList:
     """The cases the caller holds as owner or pairing person, the next visit due first."""
-    now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        rows = await owners.my_cases(
-            session=session, principal=principal, limit=limit, include_closed=include_closed
-        )
-        audit(
-            session,
-            principal,
-            "case.list",
-            "case",
-            None,
-            request,
-            {"count": len(rows), "list": "mine"},
-        )
-    return MyCaseList(
-        items=[
-            MyCaseOut(
-                id=r.case.id,
-                state=r.case.state,
-                risk_level=r.case.risk_level,
-                jurisdiction=r.case.jurisdiction_code,
-                held_as=r.kind,
-                next_visit_due=r.next_visit_due,
-                visit_overdue=r.next_visit_due is not None and r.next_visit_due < now,
-                updated_at=r.case.updated_at,
-            )
-            for r in rows
-        ]
-    )
-
-
-class PlanIn(BaseModel):
-    needs: list[Annotated[str, Field(max_length=40)]] = Field(max_length=30)
-    reason: Text = None
-
-
-class PlanItemOut(BaseModel):
-    need: str
-    department: str
-    cooperating: list[str]
-    referral_id: int | None
-    referral_status: str | None
-    due_at: datetime | None
-
-
-class PlanOut(BaseModel):
-    plan_id: int
-    version: int
-    status: str
-    pending_approval: bool
-    needs: list[str]
-    reason: str | None
-    items: list[PlanItemOut]
-
-
-def plan_out(view: plans.PlanView) -> PlanOut:
-    return PlanOut(
-        plan_id=view.plan.id,
-        version=view.plan.version,
-        status=view.plan.status,
-        pending_approval=view.pending_approval,
-        needs=view.plan.needs,
-        reason=view.plan.reason,
-        items=[
-            PlanItemOut(
-                need=i.need,
-                department=i.department_code,
-                cooperating=i.cooperating,
-                referral_id=i.referral_id,
-                referral_status=view.referral_status.get(i.referral_id) if i.referral_id else None,
-                due_at=i.due_at,
-            )
-            for i in view.items
-        ],
+    return await in_transaction(
+        request, service.my_cases, principal=principal, limit=limit,
+        include_closed=include_closed,
     )
 
 
@@ -212,26 +106,9 @@ async def post_plan(
     _json: JsonBody,
 ) -> PlanOut:
     """一案一策: needs → lead departments' referrals (after approval for red and orange)."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        view = await plans.propose(
-            session=session,
-            case=case,
-            needs=body.needs,
-            reason=body.reason,
-            principal=principal,
-            now=now,
-        )
-        audit(
-            session,
-            principal,
-            "case.plan",
-            "case",
-            case.id,
-            request,
-            {"plan_id": view.plan.id, "status": view.plan.status},
-        )
-    return plan_out(view)
+    return await in_transaction(
+        request, service.propose_plan, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.post("/api/v1/cases/{case_id}/plan/approve", response_model=PlanOut)
@@ -239,19 +116,9 @@ async def approve_plan(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(CASEWORK)]
 ) -> PlanOut:
     """A supervisor adopts the waiting plan; its referrals go out now."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        view = await plans.approve(session=session, case=case, principal=principal, now=now)
-        audit(
-            session,
-            principal,
-            "case.plan_approve",
-            "case",
-            case.id,
-            request,
-            {"plan_id": view.plan.id},
-        )
-    return plan_out(view)
+    return await in_transaction(
+        request, service.approve_plan, principal=principal, case_id=case_id
+    )
 
 
 @router.get("/api/v1/cases/{case_id}/plan", response_model=PlanOut)
@@ -259,27 +126,7 @@ async def get_plan(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(CASEWORK)]
 ) -> PlanOut:
     """The case's current plan (the waiting one, else the adopted one), each item's state."""
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id)
-        view = await plans.current_plan(session, case.id)
-        audit(session, principal, "case.plan_read", "case", case.id, request)
-    if view is None:
-        raise ApiError(404, "plan_not_found", "该案件尚无帮扶计划")
-    return plan_out(view)
-
-
-class WrapupIn(BaseModel):
-    type: Literal["report", "consultation", "help", "nuisance", "silent", "wrong_number"]
-    note: Text = None
-
-
-class WrapupOut(BaseModel):
-    call_id: int
-    call_sid: str
-    type: str
-    note: str | None
-    case_id: int | None
-    created_at: datetime
+    return await in_transaction(request, service.read_plan, principal=principal, case_id=case_id)
 
 
 @router.post("/api/v1/calls/{call_sid}/wrapup", response_model=WrapupOut, status_code=201)
@@ -291,42 +138,9 @@ async def post_wrapup(
     _json: JsonBody,
 ) -> WrapupOut:
     """Close an answered call with what it was (the call's sid, or its number)."""
-    now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        call = (
-            await session.execute(
-                select(VoiceCall)
-                .where(wrapups.call_key(call_sid), via_case(VoiceCall.case_id, principal))
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if call is None:
-            raise ApiError(404, "call_not_found", "未找到该来电")
-        row = await wrapups.wrap_up(
-            session=session, call=call, kind=body.type, note=body.note, principal=principal, now=now
-        )
-        audit(session, principal, "call.wrapup", "call", call.id, request, {"type": body.type})
-    return WrapupOut(
-        call_id=call.id,
-        call_sid=call.call_sid,
-        type=row.type,
-        note=row.note,
-        case_id=row.case_id,
-        created_at=row.created_at,
+    return await in_transaction(
+        request, service.wrap_up_call, principal=principal, call_sid=call_sid, body=body
     )
-
-
-class WrapupCount(BaseModel):
-    type: str
-    label: str
-    count: int
-
-
-class WrapupStats(BaseModel):
-    since: datetime
-    until: datetime
-    items: list[WrapupCount]
-    not_wrapped_up: int
 
 
 @router.get("/api/v1/calls/wrapups/stats", response_model=WrapupStats)
@@ -337,32 +151,9 @@ async def wrapup_stats(
     until: datetime | None = None,
 ) -> WrapupStats:
     """Answered calls of the period by wrap-up type (default: the last 30 days)."""
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=30)
-    if since.tzinfo is None or until.tzinfo is None:
-        raise ApiError(422, "timezone_required", "起止时间需要带时区")
-    if since >= until:
-        raise ApiError(422, "bad_period", "开始时间必须早于结束时间")
-    async with sessions(request)() as session, session.begin():
-        counts, pending = await wrapups.wrapup_counts(
-            session, since, until, via_case(VoiceCall.case_id, principal)
-        )
-        audit(session, principal, "call.wrapup_stats", "call", None, request)
-    labels = wrapups.wrapup_types()
-    return WrapupStats(
-        since=since,
-        until=until,
-        not_wrapped_up=pending,
-        items=[WrapupCount(type=k, label=labels[k], count=n) for k, n in counts.items()],
+    return await in_transaction(
+        request, service.wrapup_stats, principal=principal, since=since, until=until
     )
-
-
-class ConcernIn(BaseModel):
-    description: str = Field(min_length=1, max_length=5000)
-    jurisdiction: str | None = Field(default=None, max_length=32)
-    child: ChildIn = ChildIn()
-    categories: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=13)
-    in_danger_now: bool = False
 
 
 @router.post("/api/v1/casework/concerns", response_model=ReportCreated, status_code=201)
@@ -373,52 +164,7 @@ async def post_concern(
     _json: JsonBody,
 ) -> ReportCreated:
     """A 儿童主任 or 未保站 worker reports a child of their area: it opens a report."""
-    known = category_labels()
-    if any(c not in known for c in body.categories):
-        raise ApiError(422, "unknown_category", f"困境类型应为：{'、'.join(known.values())}")
-    async with sessions(request)() as session, session.begin():
-        result = await concerns.raise_concern(
-            session=session,
-            principal=principal,
-            description=body.description,
-            jurisdiction=body.jurisdiction,
-            child=body.child.model_dump(exclude_none=True),
-            categories=body.categories,
-            in_danger_now=body.in_danger_now,
-        )
-        audit(session, principal, "case.concern", "case", result.case_id, request)
-    return ReportCreated(
-        receipt_code=receipts.display(result.receipt_code),
-        report_id=result.report_id,
-        case_id=result.case_id,
-    )
-
-
-class AssessIn(BaseModel):
-    answers: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=40)]]
-    # Absent: the proposed level is accepted. Another level needs `override_reason`.
-    risk_level: str | None = Field(default=None, max_length=10)
-    override_reason: Text = None
-    summary: str = Field(max_length=5000)
-    needs: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=30)
-
-
-class AssessmentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read straight off its row
-
-    version: int
-    answers: dict[str, str]
-    score: int
-    proposed_level: str
-    risk_level: str
-    override_reason: str | None
-    summary: str
-    needs: list[str]
-    created_at: datetime
-
-
-class AssessmentList(BaseModel):
-    items: list[AssessmentOut]
+    return await in_transaction(request, service.raise_concern, principal=principal, body=body)
 
 
 @router.post("/api/v1/cases/{case_id}/assessments", response_model=AssessmentOut, status_code=201)
@@ -430,21 +176,9 @@ async def post_written_assessment(
     _json: JsonBody,
 ) -> AssessmentOut:
     """An assessment to the form: the answers propose a level; accept or override it."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        row = await assessments.assess(
-            session=session,
-            case=case,
-            answers=body.answers,
-            risk_level=body.risk_level,
-            override_reason=body.override_reason,
-            summary=body.summary,
-            needs=body.needs,
-            principal=principal,
-            now=now,
-        )
-        audit(session, principal, "case.assess", "case", case.id, request, {"version": row.version})
-    return AssessmentOut.model_validate(row)
+    return await in_transaction(
+        request, service.assess, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.get("/api/v1/cases/{case_id}/assessments", response_model=AssessmentList)
@@ -454,60 +188,9 @@ async def list_written_assessments(
     principal: Annotated[Principal, Depends(CASEWORK)],
 ) -> AssessmentList:
     """Every version of the case's written assessment, newest first."""
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id)
-        rows = await assessments.history(session, case.id)
-        audit(session, principal, "case.assessments_read", "case", case.id, request)
-    return AssessmentList(items=[AssessmentOut.model_validate(r) for r in rows])
-
-
-class PlacementIn(BaseModel):
-    kind: str = Field(max_length=30, json_schema_extra={"x-choices": "placement_kind"})
-    body: str = Field(max_length=200)
-    department: str | None = Field(
-        default=None, max_length=40, json_schema_extra={"x-choices": "department"}
+    return await in_transaction(
+        request, service.list_assessments, principal=principal, case_id=case_id
     )
-    start_on: date
-    end_on: date | None = None
-    note: Text = None
-
-
-class PlacementOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read straight off its row
-
-    id: int
-    kind: str
-    body: str
-    department: str | None = Field(validation_alias=AliasChoices("department_code", "department"))
-    start_on: date
-    end_on: date | None
-    note: str | None
-
-
-class InterventionIn(BaseModel):
-    step: str = Field(max_length=30, json_schema_extra={"x-choices": "intervention_step"})
-    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
-    acted_on: date
-    document: str | None = Field(default=None, max_length=200)
-    note: Text = None
-    skip_reason: Text = None
-
-
-class InterventionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read straight off its row
-
-    id: int
-    step: str
-    department: str = Field(validation_alias=AliasChoices("department_code", "department"))
-    acted_on: date
-    document: str | None
-    note: str | None
-    skip_reason: str | None
-
-
-class GuardianshipOut(BaseModel):
-    placements: list[PlacementOut]
-    interventions: list[InterventionOut]
 
 
 @router.post("/api/v1/cases/{case_id}/placements", response_model=PlacementOut, status_code=201)
@@ -519,22 +202,9 @@ async def post_placement(
     _json: JsonBody,
 ) -> PlacementOut:
     """A guardianship or placement record: kind, responsible body, start and end."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        row = await guardianship.add_placement(
-            session=session,
-            case=case,
-            kind=body.kind,
-            body=body.body,
-            department=body.department,
-            start_on=body.start_on,
-            end_on=body.end_on,
-            note=body.note,
-            principal=principal,
-            now=now,
-        )
-        audit(session, principal, "case.placement", "case", case.id, request)
-    return PlacementOut.model_validate(row)
+    return await in_transaction(
+        request, service.add_placement, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.post(
@@ -548,82 +218,18 @@ async def post_intervention(
     _json: JsonBody,
 ) -> InterventionOut:
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        row = await guardianship.add_intervention(
-            session=session,
-            case=case,
-            step=body.step,
-            department=body.department,
-            acted_on=body.acted_on,
-            document=body.document,
-            note=body.note,
-            skip_reason=body.skip_reason,
-            principal=principal,
-            now=now,
-        )
-        audit(session, principal, "case.intervention", "case", case.id, request)
-    return InterventionOut.model_validate(row)
+    return await in_transaction(
+        request, service.add_intervention, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.get("/api/v1/cases/{case_id}/guardianship", response_model=GuardianshipOut)
 async def get_guardianship(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(CASEWORK)]
 ) -> GuardianshipOut:
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id)
-        placements, steps = await guardianship.records(session, case.id)
-        audit(session, principal, "case.guardianship_read", "case", case.id, request)
-    return GuardianshipOut(
-        placements=[PlacementOut.model_validate(p) for p in placements],
-        interventions=[InterventionOut.model_validate(i) for i in steps],
+    return await in_transaction(
+        request, service.read_guardianship, principal=principal, case_id=case_id
     )
-
-
-class MeetingIn(BaseModel):
-    scheduled_at: datetime
-    departments: list[
-        Annotated[str, Field(max_length=40, json_schema_extra={"x-choices": "department"})]
-    ] = Field(max_length=20)
-    agenda: str = Field(max_length=2000)
-    place: str | None = Field(default=None, max_length=200)
-
-
-class MeetingOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # read straight off its row
-
-    id: int
-    case_id: int
-    scheduled_at: datetime
-    place: str | None
-    agenda: str
-    departments: list[str]
-    attended: list[str]
-    status: str
-    conference_id: int | None
-
-
-class MeetingList(BaseModel):
-    proposed: list[str] = []  # why a conference is proposed on the case (triggers)
-    items: list[MeetingOut]
-
-
-class DecisionIn(BaseModel):
-    title: str = Field(max_length=200)
-    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
-    due: datetime | Annotated[str, Field(max_length=10)] = "5wd"
-
-
-class HeldIn(BaseModel):
-    attended: list[Annotated[str, Field(max_length=40)]] = Field(max_length=20)
-    participants: str = Field(default="", max_length=2000)
-    notes: str = Field(min_length=1, max_length=5000)
-    decisions: list[DecisionIn] = Field(default=[], max_length=20)
-
-
-class HeldOut(BaseModel):
-    meeting: MeetingOut
-    tasks: list[TaskOut]
 
 
 @router.post("/api/v1/cases/{case_id}/meetings", response_model=MeetingOut, status_code=201)
@@ -635,20 +241,9 @@ async def post_meeting(
     _json: JsonBody,
 ) -> MeetingOut:
     """Call a case conference and invite the departments (console and SMS)."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        row = await meetings.schedule(
-            session=session,
-            case=case,
-            scheduled_at=body.scheduled_at,
-            departments=body.departments,
-            agenda=body.agenda,
-            place=body.place,
-            principal=principal,
-            now=now,
-        )
-        audit(session, principal, "case.meeting", "case", case.id, request, {"meeting_id": row.id})
-    return MeetingOut.model_validate(row)
+    return await in_transaction(
+        request, service.schedule_meeting, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.get("/api/v1/cases/{case_id}/meetings", response_model=MeetingList)
@@ -656,12 +251,9 @@ async def case_meetings(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(CASEWORK)]
 ) -> MeetingList:
     """The case's conferences, and why one is proposed now (the configured triggers)."""
-    async with sessions(request)() as session, session.begin():
-        case = await load_case(session, principal, case_id)
-        rows = await meetings.meetings(session, principal, case_id=case.id)
-        proposed = await meetings.proposed_because(session, case)
-        audit(session, principal, "case.meetings_read", "case", case.id, request)
-    return MeetingList(proposed=proposed, items=[MeetingOut.model_validate(m) for m in rows])
+    return await in_transaction(
+        request, service.case_meetings, principal=principal, case_id=case_id
+    )
 
 
 @router.get("/api/v1/meetings", response_model=MeetingList)
@@ -670,10 +262,7 @@ async def my_meetings(
 ) -> MeetingList:
     """Conferences still to be held that the caller's department is invited to (or, for the
     center, on its cases)."""
-    async with sessions(request)() as session, session.begin():
-        rows = await meetings.meetings(session, principal, upcoming=True)
-        audit(session, principal, "meeting.list", "case", None, request, {"count": len(rows)})
-    return MeetingList(items=[MeetingOut.model_validate(m) for m in rows])
+    return await in_transaction(request, service.my_meetings, principal=principal)
 
 
 @router.post("/api/v1/meetings/{meeting_id}/record", response_model=HeldOut)
@@ -685,49 +274,9 @@ async def record_meeting(
     _json: JsonBody,
 ) -> HeldOut:
     """The conference was held: attendance, notes, and each decision as a task."""
-    now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        meeting = await meetings.load_meeting(session, principal, meeting_id)
-        await load_case(session, principal, meeting.case_id, lock=True)
-        tasks = await meetings.hold(
-            session=session,
-            meeting=meeting,
-            attended=body.attended,
-            participants=body.participants,
-            notes=body.notes,
-            decisions=[meetings.Decision(d.title, d.department, d.due) for d in body.decisions],
-            principal=principal,
-            now=now,
-        )
-        audit(
-            session,
-            principal,
-            "case.conference",
-            "case",
-            meeting.case_id,
-            request,
-            {"meeting_id": meeting.id, "tasks": [t.id for t in tasks]},
-        )
-    return HeldOut(meeting=MeetingOut.model_validate(meeting), tasks=[task_out(t) for t in tasks])
-
-
-class CloseIn(BaseModel):
-    type: str = Field(max_length=30)
-    reason: Text = None
-    override: bool = Field(
-        default=False,
-        description="督导强制结案：不按结案标准，须督导填写原因",
+    return await in_transaction(
+        request, service.record_meeting, principal=principal, meeting_id=meeting_id, body=body
     )
-
-
-class NoContactIn(BaseModel):
-    reason: Literal["asked", "may_be_child", "shared_phone"]
-
-
-class ClosedOut(BaseModel):
-    id: int
-    state: str
-    closing_type: str
 
 
 @router.post("/api/v1/cases/{case_id}/close", response_model=ClosedOut)
@@ -739,20 +288,9 @@ async def post_close(
     _json: JsonBody,
 ) -> ClosedOut:
     """Close to criteria with a type; open referrals' liaisons and the reporter are told."""
-    now = datetime.now(UTC)
-    async with locked_case(request, principal, case_id) as (session, case):
-        await closing.close_case(
-            session=session,
-            case=case,
-            kind=body.type,
-            reason=body.reason,
-            actor=Actor(principal.label, principal.role, principal.id),
-            now=now,
-            override=body.override,
-        )
-        audit(session, principal, "case.close", "case", case.id, request,
-              {"type": body.type, "override": body.override})
-    return ClosedOut(id=case.id, state=case.state, closing_type=body.type)
+    return await in_transaction(
+        request, service.close_case, principal=principal, case_id=case_id, body=body
+    )
 
 
 @router.put("/api/v1/reports/{report_id}/no-contact", status_code=204)
@@ -764,21 +302,6 @@ async def put_no_contact(
     _json: JsonBody,
 ) -> None:
     """Mark a reporter not to be contacted about the handling (the receipt still works)."""
-    now = datetime.now(UTC)
-    async with sessions(request)() as session, session.begin():
-        report = await session.get(Report, report_id)
-        if report is None:
-            raise ApiError(404, "report_not_found", "未找到该报告")
-        await load_case(session, principal, report.case_id)
-        await reporter_notice.mark_no_contact(
-            session=session, report=report, reason=body.reason, actor=principal.label, now=now
-        )
-        audit(
-            session,
-            principal,
-            "report.no_contact",
-            "report",
-            report.id,
-            request,
-            {"reason": body.reason},
-        )
+    await in_transaction(
+        request, service.mark_no_contact, principal=principal, report_id=report_id, body=body
+    )

@@ -10,14 +10,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CaseAssessment
 from db.models import Case
 from dispatch.cases.service import apply_assessment
 from dispatch.staff.auth import Principal
 from workflows.casework.assessment import propose
 from workflows.casework.plan import need_names
-from workflows.errors import WorkflowRefused
+from workflows.errors import Invalid, WorkflowRefused
 from workflows.referrals.deadlines import LEVEL_LABELS, levels
 
 
@@ -37,23 +36,22 @@ async def assess(
     try:
         proposal = propose(answers)
     except WorkflowRefused as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
+        raise Invalid(exc.code, exc.message) from exc
     level = risk_level or proposal.level
     if level not in levels():
-        raise ApiError(422, "unknown_level", f"风险等级应为：{'、'.join(LEVEL_LABELS.values())}")
+        raise Invalid("unknown_level", f"风险等级应为：{'、'.join(LEVEL_LABELS.values())}")
     reason = (override_reason or "").strip() or None
     if level != proposal.level and not reason:
-        raise ApiError(
-            422,
+        raise Invalid(
             "override_reason_required",
             f"评估建议为{LEVEL_LABELS[proposal.level]}色，改为{LEVEL_LABELS[level]}色需要填写理由",
         )
     unknown = [n for n in needs if n not in need_names()]
     if unknown:
-        raise ApiError(422, "unknown_need", f"未知的需求：{'、'.join(unknown)}")
+        raise Invalid("unknown_need", f"未知的需求：{'、'.join(unknown)}")
     summary = (summary or "").strip()
     if not summary:
-        raise ApiError(422, "summary_required", "请填写评估结论")
+        raise Invalid("summary_required", "请填写评估结论")
     version = (
         await session.scalar(
             select(func.coalesce(func.max(CaseAssessment.version), 0)).where(

@@ -12,12 +12,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CaseAssessment
 from db.models import Case, Visit
 from dispatch.cases.service import Actor, transition
 from workflows.casework.closing import check_closing, closing_types
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, WorkflowRefused
 
 
 def _days(now: datetime, then: datetime | None) -> float | None:
@@ -48,7 +47,7 @@ async def close_case(
             override=override,
         )
     except WorkflowRefused as exc:
-        raise ApiError(409, exc.code, exc.message) from exc
+        raise Conflict(exc.code, exc.message) from exc
     label = closing_types()[kind]
     why = f"{label}：{reason.strip()}" if reason and reason.strip() else label
     if override and not (reason and reason.strip()):

@@ -8,10 +8,10 @@ copied when a child is in danger), under their own name, for a place inside thei
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.models import AppUser, Jurisdiction
 from dispatch.staff.auth import Principal
 from workflows.cases.intake import IntakeResult, NewReport, record_report
+from workflows.errors import Invalid
 
 AREA_UNITS = {"child_director": "儿童主任", "station_worker": "未保站"}
 
@@ -31,7 +31,7 @@ async def raise_concern(
     place = jurisdiction or principal.jurisdiction
     path = await session.scalar(select(Jurisdiction.path).where(Jurisdiction.code == place))
     if not path or not principal.scope_path or not path.startswith(principal.scope_path):
-        raise ApiError(422, "out_of_area", "只能报告本辖区内儿童的情况")
+        raise Invalid("out_of_area", "只能报告本辖区内儿童的情况")
     phone = await session.scalar(select(AppUser.phone).where(AppUser.id == principal.id))
     new = NewReport(
         channel="webform",

@@ -9,18 +9,17 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import GuardianIntervention, Placement
 from db.models import Case
 from db.timeline import case_event
 from dispatch.staff.auth import Principal
 from workflows.casework.guardianship import check_placement, check_step, placement_kinds
-from workflows.errors import WorkflowRefused
+from workflows.errors import Invalid, WorkflowRefused
 from workflows.reference import allowed, department_labels
 
 
-def _refused(exc: WorkflowRefused) -> ApiError:
-    return ApiError(422, exc.code, exc.message)
+def _refused(exc: WorkflowRefused) -> Invalid:
+    return Invalid(exc.code, exc.message)
 
 
 async def add_placement(
@@ -41,11 +40,11 @@ async def add_placement(
     except WorkflowRefused as exc:
         raise _refused(exc) from exc
     if department and department not in department_labels():
-        raise ApiError(
-            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+        raise Invalid(
+            "unknown_department", "未知的部门，可选：" + allowed(department_labels())
         )
     if not (body or "").strip():
-        raise ApiError(422, "body_required", "请填写负责的机构或监护人")
+        raise Invalid("body_required", "请填写负责的机构或监护人")
     row = Placement(
         case_id=case.id,
         kind=kind,

@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, any_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CaseMeeting, Task
 from db.models import Case, Referral
 from db.timeline import case_event
@@ -22,6 +21,7 @@ from dispatch.staff.notifications import notify, office_liaisons
 from dispatch.staff.scope import case_filter, in_subtree
 from dispatch.tasks.service import create_task
 from workflows.casework.conference import triggers
+from workflows.errors import Conflict, Invalid, NotFound
 from workflows.reference import allowed, department_labels
 
 
@@ -49,11 +49,11 @@ def _checked_departments(departments: list[str]) -> list[str]:
     known = department_labels()
     chosen = list(dict.fromkeys(d for d in departments if d))
     if any(d not in known for d in chosen):
-        raise ApiError(
-            422, "unknown_department", "包含未知的部门，可选：" + allowed(known)
+        raise Invalid(
+            "unknown_department", "包含未知的部门，可选：" + allowed(known)
         )
     if len(chosen) < MIN_DEPARTMENTS:
-        raise ApiError(422, "departments_required", "个案会商需要邀请至少两个部门")
+        raise Invalid("departments_required", "个案会商需要邀请至少两个部门")
     return chosen
 
 
@@ -70,12 +70,12 @@ async def schedule(
 ) -> CaseMeeting:
     """Call a conference on the locked case and invite the departments' liaisons."""
     if scheduled_at.tzinfo is None:
-        raise ApiError(422, "timezone_required", "会商时间需要带时区")
+        raise Invalid("timezone_required", "会商时间需要带时区")
     if scheduled_at <= now:
-        raise ApiError(422, "in_the_past", "会商时间必须晚于现在")
+        raise Invalid("in_the_past", "会商时间必须晚于现在")
     chosen = _checked_departments(departments)
     if not (agenda or "").strip():
-        raise ApiError(422, "agenda_required", "请填写会商议题")
+        raise Invalid("agenda_required", "请填写会商议题")
     meeting = CaseMeeting(
         case_id=case.id,
         scheduled_at=scheduled_at,
@@ -146,11 +146,11 @@ async def hold(
 ) -> list[Task]:
     """Record the conference held: attendance, notes, and a task per decision."""
     if meeting.status != "scheduled":
-        raise ApiError(409, "meeting_held", "该会商已记录")
+        raise Conflict("meeting_held", "该会商已记录")
     present = list(dict.fromkeys(d for d in attended if d))
     strangers = [d for d in present if d not in meeting.departments]
     if strangers:
-        raise ApiError(422, "not_invited", "出席部门须在邀请之列")
+        raise Invalid("not_invited", "出席部门须在邀请之列")
     decision_text = "；".join(
         f"{d.title}（{department_labels().get(d.department, d.department)}）" for d in decisions
     )
@@ -238,5 +238,5 @@ async def load_meeting(session: AsyncSession, principal: Principal, meeting_id: 
         )
     ).scalar_one_or_none()
     if meeting is None:
-        raise ApiError(404, "meeting_not_found", "未找到该会商")
+        raise NotFound("meeting_not_found", "未找到该会商")
     return meeting

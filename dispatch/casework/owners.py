@@ -15,7 +15,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CaseAssignment
 from db.models import AppUser, Case, Jurisdiction, Visit
 from db.timeline import case_event
@@ -23,6 +22,7 @@ from dispatch.staff.auth import AREA_ROLES, CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, supervisors
 from dispatch.staff.scope import case_filter
 from workflows.config import load
+from workflows.errors import Conflict, Invalid
 from workflows.referrals.deadlines import add_window, parse_window
 
 Kind = Literal["owner", "pairing"]
@@ -52,14 +52,14 @@ async def _covers(session: AsyncSession, user: AppUser, case: Case) -> bool:
 async def _eligible(session: AsyncSession, username: str, kind: Kind, case: Case) -> AppUser:
     user = await session.scalar(select(AppUser).where(AppUser.username == username))
     if user is None or not user.active:
-        raise ApiError(422, "unknown_user", "未找到该用户，或该账号已停用")
+        raise Invalid("unknown_user", "未找到该用户，或该账号已停用")
     allowed = OWNER_ROLES if kind == "owner" else PAIRING_ROLES
     center = user.department_code in (None, CENTER_DEPARTMENT)
     if user.role not in allowed or (user.role in OWNER_ROLES and not center):
         who = "中心的社工或督导" if kind == "owner" else "中心社工、督导、儿童主任或未保站工作人员"
-        raise ApiError(422, "not_eligible", f"{KIND_LABELS[kind]}须为{who}")
+        raise Invalid("not_eligible", f"{KIND_LABELS[kind]}须为{who}")
     if not await _covers(session, user, case):
-        raise ApiError(422, "out_of_area", f"该用户的辖区不包含此案件，不能担任{KIND_LABELS[kind]}")
+        raise Invalid("out_of_area", f"该用户的辖区不包含此案件，不能担任{KIND_LABELS[kind]}")
     return user
 
 
@@ -78,16 +78,16 @@ async def assign(
     Refused: a closed case, the same person again (nothing would change), a change of holder
     without a reason. The new holder is told; the one replaced too."""
     if case.state in TERMINAL:
-        raise ApiError(409, "case_closed", "案件已结案、并案或不予受理，不能指派")
+        raise Conflict("case_closed", "案件已结案、并案或不予受理，不能指派")
     user = await _eligible(session, username, kind, case)
     row = await session.get(CaseAssignment, case.id, with_for_update=True)
     column = "owner_id" if kind == "owner" else "pairing_id"
     before = getattr(row, column) if row else None
     if before == user.id:
-        raise ApiError(409, "no_change", f"该案件的{KIND_LABELS[kind]}已是此人")
+        raise Conflict("no_change", f"该案件的{KIND_LABELS[kind]}已是此人")
     reason = (reason or "").strip() or None
     if before is not None and not reason:
-        raise ApiError(422, "reason_required", f"更换{KIND_LABELS[kind]}需要填写原因")
+        raise Invalid("reason_required", f"更换{KIND_LABELS[kind]}需要填写原因")
     await session.execute(
         insert(CaseAssignment)
         .values(case_id=case.id, **{column: user.id}, updated_at=now)

@@ -14,7 +14,6 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CasePlan, CasePlanItem
 from db.models import Case, CaseEvent, Referral
 from db.timeline import case_event
@@ -25,7 +24,7 @@ from dispatch.referrals.service import ACTIVE, OPEN, create_referrals
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, supervisors
 from workflows.casework.plan import Need, needs_approval, needs_table, plan_needs, replan
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
 from workflows.reference import department_labels
 
 PLANNABLE = ("reported", "assessing", "handling", "following_up")
@@ -95,16 +94,16 @@ async def propose(
 ) -> PlanView:
     """A new plan on the locked case: adopted at once, or waiting for approval."""
     if case.state not in PLANNABLE:
-        raise ApiError(409, "not_plannable", "案件当前状态不能制定帮扶计划")
+        raise Conflict("not_plannable", "案件当前状态不能制定帮扶计划")
     try:
         chosen = plan_needs(needs)
     except WorkflowRefused as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
+        raise Invalid(exc.code, exc.message) from exc
     pending = await _live(session, case.id, "pending_approval")
     adopted = await _live(session, case.id, "adopted")
     reason = (reason or "").strip() or None
     if (pending or adopted) and not reason:
-        raise ApiError(422, "reason_required", "调整帮扶计划需要填写原因")
+        raise Invalid("reason_required", "调整帮扶计划需要填写原因")
     if pending is not None:
         pending.status = "superseded"
     version = (
@@ -153,10 +152,10 @@ async def approve(
 ) -> PlanView:
     """A supervisor adopts the case's waiting plan: its referrals go out now."""
     if principal.role != "supervisor" or not principal.is_center:
-        raise ApiError(403, "forbidden", "只有中心督导可以审批帮扶计划")
+        raise Forbidden("forbidden", "只有中心督导可以审批帮扶计划")
     plan = await _live(session, case.id, "pending_approval")
     if plan is None:
-        raise ApiError(409, "no_pending_plan", "该案件没有待审批的帮扶计划")
+        raise Conflict("no_pending_plan", "该案件没有待审批的帮扶计划")
     # The waiting plan's items named no referral yet; adoption writes them afresh.
     await session.execute(delete(CasePlanItem).where(CasePlanItem.plan_id == plan.id))
     table = needs_table()

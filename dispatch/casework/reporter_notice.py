@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import TOPIC as SMS_TOPIC
 from db.casework import ReportNoContact
@@ -22,6 +21,7 @@ from db.telephony import SmsMessage
 from db.timeline import case_event
 from workflows.cases import receipts
 from workflows.config import load
+from workflows.errors import Conflict, Invalid
 
 NO_CONTACT_REASONS = {
     "asked": "报告人要求不再联系",
@@ -34,9 +34,9 @@ async def mark_no_contact(
     *, session: AsyncSession, report: Report, reason: str, actor: str, now: datetime
 ) -> None:
     if reason not in NO_CONTACT_REASONS:
-        raise ApiError(422, "unknown_reason", f"原因应为：{'、'.join(NO_CONTACT_REASONS.values())}")
+        raise Invalid("unknown_reason", f"原因应为：{'、'.join(NO_CONTACT_REASONS.values())}")
     if await session.get(ReportNoContact, report.id) is not None:
-        raise ApiError(409, "already_marked", "该报告人已标记为不联系")
+        raise Conflict("already_marked", "该报告人已标记为不联系")
     session.add(
         ReportNoContact(report_id=report.id, reason=reason, marked_by=actor, created_at=now)
     )

@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import CallWrapup
 from db.telephony import VoiceCall
 from db.timeline import case_event
 from dispatch.staff.auth import Principal
 from workflows.config import load
+from workflows.errors import Conflict, Invalid
 
 
 def wrapup_types() -> dict[str, str]:
@@ -37,13 +37,13 @@ async def wrap_up(
     already wrapped up, or a "report" with no report registered from it."""
     types = wrapup_types()
     if kind not in types:
-        raise ApiError(422, "unknown_type", f"小结类型应为：{'、'.join(types.values())}")
+        raise Invalid("unknown_type", f"小结类型应为：{'、'.join(types.values())}")
     if call.answered_at is None:
-        raise ApiError(409, "call_not_answered", "该来电未接通，无需小结")
+        raise Conflict("call_not_answered", "该来电未接通，无需小结")
     if await session.get(CallWrapup, call.id) is not None:
-        raise ApiError(409, "already_wrapped_up", "该来电已小结")
+        raise Conflict("already_wrapped_up", "该来电已小结")
     if kind == "report" and call.case_id is None:
-        raise ApiError(409, "report_not_linked", "请先从来电登记报告或关联案件，再按“报告线索”小结")
+        raise Conflict("report_not_linked", "请先从来电登记报告或关联案件，再按“报告线索”小结")
     row = CallWrapup(
         call_id=call.id,
         type=kind,

@@ -1,7 +1,7 @@
 """Console pages of casework: "my cases", concerns from the area staff, tasks, the case
 page's panel (owner and pairing, the help plan, tasks) and the operators' call wrap-up.
 
-Every write goes through the API's own endpoint functions (`dispatch.casework.api`,
+Every write runs the same service operation as the API (`dispatch.casework.service`,
 `dispatch.tasks.api`), so a page is refused exactly what the API would refuse this person,
 and audited the same way.
 """
@@ -13,13 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
 
-from channels.errors import ApiError
-from channels.web import sessions
+from channels.web import in_transaction, sessions
 from db.casework import CallWrapup, ReportNoContact
 from db.models import AppUser, Case, Report
 from db.telephony import VoiceCall
-from dispatch.casework import api as casework_api
 from dispatch.casework import (
     assessments,
     guardianship,
@@ -27,6 +26,7 @@ from dispatch.casework import (
     owners,
     plans,
     reporter_notice,
+    service,
     wrapups,
 )
 from dispatch.console.timefmt import parse_local
@@ -38,6 +38,7 @@ from dispatch.console.web import (
     render,
     shown,
     staff,
+    submit,
     text_field,
 )
 from dispatch.staff import permissions
@@ -50,6 +51,7 @@ from workflows.casework.assessment import questions, sections
 from workflows.casework.closing import closing_types
 from workflows.casework.guardianship import placement_kinds, steps
 from workflows.casework.plan import needs_table
+from workflows.errors import Invalid
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
@@ -86,18 +88,18 @@ async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDER
 async def raise_concern(
     request: Request, user: Annotated[ConsoleUser, Depends(AREA)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
+    def fields(form: FormData) -> dict:
         child = {k: text_field(form, f"child_{k}", 200) for k in ("name", "age", "address")}
-        body = casework_api.ConcernIn(
+        return {"body": service.ConcernIn(
             description=text_field(form, "description"),
             child=ChildIn.model_validate({k: v for k, v in child.items() if v}),
             in_danger_now=form.get("in_danger_now") == "yes",
-        )
-        await casework_api.post_concern(request, body, user.principal, None)
+        )}
 
-    return await act(request, user, "/console/casework/mine", run, "已报告，中心将尽快研判处理")
+    return await submit(
+        request, user, "/console/casework/mine", service.raise_concern,
+        "已报告，中心将尽快研判处理", fields,
+    )
 
 
 @router.get("/tasks", response_class=HTMLResponse)
@@ -158,16 +160,16 @@ def _assigner(kind: owners.Kind):
     async def post(
         request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
     ) -> RedirectResponse:
-        form = await read_form(request, user)
-
-        async def run() -> None:
-            body = casework_api.AssignIn(
+        def fields(form: FormData) -> dict:
+            return {"body": service.AssignIn(
                 username=text_field(form, "username", 60),
                 reason=text_field(form, "reason", 2000) or None,
-            )
-            await casework_api._assign(request, case_id, body, user.principal, kind)
+            )}
 
-        return await act(request, user, _back(case_id), run, f"已指派{owners.KIND_LABELS[kind]}")
+        return await submit(
+            request, user, _back(case_id), service.assign_holder,
+            f"已指派{owners.KIND_LABELS[kind]}", fields, case_id=case_id, kind=kind,
+        )
 
     return post
 
@@ -180,29 +182,26 @@ router.post("/cases/{case_id}/pairing")(_assigner("pairing"))
 async def post_plan(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.PlanIn(
+    def fields(form: FormData) -> dict:
+        return {"body": service.PlanIn(
             needs=[str(n) for n in form.getlist("needs")][:30],
             reason=text_field(form, "reason", 2000) or None,
-        )
-        await casework_api.post_plan(request, case_id, body, user.principal, None)
+        )}
 
     done = "帮扶计划已保存：一般案件的转介已发出，红、橙色案件待督导审批后发出"
-    return await act(request, user, _back(case_id), run, done)
+    return await submit(
+        request, user, _back(case_id), service.propose_plan, done, fields, case_id=case_id
+    )
 
 
 @router.post("/cases/{case_id}/plan/approve")
 async def approve_plan(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    await read_form(request, user)
-
-    async def run() -> None:
-        await casework_api.approve_plan(request, case_id, user.principal)
-
-    return await act(request, user, _back(case_id), run, "帮扶计划已审批，转介已发出")
+    return await submit(
+        request, user, _back(case_id), service.approve_plan, "帮扶计划已审批，转介已发出",
+        case_id=case_id,
+    )
 
 
 @router.post("/cases/{case_id}/tasks")
@@ -262,7 +261,7 @@ async def casework_panel(session: AsyncSession, principal: Principal, case: Case
         "holders": holders,
         "can_assign": center_work,
         "candidates": await _candidates(session, principal) if center_work else {},
-        "plan": casework_api.plan_out(view) if view else None,
+        "plan": service.plan_out(view) if view else None,
         "plan_label": plans.STATUS_LABELS.get(view.plan.status, "") if view else "",
         "can_plan": center_work,
         "can_approve": center_work and principal.role == "supervisor",
@@ -304,76 +303,80 @@ async def casework_panel(session: AsyncSession, principal: Principal, case: Case
 async def post_close(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.CloseIn(
+    def fields(form: FormData) -> dict:
+        return {"body": service.CloseIn(
             type=text_field(form, "type", 30), reason=text_field(form, "reason", 2000) or None,
             override=form.get("override") == "yes",
-        )
-        await casework_api.post_close(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "已结案，相关部门与报告人将收到通知")
+    return await submit(
+        request, user, _back(case_id), service.close_case,
+        "已结案，相关部门与报告人将收到通知", fields, case_id=case_id,
+    )
 
 
 @router.post("/reports/{report_id}/no-contact")
 async def post_no_contact(
     request: Request, report_id: int, user: Annotated[ConsoleUser, Depends(DESK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    await read_form(request, user)  # the CSRF check before anything is looked up
     async with sessions(request)() as session:
         case_id = await session.scalar(select(Report.case_id).where(Report.id == report_id))
 
-    async def run() -> None:
-        body = casework_api.NoContactIn.model_validate({"reason": text_field(form, "reason", 20)})
-        await casework_api.put_no_contact(request, report_id, body, user.principal, None)
+    def fields(form: FormData) -> dict:
+        return {"body": service.NoContactIn.model_validate(
+            {"reason": text_field(form, "reason", 20)}
+        )}
 
-    return await act(request, user, _back(case_id or 0), run, "已标记：不再联系该报告人")
+    return await submit(
+        request, user, _back(case_id or 0), service.mark_no_contact,
+        "已标记：不再联系该报告人", fields, report_id=report_id,
+    )
 
 
 @router.post("/cases/{case_id}/meetings")
 async def post_meeting(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
+    def fields(form: FormData) -> dict:
         when = parse_local(text_field(form, "scheduled_at", 40))
         if when is None:
-            raise ApiError(422, "time_required", "请填写会商时间")
-        body = casework_api.MeetingIn(
+            raise Invalid("time_required", "请填写会商时间")
+        return {"body": service.MeetingIn(
             scheduled_at=when,
             departments=[str(d) for d in form.getlist("departments")][:20],
             agenda=text_field(form, "agenda", 2000),
             place=text_field(form, "place", 200) or None,
-        )
-        await casework_api.post_meeting(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "会商邀请已发出")
+    return await submit(
+        request, user, _back(case_id), service.schedule_meeting, "会商邀请已发出", fields,
+        case_id=case_id,
+    )
 
 
 @router.post("/meetings/{meeting_id}/record")
 async def record_meeting(
     request: Request, meeting_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    await read_form(request, user)  # the CSRF check before anything is looked up
     async with sessions(request)() as session:
         meeting = await meetings.load_meeting(session, user.principal, meeting_id)
         back = _back(meeting.case_id)
 
-    async def run() -> None:
+    def fields(form: FormData) -> dict:
         rows = zip(
             form.getlist("decision_title"),
             form.getlist("decision_department"),
             form.getlist("decision_due"),
             strict=False,
         )
-        body = casework_api.HeldIn(
+        return {"body": service.HeldIn(
             attended=[str(d) for d in form.getlist("attended")][:20],
             participants=text_field(form, "participants", 2000),
             notes=text_field(form, "notes"),
             decisions=[
-                casework_api.DecisionIn(
+                service.DecisionIn(
                     title=str(t).strip()[:200],
                     department=str(d)[:40],
                     due=str(due).strip()[:10] or "5wd",
@@ -381,40 +384,40 @@ async def record_meeting(
                 for t, d, due in list(rows)[:20]
                 if str(t).strip()
             ],
-        )
-        await casework_api.record_meeting(request, meeting_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, back, run, "会商结果已记录，决定已成为任务")
+    return await submit(
+        request, user, back, service.record_meeting, "会商结果已记录，决定已成为任务", fields,
+        meeting_id=meeting_id,
+    )
 
 
 @router.post("/cases/{case_id}/placements")
 async def post_placement(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.PlacementIn.model_validate(
+    def fields(form: FormData) -> dict:
+        return {"body": service.PlacementIn.model_validate(
             {
                 "kind": text_field(form, "kind", 30),
                 "body": text_field(form, "body", 200),
                 "start_on": text_field(form, "start_on", 10),
                 "end_on": text_field(form, "end_on", 10) or None,
             }
-        )
-        await casework_api.post_placement(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "安置已登记")
+    return await submit(
+        request, user, _back(case_id), service.add_placement, "安置已登记", fields,
+        case_id=case_id,
+    )
 
 
 @router.post("/cases/{case_id}/interventions")
 async def post_intervention(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.InterventionIn.model_validate(
+    def fields(form: FormData) -> dict:
+        return {"body": service.InterventionIn.model_validate(
             {
                 "step": text_field(form, "step", 30),
                 "department": text_field(form, "department", 40),
@@ -422,44 +425,45 @@ async def post_intervention(
                 "document": text_field(form, "document", 200) or None,
                 "skip_reason": text_field(form, "skip_reason", 2000) or None,
             }
-        )
-        await casework_api.post_intervention(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "监护干预已登记")
+    return await submit(
+        request, user, _back(case_id), service.add_intervention, "监护干预已登记", fields,
+        case_id=case_id,
+    )
 
 
 @router.post("/cases/{case_id}/assessments")
 async def post_written_assessment(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.AssessIn(
+    def fields(form: FormData) -> dict:
+        return {"body": service.AssessIn(
             answers={q.code: text_field(form, f"q_{q.code}", 40) for q in questions()},
             risk_level=text_field(form, "risk_level", 10) or None,
             override_reason=text_field(form, "override_reason", 2000) or None,
             summary=text_field(form, "summary"),
             needs=[str(n) for n in form.getlist("needs")][:30],
-        )
-        await casework_api.post_written_assessment(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "评估已保存")
+    return await submit(
+        request, user, _back(case_id), service.assess, "评估已保存", fields, case_id=case_id
+    )
 
 
 @router.post("/operator/calls/{call_sid}/wrapup")
 async def wrap_up(
     request: Request, call_sid: str, user: Annotated[ConsoleUser, Depends(CALL_DESK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = casework_api.WrapupIn(
+    def fields(form: FormData) -> dict:
+        return {"body": service.WrapupIn(
             type=text_field(form, "type", 20), note=text_field(form, "note", 2000) or None
-        )
-        await casework_api.post_wrapup(request, call_sid, body, user.principal, None)
+        )}
 
-    return await act(request, user, "/console/casework/calls", run, "来电已小结")
+    return await submit(
+        request, user, "/console/casework/calls", service.wrap_up_call, "来电已小结", fields,
+        call_sid=call_sid,
+    )
 
 
 async def unwrapped_calls(session: AsyncSession, principal: Principal, limit: int = 50):
@@ -495,7 +499,9 @@ async def calls_page(
     principal = user.principal
     end = parse_local(until) or datetime.now(UTC)
     start = parse_local(since) or end - timedelta(days=30)
-    stats = await casework_api.wrapup_stats(request, principal, start, end)
+    stats = await in_transaction(
+        request, service.wrapup_stats, principal=principal, since=start, until=end
+    )
     async with sessions(request)() as session, session.begin():
         waiting = await unwrapped_calls(session, principal)
         audit(session, principal, "call.list", "call", None, request, {"count": len(waiting)})
