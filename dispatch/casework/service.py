@@ -34,7 +34,7 @@ from dispatch.casework import (
 )
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
-from dispatch.tasks.api import TaskOut, task_out
+from dispatch.tasks.service import TaskOut, task_out
 from dispatch.telephony.scope import via_case
 from workflows.cases import receipts
 from workflows.cases.intake import ChildIn

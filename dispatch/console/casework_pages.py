@@ -2,7 +2,7 @@
 page's panel (owner and pairing, the help plan, tasks) and the operators' call wrap-up.
 
 Every write runs the same service operation as the API (`dispatch.casework.service`,
-`dispatch.tasks.api`), so a page is refused exactly what the API would refuse this person,
+`dispatch.tasks.service`), so a page is refused exactly what the API would refuse this person,
 and audited the same way.
 """
 
@@ -33,7 +33,6 @@ from dispatch.console.timefmt import parse_local
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
-    act,
     read_form,
     render,
     shown,
@@ -44,7 +43,6 @@ from dispatch.console.web import (
 from dispatch.staff import permissions
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
-from dispatch.tasks import api as tasks_api
 from dispatch.tasks import service as task_service
 from workflows.cases.intake import ChildIn
 from workflows.casework.assessment import questions, sections
@@ -143,13 +141,10 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
 async def complete_task(
     request: Request, task_id: int, user: Annotated[ConsoleUser, Depends(TASK_READERS)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = tasks_api.OutcomeIn(outcome=text_field(form, "outcome", 2000))
-        await tasks_api.complete(request, task_id, body, user.principal, None)
-
-    return await act(request, user, "/console/tasks", run, "任务已完成")
+    return await submit(
+        request, user, "/console/tasks", task_service.complete, "任务已完成",
+        lambda form: {"outcome": text_field(form, "outcome", 2000)}, task_id=task_id,
+    )
 
 
 def _back(case_id: int) -> str:
@@ -208,17 +203,17 @@ async def approve_plan(
 async def add_task(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = tasks_api.TaskIn(
+    def fields(form: FormData) -> dict:
+        return {"body": task_service.TaskIn(
             department=text_field(form, "department", 40),
             title=text_field(form, "title", 200),
             due=text_field(form, "due", 10),
-        )
-        await tasks_api.add_task(request, case_id, body, user.principal, None)
+        )}
 
-    return await act(request, user, _back(case_id), run, "任务已添加")
+    return await submit(
+        request, user, _back(case_id), task_service.add_task, "任务已添加", fields,
+        case_id=case_id,
+    )
 
 
 async def _candidates(session: AsyncSession, principal: Principal) -> dict[str, list[AppUser]]:

@@ -7,20 +7,23 @@ department's and the center's supervisors are told at the due moment (督办) an
 the time (挂牌督办). Every change is on the case's timeline.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.casework import Task
 from db.models import AppUser, Case, CaseEvent
 from db.timeline import case_event
+from dispatch.cases.access import load_case
 from dispatch.referrals.routing import plan_routes_for
+from dispatch.staff.audit import audit
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, in_subtree
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import allowed, department_labels
 from workflows.referrals.deadlines import DeadlinePoints
 from workflows.tasks import ESCALATED, FLAGGED, WARNED, next_check, stage_at, task_points
@@ -81,14 +84,14 @@ async def create_task(
     `due` is a window from now ("3wd", "24h") or a moment. The same source item for the same
     department is one task: asking again returns the task already made."""
     if department_code not in department_labels():
-        raise ApiError(
-            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+        raise Invalid(
+            "unknown_department", "未知的部门，可选：" + allowed(department_labels())
         )
     title = (title or "").strip()
     if not title:
-        raise ApiError(422, "title_required", "请填写任务内容")
+        raise Invalid("title_required", "请填写任务内容")
     if len(title) > 200:
-        raise ApiError(422, "title_too_long", "任务内容最多200字")
+        raise Invalid("title_too_long", "任务内容最多200字")
     existing = await session.scalar(
         select(Task).where(
             Task.source == source,
@@ -100,15 +103,15 @@ async def create_task(
         return existing
     case = await session.get(Case, case_id)
     if case is None:
-        raise ApiError(404, "case_not_found", "未找到该案件")
+        raise NotFound("case_not_found", "未找到该案件")
     if owner_user_id is not None:
         owner = await session.get(AppUser, owner_user_id)
         if owner is None or not owner.active:
-            raise ApiError(422, "unknown_owner", "指定的负责人不存在或已停用")
+            raise Invalid("unknown_owner", "指定的负责人不存在或已停用")
     try:
         points = task_points(now, due)
     except WorkflowRefused as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
+        raise Invalid(exc.code, exc.message) from exc
     if department_code == CENTER_DEPARTMENT:
         where = case.jurisdiction_code
     else:
@@ -191,14 +194,14 @@ async def load_task(
     stmt = select(Task).where(Task.id == task_id, task_filter(principal))
     task = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if task is None:
-        raise ApiError(404, "task_not_found", "未找到该任务")
+        raise NotFound("task_not_found", "未找到该任务")
     return task
 
 
 def _open(task: Task) -> None:
     if task.status != "open":
         label = STATUS_LABELS.get(task.status, task.status)
-        raise ApiError(409, "task_closed", f"任务已{label}，不能再操作")
+        raise Conflict("task_closed", f"任务已{label}，不能再操作")
 
 
 def may_complete(principal: Principal, task: Task) -> bool:
@@ -216,10 +219,10 @@ async def complete_task(
     """Done, with what was done. Refused when already closed or without an outcome."""
     _open(task)
     if not may_complete(principal, task):
-        raise ApiError(403, "forbidden", "只有任务负责人、承办部门或中心社工可以完成任务")
+        raise Forbidden("forbidden", "只有任务负责人、承办部门或中心社工可以完成任务")
     outcome = (outcome or "").strip()
     if not outcome:
-        raise ApiError(422, "outcome_required", "请填写完成情况")
+        raise Invalid("outcome_required", "请填写完成情况")
     task.status, task.outcome = "done", outcome
     task.done_by, task.done_at, task.updated_at = principal.id, now, now
     task.next_check_at = None
@@ -243,7 +246,7 @@ async def cancel_task(
     _open(task)
     reason = (reason or "").strip()
     if not reason:
-        raise ApiError(422, "reason_required", "撤销任务需要填写原因")
+        raise Invalid("reason_required", "撤销任务需要填写原因")
     task.status, task.cancel_reason, task.updated_at = "cancelled", reason, now
     task.next_check_at = None
     session.add(_event(task, "task_cancelled", actor, now, f"任务撤销：{reason}", actor_id))
@@ -291,3 +294,126 @@ async def sweep_tasks(session: AsyncSession, now: datetime, limit: int = 500) ->
             task.escalation = stage
         task.next_check_at = next_check(points, task.escalation, task.status)
     return len(rows)
+
+
+# The staff's operations on tasks, for the JSON API and the console alike.
+
+
+class TaskOut(BaseModel):
+    id: int
+    case_id: int
+    source: str
+    source_id: str
+    title: str
+    detail: str | None
+    department: str
+    jurisdiction: str | None
+    owner_user_id: int | None
+    status: str
+    warn_at: datetime
+    due_at: datetime
+    flag_at: datetime
+    escalation: int
+    outcome: str | None
+    cancel_reason: str | None
+    created_at: datetime
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+
+
+def task_out(t: Task) -> TaskOut:
+    return TaskOut(
+        id=t.id,
+        case_id=t.case_id,
+        source=t.source,
+        source_id=t.source_id,
+        title=t.title,
+        detail=t.detail,
+        department=t.department_code,
+        jurisdiction=t.jurisdiction_code,
+        owner_user_id=t.owner_user_id,
+        status=t.status,
+        warn_at=t.warn_at,
+        due_at=t.due_at,
+        flag_at=t.flag_at,
+        escalation=t.escalation,
+        outcome=t.outcome,
+        cancel_reason=t.cancel_reason,
+        created_at=t.created_at,
+    )
+
+
+class TaskIn(BaseModel):
+    department: str = Field(max_length=40, json_schema_extra={"x-choices": "department"})
+    title: str = Field(max_length=200)
+    detail: str | None = Field(default=None, max_length=2000)
+    # A window from now ("3wd" working days, "24h", "7d") or a moment (ISO 8601 with zone).
+    due: datetime | Annotated[str, Field(max_length=10)]
+    owner_user_id: int | None = None
+
+
+async def task_list(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    ip: str | None,
+    status: Literal["open", "done", "cancelled"] | None = None,
+    case_id: int | None = None,
+    limit: int = 50,
+) -> TaskList:
+    """The tasks the caller may see: open ones most urgent first."""
+    rows = await list_tasks(
+        session=session, principal=principal, status=status, case_id=case_id, limit=limit
+    )
+    audit(session, principal, "task.list", "task", None, detail={"count": len(rows)}, ip=ip)
+    return TaskList(items=[task_out(t) for t in rows])
+
+
+async def add_task(
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: TaskIn
+) -> TaskOut:
+    """A task the center sets by hand on a case it may see."""
+    now = datetime.now(UTC)
+    case = await load_case(session, principal, case_id, lock=True)
+    task = await create_task(
+        session=session,
+        case_id=case.id,
+        source="manual",
+        source_id=f"{principal.id}-{now.timestamp():.6f}",
+        department_code=body.department,
+        due=body.due,
+        title=body.title,
+        detail=body.detail,
+        owner_user_id=body.owner_user_id,
+        actor=principal.label,
+        now=now,
+    )
+    audit(session, principal, "task.create", "task", task.id, ip=ip)
+    return task_out(task)
+
+
+async def complete(
+    *, session: AsyncSession, principal: Principal, ip: str | None, task_id: int, outcome: str
+) -> TaskOut:
+    """The task is done, with what was done (its owner, its department or the center)."""
+    task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
+    await complete_task(
+        session=session, task=task, principal=principal, outcome=outcome, now=datetime.now(UTC)
+    )
+    audit(session, principal, "task.complete", "task", task.id, ip=ip)
+    return task_out(task)
+
+
+async def cancel(
+    *, session: AsyncSession, principal: Principal, ip: str | None, task_id: int, reason: str
+) -> TaskOut:
+    """The center withdraws a task, with a reason."""
+    task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
+    await cancel_task(
+        session=session, task=task, actor=principal.label, reason=reason, now=datetime.now(UTC),
+        actor_id=principal.id,
+    )
+    audit(session, principal, "task.cancel", "task", task.id, ip=ip)
+    return task_out(task)
