@@ -9,9 +9,11 @@ Every exporter builds its rows through these, so what was typed is shown as type
 
 from typing import Any
 
+from fastapi.responses import Response
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -49,3 +51,12 @@ def csv_row(values: list[Any]) -> list[Any]:
                 value = "'" + value
         out.append(value)
     return out
+
+
+def download(content: bytes, name: str) -> Response:
+    """A workbook as a file to save (not to show in the browser)."""
+    return Response(
+        content,
+        media_type=MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

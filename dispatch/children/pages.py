@@ -1,29 +1,33 @@
 """Console pages of the child file: the file page (record, guardians, siblings, cases, one
 timeline, export, merge), linking from the case page, and the ledger import with its dry run.
 
-They call the API's own functions (dispatch.children.api), so a page sees and writes exactly
-what the API would for this person, audited the same way.
+They run the API's own operations (dispatch.children.file_service), so a page sees and
+writes exactly what the API would for this person, audited the same way.
 """
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from channels.errors import ApiError
-from dispatch.children import api
+from channels.web import in_transaction
+from dispatch import xlsx
+from dispatch.children import file_service as files
 from dispatch.children.records import GUARDIAN_STATES
 from dispatch.console.sessions import check_csrf
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
-    act,
     read_form,
     render,
     staff,
+    submit,
     text_field,
 )
 from dispatch.staff import permissions
+from workflows.errors import Invalid
 from workflows.reference import category_labels, gender_labels, jurisdictions
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -36,8 +40,12 @@ CASEWORK = staff(permissions.CASEWORK)
 async def _page(request: Request, user: ConsoleUser, child_id: int, *, reveal: bool = False,
                 report: dict | None = None) -> HTMLResponse:
     principal = user.principal
-    child = await api.get_child(request, child_id, principal, reveal)
-    timeline = await api.get_timeline(request, child_id, principal)
+    child = await in_transaction(
+        request, files.read_child, principal=principal, child_id=child_id, reveal=reveal
+    )
+    timeline = await in_transaction(
+        request, files.read_timeline, principal=principal, child_id=child_id
+    )
     return render(request, user, "child.html", {
         "child": child,
         "timeline": timeline.items,
@@ -101,112 +109,102 @@ async def reveal(request: Request, child_id: int,
 @router.get("/children/{child_id}/export")
 async def export(request: Request, child_id: int,
                  user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> Response:
-    return await api.export_child(request, child_id, user.principal)
+    book = await in_transaction(
+        request, files.export_child, principal=user.principal, child_id=child_id
+    )
+    return xlsx.download(book.content, book.name)
 
 
 def _back(child_id: int) -> str:
     return f"/console/children/{child_id}"
 
 
+def _reason(form: FormData) -> dict:
+    return {"body": files.ReasonIn(reason=text_field(form, "reason", 2000))}
+
+
 @router.post("/children/{child_id}/edit")
 async def edit(request: Request, child_id: int,
                user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
+    def body(form: FormData) -> dict:
         given = {name: text_field(form, name, 200) for name in (
             "name", "gender", "birth_date", "age", "id_number", "hukou", "address",
             "jurisdiction", "school", "school_class")}
         fields = {k: v for k, v in given.items() if v}
         fields["categories"] = [str(c) for c in form.getlist("categories")] or None
-        body = api.ChildEditIn(**{k: v for k, v in fields.items() if v is not None},
-                               reason=text_field(form, "reason", 2000))
-        await api.edit_child(request, child_id, body, user.principal)
+        return {"body": files.ChildEditIn(**{k: v for k, v in fields.items() if v is not None},
+                                          reason=text_field(form, "reason", 2000))}
 
-    return await act(request, user, _back(child_id), run, "已更新儿童档案")
+    return await submit(request, user, _back(child_id), files.edit_child, "已更新儿童档案",
+                        body, child_id=child_id)
 
 
 @router.post("/children/{child_id}/guardians")
 async def guardian(request: Request, child_id: int,
                    user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
-    form = await read_form(request, user)
+    def body(form: FormData) -> dict:
+        return {"body": files.GuardianIn(relation=text_field(form, "relation", 20),
+                                         name=text_field(form, "name", 100) or None,
+                                         phone=text_field(form, "phone", 32) or None,
+                                         state=text_field(form, "state", 20) or "present")}
 
-    async def run() -> None:
-        body = api.GuardianIn(relation=text_field(form, "relation", 20),
-                              name=text_field(form, "name", 100) or None,
-                              phone=text_field(form, "phone", 32) or None,
-                              state=text_field(form, "state", 20) or "present")
-        await api.add_guardian(request, child_id, body, user.principal)
-
-    return await act(request, user, _back(child_id), run, "已添加监护人")
+    return await submit(request, user, _back(child_id), files.add_guardian, "已添加监护人",
+                        body, child_id=child_id)
 
 
 @router.post("/children/{child_id}/siblings")
 async def sibling(request: Request, child_id: int,
                   user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
-    form = await read_form(request, user)
-    other = text_field(form, "sibling_id", 12)
-
-    async def run() -> None:
+    def body(form: FormData) -> dict:
+        other = text_field(form, "sibling_id", 12)
         if not other.isdigit():
-            raise ApiError(422, "sibling_required", "请填写兄弟姐妹的儿童档案编号")
-        body = api.SiblingIn(sibling_id=int(other), reason=text_field(form, "reason", 2000))
-        await api.link_sibling(request, child_id, body, user.principal)
+            raise Invalid("sibling_required", "请填写兄弟姐妹的儿童档案编号")
+        return {"body": files.SiblingIn(sibling_id=int(other),
+                                        reason=text_field(form, "reason", 2000))}
 
-    return await act(request, user, _back(child_id), run, "已登记兄弟姐妹")
+    return await submit(request, user, _back(child_id), files.link_sibling, "已登记兄弟姐妹",
+                        body, child_id=child_id)
 
 
 @router.post("/children/{child_id}/siblings/{sibling_id}/unlink")
 async def sibling_unlink(request: Request, child_id: int, sibling_id: int,
                          user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = api.ReasonIn(reason=text_field(form, "reason", 2000))
-        await api.unlink_sibling(request, child_id, sibling_id, body, user.principal)
-
-    return await act(request, user, _back(child_id), run, "已取消兄弟姐妹登记")
+    return await submit(request, user, _back(child_id), files.unlink_sibling,
+                        "已取消兄弟姐妹登记", _reason, child_id=child_id, sibling_id=sibling_id)
 
 
 @router.post("/children/{child_id}/merge")
 async def merge(request: Request, child_id: int,
                 user: Annotated[ConsoleUser, Depends(CASEWORK)]) -> RedirectResponse:
-    form = await read_form(request, user)
-    into = text_field(form, "into_child_id", 12)
+    into = text_field(await read_form(request, user), "into_child_id", 12)
 
-    async def run() -> None:
+    def body(form: FormData) -> dict:
         if not into.isdigit():
-            raise ApiError(422, "into_child_required", "请填写保留的儿童档案编号")
-        body = api.MergeIn(into_child_id=int(into), reason=text_field(form, "reason", 2000))
-        await api.merge_child(request, child_id, body, user.principal)
+            raise Invalid("into_child_required", "请填写保留的儿童档案编号")
+        return {"body": files.MergeIn(into_child_id=int(into),
+                                      reason=text_field(form, "reason", 2000))}
 
     back = _back(int(into)) if into.isdigit() else _back(child_id)
-    return await act(request, user, back, run, "档案已合并")
+    return await submit(request, user, back, files.merge_child, "档案已合并", body,
+                        child_id=child_id)
 
 
 @router.post("/cases/{case_id}/children")
 async def link(request: Request, case_id: int,
                user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
     """From the case page: link a proposed record, or open a new one from the report."""
-    form = await read_form(request, user)
-    chosen = text_field(form, "child_id", 12)
+    chosen = text_field(await read_form(request, user), "child_id", 12)
 
-    async def run() -> None:
-        body = api.LinkIn(child_id=int(chosen) if chosen.isdigit() else None,
-                          reason=text_field(form, "reason", 2000) or None)
-        await api.link_child(request, case_id, body, user.principal)
+    def body(form: FormData) -> dict:
+        return {"body": files.LinkIn(child_id=int(chosen) if chosen.isdigit() else None,
+                                     reason=text_field(form, "reason", 2000) or None)}
 
-    return await act(request, user, f"/console/cases/{case_id}", run,
-                     "已关联儿童档案" if chosen else "已建立儿童档案")
+    return await submit(request, user, f"/console/cases/{case_id}", files.link_child,
+                        "已关联儿童档案" if chosen else "已建立儿童档案", body, case_id=case_id)
 
 
 @router.post("/cases/{case_id}/children/{child_id}/unlink")
 async def unlink(request: Request, case_id: int, child_id: int,
                  user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def run() -> None:
-        body = api.ReasonIn(reason=text_field(form, "reason", 2000))
-        await api.unlink_child(request, case_id, child_id, body, user.principal)
-
-    return await act(request, user, f"/console/cases/{case_id}", run, "已取消关联")
+    return await submit(request, user, f"/console/cases/{case_id}", files.unlink_child,
+                        "已取消关联", _reason, case_id=case_id, child_id=child_id)
