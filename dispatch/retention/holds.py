@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from channels.web import json_only, sessions
@@ -65,6 +66,22 @@ def _reason(body: HoldIn, what: str) -> str:
     return reason
 
 
+def _record(
+    request: Request, session: AsyncSession, principal: Principal, case: Case, reason: str,
+    now: datetime,
+) -> HoldOut:
+    """The placing or lifting just done to `case`, on its timeline (with the reason) and in
+    the audit log (codes only)."""
+    held = case.legal_hold_at is not None
+    session.add(case_event(
+        case_id=case.id, event="legal_hold_placed" if held else "legal_hold_lifted",
+        actor=principal.label, actor_id=principal.id, reason=reason, created_at=now,
+    ))
+    action = "case.legal_hold" if held else "case.legal_hold_lift"
+    audit(session, principal, action, "case", case.id, request, {"held": held})
+    return _out(case)
+
+
 @router.get("/{case_id}/legal-hold", response_model=HoldOut)
 async def get_hold(
     request: Request, case_id: int, principal: Annotated[Principal, Depends(READERS)]
@@ -90,10 +107,7 @@ async def place_hold(
         now = datetime.now(UTC)
         case.legal_hold_at, case.legal_hold_by = now, principal.label
         case.legal_hold_reason = reason
-        session.add(case_event(case_id=case_id, event="legal_hold_placed", actor=principal.label,
-                               actor_id=principal.id, reason=reason, created_at=now))
-        audit(session, principal, "case.legal_hold", "case", case_id, request, {"held": True})
-        return _out(case)
+        return _record(request, session, principal, case, reason, now)
 
 
 @router.delete("/{case_id}/legal-hold", response_model=HoldOut, dependencies=HOLDERS)
@@ -106,10 +120,5 @@ async def lift_hold(
         case = await load_case(session, principal, case_id, lock=True)
         if case.legal_hold_at is None:
             raise ApiError(409, "not_held", "该案件未处于诉讼保全")
-        now = datetime.now(UTC)
         case.legal_hold_at = case.legal_hold_by = case.legal_hold_reason = None
-        session.add(case_event(case_id=case_id, event="legal_hold_lifted", actor=principal.label,
-                               actor_id=principal.id, reason=reason, created_at=now))
-        audit(session, principal, "case.legal_hold_lift", "case", case_id, request,
-              {"held": False})
-        return _out(case)
+        return _record(request, session, principal, case, reason, datetime.now(UTC))
