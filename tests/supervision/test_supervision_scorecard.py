@@ -18,13 +18,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from db.engine import make_engine, make_sessionmaker, transaction
-from db.models import Case, CaseEvent, Office, Referral, SupervisionOrder
-from dispatch.ops import schema
+from db.models import CaseEvent, Office, Referral, SupervisionOrder
 from dispatch.staff.auth import Principal
 from dispatch.supervision.scorecard import scorecard
+from tests.fixtures.referrals import seed_referral
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 3, 1, tzinfo=TZ)
@@ -43,15 +43,8 @@ def t(day: str, clock: str, month: int = 3) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def own_database(fresh_database) -> str:
-    url = fresh_database()
-    schema.migrate(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-async def seeded(own_database):
-    engine = make_engine(own_database, pool_size=2)
+async def seeded(database_url):
+    engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
     async with transaction(sessions) as session:
         offices = {
@@ -63,45 +56,20 @@ async def seeded(own_database):
         async def referral(
             name, dept, place, created, claim_due, action_due, status, events, reason=None
         ):
-            case_id = await session.scalar(
-                insert(Case)
-                .values(
-                    state="handling",
-                    jurisdiction_code=place + "001",
-                    categories=["domestic_violence"],
-                    created_at=created,
-                )
-                .returning(Case.id)
+            case_id, rid = await seed_referral(
+                session,
+                department=dept,
+                office_id=offices[(dept, place)],
+                place=place,
+                case_place=place + "001",
+                category="domestic_violence",
+                created=created,
+                claim_due=claim_due,
+                action_due=action_due,
+                status=status,
+                events=events,
+                return_reason=reason,
             )
-            rid = await session.scalar(
-                insert(Referral)
-                .values(
-                    case_id=case_id,
-                    department_code=dept,
-                    office_id=offices[(dept, place)],
-                    jurisdiction_code=place,
-                    role="lead",
-                    status=status,
-                    created_at=created,
-                    updated_at=created,
-                    claim_due_at=claim_due,
-                    action_due_at=action_due,
-                    delivered_at=created,
-                    return_reason=reason,
-                )
-                .returning(Referral.id)
-            )
-            for event, at in events:
-                session.add(
-                    CaseEvent(
-                        case_id=case_id,
-                        event=event,
-                        actor="test",
-                        data={"referral_id": rid, "department": dept},
-                        created_at=at,
-                    )
-                )
-            await session.flush()
             ids[name] = rid
             ids[name + "_case"] = case_id
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import (
@@ -29,10 +29,10 @@ from db.models import (
     scorecard_day,
     scorecard_tally,
 )
-from dispatch.ops import schema
 from dispatch.staff.auth import Principal
 from dispatch.supervision import tally
 from dispatch.supervision.scorecard import scorecard
+from tests.fixtures.referrals import seed_referral
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 4, 10, 15, 0, tzinfo=TZ)  # "today" is 10 April
@@ -57,15 +57,8 @@ KNOWN_PLACES = {"990102", "990103", "990104", "990102001", "990102002", "9901030
 
 
 @pytest.fixture(scope="module")
-def own_database(fresh_database) -> str:
-    url = fresh_database()
-    schema.migrate(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-async def seeded(own_database):
-    engine = make_engine(own_database, pool_size=2)
+async def seeded(database_url):
+    engine = make_engine(database_url, pool_size=2)
     sessions = make_sessionmaker(engine)
     rng = random.Random(17)
     first = datetime(2024, 2, 1, tzinfo=TZ)
@@ -82,40 +75,12 @@ async def seeded(own_database):
             if created > NOW:
                 created = NOW - timedelta(minutes=rng.randrange(1, 600))
             case_place = rng.choice([place + "001", place, "990103001", "990102002", None])
-            case_id = await session.scalar(
-                insert(Case)
-                .values(
-                    state="handling",
-                    jurisdiction_code=case_place if case_place in KNOWN_PLACES else None,
-                    categories=["left_behind"],
-                    created_at=created,
-                )
-                .returning(Case.id)
-            )
             status = rng.choice(
                 ["queued", "claimed", "in_progress", "completed", "completed", "returned"]
             )
             claim_due = created + timedelta(minutes=rng.choice([30, 120, 480]))
             action_due = created + timedelta(hours=rng.choice([4, 24, 72]))
-            rid = await session.scalar(
-                insert(Referral)
-                .values(
-                    case_id=case_id,
-                    department_code=dept,
-                    office_id=office_id,
-                    jurisdiction_code=place,
-                    role="lead",
-                    status=status,
-                    created_at=created,
-                    updated_at=created,
-                    claim_due_at=claim_due,
-                    action_due_at=action_due,
-                    delivered_at=created,
-                    return_reason=rng.choice(REASONS) if status == "returned" else None,
-                )
-                .returning(Referral.id)
-            )
-            ids.append(rid)
+            reason = rng.choice(REASONS) if status == "returned" else None
             events = []
             if status != "queued":
                 claimed = created + timedelta(minutes=rng.randrange(0, 900))
@@ -128,16 +93,21 @@ async def seeded(own_database):
                 events.append(("escalated", claim_due))
                 if rng.random() < 0.4:
                     events.append(("flagged", claim_due + (claim_due - created)))
-            for event, at in events:
-                session.add(
-                    CaseEvent(
-                        case_id=case_id,
-                        event=event,
-                        actor="test",
-                        data={"referral_id": rid, "department": dept},
-                        created_at=at,
-                    )
-                )
+            case_id, rid = await seed_referral(
+                session,
+                department=dept,
+                office_id=office_id,
+                place=place,
+                case_place=case_place if case_place in KNOWN_PLACES else None,
+                category="left_behind",
+                created=created,
+                claim_due=claim_due,
+                action_due=action_due,
+                status=status,
+                events=events,
+                return_reason=reason,
+            )
+            ids.append(rid)
             if n % 29 == 0:
                 session.add(
                     SupervisionOrder(
