@@ -4,7 +4,10 @@ no-contact mark, call wrap-ups and the area staff's concerns.
 
 Each takes the session and the client's address keyword-only (`channels.web.in_transaction`
 passes them), loads what it acts on in the caller's scope (404 outside it), calls the rule
-module of its concern (`owners`, `plans`, …), audits, and returns a typed result. Refusals
+module of its concern (`owners`, `plans`, …), audits, and returns a typed result. Where a
+body's fields are the rule's parameters by name (a placement, an intervention, an
+assessment, a conference), the body is passed as they are: a field added to one is a
+parameter the other must take. Refusals
 are `workflows.errors` domain errors; the edge answers them in the contract's shape and the
 console as a notice, so a page is refused exactly what the API refuses the same person.
 """
@@ -380,15 +383,8 @@ async def assess(
     """An assessment to the form: the answers propose a level; accept or override it."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await assessments.assess(
-        session=session,
-        case=case,
-        answers=body.answers,
-        risk_level=body.risk_level,
-        override_reason=body.override_reason,
-        summary=body.summary,
-        needs=body.needs,
-        principal=principal,
-        now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        **body.model_dump(),
     )
     audit(session, principal, "case.assess", "case", case.id,
           detail={"version": row.version}, ip=ip)
@@ -464,16 +460,8 @@ async def add_placement(
     """A guardianship or placement record: kind, responsible body, start and end."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await guardianship.add_placement(
-        session=session,
-        case=case,
-        kind=body.kind,
-        body=body.body,
-        department=body.department,
-        start_on=body.start_on,
-        end_on=body.end_on,
-        note=body.note,
-        principal=principal,
-        now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        **body.model_dump(),
     )
     audit(session, principal, "case.placement", "case", case.id, ip=ip)
     return PlacementOut.model_validate(row)
@@ -486,16 +474,8 @@ async def add_intervention(
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await guardianship.add_intervention(
-        session=session,
-        case=case,
-        step=body.step,
-        department=body.department,
-        acted_on=body.acted_on,
-        document=body.document,
-        note=body.note,
-        skip_reason=body.skip_reason,
-        principal=principal,
-        now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        **body.model_dump(),
     )
     audit(session, principal, "case.intervention", "case", case.id, ip=ip)
     return InterventionOut.model_validate(row)
@@ -568,14 +548,8 @@ async def schedule_meeting(
     """Call a case conference and invite the departments (console and SMS)."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await meetings.schedule(
-        session=session,
-        case=case,
-        scheduled_at=body.scheduled_at,
-        departments=body.departments,
-        agenda=body.agenda,
-        place=body.place,
-        principal=principal,
-        now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        **body.model_dump(),
     )
     audit(session, principal, "case.meeting", "case", case.id, detail={"meeting_id": row.id}, ip=ip)
     return MeetingOut.model_validate(row)

@@ -168,12 +168,20 @@ async def read_child(
     return _child_out(view)
 
 
-async def read_timeline(
-    *, session: AsyncSession, principal: Principal, ip: str | None, child_id: int
-) -> TimelineList:
+async def _with_timeline(
+    session: AsyncSession, principal: Principal, child_id: int
+) -> tuple[records.ChildFile, list[records.TimelineItem]]:
+    """The file as this person may see it, and one timeline of it and its cases."""
     child = await records.load_child(session, principal, child_id)
     view = await records.child_file(session, principal, child)
     items = await records.timeline(session, principal, child, [c.case_id for c in view.cases])
+    return view, items
+
+
+async def read_timeline(
+    *, session: AsyncSession, principal: Principal, ip: str | None, child_id: int
+) -> TimelineList:
+    _, items = await _with_timeline(session, principal, child_id)
     audit(session, principal, "child.timeline", "child", child_id, ip=ip)
     return TimelineList(items=[TimelineOut.model_validate(i, from_attributes=True) for i in items])
 
@@ -248,9 +256,7 @@ async def export_child(
     *, session: AsyncSession, principal: Principal, ip: str | None, child_id: int
 ) -> Workbook:
     """The whole file as an XLSX workbook (for a case conference); audited."""
-    child = await records.load_child(session, principal, child_id)
-    view = await records.child_file(session, principal, child)
-    items = await records.timeline(session, principal, child, [c.case_id for c in view.cases])
+    view, items = await _with_timeline(session, principal, child_id)
     audit(session, principal, "child.export", "child", child_id, ip=ip)
     return Workbook(f"child-{child_id}.xlsx", export.workbook(view, items))
 

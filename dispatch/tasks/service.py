@@ -10,7 +10,7 @@ the time (挂牌督办). Every change is on the case's timeline.
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -300,14 +300,18 @@ async def sweep_tasks(session: AsyncSession, now: datetime, limit: int = 500) ->
 
 
 class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off its row
+
     id: int
     case_id: int
     source: str
     source_id: str
     title: str
     detail: str | None
-    department: str
-    jurisdiction: str | None
+    department: str = Field(validation_alias=AliasChoices("department_code", "department"))
+    jurisdiction: str | None = Field(
+        validation_alias=AliasChoices("jurisdiction_code", "jurisdiction")
+    )
     owner_user_id: int | None
     status: str
     warn_at: datetime
@@ -324,25 +328,7 @@ class TaskList(BaseModel):
 
 
 def task_out(t: Task) -> TaskOut:
-    return TaskOut(
-        id=t.id,
-        case_id=t.case_id,
-        source=t.source,
-        source_id=t.source_id,
-        title=t.title,
-        detail=t.detail,
-        department=t.department_code,
-        jurisdiction=t.jurisdiction_code,
-        owner_user_id=t.owner_user_id,
-        status=t.status,
-        warn_at=t.warn_at,
-        due_at=t.due_at,
-        flag_at=t.flag_at,
-        escalation=t.escalation,
-        outcome=t.outcome,
-        cancel_reason=t.cancel_reason,
-        created_at=t.created_at,
-    )
+    return TaskOut.model_validate(t)
 
 
 class TaskIn(BaseModel):

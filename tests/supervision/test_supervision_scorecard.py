@@ -57,17 +57,9 @@ async def seeded(database_url):
             name, dept, place, created, claim_due, action_due, status, events, reason=None
         ):
             case_id, rid = await seed_referral(
-                session,
-                department=dept,
-                office_id=offices[(dept, place)],
-                place=place,
-                case_place=place + "001",
-                category="domestic_violence",
-                created=created,
-                claim_due=claim_due,
-                action_due=action_due,
-                status=status,
-                events=events,
+                session, department=dept, office_id=offices[(dept, place)], place=place,
+                case_place=place + "001", category="domestic_violence", created=created,
+                claim_due=claim_due, action_due=action_due, status=status, events=events,
                 return_reason=reason,
             )
             ids[name] = rid

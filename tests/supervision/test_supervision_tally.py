@@ -94,18 +94,10 @@ async def seeded(database_url):
                 if rng.random() < 0.4:
                     events.append(("flagged", claim_due + (claim_due - created)))
             case_id, rid = await seed_referral(
-                session,
-                department=dept,
-                office_id=office_id,
-                place=place,
+                session, department=dept, office_id=office_id, place=place,
                 case_place=case_place if case_place in KNOWN_PLACES else None,
-                category="left_behind",
-                created=created,
-                claim_due=claim_due,
-                action_due=action_due,
-                status=status,
-                events=events,
-                return_reason=reason,
+                category="left_behind", created=created, claim_due=claim_due,
+                action_due=action_due, status=status, events=events, return_reason=reason,
             )
             ids.append(rid)
             if n % 29 == 0:
