@@ -96,7 +96,7 @@ def _id_number(rng: random.Random, birth: date) -> str:
 def seed_children(n: int, seed: int = 12) -> tuple[list[tuple], list[tuple]]:
     """Child rows (with their keys, encrypted ID number and blind index) and guardian rows,
     as COPY records; child ids are 1..n in order."""
-    from db.crypto import blind_index, encrypt
+    from db.crypto import blind_index, encrypt, phone_index
     from workflows.matching import keys
     from workflows.matching.normalize import pinyin
     from workflows.matching.profiles import child_profile
@@ -118,7 +118,7 @@ def seed_children(n: int, seed: int = 12) -> tuple[list[tuple], list[tuple]]:
         match_keys = keys(child_profile(
             name=name, gender=gender, birth_date=birth if has_birth else None, age=age,
             age_given_on=TODAY if age is not None else None, address=address,
-            jurisdiction=place, phones=[phone] if phone else [], categories=[category],
+            jurisdiction=place, phones=[phone_index(phone)] if phone else [], categories=[category],
             id_index=id_index))
         children.append((child_id, name, pinyin(name) or None, gender,
                          birth if has_birth else None, age, TODAY if age is not None else None,

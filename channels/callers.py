@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.crypto import phone_index
 from db.telephony import CallerBlock
 from workflows.phones import normalize_phone
 
@@ -29,7 +30,7 @@ async def active_block(
         await session.execute(
             select(CallerBlock)
             .where(
-                CallerBlock.phone == phone,
+                CallerBlock.phone_index == phone_index(phone),
                 CallerBlock.lifted_at.is_(None),
                 CallerBlock.expires_at > now,
             )

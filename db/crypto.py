@@ -218,8 +218,9 @@ def keyed_hash(data: bytes) -> str:
 
 
 def phone_index(phone: str | None) -> str | None:
-    """The blind index of a (normalized) phone number, the one every phone lookup uses."""
-    return None if phone is None else blind_index("phone", phone)
+    """The blind index of a (normalized) phone number, the one every phone lookup uses;
+    None for no number (or one retention cleared), which matches nothing."""
+    return blind_index("phone", phone) if phone else None
 
 
 # What names are compared after (duplicate matching): case, spaces and punctuation dropped.
@@ -237,6 +238,11 @@ def child_name_index(child: dict | None) -> str | None:
     """The blind index of a report's child by name (duplicate matching, search)."""
     name = name_key((child or {}).get("name"))
     return blind_index("child_name", name) if name else None
+
+
+def seal(value: str | None) -> str | None:
+    """A text as `EncryptedText` stores it, for statements that bind values themselves."""
+    return value if not value else encrypt(value)
 
 
 def seal_json(value: Any) -> str | None:
@@ -281,7 +287,7 @@ class EncryptedText(sa.types.TypeDecorator):
     # An empty value stays empty (a removed SMS body, a number retention cleared): its
     # length shows in ciphertext anyway, and SQL can then tell what is left to remove.
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return value if not value else encrypt(value)
+        return seal(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         return value if not value else decrypt(value)

@@ -64,6 +64,7 @@ async def insert_case(
     report_values: tuple,
     *,
     content_fingerprint: str,
+    phone_index: str | None,
     state: str,
     emergency: bool,
     mandatory: bool,
@@ -83,6 +84,7 @@ async def insert_case(
         not_a_case,
         predicted_risk,
         content_fingerprint,
+        phone_index,
     )
     return row["report_id"], row["case_id"]
 
@@ -93,13 +95,16 @@ async def attach_report(
     *,
     case_id: int,
     content_fingerprint: str,
+    phone_index: str | None,
     held: str | None = None,
 ) -> int:
     """A further report on an existing case; returns the report id. A held one (`held`,
     the reason) is on the timeline as `report_held`, for an operator to look at."""
     conn = await _driver_connection(session)
     event = "report_held" if held else "report_added"
-    row = await conn.fetchrow(_ATTACH, *report_values, case_id, content_fingerprint, held, event)
+    row = await conn.fetchrow(
+        _ATTACH, *report_values, case_id, content_fingerprint, held, event, phone_index
+    )
     return row["report_id"]
 
 
@@ -137,6 +142,7 @@ _BY_CONTENT = """
 
 # The case, its report, the first timeline event, the audit row and the outbox row for
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
+# $5 is the reporter's phone sealed, $25 its blind index.
 _INSERT = """
     WITH c AS (
         INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
@@ -147,10 +153,10 @@ _INSERT = """
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
-                            content_fingerprint)
+                            content_fingerprint, phone_index)
         SELECT $1, $2, $3, c.id, $4, $5, CAST($6 AS smallint[]),
                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               $14, CAST($17 AS jsonb), $24
+               $14, CAST($17 AS jsonb), $24, $25
         FROM c
         RETURNING id, case_id
     ), e AS (
@@ -173,18 +179,18 @@ _INSERT = """
 
 
 # A further report on an existing case ($18; content fingerprint $19, held reason $20,
-# event name $21), its timeline event, its audit row and the case's matching again
-# (dispatch.children.tasks): the new report's child and place get their blocking keys, so
-# other cases find this one through what the later report said too.
+# event name $21, the reporter phone's blind index $22), its timeline event, its audit row
+# and the case's matching again (dispatch.children.tasks): the new report's child and place
+# get their blocking keys, so other cases find this one through what the later report said.
 _ATTACH = """
     WITH r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
-                            content_fingerprint, held)
+                            content_fingerprint, held, phone_index)
         VALUES ($1, $2, $3, $18, $4, $5, CAST($6 AS smallint[]),
                 CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                $14, CAST($17 AS jsonb), $19, $20)
+                $14, CAST($17 AS jsonb), $19, $20, $22)
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)

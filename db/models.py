@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import phone_index as _phone_index
+from db.columns import sealed_phone
 from db.columns import timestamp as _ts
-from db.crypto import EncryptedJSON, EncryptedText
+from db.crypto import EncryptedJSON, EncryptedText, indexed, phone_index
 
 
 def _json(default: Any = None) -> Any:
@@ -73,7 +75,8 @@ class AppUser(SQLModel, table=True):
     role: str = Field(max_length=20)
     department_code: str | None = Field(default=None, foreign_key="department.code")
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
-    phone: str | None = Field(default=None, max_length=32)
+    # Where the service texts its overdue notices; nothing looks a user up by it.
+    phone: str | None = sealed_phone()
     active: bool = Field(default=True)
     # Bumped on password change or logout-everywhere: outstanding tokens stop working.
     token_version: int = Field(default=0)
@@ -115,6 +118,7 @@ class Case(SQLModel, table=True):
     anonymised_at: datetime | None = _ts(nullable=True)
 
 
+@indexed(phone_index=lambda row: phone_index(row.reporter_phone))
 class Report(SQLModel, table=True):
     """One intake from one channel. Holds the personal data; the case points at the facts."""
 
@@ -132,7 +136,9 @@ class Report(SQLModel, table=True):
     case_id: int = Field(foreign_key="hcase.id", index=True)
     # Who reported (name, unit, role, phone): ciphertext at rest, for the center and police.
     reporter: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
-    reporter_phone: str | None = Field(default=None, max_length=32, index=True)
+    # Ciphertext; looked up (the caller profile, search, matching) by its blind index.
+    reporter_phone: str | None = sealed_phone()
+    phone_index: str | None = _phone_index(index=True)
     situations: list[int] = Field(
         default_factory=list,
         sa_column=sa.Column(ARRAY(sa.SmallInteger), nullable=False, server_default="{}"),

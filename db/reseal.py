@@ -33,21 +33,21 @@ def sealed_columns() -> list[tuple[sa.Table, sa.Column]]:
     return found
 
 
+_START = object()  # before the first key
+
+
 async def _batch(
     session: AsyncSession, table: sa.Table, column: sa.Column, after: object, size: int
 ) -> tuple[int, object | None]:
     key = table.primary_key.columns.values()[0]
     stored = sa.type_coerce(column, sa.Text)  # the ciphertext itself, not opened
     current = ring().current + ":"
-    rows = (
-        await session.execute(
-            sa.select(key, stored)
-            .where(key > after, stored.is_not(None), stored != "",
-                   sa.func.left(stored, len(current)) != current)
-            .order_by(key)
-            .limit(size)
-        )
-    ).all()
+    query = sa.select(key, stored).where(
+        stored.is_not(None), stored != "", sa.func.left(stored, len(current)) != current
+    )
+    if after is not _START:  # keys are ids, or text (the opt-outs' blind index)
+        query = query.where(key > after)
+    rows = (await session.execute(query.order_by(key).limit(size))).all()
     done = 0
     for row_id, token in rows:
         fresh = encrypt(decrypt(token))
@@ -64,7 +64,7 @@ async def reseal(sessions: async_sessionmaker, batch: int = 500) -> dict[str, in
     """Rewrite every sealed value not under the newest key; counts per `table.column`."""
     counts: dict[str, int] = {}
     for table, column in sealed_columns():
-        total, after = 0, 0
+        total, after = 0, _START
         while after is not None:
             async with sessions() as session, session.begin():
                 done, after = await _batch(session, table, column, after, batch)

@@ -2,7 +2,9 @@
 caller blocks.
 
 Phone numbers are E.164 (or, for a sender phonenumbers cannot parse, the raw sender id),
-kept here and in `report` only; lists and logs show them masked. Timestamps are set by the
+kept here and in `report` only, as ciphertext at rest; every lookup by number (threading,
+opt-outs, blocks, the caller profile) compares the `phone_index` beside it (db.crypto), and
+lists and logs show numbers masked. Timestamps are set by the
 application's clock, so windows and expiries can be tested without sleeping.
 """
 
@@ -12,27 +14,34 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import phone_index as _index
+from db.columns import sealed_phone as _phone
 from db.columns import timestamp as _at
-from db.crypto import EncryptedText
+from db.crypto import EncryptedText, indexed, phone_index
+
+_PHONE = {"phone_index": lambda row: phone_index(row.phone)}
 
 __all__ = ["CallerBlock", "SmsMessage", "SmsOptOut", "SmsThread", "VoiceCall", "VoiceCallback"]
 
 
+@indexed(**_PHONE)
 class SmsThread(SQLModel, table=True):
     """One texter's conversation about one report: the report an SMS opened, and every later
     message from that number while the thread stays active."""
 
     __tablename__ = "sms_thread"
-    __table_args__ = (sa.Index("ix_sms_thread_phone_last", "phone", "last_message_at"),)
+    __table_args__ = (sa.Index("ix_sms_thread_phone_last", "phone_index", "last_message_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    phone: str = Field(max_length=32)
+    phone: str = _phone(nullable=False)
+    phone_index: str | None = _index()
     report_id: int = Field(foreign_key="report.id", unique=True)
     case_id: int = Field(foreign_key="hcase.id", index=True)
     opened_at: datetime | None = _at()
     last_message_at: datetime | None = _at()
 
 
+@indexed(**_PHONE)
 class SmsMessage(SQLModel, table=True):
     """An SMS in or out. Inbound rows keep the reply we gave, so a retried webhook gets the
     same answer; outbound rows carry their delivery status."""
@@ -44,7 +53,8 @@ class SmsMessage(SQLModel, table=True):
     direction: str = Field(max_length=3)  # in, out
     # in: report, followup, stop, start, help; out: reply
     kind: str = Field(max_length=20)
-    phone: str = Field(max_length=32)
+    phone: str = _phone(nullable=False)
+    phone_index: str | None = _index()
     message_sid: str | None = Field(default=None, max_length=64, unique=True)
     # What the reporter wrote (or we sent): ciphertext at rest, an empty body stays empty.
     body: str = Field(sa_column=sa.Column(EncryptedText, nullable=False))
@@ -59,16 +69,20 @@ class SmsMessage(SQLModel, table=True):
     submitted_at: datetime | None = _at(nullable=True)
 
 
+@indexed(**_PHONE)
 class SmsOptOut(SQLModel, table=True):
-    """A number that sent 退订/STOP: nothing more is sent to it until it sends 开始/START."""
+    """A number that sent 退订/STOP: nothing more is sent to it until it sends 开始/START.
+    Keyed by the number's blind index (the number itself is ciphertext)."""
 
     __tablename__ = "sms_opt_out"
 
-    phone: str = Field(primary_key=True, max_length=32)
+    phone_index: str = Field(primary_key=True, max_length=64)
+    phone: str = _phone(nullable=False)
     keyword: str = Field(max_length=20)
     opted_out_at: datetime | None = _at()
 
 
+@indexed(**_PHONE)
 class VoiceCall(SQLModel, table=True):
     """One inbound call, from the greeting to its final status."""
 
@@ -88,7 +102,8 @@ class VoiceCall(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     call_sid: str = Field(max_length=64, unique=True)
-    phone: str | None = Field(default=None, max_length=32, index=True)
+    phone: str | None = _phone()
+    phone_index: str | None = _index(index=True)
     status: str = Field(max_length=20)
     route: str = Field(max_length=10)  # open, closed, blocked: decided once, at the greeting
     menu_choice: str | None = Field(default=None, max_length=10)  # emergency, normal
@@ -112,6 +127,7 @@ class VoiceCall(SQLModel, table=True):
     updated_at: datetime | None = _at()
 
 
+@indexed(**_PHONE)
 class VoiceCallback(SQLModel, table=True):
     """A call operators owe: a voicemail, a missed emergency call, a caller who gave up."""
 
@@ -126,7 +142,8 @@ class VoiceCallback(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     call_id: int = Field(foreign_key="voice_call.id", unique=True)
-    phone: str = Field(max_length=32)
+    phone: str = _phone(nullable=False)
+    phone_index: str | None = _index()
     case_id: int | None = Field(default=None, foreign_key="hcase.id")
     reason: str = Field(max_length=20)  # voicemail, missed_emergency, abandoned
     emergency: bool = Field(default=False)  # the caller pressed the emergency key
@@ -142,13 +159,15 @@ class VoiceCallback(SQLModel, table=True):
     done_at: datetime | None = _at(nullable=True)
 
 
+@indexed(**_PHONE)
 class CallerBlock(SQLModel, table=True):
     """A supervisor's time-limited block of an abusive number (the hotline only)."""
 
     __tablename__ = "caller_block"
 
     id: int | None = Field(default=None, primary_key=True)
-    phone: str = Field(max_length=32, index=True)
+    phone: str = _phone(nullable=False)
+    phone_index: str | None = _index(index=True)
     reason: str
     created_by: int = Field(foreign_key="app_user.id")
     created_at: datetime | None = _at()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import clock
 from channels.sms.optouts import opt_in, opt_out
-from db.crypto import EncryptedText
+from db.crypto import EncryptedText, phone_index
 from db.models import Case, Report
 from workflows.cases import emergency, receipts
 from workflows.cases.intake import NewReport, record_report
@@ -52,12 +52,13 @@ class ActiveThread:
 
 async def receive(session: AsyncSession, sms: InboundSms, *, ip: str | None) -> str:
     """Store the message (and its report, if it opens one); returns the reply ('' for none)."""
-    lock_key = func.hashtextextended(f"sms-from:{sms.sender}", 0)
+    index = phone_index(sms.sender)  # numbers are ciphertext: looked up by their index
+    lock_key = func.hashtextextended(f"sms-from:{index}", 0)
     await session.execute(select(func.pg_advisory_xact_lock(lock_key)))
     now = clock.now()
     known = (
         await session.execute(
-            _LOOKUP, {"sid": sms.sid, "phone": sms.sender, "since": active_since(now)}
+            _LOOKUP, {"sid": sms.sid, "phone_index": index, "since": active_since(now)}
         )
     ).one()
     if known.seen:
@@ -198,6 +199,7 @@ def _message_values(sms: InboundSms, kind: str, reply: str, now: datetime) -> di
     return {
         "kind": kind,
         "phone": sms.sender,
+        "phone_index": phone_index(sms.sender),
         "sid": sms.sid,
         "body": sms.body,
         "media": json.dumps(sms.media) if sms.media else None,
@@ -258,14 +260,15 @@ _ENDED = ", ".join(f"'{state}'" for state in ENDED_CASE_STATES)
 _LOOKUP = text(
     f"""
     SELECT m.id IS NOT NULL AS seen, m.reply AS earlier_reply,
-           EXISTS (SELECT 1 FROM sms_opt_out o WHERE o.phone = :phone) AS opted_out,
+           EXISTS (SELECT 1 FROM sms_opt_out o WHERE o.phone_index = :phone_index) AS opted_out,
            t.id AS thread_id, t.case_id, t.report_id, r.receipt_code
     FROM (SELECT 1) AS one
     LEFT JOIN sms_message m ON m.message_sid = :sid
     LEFT JOIN LATERAL (
         SELECT t.id, t.case_id, t.report_id
         FROM sms_thread t JOIN hcase c ON c.id = t.case_id
-        WHERE t.phone = :phone AND t.last_message_at > :since AND c.state NOT IN ({_ENDED})
+        WHERE t.phone_index = :phone_index AND t.last_message_at > :since
+          AND c.state NOT IN ({_ENDED})
         ORDER BY t.last_message_at DESC
         LIMIT 1
     ) t ON true
@@ -280,25 +283,29 @@ _THREAD_TEXT = text(
 ).columns(body=EncryptedText)  # bodies are ciphertext at rest (db.crypto)
 
 _MESSAGE_COLUMNS = (
-    "thread_id, direction, kind, phone, message_sid, body, media, reply, status, attempts,"
-    " created_at, updated_at"
+    "thread_id, direction, kind, phone, phone_index, message_sid, body, media, reply, status,"
+    " attempts, created_at, updated_at"
 )
 _MESSAGE_VALUES = (
-    "'in', :kind, :phone, :sid, :body, CAST(:media AS jsonb), :reply, 'received', 0, :now, :now"
+    "'in', :kind, :phone, :phone_index, :sid, :body, CAST(:media AS jsonb), :reply, 'received',"
+    " 0, :now, :now"
 )
+# The number and the text are ciphertext at rest (db.crypto), bound as such.
+_SEALED = (bindparam("body", type_=EncryptedText), bindparam("phone", type_=EncryptedText))
 
 # A first message: its thread and the message, in one statement.
 _OPEN_THREAD = text(
     f"""
     WITH t AS (
-        INSERT INTO sms_thread (phone, report_id, case_id, opened_at, last_message_at)
-        VALUES (:phone, :report_id, :case_id, :now, :now)
+        INSERT INTO sms_thread (phone, phone_index, report_id, case_id, opened_at,
+                                last_message_at)
+        VALUES (:phone, :phone_index, :report_id, :case_id, :now, :now)
         RETURNING id
     )
     INSERT INTO sms_message ({_MESSAGE_COLUMNS})
     SELECT t.id, {_MESSAGE_VALUES} FROM t
     """
-).bindparams(bindparam("body", type_=EncryptedText))
+).bindparams(*_SEALED)
 
 # Any other message: the message, the thread's last activity, the timeline event.
 _STORE_MESSAGE = text(
@@ -320,4 +327,4 @@ _STORE_MESSAGE = text(
     )
     SELECT id FROM m
     """
-).bindparams(bindparam("body", type_=EncryptedText))
+).bindparams(*_SEALED)

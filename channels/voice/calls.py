@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.callers import active_block, caller_number
+from db.crypto import phone_index
 from db.telephony import VoiceCall, VoiceCallback
 from db.timeline import case_event
 from workflows.cases.intake import IntakeResult, NewReport, record_report
@@ -61,6 +62,7 @@ async def call_for(
         .values(
             call_sid=sid,
             phone=phone,
+            phone_index=phone_index(phone),
             status=status if status in CALL_RANKS else "ringing",
             route=route,
             created_at=now,
@@ -185,6 +187,7 @@ async def request_callback(
         .values(
             call_id=call.id,
             phone=call.phone,
+            phone_index=call.phone_index,
             case_id=call.case_id,
             reason=reason,
             emergency=call.menu_choice == "emergency",

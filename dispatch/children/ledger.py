@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.types import NullType
 
 from channels.errors import ApiError
-from db.crypto import blind_index
+from db.crypto import blind_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian, LedgerImport
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
 from dispatch.children.service import child_profile_of, refresh_child_keys
@@ -211,7 +211,8 @@ def _profile(f: dict[str, Any]):
         name=f.get("name"), gender=f.get("gender"), birth_date=f.get("birth_date"),
         age=f.get("age"), age_given_on=date.today() if f.get("age") is not None else None,
         address=f.get("address"), jurisdiction=f.get("jurisdiction_code"),
-        phones=[f["guardian"]["phone"]] if f.get("guardian", {}).get("phone") else [],
+        phones=[phone_index(f["guardian"]["phone"])] if f.get("guardian", {}).get("phone")
+        else [],
         categories=f.get("categories") or (),
         id_index=blind_index("id", f["id_number"]) if f.get("id_number") else None,
     )
@@ -415,7 +416,7 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
             if kind == "canvass":
                 child.last_seen_at = _seen_at(row.fields)
             phone = row.fields.get("guardian", {}).get("phone")
-            refresh_child_keys(child, [phone] if phone else [])
+            refresh_child_keys(child, [phone_index(phone)] if phone else [])
             session.add(child)
             fresh.append((row, child))
     matched = {r.child_id: r for r in rows if r.status == "matched"}

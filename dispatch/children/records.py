@@ -120,7 +120,9 @@ def apply_fields(child: Child, fields: dict[str, Any]) -> list[str]:
 
 async def _phones(session: AsyncSession, child_id: int) -> list[str]:
     rows = await session.execute(
-        select(Guardian.phone).where(Guardian.child_id == child_id, Guardian.phone.is_not(None))
+        select(Guardian.phone_index).where(
+            Guardian.child_id == child_id, Guardian.phone_index.is_not(None)
+        )
     )
     return [p for (p,) in rows]
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.crypto import phone_index
 from db.models import Case, Report
 from db.models_children import Child, Guardian
 from dispatch.staff.auth import Principal
@@ -41,7 +42,7 @@ def profile_of(report: Report) -> Profile:
     return report_profile(
         child=report.child,
         address=report.address,
-        reporter_phone=report.reporter_phone,
+        phone_index=phone_index(report.reporter_phone),
         jurisdiction=report.jurisdiction_code,
         categories=report.categories or (),
         text=report.description,
@@ -58,7 +59,7 @@ _CANDIDATE_COLUMNS = (
     Report.case_id,
     Report.child,
     Report.address,
-    Report.reporter_phone,
+    Report.phone_index,
     Report.jurisdiction_code,
     Report.categories,
     Report.description,
@@ -105,7 +106,7 @@ async def similar_cases(
         theirs = report_profile(
             child=row.child,
             address=row.address,
-            reporter_phone=row.reporter_phone,
+            phone_index=row.phone_index,
             jurisdiction=row.jurisdiction_code,
             categories=row.categories or (),
             text=row.description,
@@ -188,11 +189,11 @@ async def backfill_keys(session: AsyncSession, *, batch: int = 2000) -> int:
 
     async def keys_of(rows) -> list[dict]:
         return [{"row_id": r.id, "keys": keys(report_profile(
-            child=r.child, address=r.address, reporter_phone=r.reporter_phone,
+            child=r.child, address=r.address, phone_index=r.phone_index,
             jurisdiction=r.jurisdiction_code, text=r.description, at=r.created_at,
         ))} for r in rows]
 
-    columns = (Report.child, Report.address, Report.reporter_phone, Report.jurisdiction_code,
+    columns = (Report.child, Report.address, Report.phone_index, Report.jurisdiction_code,
                Report.description, Report.created_at)
     return await _backfill(session, Report, columns, keys_of, batch)
 
@@ -235,10 +236,11 @@ async def backfill_child_keys(session: AsyncSession, *, batch: int = 2000) -> in
 
 
 async def guardian_phones(session: AsyncSession, child_ids: list[int]) -> dict[int, list[str]]:
+    """The blind indexes of each child's guardians' numbers (what matching compares)."""
     out: dict[int, list[str]] = {}
     rows = await session.execute(
-        select(Guardian.child_id, Guardian.phone).where(
-            Guardian.child_id.in_(child_ids), Guardian.phone.is_not(None)
+        select(Guardian.child_id, Guardian.phone_index).where(
+            Guardian.child_id.in_(child_ids), Guardian.phone_index.is_not(None)
         )
     )
     for child_id, phone in rows:

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.crypto import phone_index
 from db.models import Case, Jurisdiction, Report
 from dispatch.console.incoming import SNIPPET_CHARS
 from dispatch.console.masking import mask_numbers
@@ -73,7 +74,7 @@ def _text_filter(text: str) -> ColumnElement[bool]:
     # is a valid mobile number to it), so only what is typed as a number is looked up as one.
     phone = normalize_phone(text) if _PHONE_TYPED.fullmatch(text) else None
     if phone:
-        return Report.reporter_phone == phone
+        return Report.phone_index == phone_index(phone)  # the number is ciphertext
     return or_(
         Report.description.icontains(text, autoescape=True),
         Report.child["name"].astext.icontains(text, autoescape=True),

@@ -126,7 +126,7 @@ _ANONYMISE_CASES = (
                               'needs', assessment->'needs',
                               'assessed_at', assessment->'assessed_at')) END
        WHERE id = ANY(:ids)""",
-    """UPDATE report SET reporter = NULL, reporter_phone = NULL, address = NULL,
+    """UPDATE report SET reporter = NULL, reporter_phone = NULL, phone_index = NULL, address = NULL,
          child = CASE WHEN child IS NULL THEN NULL ELSE jsonb_strip_nulls(
            jsonb_build_object('age', child->'age', 'gender', child->'gender')) END,
          description = :mark, raw = NULL, judgement = judgement - 'evidence',
@@ -156,11 +156,12 @@ _ANONYMISE_CASES = (
     """UPDATE partner_message SET body = '{"anonymised": true}'::jsonb
        WHERE case_id = ANY(:ids)""",
     # SMS bodies are ciphertext (db.crypto): cleared to empty, which stays empty, not marked.
-    f"""UPDATE sms_message SET phone = '', body = '', reply = NULL, media = NULL
+    f"""UPDATE sms_message SET phone = '', phone_index = NULL, body = '', reply = NULL,
+         media = NULL
        WHERE thread_id IN {_THREADS}""",
-    "UPDATE sms_thread SET phone = '' WHERE case_id = ANY(:ids)",
-    "UPDATE voice_call SET phone = NULL WHERE case_id = ANY(:ids)",
-    """UPDATE voice_callback SET phone = '',
+    "UPDATE sms_thread SET phone = '', phone_index = NULL WHERE case_id = ANY(:ids)",
+    "UPDATE voice_call SET phone = NULL, phone_index = NULL WHERE case_id = ANY(:ids)",
+    """UPDATE voice_callback SET phone = '', phone_index = NULL,
          note = CASE WHEN note IS NULL OR note = '' THEN note ELSE :mark END
        WHERE case_id = ANY(:ids)""",
     "DELETE FROM triage_example WHERE case_id = ANY(:ids)",

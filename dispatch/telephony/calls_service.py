@@ -277,13 +277,13 @@ async def caller_profile(
     calls, first = (
         await session.execute(
             select(func.count(), func.min(VoiceCall.created_at)).where(
-                VoiceCall.phone == call.phone, via_case(VoiceCall.case_id, principal)
+                VoiceCall.phone_index == call.phone_index, via_case(VoiceCall.case_id, principal)
             )
         )
     ).one()
     threads = await session.scalar(
         select(func.count()).where(
-            SmsThread.phone == call.phone, via_case(SmsThread.case_id, principal)
+            SmsThread.phone_index == call.phone_index, via_case(SmsThread.case_id, principal)
         )
     )
     block = await active_block(session, call.phone, now)
@@ -291,7 +291,7 @@ async def caller_profile(
         await session.execute(
             select(Report, Case)
             .join(Case, Case.id == Report.case_id)
-            .where(Report.reporter_phone == call.phone, via_case(Case.id, principal))
+            .where(Report.phone_index == call.phone_index, via_case(Case.id, principal))
             .order_by(Report.id.desc())
             .limit(50)
         )

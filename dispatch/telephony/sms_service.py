@@ -124,7 +124,9 @@ async def list_threads(
         .correlate(SmsThread)
         .scalar_subquery()
     )
-    opted = select(SmsOptOut.phone).where(SmsOptOut.phone == SmsThread.phone).exists()
+    opted = (
+        select(SmsOptOut.phone_index).where(SmsOptOut.phone_index == SmsThread.phone_index)
+    ).exists()
     stmt = (
         select(SmsThread, Case.state, opted, count)
         .join(Case, Case.id == SmsThread.case_id)

@@ -9,6 +9,7 @@ import json
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from db.crypto import phone_index
 from db.models import AuditLog, Notification, Office, Referral, Report
 from db.triage import TriageExample
 from dispatch.ops.cli import app as cli
@@ -177,7 +178,9 @@ async def test_making_a_waiting_sms_case_an_emergency_sends_police_at_once(
         from db.models import Report
 
         case_id = (
-            await session.execute(select(Report.case_id).where(Report.reporter_phone == sender))
+            await session.execute(
+                select(Report.case_id).where(Report.phone_index == phone_index(sender))
+            )
         ).scalar_one()
     assert any(c["id"] == case_id for c in cases)
     answer = await client.patch(
@@ -291,7 +294,9 @@ async def test_moving_a_waiting_emergency_moves_police_copy_to_the_new_place(
     await run_jobs()
     async with sessions() as session:
         case_id = (
-            await session.execute(select(Report.case_id).where(Report.reporter_phone == sender))
+            await session.execute(
+                select(Report.case_id).where(Report.phone_index == phone_index(sender))
+            )
         ).scalar_one()
     (first,) = await _referrals(sessions, case_id)
     assert first.department_code == "police" and first.jurisdiction_code == "990100"

@@ -5,6 +5,7 @@ import secrets
 
 from sqlalchemy import select
 
+from db.crypto import phone_index
 from db.models import Notification, Referral
 from db.telephony import SmsMessage
 from tests.fixtures.console import form_token
@@ -35,7 +36,8 @@ async def _to_follow_up(client, pump, headers, **changes) -> int:
 async def _notices(sessions, phone: str) -> list[str]:
     async with sessions() as session:
         rows = (await session.execute(select(SmsMessage.body).where(
-            SmsMessage.phone == "+86" + phone, SmsMessage.kind == "notice"))).scalars()
+            SmsMessage.phone_index == phone_index("+86" + phone),
+            SmsMessage.kind == "notice"))).scalars()
         return list(rows)
 
 

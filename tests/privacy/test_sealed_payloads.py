@@ -69,15 +69,17 @@ async def test_a_text_thread_is_unreadable_in_the_database_and_judged_whole(
         assert (await signed(client, "/channels/twilio/sms", sms(sender, words))).status_code == 200
     conn = await asyncpg.connect(database_url)
     try:
-        stored = await conn.fetch("SELECT body FROM sms_message WHERE phone = $1", sender)
+        stored = await conn.fetch("SELECT body FROM sms_message WHERE phone_index = $1",
+                                  crypto.phone_index(sender))
     finally:
         await conn.close()
     assert len(stored) == 2 and not any("打我" in r["body"] or "学校" in r["body"] for r in stored)
     async with sessions() as session:
         bodies = (await session.execute(select(SmsMessage.body).where(
-            SmsMessage.phone == sender).order_by(SmsMessage.id))).scalars().all()
+            SmsMessage.phone_index == crypto.phone_index(sender)
+        ).order_by(SmsMessage.id))).scalars().all()
         case_id = await session.scalar(select(Report.case_id).where(
-            Report.reporter_phone == sender))
+            Report.phone_index == crypto.phone_index(sender)))
         case = await session.get(Case, case_id)
     assert bodies == ["我在学校附近", "我爸喝了酒正在打我妈妈和我 快来"]
     assert case.emergency  # the second message, read through the ciphertext, raised the case

@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select, update
 
 from channels.sms import outbound as sms_outbound
+from db.crypto import phone_index
 from db.handlers import JobContext
 from db.models import CaseEvent, Outbox, Report
 from db.telephony import SmsMessage, SmsOptOut
@@ -106,7 +107,7 @@ async def test_a_reply_goes_to_twilio_with_a_status_callback_and_statuses_only_a
     assert detail["messages"][0]["auto_reply"].startswith("【未成年人救助保护热线】")
     async with sessions() as session:
         case_id = await session.scalar(
-            select(Report.case_id).where(Report.reporter_phone == sender)
+            select(Report.case_id).where(Report.phone_index == phone_index(sender))
         )
         events = (
             await session.execute(select(CaseEvent.event).where(CaseEvent.case_id == case_id))
@@ -177,7 +178,7 @@ async def test_twilio_refusing_a_reply_marks_it_failed_without_retrying(
     await run_jobs()
     assert (await message(sessions, second["id"])).status == "failed"
     async with sessions() as session:
-        assert (await session.get(SmsOptOut, sender)).keyword == "twilio"
+        assert (await session.get(SmsOptOut, phone_index(sender))).keyword == "twilio"
     refused = await client.post(
         f"/api/v1/sms/threads/{thread_id}/replies", json={"text": "再试"}, headers=operator
     )

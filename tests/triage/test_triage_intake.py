@@ -9,6 +9,7 @@ import secrets
 
 from sqlalchemy import select
 
+from db.crypto import phone_index
 from db.models import Case, Referral, Report
 from tests.fixtures.partners import order
 from tests.fixtures.reports import report
@@ -116,7 +117,7 @@ async def test_a_mandatory_reporters_account_of_situation_2_is_mandatory_with_no
     await run_jobs()
     async with sessions() as session:
         texted = (
-            await session.execute(select(Report).where(Report.reporter_phone == sender))
+            await session.execute(select(Report).where(Report.phone_index == phone_index(sender)))
         ).scalar_one()
         sms_case = await session.get(Case, texted.case_id)
     assert sms_case.mandatory is False and "sexual_abuse" in sms_case.categories
@@ -136,7 +137,7 @@ async def test_a_consultation_sms_is_not_dispatched_and_waits_with_its_reason(
     await run_jobs()
     async with sessions() as session:
         texted = (
-            await session.execute(select(Report).where(Report.reporter_phone == sender))
+            await session.execute(select(Report).where(Report.phone_index == phone_index(sender)))
         ).scalar_one()
     case = await _case(sessions, texted.case_id)
     assert case.not_a_case == "consultation" and case.state == "discovered"
@@ -167,7 +168,7 @@ async def test_an_sms_thread_is_judged_as_a_whole_and_its_place_routes_it(
     await signed(client, "/channels/twilio/sms", _sms(sender, "有个孩子天天没人管"))
     async with sessions() as session:
         first = (
-            await session.execute(select(Report).where(Report.reporter_phone == sender))
+            await session.execute(select(Report).where(Report.phone_index == phone_index(sender)))
         ).scalar_one()
     case = await _case(sessions, first.case_id)
     assert case.jurisdiction_code is None  # no place named yet

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import intake_repository
-from db.crypto import seal_json
+from db.crypto import phone_index, seal, seal_json
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
@@ -350,9 +350,11 @@ async def record_report(
     )
     code = receipts.new_code()
     args = _report_args(new, fp, code, decision.categories, judgement)
+    index = phone_index(new.reporter_phone)  # what lookups by the number compare
     if found:  # a burst's later copy: stored, joined, held (see above)
         report_id = await intake_repository.attach_report(
-            session, args, case_id=found.case_id, content_fingerprint=content, held=HELD_BURST
+            session, args, case_id=found.case_id, content_fingerprint=content, held=HELD_BURST,
+            phone_index=index,
         )
         _count(new, decision, outcome="held")
         if decision.emergency:
@@ -366,7 +368,7 @@ async def record_report(
         )
     if case_id is not None:
         report_id = await intake_repository.attach_report(
-            session, args, case_id=case_id, content_fingerprint=content
+            session, args, case_id=case_id, content_fingerprint=content, phone_index=index
         )
         _count(new, decision, outcome="joined")
         return IntakeResult(report_id, case_id, code, False, decision.emergency)
@@ -374,6 +376,7 @@ async def record_report(
         session,
         args,
         content_fingerprint=content,
+        phone_index=index,
         state="discovered",
         emergency=decision.emergency,
         mandatory=decision.mandatory,
@@ -405,7 +408,7 @@ def _report_args(
         new.external_id or f"fp-{fp[:32]}-{code}",
         code,
         seal_json(new.reporter),  # ciphertext at rest (db.crypto)
-        new.reporter_phone,
+        seal(new.reporter_phone),  # ciphertext at rest; its blind index goes beside it
         new.situations,
         categories,
         _json_or_none(new.child),

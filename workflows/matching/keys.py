@@ -4,7 +4,7 @@ Stored as a text[] with a GIN index (plain PostgreSQL, no pg_trgm), so finding c
 an index lookup (`keys && ARRAY[...]`) and only they are scored. One key per way a match can
 be written differently: surname + last syllable by sound (王晓明 / 王小明, a middle
 character off), and for three-character names the initials (a last character off) and the
-given name by sound (a surname misheard), each phone,
+given name by sound (a surname misheard), each phone's blind index,
 each named place of the address (幸福里, 幸福里3栋), the ID number's blind index, and the
 jurisdiction with the week (an unnamed child at an unnamed spot: place + time + story).
 """

@@ -39,7 +39,7 @@ class Profile:
     gender: str | None = None
     address: str | None = None
     jurisdiction: str | None = None
-    phones: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()  # blind indexes of the numbers, never the numbers
     at: datetime | None = None
     categories: frozenset[str] = frozenset()
     text: str | None = None
