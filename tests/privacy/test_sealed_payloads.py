@@ -5,18 +5,16 @@ import asyncio
 import secrets
 
 import asyncpg
-import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from db import crypto
 from db.models import Case, Report
 from db.telephony import SmsMessage, VoiceCall
-from dispatch.ops.cli import app as cli
+from tests.fixtures.keys import run_cli as _cli
 from tests.fixtures.partners import order
 from tests.fixtures.twilio_fake import mobile, signed, sms
 
-pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.twilio")
+pytest_plugins = ("tests.fixtures.keys", "tests.fixtures.partners", "tests.fixtures.twilio")
 
 
 async def _stored(database_url: str, sql: str, *args) -> str:
@@ -83,26 +81,6 @@ async def test_a_text_thread_is_unreadable_in_the_database_and_judged_whole(
         case = await session.get(Case, case_id)
     assert bodies == ["我在学校附近", "我爸喝了酒正在打我妈妈和我 快来"]
     assert case.emergency  # the second message, read through the ciphertext, raised the case
-
-
-@pytest.fixture
-def ring_with(settings):
-    """Put `entries` (newest first) in the process's ring for the rest of the test; the
-    run's ring is back afterwards."""
-    saved = list(crypto._configured)
-
-    def use(entries: str) -> None:
-        crypto.configure(settings.model_copy(update={"hotline_data_key": entries}))
-        crypto.reload()
-
-    yield use
-    crypto._configured[:] = saved
-    crypto.reload()
-
-
-async def _cli(monkeypatch, database_url, *args):
-    monkeypatch.setattr("dispatch.ops.cli._database_url", lambda: database_url)
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
 
 
 async def test_rotation_reencrypts_every_sealed_field_and_a_rerun_has_nothing_left(
