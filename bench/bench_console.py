@@ -18,6 +18,7 @@ service share this machine's cores.
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import time
@@ -33,7 +34,11 @@ from dispatch.console import periods
 from dispatch.ops import schema
 from dispatch.staff.auth import hash_password
 
+# One data key for the seeding and the service (reporters' phones are ciphertext at rest).
+os.environ.setdefault("HOTLINE_DATA_KEY", "bench-console-" + "k" * 20)
+
 PASSWORD = "bench-console-password"
+PHONE = "+8613800138000"
 JURISDICTIONS = [
     "990100", "990102", "990103", "990104", "990102001", "990102002", "990103001",
     "990104001", "990102001001", "990102001002", "990102002001", "990103001001",
@@ -73,8 +78,7 @@ SELECT (ARRAY['webform','webform','sms','voice','110','12345','12355'])[1 + c.id
        'bench-' || c.id, 'B' || lpad(c.id::text, 10, '0'), c.id,
        jsonb_build_object('name', '李老师', 'unit', '东湖第一小学', 'role', 'teacher',
                           'phone', '+86138' || lpad((c.id % 100000000)::text, 8, '0')),
-       '+86138' || lpad((c.id % 100000000)::text, 8, '0'),
-       '{4}', c.categories,
+       NULL, '{4}', c.categories,
        jsonb_build_object('name', '王小明' || c.id, 'age', 3 + c.id % 15, 'gender', 'male',
                           'address', '幸福里小区' || (c.id % 40) || '栋'),
        c.jurisdiction_code, '幸福里小区' || (c.id % 40) || '栋',
@@ -156,6 +160,11 @@ async def seed(database_url: str, cases: int) -> dict[str, int]:
                     _bind(statement),
                     *_args(statement, start, now - 3600, cases),
                 )
+            # Sealed as the service stores it (db.crypto): one number, its blind index.
+            from db.crypto import encrypt, phone_index
+
+            await conn.execute("UPDATE report SET reporter_phone = $1, phone_index = $2",
+                               encrypt(PHONE), phone_index(PHONE))
             password = hash_password(PASSWORD)
             for role in ("operator", "supervisor"):
                 await conn.execute(
