@@ -3,6 +3,7 @@ table, while the service still finds them by number (threading, STOP, blocks, th
 profile, through a key rotation), and migration 0031 converts what was stored plain."""
 
 import asyncio
+import hashlib
 import secrets
 
 import asyncpg
@@ -14,6 +15,7 @@ from tests.fixtures.keys import run_cli
 from tests.fixtures.reports import report
 from tests.fixtures.twilio_fake import mobile, signed, sms
 from tests.telephony.test_voice_channel import CLOSED, call, new_sid, parse, post, ring_and_choose
+from workflows.cases import intake
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.keys", "tests.fixtures.twilio")
 
@@ -73,6 +75,26 @@ async def test_no_table_shows_the_number_of_a_reporter_texter_and_caller(
     assert sorted(r["channel"] for r in profile["reports"]) == ["sms", "webform"]
     case = (await client.get(f"/api/v1/cases/{made.json()['case_id']}", headers=operator)).json()
     assert case["reports"][0]["reporter"]["phone"] == number
+
+
+async def test_the_submission_fingerprint_cannot_be_recomputed_from_a_guessed_number(
+    client, database_url, monkeypatch
+):
+    body = report(reporter={"name": "李老师", "role": "teacher", "phone": mobile()[3:]})
+    made = await client.post("/api/v1/reports", json=body)
+    assert made.status_code == 201, made.text
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchval(
+            "SELECT fingerprint FROM report WHERE id = $1", made.json()["report_id"])
+    finally:
+        await conn.close()
+    # Whoever holds a dump knows the rest of the report; an unkeyed hash of it with each
+    # candidate number would find the reporter's.
+    monkeypatch.setattr(intake, "keyed_hash", lambda data: hashlib.sha256(data).hexdigest(),
+                        raising=False)
+    guessed = intake.fingerprint(intake.from_report_in(intake.ReportIn.model_validate(body)))
+    assert stored != guessed
 
 
 async def test_texts_thread_and_stop_holds_through_a_key_rotation(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import intake_repository
-from db.crypto import phone_index, seal, seal_json
+from db.crypto import keyed_hash, phone_index, seal, seal_json
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
@@ -268,7 +268,9 @@ def from_report_in(body: ReportIn, *, channel: str = "webform") -> NewReport:
 
 
 def fingerprint(report: NewReport) -> str:
-    """Same channel and same content → same fingerprint (personal data only as a hash)."""
+    """Same channel and same content → same fingerprint (personal data only as a keyed
+    hash: a plain SHA-256 of the reporter's name and number could be tested against guesses
+    by anyone holding a dump)."""
     content = {
         "channel": report.channel,
         "description": report.description,
@@ -280,7 +282,7 @@ def fingerprint(report: NewReport) -> str:
         "danger": report.in_danger_now,
     }
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return keyed_hash(blob)
 
 
 def content_fingerprint(description: str) -> str:
