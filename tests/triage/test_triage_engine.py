@@ -113,6 +113,17 @@ def test_reported_speech_and_fiction_do_not_fire():
     assert "抱走" in fires("新闻里说有人贩子，今天我家孩子刚刚在超市被抱走")
 
 
+def test_a_child_living_with_the_person_who_keeps_hurting_them_is_in_danger_now():
+    """The corpus README's rule: tonight in the home of the suspect of ongoing abuse; not
+    when the child is away from them now or the hurt is denied."""
+    text = "我外甥跟着他舅舅住，舅舅动不动就拿衣架打他，胳膊上都是印子"
+    assert fires(text) == ["舅舅动不动就拿衣架打他"]
+    j = judge(text, channel="sms")
+    assert j.emergency and "舅舅动不动就拿衣架打他" in j.evidence["emergency"]
+    assert fires("继父以前经常打她，现在她住在外婆家，很少见面") == []
+    assert fires("爸爸说他没有打他，身上的伤是自己摔的") == []
+
+
 def test_scope_marks_the_tokens_the_model_sees():
     clause = prepare("邻居说没有打孩子").clauses[0]
     marks = dict(clause.tokens)

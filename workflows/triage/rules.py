@@ -56,9 +56,46 @@ def _scan(prepared: Prepared, phrases: list[str] | tuple[str, ...],
 
 def danger(prepared: Prepared) -> Found:
     """Danger phrases that fire: any not under a clear negation, hypothetical, reported or
-    past scope. When unsure, a phrase counts."""
+    past scope, and a child living with the person who keeps hurting them. When unsure, a
+    phrase counts."""
     phrases, harmless = _danger()
-    return _scan(prepared, phrases, harmless)
+    found = _scan(prepared, phrases, harmless)
+    abuse = ongoing_abuse(prepared)
+    return Found(list(dict.fromkeys(found.fired + abuse)), found.ignored) if abuse else found
+
+
+@cache
+def _abuse() -> dict[str, tuple[str, ...]]:
+    config = load("triage").get("engine", {}).get("abuse", {})
+    return {key: tuple(config.get(key, ())) for key in
+            ("household", "acts", "repeated", "injuries", "apart")}
+
+
+def ongoing_abuse(prepared: Prepared) -> list[str]:
+    """"继父又打她", "他叔经常拿烟头烫他": a household member before an act of abuse in one
+    clause (the act outside a clear scope), in a text that says it keeps happening or shows
+    the injuries and nothing of the child being apart from them now. The corpus README's
+    rule: the child is tonight in the home of the suspect of ongoing abuse."""
+    words = _abuse()
+    text = prepared.text
+    if not words["acts"] or any(w in text for w in words["apart"]):
+        return []
+    if not any(w in text for w in words["repeated"] + words["injuries"]):
+        return []
+    who, acts = _pattern(words["household"]), _pattern(words["acts"])
+    if who is None or acts is None:
+        return []
+    out = []
+    for clause in prepared.clauses:
+        first = who.search(clause.text)
+        if first is None:
+            continue
+        for act in acts.finditer(clause.text, first.end()):
+            span = clause.scope.at(act.start(), len(act.group(0)))
+            if not (span and span.clear):
+                out.append(clause.text[first.start():act.end()])
+                break
+    return out
 
 
 def safety(prepared: Prepared) -> list[str]:
