@@ -4,7 +4,8 @@ A dump of the database or a backup must not show who reported, which child, whic
 `EncryptedText` / `EncryptedJSON` columns hold AES-GCM ciphertext (random 96-bit nonce,
 authenticated: an altered value or the wrong key raises, it never reads as other data);
 `blind_index` gives a keyed HMAC of a value for the lookups that need equality (phone
-threading, duplicate matching, caller blocks), since ciphertext cannot be searched.
+threading, duplicate matching, caller blocks), since ciphertext cannot be searched;
+`name_index` the keyed hashes a search by part of a child's name looks for.
 
 Keys: `HOTLINE_DATA_KEY` (kept apart from the token key, so rotating one leaves the other),
 or the file `data_key` in the data dir, generated once. Either holds a key ring, newest
@@ -22,6 +23,7 @@ import os
 import secrets
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -231,13 +233,21 @@ def name_key(text: str | None) -> str:
     """A name or address as duplicate matching compares it: 王 小红 and 王小红 are one."""
     if not text:
         return ""
-    return "".join(ch for ch in text.lower() if ch not in NAME_NOISE)
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower()
+                   if ch not in NAME_NOISE)
 
 
-def child_name_index(child: dict | None) -> str | None:
-    """The blind index of a report's child by name (duplicate matching, search)."""
-    name = name_key((child or {}).get("name"))
-    return blind_index("child_name", name) if name else None
+# A search by part of a name needs this many characters: one character is in too many names.
+NAME_QUERY_MIN = 2
+
+
+def name_index(text: str | None) -> list[str]:
+    """A child's name as keyed hashes of each pair of consecutive characters (王小红 → 王小,
+    小红), so a search for two or more consecutive characters of a name finds it without the
+    name being stored plain. A search's own pairs (the same function) must all be among a
+    name's: for names of two to four characters, that is a name containing the text."""
+    key = name_key(text)
+    return list(dict.fromkeys(blind_index("name2", key[i:i + 2]) for i in range(len(key) - 1)))
 
 
 def seal(value: str | None) -> str | None:

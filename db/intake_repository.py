@@ -2,7 +2,7 @@
 transaction (measured: `bench/bench_intake.py`), so a report, its case, the first timeline
 event, the audit row and the outbox row are one statement and one round trip.
 
-The values come as `$1…$17` in the order `workflows.cases.intake` builds them; each
+The values come as `$1…$18` in the order `workflows.cases.intake` builds them; each
 statement's own values follow.
 """
 
@@ -142,21 +142,21 @@ _BY_CONTENT = """
 
 # The case, its report, the first timeline event, the audit row and the outbox row for
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
-# $5 is the reporter's phone sealed, $25 its blind index.
+# $5 is the reporter's phone sealed, $26 its blind index.
 _INSERT = """
     WITH c AS (
         INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
                            not_a_case, predicted_risk)
-        VALUES ($18, CAST($7 AS text[]), $19, $20, $21, $22, $23)
+        VALUES ($19, CAST($7 AS text[]), $20, $21, $22, $23, $24)
         RETURNING id, state
     ), r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
-                            content_fingerprint, phone_index)
+                            content_fingerprint, phone_index, name_index)
         SELECT $1, $2, $3, c.id, $4, $5, CAST($6 AS smallint[]),
-               CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-               $14, CAST($17 AS jsonb), $24, $25
+               CAST($7 AS text[]), $8, $9, $10, $11, $12, $13,
+               $14, CAST($17 AS jsonb), $25, $26, CAST($18 AS text[])
         FROM c
         RETURNING id, case_id
     ), e AS (
@@ -178,8 +178,8 @@ _INSERT = """
     """
 
 
-# A further report on an existing case ($18; content fingerprint $19, held reason $20,
-# event name $21, the reporter phone's blind index $22), its timeline event, its audit row
+# A further report on an existing case ($19; content fingerprint $20, held reason $21,
+# event name $22, the reporter phone's blind index $23), its timeline event, its audit row
 # and the case's matching again (dispatch.children.tasks): the new report's child and place
 # get their blocking keys, so other cases find this one through what the later report said.
 _ATTACH = """
@@ -187,22 +187,22 @@ _ATTACH = """
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
                             address, description, in_danger_now, fingerprint, raw, judgement,
-                            content_fingerprint, held, phone_index)
-        VALUES ($1, $2, $3, $18, $4, $5, CAST($6 AS smallint[]),
-                CAST($7 AS text[]), CAST($8 AS jsonb), $9, $10, $11, $12, $13,
-                $14, CAST($17 AS jsonb), $19, $20, $22)
+                            content_fingerprint, held, phone_index, name_index)
+        VALUES ($1, $2, $3, $19, $4, $5, CAST($6 AS smallint[]),
+                CAST($7 AS text[]), $8, $9, $10, $11, $12, $13,
+                $14, CAST($17 AS jsonb), $20, $21, $23, CAST($18 AS text[]))
         RETURNING id, case_id
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, data)
-        SELECT r.case_id, $21, $15,
+        SELECT r.case_id, $22, $15,
                jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
-                                                    'held', $20::text))
+                                                    'held', $21::text))
         FROM r
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
         SELECT $15, 'report.create', 'case', r.case_id::text, $16,
                jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
-                                                    'held', $20::text))
+                                                    'held', $21::text))
         FROM r
     ), o AS (
         INSERT INTO outbox (topic, payload, attempts)

@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from db.columns import phone_index as _phone_index
 from db.columns import sealed_phone
 from db.columns import timestamp as _ts
-from db.crypto import EncryptedJSON, EncryptedText, indexed, phone_index
+from db.crypto import EncryptedJSON, EncryptedText, indexed, name_index, phone_index
 
 
 def _json(default: Any = None) -> Any:
@@ -118,7 +118,10 @@ class Case(SQLModel, table=True):
     anonymised_at: datetime | None = _ts(nullable=True)
 
 
-@indexed(phone_index=lambda row: phone_index(row.reporter_phone))
+@indexed(
+    phone_index=lambda row: phone_index(row.reporter_phone),
+    name_index=lambda report: name_index((report.child or {}).get("name")),
+)
 class Report(SQLModel, table=True):
     """One intake from one channel. Holds the personal data; the case points at the facts."""
 
@@ -127,6 +130,7 @@ class Report(SQLModel, table=True):
         sa.Index("ix_report_recent_fingerprint", "fingerprint", "created_at"),
         sa.Index("ix_report_recent_content", "content_fingerprint", "created_at"),
         sa.Index("ix_report_match_keys", "match_keys", postgresql_using="gin"),
+        sa.Index("ix_report_name_index", "name_index", postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,7 +148,10 @@ class Report(SQLModel, table=True):
         sa_column=sa.Column(ARRAY(sa.SmallInteger), nullable=False, server_default="{}"),
     )
     categories: list[str] = _texts()
-    child: dict | None = _json()
+    # What the reporter said of the child (name, age, gender, address): ciphertext at rest;
+    # `name_index` holds keyed hashes of the name's character pairs, for search by name.
+    child: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
+    name_index: list[str] = _texts()
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     address: str | None = None
     description: str

@@ -2,9 +2,9 @@
 child, the file's own events, and ledger imports.
 
 A report keeps what its reporter said (report.child); the `child` row is what the center has
-established, linked to every case about the child over the years. ID numbers and guardians'
-phones are stored encrypted with a blind index for lookups (db.crypto); `match_keys` are the
-blocking keys of workflows.matching under a GIN index.
+established, linked to every case about the child over the years. Names, ID numbers and
+guardians' names and phones are stored encrypted, with blind indexes for lookups (db.crypto);
+`match_keys` are the keyed blocking keys of workflows.matching under a GIN index.
 """
 
 from datetime import date, datetime
@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from db.columns import timestamp
-from db.crypto import EncryptedText
+from db.crypto import EncryptedText, indexed, name_index
 
 __all__ = ["CaseChild", "Child", "ChildEvent", "ChildSibling", "Guardian", "LedgerImport"]
 
@@ -23,15 +23,18 @@ def _keys() -> sa.Column:
     return sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}")
 
 
+@indexed(name_index=lambda child: name_index(child.name))
 class Child(SQLModel, table=True):
     __tablename__ = "child"
     __table_args__ = (
         sa.Index("ix_child_match_keys", "match_keys", postgresql_using="gin"),
+        sa.Index("ix_child_name_index", "name_index", postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str | None = Field(default=None, max_length=100)
-    name_pinyin: str | None = Field(default=None, max_length=300)
+    name: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
+    # Keyed hashes of the name's character pairs (db.crypto.name_index): search by name.
+    name_index: list[str] = Field(default_factory=list, sa_column=_keys())
     gender: str | None = Field(default=None, max_length=10)
     birth_date: date | None = None
     # An age as someone gave it, and the day it was given (it grows with the file).
@@ -60,7 +63,7 @@ class Guardian(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     child_id: int = Field(foreign_key="child.id", index=True)
     relation: str = Field(max_length=20)  # 父亲, 母亲, 祖父母, ...
-    name: str | None = Field(default=None, max_length=100)
+    name: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
     phone: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
     phone_index: str | None = Field(default=None, max_length=64, index=True)
     # present, away, imprisoned, rehab, missing, deceased, ill (the 监护缺失 conditions).

@@ -31,7 +31,7 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, in_subtree, is_root
 from workflows.matching import Match, score, thresholds
 from workflows.matching.keys import query_keys
-from workflows.matching.normalize import clean_name
+from workflows.matching.normalize import clean_name, pinyin
 from workflows.phones import mask_id_number, mask_phone, normalize_phone
 from workflows.places import root_jurisdiction
 from workflows.reference import category_labels, jurisdiction_labels
@@ -358,7 +358,7 @@ class CaseLink:
 class ChildFile:
     id: int
     name: str | None
-    name_pinyin: str | None
+    name_pinyin: str | None  # worked out from the name: never stored (a dump would read it)
     gender: str | None
     birth_date: date | None
     age: int | None  # today
@@ -407,7 +407,7 @@ async def child_file(session: AsyncSession, principal: Principal, child: Child, 
         .order_by(Case.created_at.desc()))).scalars()
     show_full = reveal and principal.is_center
     return ChildFile(
-        id=child.id, name=child.name, name_pinyin=child.name_pinyin, gender=child.gender,
+        id=child.id, name=child.name, name_pinyin=pinyin(child.name) or None, gender=child.gender,
         birth_date=child.birth_date, age=child_profile_of(child).age,
         id_number=child.id_number if show_full else mask_id_number(child.id_number),
         hukou=child.hukou, address=child.address, jurisdiction=child.jurisdiction_code,

@@ -19,7 +19,6 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from workflows.matching import Match, Profile, keys, score, thresholds
 from workflows.matching.keys import query_keys
-from workflows.matching.normalize import pinyin
 from workflows.matching.profiles import child_profile, report_profile
 from workflows.matching.score import config, could_reach, name_signal
 
@@ -215,7 +214,6 @@ def child_profile_of(child: Child, phones: list[str] | None = None) -> Profile:
 
 
 def refresh_child_keys(child: Child, phones: list[str] | None = None) -> None:
-    child.name_pinyin = pinyin(child.name) or None
     child.match_keys = keys(child_profile_of(child, phones))
 
 

@@ -1,7 +1,10 @@
 """Case search for the center: by case number, receipt code, phone, or words of the report
 (the account, the child's name, the address), narrowed by state, category, place and date.
 
-Plain SQL (ILIKE with escaped wildcards): it works on every PostgreSQL, pg_trgm or not.
+Plain SQL (ILIKE with escaped wildcards) on the account and the address: it works on every
+PostgreSQL, pg_trgm or not. The child's name is ciphertext at rest: it is found through
+the report's keyed hashes of its character pairs (db.crypto.name_index, GIN), so two or more
+consecutive characters of a name find it and a single character does not (the page says so).
 Results carry no personal data beyond a masked phone and a masked snippet.
 """
 
@@ -13,7 +16,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.crypto import phone_index
+from db.crypto import NAME_QUERY_MIN, name_index, name_key, phone_index
 from db.models import Case, Jurisdiction, Report
 from dispatch.console.incoming import SNIPPET_CHARS
 from dispatch.console.masking import mask_numbers
@@ -32,6 +35,12 @@ class SearchQuery:
     jurisdiction: str = ""
     date_from: date | None = None
     date_to: date | None = None
+
+    @property
+    def name_too_short(self) -> bool:
+        """Words were searched, too short to look for a child's name by."""
+        return (bool(self.text) and _looked_up(self.text) is None
+                and len(name_key(self.text)) < NAME_QUERY_MIN)
 
     @property
     def empty(self) -> bool:
@@ -64,7 +73,8 @@ def in_subtree(code_column, code: str) -> ColumnElement[bool]:
 _PHONE_TYPED = re.compile(r"\+?[\d\s()-]{7,20}")
 
 
-def _text_filter(text: str) -> ColumnElement[bool]:
+def _looked_up(text: str) -> ColumnElement[bool] | None:
+    """A case number, a receipt code or a phone number: looked up as such."""
     if text.isdigit() and len(text) <= 9:
         return Case.id == int(text)
     code = receipts.normalize(text)
@@ -75,11 +85,21 @@ def _text_filter(text: str) -> ColumnElement[bool]:
     phone = normalize_phone(text) if _PHONE_TYPED.fullmatch(text) else None
     if phone:
         return Report.phone_index == phone_index(phone)  # the number is ciphertext
-    return or_(
+    return None
+
+
+def _text_filter(text: str) -> ColumnElement[bool]:
+    found = _looked_up(text)
+    if found is not None:
+        return found
+    words = [
         Report.description.icontains(text, autoescape=True),
-        Report.child["name"].astext.icontains(text, autoescape=True),
         Report.address.icontains(text, autoescape=True),
-    )
+    ]
+    pairs = name_index(text)
+    if pairs:
+        words.append(Report.name_index.contains(pairs))
+    return or_(*words)
 
 
 def _local_midnight(day: date) -> datetime:

@@ -28,12 +28,13 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.voice.recordings import delete_recording
 from db.engine import transaction
+from db.models import Report
 from db.settings import Settings
 from workflows.config import load
 from workflows.retention import KIND_LABELS, KINDS, MARK, Cutoffs, Periods, periods, run_day
@@ -126,11 +127,11 @@ _ANONYMISE_CASES = (
                               'needs', assessment->'needs',
                               'assessed_at', assessment->'assessed_at')) END
        WHERE id = ANY(:ids)""",
-    """UPDATE report SET reporter = NULL, reporter_phone = NULL, phone_index = NULL, address = NULL,
-         child = CASE WHEN child IS NULL THEN NULL ELSE jsonb_strip_nulls(
-           jsonb_build_object('age', child->'age', 'gender', child->'gender')) END,
+    # The child (ciphertext) keeps its age and gender: `_child_age_and_gender`, in Python.
+    """UPDATE report SET reporter = NULL, reporter_phone = NULL, phone_index = NULL,
+         address = NULL,
          description = :mark, raw = NULL, judgement = judgement - 'evidence',
-         match_keys = '{}', fingerprint = NULL, content_fingerprint = NULL
+         match_keys = '{}', name_index = '{}', fingerprint = NULL, content_fingerprint = NULL
        WHERE case_id = ANY(:ids)""",
     _blank("case_event", "case_id", ("reason",)),
     _blank("referral", "case_id", ("outcome", "return_reason", "withdraw_reason")),
@@ -174,7 +175,7 @@ _CHILDREN_DONE = """
         WHERE o.child_id = cc.child_id AND h.anonymised_at IS NULL)
 """
 _ANONYMISE_CHILDREN = (
-    """UPDATE child SET name = NULL, name_pinyin = NULL, id_number = NULL, id_index = NULL,
+    """UPDATE child SET name = NULL, name_index = '{}', id_number = NULL, id_index = NULL,
          birth_date = date_trunc('year', birth_date)::date, hukou = NULL, address = NULL,
          school = NULL, school_class = NULL, match_keys = '{}', updated_at = :now
        WHERE id = ANY(:ids)""",
@@ -257,6 +258,28 @@ async def _batch_ids(session: AsyncSession, kind: str, params: dict[str, Any], l
     return list(rows.all())
 
 
+_KEEP_CHILD = (
+    update(Report.__table__)
+    .where(Report.__table__.c.id == bindparam("row_id"))
+    .values(child=bindparam("kept"))
+)
+
+
+async def _child_age_and_gender(session: AsyncSession, case_ids: list[int]) -> None:
+    """What the reports said of the child is cut to its age and gender (the statistics'),
+    opened and sealed again here since SQL cannot read the ciphertext."""
+    rows = (await session.execute(
+        select(Report.id, Report.child)
+        .where(Report.case_id.in_(case_ids), Report.child.is_not(None))
+    )).all()
+    if rows:
+        await session.execute(_KEEP_CHILD, [
+            {"row_id": row_id, "kept": {k: child[k] for k in ("age", "gender")
+                                        if child.get(k) is not None}}
+            for row_id, child in rows
+        ])
+
+
 async def _anonymise_batch(
     sessions: async_sessionmaker[AsyncSession], kind: str, params: dict[str, Any], limit: int
 ) -> int:
@@ -267,6 +290,7 @@ async def _anonymise_batch(
         values = {"ids": ids, "mark": MARK, "now": params["now"]}
         for sql in _ANONYMISE_CASES:
             await session.execute(text(sql), _used(sql, values))
+        await _child_age_and_gender(session, ids)
         children = list(
             (await session.execute(text(_CHILDREN_DONE), {"ids": ids})).scalars()
         )

@@ -72,7 +72,9 @@ def _rows(counts: dict[str, int], labels: dict[str, str] | None = None) -> list[
 
 
 def _extra_statement(principal: Principal, period: Period):
-    """Age, sex, state, needs and the rates' sets, grouped: one row per combination."""
+    """Age, sex, state, needs and the rates' sets, grouped: one row per combination. The
+    first report's child is ciphertext (age and sex are read from it in Python), so each
+    case with a child is a row of its own."""
     first_child = (
         select(Report.child).where(Report.case_id == Case.id).order_by(Report.id).limit(1)
     ).scalar_subquery()
@@ -89,8 +91,7 @@ def _extra_statement(principal: Principal, period: Period):
     )
     inner = (
         select(
-            first_child["age"].astext.label("age"),
-            first_child["gender"].astext.label("gender"),
+            first_child.label("child"),
             Case.state.label("state"),
             needs.label("needs"),
             cast(classified, Boolean).label("classified"),
@@ -125,9 +126,10 @@ async def report_figures(
     sets = dict.fromkeys(rules.CASE_SETS, 0)
     for row in await session.execute(_extra_statement(principal, span)):
         n = row[-1]
-        band = rules.age_band(row.age)
+        child = row.child or {}
+        band = rules.age_band(child.get("age"))
         ages[band] = ages.get(band, 0) + n
-        sex = GENDERS.get(row.gender or "", "未填写")
+        sex = GENDERS.get(child.get("gender") or "", "未填写")
         sexes[sex] = sexes.get(sex, 0) + n
         states[row.state] = states.get(row.state, 0) + n
         listed = [x for x in (row.needs or []) if isinstance(x, str)]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from db.models_children import Child, Guardian, LedgerImport
 from dispatch.ops.cli import app as cli
-from tests.fixtures.children import a_name, a_place
+from tests.fixtures.children import a_name, a_place, named
 from tests.fixtures.console import form_token
 
 pytest_plugins = ("tests.fixtures.console",)
@@ -64,7 +64,7 @@ async def test_a_ledger_with_new_matching_and_conflicting_rows_and_its_dry_run(
     done = await _import(client, caseworker, first, "ledger-1.csv", dry_run=False)
     assert done["counts"] == {"new": 2, "matched": 0, "conflicting": 0, "invalid": 0}
     async with sessions() as session:
-        child = (await session.execute(select(Child).where(Child.name == a))).scalar_one()
+        child = (await session.execute(select(Child).where(named(a)))).scalar_one()
         guardian = (await session.execute(
             select(Guardian).where(Guardian.child_id == child.id))).scalar_one()
     assert child.id_number == ida and child.school == "东湖第一小学"
@@ -103,7 +103,7 @@ async def test_a_ledger_with_new_matching_and_conflicting_rows_and_its_dry_run(
     assert "出生日期不同" in result.output
     assert await _count(sessions) == before + 1
     async with sessions() as session:
-        kept_b = (await session.execute(select(Child).where(Child.name == b))).scalar_one()
+        kept_b = (await session.execute(select(Child).where(named(b)))).scalar_one()
     assert kept_b.birth_date.isoformat() == "2016-05-01"  # never overwritten by a conflict
     dry_again = await asyncio.to_thread(CliRunner().invoke, cli,
                                         ["children", "import", str(path)])
@@ -146,7 +146,7 @@ async def test_a_canvassing_round_by_upload_lists_children_not_seen(
     assert shown.status_code == 200, shown.text
     assert "导入完成" in shown.text and 'class="count-new">2<' in shown.text
     async with sessions() as session, session.begin():
-        await session.execute(update(Child).where(Child.name == b).values(
+        await session.execute(update(Child).where(named(b)).values(
             last_seen_at=datetime.now(UTC) - timedelta(days=400)))
     again = await worker.post("/console/children/import", data={
         "csrf_token": token, "kind": "canvass"},

@@ -4,6 +4,7 @@ receipt code, a phone number or words, and words are never taken for a number.""
 import re
 import secrets
 
+from tests.fixtures.children import a_name
 from workflows.phones import normalize_phone
 
 pytest_plugins = ("tests.fixtures.console",)
@@ -45,3 +46,45 @@ async def test_a_typed_phone_number_finds_the_reporters_cases(new_case, make_use
     for typed in (phone, f"{phone[:3]} {phone[3:7]} {phone[7:]}", f"+86-{phone}"):
         found = await operator.get("/console/search", params={"q": typed})
         assert _found(found.text) == [case_id], typed
+
+
+async def _a_case_about(new_case, name: str, jurisdiction: str) -> int:
+    return await new_case(child={"name": name, "age": 9, "gender": "male"},
+                          jurisdiction=jurisdiction,
+                          description=f"孩子常被锁在门外，邻居很担心。{secrets.token_hex(4)}")
+
+
+async def test_two_characters_of_a_childs_name_find_the_case_in_scope_only(
+    new_case, make_user, console_client
+):
+    """The name is ciphertext at rest: found by the keyed hashes of its character pairs."""
+    name, _ = a_name()
+    inside = await _a_case_about(new_case, name, "990102001001")
+    outside = await _a_case_about(new_case, name, "990103001001")
+    district = await console_client(await make_user("operator", jurisdiction="990102"))
+    city = await console_client(await make_user("operator"))
+
+    for typed in (name[:2], name[1:], name, f"{name[0]} {name[1:]}"):
+        found = await district.get("/console/search", params={"q": typed})
+        assert _found(found.text) == [inside], typed
+    assert _found((await city.get("/console/search", params={"q": name[1:]})).text) == [
+        outside, inside]
+    other, _ = a_name()
+    while other[1:] == name[1:]:
+        other, _ = a_name()
+    assert _found((await city.get("/console/search", params={"q": other[1:]})).text) == []
+
+
+async def test_one_character_is_not_enough_to_search_by_name_and_the_page_says_so(
+    new_case, make_user, console_client
+):
+    name, _ = a_name()
+    case_id = await _a_case_about(new_case, name, "990102001001")
+    operator = await console_client(await make_user("operator"))
+
+    one = await operator.get("/console/search", params={"q": name[2]})
+    assert one.status_code == 200
+    assert "儿童姓名至少输入两个字才能检索" in one.text
+    assert case_id not in _found(one.text)
+    two = await operator.get("/console/search", params={"q": name[1:]})
+    assert "至少输入两个字" not in two.text and _found(two.text) == [case_id]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import intake_repository
-from db.crypto import keyed_hash, phone_index, seal, seal_json
+from db.crypto import keyed_hash, name_index, phone_index, seal, seal_json
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
@@ -404,7 +404,7 @@ def _count(new: NewReport, decision: Decision, *, outcome: str) -> None:
 def _report_args(
     new: NewReport, fp: str, code: str, categories: list[str], judgement: Judgement
 ) -> tuple:
-    """The report row's values, $1 to $17 of both inserts (`db.intake_repository`)."""
+    """The report row's values, $1 to $18 of both inserts (`db.intake_repository`)."""
     return (
         new.channel,
         new.external_id or f"fp-{fp[:32]}-{code}",
@@ -413,7 +413,7 @@ def _report_args(
         seal(new.reporter_phone),  # ciphertext at rest; its blind index goes beside it
         new.situations,
         categories,
-        _json_or_none(new.child),
+        seal_json(new.child),  # ciphertext at rest (db.crypto)
         new.jurisdiction_code,
         new.address,
         new.description,
@@ -423,8 +423,5 @@ def _report_args(
         new.actor,
         new.ip,
         json.dumps(judgement.to_dict(), ensure_ascii=False),
+        name_index((new.child or {}).get("name")),  # search by name (db.crypto)
     )
-
-
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)

@@ -7,10 +7,15 @@ character off), and for three-character names the initials (a last character off
 given name by sound (a surname misheard), each phone's blind index,
 each named place of the address (幸福里, 幸福里3栋), the ID number's blind index, and the
 jurisdiction with the week (an unnamed child at an unnamed spot: place + time + story).
+
+Stored and looked up as keyed hashes (`sealed`): the kind's prefix and an HMAC of the whole
+key under the blind-index key (db.crypto), so the column holds no name, sound, phone or place
+a dump could read, and equality, all blocking needs, is kept.
 """
 
 from datetime import datetime, timedelta
 
+from db.crypto import keyed_hash
 from workflows.matching.normalize import clean_name, fold, place_tokens, syllables
 from workflows.matching.score import Profile, is_root
 
@@ -20,8 +25,18 @@ def _week(code: str, at: datetime) -> str:
     return f"w:{code}:{year}-{week:02d}"
 
 
+def sealed(plain: list[str]) -> list[str]:
+    """Each key as its kind ("f:", "p:", …) and 128 bits of its keyed hash."""
+    return [key[:2] + keyed_hash(key.encode())[:32] for key in plain]
+
+
 def keys(profile: Profile) -> list[str]:
     """The keys stored with a report or child record."""
+    return sealed(plain_keys(profile))
+
+
+def plain_keys(profile: Profile) -> list[str]:
+    """The keys as written (f:wang~ming), before they are hashed."""
     out: list[str] = []
     name = clean_name(profile.name)
     if len(name) >= 2:
@@ -45,7 +60,7 @@ def query_keys(profile: Profile) -> list[str]:
     of candidates on a large table): a building rather than its whole estate when the
     address names one, and the place-and-week keys only for an unnamed child (a named one
     is found by name), this week and the weeks either side."""
-    stored = keys(profile)
+    stored = plain_keys(profile)
     places = [k for k in stored if k.startswith("a:")]
     numbered = {k for k in places if any(ch.isdigit() for ch in k)}
     out = [k for k in stored if not k.startswith(("a:", "w:"))]
@@ -54,4 +69,4 @@ def query_keys(profile: Profile) -> list[str]:
         if not is_root(profile.jurisdiction):
             out += [_week(profile.jurisdiction, profile.at + timedelta(days=d))
                     for d in (-7, 0, 7)]
-    return list(dict.fromkeys(out))
+    return sealed(list(dict.fromkeys(out)))
