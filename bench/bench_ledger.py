@@ -96,9 +96,8 @@ def _id_number(rng: random.Random, birth: date) -> str:
 def seed_children(n: int, seed: int = 12) -> tuple[list[tuple], list[tuple]]:
     """Child rows (with their keys, encrypted ID number and blind index) and guardian rows,
     as COPY records; child ids are 1..n in order."""
-    from db.crypto import blind_index, encrypt, phone_index
+    from db.crypto import blind_index, encrypt, name_index, phone_index
     from workflows.matching import keys
-    from workflows.matching.normalize import pinyin
     from workflows.matching.profiles import child_profile
 
     rng = random.Random(seed)
@@ -120,17 +119,17 @@ def seed_children(n: int, seed: int = 12) -> tuple[list[tuple], list[tuple]]:
             age_given_on=TODAY if age is not None else None, address=address,
             jurisdiction=place, phones=[phone_index(phone)] if phone else [], categories=[category],
             id_index=id_index))
-        children.append((child_id, name, pinyin(name) or None, gender,
+        children.append((child_id, encrypt(name), name_index(name), gender,
                          birth if has_birth else None, age, TODAY if age is not None else None,
                          encrypt(idn) if idn else None, id_index, "东湖市湖东区", address, place,
                          [category], match_keys))
         if phone:
-            guardians.append((child_id, "母亲", "某某", encrypt(phone),
+            guardians.append((child_id, "母亲", encrypt("某某"), encrypt(phone),
                               blind_index("phone", phone), rng.choice(list(STATES))))
     return children, guardians
 
 
-CHILD_COLUMNS = ["id", "name", "name_pinyin", "gender", "birth_date", "age", "age_given_on",
+CHILD_COLUMNS = ["id", "name", "name_index", "gender", "birth_date", "age", "age_given_on",
                  "id_number", "id_index", "hukou", "address", "jurisdiction_code",
                  "categories", "match_keys"]
 

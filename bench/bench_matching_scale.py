@@ -10,7 +10,6 @@ random cases (p50/p95/max, the same service function the API calls), and the led
 import asyncio
 import csv
 import io
-import json
 import random
 import secrets
 import statistics
@@ -20,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import psutil
 
+from db.crypto import encrypt, name_index, seal_json
 from db.engine import make_engine, make_sessionmaker
 from db.models import Case
 from dispatch.children import ledger, service
@@ -74,20 +74,23 @@ async def fill(url: str, cases: int, children: int) -> None:
             reports.append((
                 channel, f"bench-{n}", secrets.token_hex(6).upper(), case_id,
                 f"+86138{rng.randint(0, 99_999_999):08d}", row[1],
-                json.dumps(child, ensure_ascii=False), row[2], _address(rng),
+                seal_json(child), name_index(name), row[2], _address(rng),
                 "群众反映孩子无人照看，经常挨打。", row[3], False))
         await conn.copy_records_to_table(
             "report", records=reports,
             columns=["channel", "external_id", "receipt_code", "case_id", "reporter_phone",
-                     "categories", "child", "jurisdiction_code", "address", "description",
+                     "categories", "child", "name_index", "jurisdiction_code", "address",
+                     "description",
                      "created_at", "in_danger_now"])
         kids = []
         for _ in range(children):
-            kids.append((_name(rng) or "无名", rng.choice(("male", "female")),
+            kid = _name(rng) or "无名"
+            kids.append((encrypt(kid), name_index(kid), rng.choice(("male", "female")),
                          rng.randint(2, 17), now.date(), _address(rng), rng.choice(PLACES)))
         await conn.copy_records_to_table(
             "child", records=kids,
-            columns=["name", "gender", "age", "age_given_on", "address", "jurisdiction_code"])
+            columns=["name", "name_index", "gender", "age", "age_given_on", "address",
+                     "jurisdiction_code"])
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.service import scratch_database
+from db.crypto import encrypt, seal_json
 from db.engine import make_engine, make_sessionmaker
 from db.settings import Settings
 from dispatch.ops import schema
@@ -56,8 +57,7 @@ INSERT INTO report (channel, external_id, receipt_code, case_id, reporter, repor
 SELECT 'webform', 'bench-' || c.id, 'B' || lpad(c.id::text, 10, '0'), c.id,
        jsonb_build_object('name', '李老师', 'phone', '+86138' || lpad(c.id::text, 8, '0')),
        '+86138' || lpad(c.id::text, 8, '0'), '{4}', c.categories,
-       jsonb_build_object('name', '王小明' || c.id, 'age', 3 + c.id % 15, 'gender', 'male'),
-       c.jurisdiction_code, '幸福里小区' || (c.id % 40) || '栋',
+       $3, c.jurisdiction_code, '幸福里小区' || (c.id % 40) || '栋',
        '学生身上多处淤青，称父亲酒后殴打，已持续数周。编号' || c.id, false,
        jsonb_build_object('form', '...'),
        jsonb_build_object('labels', '{}'::jsonb, 'evidence', jsonb_build_object('x', '淤青')),
@@ -74,7 +74,7 @@ SELECT c.id, 'close', 'bench', 'following_up', 'closed', '帮扶完成，王小�
 
 INSERT INTO child (id, name, gender, birth_date, id_number, address, jurisdiction_code,
                    categories, match_keys, created_at, updated_at)
-SELECT c.id, '王小明' || c.id, 'male',
+SELECT c.id, $4, 'male',
        (c.created_at - (3 + c.id % 15) * interval '1 year')::date,
        '1101012000010' || lpad((c.id % 100000)::text, 5, '0'), '幸福里小区',
        c.jurisdiction_code, c.categories, '{}', c.created_at, c.created_at
@@ -83,7 +83,7 @@ SELECT c.id, '王小明' || c.id, 'male',
 SELECT setval(pg_get_serial_sequence('child', 'id'), $2);
 
 INSERT INTO guardian (child_id, relation, name, phone, state)
-SELECT ch.id, '母亲', '钱芳', '+8613900139000', 'present' FROM child ch;
+SELECT ch.id, '母亲', $5, '+8613900139000', 'present' FROM child ch;
 
 INSERT INTO case_child (case_id, child_id, linked_by, linked_at)
 SELECT ch.id, ch.id, 'bench', ch.created_at FROM child ch;
@@ -117,8 +117,12 @@ async def seed(url: str, cases: int, now: datetime) -> dict[str, int]:
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction():
+            # The sealed columns get one ciphertext each (as the service writes them).
+            values = ((1, now), (2, cases),
+                      (3, seal_json({"name": "王小明", "age": 9, "gender": "male"})),
+                      (4, encrypt("王小明")), (5, encrypt("钱芳")))
             for statement in SEED.split(";\n\n"):
-                used = [(n, a) for n, a in ((1, now), (2, cases)) if f"${n}" in statement]
+                used = [(n, a) for n, a in values if f"${n}" in statement]
                 for new, (old, _) in enumerate(used, 1):  # asyncpg numbers from $1
                     statement = statement.replace(f"${old}", f"${new}")
                 await conn.execute(statement, *[a for _, a in used])

@@ -28,11 +28,12 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.voice.recordings import delete_recording
+from db.crypto import seal_json
 from db.engine import transaction
 from db.models import Report
 from db.settings import Settings
@@ -127,9 +128,12 @@ _ANONYMISE_CASES = (
                               'needs', assessment->'needs',
                               'assessed_at', assessment->'assessed_at')) END
        WHERE id = ANY(:ids)""",
-    # The child (ciphertext) keeps its age and gender: `_child_age_and_gender`, in Python.
+    # The child is ciphertext: cut to its age and gender in Python (`_kept_children`).
     """UPDATE report SET reporter = NULL, reporter_phone = NULL, phone_index = NULL,
          address = NULL,
+         child = (SELECT k.child FROM unnest(CAST(:kept_rows AS int[]),
+                                             CAST(:kept_children AS text[])) AS k(id, child)
+                  WHERE k.id = report.id),
          description = :mark, raw = NULL, judgement = judgement - 'evidence',
          match_keys = '{}', name_index = '{}', fingerprint = NULL, content_fingerprint = NULL
        WHERE case_id = ANY(:ids)""",
@@ -258,26 +262,18 @@ async def _batch_ids(session: AsyncSession, kind: str, params: dict[str, Any], l
     return list(rows.all())
 
 
-_KEEP_CHILD = (
-    update(Report.__table__)
-    .where(Report.__table__.c.id == bindparam("row_id"))
-    .values(child=bindparam("kept"))
-)
-
-
-async def _child_age_and_gender(session: AsyncSession, case_ids: list[int]) -> None:
-    """What the reports said of the child is cut to its age and gender (the statistics'),
-    opened and sealed again here since SQL cannot read the ciphertext."""
+async def _kept_children(session: AsyncSession, case_ids: list[int]) -> dict[str, list]:
+    """What the reports said of the child, cut to its age and gender (the statistics'),
+    sealed again: the report statement's :kept_rows and :kept_children."""
     rows = (await session.execute(
         select(Report.id, Report.child)
         .where(Report.case_id.in_(case_ids), Report.child.is_not(None))
     )).all()
-    if rows:
-        await session.execute(_KEEP_CHILD, [
-            {"row_id": row_id, "kept": {k: child[k] for k in ("age", "gender")
-                                        if child.get(k) is not None}}
-            for row_id, child in rows
-        ])
+    return {
+        "kept_rows": [row_id for row_id, _ in rows],
+        "kept_children": [seal_json({k: child[k] for k in ("age", "gender")
+                                     if child.get(k) is not None}) for _, child in rows],
+    }
 
 
 async def _anonymise_batch(
@@ -287,10 +283,10 @@ async def _anonymise_batch(
         ids = [row[0] for row in await _batch_ids(session, kind, params, limit)]
         if not ids:
             return 0
-        values = {"ids": ids, "mark": MARK, "now": params["now"]}
+        values = {"ids": ids, "mark": MARK, "now": params["now"],
+                  **await _kept_children(session, ids)}
         for sql in _ANONYMISE_CASES:
             await session.execute(text(sql), _used(sql, values))
-        await _child_age_and_gender(session, ids)
         children = list(
             (await session.execute(text(_CHILDREN_DONE), {"ids": ids})).scalars()
         )

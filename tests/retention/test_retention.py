@@ -56,7 +56,8 @@ async def test_a_non_case_past_a_year_is_anonymised_and_a_newer_one_is_not(sessi
     report = await _report(sessions, old)
     assert report.description == MARK
     assert (report.reporter, report.reporter_phone, report.address, report.raw) == (None,) * 4
-    assert report.child == {"age": 7, "gender": "female"}
+    assert report.child == {"age": 7, "gender": "female"}  # sealed again, name gone
+    assert report.name_index == []  # no search by the name it had
     assert report.match_keys == [] and report.fingerprint is None
     assert report.categories == ["guardianship_absent"]  # statistics keep their facts
     assert report.jurisdiction_code == "990103001001"
@@ -109,6 +110,7 @@ async def test_a_closed_case_is_kept_until_n_years_after_the_child_turns_18_unle
         assert (file.name, file.id_number, file.id_index, file.address, file.school) == (
             None, None, None, None, None)
         assert file.birth_date == date(2000, 1, 1) and file.gender == "female"  # the year
+        assert file.name_index == [] and file.match_keys == []
         guardian = (await session.execute(
             select(Guardian).where(Guardian.child_id == grown_child))).scalar_one()
         assert (guardian.name, guardian.phone) == (None, None)
