@@ -16,7 +16,7 @@ from channels.web import client_ip, in_transaction, sessions
 from channels.webform import _as_report, _form_values
 from db.engine import transaction
 from dispatch.console.incoming import incoming_reports, list_version
-from dispatch.console.search import SearchQuery, search_cases
+from dispatch.console.search import SearchQuery, search_cases, search_children
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import (
     ConsoleRoute,
@@ -246,10 +246,11 @@ async def search(
     query = SearchQuery(
         q.strip(), state, category, jurisdiction, parse_day(date_from), parse_day(date_to)
     )
-    results = []
+    results, children = [], []
     if not query.empty:
         async with sessions(request)() as session, session.begin():
             results = await search_cases(session, user.principal, query)
+            children = await search_children(session, user.principal, query.text)
             # Which filters, never their values: a search text can be a name or a number.
             used = [k for k, v in vars(query).items() if v]
             audit(
@@ -259,7 +260,8 @@ async def search(
                 "case",
                 None,
                 request,
-                {"filters": used, **shown([r.case_id for r in results])},
+                {"filters": used, **shown([r.case_id for r in results]),
+                 "children": [c.child_id for c in children]},
             )
     return render(
         request,
@@ -268,6 +270,7 @@ async def search(
         {
             "query": query,
             "results": results,
+            "children": children,
             "searched": not query.empty,
             "states": STATE_LABELS,
             "categories": category_labels(),

@@ -1,5 +1,6 @@
 """Case search for the center: by case number, receipt code, phone, or words of the report
-(the account, the child's name, the address), narrowed by state, category, place and date.
+(the account, the child's name, the address), narrowed by state, category, place and date;
+and the child files by name.
 
 Plain SQL (ILIKE with escaped wildcards) on the account and the address: it works on every
 PostgreSQL, pg_trgm or not. The child's name is ciphertext at rest: it is found through
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import NAME_QUERY_MIN, name_index, name_key, phone_index
 from db.models import Case, Jurisdiction, Report
+from db.models_children import Child
+from dispatch.children.records import child_filter
 from dispatch.console.incoming import SNIPPET_CHARS
 from dispatch.console.masking import mask_numbers
 from dispatch.console.timefmt import local_zone
@@ -60,6 +63,13 @@ class FoundCase:
     created_at: datetime
     phone: str | None  # masked
     snippet: str
+
+
+@dataclass(frozen=True)
+class FoundChild:
+    child_id: int
+    name: str | None
+    jurisdiction: str | None
 
 
 def in_subtree(code_column, code: str) -> ColumnElement[bool]:
@@ -155,3 +165,21 @@ async def search_cases(
         )
         for r in rows
     ]
+
+
+async def search_children(
+    session: AsyncSession, principal: Principal, text: str, *, limit: int = 20
+) -> list[FoundChild]:
+    """Child files (not merged away) whose name holds two or more consecutive characters of
+    the text, those the principal may see (the file's scope), newest first."""
+    pairs = name_index(text)
+    if not pairs or _looked_up(text) is not None:
+        return []
+    rows = await session.execute(
+        select(Child.id, Child.name, Child.jurisdiction_code)
+        .where(Child.name_index.contains(pairs), Child.merged_into_id.is_(None),
+               child_filter(principal))
+        .order_by(Child.id.desc())
+        .limit(limit)
+    )
+    return [FoundChild(r.id, r.name, r.jurisdiction_code) for r in rows]

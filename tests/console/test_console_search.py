@@ -4,6 +4,9 @@ receipt code, a phone number or words, and words are never taken for a number.""
 import re
 import secrets
 
+from sqlalchemy import select
+
+from db.models_children import CaseChild
 from tests.fixtures.children import a_name
 from workflows.phones import normalize_phone
 
@@ -54,25 +57,42 @@ async def _a_case_about(new_case, name: str, jurisdiction: str) -> int:
                           description=f"孩子常被锁在门外，邻居很担心。{secrets.token_hex(4)}")
 
 
-async def test_two_characters_of_a_childs_name_find_the_case_in_scope_only(
-    new_case, make_user, console_client
+def _files(html: str) -> list[int]:
+    if 'id="children"' not in html:
+        return []
+    table = html.split('id="children"')[1].split("</table>")[0]
+    return [int(n) for n in re.findall(r'href="/console/children/(\d+)"', table)]
+
+
+async def test_two_characters_of_a_childs_name_find_the_case_and_the_file_in_scope_only(
+    new_case, make_user, console_client, sessions
 ):
     """The name is ciphertext at rest: found by the keyed hashes of its character pairs."""
     name, _ = a_name()
     inside = await _a_case_about(new_case, name, "990102001001")
     outside = await _a_case_about(new_case, name, "990103001001")
+    async with sessions() as session:  # intake opened each named child's file
+        file_id, theirs_id = [await session.scalar(
+            select(CaseChild.child_id).where(CaseChild.case_id == c)) for c in (inside, outside)]
+    assert file_id and theirs_id and file_id != theirs_id
     district = await console_client(await make_user("operator", jurisdiction="990102"))
+    next_door = await console_client(await make_user("operator", jurisdiction="990103"))
     city = await console_client(await make_user("operator"))
 
     for typed in (name[:2], name[1:], name, f"{name[0]} {name[1:]}"):
         found = await district.get("/console/search", params={"q": typed})
         assert _found(found.text) == [inside], typed
-    assert _found((await city.get("/console/search", params={"q": name[1:]})).text) == [
-        outside, inside]
+        assert _files(found.text) == [file_id], typed
+    theirs = await next_door.get("/console/search", params={"q": name[1:]})
+    assert _found(theirs.text) == [outside] and _files(theirs.text) == [theirs_id]
+    everyone = await city.get("/console/search", params={"q": name[1:]})
+    assert _found(everyone.text) == [outside, inside]
+    assert _files(everyone.text) == [theirs_id, file_id]
     other, _ = a_name()
     while other[1:] == name[1:]:
         other, _ = a_name()
-    assert _found((await city.get("/console/search", params={"q": other[1:]})).text) == []
+    nobody = await city.get("/console/search", params={"q": other[1:]})
+    assert _found(nobody.text) == [] and _files(nobody.text) == []
 
 
 async def test_one_character_is_not_enough_to_search_by_name_and_the_page_says_so(
