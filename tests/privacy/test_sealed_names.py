@@ -74,7 +74,18 @@ async def test_a_dump_holds_no_child_or_guardian_name(
                                json={"child": {"name": corrected}, "reason": "核实后更正姓名"})
     assert fixed.status_code == 200, fixed.text
 
+    from_ledger, ledger_guardian = a_name()[0], a_name()[0]  # a ledger row and its guardian
+    header = "姓名,性别,出生日期,现住址,监护人姓名,监护人关系,监护状况,辖区\n"
+    line = (f"{from_ledger},女,2016-04-02,{place}小区9栋,{ledger_guardian},母亲,外出务工,"
+            "990102001001\n")
+    imported = await client.post(
+        "/api/v1/children/import", headers=caseworker,
+        files={"file": ("ledger.csv", (header + line).encode())},
+        data={"dry_run": "false", "kind": "ledger"})
+    assert imported.status_code == 200 and imported.json()["counts"]["new"] == 1, imported.text
+
     hits = await _dump_hits(database_url, [name, sound_alike, corrected, guardian,
+                                           from_ledger, ledger_guardian,
                                            pinyin(name), pinyin(guardian)])
     assert hits == []
     file = (await client.get(f"/api/v1/children/{child_id}", headers=caseworker)).json()
