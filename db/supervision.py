@@ -21,7 +21,9 @@ __all__ = [
     "SupervisionNote",
     "SupervisionOrder",
     "TALLY_COUNTS",
+    "scorecard_block",
     "scorecard_day",
+    "scorecard_minutes",
     "scorecard_tally",
 ]
 
@@ -178,4 +180,33 @@ scorecard_tally = sa.Table(
     *(sa.Column(name, sa.Integer, nullable=False) for name in TALLY_COUNTS),
     sa.Column("claim_minutes", ARRAY(sa.Integer), nullable=False),
     sa.Column("act_minutes", ARRAY(sa.Integer), nullable=False),
+)
+# A local month's whole UTC days, all counted (migration 0033, `dispatch.supervision.blocks`):
+# which blocks are built, and their minutes per bucket, counted and exact.
+scorecard_block = sa.Table(
+    "scorecard_block",
+    SQLModel.metadata,
+    sa.Column("first_day", sa.Date, primary_key=True),
+    sa.Column("after_day", sa.Date, nullable=False),
+    sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("bounds", sa.Text, nullable=False),  # the buckets it was built with
+)
+scorecard_minutes = sa.Table(
+    "scorecard_minutes",
+    SQLModel.metadata,
+    sa.Column(
+        "block",
+        sa.Date,
+        sa.ForeignKey("scorecard_block.first_day", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("department_code", sa.String, nullable=False),
+    sa.Column("office_id", sa.Integer, nullable=False),
+    sa.Column("jurisdiction_code", sa.String),
+    sa.Column("case_jurisdiction", sa.String),
+    sa.Column("what", sa.String(6), nullable=False),  # "claim" or "action"
+    sa.Column("bucket", sa.SmallInteger, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("minutes", ARRAY(sa.Integer), nullable=False),  # the n exact ones, ascending
+    sa.Index("ix_scorecard_minutes_block", "block", "what", "bucket"),
 )

@@ -22,6 +22,7 @@ Rates are over received; the trend compares with the period of the same length j
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -142,25 +143,40 @@ TREND_FIELDS = (
 )
 
 
+def percentile_ranks(total: int, fraction: float) -> tuple[int, ...]:
+    """The 0-based ranks PostgreSQL's percentile_cont reads among `total` sorted values:
+    one, or two to interpolate between."""
+    position = fraction * (total - 1)
+    low = int(position)
+    return (low, low + 1) if position > low else (low,)
+
+
+def percentile_of(value_at: Callable[[int], int], total: int, fraction: float) -> float | None:
+    """percentile_cont from the values at its ranks (`value_at(rank)`), so a caller may
+    find them without holding every value (the scorecard's bucketed minutes)."""
+    if not total:
+        return None
+    position = fraction * (total - 1)
+    share = position - int(position)
+    low, *high = (value_at(rank) for rank in percentile_ranks(total, fraction))
+    return round(low + ((high[0] if high else low) - low) * share, 1)
+
+
+def value_at_rank(counts: dict[int, int], rank: int) -> int:
+    """The value at a 0-based rank among values given as {value: how many}."""
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen > rank:
+            return value
+    raise IndexError(rank)
+
+
 def percentile(counts: dict[int, int], fraction: float) -> float | None:
     """PostgreSQL's percentile_cont over values given as {value: how many}: the figures
     are counted as a histogram of whole minutes (a hash aggregate, not a sort per group)."""
     total = sum(counts.values())
-    if not total:
-        return None
-    position = fraction * (total - 1)
-    low_index, share = int(position), position - int(position)
-    low = high = None
-    seen = 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if low is None and seen > low_index:
-            low = value
-        if seen > low_index + (1 if share else 0):
-            high = value
-            break
-    assert low is not None and high is not None
-    return round(low + (high - low) * share, 1)
+    return percentile_of(lambda rank: value_at_rank(counts, rank), total, fraction)
 
 
 def rate(part: int, whole: int) -> float | None:

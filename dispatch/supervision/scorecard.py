@@ -11,9 +11,11 @@ deadline index). The caller's scope is in every WHERE: a department's supervisor
 their department's offices in their place.
 """
 
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, select, text
@@ -24,12 +26,13 @@ from dispatch.console import periods
 from dispatch.console.timefmt import local_zone
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import referral_filter
-from dispatch.supervision import tally
+from dispatch.supervision import blocks, tally
 from dispatch.supervision.access import order_filter
 from workflows import supervision as rules
 from workflows.reference import department_labels
 
 TOP_REASONS = 5
+FRACTIONS = (0.5, 0.9)  # the median and the 90th percentile
 
 
 def today() -> date:
@@ -138,9 +141,9 @@ async def _count(
     """Every figure of one period, keyed by (department, office id), (department, None)
     and (None, None) for the whole scope, from the period's facts (`tally.facts`: counted
     days and live rows alike, summed per office) rolled up here."""
-    totals, minutes = await tally.facts(session, principal, start, end)
+    facts = await tally.facts(session, principal, start, end)
     rows: dict[tuple, dict[str, Any]] = {(None, None): _new_row((None, None), _zero())}
-    for row in totals:
+    for row in facts.totals:
         for key in _keys(row.department_code, row.office_id):
             data = rows.get(key)
             if data is None:
@@ -152,19 +155,9 @@ async def _count(
             if row.status == "returned":
                 reason = row.return_reason or "（未填写）"
                 data["return_reasons"].append({"reason": reason, "count": int(row.received)})
-    # Each office's minutes as {minute: how many}; a department's and the whole scope's are
-    # the sums of their offices'.
-    histograms: dict[tuple, dict[str, Counter[int]]] = {}
-    for row in minutes:
-        counted = dict(zip(row.minutes, row.counts, strict=True))
-        for key in _keys(row.department_code, row.office_id):
-            into = histograms.setdefault(key, {"claim": Counter(), "action": Counter()})
-            into[row.what].update(counted)
-    for key, data in rows.items():
-        for what in ("claim", "action"):
-            counts = histograms.get(key, {}).get(what, {})
-            data[f"median_minutes_to_{what}"] = rules.percentile(counts, 0.5)
-            data[f"p90_minutes_to_{what}"] = rules.percentile(counts, 0.9)
+    for (key, what), value in (await _percentiles(session, principal, facts)).items():
+        if key in rows:
+            rows[key][f"median_minutes_to_{what}"], rows[key][f"p90_minutes_to_{what}"] = value
 
     def each(department, office_id):
         for key in _keys(department, office_id):
@@ -200,6 +193,61 @@ async def _count(
             for text, n in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
         ]
     return rows
+
+
+def _histograms(rows, suffix: str = "") -> dict[tuple, Counter[int]]:
+    """{(key, what): {value: how many}} for each office, its department and the whole
+    scope (a department's and the scope's are the sums of their offices')."""
+    into: dict[tuple, Counter[int]] = {}
+    for row in rows:
+        counted = dict(zip(row.minutes, row.counts, strict=True))
+        what = row.what.removesuffix(suffix)
+        for key in _keys(row.department_code, row.office_id):
+            into.setdefault((key, what), Counter()).update(counted)
+    return into
+
+
+async def _percentiles(
+    session: AsyncSession, principal: Principal, facts: tally.Facts
+) -> dict[tuple, tuple[float | None, float | None]]:
+    """{(key, what): (median, p90)} exact to the minute. Minutes held exactly are counted
+    as they are; the blocks' are counted per bucket, and only the buckets holding the
+    ranks that percentile_cont reads are then read exactly (`blocks.exact`)."""
+    exact = _histograms(facts.exact)
+    bucketed = _histograms(facts.buckets, "_buckets")
+    out: dict[tuple, tuple[float | None, float | None]] = {}
+    plans: dict[tuple, tuple[list[int], list[int], dict[int, Counter[int]]]] = {}
+    needs: set[blocks.Need] = set()
+    for key_what in exact.keys() | bucketed.keys():
+        counts = exact.get(key_what, Counter())
+        if key_what not in bucketed:
+            out[key_what] = (rules.percentile(counts, 0.5), rules.percentile(counts, 0.9))
+            continue
+        merged = Counter(bucketed[key_what])
+        by_bucket: dict[int, Counter[int]] = {}
+        for value, n in counts.items():
+            b = blocks.bucket(value)
+            merged[b] += n
+            by_bucket.setdefault(b, Counter())[value] = n
+        order = sorted(merged)
+        ends = list(accumulate(merged[b] for b in order))
+        plans[key_what] = (order, ends, by_bucket)
+        for fraction in FRACTIONS:
+            for rank in rules.percentile_ranks(ends[-1], fraction):
+                needs.add((*key_what, order[bisect_right(ends, rank)]))
+    found = await blocks.exact(session, principal, facts.blocks, needs)
+    for key_what, (order, ends, by_bucket) in plans.items():
+
+        def value_at(rank: int, key_what=key_what, order=order, ends=ends, by_bucket=by_bucket):
+            i = bisect_right(ends, rank)
+            b = order[i]
+            within = found.get((*key_what, b), Counter()) + by_bucket.get(b, Counter())
+            return rules.value_at_rank(within, rank - (ends[i - 1] if i else 0))
+
+        out[key_what] = tuple(  # type: ignore[assignment]
+            rules.percentile_of(value_at, ends[-1], fraction) for fraction in FRACTIONS
+        )
+    return out
 
 
 def _zero() -> dict[str, int]:

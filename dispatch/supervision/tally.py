@@ -20,7 +20,7 @@ began before the count and committed after it.
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    case,
     cast,
     delete,
     false,
@@ -58,6 +59,7 @@ from db.models import (
 )
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import referral_filter, tallied_referral_filter
+from dispatch.supervision import blocks
 
 DIRTY_MARGIN = timedelta(minutes=10)
 BATCH_DAYS = 31  # days (re)counted per pass: a first pass over a long history is spread out
@@ -167,6 +169,7 @@ async def count_day(session: AsyncSession, day: date) -> None:
         Referral.created_at >= day_start(day),
         Referral.created_at < day_start(day + timedelta(days=1)),
     )
+    await blocks.drop(session, day)
     await session.execute(delete(scorecard_tally).where(scorecard_tally.c.day == day))
     facts = _facts_statement(where, literal(day, Date).label("day"), with_case=True)
     await session.execute(
@@ -207,6 +210,7 @@ async def build(session: AsyncSession, now: datetime, limit: int = BATCH_DAYS) -
     todo = todo[:limit]
     for day in todo:
         await count_day(session, day)
+    await blocks.build(session, today, set(counted) | set(todo))
     return todo
 
 
@@ -228,13 +232,24 @@ def _spans(
     return spans
 
 
+class Facts(NamedTuple):
+    """A period's figures as `facts` reads them (see there)."""
+
+    totals: list[Any]
+    exact: list[Any]  # what, department, office, minutes, counts: exact histograms
+    buckets: list[Any]  # what, department, office, minutes (buckets), counts: the blocks'
+    blocks: list[date]  # the blocks read (their first days), for `blocks.exact`
+
+
 async def facts(
     session: AsyncSession, principal: Principal, start: datetime, end: datetime
-) -> tuple[list[Any], list[Any]]:
+) -> Facts:
     """The period's figures in the principal's scope, tallied for its whole UTC days counted
     and untouched since, live for the rest, added up in one statement: per department ×
     office × status × return reason the counts, and per department × office the minutes to
-    the first claim ("claim") and to the first action ("action") as (values, how many)."""
+    the first claim ("claim") and to the first action ("action") as (values, how many),
+    exact, but for the blocks (`dispatch.supervision.blocks`) whose days are all clean:
+    their minutes as (buckets, how many), read exactly by bucket when asked."""
     first = (start.astimezone(UTC) + timedelta(days=1) - timedelta(microseconds=1)).date()
     after = end.astimezone(UTC).date()  # whole days are [first, after)
     clean: list[date] = []
@@ -245,6 +260,12 @@ async def facts(
         counted = {d: at for d, at in await session.execute(window)}
         touched = await _touched(session, counted)
         clean = sorted(d for d in counted if d not in touched)
+    spans_blocks: list[tuple[date, date]] = []
+    # Blocks are read in two statements: no pass may rebuild one in between. While a pass
+    # runs (it holds the lock), the day rows are read instead.
+    if clean and await session.scalar(select(func.pg_try_advisory_xact_lock_shared(LOCK))):
+        spans_blocks = await blocks.usable(session, first, after, set(clean))
+    in_blocks = [lo + timedelta(days=n) for lo, hi in spans_blocks for n in range((hi - lo).days)]
     parts = []
     spans = _spans(start, end, clean)
     if spans:
@@ -261,7 +282,17 @@ async def facts(
         scope = tallied_referral_filter(
             principal, t.c.department_code, t.c.jurisdiction_code, t.c.case_jurisdiction
         )
-        columns = [c for c in t.c if c.name != "day"]
+
+        def unless_in_block(column):
+            if not in_blocks:
+                return column
+            return case((t.c.day.in_(in_blocks), _EMPTY), else_=column).label(column.name)
+
+        columns = [
+            unless_in_block(c) if c.name in ("claim_minutes", "act_minutes") else c
+            for c in t.c
+            if c.name != "day"
+        ]
         parts.append(select(*columns).where(t.c.day.in_(clean), scope))
     # One statement: the facts are read once (a CTE used three times is materialized) and
     # added up three ways; a few hundred rows come back, not one per counted day and place.
@@ -290,19 +321,30 @@ async def facts(
             .group_by(*keys, unnested.c.minute)
             .subquery()
         )
-        branches.append(
-            select(
-                literal(what),
-                each.c.department_code,
-                each.c.office_id,
-                cast(null(), String),
-                cast(null(), String),
-                *(cast(null(), BigInteger) for _ in TALLY_COUNTS),
-                func.array_agg(aggregate_order_by(each.c.minute, each.c.minute)),
-                func.array_agg(aggregate_order_by(each.c.n, each.c.minute)),
-            ).group_by(each.c.department_code, each.c.office_id)
-        )
+        branches.append(_histograms(literal(what), each, each.c.minute))
+    if spans_blocks:
+        each = blocks.bucket_counts(principal, [lo for lo, _ in spans_blocks]).subquery()
+        what = each.c.what.concat("_buckets")
+        branches.append(_histograms(what, each, cast(each.c.bucket, Integer), each.c.what))
     result = (await session.execute(union_all(*branches))).all()
-    totals = [row for row in result if row.what == "counts"]
-    histograms = [row for row in result if row.what != "counts"]
-    return totals, histograms
+    return Facts(
+        totals=[row for row in result if row.what == "counts"],
+        exact=[row for row in result if row.what in ("claim", "action")],
+        buckets=[row for row in result if row.what.endswith("_buckets")],
+        blocks=[lo for lo, _ in spans_blocks],
+    )
+
+
+def _histograms(what, each, value, *group):
+    """Per department × office (× `group`) of `each`'s (value, n) rows: (values, how
+    many), ascending."""
+    keys = (each.c.department_code, each.c.office_id)
+    return select(
+        what,
+        *keys,
+        cast(null(), String),
+        cast(null(), String),
+        *(cast(null(), BigInteger) for _ in TALLY_COUNTS),
+        func.array_agg(aggregate_order_by(value, value)),
+        func.array_agg(aggregate_order_by(each.c.n, value)),
+    ).group_by(*keys, *group)

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import array
 
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import (
@@ -26,7 +27,9 @@ from db.models import (
     Office,
     Referral,
     SupervisionOrder,
+    scorecard_block,
     scorecard_day,
+    scorecard_minutes,
     scorecard_tally,
 )
 from dispatch.staff.auth import Principal
@@ -260,3 +263,39 @@ async def test_late_changes_on_counted_days_show_at_once(seeded):
     async with transaction(sessions) as session:
         assert await tally.build(session, NOW)
     await _all_equal(sessions)
+
+
+async def test_whole_months_read_their_buckets_and_stay_exact(seeded):
+    """February and March are built as blocks (their minutes bucketed); over periods made
+    of whole months the figures are still the live ones, and the blocks are really read:
+    a block's exact minutes altered move the medians, its counts the ranks."""
+    sessions, _ = seeded
+    await _count_all(sessions)
+    async with transaction(sessions) as session:
+        built = (await session.execute(select(scorecard_block.c.first_day))).scalars().all()
+    assert sorted(built) == [datetime(2024, 2, 1).date(), datetime(2024, 3, 1).date()]
+    months = [
+        (datetime(2024, 2, 1, tzinfo=TZ), datetime(2024, 4, 1, tzinfo=TZ)),
+        (datetime(2024, 2, 1, tzinfo=TZ), datetime(2024, 4, 11, tzinfo=TZ)),
+        (datetime(2024, 2, 1, tzinfo=TZ), datetime(2024, 3, 1, tzinfo=TZ)),
+    ]
+    for principal in SCOPES:
+        for start, end in months:
+            for by in ("office", "department"):
+                live = await _card(sessions, principal, start, end, by, live=True)
+                counted = await _card(sessions, principal, start, end, by, live=False)
+                assert counted == live, (principal.username, start, end, by)
+    start, end = months[0]
+    before = await _card(sessions, CITY, start, end, "office", live=False)
+    async with sessions() as session:
+        async with session.begin():
+            await session.execute(
+                update(scorecard_minutes).values(
+                    minutes=func.array_fill(100_000, array([scorecard_minutes.c.n]))
+                )
+            )
+            altered = await scorecard(session, CITY, start, end, by="office", now=NOW)
+            await session.rollback()
+    for figure in ("median_minutes_to_claim", "p90_minutes_to_action"):
+        assert before.total[figure] < 10_000
+        assert altered.total[figure] > before.total[figure]
