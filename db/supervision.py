@@ -22,6 +22,7 @@ __all__ = [
     "SupervisionOrder",
     "TALLY_COUNTS",
     "scorecard_block",
+    "scorecard_block_tally",
     "scorecard_day",
     "scorecard_minutes",
     "scorecard_tally",
@@ -182,7 +183,7 @@ scorecard_tally = sa.Table(
     sa.Column("act_minutes", ARRAY(sa.Integer), nullable=False),
 )
 # A local month's whole UTC days, all counted (migration 0033, `dispatch.supervision.blocks`):
-# which blocks are built, and their minutes per bucket, counted and exact.
+# which blocks are built, their counts, and their minutes per bucket, counted and exact.
 scorecard_block = sa.Table(
     "scorecard_block",
     SQLModel.metadata,
@@ -190,6 +191,22 @@ scorecard_block = sa.Table(
     sa.Column("after_day", sa.Date, nullable=False),
     sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("bounds", sa.Text, nullable=False),  # the buckets it was built with
+)
+scorecard_block_tally = sa.Table(
+    "scorecard_block_tally",
+    SQLModel.metadata,
+    sa.Column(
+        "block",
+        sa.Date,
+        sa.ForeignKey("scorecard_block.first_day", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    *(
+        sa.Column(c.name, c.type, nullable=c.nullable)
+        for c in scorecard_tally.c
+        if c.name not in ("day", "claim_minutes", "act_minutes")
+    ),
 )
 scorecard_minutes = sa.Table(
     "scorecard_minutes",
@@ -207,6 +224,7 @@ scorecard_minutes = sa.Table(
     sa.Column("what", sa.String(6), nullable=False),  # "claim" or "action"
     sa.Column("bucket", sa.SmallInteger, nullable=False),
     sa.Column("n", sa.Integer, nullable=False),
-    sa.Column("minutes", ARRAY(sa.Integer), nullable=False),  # the n exact ones, ascending
+    sa.Column("minutes", ARRAY(sa.Integer), nullable=False),  # the exact ones, ascending
+    sa.Column("counts", ARRAY(sa.Integer), nullable=False),  # how many of each
     sa.Index("ix_scorecard_minutes_block", "block", "what", "bucket"),
 )

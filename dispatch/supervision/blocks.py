@@ -1,13 +1,15 @@
-"""Blocks: the scorecard's minutes of a local month's closed UTC days, in buckets.
+"""Blocks: the scorecard's tally of a local month's closed UTC days, its minutes in buckets.
 
 A quarter's figures are medians and 90th percentiles of ~380,000 minutes; the day tally
 keeps them exact per day and place, a few a row, so reading them meant unnesting them all.
 A block is the UTC days wholly inside one local month (a scorecard's periods run from
 local midnight, so a month or a quarter covers its blocks whole). Once every day of a block
-is counted, the scheduler's pass copies its day rows' minutes here, per department ×
+is counted, the scheduler's pass sums its day rows' counts (`scorecard_block_tally`, a
+quarter is a few thousand rows, not ~18,000) and copies their minutes, per department ×
 office × the two places × what (claim, action) × bucket (`BOUNDS`): the bucket's count and
-its exact minutes. The scorecard adds up the counts, finds the buckets holding each median
-and 90th percentile, and reads the exact minutes of those buckets only (`exact`).
+its exact minutes (distinct, and how many of each). The scorecard adds up the counts, finds
+the buckets holding each median and 90th percentile, and reads the exact minutes of those
+buckets only (`exact`).
 
 A day counted again drops its block (`drop`); the pass builds it again. The reader uses a
 block only while every one of its days is clean, under the tally's shared lock, so no pass
@@ -15,7 +17,7 @@ changes a block between its two reads.
 """
 
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -24,12 +26,10 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    cast,
     column,
     delete,
     func,
     insert,
-    null,
     select,
     text,
     true,
@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import scorecard_block, scorecard_minutes
+from db.models import TALLY_COUNTS, scorecard_block, scorecard_minutes
 from dispatch.console.timefmt import local_zone
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import tallied_referral_filter
@@ -98,19 +98,32 @@ async def drop(session: AsyncSession, day: date) -> None:
     )
 
 
+_KEYS = "department_code, office_id, jurisdiction_code, case_jurisdiction, status, return_reason"
+_COUNTS = text(
+    f"""
+    INSERT INTO scorecard_block_tally (block, {_KEYS}, {", ".join(TALLY_COUNTS)})
+    SELECT :first, {_KEYS}, {", ".join(f"sum({name})" for name in TALLY_COUNTS)}
+      FROM scorecard_tally
+     WHERE day >= :first AND day < :after
+     GROUP BY {_KEYS}
+    """  # noqa: S608 (names from this module and db.supervision, no input)
+)
 _BUILD = text(
     """
     INSERT INTO scorecard_minutes (block, department_code, office_id, jurisdiction_code,
-                                   case_jurisdiction, what, bucket, n, minutes)
-    SELECT :first, t.department_code, t.office_id, t.jurisdiction_code, t.case_jurisdiction,
-           u.what, width_bucket(u.minute, :bounds), count(*),
-           array_agg(u.minute ORDER BY u.minute)
-      FROM scorecard_tally t
-      CROSS JOIN LATERAL (SELECT 'claim', m FROM unnest(t.claim_minutes) m
-                          UNION ALL
-                          SELECT 'action', m FROM unnest(t.act_minutes) m) u(what, minute)
-     WHERE t.day >= :first AND t.day < :after
-     GROUP BY 2, 3, 4, 5, 6, 7
+                                   case_jurisdiction, what, bucket, n, minutes, counts)
+    SELECT :first, department_code, office_id, jurisdiction_code, case_jurisdiction, what,
+           width_bucket(minute, :bounds), sum(n), array_agg(minute ORDER BY minute),
+           array_agg(n ORDER BY minute)
+      FROM (SELECT t.department_code, t.office_id, t.jurisdiction_code, t.case_jurisdiction,
+                   u.what, u.minute, count(*) AS n
+              FROM scorecard_tally t
+             CROSS JOIN LATERAL (SELECT 'claim', m FROM unnest(t.claim_minutes) m
+                                 UNION ALL
+                                 SELECT 'action', m FROM unnest(t.act_minutes) m) u(what, minute)
+             WHERE t.day >= :first AND t.day < :after
+             GROUP BY 1, 2, 3, 4, 5, 6) each_minute
+     GROUP BY 1, 2, 3, 4, 5, 6, 7
     """
 ).bindparams(bindparam("bounds", type_=ARRAY(Integer)))
 
@@ -137,8 +150,11 @@ async def build(
                 first_day=first, after_day=after, built_at=func.now(), bounds=BOUNDS_KEY
             )
         )
+        await session.execute(_COUNTS, {"first": first, "after": after})
         await session.execute(_BUILD, {"first": first, "after": after, "bounds": list(BOUNDS)})
         done.append(first)
+    if done:  # the planner's row counts: a hash aggregate over the blocks, not a sort
+        await session.execute(text("ANALYZE scorecard_block_tally, scorecard_minutes"))
     return done
 
 
@@ -176,8 +192,12 @@ def bucket_counts(principal: Principal, blocks: list[date]):
     )
 
 
-_NAMES = {"office": ("d", "o", "w", "b"), "department": ("d", "w", "b"), "total": ("w", "b")}
-_KINDS = {"d": String, "o": Integer, "w": String, "b": Integer}
+_NAMES = {
+    "office": ("i", "d", "o", "w", "b"),
+    "department": ("i", "d", "w", "b"),
+    "total": ("i", "w", "b"),
+}
+_KINDS = {"i": Integer, "d": String, "o": Integer, "w": String, "b": Integer}
 Need = tuple[tuple[str | None, int | None], str, int]  # (department, office) key, what, bucket
 
 
@@ -187,37 +207,39 @@ async def exact(
     """The exact minutes of the blocks' buckets asked for, per key as the scorecard sums
     them: an office's, a department's (office None), the whole scope's (both None)."""
     m = scorecard_minutes.c
-    levels = {
-        "office": [(d, o, w, b) for (d, o), w, b in needs if o is not None],
-        "department": [(d, w, b) for (d, o), w, b in needs if d is not None and o is None],
-        "total": [(w, b) for (d, _), w, b in needs if d is None],
-    }
-    minute = func.unnest(m.minutes).table_valued("minute").render_derived().lateral()
+    asked = list(needs)
+    levels: dict[str, list[tuple]] = {"office": [], "department": [], "total": []}
+    for i, ((d, o), w, b) in enumerate(asked):
+        if o is not None:
+            levels["office"].append((i, d, o, w, b))
+        elif d is not None:
+            levels["department"].append((i, d, w, b))
+        else:
+            levels["total"].append((i, w, b))
+    pair = func.unnest(m.minutes, m.counts).table_valued("minute", "n").render_derived()
+    pair = pair.lateral()
     parts = []
     for level, rows in levels.items():
         if not rows:
             continue
         v = values(*(column(n, _KINDS[n]) for n in _NAMES[level]), name=f"need_{level}")
-        v = v.data(sorted(rows))
+        v = v.data(rows)
         on = [m.what == v.c.w, m.bucket == v.c.b]
         if "d" in v.c:
             on.append(m.department_code == v.c.d)
         if "o" in v.c:
             on.append(m.office_id == v.c.o)
-        department = v.c.d if "d" in v.c else cast(null(), String)
-        office = v.c.o if "o" in v.c else cast(null(), Integer)
-        keys = (department, office, v.c.w, v.c.b, minute.c.minute)
+        # Grouped by integers (the need's number, the minute): no text compared per value.
         parts.append(
-            select(*keys, func.count())
+            select(v.c.i, pair.c.minute, func.sum(pair.c.n))
             .select_from(v)
             .join(scorecard_minutes, and_(*on))
-            .join(minute, true())
+            .join(pair, true())
             .where(m.block.in_(blocks), _scope(principal))
-            .group_by(*keys)
+            .group_by(v.c.i, pair.c.minute)
         )
-    found: dict[Need, Counter[int]] = {}
-    if not parts:
-        return found
-    for department, office, what, b, value, n in await session.execute(union_all(*parts)):
-        found.setdefault(((department, office), what, b), Counter())[value] += n
+    found: defaultdict[Need, Counter[int]] = defaultdict(Counter)
+    if parts:
+        for i, value, n in await session.execute(union_all(*parts)):
+            found[asked[i]][value] = int(n)
     return found

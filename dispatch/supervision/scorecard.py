@@ -12,7 +12,7 @@ their department's offices in their place.
 """
 
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import accumulate
@@ -33,6 +33,7 @@ from workflows.reference import department_labels
 
 TOP_REASONS = 5
 FRACTIONS = (0.5, 0.9)  # the median and the 90th percentile
+_NONE: Counter[int] = Counter()
 
 
 def today() -> date:
@@ -216,7 +217,7 @@ async def _percentiles(
     exact = _histograms(facts.exact)
     bucketed = _histograms(facts.buckets, "_buckets")
     out: dict[tuple, tuple[float | None, float | None]] = {}
-    plans: dict[tuple, tuple[list[int], list[int], dict[int, Counter[int]]]] = {}
+    plans: dict[tuple, tuple[list[int], list[int], defaultdict[int, Counter[int]]]] = {}
     needs: set[blocks.Need] = set()
     for key_what in exact.keys() | bucketed.keys():
         counts = exact.get(key_what, Counter())
@@ -224,11 +225,11 @@ async def _percentiles(
             out[key_what] = (rules.percentile(counts, 0.5), rules.percentile(counts, 0.9))
             continue
         merged = Counter(bucketed[key_what])
-        by_bucket: dict[int, Counter[int]] = {}
+        by_bucket: defaultdict[int, Counter[int]] = defaultdict(Counter)
         for value, n in counts.items():
             b = blocks.bucket(value)
             merged[b] += n
-            by_bucket.setdefault(b, Counter())[value] = n
+            by_bucket[b][value] = n
         order = sorted(merged)
         ends = list(accumulate(merged[b] for b in order))
         plans[key_what] = (order, ends, by_bucket)
@@ -241,7 +242,7 @@ async def _percentiles(
         def value_at(rank: int, key_what=key_what, order=order, ends=ends, by_bucket=by_bucket):
             i = bisect_right(ends, rank)
             b = order[i]
-            within = found.get((*key_what, b), Counter()) + by_bucket.get(b, Counter())
+            within = found.get((*key_what, b), Counter()) + by_bucket.get(b, _NONE)
             return rules.value_at_rank(within, rank - (ends[i - 1] if i else 0))
 
         out[key_what] = tuple(  # type: ignore[assignment]

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
-    case,
     cast,
     delete,
     false,
@@ -54,6 +53,7 @@ from db.models import (
     CaseEvent,
     Referral,
     ReferralMeasure,
+    scorecard_block_tally,
     scorecard_day,
     scorecard_tally,
 )
@@ -265,7 +265,7 @@ async def facts(
     # runs (it holds the lock), the day rows are read instead.
     if clean and await session.scalar(select(func.pg_try_advisory_xact_lock_shared(LOCK))):
         spans_blocks = await blocks.usable(session, first, after, set(clean))
-    in_blocks = [lo + timedelta(days=n) for lo, hi in spans_blocks for n in range((hi - lo).days)]
+    in_blocks = {lo + timedelta(days=n) for lo, hi in spans_blocks for n in range((hi - lo).days)}
     parts = []
     spans = _spans(start, end, clean)
     if spans:
@@ -277,23 +277,13 @@ async def facts(
             referral_filter(principal),
         )
         parts.append(_facts_statement(live, with_case=False))
-    if clean:
-        t = scorecard_tally
-        scope = tallied_referral_filter(
-            principal, t.c.department_code, t.c.jurisdiction_code, t.c.case_jurisdiction
-        )
-
-        def unless_in_block(column):
-            if not in_blocks:
-                return column
-            return case((t.c.day.in_(in_blocks), _EMPTY), else_=column).label(column.name)
-
-        columns = [
-            unless_in_block(c) if c.name in ("claim_minutes", "act_minutes") else c
-            for c in t.c
-            if c.name != "day"
-        ]
-        parts.append(select(*columns).where(t.c.day.in_(clean), scope))
+    days = [d for d in clean if d not in in_blocks]
+    if days:
+        parts.append(_tallied(principal, scorecard_tally, scorecard_tally.c.day.in_(days)))
+    if spans_blocks:
+        block_tally = scorecard_block_tally
+        chosen = block_tally.c.block.in_([lo for lo, _ in spans_blocks])
+        parts.append(_tallied(principal, block_tally, chosen))
     # One statement: the facts are read once (a CTE used three times is materialized) and
     # added up three ways; a few hundred rows come back, not one per counted day and place.
     rows = (union_all(*parts) if len(parts) > 1 else parts[0]).cte("facts")
@@ -333,6 +323,20 @@ async def facts(
         buckets=[row for row in result if row.what.endswith("_buckets")],
         blocks=[lo for lo, _ in spans_blocks],
     )
+
+
+def _tallied(principal: Principal, table, where):
+    """Counted rows in the principal's scope, in the live facts' columns (a block's minutes
+    are in `blocks`, not here)."""
+    t = table.c
+    scope = tallied_referral_filter(
+        principal, t.department_code, t.jurisdiction_code, t.case_jurisdiction
+    )
+    keys = ("department_code", "office_id", "jurisdiction_code", "case_jurisdiction")
+    columns = [t[name] for name in (*keys, "status", "return_reason", *TALLY_COUNTS)]
+    for name in ("claim_minutes", "act_minutes"):
+        columns.append(t[name] if name in t else _EMPTY.label(name))
+    return select(*columns).where(where, scope)
 
 
 def _histograms(what, each, value, *group):

@@ -28,6 +28,7 @@ from db.models import (
     Referral,
     SupervisionOrder,
     scorecard_block,
+    scorecard_block_tally,
     scorecard_day,
     scorecard_minutes,
     scorecard_tally,
@@ -173,10 +174,11 @@ async def test_the_counted_scorecard_is_the_live_one(seeded):
 
 
 async def test_the_tally_is_what_is_read(seeded):
-    """Not the live rows in disguise: a counted day's rows altered show in the figures."""
+    """Not the live rows in disguise: a counted day's rows altered show in the figures (over
+    days that are not a whole month's: those are read from their block)."""
     sessions, _ = seeded
     await _count_all(sessions)
-    start, end = PERIODS[0]
+    start, end = PERIODS[1]
     before = await _card(sessions, CITY, start, end, "office", live=False)
     day = datetime(2024, 3, 12).date()
     async with sessions() as session:
@@ -268,7 +270,7 @@ async def test_late_changes_on_counted_days_show_at_once(seeded):
 async def test_whole_months_read_their_buckets_and_stay_exact(seeded):
     """February and March are built as blocks (their minutes bucketed); over periods made
     of whole months the figures are still the live ones, and the blocks are really read:
-    a block's exact minutes altered move the medians, its counts the ranks."""
+    a block's counts and exact minutes altered show in the figures."""
     sessions, _ = seeded
     await _count_all(sessions)
     async with transaction(sessions) as session:
@@ -287,15 +289,20 @@ async def test_whole_months_read_their_buckets_and_stay_exact(seeded):
                 assert counted == live, (principal.username, start, end, by)
     start, end = months[0]
     before = await _card(sessions, CITY, start, end, "office", live=False)
+    minutes = scorecard_minutes.c.minutes
     async with sessions() as session:
         async with session.begin():
             await session.execute(
                 update(scorecard_minutes).values(
-                    minutes=func.array_fill(100_000, array([scorecard_minutes.c.n]))
+                    minutes=func.array_fill(100_000, array([func.cardinality(minutes)]))
                 )
+            )
+            await session.execute(
+                update(scorecard_block_tally).values(received=scorecard_block_tally.c.received + 1)
             )
             altered = await scorecard(session, CITY, start, end, by="office", now=NOW)
             await session.rollback()
+    assert altered.total["received"] > before.total["received"]
     for figure in ("median_minutes_to_claim", "p90_minutes_to_action"):
         assert before.total[figure] < 10_000
         assert altered.total[figure] > before.total[figure]
