@@ -26,15 +26,14 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    column,
     delete,
     func,
     insert,
+    literal,
+    or_,
     select,
     text,
     true,
-    union_all,
-    values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,12 +191,6 @@ def bucket_counts(principal: Principal, blocks: list[date]):
     )
 
 
-_NAMES = {
-    "office": ("i", "d", "o", "w", "b"),
-    "department": ("i", "d", "w", "b"),
-    "total": ("i", "w", "b"),
-}
-_KINDS = {"i": Integer, "d": String, "o": Integer, "w": String, "b": Integer}
 Need = tuple[tuple[str | None, int | None], str, int]  # (department, office) key, what, bucket
 
 
@@ -208,38 +201,41 @@ async def exact(
     them: an office's, a department's (office None), the whole scope's (both None)."""
     m = scorecard_minutes.c
     asked = list(needs)
-    levels: dict[str, list[tuple]] = {"office": [], "department": [], "total": []}
-    for i, ((d, o), w, b) in enumerate(asked):
-        if o is not None:
-            levels["office"].append((i, d, o, w, b))
-        elif d is not None:
-            levels["department"].append((i, d, w, b))
-        else:
-            levels["total"].append((i, w, b))
+    if not asked:
+        return {}
+    # The needs as one relation from five array parameters (a VALUES list would be five
+    # bound parameters a need): NULL department and office for the whole scope, NULL
+    # office for a department.
+    columns = {
+        "i": (list(range(len(asked))), Integer),
+        "d": ([d for (d, _), _, _ in asked], String),
+        "o": ([o for (_, o), _, _ in asked], Integer),
+        "w": ([w for _, w, _ in asked], String),
+        "b": ([b for _, _, b in asked], Integer),
+    }
+    v = (
+        func.unnest(*(literal(data, ARRAY(kind)) for data, kind in columns.values()))
+        .table_valued(*columns)
+        .render_derived()
+    )
     pair = func.unnest(m.minutes, m.counts).table_valued("minute", "n").render_derived()
     pair = pair.lateral()
-    parts = []
-    for level, rows in levels.items():
-        if not rows:
-            continue
-        v = values(*(column(n, _KINDS[n]) for n in _NAMES[level]), name=f"need_{level}")
-        v = v.data(rows)
-        on = [m.what == v.c.w, m.bucket == v.c.b]
-        if "d" in v.c:
-            on.append(m.department_code == v.c.d)
-        if "o" in v.c:
-            on.append(m.office_id == v.c.o)
-        # Grouped by integers (the need's number, the minute): no text compared per value.
-        parts.append(
-            select(v.c.i, pair.c.minute, func.sum(pair.c.n))
-            .select_from(v)
-            .join(scorecard_minutes, and_(*on))
-            .join(pair, true())
-            .where(m.block.in_(blocks), _scope(principal))
-            .group_by(v.c.i, pair.c.minute)
-        )
+    on = and_(
+        m.what == v.c.w,
+        m.bucket == v.c.b,
+        or_(v.c.d.is_(None), m.department_code == v.c.d),
+        or_(v.c.o.is_(None), m.office_id == v.c.o),
+    )
+    # Grouped by integers (the need's number, the minute): no text compared per value.
+    stmt = (
+        select(v.c.i, pair.c.minute, func.sum(pair.c.n))
+        .select_from(v)
+        .join(scorecard_minutes, on)
+        .join(pair, true())
+        .where(m.block.in_(blocks), _scope(principal))
+        .group_by(v.c.i, pair.c.minute)
+    )
     found: defaultdict[Need, Counter[int]] = defaultdict(Counter)
-    if parts:
-        for i, value, n in await session.execute(union_all(*parts)):
-            found[asked[i]][value] = int(n)
+    for i, value, n in await session.execute(stmt):
+        found[asked[i]][value] = int(n)
     return found
