@@ -20,6 +20,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 
 from sqlalchemy import (
     Integer,
@@ -60,6 +61,7 @@ BOUNDS = _bounds()
 BOUNDS_KEY = ",".join(map(str, BOUNDS))  # a block built with other edges is built again
 
 
+@cache
 def bucket(minute: int) -> int:
     """PostgreSQL's width_bucket(minute, BOUNDS): how many edges are at or below it."""
     return bisect_right(BOUNDS, minute)
@@ -196,13 +198,14 @@ Need = tuple[tuple[str | None, int | None], str, int]  # (department, office) ke
 
 async def exact(
     session: AsyncSession, principal: Principal, blocks: list[date], needs: set[Need]
-) -> dict[Need, Counter[int]]:
+) -> defaultdict[Need, Counter[int]]:
     """The exact minutes of the blocks' buckets asked for, per key as the scorecard sums
     them: an office's, a department's (office None), the whole scope's (both None)."""
     m = scorecard_minutes.c
     asked = list(needs)
+    found: defaultdict[Need, Counter[int]] = defaultdict(Counter)
     if not asked:
-        return {}
+        return found
     # The needs as one relation from five array parameters (a VALUES list would be five
     # bound parameters a need): NULL department and office for the whole scope, NULL
     # office for a department.
@@ -235,7 +238,6 @@ async def exact(
         .where(m.block.in_(blocks), _scope(principal))
         .group_by(v.c.i, pair.c.minute)
     )
-    found: defaultdict[Need, Counter[int]] = defaultdict(Counter)
     for i, value, n in await session.execute(stmt):
         found[asked[i]][value] = int(n)
     return found

@@ -12,7 +12,7 @@ their department's offices in their place.
 """
 
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import accumulate
@@ -217,32 +217,34 @@ async def _percentiles(
     exact = _histograms(facts.exact)
     bucketed = _histograms(facts.buckets, "_buckets")
     out: dict[tuple, tuple[float | None, float | None]] = {}
-    plans: dict[tuple, tuple[list[int], list[int], defaultdict[int, Counter[int]]]] = {}
-    needs: set[blocks.Need] = set()
+    plans: dict[tuple, tuple[list[int], list[int], set[int]]] = {}
     for key_what in exact.keys() | bucketed.keys():
-        counts = exact.get(key_what, Counter())
+        counts = exact.get(key_what, _NONE)
         if key_what not in bucketed:
             out[key_what] = (rules.percentile(counts, 0.5), rules.percentile(counts, 0.9))
             continue
         merged = Counter(bucketed[key_what])
-        by_bucket: defaultdict[int, Counter[int]] = defaultdict(Counter)
         for value, n in counts.items():
-            b = blocks.bucket(value)
-            merged[b] += n
-            by_bucket[b][value] = n
+            merged[blocks.bucket(value)] += n
         order = sorted(merged)
         ends = list(accumulate(merged[b] for b in order))
-        plans[key_what] = (order, ends, by_bucket)
-        for fraction in FRACTIONS:
-            for rank in rules.percentile_ranks(ends[-1], fraction):
-                needs.add((*key_what, order[bisect_right(ends, rank)]))
+        wanted = {
+            order[bisect_right(ends, rank)]
+            for fraction in FRACTIONS
+            for rank in rules.percentile_ranks(ends[-1], fraction)
+        }
+        plans[key_what] = (order, ends, wanted)
+    needs = {(*key_what, b) for key_what, (_, _, wanted) in plans.items() for b in wanted}
     found = await blocks.exact(session, principal, facts.blocks, needs)
-    for key_what, (order, ends, by_bucket) in plans.items():
+    for key_what, (order, ends, wanted) in plans.items():
+        for value, n in exact.get(key_what, _NONE).items():  # the exact ones join them
+            b = blocks.bucket(value)
+            if b in wanted:
+                found[(*key_what, b)][value] += n
 
-        def value_at(rank: int, key_what=key_what, order=order, ends=ends, by_bucket=by_bucket):
+        def value_at(rank: int, key_what=key_what, order=order, ends=ends) -> int:
             i = bisect_right(ends, rank)
-            b = order[i]
-            within = found.get((*key_what, b), Counter()) + by_bucket.get(b, _NONE)
+            within = found[(*key_what, order[i])]
             return rules.value_at_rank(within, rank - (ends[i - 1] if i else 0))
 
         out[key_what] = tuple(  # type: ignore[assignment]
