@@ -11,7 +11,7 @@ frozen into the report at 审核, so the city receives what the district reviewe
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, and_, cast, exists, func, literal, not_, select, text
+from sqlalchemy import Boolean, and_, cast, false, func, literal, not_, select, text, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,17 +72,27 @@ def _rows(counts: dict[str, int], labels: dict[str, str] | None = None) -> list[
 
 
 def _extra_statement(principal: Principal, period: Period):
-    """Age, sex, state, needs and the rates' sets, grouped: one row per combination. The
-    first report's child is ciphertext (age and sex are read from it in Python), so each
-    case with a child is a row of its own."""
-    first_child = (
-        select(Report.child).where(Report.case_id == Case.id).order_by(Report.id).limit(1)
-    ).scalar_subquery()
-    delivered = exists(
-        select(Referral.id).where(Referral.case_id == Case.id, Referral.delivered_at.is_not(None))
+    """Age, sex, state, needs and the rates' sets, grouped: one row per combination.
+
+    Each case's first report and its referrals are looked up once, by index (two laterals):
+    the child from one read of the first report, and whether any referral was delivered or
+    completed from one read of the case's referrals (not a hashed scan of the whole referral
+    table per flag). The child is ciphertext (age and sex are read from it in Python), so
+    each case with a child is a row of its own."""
+    first_report = (
+        select(Report.child)
+        .where(Report.case_id == Case.id)
+        .order_by(Report.id)
+        .limit(1)
+        .lateral("first_report")
     )
-    completed = exists(
-        select(Referral.id).where(Referral.case_id == Case.id, Referral.status == "completed")
+    flags = (
+        select(
+            func.bool_or(Referral.delivered_at.is_not(None)).label("delivered"),
+            func.bool_or(Referral.status == "completed").label("completed"),
+        )
+        .where(Referral.case_id == Case.id)
+        .lateral("flags")
     )
     needs = func.coalesce(Case.assessment["needs"], cast(literal("[]"), Case.assessment.type))
     classified = and_(
@@ -91,14 +101,17 @@ def _extra_statement(principal: Principal, period: Period):
     )
     inner = (
         select(
-            first_child.label("child"),
+            first_report.c.child.label("child"),
             Case.state.label("state"),
             needs.label("needs"),
             cast(classified, Boolean).label("classified"),
             Case.risk_level.is_not(None).label("assessed"),
-            delivered.label("intervened"),
-            completed.label("helped"),
+            func.coalesce(flags.c.delivered, false()).label("intervened"),
+            func.coalesce(flags.c.completed, false()).label("helped"),
         )
+        .select_from(Case)
+        .outerjoin(first_report, true())
+        .outerjoin(flags, true())
         .where(
             Case.created_at >= period.start,
             Case.created_at < period.end,
