@@ -49,8 +49,7 @@ def _earlier_statement(principal: Principal, period: Period):
     )
     inner = (
         select(
-            first_child["age"].astext.label("age"),
-            first_child["gender"].astext.label("gender"),
+            first_child.label("child"),  # ciphertext: age and sex are read in Python
             Case.state.label("state"),
             needs.label("needs"),
             cast(classified, Boolean).label("classified"),
