@@ -9,7 +9,8 @@ its best pair. Nothing is scanned, so it stays fast on a large table without pg_
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+import sqlalchemy as sa
+from sqlalchemy import Select, bindparam, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.crypto import phone_index
@@ -18,7 +19,7 @@ from db.models_children import Child, Guardian
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from workflows.matching import Match, Profile, keys, score, thresholds
-from workflows.matching.keys import query_keys
+from workflows.matching.keys import query_keys, week_span
 from workflows.matching.profiles import child_profile, report_profile
 from workflows.matching.score import config, could_reach, name_signal
 
@@ -55,6 +56,7 @@ def refresh_keys(report: Report) -> None:
 
 
 _CANDIDATE_COLUMNS = (
+    Report.id,
     Report.case_id,
     Report.child,
     Report.address,
@@ -64,6 +66,53 @@ _CANDIDATE_COLUMNS = (
     Report.description,
     Report.created_at,
 )
+
+
+def _candidates(principal: Principal, case: Case) -> Select:
+    """Reports of other cases that may be suggested, in the principal's scope."""
+    return (
+        select(*_CANDIDATE_COLUMNS)
+        .join(Case, Case.id == Report.case_id)
+        .where(
+            Report.case_id != case.id,
+            Case.state.not_in(NOT_SUGGESTED),
+            case_filter(principal),
+        )
+    )
+
+
+def _nearest_in_place(principal: Principal, case: Case, profile: Profile) -> Select | None:
+    """For an unnamed child, the reports of its place nearest in time to this report
+    within the weeks its place-and-week keys cover: at most `place_candidates` before it
+    and as many after, each side an index walk on report(jurisdiction_code, created_at)
+    away from the report's moment that stops there (before, the keys' ~780 reports at
+    100,000 cases were all fetched and sorted). Only keyed reports count (retention blanks
+    the keys of an anonymised report); which of them hold the keys is checked on the rows
+    (`_holds_week_key`). None when the profile asks for no such key."""
+    span = week_span(profile)
+    if span is None:
+        return None
+    start, end = span
+    n = config()["windows"]["place_candidates"]
+    # Not the keys themselves here: with the GIN index beside the walk the planner takes
+    # the two conditions as independent (they are one), expects 3 rows, and fetches and
+    # sorts every report of the weeks.
+    here = _candidates(principal, case).add_columns(Report.match_keys.label("keys")).where(
+        Report.jurisdiction_code == profile.jurisdiction,
+        sa.func.cardinality(Report.match_keys) > 0,
+    )
+    after = (here.where(Report.created_at >= profile.at, Report.created_at < end)
+             .order_by(Report.created_at).limit(n))
+    before = (here.where(Report.created_at < profile.at, Report.created_at >= start)
+              .order_by(Report.created_at.desc()).limit(n))
+    both = union_all(select(after.subquery()), select(before.subquery())).subquery()
+    return select(both)
+
+
+def _holds_week_key(row, weeks: set[str]) -> bool:
+    """A row of the walk holds one of the keys asked for (the other lookups' rows do)."""
+    keys = getattr(row, "keys", None)
+    return keys is None or not weeks.isdisjoint(keys)
 
 
 async def similar_cases(
@@ -86,20 +135,25 @@ async def similar_cases(
     wanted = sorted({k for p in mine for k in query_keys(p)})
     if not wanted:
         return []
-    rows = (
-        await session.execute(
-            select(*_CANDIDATE_COLUMNS)
-            .join(Case, Case.id == Report.case_id)
-            .where(
-                Report.match_keys.overlap(wanted),
-                Report.case_id != case.id,
-                Case.state.not_in(NOT_SUGGESTED),
-                case_filter(principal),
-            )
+    others = [k for k in wanted if not k.startswith("w:")]
+    statements = [s for s in (_nearest_in_place(principal, case, p) for p in mine)
+                  if s is not None]
+    if others:
+        statements.append(
+            _candidates(principal, case)
+            .where(Report.match_keys.overlap(others))
             .order_by(Report.created_at.desc())
             .limit(config()["windows"]["candidates"])
         )
-    ).all()
+    weeks = {k for k in wanted if k.startswith("w:")}
+    found = {}
+    for statement in statements:
+        for row in await session.execute(statement):
+            if _holds_week_key(row, weeks):
+                found.setdefault(row.id, row)
+    # Newest first, as one query gave them: of equal scores within a case, the newest
+    # report's reasons are shown.
+    rows = sorted(found.values(), key=lambda r: r.created_at, reverse=True)
     best: dict[int, Match] = {}
     for row in rows:
         theirs = report_profile(

@@ -2,11 +2,13 @@
 suggested with the right reasons; a namesake in another district is not; a report 400 days
 later about a closed case is found; only the center, in its scope, sees matches."""
 
-from datetime import timedelta
+import secrets
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
 from db.models import Case, Report
+from dispatch.children.service import refresh_keys
 from tests.fixtures.children import a_name, a_place
 from tests.fixtures.partners import order
 from tests.fixtures.reports import report
@@ -158,3 +160,43 @@ async def test_a_later_report_joining_a_case_is_matched_on_what_it_says(
     await run_jobs()
     found = {i["case_id"] for i in await _similar(client, web.json()["case_id"], operator)}
     assert joined_case in found
+
+
+async def _stored(session, at, *, category: str, text: str, place: str) -> int:
+    """A case and its report about an unnamed child, as intake and its matching job leave
+    them (keys included), taken at `at`."""
+    case = Case(state="reported", categories=[category], jurisdiction_code=place,
+                created_at=at, updated_at=at)
+    session.add(case)
+    await session.flush()
+    stored = Report(channel="sms", external_id=f"crowd-{secrets.token_hex(6)}",
+                    receipt_code=secrets.token_hex(6).upper(), case_id=case.id,
+                    reporter_phone=mobile(), categories=[category], child={},
+                    jurisdiction_code=place, description=text, created_at=at,
+                    in_danger_now=False)
+    refresh_keys(stored)
+    session.add(stored)
+    await session.flush()
+    return case.id
+
+
+async def test_an_unnamed_child_two_days_earlier_at_the_place_is_found_among_many_reports(
+    client, make_user, login, sessions
+):
+    """Two anonymous texts about an unnamed child at one place two days apart (place, time,
+    story) are suggested although the place's following days hold a hundred other reports:
+    the nearest in time are the candidates, not the newest."""
+    operator = await login(await make_user("operator"))
+    place, story = "990103001001", "邻居家小孩天天晚上在楼道里哭，大人不在家，没人管饭"
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(days=200)
+    async with sessions() as session, session.begin():
+        earlier = await _stored(session, moment - timedelta(days=2), category="left_behind",
+                                text=story, place=place)
+        later = await _stored(session, moment, category="left_behind", text=story + "。",
+                              place=place)
+        for n in range(100):
+            await _stored(session, moment + timedelta(days=1, minutes=40 * n),
+                          category="dropout", text=f"学生{n}号辍学在家务农", place=place)
+    found = {i["case_id"]: i for i in await _similar(client, later, operator)}
+    assert earlier in found
+    assert {"情节相似", "时间相近"} <= set(found[earlier]["reasons"])

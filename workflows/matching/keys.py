@@ -13,11 +13,15 @@ key under the blind-index key (db.crypto), so the column holds no name, sound, p
 a dump could read, and equality, all blocking needs, is kept.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from db.crypto import keyed_hash
 from workflows.matching.normalize import clean_name, fold, place_tokens, syllables
 from workflows.matching.score import Profile, is_root
+
+# The weeks a report about an unnamed child looks at, in days from its own: this one and
+# the weeks either side.
+_WEEKS_AROUND = (-7, 0, 7)
 
 
 def _week(code: str, at: datetime) -> str:
@@ -28,6 +32,11 @@ def _week(code: str, at: datetime) -> str:
 def sealed(plain: list[str]) -> list[str]:
     """Each key as its kind ("f:", "p:", …) and 128 bits of its keyed hash."""
     return [key[:2] + keyed_hash(key.encode())[:32] for key in plain]
+
+
+def _asks_place_and_week(profile: Profile) -> bool:
+    return (clean_name(profile.name) == "" and bool(profile.jurisdiction)
+            and profile.at is not None and not is_root(profile.jurisdiction))
 
 
 def keys(profile: Profile) -> list[str]:
@@ -65,8 +74,21 @@ def query_keys(profile: Profile) -> list[str]:
     numbered = {k for k in places if any(ch.isdigit() for ch in k)}
     out = [k for k in stored if not k.startswith(("a:", "w:"))]
     out += sorted(numbered) if numbered else places
-    if clean_name(profile.name) == "" and profile.jurisdiction and profile.at:
-        if not is_root(profile.jurisdiction):
-            out += [_week(profile.jurisdiction, profile.at + timedelta(days=d))
-                    for d in (-7, 0, 7)]
+    if _asks_place_and_week(profile):
+        out += [_week(profile.jurisdiction, profile.at + timedelta(days=d))
+                for d in _WEEKS_AROUND]
     return sealed(list(dict.fromkeys(out)))
+
+
+def week_span(profile: Profile) -> tuple[datetime, datetime] | None:
+    """The times the place-and-week keys `query_keys` asks for can hold (a day wider each
+    side, whatever time zone a report's keys were made in), for a lookup by place and
+    time; None when it asks for none."""
+    if not _asks_place_and_week(profile):
+        return None
+    at = profile.at
+    first = (at + timedelta(days=_WEEKS_AROUND[0])).date()
+    last = (at + timedelta(days=_WEEKS_AROUND[-1])).date()
+    start = datetime.combine(first - timedelta(days=first.weekday() + 1), time(), at.tzinfo)
+    end = datetime.combine(last + timedelta(days=8 - last.weekday()), time(), at.tzinfo)
+    return start, end
