@@ -14,10 +14,12 @@ canvassing round then lists the children of the place not seen for the configure
 import bisect
 import csv
 import io
+import sys
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -259,58 +261,92 @@ async def _candidates(session, principal: Principal, wanted: list[str]) -> list[
         # when the rows came in the table's (insertion) order.
         .order_by(Child.id)
     )
-    return list((await session.execute(stmt)).all())
+    # Through the connection: rows as the driver gives them, no ORM result processing
+    # (a tenth of a dry run's CPU).
+    return list((await (await session.connection()).execute(stmt)).all())
+
+
+# The children an import's pool keeps (the least recently asked keys go first), ~2 KB each
+# (the columns a match needs, the profile, the lists): ~300 MiB at most on any table, where
+# the pool grew with the table before. A chunk's own candidates stay whatever the cap: with
+# bench_ledger's dense names one chunk reaches ~77,000 of 150,000 children and four chunks
+# nearly all, so a lower cap makes each chunk fetch again what the last let go (5,000-row
+# dry run: cap 50,000 → CPU 37 s against 18 s, peak RSS only ~60 MiB lower).
+POOL_CHILDREN = 150_000
 
 
 class _Pool:
-    """The candidates of one import, each key's children fetched once and each child's
-    profile made once.
+    """The candidates of one import, each key's children fetched once while it is kept and
+    each child's profile made once.
 
     A ledger's chunks ask for the same names again and again (at 150,000 children one
     chunk's name keys brought half the table, and the next chunk the same half): here a key
-    is looked up the first time a row asks for it and kept for the rest of the import, its
-    children grouped by name (a row's name is compared with each name once, not with each
-    namesake). What the import itself writes (new children, fields filled into matched
-    ones) is read back after each chunk (`refresh`), so a later row sees the table as a
-    fresh lookup would. Memory is bounded by the children the ledger's names reach, not by
-    the ledger's rows."""
+    is looked up the first time a row asks for it and kept while it is among the recently
+    asked (at most POOL_CHILDREN children beyond the chunk's own), its children grouped by
+    name (a row's name is compared with each name once, not with each namesake). What the
+    import itself writes (new children, fields filled into matched ones) is read back after
+    each chunk (`refresh`), so a later row sees the table as a fresh lookup would; a key let
+    go is looked up again when asked, so what is kept never changes a decision."""
 
     def __init__(self, principal: Principal) -> None:
         self.principal = principal
-        # key → the cleaned names of the children holding it → their ids, ascending
-        self.groups: dict[str, dict[str, list[int]]] = {}
+        self.cap = POOL_CHILDREN
+        # key → the cleaned names of the children holding it → their ids, ascending; the
+        # least recently asked key first
+        self.groups: OrderedDict[str, dict[str, list[int]]] = OrderedDict()
         self.rows: dict[int, Any] = {}  # id → the columns a match needs
         self.names: dict[int, str] = {}  # id → its name cleaned
         self.member: dict[int, list[str]] = {}  # id → the kept keys it is listed under
         self.profiles: dict[int, Any] = {}  # id → its profile, made when first needed
 
     def _keep(self, child: Any, hits: list[str]) -> None:
-        name = clean_name(child.name)
-        self.rows[child.id] = child
+        name = sys.intern(clean_name(child.name))
+        if child.id not in self.rows:
+            self.rows[child.id] = _lean(child)
         self.names[child.id] = name
         self.member.setdefault(child.id, []).extend(hits)
         for key in hits:
             bisect.insort(self.groups[key].setdefault(name, []), child.id)
 
+    def _forget(self, child_id: int) -> None:
+        for kept in (self.rows, self.names, self.member, self.profiles):
+            kept.pop(child_id, None)
+
+    def _let_go(self, asked: set[str]) -> None:
+        """Drop the least recently asked keys (not the chunk's own) while the pool holds
+        more than its cap, and the children no kept key lists."""
+        while len(self.rows) > self.cap:
+            key = next(iter(self.groups))
+            if key in asked:
+                return  # the rest were all asked for by this chunk
+            for ids in self.groups.pop(key).values():
+                for child_id in ids:
+                    keys = self.member[child_id]
+                    keys.remove(key)
+                    if not keys:
+                        self._forget(child_id)
+
     async def load(self, session, wanted: list[str]) -> None:
-        """Look up the keys not asked for before."""
+        """Look up the keys not kept, mark all of them as just asked, let go of the oldest."""
         missing = [k for k in wanted if k not in self.groups]
-        if not missing:
-            return
-        for key in missing:
-            self.groups[key] = {}
-        for child in await _candidates(session, self.principal, missing):
-            self._keep(child, child.hits)
+        for key in wanted:
+            if key in self.groups:
+                self.groups.move_to_end(key)
+            else:
+                self.groups[key] = {}
+        if missing:
+            for child in await _candidates(session, self.principal, missing):
+                self._keep(child, child.hits)
+        self._let_go(set(wanted))
 
     async def refresh(self, session, touched: list[int]) -> None:
         """Children the import wrote: off the lists they were on, back on those their keys
         are now on (if still in the principal's scope), with their columns re-read."""
         for child_id in touched:
-            name = self.names.pop(child_id, None)
-            for key in self.member.pop(child_id, ()):
+            name = self.names.get(child_id)
+            for key in self.member.get(child_id, ()):
                 self.groups[key][name].remove(child_id)
-            self.rows.pop(child_id, None)
-            self.profiles.pop(child_id, None)
+            self._forget(child_id)
         if not touched:
             return
         stmt = (
@@ -320,8 +356,10 @@ class _Pool:
             .where(Child.id.in_(touched), Child.merged_into_id.is_(None),
                    child_filter(self.principal))
         )
-        for child in (await session.execute(stmt)).all():
-            self._keep(child, [k for k in dict.fromkeys(child.hits or ()) if k in self.groups])
+        for child in (await (await session.connection()).execute(stmt)).all():
+            hits = [k for k in dict.fromkeys(child.hits or ()) if k in self.groups]
+            if hits:
+                self._keep(child, hits)
 
     def profile(self, child_id: int):
         found = self.profiles.get(child_id)
@@ -334,18 +372,24 @@ class _Pool:
         that have its ID number), with their name signal, in the order a scan of the keys'
         lists in turn (each by id) first meets them: the scores' ties fall that way."""
         mine, id_index = clean_name(profile.name), profile.id_index
+        own_id = "i:" + id_index if id_index else None
         found: dict[int, tuple[int, str]] = {}
         for place, key in enumerate(keys):
             for name, ids in self.groups.get(key, {}).items():
                 signal = name_pair(mine, name)
-                # Another name and another ID number cannot be this child.
-                if signal == "name_differs":
-                    if not id_index:
-                        continue
-                    ids = [i for i in ids if self.rows[i].id_index == id_index]
-                for child_id in ids:
-                    if child_id not in found:  # keys are walked in order: first is first
-                        found[child_id] = (place, signal)
+                if signal != "name_differs":
+                    for child_id in ids:
+                        if child_id not in found:  # keys are walked in order: first is first
+                            found[child_id] = (place, signal)
+                elif key == own_id:
+                    # Another name and another ID number cannot be this child; one with
+                    # this ID number is on this key's list, met first on the earliest of
+                    # our keys it is listed under (as a walk filtering each list would).
+                    for child_id in ids:
+                        if child_id not in found:
+                            first = min(keys.index(k) for k in self.member[child_id]
+                                        if k in keys)
+                            found[child_id] = (first, signal)
         order = sorted(found, key=lambda i: (found[i][0], i))
         return [(i, found[i][1]) for i in order]
 
@@ -384,6 +428,33 @@ async def _judge(session, pool: _Pool, rows: list[Row]) -> None:
 
 _MATCH_COLUMNS = (Child.id, Child.name, Child.gender, Child.birth_date, Child.age,
                   Child.age_given_on, Child.address, Child.jurisdiction_code, Child.id_index)
+
+
+class _Candidate(NamedTuple):
+    """The columns a match needs (`_MATCH_COLUMNS` and the categories), as a pool keeps
+    them: no keys, and the strings a city repeats (names, places, genders) shared."""
+
+    id: int
+    name: str | None
+    gender: str | None
+    birth_date: date | None
+    age: int | None
+    age_given_on: date | None
+    address: str | None
+    jurisdiction_code: str | None
+    id_index: str | None
+    categories: tuple[str, ...]
+
+
+def _shared(text: str | None) -> str | None:
+    return sys.intern(text) if text else text
+
+
+def _lean(row: Any) -> _Candidate:
+    return _Candidate(row.id, _shared(row.name), _shared(row.gender), row.birth_date,
+                      row.age, row.age_given_on, _shared(row.address),
+                      _shared(row.jurisdiction_code), row.id_index,
+                      tuple(_shared(c) for c in row.categories or ()))
 
 
 def _new_child(f: dict[str, Any]) -> Child:

@@ -163,3 +163,46 @@ def _only_first(xlsx: bytes) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+async def test_a_ledger_decides_the_same_when_its_pool_lets_children_go(
+    client, make_user, login, monkeypatch
+):
+    """The import's pool of candidates is capped (memory bounded on a large table): with a
+    cap of one child and two rows a chunk, the keys a later chunk asks for again are looked
+    up again, and every row's decision is the one an import keeping everything makes."""
+    caseworker = await login(await make_user("caseworker"))
+    names = [a_name() for _ in range(4)]
+    place = a_place()
+    ids = [an_id() for _ in names]
+    births = ["2015-03-08", "2016-05-01", "2014-01-01", "2013-07-07"]
+    on_file = csv_bytes([row(n, i, b, place)
+                         for (n, _), i, b in zip(names, ids, births, strict=True)])
+    assert (await _import(client, caseworker, on_file, "on-file.csv", dry_run=False)
+            )["counts"]["new"] == 4
+    ledger = csv_bytes([
+        row(names[0][0], ids[0], births[0], place),          # chunk 1
+        row(names[1][1], "", births[1], place),
+        row(names[2][0], ids[2], "2014-02-02", place),       # chunk 2: other names
+        row(names[3][1], "", births[3], place, gender="女"),
+        row(names[0][1], "", births[0], place),              # chunk 3: the first names again
+        row(names[1][0], ids[1], births[1], place),
+    ])
+    kept_everything = await _import(client, caseworker, ledger, "ledger.csv", dry_run=True)
+
+    from dispatch.children import ledger as importer
+
+    asked: list[str] = []
+    lookup = importer._candidates
+
+    async def counted(session, principal, wanted):
+        asked.extend(wanted)
+        return await lookup(session, principal, wanted)
+
+    monkeypatch.setattr(importer, "POOL_CHILDREN", 1)
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "_candidates", counted)
+    capped = await _import(client, caseworker, ledger, "ledger.csv", dry_run=True)
+    assert len(asked) > len(set(asked))  # keys let go were looked up again
+    assert capped["rows"] == kept_everything["rows"]
+    assert capped["counts"] == kept_everything["counts"]
