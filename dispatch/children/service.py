@@ -97,7 +97,7 @@ def _nearest_in_place(principal: Principal, case: Case, profile: Profile) -> Sel
     # Not the keys themselves here: with the GIN index beside the walk the planner takes
     # the two conditions as independent (they are one), expects 3 rows, and fetches and
     # sorts every report of the weeks.
-    here = _candidates(principal, case).add_columns(Report.match_keys.label("keys")).where(
+    here = _candidates(principal, case).add_columns(Report.match_keys.label("place_keys")).where(
         Report.jurisdiction_code == profile.jurisdiction,
         sa.func.cardinality(Report.match_keys) > 0,
     )
@@ -110,8 +110,9 @@ def _nearest_in_place(principal: Principal, case: Case, profile: Profile) -> Sel
 
 
 def _holds_week_key(row, weeks: set[str]) -> bool:
-    """A row of the walk holds one of the keys asked for (the other lookups' rows do)."""
-    keys = getattr(row, "keys", None)
+    """A row of the place walk holds one of the keys asked for (the other lookups' rows
+    hold what they were found by)."""
+    keys = getattr(row, "place_keys", None)
     return keys is None or not weeks.isdisjoint(keys)
 
 
