@@ -261,9 +261,9 @@ async def _candidates(session, principal: Principal, wanted: list[str]) -> list[
         # when the rows came in the table's (insertion) order.
         .order_by(Child.id)
     )
-    # Through the connection: rows as the driver gives them, no ORM result processing
-    # (a tenth of a dry run's CPU).
-    return list((await (await session.connection()).execute(stmt)).all())
+    # Through the session: the name is ciphertext, and SQLAlchemy's Core path compares the
+    # cached statement's columns with `==`, which a sealed column refuses (db.crypto).
+    return list((await session.execute(stmt)).all())
 
 
 # The children an import's pool keeps (the least recently asked keys go first), ~2 KB each
@@ -357,7 +357,7 @@ class _Pool:
             .where(Child.id.in_(touched), Child.merged_into_id.is_(None),
                    child_filter(self.principal))
         )
-        for child in (await (await session.connection()).execute(stmt)).all():
+        for child in (await session.execute(stmt)).all():
             hits = [k for k in dict.fromkeys(child.hits or ()) if k in self.groups]
             if hits:
                 self._keep(child, hits)
