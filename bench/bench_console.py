@@ -18,6 +18,7 @@ service share this machine's cores.
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -147,6 +148,20 @@ SELECT c.id, $2::timestamptz + ((c.id % 60) - 3) * interval '1 day', c.risk_leve
 """
 
 
+async def _seal_children(conn: asyncpg.Connection) -> None:
+    """Each report's child sealed on its own (db.crypto.seal_json, a nonce each), as intake
+    stores it: the periodic report reads and opens every one."""
+    from db.crypto import seal_json
+
+    rows = await conn.fetch("SELECT id, child FROM report WHERE child IS NOT NULL")
+    await conn.execute("CREATE TEMP TABLE sealed_child (id int PRIMARY KEY, child text)")
+    await conn.copy_records_to_table(
+        "sealed_child", records=[(r["id"], seal_json(json.loads(r["child"]))) for r in rows]
+    )
+    await conn.execute("UPDATE report r SET child = s.child FROM sealed_child s WHERE s.id = r.id")
+    await conn.execute("DROP TABLE sealed_child")
+
+
 async def seed(database_url: str, cases: int) -> dict[str, int]:
     """The cases, reports, referrals and visits, then the staff who sign in."""
     conn = await asyncpg.connect(database_url)
@@ -165,6 +180,7 @@ async def seed(database_url: str, cases: int) -> dict[str, int]:
 
             await conn.execute("UPDATE report SET reporter_phone = $1, phone_index = $2",
                                encrypt(PHONE), phone_index(PHONE))
+            await _seal_children(conn)
             password = hash_password(PASSWORD)
             for role in ("operator", "supervisor"):
                 await conn.execute(
