@@ -11,11 +11,25 @@ frozen into the report at 审核, so the city receives what the district reviewe
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, and_, cast, false, func, literal, not_, select, text, true
+from sqlalchemy import (
+    Boolean,
+    Text,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    select,
+    text,
+    true,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
+from db.crypto import open_json
 from db.models import Case, Jurisdiction, PeriodicReport, Referral, Report
 from dispatch.console.periods import Period
 from dispatch.console.stats import figures as stats_figures
@@ -72,13 +86,13 @@ def _rows(counts: dict[str, int], labels: dict[str, str] | None = None) -> list[
 
 
 def _extra_statement(principal: Principal, period: Period):
-    """Age, sex, state, needs and the rates' sets, grouped: one row per combination.
+    """State, needs and the rates' sets, grouped: one row per combination, with its cases'
+    children (for age and sex) as a list.
 
     Each case's first report and its referrals are looked up once, by index (two laterals):
     the child from one read of the first report, and whether any referral was delivered or
     completed from one read of the case's referrals (not a hashed scan of the whole referral
-    table per flag). The child is ciphertext (age and sex are read from it in Python), so
-    each case with a child is a row of its own."""
+    table per flag). The child is ciphertext: age and sex are read from it in Python."""
     first_report = (
         select(Report.child)
         .where(Report.case_id == Case.id)
@@ -120,8 +134,11 @@ def _extra_statement(principal: Principal, period: Period):
         )
         .subquery()
     )
-    columns = [inner.c[name] for name in inner.c.keys()]
-    return select(*columns, func.count()).group_by(*columns)
+    columns = [inner.c[name] for name in inner.c.keys() if name != "child"]
+    # The children (ciphertext, one per case) gathered per combination and opened in
+    # Python: grouping by a sealed value sorted and returned one row per case.
+    children = type_coerce(func.array_agg(inner.c.child), ARRAY(Text)).label("children")
+    return select(*columns, children, func.count()).group_by(*columns)
 
 
 async def report_figures(
@@ -139,11 +156,12 @@ async def report_figures(
     sets = dict.fromkeys(rules.CASE_SETS, 0)
     for row in await session.execute(_extra_statement(principal, span)):
         n = row[-1]
-        child = row.child or {}
-        band = rules.age_band(child.get("age"))
-        ages[band] = ages.get(band, 0) + n
-        sex = GENDERS.get(child.get("gender") or "", "未填写")
-        sexes[sex] = sexes.get(sex, 0) + n
+        for token in row.children:
+            child = (open_json(token) if token else None) or {}
+            band = rules.age_band(child.get("age"))
+            ages[band] = ages.get(band, 0) + 1
+            sex = GENDERS.get(child.get("gender") or "", "未填写")
+            sexes[sex] = sexes.get(sex, 0) + 1
         states[row.state] = states.get(row.state, 0) + n
         listed = [x for x in (row.needs or []) if isinstance(x, str)]
         for need in listed:

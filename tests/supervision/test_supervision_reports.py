@@ -77,6 +77,8 @@ async def test_submission_return_and_acknowledgement(client, sessions, pump, mak
     assert set(rates) == {"排查分类率", "干预率", "救助率"}
     screening = rates["排查分类率"]
     assert screening["denominator"] >= 2 and screening["numerator"] >= 2
+    # Each case received counts once by age band and once by sex.
+    assert sum(r["count"] for r in ages) == sum(sexes.values()) == screening["denominator"]
 
     submitted = await client.post(base + "/submit", headers=reviewer, json={})
     assert submitted.json()["status"] == "submitted"
