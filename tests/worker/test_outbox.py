@@ -36,9 +36,13 @@ def _dead_redis() -> Redis:
 
 
 async def _pending(sessions) -> list[Outbox]:
+    """Work still to relay, as the relay and the dispatch status see it (a row whose work
+    is done needs no relay, even if it never went out)."""
     async with sessions() as session:
         return list((await session.execute(
-            select(Outbox).where(Outbox.relayed_at.is_(None)).order_by(Outbox.id)
+            select(Outbox)
+            .where(Outbox.relayed_at.is_(None), Outbox.done_at.is_(None))
+            .order_by(Outbox.id)
         )).scalars())
 
 
