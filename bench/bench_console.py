@@ -150,15 +150,26 @@ SELECT c.id, $2::timestamptz + ((c.id % 60) - 3) * interval '1 day', c.risk_leve
 
 async def _seal_children(conn: asyncpg.Connection) -> None:
     """Each report's child sealed on its own (db.crypto.seal_json, a nonce each), as intake
-    stores it: the periodic report reads and opens every one."""
+    stores it, and its age and sex in plain on the case (one report per case here), as intake
+    keeps them for the periodic report (workflows.supervision.child_figures)."""
     from db.crypto import seal_json
+    from workflows.supervision import child_figures
 
-    rows = await conn.fetch("SELECT id, child FROM report WHERE child IS NOT NULL")
-    await conn.execute("CREATE TEMP TABLE sealed_child (id int PRIMARY KEY, child text)")
+    rows = await conn.fetch("SELECT id, case_id, child FROM report WHERE child IS NOT NULL")
+    children = [(r["id"], r["case_id"], json.loads(r["child"])) for r in rows]
+    await conn.execute(
+        "CREATE TEMP TABLE sealed_child (id int PRIMARY KEY, case_id int, child text,"
+        " age smallint, sex text)"
+    )
     await conn.copy_records_to_table(
-        "sealed_child", records=[(r["id"], seal_json(json.loads(r["child"]))) for r in rows]
+        "sealed_child",
+        records=[(i, case_id, seal_json(c), *child_figures(c)) for i, case_id, c in children],
     )
     await conn.execute("UPDATE report r SET child = s.child FROM sealed_child s WHERE s.id = r.id")
+    await conn.execute(
+        "UPDATE hcase c SET child_age = s.age, child_sex = s.sex FROM sealed_child s"
+        " WHERE s.case_id = c.id"
+    )
     await conn.execute("DROP TABLE sealed_child")
 
 

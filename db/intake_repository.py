@@ -71,8 +71,11 @@ async def insert_case(
     jurisdiction: str | None,
     not_a_case: str | None,
     predicted_risk: str | None,
+    child_age: int | None = None,
+    child_sex: str | None = None,
 ) -> tuple[int, int]:
-    """A new case with its first report; returns (report id, case id)."""
+    """A new case with its first report; returns (report id, case id). The child's age and
+    sex are the report's, kept in plain on the case for the periodic report's figures."""
     conn = await _driver_connection(session)
     row = await conn.fetchrow(
         _INSERT,
@@ -85,6 +88,8 @@ async def insert_case(
         predicted_risk,
         content_fingerprint,
         phone_index,
+        child_age,
+        child_sex,
     )
     return row["report_id"], row["case_id"]
 
@@ -142,12 +147,13 @@ _BY_CONTENT = """
 
 # The case, its report, the first timeline event, the audit row and the outbox row for
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
-# $5 is the reporter's phone sealed, $26 its blind index.
+# $5 is the reporter's phone sealed, $26 its blind index; $27 and $28 the child's age and
+# sex in plain (workflows.supervision.child_figures: the periodic report's figures).
 _INSERT = """
     WITH c AS (
         INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
-                           not_a_case, predicted_risk)
-        VALUES ($19, CAST($7 AS text[]), $20, $21, $22, $23, $24)
+                           not_a_case, predicted_risk, child_age, child_sex)
+        VALUES ($19, CAST($7 AS text[]), $20, $21, $22, $23, $24, $27, $28)
         RETURNING id, state
     ), r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,

@@ -108,6 +108,11 @@ class Case(SQLModel, table=True):
     # the operators' incoming list.
     likely_duplicate_of: int | None = Field(default=None, foreign_key="hcase.id")
     likely_duplicate_score: float | None = None
+    # The child's age in years and sex as the case's first report gives them (corrections
+    # included), plain: the periodic report counts by age band and sex in SQL, opening no
+    # sealed child (migration 0036; workflows.supervision.child_figures). Never the name.
+    child_age: int | None = Field(default=None, sa_column=sa.Column(sa.SmallInteger))
+    child_sex: str | None = Field(default=None, max_length=10)
     created_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
     # Retention (dispatch.retention, migration 0029): a legal hold keeps the case out of the

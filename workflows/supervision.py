@@ -290,15 +290,52 @@ def parse_period(code: str) -> ReportPeriod:
     )
 
 
+# The sexes a report counts (what intake and the case's correction accept as gender).
+SEXES = ("male", "female", "unknown")
+# What a case keeps in plain of its child (hcase.child_age, smallint): an age beyond it is
+# no age any band holds.
+_AGE_MAX = 32767
+
+
+def age_years(age: Any) -> int | None:
+    """The age in years a report gave (a whole number, or its digits), as the age band reads
+    it; None when it gave none."""
+    if not isinstance(age, int) and not (isinstance(age, str) and age.isdigit()):
+        return None
+    try:
+        years = int(age)
+    except ValueError:  # digits int() does not read (superscripts)
+        return None
+    return years if -_AGE_MAX <= years <= _AGE_MAX else None
+
+
+def age_bands() -> list[tuple[Any, Any, str]]:
+    """The configured bands: [low, high) in years and the label."""
+    bands = load("supervision")["reports"]["age_bands"]
+    return [(low, high, str(label)) for low, high, label in bands]
+
+
+def band_of(years: int | None) -> str:
+    """The configured band of an age in years; 未填写 when unknown or in no band."""
+    if years is not None:
+        for low, high, label in age_bands():
+            if low <= years < high:
+                return label
+    return "未填写"
+
+
 def age_band(age: Any) -> str:
     """The configured band of an age in years; 未填写 when unknown."""
-    if not isinstance(age, int) and not (isinstance(age, str) and age.isdigit()):
-        return "未填写"
-    years = int(age)
-    for low, high, label in load("supervision")["reports"]["age_bands"]:
-        if low <= years < high:
-            return str(label)
-    return "未填写"
+    return band_of(age_years(age))
+
+
+def child_figures(child: dict | None) -> tuple[int | None, str | None]:
+    """What a case keeps in plain of its first report's child, for the periodic report's
+    age band and sex (hcase.child_age, hcase.child_sex): the age in years and the sex, never
+    the name. Written at intake, at a correction of the child and by migration 0036."""
+    child = child if isinstance(child, dict) else {}
+    sex = child.get("gender")
+    return age_years(child.get("age")), sex if isinstance(sex, str) and sex in SEXES else None
 
 
 CASE_SETS = (

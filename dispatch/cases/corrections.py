@@ -40,6 +40,7 @@ from workflows.reference import (
 )
 from workflows.referrals.deadlines import levels
 from workflows.referrals.workflow import apply_referral_event
+from workflows.supervision import child_figures
 from workflows.triage.policy import REGISTERS, example_labels
 
 # Reasons are shown to liaisons in a notification: kept short.
@@ -86,6 +87,8 @@ async def correct_case(
     child_fields: list[str] = []
     if fix.child is not None and report is not None:
         child_fields = _correct_child(report, fix.child)
+        # The age and sex the periodic report counts follow the corrected child.
+        case.child_age, case.child_sex = child_figures(report.child)
     case.updated_at = now
     after = _facts(case, report)
     outcome = Outcome(changed=[k for k in before if before[k] != after[k]])

@@ -23,6 +23,7 @@ from workflows.cases import receipts
 from workflows.cases.emergency import raise_emergency
 from workflows.phones import normalize_phone
 from workflows.reference import category_labels, jurisdiction_labels
+from workflows.supervision import child_figures
 from workflows.triage import Judgement, judge
 from workflows.triage.policy import Decision, decide
 
@@ -374,9 +375,12 @@ async def record_report(
         )
         _count(new, decision, outcome="joined")
         return IntakeResult(report_id, case_id, code, False, decision.emergency)
+    child_age, child_sex = child_figures(new.child)  # plain: the report's figures
     report_id, new_case_id = await intake_repository.insert_case(
         session,
         args,
+        child_age=child_age,
+        child_sex=child_sex,
         content_fingerprint=content,
         phone_index=index,
         state="discovered",
