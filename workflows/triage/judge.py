@@ -5,7 +5,7 @@
   probability reaches `category_threshold`; with no model, the keyword rules rank them.
 - Danger is recall-first: an emergency when a danger phrase fires outside a clear scope
   (rules.py) OR the model's probability reaches the trained threshold.
-- An emergency is never a non-case; a non-case needs the model's reason to reach
+- An emergency is never a non-case; a non-case needs the model's reasons together to reach
   `not_a_case_threshold` (or a text with nothing in it).
 - Situations: the model's heads plus the facts the rules read (怀孕 + under 14 → 2).
 - Jurisdiction: workflows.places on the normalised text.
@@ -113,7 +113,12 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     # greetings or markup whose few features happen to lean that way).
     # Nor when the text says the child is safe now and no danger phrase fired.
     safe = rules.safety(prepared)
-    model_says = why("emergency", "emergency") if p_danger >= threshold and not safe else []
+    # Nor when the not-a-case head is sure the text is no case at all (an adult's quarrel, a
+    # false alarm, a street lamp): in CV the true emergencies' p(case) is >= 0.67.
+    p_case = scores.get("not_a_case", {}).get("case", 1.0)
+    sure_not = p_case < float(settings.get("emergency_case_floor", 0.0))
+    model_says = (why("emergency", "emergency")
+                  if p_danger >= threshold and not safe and not sure_not else [])
     emergency = bool(danger.fired) or bool(model_says)
     if emergency:
         evidence["emergency"] = _merge(danger.fired, model_says)[:6]
@@ -178,8 +183,12 @@ def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: floa
     reasons = scores.get("not_a_case", {})
     if not reasons:
         return None
-    best = max(reasons, key=reasons.__getitem__)
-    return best if best != "case" and reasons[best] >= floor else None
+    # The reasons together against "case": a text that is clearly no case but could be a
+    # question or noise must not fall through because neither reason alone reaches the floor.
+    others = {r: p for r, p in reasons.items() if r != "case"}
+    if not others or sum(others.values()) < floor:
+        return None
+    return max(sorted(others), key=others.__getitem__)
 
 
 def _risk(categories: list[str], emergency: bool, situations: list[int], not_a_case: str | None,
