@@ -113,6 +113,16 @@ def test_reported_speech_and_fiction_do_not_fire():
     assert "抱走" in fires("新闻里说有人贩子，今天我家孩子刚刚在超市被抱走")
 
 
+def test_a_false_alarm_does_not_fire_on_its_quoted_claim_and_is_not_a_case():
+    text = "出警情况：民警到场后查明，报警人所称“有人拿刀追小孩”系饭店厨师在门口杀鱼，无警情。"
+    assert fires(text) == []
+    judged = judge(text, channel="110")
+    assert not judged.emergency
+    assert judged.not_a_case == "noise"
+    # Outside the quotes the phrase counts, false alarm or not.
+    assert fires("报警人所称“孩子哭”系误报，但现场一男子拿刀追小孩") == ["拿刀"]
+
+
 def test_a_child_living_with_the_person_who_keeps_hurting_them_is_in_danger_now():
     """The corpus README's rule: tonight in the home of the suspect of ongoing abuse; not
     when the child is away from them now or the hurt is denied."""

@@ -126,7 +126,9 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     not_a_case = None
     if not emergency:
         not_a_case = _reason(prepared, scores, float(settings.get("not_a_case_threshold", 0.5)))
-        if not_a_case == "noise" and (words or _harm(prepared)):  # it says something
+        # It says something, unless it says that what it says was a false alarm.
+        if not_a_case == "noise" and (words or _harm(prepared)) and not rules.false_alarm(
+                prepared):
             not_a_case = None
         if not_a_case and "not_a_case" in scores:
             evidence["not_a_case"] = why("not_a_case", not_a_case)

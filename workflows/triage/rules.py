@@ -59,9 +59,31 @@ def danger(prepared: Prepared) -> Found:
     past scope, and a child living with the person who keeps hurting them. When unsure, a
     phrase counts."""
     phrases, harmless = _danger()
-    found = _scan(prepared, phrases, harmless)
+    found = _quoted_false_alarm(prepared, _scan(prepared, phrases, harmless))
     abuse = ongoing_abuse(prepared)
     return Found(list(dict.fromkeys(found.fired + abuse)), found.ignored) if abuse else found
+
+
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{1,40})[”\"」』]")
+
+
+def false_alarm(prepared: Prepared) -> list[str]:
+    """The words saying the reported danger was a false alarm (triage.toml [engine])."""
+    return [m for m in load("triage").get("engine", {}).get("false_alarm", [])
+            if m in prepared.text]
+
+
+def _quoted_false_alarm(prepared: Prepared, found: Found) -> Found:
+    """"报警人所称“有人要跳楼”系……，系误报": a danger phrase only inside the quoted claim of a
+    text that says the claim was a false alarm (triage.toml [engine] false_alarm) does not
+    fire; the same phrase anywhere outside the quotes still does."""
+    text = prepared.text
+    if not found.fired or not false_alarm(prepared):
+        return found
+    outside = _QUOTED.sub(lambda m: "\0" * len(m.group(0)), text)
+    fired = [p for p in found.fired if p in outside]
+    quoted = [p for p in found.fired if p not in outside]
+    return Found(fired, list(dict.fromkeys(found.ignored + quoted)))
 
 
 @cache
