@@ -163,7 +163,8 @@ def ledger_rows(rows: int, children: list[tuple], seed: int = 20) -> list[list]:
         if roll < 0.25 and picks:
             (_, name, _, gender, birth, age, _, idn, _, _, address, place, cats, _) = \
                 children[picks.pop()]
-            idn = decrypt(idn) if idn else None
+            # The file's values are sealed: the ledger writes them as an office does.
+            name, idn = decrypt(name), decrypt(idn) if idn else None
             birth = birth or date(TODAY.year - age, rng.randint(1, 12), rng.randint(1, 28))
             name = _sound_alike(rng, name) if rng.random() < 0.4 else name
             written = address.replace("栋", "号楼").replace("组", "队") \
