@@ -30,14 +30,14 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.types import NullType
 
 from channels.errors import ApiError
-from db.crypto import blind_index, phone_index
+from db.crypto import blind_index, name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian, LedgerImport
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
 from dispatch.children.service import child_profile_of, refresh_child_keys
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from workflows.matching import score, thresholds
-from workflows.matching.keys import query_keys
+from workflows.matching.keys import keys, query_keys
 from workflows.matching.normalize import clean_name
 from workflows.matching.profiles import child_profile
 from workflows.matching.score import config, could_reach, name_pair
@@ -458,17 +458,38 @@ def _lean(row: Any) -> _Candidate:
                       tuple(_shared(c) for c in row.categories or ()))
 
 
-def _new_child(f: dict[str, Any]) -> Child:
-    child = Child(
+class _NewChild(NamedTuple):
+    """A new child's columns as the import writes them (what `Child` would hold before its
+    flush), for one multi-row INSERT instead of an ORM object per row."""
+
+    name: str
+    gender: str | None
+    birth_date: date | None
+    age: int | None
+    age_given_on: date | None
+    hukou: str | None
+    address: str | None
+    jurisdiction_code: str | None
+    school: str | None
+    school_class: str | None
+    categories: list[str]
+    id_number: str | None
+    id_index: str | None
+    last_seen_at: datetime | None
+
+
+def _new_child(f: dict[str, Any], kind: str) -> _NewChild:
+    # As records.set_id_number cleans it.
+    idn = "".join((f.get("id_number") or "").split()).upper() or None
+    return _NewChild(
         name=f["name"], gender=f.get("gender"), birth_date=f.get("birth_date"),
         age=f.get("age"), age_given_on=date.today() if f.get("age") is not None else None,
         hukou=f.get("hukou"), address=f.get("address"),
         jurisdiction_code=f.get("jurisdiction_code"), school=f.get("school"),
         school_class=f.get("school_class"), categories=f.get("categories") or [],
+        id_number=idn, id_index=blind_index("id", idn) if idn else None,
+        last_seen_at=_seen_at(f) if kind == "canvass" else None,
     )
-    if f.get("id_number"):
-        set_id_number(child, f["id_number"])
-    return child
 
 
 def _seen_at(f: dict[str, Any]) -> datetime:
@@ -476,21 +497,23 @@ def _seen_at(f: dict[str, Any]) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) if day else datetime.now(UTC)
 
 
+_CHILDREN = Child.__table__
+_EVENTS = ChildEvent.__table__
+_GUARDIANS = Guardian.__table__
+
+
 async def _write(session, principal: Principal, rows: list[Row], kind: str,
                  import_id: int) -> list[int]:
     """Write a chunk's decisions; returns the ids of the children whose matching columns
-    or keys it changed (new ones, and those given fields they lacked)."""
+    or keys it changed (new ones, and those given fields they lacked).
+
+    The new children, their guardians and every event go in as multi-row INSERTs of
+    plain values (the columns an ORM flush of the same objects writes: the derived
+    name_index and match_keys included, created_at/updated_at left to the database):
+    an ORM object per row was most of an import's writing time."""
     touched: list[int] = []
-    fresh: list[tuple[Row, Child]] = []
-    for row in rows:
-        if row.status == "new":
-            child = _new_child(row.fields)
-            if kind == "canvass":
-                child.last_seen_at = _seen_at(row.fields)
-            phone = row.fields.get("guardian", {}).get("phone")
-            refresh_child_keys(child, [phone_index(phone)] if phone else [])
-            session.add(child)
-            fresh.append((row, child))
+    events: list[dict[str, Any]] = []
+    actor, actor_id = principal.label, principal.id or None
     matched = {r.child_id: r for r in rows if r.status == "matched"}
     if matched:
         for child in (await session.execute(
@@ -509,25 +532,42 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
             if filled:
                 refresh_child_keys(child)
                 touched.append(child.id)
-            session.add(ChildEvent(child_id=child.id, event="seen" if kind == "canvass"
-                                   else "imported", actor=principal.label,
-                                   actor_id=principal.id or None,
-                                   data={"import": import_id, "fields": filled}))
-    await session.flush()
-    for row, child in fresh:
-        row.child_id = child.id
-        guardian = row.fields.get("guardian")
-        if guardian:
-            session.add(Guardian(
-                child_id=child.id, relation=guardian["relation"], name=guardian["name"],
-                phone=guardian["phone"],
-                phone_index=blind_index("phone", guardian["phone"]) if guardian["phone"]
-                else None, state=guardian["state"]))
-        session.add(ChildEvent(child_id=child.id, event="created", actor=principal.label,
-                               actor_id=principal.id or None,
-                               data={"from": kind, "import": import_id}))
-        touched.append(child.id)
-    await session.flush()
+            events.append({"child_id": child.id, "event": "seen" if kind == "canvass"
+                           else "imported", "data": {"import": import_id, "fields": filled}})
+        await session.flush()
+    fresh = [r for r in rows if r.status == "new"]
+    if fresh:
+        values = []
+        for row in fresh:
+            child = _new_child(row.fields, kind)
+            phone = row.fields.get("guardian", {}).get("phone")
+            values.append({
+                **child._asdict(), "name_index": name_index(child.name),
+                "match_keys": keys(child_profile_of(child, [phone_index(phone)] if phone
+                                                    else [])),
+                "risk_level": None, "merged_into_id": None})
+        ids = (await session.execute(
+            sa.insert(_CHILDREN).returning(_CHILDREN.c.id, sort_by_parameter_order=True),
+            values)).scalars().all()
+        guardians = []
+        for row, child_id in zip(fresh, ids, strict=True):
+            row.child_id = child_id
+            guardian = row.fields.get("guardian")
+            if guardian:
+                guardians.append({
+                    "child_id": child_id, "relation": guardian["relation"],
+                    "name": guardian["name"], "phone": guardian["phone"],
+                    "phone_index": blind_index("phone", guardian["phone"])
+                    if guardian["phone"] else None, "state": guardian["state"]})
+            events.append({"child_id": child_id, "event": "created",
+                           "data": {"from": kind, "import": import_id}})
+            touched.append(child_id)
+        if guardians:
+            await session.execute(sa.insert(_GUARDIANS), guardians)
+    if events:
+        await session.execute(sa.insert(_EVENTS), [
+            {**e, "actor": actor, "actor_id": actor_id, "case_id": None, "reason": None}
+            for e in events])
     return touched
 
 

@@ -1,0 +1,77 @@
+"""Ledger import at scale (issue 12): what the bulk writes store is what the file's own
+operations store, and a chunk's candidates stay within a bound whatever the file's size."""
+
+import csv
+import io
+import secrets
+
+from sqlalchemy import select
+
+from db.crypto import name_index, phone_index
+from db.models_children import Child, ChildEvent, Guardian
+from dispatch.children.service import child_profile_of
+from tests.fixtures.children import a_name, a_place, named
+from workflows.matching.keys import keys
+
+HEADER = ["姓名", "身份证号", "性别", "出生日期", "户籍地", "现住址", "困境类型",
+          "监护人姓名", "监护人关系", "监护人电话", "监护状况", "学校", "辖区"]
+
+
+def an_id() -> str:
+    return "990102" + "2015" + f"{secrets.randbelow(12) + 1:02d}" + "15" + \
+        f"{secrets.randbelow(9999):04d}"
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+def row(name, idn, birth, place, *, phone="13700000000"):
+    return [name, idn, "男", birth, "东湖市湖东区", f"{place}小区8栋", "留守流动",
+            "张某", "母亲", phone, "外出务工", "东湖第一小学", "幸福街道幸福里社区"]
+
+
+async def _import(client, headers, content: bytes, *, dry_run: bool):
+    response = await client.post(
+        "/api/v1/children/import", headers=headers, files={"file": ("l.csv", content)},
+        data={"dry_run": "true" if dry_run else "false", "kind": "ledger"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_a_new_child_is_stored_as_the_file_stores_one(client, make_user, login,
+                                                           sessions):
+    """Sealed name and ID number, the name's index, the blocking keys with the guardian's
+    phone, the database's timestamps, the guardian and the created event."""
+    caseworker = await login(await make_user("caseworker"))
+    (a, _), (b, _) = a_name(), a_name()
+    place, ida = a_place(), an_id()
+    done = await _import(client, caseworker, csv_bytes([
+        row(a, ida, "2015-03-08", place), row(b, "", "2016-05-01", place, phone="")]),
+        dry_run=False)
+    assert done["counts"]["new"] == 2
+    async with sessions() as session:
+        first = (await session.execute(select(Child).where(named(a)))).scalar_one()
+        second = (await session.execute(select(Child).where(named(b)))).scalar_one()
+        guardians = (await session.execute(select(Guardian).where(
+            Guardian.child_id.in_([first.id, second.id])).order_by(Guardian.id))).scalars()
+        events = (await session.execute(select(ChildEvent).where(
+            ChildEvent.child_id.in_([first.id, second.id])))).scalars().all()
+    phone = "+8613700000000"
+    assert first.name == a and first.id_number == ida and first.name_index == name_index(a)
+    assert first.match_keys == keys(child_profile_of(first, [phone_index(phone)]))
+    assert second.id_number is None and second.id_index is None
+    assert second.match_keys == keys(child_profile_of(second, []))
+    assert first.created_at and first.updated_at and first.categories == ["left_behind"]
+    assert first.school == "东湖第一小学" and first.jurisdiction_code
+    kept = [(g.child_id, g.relation, g.name, g.phone, g.phone_index is not None, g.state)
+            for g in guardians]
+    assert kept == [(first.id, "母亲", "张某", phone, True, "away"),
+                    (second.id, "母亲", "张某", None, False, "away")]
+    assert sorted(e.event for e in events) == ["created", "created"]
+    assert all(e.data["from"] == "ledger" and e.data["import"] == done["import_id"]
+               and e.actor for e in events)
