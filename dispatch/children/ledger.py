@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -39,8 +40,8 @@ from dispatch.staff.auth import Principal
 from workflows.matching import score, thresholds
 from workflows.matching.keys import keys, query_keys
 from workflows.matching.normalize import clean_name
-from workflows.matching.profiles import child_profile
-from workflows.matching.score import config, could_reach, name_pair
+from workflows.matching.profiles import age_at, child_profile
+from workflows.matching.score import Profile, config, could_reach, name_pair
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address
 from workflows.reference import category_labels, jurisdiction_labels, jurisdictions
@@ -365,7 +366,7 @@ class _Pool:
     def profile(self, child_id: int):
         found = self.profiles.get(child_id)
         if found is None:
-            found = self.profiles[child_id] = child_profile_of(self.rows[child_id])
+            found = self.profiles[child_id] = _candidate_profile(self.rows[child_id])
         return found
 
     def near(self, profile, keys: list[str]) -> list[tuple[int, str]]:
@@ -451,11 +452,35 @@ def _shared(text: str | None) -> str | None:
     return sys.intern(text) if text else text
 
 
+_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}  # a city has a few sets of categories
+
+
 def _lean(row: Any) -> _Candidate:
+    categories = tuple(_shared(c) for c in row.categories or ())
     return _Candidate(row.id, _shared(row.name), _shared(row.gender), row.birth_date,
                       row.age, row.age_given_on, _shared(row.address),
                       _shared(row.jurisdiction_code), row.id_index,
-                      tuple(_shared(c) for c in row.categories or ()))
+                      _TUPLES.setdefault(categories, categories))
+
+
+_NO_PHONES: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=1024)
+def _frozen(categories: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(categories)
+
+
+def _candidate_profile(child: _Candidate) -> Profile:
+    """`child_profile_of(child)` (no phones, today's age), with the sets every profile of
+    a pool would hold a copy of shared: two frozensets were half a pooled profile's
+    memory."""
+    return Profile(
+        name=child.name,
+        age=age_at(child.birth_date, child.age, child.age_given_on, datetime.now().date()),
+        gender=child.gender, address=child.address, jurisdiction=child.jurisdiction_code,
+        phones=_NO_PHONES, at=None, categories=_frozen(child.categories),
+        id_index=child.id_index)
 
 
 class _NewChild(NamedTuple):

@@ -75,3 +75,37 @@ async def test_a_new_child_is_stored_as_the_file_stores_one(client, make_user, l
     assert sorted(e.event for e in events) == ["created", "created"]
     assert all(e.data["from"] == "ledger" and e.data["import"] == done["import_id"]
                and e.actor for e in events)
+
+
+async def test_the_pool_keeps_one_copy_of_the_sets_its_profiles_share(
+    client, make_user, login, monkeypatch
+):
+    """Memory per pooled child (the pool holds up to the whole table): its profile holds
+    the city's few category sets and the empty phone set shared, not a copy each, and the
+    candidates' category tuples likewise."""
+    caseworker = await login(await make_user("caseworker"))
+    place = a_place()
+    names = [a_name() for _ in range(6)]
+    births = [f"201{i}-0{i + 1}-1{i}" for i in range(6)]
+    on_file = csv_bytes([row(n, "", b, place) for (n, _), b in zip(names, births, strict=True)])
+    assert (await _import(client, caseworker, on_file, dry_run=False))["counts"]["new"] == 6
+
+    from dispatch.children import ledger as importer
+
+    pools = []
+    judge = importer._judge
+
+    async def kept(session, pool, rows):
+        pools.append(pool)
+        await judge(session, pool, rows)
+
+    monkeypatch.setattr(importer, "_judge", kept)
+    again = csv_bytes([row(s, "", b, place) for (_, s), b in zip(names, births, strict=True)])
+    assert (await _import(client, caseworker, again, dry_run=True))["counts"]["new"] == 0
+    pool = pools[-1]
+    ours = [pool.profile(i) for i in pool.rows]
+    assert len(ours) >= 6
+    assert len({id(p.categories) for p in ours}) == len({p.categories for p in ours})
+    assert len({id(p.phones) for p in ours}) == 1
+    assert len({id(pool.rows[i].categories) for i in pool.rows}) == \
+        len({pool.rows[i].categories for i in pool.rows})

@@ -30,7 +30,7 @@ _NUMBERED = re.compile(r"\d+\D")
 _NICKNAME = ("小", "阿")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Profile:
     """What one report (or one child record) says about a child, as given."""
 
