@@ -34,11 +34,11 @@ from channels.errors import ApiError
 from db.crypto import blind_index, name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian, LedgerImport
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
-from dispatch.children.service import child_profile_of, refresh_child_keys
+from dispatch.children.service import child_keys, rekey_children
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from workflows.matching import score, thresholds
-from workflows.matching.keys import keys, query_keys
+from workflows.matching.keys import query_keys
 from workflows.matching.normalize import clean_name
 from workflows.matching.profiles import age_at, child_profile
 from workflows.matching.score import Profile, config, could_reach, name_pair
@@ -541,6 +541,7 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
     actor, actor_id = principal.label, principal.id or None
     matched = {r.child_id: r for r in rows if r.status == "matched"}
     if matched:
+        filled_in: list[Child] = []
         for child in (await session.execute(
                 select(Child).where(Child.id.in_(list(matched))))).scalars():
             f = matched[child.id].fields
@@ -555,10 +556,12 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
             if kind == "canvass":
                 child.last_seen_at = max(filter(None, [child.last_seen_at, _seen_at(f)]))
             if filled:
-                refresh_child_keys(child)
+                filled_in.append(child)
                 touched.append(child.id)
             events.append({"child_id": child.id, "event": "seen" if kind == "canvass"
                            else "imported", "data": {"import": import_id, "fields": filled}})
+        # Their keys with their guardians' phones, as every rebuild of a record's keys.
+        await rekey_children(session, filled_in)
         await session.flush()
     fresh = [r for r in rows if r.status == "new"]
     if fresh:
@@ -568,8 +571,8 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
             phone = row.fields.get("guardian", {}).get("phone")
             values.append({
                 **child._asdict(), "name_index": name_index(child.name),
-                "match_keys": keys(child_profile_of(child, [phone_index(phone)] if phone
-                                                    else [])),
+                # Its guardian is inserted below: its phone is the row's.
+                "match_keys": child_keys(child, [phone_index(phone)] if phone else []),
                 "risk_level": None, "merged_into_id": None})
         ids = (await session.execute(
             sa.insert(_CHILDREN).returning(_CHILDREN.c.id, sort_by_parameter_order=True),

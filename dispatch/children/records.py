@@ -24,7 +24,7 @@ from db.telephony import SmsThread
 from dispatch.children.service import (
     child_profile_of,
     profile_of,
-    refresh_child_keys,
+    rekey_children,
     similar_cases,
 )
 from dispatch.staff.auth import Principal
@@ -118,17 +118,10 @@ def apply_fields(child: Child, fields: dict[str, Any]) -> list[str]:
     return changed
 
 
-async def _phones(session: AsyncSession, child_id: int) -> list[str]:
-    rows = await session.execute(
-        select(Guardian.phone_index).where(
-            Guardian.child_id == child_id, Guardian.phone_index.is_not(None)
-        )
-    )
-    return [p for (p,) in rows]
-
-
 async def rekey(session: AsyncSession, child: Child) -> None:
-    refresh_child_keys(child, await _phones(session, child.id) if child.id else [])
+    """The record's keys after a change to it or its guardians (service.rekey_children:
+    with its guardians' phones, always)."""
+    await rekey_children(session, [child])
 
 
 async def link(session: AsyncSession, principal: Principal, case_id: int, child_id: int,
@@ -182,7 +175,7 @@ async def create_from_case(session: AsyncSession, principal: Principal, case: Ca
         )
     ).scalar_one()
     child = child_from_report(report, case)
-    refresh_child_keys(child)
+    await rekey(session, child)  # no guardians yet: a new record has none
     session.add(child)
     await session.flush()
     _event(session, child.id, "created", principal, case_id=case.id, reason=reason,

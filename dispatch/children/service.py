@@ -6,8 +6,10 @@ candidates; each is scored against each of ours (workflows.matching), and a case
 its best pair. Nothing is scanned, so it stays fast on a large table without pg_trgm.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Select, bindparam, select, union_all, update
@@ -252,7 +254,7 @@ async def backfill_keys(session: AsyncSession, *, batch: int = 2000) -> int:
     return await _backfill(session, Report, columns, keys_of, batch)
 
 
-def child_profile_of(child: Child, phones: list[str] | None = None) -> Profile:
+def child_profile_of(child: Any, phones: Iterable[str] | None = None) -> Profile:
     """A child record as a profile today (its age grown since it was given)."""
     return child_profile(
         name=child.name,
@@ -268,8 +270,22 @@ def child_profile_of(child: Child, phones: list[str] | None = None) -> Profile:
     )
 
 
-def refresh_child_keys(child: Child, phones: list[str] | None = None) -> None:
-    child.match_keys = keys(child_profile_of(child, phones))
+def child_keys(child: Any, phones: Iterable[str]) -> list[str]:
+    """A child record's blocking keys: its fields and its guardians' phones (their blind
+    indexes). The one way a record's `match_keys` are made: the phones are required, so no
+    caller can rebuild the keys without them (issue 12: a ledger row filling a field left
+    the child unfindable by a guardian's number). `child` is a `Child` or any row with its
+    columns; a caller holding a record should use `rekey_children`, which reads the phones."""
+    return keys(child_profile_of(child, list(phones)))
+
+
+async def rekey_children(session: AsyncSession, children: list[Child]) -> None:
+    """Rebuild these records' `match_keys` from what they hold now and their guardians'
+    phones as stored (one query): after any change to a record's fields or guardians (an
+    edit, a guardian added, a merge, a ledger row's fill, a record opened from a case)."""
+    phones = await guardian_phones(session, [c.id for c in children if c.id is not None])
+    for child in children:
+        child.match_keys = child_keys(child, phones.get(child.id, ()))
 
 
 async def backfill_child_keys(session: AsyncSession, *, batch: int = 2000) -> int:
@@ -277,11 +293,7 @@ async def backfill_child_keys(session: AsyncSession, *, batch: int = 2000) -> in
 
     async def keys_of(rows) -> list[dict]:
         phones = await guardian_phones(session, [r.id for r in rows])
-        return [{"row_id": r.id, "keys": keys(child_profile(
-            name=r.name, gender=r.gender, birth_date=r.birth_date, age=r.age,
-            age_given_on=r.age_given_on, address=r.address, jurisdiction=r.jurisdiction_code,
-            phones=phones.get(r.id, ()), categories=r.categories or (), id_index=r.id_index,
-        ))} for r in rows]
+        return [{"row_id": r.id, "keys": child_keys(r, phones.get(r.id, ()))} for r in rows]
 
     columns = (Child.name, Child.gender, Child.birth_date, Child.age, Child.age_given_on,
                Child.address, Child.jurisdiction_code, Child.categories, Child.id_index)
@@ -291,6 +303,8 @@ async def backfill_child_keys(session: AsyncSession, *, batch: int = 2000) -> in
 async def guardian_phones(session: AsyncSession, child_ids: list[int]) -> dict[int, list[str]]:
     """The blind indexes of each child's guardians' numbers (what matching compares)."""
     out: dict[int, list[str]] = {}
+    if not child_ids:
+        return out
     rows = await session.execute(
         select(Guardian.child_id, Guardian.phone_index).where(
             Guardian.child_id.in_(child_ids), Guardian.phone_index.is_not(None)

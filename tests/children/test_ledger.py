@@ -206,3 +206,59 @@ async def test_a_ledger_decides_the_same_when_its_pool_lets_children_go(
     assert len(asked) > len(set(asked))  # keys let go were looked up again
     assert capped["rows"] == kept_everything["rows"]
     assert capped["counts"] == kept_everything["counts"]
+
+
+async def test_a_ledger_filling_a_field_keeps_the_guardians_phone_key(
+    client, make_user, login, sessions, pump
+):
+    """Issue 12: a row that matched a child on file and filled a field it lacked rebuilt the
+    child's keys without its guardians' phones, so a report from the guardian's phone no
+    longer found the child, and intake opened a second file."""
+    from datetime import date
+
+    from db.crypto import phone_index
+    from tests.fixtures.reports import report
+    from tests.fixtures.twilio_fake import mobile
+    from workflows.matching.keys import sealed
+
+    caseworker = await login(await make_user("caseworker"))
+    name, _ = a_name()
+    idn, phone = an_id(), mobile()
+    born = date.today() - timedelta(days=round(10.5 * 365.25))  # ten years old
+    header = ["姓名", "身份证号", "性别", "出生日期", "现住址", "监护人姓名", "监护人关系",
+              "监护人电话", "监护状况", "学校", "辖区"]
+
+    def ledger(*, school: str) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerow([name, idn, "男", born.isoformat(), f"{a_place()}8栋", "张某", "母亲",
+                         phone, "外出务工", school, "幸福街道幸福里社区"])
+        return out.getvalue().encode("utf-8-sig")
+
+    phone_key = sealed(["p:" + phone_index(phone)])[0]
+    first = await _import(client, caseworker, ledger(school=""), "issue12-1.csv", dry_run=False)
+    assert first["counts"]["new"] == 1
+    async with sessions() as session:
+        child = (await session.execute(select(Child).where(named(name)))).scalar_one()
+    assert child.school is None and phone_key in child.match_keys
+
+    again = await _import(client, caseworker, ledger(school="东湖第一小学"), "issue12-2.csv",
+                          dry_run=False)
+    assert again["counts"]["matched"] == 1 and again["rows"][0]["child_id"] == child.id
+    async with sessions() as session:
+        child = (await session.execute(select(Child).where(named(name)))).scalar_one()
+    assert child.school == "东湖第一小学"  # the field the row filled
+    assert phone_key in child.match_keys
+
+    # The mother calls from her number about 小X: only the phone key is shared with the file.
+    body = report(child={"name": "小" + name[-1], "age": 10, "gender": "male"},
+                  reporter={"name": "张某", "role": "other", "phone": phone})
+    created = await client.post("/api/v1/reports", json=body)
+    assert created.status_code in (200, 201, 202), created.text
+    case_id = created.json()["case_id"]
+    await pump()
+    found = await client.get(f"/api/v1/cases/{case_id}/children", headers=caseworker)
+    assert found.status_code == 200, found.text
+    assert found.json()["items"] == []  # no second file opened for the same child
+    assert child.id in [c["child_id"] for c in found.json()["candidates"]]
