@@ -327,3 +327,58 @@ async def test_siblings_are_recorded_on_both_files_and_taken_back_with_a_reason(
     gone = await client.post(f"/api/v1/children/{younger}/siblings/{elder}/unlink",
                              json={"reason": "x"}, headers=caseworker)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "sibling_not_found"
+
+
+async def test_every_rebuild_of_a_files_keys_keeps_its_guardians_phones(
+    client, make_user, login, pump, sessions, monkeypatch, database_url
+):
+    """A guardian added, the file edited, another file merged in, `hotline children keys`:
+    each rebuilds the keys with every guardian's phone (service.rekey_children)."""
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from db.crypto import phone_index
+    from dispatch.children.service import child_keys
+    from dispatch.ops.cli import app as cli
+    from workflows.matching.keys import sealed
+
+    caseworker = await login(await make_user("caseworker"))
+    one = await _report(client, a_name()[0], a_place())
+    other = await _report(client, a_name()[0], a_place())
+    await pump()
+    a = (await _children_of(client, one, caseworker))["items"][0]["child_id"]
+    b = (await _children_of(client, other, caseworker))["items"][0]["child_id"]
+    mother, father = mobile(), mobile()
+
+    async def phone_keys(child_id: int) -> set[str]:
+        async with sessions() as session:
+            child = await session.get(Child, child_id)
+        return {k for k in child.match_keys if k.startswith("p:")}
+
+    def key(phone: str) -> str:
+        return sealed(["p:" + phone_index(phone)])[0]
+
+    for child_id, phone in ((a, mother), (b, father)):
+        added = await client.post(f"/api/v1/children/{child_id}/guardians", json={
+            "relation": "监护人", "phone": phone}, headers=caseworker)
+        assert added.status_code == 201, added.text
+        assert await phone_keys(child_id) == {key(phone)}
+    edited = await client.patch(f"/api/v1/children/{a}", json={
+        "school": "东湖第一小学", "reason": "核实"}, headers=caseworker)
+    assert edited.status_code == 200, edited.text
+    assert await phone_keys(a) == {key(mother)}
+    merged = await client.post(f"/api/v1/children/{b}/merge",
+                               json={"into_child_id": a, "reason": "同一儿童"}, headers=caseworker)
+    assert merged.status_code == 200, merged.text
+    assert await phone_keys(a) == {key(mother), key(father)}
+
+    async with sessions() as session:
+        before = (await session.get(Child, a)).match_keys
+    monkeypatch.setattr("dispatch.ops.cli._database_url", lambda: database_url)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["children", "keys"])
+    assert result.exit_code == 0, result.output
+    async with sessions() as session:
+        child = await session.get(Child, a)
+        assert child.match_keys == before
+        assert child.match_keys == child_keys(child, [phone_index(mother), phone_index(father)])
