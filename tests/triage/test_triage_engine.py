@@ -240,6 +240,16 @@ def test_an_adult_only_report_is_not_a_minor():
     assert j.not_a_case == "not_minor" and not j.emergency
 
 
+def test_a_text_that_names_a_minor_is_never_not_a_minor():
+    """A hotel's mandatory report: the not-a-case head read "成年男子" as an adults' matter."""
+    j = judge("宾馆前台发现一名未成年女孩与多名成年男子同住。", channel="12355")
+    assert j.not_a_case is None and j.emergency and 9 in j.situations
+    j = judge("报警人称在酒店与两名成年男子发生纠纷，对方均30余岁，现场还有一名15岁的少年围观")
+    assert j.not_a_case != "not_minor"
+    adults = judge("酒店前台：一名成年男子与一名女子入住，核对身份证为22岁，双方自称情侣，无异常")
+    assert not adults.emergency
+
+
 def test_an_emergency_is_never_a_non_case():
     texts = [json.loads(line)["text"] for line in HOLDOUT.read_text().splitlines() if line]
     texts += ["请问孩子正在被打怎么办，救命", "测试 救命 快来"]

@@ -115,8 +115,11 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     safe = rules.safety(prepared)
     # Nor when the not-a-case head is sure the text is no case at all (an adult's quarrel, a
     # false alarm, a street lamp): in CV the true emergencies' p(case) is >= 0.67.
+    # A text that names a minor (未成年, an age under 18) is about a child whatever the head
+    # thinks of it: "宾馆前台发现一名未成年女孩与多名成年男子同住" is a mandatory report.
+    minor = _names_minor(prepared)
     p_case = scores.get("not_a_case", {}).get("case", 1.0)
-    sure_not = p_case < float(settings.get("emergency_case_floor", 0.0))
+    sure_not = not minor and p_case < float(settings.get("emergency_case_floor", 0.0))
     model_says = (why("emergency", "emergency")
                   if p_danger >= threshold and not safe and not sure_not else [])
     emergency = bool(danger.fired) or bool(model_says)
@@ -129,6 +132,8 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
         # It says something, unless it says that what it says was a false alarm.
         if not_a_case == "noise" and (words or _harm(prepared)) and not rules.false_alarm(
                 prepared):
+            not_a_case = None
+        if not_a_case == "not_minor" and minor:
             not_a_case = None
         if not_a_case and "not_a_case" in scores:
             evidence["not_a_case"] = why("not_a_case", not_a_case)
@@ -177,6 +182,18 @@ def _harm(prepared: Prepared) -> list[str]:
     """The lexicon's words of harm the text says outside any scope (a noise text has none)."""
     return [word for clause in prepared.clauses for tag, word, mark in clause.concepts
             if tag not in _NOT_HARM and not mark]
+
+
+# 未成年 said of someone, not denied ("家中无未成年人", "并非未成年", "没有未成年子女").
+_A_MINOR = re.compile(r"(?<![无非])(?<!没有)(?<!不是)(?<!并无)未成年")
+
+
+def _names_minor(prepared: Prepared) -> bool:
+    """The text says outright, outside any scope, that the person is a minor: 未成年, or an
+    age under 18 (a 20-year-old 学生 is not)."""
+    return any(a < 18 for a in prepared.ages) or any(
+        tag == "minor" and word.startswith("未成年") and not mark and _A_MINOR.search(clause.text)
+        for clause in prepared.clauses for tag, word, mark in clause.concepts)
 
 
 def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:
