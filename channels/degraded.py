@@ -19,7 +19,7 @@ from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from workflows.config import load
+from workflows import config
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -71,9 +71,9 @@ def database_down(exc: BaseException) -> bool:
 
 
 def message(key: str) -> str:
-    config = load("channels")
-    hotline = config["hotline"]
-    return config["degraded"][key].format(name=hotline["name"], number=hotline["number"])
+    channels = config.channels()
+    hotline = channels.hotline
+    return getattr(channels.degraded, key).format(name=hotline.name, number=hotline.number)
 
 
 def api_error() -> tuple[int, str, str]:
@@ -87,9 +87,9 @@ def _xml(document: VoiceResponse | MessagingResponse) -> Response:
 
 def voice_twiml(backup_number: str | None) -> Response:
     """Spoken in the configured Chinese voice; then the backup line, if there is one."""
-    voice = load("channels")["voice"]
+    voice = config.channels().voice
     answer = VoiceResponse()
-    speak = {"language": voice["language"], "voice": voice["voice"] or None}
+    speak = {"language": voice.language, "voice": voice.voice or None}
     if backup_number:
         answer.say(message("voice_dial"), **speak)
         answer.dial(backup_number)
@@ -105,15 +105,15 @@ def sms_twiml() -> Response:
 
 
 def web_page(request: Request) -> Response:
-    config = load("channels")
+    hotline = config.channels().hotline
     return templates.TemplateResponse(
         request,
         "unavailable.html",
         {
             "title": message("web_title"),
             "text": message("web"),
-            "number": config["hotline"]["number"],
-            "name": config["hotline"]["name"],
+            "number": hotline.number,
+            "name": hotline.name,
         },
         status_code=503,
         headers={"Retry-After": "30"},

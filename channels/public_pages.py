@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from channels.errors import ApiError
 from channels.receipts import PUBLIC_STATUS_LABELS, look_up
 from channels.webform import templates
-from workflows.config import load
+from workflows import config
 
 router = APIRouter(tags=["public"])
 
@@ -40,7 +40,7 @@ async def receipt_page(request: Request, code: str = "") -> HTMLResponse:
             return templates.TemplateResponse(
                 request, "receipt.html", context, status_code=status, headers=err.headers
             )
-        zone = ZoneInfo(load("risk")["timezone"])
+        zone = ZoneInfo(config.risk().timezone)
         context.update(
             receipt_code=found.receipt_code,
             status_label=PUBLIC_STATUS_LABELS.get(found.status, "已受理"),

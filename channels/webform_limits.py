@@ -27,8 +27,8 @@ from channels.errors import ApiError
 from channels.ratelimit import first_use, items, now, take
 from channels.web import client_ip, secret_key
 from db.metrics import INTAKE
+from workflows import config
 from workflows.cases.intake import NewReport, content_fingerprint
-from workflows.config import load
 
 CODE = "intake_rate_limited"
 # How long a challenge stays good: as long as the form's own CSRF token (channels.webform).
@@ -37,8 +37,8 @@ PROOF_MAX_AGE = 4 * 3600
 
 def hotline() -> tuple[str, str]:
     """The hotline's name and number (workflows/config/channels.toml)."""
-    config = load("channels")["hotline"]
-    return config["name"], config["number"]
+    hotline = config.channels().hotline
+    return hotline.name, hotline.number
 
 
 def refusal_text(retry_after: int) -> str:

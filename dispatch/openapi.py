@@ -22,8 +22,8 @@ from channels.errors import ERROR_SCHEMA, ERROR_SCHEMA_NAME, declared
 from channels.twilio.webhook import twilio_form
 from channels.web import json_only
 from dispatch.staff.auth import current_principal
+from workflows import config
 from workflows.casework.guardianship import placement_kinds, steps
-from workflows.config import load
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import levels
 from workflows.referrals.workflow import STATUS_LABELS
@@ -134,7 +134,7 @@ def _fill_deployment_values(node: Any) -> None:
                 branch["enum"] = values
         if limit := node.pop("x-limit", None):
             section, key = limit.split(".")
-            bound = int(load("channels")[section][key])
+            bound = int(getattr(getattr(config.channels(), section), key))
             node["maxLength" if node.get("type") == "string" else "maximum"] = bound
         for value in node.values():
             _fill_deployment_values(value)

@@ -8,7 +8,7 @@ the time is left, escalated at the due moment, flagged at twice the time.
 
 from datetime import datetime, timedelta
 
-from workflows.config import load
+from workflows import config
 from workflows.errors import WorkflowRefused
 from workflows.referrals.deadlines import DeadlinePoints, deadline_points, parse_window
 
@@ -42,7 +42,7 @@ def task_points(start: datetime, due: datetime | str) -> DeadlinePoints:
     if due - start > timedelta(days=MAX_DAYS):
         raise WorkflowRefused("due_too_far", _TOO_FAR)
     span = due - start
-    fraction = float(load("risk")["warn_before_fraction"])
+    fraction = config.risk().warn_before_fraction
     return DeadlinePoints(warn_at=due - span * fraction, due_at=due, flag_at=due + span)
 
 

@@ -31,7 +31,8 @@ from db.models import Outbox
 from db.settings import Settings
 from db.telephony import SmsMessage, SmsThread
 from db.timeline import case_event
-from workflows.config import load
+from workflows import config
+from workflows.config.schema import Sms
 from workflows.telephony.delivery_status import MESSAGE_RANKS, advances, ranks_below
 
 log = logging.getLogger("hotline.sms")
@@ -46,8 +47,8 @@ IN_FLIGHT = timedelta(seconds=180)
 TWILIO_UNSUBSCRIBED = 21610
 
 
-def _config() -> dict[str, Any]:
-    return load("channels")["sms"]
+def _config() -> Sms:
+    return config.channels().sms
 
 
 async def queue_reply(
@@ -97,7 +98,7 @@ def status_callback_url(settings: Settings, message_id: int) -> str:
 
 
 def _backoff(attempts: int) -> timedelta:
-    steps = _config()["retry_backoff_seconds"]
+    steps = _config().retry_backoff_seconds
     return timedelta(seconds=steps[min(max(attempts, 1), len(steps)) - 1])
 
 
@@ -141,7 +142,7 @@ async def _claim(ctx: JobContext, message_id: int, now: datetime) -> SmsMessage 
         if await is_opted_out(session, message.phone):
             message.status, message.updated_at = "suppressed", now
             return None
-        if message.created_at < now - timedelta(hours=float(_config()["give_up_after_hours"])):
+        if message.created_at < now - timedelta(hours=_config().give_up_after_hours):
             message.status, message.updated_at = "failed", now
             message.error = f"gave_up:{message.error or ''}"[:80]
             log.error("sms reply #%s given up after %s attempts", message.id, message.attempts)

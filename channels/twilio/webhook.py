@@ -18,7 +18,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from channels.errors import ApiError
 from db.settings import Settings
-from workflows.config import load
+from workflows import config
 
 log = logging.getLogger("hotline.twilio")
 
@@ -76,8 +76,8 @@ def twiml(document: TwiML) -> Response:
 
 def say(node: VoiceResponse | Gather, text: str) -> None:
     """Chinese speech in the configured voice."""
-    voice = load("channels")["voice"]
-    node.say(text, language=voice["language"], voice=voice["voice"] or None)
+    voice = config.channels().voice
+    node.say(text, language=voice.language, voice=voice.voice or None)
 
 
 def form_body(*fields: str, description: str) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from channels.callers import active_block, caller_number
 from db.crypto import phone_index
 from db.telephony import VoiceCall, VoiceCallback
 from db.timeline import case_event
+from workflows import config
 from workflows.cases.intake import IntakeResult, NewReport, record_report
-from workflows.config import load
 from workflows.telephony.callback_policy import (
     REASON_LABELS,
     CallOutcome,
@@ -35,8 +35,8 @@ BRIDGED = ("bridged", "bridging-in-process", "redirected-from-bridged")
 
 
 def queue_name(choice: str) -> str:
-    voice = load("channels")["voice"]
-    return voice["emergency_queue"] if choice == "emergency" else voice["normal_queue"]
+    voice = config.channels().voice
+    return voice.emergency_queue if choice == "emergency" else voice.normal_queue
 
 
 async def _locked(session: AsyncSession, sid: str) -> VoiceCall | None:
@@ -126,9 +126,10 @@ async def serve_first(session: AsyncSession) -> str:
 
 
 def max_wait(call: VoiceCall) -> int:
-    voice = load("channels")["voice"]
-    key = "emergency_max_wait_seconds" if call.menu_choice == "emergency" else "max_wait_seconds"
-    return int(voice[key])
+    voice = config.channels().voice
+    if call.menu_choice == "emergency":
+        return voice.emergency_max_wait_seconds
+    return voice.max_wait_seconds
 
 
 def left_queue(call: VoiceCall, result: str, waited: int, now: datetime) -> None:

@@ -47,7 +47,8 @@ from channels.voice.calls import (
 from channels.web import client_ip, sessions
 from db.settings import Settings
 from db.telephony import VoiceCall
-from workflows.config import load
+from workflows import config
+from workflows.config.schema import Voice
 from workflows.phones import mask_phone
 from workflows.telephony.channel_texts import text
 from workflows.telephony.delivery_status import CALL_FINAL
@@ -67,8 +68,8 @@ def _url(request: Request, step: str) -> str:
     return public_url(settings, f"{BASE}/{step}")
 
 
-def _voice() -> dict:
-    return load("channels")["voice"]
+def _voice() -> Voice:
+    return config.channels().voice
 
 
 def _goodbye(message: str) -> VoiceResponse:
@@ -84,7 +85,7 @@ def _voicemail(request: Request, prompt: str) -> VoiceResponse:
     answer.record(
         action=_url(request, "recording"),
         method="POST",
-        max_length=int(_voice()["voicemail_max_seconds"]),
+        max_length=_voice().voicemail_max_seconds,
         finish_on_key="#",
         play_beep=True,
         timeout=10,
@@ -120,7 +121,7 @@ async def incoming_call(request: Request, form: SignedForm) -> Response:
         num_digits=1,
         action=_url(request, "menu"),
         method="POST",
-        timeout=int(_voice()["menu_timeout_seconds"]),
+        timeout=_voice().menu_timeout_seconds,
     )
     say(menu, text("voice", "greeting_open" if call.route == "open" else "greeting_closed"))
     answer.append(menu)
@@ -182,7 +183,7 @@ async def waiting(request: Request, form: SignedForm) -> Response:
         answer.leave()
         return twiml(answer)
     say(answer, text("voice", "hold"))
-    answer.pause(length=max(1, min(int(_voice()["hold_pause_seconds"]), max_wait(call) - waited)))
+    answer.pause(length=max(1, min(_voice().hold_pause_seconds, max_wait(call) - waited)))
     return twiml(answer)
 
 

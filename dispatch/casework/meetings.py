@@ -121,9 +121,9 @@ async def schedule(
 def _tz():
     from zoneinfo import ZoneInfo
 
-    from workflows.config import load
+    from workflows import config
 
-    return ZoneInfo(load("risk")["timezone"])
+    return ZoneInfo(config.risk().timezone)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from db.timeline import case_event
 from dispatch.staff.auth import AREA_ROLES, CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, supervisors
 from dispatch.staff.scope import case_filter
-from workflows.config import load
+from workflows import config
 from workflows.errors import Conflict, Invalid
 from workflows.referrals.deadlines import add_window, parse_window
 
@@ -188,7 +188,7 @@ async def my_cases(
 
 
 def reminder_lead() -> str:
-    return str(load("casework").get("visit_reminder_before", "2d"))
+    return config.casework().visit_reminder_before
 
 
 async def remind_visits(session: AsyncSession, now: datetime, limit: int = 500) -> int:

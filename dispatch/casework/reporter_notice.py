@@ -19,8 +19,8 @@ from db.casework import ReportNoContact
 from db.models import Case, CaseEvent, Outbox, Report
 from db.telephony import SmsMessage
 from db.timeline import case_event
+from workflows import config
 from workflows.cases import receipts
-from workflows.config import load
 from workflows.errors import Conflict, Invalid
 
 NO_CONTACT_REASONS = {
@@ -66,14 +66,15 @@ def _may_contact(report: Report, marked: set[int]) -> bool:
 async def tell_reporters(session: AsyncSession, case: Case, state: str, now: datetime) -> int:
     """Queue the state's short SMS to each reporter of the case who may be contacted and has
     not been told this state yet; returns how many were queued."""
-    texts = load("casework")["reporter_notice"]
-    if state not in texts:
+    texts = config.casework().reporter_notice
+    template = texts.text(state)
+    if template is None:
         return 0
     reports = list(
         (
             await session.execute(
                 select(Report)
-                .where(Report.case_id == case.id, Report.channel.in_(texts["channels"]))
+                .where(Report.case_id == case.id, Report.channel.in_(texts.channels))
                 .order_by(Report.id)
             )
         ).scalars()
@@ -107,7 +108,7 @@ async def tell_reporters(session: AsyncSession, case: Case, state: str, now: dat
         if report.reporter_phone in phones or await is_opted_out(session, report.reporter_phone):
             continue
         phones.add(report.reporter_phone)
-        body = texts[state].format(code=receipts.display(report.receipt_code))
+        body = template.format(code=receipts.display(report.receipt_code))
         message = SmsMessage(
             direction="out",
             kind="notice",

@@ -15,13 +15,13 @@ from db.casework import CallWrapup
 from db.telephony import VoiceCall
 from db.timeline import case_event
 from dispatch.staff.auth import Principal
-from workflows.config import load
+from workflows import config
 from workflows.errors import Conflict, Invalid
 
 
 def wrapup_types() -> dict[str, str]:
     """Type code → Chinese label, in the deployment's order."""
-    return dict(load("casework")["wrapup_types"])
+    return dict(config.casework().wrapup_types)
 
 
 async def wrap_up(

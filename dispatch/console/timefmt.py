@@ -3,11 +3,11 @@
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from workflows.config import load
+from workflows import config
 
 
 def local_zone() -> ZoneInfo:
-    return ZoneInfo(load("risk")["timezone"])
+    return ZoneInfo(config.risk().timezone)
 
 
 def local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

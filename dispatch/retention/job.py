@@ -37,7 +37,7 @@ from db.crypto import seal_json
 from db.engine import transaction
 from db.models import Report
 from db.settings import Settings
-from workflows.config import load
+from workflows import config
 from workflows.retention import KIND_LABELS, KINDS, MARK, Cutoffs, Periods, periods, run_day
 
 log = logging.getLogger("hotline.retention")
@@ -439,7 +439,7 @@ async def run_daily(
     scheduler that claims the day in Redis (the others, and later passes, get None). A run
     that fails is not retried that day; the next day's run picks up everything left."""
     p = policy or periods()
-    day = run_day(now, p, load("risk")["timezone"])
+    day = run_day(now, p, config.risk().timezone)
     if day is None:
         return None
     try:

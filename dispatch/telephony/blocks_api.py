@@ -25,7 +25,7 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CALLER_BLOCK, requires
 from dispatch.staff.scope import is_root
 from dispatch.telephony.scope import block_filter, via_case
-from workflows.config import load
+from workflows import config
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
@@ -94,7 +94,7 @@ async def block_caller(
         raise ApiError(
             403, "city_center_only", "直接按号码屏蔽须由市级未保中心督导操作，请通过来电编号屏蔽"
         )
-    limit = int(load("channels")["voice"]["max_block_hours"])
+    limit = config.channels().voice.max_block_hours
     if body.hours > limit:
         raise ApiError(422, "block_too_long", f"屏蔽时长不能超过{limit}小时")
     now = clock.now()

@@ -20,7 +20,7 @@ from db.telephony import SmsMessage, SmsOptOut, SmsThread
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
-from workflows.config import load
+from workflows import config
 from workflows.errors import NotFound
 from workflows.phones import mask_phone
 from workflows.telephony.sms_threading import ENDED_CASE_STATES, active_since
@@ -72,7 +72,7 @@ class ReplyIn(BaseModel):
     @classmethod
     def _text(cls, value: str) -> str:
         value = value.strip()
-        if not value or len(value) > int(load("channels")["sms"]["max_reply_chars"]):
+        if not value or len(value) > config.channels().sms.max_reply_chars:
             raise ValueError("reply empty or too long")
         return value
 

@@ -33,7 +33,7 @@ from dispatch.tasks.service import sweep_tasks
 from dispatch.worker.heartbeats import Heartbeat
 from dispatch.worker.reconcile import Grace, prune, reconcile_once
 from dispatch.worker.relay import relay_once, relay_redis
-from workflows.config import load
+from workflows import config
 from workflows.holidays import calendar_warning
 from workflows.retention import periods, run_day
 
@@ -121,7 +121,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
     def start_retention_daily() -> None:
         """The retention job once a day (dispatch.retention.job.run_daily), in the
         background: a long first run must not hold up the deadline sweeps."""
-        day = run_day(datetime.now(UTC), periods(), load("risk")["timezone"])
+        day = run_day(datetime.now(UTC), periods(), config.risk().timezone)
         if day is None or retention_day == [day]:
             return
         if retention_task and not retention_task[0].done():

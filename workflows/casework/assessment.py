@@ -8,7 +8,7 @@ accepts it or sets another level with a reason (the written assessment keeps bot
 
 from dataclasses import dataclass
 
-from workflows.config import load
+from workflows import config
 from workflows.errors import WorkflowRefused
 from workflows.referrals.deadlines import levels
 
@@ -37,21 +37,19 @@ class Proposal:
 
 
 def sections() -> dict[str, str]:
-    return dict(load("casework")["assessment"]["sections"])
+    return dict(config.casework().assessment.sections)
 
 
 def questions() -> list[Question]:
     """The form's questions in order, each with its answers."""
     return [
         Question(
-            q["section"],
-            q["code"],
-            q["label"],
-            tuple(
-                Answer(a[0], a[1], int(a[2]), a[3] if len(a) > 3 else None) for a in q["answers"]
-            ),
+            q.section,
+            q.code,
+            q.label,
+            tuple(Answer(a.code, a.label, a.points, a.level) for a in q.answers),
         )
-        for q in load("casework")["assessment"]["questions"]
+        for q in config.casework().assessment.questions
     ]
 
 
@@ -79,8 +77,8 @@ def propose(answers: dict[str, str]) -> Proposal:
     by_score = next(
         (
             lv
-            for lv, floor in load("casework")["assessment"]["thresholds"]
-            if lv in known and score >= int(floor)
+            for lv, floor in config.casework().assessment.thresholds
+            if lv in known and score >= floor
         ),
         known[-1],
     )

@@ -9,7 +9,7 @@ before the one ahead of it has been recorded needs the reason it was skipped (gr
 from dataclasses import dataclass
 from datetime import date
 
-from workflows.config import load
+from workflows import config
 from workflows.errors import WorkflowRefused
 from workflows.reference import allowed, department_labels
 
@@ -22,13 +22,13 @@ class Step:
 
 
 def placement_kinds() -> dict[str, str]:
-    return dict(load("casework")["placements"])
+    return dict(config.casework().placements)
 
 
 def steps() -> list[Step]:
     return [
-        Step(s["code"], s["label"], tuple(s["departments"]))
-        for s in load("casework")["interventions"]
+        Step(s.code, s.label, tuple(s.departments))
+        for s in config.casework().interventions
     ]
 
 

@@ -6,7 +6,7 @@ with the list of those it does, never dropped.
 
 from dataclasses import dataclass
 
-from workflows.config import load
+from workflows import config
 from workflows.errors import WorkflowRefused
 
 
@@ -21,8 +21,8 @@ class Need:
 def needs_table() -> dict[str, Need]:
     """The deployment's needs, in its order."""
     return {
-        name: Need(name, row["lead"], tuple(row.get("cooperating", ())), row.get("due", "5wd"))
-        for name, row in load("casework")["needs"].items()
+        name: Need(name, row.lead, tuple(row.cooperating), row.due)
+        for name, row in config.casework().needs.items()
     }
 
 
@@ -47,7 +47,7 @@ def plan_needs(needs: list[str]) -> list[Need]:
 
 def needs_approval(risk_level: str | None) -> bool:
     """Red and orange plans (by default) wait for a supervisor before referrals go out."""
-    return risk_level in load("casework").get("approval_levels", ["red", "orange"])
+    return risk_level in config.casework().approval_levels
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 A deployment can override any of them by pointing `HOTLINE_CONFIG_DIR` (the environment or
 `.env`, as every setting: `db.settings.Settings`) at a folder holding files of the same
 names; files missing there fall back to the ones shipped here.
+
+Each file with a model in `workflows.config.schema` is checked against it when read: a wrong
+key stops the service with the file and the key named. Code reads the typed view
+(`risk()`, `channels()`, `casework()`, `supervision()`, `reference()`); `load(name)` is the
+file as read (a dict), for the files without a model.
 """
 
 import tomllib
@@ -10,7 +15,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from db.settings import Settings
+from workflows.config import schema
 
 _HERE = Path(__file__).parent
 
@@ -34,10 +42,50 @@ def load(name: str) -> dict[str, Any]:
         if path.exists():
             with path.open("rb") as fh:
                 try:
-                    return tomllib.load(fh)
+                    data = tomllib.load(fh)
                 except tomllib.TOMLDecodeError as exc:
                     raise ConfigError(f"{path}: 不是有效的 TOML（{exc}）") from exc
+            if name in schema.MODELS:
+                try:
+                    _typed[name] = (data, schema.MODELS[name].model_validate(data))
+                except ValidationError as exc:
+                    raise ConfigError(schema.describe(str(path), exc)) from None
+            return data
     raise FileNotFoundError(f"no configuration file {name}.toml")
+
+
+# The checked model of each file, beside the dict `load` returned it from: when a test (or a
+# reload) clears `load`'s cache, the next read checks the new file and replaces both.
+_typed: dict[str, tuple[dict[str, Any], BaseModel]] = {}
+
+
+def typed(name: str) -> BaseModel:
+    """The file's checked model (see `workflows.config.schema`)."""
+    data = load(name)
+    hit = _typed.get(name)
+    if hit is None or hit[0] is not data:
+        hit = _typed[name] = (data, schema.MODELS[name].model_validate(data))
+    return hit[1]
+
+
+def risk() -> schema.RiskConfig:
+    return typed("risk")  # type: ignore[return-value]
+
+
+def channels() -> schema.ChannelsConfig:
+    return typed("channels")  # type: ignore[return-value]
+
+
+def casework() -> schema.CaseworkConfig:
+    return typed("casework")  # type: ignore[return-value]
+
+
+def supervision() -> schema.SupervisionConfig:
+    return typed("supervision")  # type: ignore[return-value]
+
+
+def reference() -> schema.ReferenceConfig:
+    return typed("reference")  # type: ignore[return-value]
 
 
 def path(name: str) -> Path:

@@ -16,10 +16,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal, cast
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
-from workflows.config import load
+from workflows import config
+from workflows.config.schema import RiskConfig
 from workflows.holidays import is_workday
 
 Unit = Literal["m", "h", "d", "wd"]
@@ -57,26 +58,26 @@ def parse_window(text: str) -> Window:
     return Window(int(match.group(1)), cast(Unit, match.group(2)))
 
 
-def _config() -> dict[str, Any]:
-    return load("risk")
+def _config() -> RiskConfig:
+    return config.risk()
 
 
 def levels() -> list[str]:
     """The levels this deployment uses, most urgent first."""
-    return list(_config()["levels"])
+    return list(_config().levels)
 
 
 def policy(level: str) -> RiskPolicy:
     """The level's windows; ValueError for a level this deployment does not use."""
     if level not in levels():
         raise ValueError(f"unknown risk level {level!r}; configured: {', '.join(levels())}")
-    rules = _config()[level]
+    rules = _config().rules(level)
     return RiskPolicy(
         level=level,
-        label=rules["label"],
-        claim=parse_window(rules["claim"]),
-        action=parse_window(rules["action"]),
-        visit=parse_window(rules["visit"]),
+        label=rules.label,
+        claim=parse_window(rules.claim),
+        action=parse_window(rules.action),
+        visit=parse_window(rules.visit),
     )
 
 
@@ -86,7 +87,7 @@ class _Labels(Mapping[str, str]):
     def __getitem__(self, level: str) -> str:
         if level not in levels():
             raise KeyError(level)
-        return str(_config()[level]["label"])
+        return _config().rules(level).label
 
     def __iter__(self) -> Iterator[str]:
         return iter(levels())
@@ -113,10 +114,10 @@ def _aware(moment: datetime) -> datetime:
 
 def _clock_starts(start: datetime) -> datetime:
     """The local moment a working-day window starts counting from (see module docstring)."""
-    local = _aware(start).astimezone(ZoneInfo(_config()["timezone"]))
+    local = _aware(start).astimezone(ZoneInfo(_config().timezone))
     if is_workday(local.date()):
         return local
-    opens = time.fromisoformat(_config()["working_day_starts"])
+    opens = time.fromisoformat(_config().working_day_starts)
     return datetime.combine(_next_workday(local.date()), opens, tzinfo=local.tzinfo)
 
 
@@ -154,7 +155,7 @@ def deadline_points(start: datetime, window: Window) -> DeadlinePoints:
     warning into the holiday: 1wd from the eve of National Day warns on the first
     morning back, not while nobody is at work.
     """
-    fraction = float(_config()["warn_before_fraction"])
+    fraction = _config().warn_before_fraction
     if not 0 <= fraction <= 1:
         raise ValueError(f"warn_before_fraction must be between 0 and 1, not {fraction}")
     due = add_window(start, window)
@@ -162,7 +163,7 @@ def deadline_points(start: datetime, window: Window) -> DeadlinePoints:
     if window.unit in _CLOCK_UNITS:
         warn = _elapsed(start, _CLOCK_UNITS[window.unit] * window.amount * (1 - fraction))
     else:
-        local_due = due.astimezone(ZoneInfo(_config()["timezone"]))
+        local_due = due.astimezone(ZoneInfo(_config().timezone))
         remaining = timedelta(days=window.amount) * fraction
         warn = _working_time_before(local_due, remaining).astimezone(start.tzinfo)
     return DeadlinePoints(warn_at=warn, due_at=due, flag_at=flag)

@@ -10,7 +10,7 @@ Without a caller number nobody can be called back.
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflows.config import load
+from workflows import config
 from workflows.referrals.deadlines import add_window, levels, policy
 
 REASON_LABELS = {
@@ -37,7 +37,7 @@ def callback_reason(call: CallOutcome) -> str | None:
         return "voicemail"
     if call.emergency:
         return "missed_emergency"
-    if call.waited_seconds >= int(load("channels")["voice"]["callback_after_wait_seconds"]):
+    if call.waited_seconds >= config.channels().voice.callback_after_wait_seconds:
         return "abandoned"
     return None
 

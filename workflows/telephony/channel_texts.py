@@ -4,14 +4,14 @@ Every text may use {name} and {hours}; the caller of `text` supplies the rest (a
 code, a voicemail's length). Deployments reword them without touching code.
 """
 
-from workflows.config import load
+from workflows import config
 from workflows.telephony import opening_hours
 
 
 def text(channel: str, key: str, **values: object) -> str:
     """`channel` is "sms" or "voice". An empty configured text stays empty (no reply)."""
-    template = load("channels")[channel]["texts"][key]
+    template = config.channels().texts(channel)[key]
     if not template:
         return ""
-    name = load("channels")["hotline"]["name"]
+    name = config.channels().hotline.name
     return template.format(name=name, hours=opening_hours.describe(), **values)

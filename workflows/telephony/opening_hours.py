@@ -9,7 +9,8 @@ the hours callers are offered voicemail.
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from workflows.config import load
+from workflows import config
+from workflows.config.schema import Hotline
 from workflows.holidays import day_kind
 
 DAY_KINDS = ("workday", "weekend", "holiday")
@@ -17,8 +18,8 @@ DAY_LABELS = {"workday": "工作日", "weekend": "周末", "holiday": "法定节
 _END_OF_DAY = "24:00"
 
 
-def _hotline() -> dict:
-    return load("channels")["hotline"]
+def _hotline() -> Hotline:
+    return config.channels().hotline
 
 
 def _clock(text: str) -> time:
@@ -39,21 +40,21 @@ def parse_range(text: str) -> tuple[time, time]:
 def local(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("opening hours need timezone-aware datetimes")
-    return moment.astimezone(ZoneInfo(_hotline()["timezone"]))
+    return moment.astimezone(ZoneInfo(_hotline().timezone))
 
 
 def is_open(moment: datetime) -> bool:
     here = local(moment)
-    ranges = _hotline()["hours"][day_kind(here.date())]
+    ranges = _hotline().hours.of(day_kind(here.date()))
     clock = here.time()
     return any(opens <= clock < closes for opens, closes in map(parse_range, ranges))
 
 
 def describe() -> str:
     """The hours in words, for greetings and HELP: `工作日08:00-22:00，周末休息`."""
-    hours = _hotline()["hours"]
+    hours = _hotline().hours
     parts = []
     for kind in DAY_KINDS:
-        ranges = "、".join(hours[kind]) if hours[kind] else "休息"
+        ranges = "、".join(hours.of(kind)) or "休息"
         parts.append(f"{DAY_LABELS[kind]}{ranges}")
     return "，".join(parts)

@@ -8,7 +8,7 @@ are all STOP.
 import unicodedata
 from typing import Literal
 
-from workflows.config import load
+from workflows import config
 
 Keyword = Literal["stop", "start", "help"]
 _EDGES = " \t\r\n.,!?;:'\"()[]<>-~。，！？；：、“”‘’（）【】《》…～"
@@ -22,8 +22,8 @@ def keyword(text: str) -> Keyword | None:
     word = _canonical(text)
     if not word or len(word) > 20:
         return None
-    sms = load("channels")["sms"]
+    sms = config.channels().sms
     for name in ("stop", "start", "help"):
-        if word in {_canonical(k) for k in sms[f"{name}_keywords"]}:
+        if word in {_canonical(k) for k in getattr(sms, f"{name}_keywords")}:
             return name
     return None

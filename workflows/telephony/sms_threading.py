@@ -7,15 +7,15 @@ that opens a new report.
 
 from datetime import datetime, timedelta
 
+from workflows import config
 from workflows.cases.workflow import FINISHED
-from workflows.config import load
 
 # Case states after which a thread takes no more messages.
 ENDED_CASE_STATES = FINISHED
 
 
 def window() -> timedelta:
-    return timedelta(hours=float(load("channels")["sms"]["thread_window_hours"]))
+    return timedelta(hours=config.channels().sms.thread_window_hours)
 
 
 def active_since(now: datetime) -> datetime:

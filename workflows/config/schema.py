@@ -1,0 +1,352 @@
+"""What each configuration file holds, as pydantic models: `workflows.config.load` checks a
+file against its model when it reads it, so a deployment's mistake stops the service with the
+file and the key named (`risk.toml: [red] claim: 应为时长，如 30m、4h、7d、3wd（现为 'x'）`),
+and the code reads attributes (`config.risk().timezone`) instead of string keys.
+
+Keys a model does not name are kept (`extra="allow"`), as before; files without a model here
+(triage, matching, places, holidays and retention, which check themselves) are read as they are.
+"""
+
+import re
+from datetime import time
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+_WINDOW = re.compile(r"\s*([1-9]\d*)\s*(m|h|d|wd)\s*")
+
+
+def _window(text: str) -> str:
+    if not _WINDOW.fullmatch(text):
+        raise ValueError("应为时长，如 30m、4h、7d、3wd")
+    return text
+
+
+def _zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("应为时区名，如 Asia/Shanghai") from None
+    return text
+
+
+def _clock(text: str) -> str:
+    try:
+        time.fromisoformat(text)
+    except ValueError:
+        raise ValueError("应为时刻，如 09:00") from None
+    return text
+
+
+def _hours_range(text: str) -> str:
+    start, sep, end = text.partition("-")
+    try:
+        opens = time.fromisoformat(start.strip())
+        closes = time.max if end.strip() == "24:00" else time.fromisoformat(end.strip())
+    except ValueError:
+        opens = closes = None
+    if not sep or opens is None or closes is None or closes <= opens:
+        raise ValueError("应为时段，如 08:00-22:00")
+    return text
+
+
+WindowText = Annotated[str, AfterValidator(_window)]
+Zone = Annotated[str, AfterValidator(_zone)]
+Clock = Annotated[str, AfterValidator(_clock)]
+HoursRange = Annotated[str, AfterValidator(_hours_range)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# risk.toml --------------------------------------------------------------------------------
+
+
+class LevelRules(Section):
+    label: str
+    claim: WindowText
+    action: WindowText
+    visit: WindowText
+
+
+class RiskConfig(Section):
+    # Every other top-level table is a level's rules ([red], [orange] …).
+    __pydantic_extra__: dict[str, LevelRules] = Field(init=False)
+
+    levels: list[str] = Field(min_length=1)
+    timezone: Zone
+    working_day_starts: Clock
+    # 0 to 1; checked where it is used (workflows.referrals.deadlines), naming the key
+    warn_before_fraction: float
+
+    @model_validator(mode="after")
+    def _every_level_has_rules(self) -> "RiskConfig":
+        missing = [lv for lv in self.levels if lv not in (self.model_extra or {})]
+        if missing:
+            raise ValueError(f"levels 中的 {', '.join(missing)} 缺少对应的 [{missing[0]}] 表")
+        return self
+
+    def rules(self, level: str) -> LevelRules:
+        return (self.model_extra or {})[level]
+
+
+# channels.toml ----------------------------------------------------------------------------
+
+
+class Hours(Section):
+    workday: list[HoursRange]
+    weekend: list[HoursRange]
+    holiday: list[HoursRange]
+
+    def of(self, kind: str) -> list[str]:
+        return list(getattr(self, kind))
+
+
+class Hotline(Section):
+    name: str
+    number: str
+    timezone: Zone
+    hours: Hours
+
+
+class Sms(Section):
+    thread_window_hours: float = Field(gt=0)
+    stop_keywords: list[str]
+    start_keywords: list[str]
+    help_keywords: list[str]
+    max_reply_chars: int = Field(gt=0)
+    retry_backoff_seconds: list[int] = Field(min_length=1)
+    give_up_after_hours: float = Field(gt=0)
+    texts: dict[str, str]
+
+
+class Voice(Section):
+    language: str
+    voice: str
+    emergency_queue: str
+    normal_queue: str
+    menu_timeout_seconds: int = Field(gt=0)
+    max_wait_seconds: int = Field(gt=0)
+    emergency_max_wait_seconds: int = Field(gt=0)
+    hold_pause_seconds: int = Field(gt=0)
+    voicemail_max_seconds: int = Field(gt=0)
+    callback_after_wait_seconds: int = Field(ge=0)
+    max_block_hours: int = Field(gt=0)
+    texts: dict[str, str]
+
+
+class Degraded(Section):
+    api: str
+    web_title: str
+    web: str
+    voice: str
+    voice_dial: str
+    sms: str
+
+
+class ChannelsConfig(Section):
+    hotline: Hotline
+    sms: Sms
+    voice: Voice
+    degraded: Degraded
+
+    def texts(self, channel: str) -> dict[str, str]:
+        """The texts of a channel ("sms" or "voice")."""
+        return getattr(self, channel).texts
+
+
+# casework.toml ----------------------------------------------------------------------------
+
+
+class Need(Section):
+    lead: str
+    cooperating: list[str] = []
+    due: WindowText = "5wd"
+
+
+class Answer(BaseModel):
+    """`[code, label, points]` or `[code, label, points, lowest level]`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    label: str
+    points: int
+    level: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if len(value) not in (3, 4):
+                raise ValueError("应为 [代码, 名称, 分值] 或 [代码, 名称, 分值, 最低等级]")
+            return dict(zip(("code", "label", "points", "level"), value, strict=False))
+        return value
+
+
+class Question(Section):
+    section: str
+    code: str
+    label: str
+    answers: list[Answer] = Field(min_length=1)
+
+
+class Assessment(Section):
+    thresholds: list[tuple[str, int]]
+    sections: dict[str, str]
+    questions: list[Question]
+
+
+class Intervention(Section):
+    code: str
+    label: str
+    departments: list[str]
+
+
+class Conference(Section):
+    levels: list[str] = []
+    min_departments: int = Field(3, gt=0)
+    returns: int = Field(2, gt=0)
+
+
+class Closing(Section):
+    strict_levels: list[str]
+    last_visit_within_days: int = Field(gt=0)
+    exempt_types: list[str] = []
+    types: dict[str, str]
+
+
+class ReporterNotice(Section):
+    channels: list[str]
+    handling: str | None = None
+    closed: str | None = None
+
+    def text(self, state: str) -> str | None:
+        """The SMS for a case entering `state`, if the deployment has one."""
+        if state == "channels":
+            return None
+        value = getattr(self, state, None)
+        return value if isinstance(value, str) else None
+
+
+class CaseworkConfig(Section):
+    visit_reminder_before: WindowText = "2d"
+    approval_levels: list[str] = ["red", "orange"]
+    needs: dict[str, Need]
+    wrapup_types: dict[str, str]
+    assessment: Assessment
+    placements: dict[str, str]
+    interventions: list[Intervention]
+    conference: Conference
+    closing: Closing
+    reporter_notice: ReporterNotice
+
+
+# supervision.toml -------------------------------------------------------------------------
+
+
+class Scorecard(Section):
+    weights: dict[str, float]
+    min_received_to_rank: int = Field(ge=0)
+
+
+class Orders(Section):
+    max_days: int = Field(gt=0)
+
+
+class Reports(Section):
+    due_days: dict[str, int]
+    age_bands: list[tuple[int, int, str]]
+
+
+class Rate(Section):
+    label: str
+    numerator: str
+    denominator: str
+
+
+class SupervisionConfig(Section):
+    scorecard: Scorecard
+    orders: Orders
+    reports: Reports
+    rates: dict[str, Rate]
+
+
+# reference.toml ---------------------------------------------------------------------------
+
+
+class Network(Section):
+    jurisdictions: list[tuple[str, str, int, str]]
+
+
+class ReferenceConfig(Section):
+    """Departments, categories and the network are what every part reads; a deployment's
+    file may leave the rest out, as before (the shipped file has them all)."""
+
+    departments: dict[str, str]
+    categories: dict[str, tuple[str, str, list[str]]]
+    network: Network
+    situations: dict[str, str] = {}
+    reporter_roles: dict[str, str] = {}
+    genders: dict[str, str] = {}
+    offices: dict[str, list[str]] = {}
+
+
+MODELS: dict[str, type[BaseModel]] = {
+    "risk": RiskConfig,
+    "channels": ChannelsConfig,
+    "casework": CaseworkConfig,
+    "supervision": SupervisionConfig,
+    "reference": ReferenceConfig,
+}
+
+# What a value should have been, in the operator's language (pydantic's error types).
+_EXPECTED = {
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "string_type": "应为字符串",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "list_type": "应为列表",
+    "tuple_type": "应为列表",
+    "dict_type": "应为表",
+    "model_type": "应为表",
+    "model_attributes_type": "应为表",
+    "missing": "缺少此项",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "too_short": "不能为空",
+    "too_long": "项数过多",
+}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """`("sms", "texts", "stop")` → `[sms.texts] stop`; a list's item as `第2项`."""
+    names = [str(p) for p in loc if not isinstance(p, int)]
+    if not names:
+        return "（文件顶层）"
+    table, key = names[:-1], names[-1]
+    index = "、".join(f"第{p + 1}项" for p in loc if isinstance(p, int))
+    return (f"[{'.'.join(table)}] " if table else "") + key + (f" {index}" if index else "")
+
+
+def describe(file: str, error: ValidationError) -> str:
+    """One line per wrong key: `risk.toml: [red] claim: 应为时长…（现为 'x'）`."""
+    lines = []
+    for item in error.errors(include_url=False):
+        kind = item["type"]
+        if kind in _EXPECTED:
+            what = _EXPECTED[kind].format(**item.get("ctx", {}))
+        else:
+            what = str(item["msg"]).removeprefix("Value error, ")
+        got = "" if kind == "missing" else f"（现为 {item['input']!r}）"
+        if isinstance(item.get("input"), dict | list) and kind != "dict_type":
+            got = ""
+        lines.append(f"{file}: {_where(tuple(item['loc']))}: {what}{got}")
+    return "\n".join(lines)
