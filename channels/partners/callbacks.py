@@ -25,9 +25,9 @@ import httpx
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from channels import clock
 from channels.partners.secrets import open_box
 from channels.partners.signature import signed_headers
+from db import clock
 from db.engine import raw_connection, transaction
 from db.handlers import JobContext
 from db.models import Outbox

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import clock
 from channels.errors import ApiError, declared
 from channels.partners import signature as partner_signature
 from channels.partners.secrets import open_box
 from channels.web import client_ip, secret_key, sessions
+from db import clock
 from db.models import AuditLog, Report
 from db.partners import ForwardSatisfaction, Partner
 from db.timeline import case_event

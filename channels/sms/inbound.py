@@ -17,8 +17,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import clock
 from channels.sms.optouts import opt_in, opt_out
+from db import clock
 from db.crypto import EncryptedText, phone_index
 from db.models import Case, Report
 from workflows.cases import emergency, receipts

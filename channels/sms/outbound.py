@@ -19,11 +19,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.base.exceptions import TwilioRestException
 
-from channels import clock
 from channels.errors import ApiError
 from channels.sms.optouts import is_opted_out, opt_out
 from channels.sms.staff import twilio_client, twilio_configured
 from channels.twilio.webhook import public_url
+from db import clock
 from db.engine import transaction
 from db.handlers import JobContext
 from db.metrics import SMS

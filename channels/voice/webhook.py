@@ -19,7 +19,6 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from channels import clock
 from channels.twilio.webhook import (
     TWIML_RESPONSE,
     form_body,
@@ -45,6 +44,7 @@ from channels.voice.calls import (
     update_status,
 )
 from channels.web import client_ip, sessions
+from db import clock
 from db.settings import Settings
 from db.telephony import VoiceCall
 from workflows import config

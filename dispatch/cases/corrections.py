@@ -10,13 +10,14 @@ the same for police's copy only (the rest is routed when it is registered).
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import clock
 from db.crypto import EncryptedText
 from db.models import Case, Jurisdiction, Referral, Report
 from db.timeline import case_event
@@ -343,7 +344,7 @@ async def correct(
         )
     if "emergency" in given and body.emergency is None:
         raise Invalid("invalid_emergency", "emergency 应为 true 或 false")
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await load_case(session, principal, case_id, lock=True)
     fix = Correction(
         reason=body.reason,

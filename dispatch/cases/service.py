@@ -8,13 +8,14 @@ closing), and records the case event, audit row and outbox rows together.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import clock
 from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
 from db.paging import newest_first, next_before_id
 from db.timeline import case_event
@@ -317,7 +318,7 @@ async def get_case(
 ) -> CaseDetail:
     """The case with its timeline, reports and visits; the reporter only for those who may
     know who reported."""
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await load_case(session, principal, case_id)
     refs = await _referrals(session, principal, [case.id])
     held = (await holders_of(session, [case.id])).get(case.id)
@@ -418,7 +419,7 @@ async def send_event(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: EventIn
 ) -> StateOut:
     """Drive the workflow. A transition the workflow does not allow is 409, with the reason."""
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await _locked_case(session, principal, case_id)
     into = None
     if body.event == "merge":
@@ -522,7 +523,7 @@ async def assess(
     body: AssessmentIn,
 ) -> StateOut:
     """Risk level, guardianship and needs. Open referrals' deadlines follow the new level."""
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await _locked_case(session, principal, case_id)
     await apply_assessment(session, case, body.model_dump(), principal, now)
     audit(session, principal, "case.assess", "case", case.id, ip=ip)
@@ -553,7 +554,7 @@ async def record_visit(
 ) -> VisitOut:
     """Record a follow-up visit; the next one is planned at the (new) level's interval.
     Area staff record what they saw; only the center changes the risk level."""
-    now = datetime.now(UTC)
+    now = clock.now()
     if principal.role in AREA_ROLES and body.risk_after:
         raise Forbidden("risk_by_center", "风险等级由未保中心评估，请在回访情况中说明变化")
     if principal.role not in AREA_ROLES and not principal.is_center:

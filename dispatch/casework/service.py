@@ -12,7 +12,7 @@ are `workflows.errors` domain errors; the edge answers them in the contract's sh
 console as a notice, so a page is refused exactly what the API refuses the same person.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.webform import ReportCreated
+from db import clock
 from db.models import Report
 from db.telephony import VoiceCall
 from dispatch.cases.access import load_case
@@ -79,7 +80,7 @@ async def assign_holder(
         username=body.username,
         reason=body.reason,
         principal=principal,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     audit(session, principal, f"case.{kind}", "case", case.id,
           detail={"user": body.username}, ip=ip)
@@ -111,7 +112,7 @@ async def my_cases(
     include_closed: bool = False,
 ) -> MyCaseList:
     """The cases the caller holds as owner or pairing person, the next visit due first."""
-    now = datetime.now(UTC)
+    now = clock.now()
     rows = await owners.my_cases(
         session=session, principal=principal, limit=limit, include_closed=include_closed
     )
@@ -194,7 +195,7 @@ async def propose_plan(
         needs=body.needs,
         reason=body.reason,
         principal=principal,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     audit(session, principal, "case.plan", "case", case.id,
           detail={"plan_id": view.plan.id, "status": view.plan.status}, ip=ip)
@@ -207,7 +208,7 @@ async def approve_plan(
     """A supervisor adopts the waiting plan; its referrals go out now."""
     case = await load_case(session, principal, case_id, lock=True)
     view = await plans.approve(
-        session=session, case=case, principal=principal, now=datetime.now(UTC)
+        session=session, case=case, principal=principal, now=clock.now()
     )
     audit(session, principal, "case.plan_approve", "case", case.id,
           detail={"plan_id": view.plan.id}, ip=ip)
@@ -258,7 +259,7 @@ async def wrap_up_call(
         raise NotFound("call_not_found", "未找到该来电")
     row = await wrapups.wrap_up(
         session=session, call=call, kind=body.type, note=body.note, principal=principal,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     audit(session, principal, "call.wrapup", "call", call.id, detail={"type": body.type}, ip=ip)
     return WrapupOut(
@@ -293,7 +294,7 @@ async def wrapup_stats(
     until: datetime | None = None,
 ) -> WrapupStats:
     """Answered calls of the period by wrap-up type (default: the last 30 days)."""
-    until = until or datetime.now(UTC)
+    until = until or clock.now()
     since = since or until - timedelta(days=30)
     if since.tzinfo is None or until.tzinfo is None:
         raise Invalid("timezone_required", "起止时间需要带时区")
@@ -383,7 +384,7 @@ async def assess(
     """An assessment to the form: the answers propose a level; accept or override it."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await assessments.assess(
-        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=clock.now(),
         **body.model_dump(),
     )
     audit(session, principal, "case.assess", "case", case.id,
@@ -460,7 +461,7 @@ async def add_placement(
     """A guardianship or placement record: kind, responsible body, start and end."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await guardianship.add_placement(
-        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=clock.now(),
         **body.model_dump(),
     )
     audit(session, principal, "case.placement", "case", case.id, ip=ip)
@@ -474,7 +475,7 @@ async def add_intervention(
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await guardianship.add_intervention(
-        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=clock.now(),
         **body.model_dump(),
     )
     audit(session, principal, "case.intervention", "case", case.id, ip=ip)
@@ -548,7 +549,7 @@ async def schedule_meeting(
     """Call a case conference and invite the departments (console and SMS)."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await meetings.schedule(
-        session=session, case=case, principal=principal, now=datetime.now(UTC),
+        session=session, case=case, principal=principal, now=clock.now(),
         **body.model_dump(),
     )
     audit(session, principal, "case.meeting", "case", case.id, detail={"meeting_id": row.id}, ip=ip)
@@ -590,7 +591,7 @@ async def record_meeting(
         notes=body.notes,
         decisions=[meetings.Decision(d.title, d.department, d.due) for d in body.decisions],
         principal=principal,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     audit(session, principal, "case.conference", "case", meeting.case_id,
           detail={"meeting_id": meeting.id, "tasks": [t.id for t in tasks]}, ip=ip)
@@ -626,7 +627,7 @@ async def close_case(
         kind=body.type,
         reason=body.reason,
         actor=Actor(principal.label, principal.role, principal.id),
-        now=datetime.now(UTC),
+        now=clock.now(),
         override=body.override,
     )
     audit(session, principal, "case.close", "case", case.id,
@@ -649,7 +650,7 @@ async def mark_no_contact(
     await load_case(session, principal, report.case_id)
     await reporter_notice.mark_no_contact(
         session=session, report=report, reason=body.reason, actor=principal.label,
-        now=datetime.now(UTC),
+        now=clock.now(),
     )
     audit(session, principal, "report.no_contact", "report", report.id,
           detail={"reason": body.reason}, ip=ip)

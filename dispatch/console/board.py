@@ -3,7 +3,7 @@ shares waiting to be routed, follow-up visits past due. A department's superviso
 their department's referrals; the center's, everything in their jurisdiction's subtree."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from channels.web import sessions
+from db import clock
 from db.models import Case, Referral
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, shown, staff
 from dispatch.console.worklist import overdue_visits, referrals_to_route
@@ -119,7 +120,7 @@ async def deadline_counts(
 @router.get("/board", response_class=HTMLResponse)
 async def board_page(request: Request, user: Annotated[ConsoleUser, Depends(SUPERVISOR)]):
     principal = user.principal
-    now = datetime.now(UTC)
+    now = clock.now()
     async with sessions(request)() as session, session.begin():
         board = await deadline_board(session, principal, now)
         to_route = await referrals_to_route(session, principal) if principal.is_center else []

@@ -7,7 +7,6 @@ show this person, and every read and write is audited the same way. Phone number
 masked on the page until the person asks to see them, which is audited on its own.
 """
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from channels.web import client_ip, in_transaction, sessions
+from db import clock
 from db.engine import transaction
 from db.models import Office, Referral
 from dispatch.cases import corrections
@@ -75,7 +75,7 @@ async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWO
     async with sessions(request)() as session, session.begin():
         to_assess = await cases_in_states(session, principal, ("reported", "assessing"))
         to_route = await referrals_to_route(session, principal)
-        late_visits = await overdue_visits(session, principal, datetime.now(UTC))
+        late_visits = await overdue_visits(session, principal, clock.now())
         ids = [c.id for c in to_assess] + [c.id for _, c in to_route + late_visits]
         audit(session, principal, "case.list", "case", None, request, shown(ids))
     return render(
@@ -179,7 +179,7 @@ async def _case_page(
             "reveal": reveal,
             "can_casework": permissions.CASEWORK.allows(principal),
             "can_visit": permissions.VISIT.allows(principal),
-            "now": datetime.now(UTC),
+            "now": clock.now(),
         },
     )
 
@@ -278,7 +278,7 @@ async def post_conference(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
     form = await read_form(request, user)
-    now = datetime.now(UTC)
+    now = clock.now()
 
     async def run() -> None:
         body = ConferenceIn(

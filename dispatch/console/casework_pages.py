@@ -6,7 +6,7 @@ Every write runs the same service operation as the API (`dispatch.casework.servi
 and audited the same way.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from channels.web import in_transaction, sessions
+from db import clock
 from db.casework import CallWrapup, ReportNoContact
 from db.models import AppUser, Case, Report
 from db.telephony import VoiceCall
@@ -76,7 +77,7 @@ async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDER
         "mine.html",
         {
             "rows": rows,
-            "now": datetime.now(UTC),
+            "now": clock.now(),
             "can_raise": principal.role in owners.AREA_ROLES,
         },
     )
@@ -130,7 +131,7 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
         {
             "open": open_,
             "closed": closed,
-            "now": datetime.now(UTC),
+            "now": clock.now(),
             "labels": task_service.STATUS_LABELS,
             "invites": invites,
         },
@@ -465,7 +466,7 @@ async def unwrapped_calls(session: AsyncSession, principal: Principal, limit: in
     """Answered calls of the last week still waiting for their wrap-up, oldest first."""
     from dispatch.telephony.scope import via_case
 
-    since = datetime.now(UTC) - timedelta(days=7)
+    since = clock.now() - timedelta(days=7)
     return list(
         (
             await session.execute(
@@ -492,7 +493,7 @@ async def calls_page(
 ):
     """Calls to wrap up, and the period's calls by type (default: the last 30 days)."""
     principal = user.principal
-    end = parse_local(until) or datetime.now(UTC)
+    end = parse_local(until) or clock.now()
     start = parse_local(since) or end - timedelta(days=30)
     stats = await in_transaction(
         request, service.wrapup_stats, principal=principal, since=start, until=end

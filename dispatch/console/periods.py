@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from channels.errors import ApiError
+from db import clock
 from dispatch.console.timefmt import local_zone
 
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
@@ -41,12 +42,12 @@ def quarter(code: str) -> Period:
 
 
 def current_quarter(today: date | None = None) -> str:
-    today = today or datetime.now(local_zone()).date()
+    today = today or clock.now().astimezone(local_zone()).date()
     return f"{today.year}Q{(today.month - 1) // 3 + 1}"
 
 
 def recent_quarters(count: int = 8) -> list[str]:
-    today = datetime.now(local_zone()).date()
+    today = clock.now().astimezone(local_zone()).date()
     year, q = today.year, (today.month - 1) // 3 + 1
     out = []
     for _ in range(count):

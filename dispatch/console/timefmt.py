@@ -1,8 +1,9 @@
 """Times as people on shift read them: local clock time, and deadlines as time left."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from db import clock
 from workflows import config
 
 
@@ -31,7 +32,7 @@ def time_left(due: datetime | None, now: datetime | None = None) -> str:
     """ "剩余2小时15分" before the deadline, "已超时35分钟" after it."""
     if due is None:
         return ""
-    seconds = int((due - (now or datetime.now(UTC))).total_seconds())
+    seconds = int((due - (now or clock.now())).total_seconds())
     return f"剩余{_span(seconds)}" if seconds >= 0 else f"已超时{_span(-seconds)}"
 
 
@@ -39,7 +40,7 @@ def urgency(due: datetime | None, now: datetime | None = None) -> str:
     """A CSS class: overdue, soon (within the hour), or ok."""
     if due is None:
         return "ok"
-    seconds = (due - (now or datetime.now(UTC))).total_seconds()
+    seconds = (due - (now or clock.now())).total_seconds()
     return "overdue" if seconds < 0 else "soon" if seconds < 3600 else "ok"
 
 

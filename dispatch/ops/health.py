@@ -9,12 +9,12 @@ keep sending reporters to the API; the dispatch status turns red instead.
 """
 
 import asyncio
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from db import clock
 from dispatch.worker.heartbeats import KINDS, living_async
 from workflows.holidays import calendar_warning
 
@@ -89,7 +89,7 @@ async def readyz(request: Request) -> JSONResponse:
             if not alive:
                 missing.append(kind)
     warnings = [LABELS[kind] for kind in missing]
-    if calendar := calendar_warning(datetime.now(UTC).date()):
+    if calendar := calendar_warning(clock.now().date()):
         warnings.append(calendar)
     if down:
         body = {

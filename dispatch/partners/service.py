@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, RowMapping, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.partners.callbacks import wake_row
+from db import clock
 from db.models import Case
 from db.partners import Partner, PartnerAttempt, PartnerMessage
 from dispatch.staff.audit import audit, shown_cases
@@ -258,7 +259,7 @@ async def forward_stats(
 ) -> ForwardStats:
     """Per source over a period (China dates, by the day the order arrived): orders,
     updates, 退回, 办结, feedback delivery, and the 回访 satisfaction with its rate."""
-    today = datetime.now(CHINA).date()
+    today = clock.now().astimezone(CHINA).date()
     until = until or today
     since = since or until - timedelta(days=89)
     if since > until or (until - since).days > 3660:

@@ -5,13 +5,14 @@ Every action is one transaction with its case event, audit row and outbox rows. 
 the hot one, lives in `dispatch.referrals.claims` (one conditional UPDATE with SKIP LOCKED).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from db import clock
 from db.models import Case, CaseEvent, Referral
 from db.timeline import case_event
 from dispatch.cases.access import load_case
@@ -419,7 +420,7 @@ async def claim_referral(
     """The one liaison who gets it has it; everyone else is refused (409). On the engine,
     not a session: the claim is one lean statement of its own (`dispatch.referrals.claims`)."""
     who = Claimant(principal.id, principal.label, ip)
-    referral = await claim(engine, referral_id, who, referral_filter(principal), datetime.now(UTC))
+    referral = await claim(engine, referral_id, who, referral_filter(principal), clock.now())
     return _out(referral)
 
 
@@ -448,7 +449,7 @@ async def record_action(
     note: str,
 ) -> ReferralOut:
     """progress / complete / return by the liaison holding the claim."""
-    now = datetime.now(UTC)
+    now = clock.now()
     referral = await act(
         session, referral_id, principal.id, principal.label, event, note,
         referral_filter(principal), now,
@@ -473,7 +474,7 @@ async def route_case(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: RouteIn
 ) -> ReferralOut:
     """Send a case's share to a department by hand (after a return, or when unrouted)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await load_case(session, principal, case_id, lock=True)
     if case.state in FINISHED:
         raise Conflict("case_closed", "案件已结束，不能转介")

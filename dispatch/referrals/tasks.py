@@ -6,12 +6,12 @@ job is the only one before an intake's referrals sit in their offices' queues: i
 creates the referrals, delivers them and writes their notifications in one transaction.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from channels.sms.staff import send_staff_sms
+from db import clock
 from db.engine import transaction
 from db.handlers import JobContext, finish
 from db.models import AppUser, Case, Notification, Outbox, Referral, Report
@@ -33,7 +33,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
     Also sent again by a channel when a later message raises a case to an emergency: the
     police copy is added if missing (create_referrals never duplicates a department).
     """
-    now = datetime.now(UTC)
+    now = clock.now()
     async with transaction(ctx.sessions) as session:
         case = (
             await session.execute(
@@ -75,7 +75,7 @@ async def deliver_referral(ctx: JobContext, payload: dict[str, Any]) -> None:
             )
         ).scalar_one_or_none()
         if referral is not None and referral.delivered_at is None:
-            await deliver(session, referral, datetime.now(UTC))
+            await deliver(session, referral, clock.now())
         await finish(session, ctx)
 
 
@@ -109,7 +109,7 @@ async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
             note.status, note.error, failure = "failed", type(exc).__name__, exc
         else:
             note.status = "sent" if note.channel == "sms" else "logged"
-            note.sent_at = datetime.now(UTC)
+            note.sent_at = clock.now()
     return failure
 
 

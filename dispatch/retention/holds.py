@@ -7,7 +7,7 @@ on the case's timeline (the reason there, as any timeline reason) and in the aud
 (codes only). Anyone who may read the case may see whether it is held.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.errors import ApiError
 from channels.web import json_only, sessions
+from db import clock
 from db.engine import transaction
 from db.models import Case
 from db.timeline import case_event
@@ -104,7 +105,7 @@ async def place_hold(
             if case.legal_hold_reason == reason:
                 return _out(case)
             raise ApiError(409, "already_held", "该案件已处于诉讼保全，请先解除再重新设置")
-        now = datetime.now(UTC)
+        now = clock.now()
         case.legal_hold_at, case.legal_hold_by = now, principal.label
         case.legal_hold_reason = reason
         return _record(request, session, principal, case, reason, now)
@@ -121,4 +122,4 @@ async def lift_hold(
         if case.legal_hold_at is None:
             raise ApiError(409, "not_held", "该案件未处于诉讼保全")
         case.legal_hold_at = case.legal_hold_by = case.legal_hold_reason = None
-        return _record(request, session, principal, case, reason, datetime.now(UTC))
+        return _record(request, session, principal, case, reason, clock.now())

@@ -7,13 +7,14 @@ department's and the center's supervisors are told at the due moment (督办) an
 the time (挂牌督办). Every change is on the case's timeline.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import clock
 from db.casework import Task
 from db.models import AppUser, Case, CaseEvent
 from db.timeline import case_event
@@ -361,7 +362,7 @@ async def add_task(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: TaskIn
 ) -> TaskOut:
     """A task the center sets by hand on a case it may see."""
-    now = datetime.now(UTC)
+    now = clock.now()
     case = await load_case(session, principal, case_id, lock=True)
     task = await create_task(
         session=session,
@@ -386,7 +387,7 @@ async def complete(
     """The task is done, with what was done (its owner, its department or the center)."""
     task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
     await complete_task(
-        session=session, task=task, principal=principal, outcome=outcome, now=datetime.now(UTC)
+        session=session, task=task, principal=principal, outcome=outcome, now=clock.now()
     )
     audit(session, principal, "task.complete", "task", task.id, ip=ip)
     return task_out(task)
@@ -398,7 +399,7 @@ async def cancel(
     """The center withdraws a task, with a reason."""
     task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
     await cancel_task(
-        session=session, task=task, actor=principal.label, reason=reason, now=datetime.now(UTC),
+        session=session, task=task, actor=principal.label, reason=reason, now=clock.now(),
         actor_id=principal.id,
     )
     audit(session, principal, "task.cancel", "task", task.id, ip=ip)

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from channels import clock
 from channels.callers import caller_number
 from channels.errors import ApiError
 from channels.web import json_only, sessions
+from db import clock
 from db.telephony import CallerBlock, VoiceCall
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal

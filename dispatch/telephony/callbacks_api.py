@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from channels import clock
 from channels.errors import ApiError
 from channels.web import in_transaction, json_only, sessions
+from db import clock
 from db.telephony import VoiceCallback
 from db.timeline import case_event
 from dispatch.staff.audit import audit

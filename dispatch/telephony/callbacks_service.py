@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import clock
+from db import clock
 from db.telephony import VoiceCall, VoiceCallback
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal

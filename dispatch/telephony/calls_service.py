@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import clock
 from channels.callers import active_block
 from channels.sms.optouts import is_opted_out
 from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
+from db import clock
 from db.models import Case, Report
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall

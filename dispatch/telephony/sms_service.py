@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels import clock
 from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import queue_reply
+from db import clock
 from db.models import Case
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsMessage, SmsOptOut, SmsThread

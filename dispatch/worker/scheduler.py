@@ -17,11 +17,12 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from redis.exceptions import RedisError
 
 from channels.partners.callbacks import wake_stalled
+from db import clock
 from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.casework.owners import remind_visits
@@ -98,10 +99,10 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
                 await pause(seconds)
 
     async def sweep() -> int:
-        warn_calendar_daily(datetime.now(UTC).date())
+        warn_calendar_daily(clock.now().date())
         start_retention_daily()
         async with transaction(sessions) as session:
-            now = datetime.now(UTC)
+            now = clock.now()
             await sweep_referrals(session, now)
             await sweep_visits(session, now)
             await sweep_orders(session, now)
@@ -112,7 +113,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
 
     async def count_days() -> int:
         async with transaction(sessions) as session:
-            await tally.build(session, datetime.now(UTC))
+            await tally.build(session, clock.now())
         return 0  # a day just counted stays "touched" for the margin: never loop at once
 
     retention_task: list[asyncio.Task] = []  # the daily retention run, while it runs
@@ -121,7 +122,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
     def start_retention_daily() -> None:
         """The retention job once a day (dispatch.retention.job.run_daily), in the
         background: a long first run must not hold up the deadline sweeps."""
-        day = run_day(datetime.now(UTC), periods(), config.risk().timezone)
+        day = run_day(clock.now(), periods(), config.risk().timezone)
         if day is None or retention_day == [day]:
             return
         if retention_task and not retention_task[0].done():
@@ -131,7 +132,7 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
 
     async def retention_daily() -> None:
         try:
-            await run_daily(sessions, redis, settings, datetime.now(UTC), name)
+            await run_daily(sessions, redis, settings, clock.now(), name)
         except Exception as exc:  # noqa: BLE001 - logged; tomorrow's run picks up the rest
             log.error("retention run failed: %s", type(exc).__name__)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from channels import clock
 from channels.partners.callbacks import drain
+from db import clock
 from db.models import AuditLog
 from db.partners import Partner, PartnerMessage
 from tests.fixtures.partners import order, undelivered

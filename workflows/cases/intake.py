@@ -10,13 +10,12 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import intake_repository
+from db import clock, intake_repository
 from db.crypto import keyed_hash, name_index, phone_index, seal, seal_json
 from db.metrics import INTAKE, TRIAGE
 from workflows.cases import receipts
@@ -364,7 +363,7 @@ async def record_report(
             await raise_emergency(
                 session, found.case_id, report_id, actor=new.actor,
                 reason="内容相同的报告称儿童正面临危险",
-                data={"report_id": report_id, "held": HELD_BURST}, now=datetime.now(UTC),
+                data={"report_id": report_id, "held": HELD_BURST}, now=clock.now(),
             )
         return IntakeResult(
             report_id, found.case_id, code, False, decision.emergency, held=True
