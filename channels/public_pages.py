@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from channels.errors import ApiError
 from channels.receipts import PUBLIC_STATUS_LABELS, look_up
 from channels.webform import templates
 from workflows import config
+from workflows.errors import DomainError
 
 router = APIRouter(tags=["public"])
 
@@ -34,11 +34,12 @@ async def receipt_page(request: Request, code: str = "") -> HTMLResponse:
     if code.strip():
         try:
             found = await look_up(request, code)
-        except ApiError as err:
+        except DomainError as err:  # not found, mistyped, or too many lookups (429)
             context["error"] = err.message
             status = err.status
             return templates.TemplateResponse(
-                request, "receipt.html", context, status_code=status, headers=err.headers
+                request, "receipt.html", context, status_code=status,
+                headers=getattr(err, "headers", None),
             )
         zone = ZoneInfo(config.risk().timezone)
         context.update(

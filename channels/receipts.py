@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from channels.errors import ApiError, declared
+from channels.errors import declared
 from channels.ratelimit import record_miss, refuse_if_over
 from channels.web import client_ip, sessions
 from db.models import Case, Report
 from workflows.cases import receipts
+from workflows.errors import NotFound
 
 router = APIRouter(tags=["public"])
 
@@ -44,8 +45,8 @@ class ReceiptOut(BaseModel):
     updated_at: datetime
 
 
-_NOT_FOUND = ApiError(404, "receipt_not_found", "未找到该回执编号，请核对后重试")
-_MISTYPED = ApiError(404, "receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
+_NOT_FOUND = NotFound("receipt_not_found", "未找到该回执编号，请核对后重试")
+_MISTYPED = NotFound("receipt_invalid", "回执编号有误，请核对后重试（可能有字符输错）")
 
 
 @router.get(

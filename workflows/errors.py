@@ -15,10 +15,18 @@ class DomainError(Exception):
     code = "conflict"
     message = "当前状态不允许此操作"
 
-    def __init__(self, code: str | None = None, message: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str | None = None,
+        message: str | None = None,
+        *,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{code or self.code}: {message or self.message}")
         self.code = code or self.code
         self.message = message or self.message
+        # Which fields are wrong and what they take (the contract's `error.fields`).
+        self.fields = fields
 
 
 class Forbidden(DomainError):

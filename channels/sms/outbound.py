@@ -19,7 +19,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.base.exceptions import TwilioRestException
 
-from channels.errors import ApiError
 from channels.sms.optouts import is_opted_out, opt_out
 from channels.sms.staff import twilio_client, twilio_configured
 from channels.twilio.webhook import public_url
@@ -33,6 +32,7 @@ from db.telephony import SmsMessage, SmsThread
 from db.timeline import case_event
 from workflows import config
 from workflows.config.schema import Sms
+from workflows.errors import Conflict
 from workflows.telephony.delivery_status import MESSAGE_RANKS, advances, ranks_below
 
 log = logging.getLogger("hotline.sms")
@@ -62,7 +62,7 @@ async def queue_reply(
 ) -> SmsMessage:
     """A staff reply on a thread, in the caller's transaction. 409 for an opted-out number."""
     if await is_opted_out(session, thread.phone):
-        raise ApiError(409, "sms_opted_out", "对方已回复退订，不能再向该号码发送短信")
+        raise Conflict("sms_opted_out", "对方已回复退订，不能再向该号码发送短信")
     message = SmsMessage(
         thread_id=thread.id,
         direction="out",

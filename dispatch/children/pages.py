@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from channels.errors import ApiError
 from channels.web import in_transaction
 from dispatch import xlsx
 from dispatch.children import file_service as files
@@ -27,7 +26,7 @@ from dispatch.console.web import (
     text_field,
 )
 from dispatch.staff import permissions
-from workflows.errors import Invalid
+from workflows.errors import DomainError, Invalid
 from workflows.reference import category_labels, gender_labels, jurisdictions
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -86,7 +85,7 @@ async def import_upload(request: Request, user: Annotated[ConsoleUser, Depends(C
             sessions(request), user.principal, upload.filename, await upload.read(),
             kind=kind, dry_run=form.get("apply") != "yes",
             jurisdiction=text_field(form, "jurisdiction", 32) or None, request=request)
-    except ApiError as exc:
+    except DomainError as exc:  # a refused file (ledger) or row (the child file)
         context["error"] = exc.message
         return render(request, user, "child_import.html", context, status=exc.status)
     context["report"] = report.as_dict()

@@ -16,7 +16,6 @@ from sqlalchemy import ColumnElement, delete, exists, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.crypto import blind_index
 from db.models import Case, CaseEvent, Report, Visit
 from db.models_children import CaseChild, Child, ChildEvent, ChildSibling, Guardian
@@ -29,6 +28,7 @@ from dispatch.children.service import (
 )
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, in_subtree, is_root
+from workflows.errors import Conflict, Forbidden, Invalid, NotFound
 from workflows.matching import Match, score, thresholds
 from workflows.matching.keys import query_keys
 from workflows.matching.normalize import clean_name, pinyin
@@ -75,13 +75,13 @@ async def load_child(
     stmt = select(Child).where(Child.id == child_id, child_filter(principal))
     child = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if child is None:
-        raise ApiError(404, "child_not_found", "未找到该儿童档案")
+        raise NotFound("child_not_found", "未找到该儿童档案")
     return child
 
 
 def require_center(principal: Principal) -> None:
     if not principal.is_center:
-        raise ApiError(403, "forbidden", "只有未保中心工作人员可以修改儿童档案")
+        raise Forbidden("forbidden", "只有未保中心工作人员可以修改儿童档案")
 
 
 def _event(session: AsyncSession, child_id: int, event: str, principal: Principal, *,
@@ -147,7 +147,7 @@ async def unlink(session: AsyncSession, principal: Principal, case_id: int, chil
         .returning(CaseChild.case_id)
     )
     if gone.first() is None:
-        raise ApiError(404, "link_not_found", "该案件未关联此儿童档案")
+        raise NotFound("link_not_found", "该案件未关联此儿童档案")
     _event(session, child_id, "unlinked", principal, case_id=case_id, reason=reason)
 
 
@@ -225,11 +225,11 @@ async def merge(session: AsyncSession, principal: Principal, child_id: int, into
     """Fold a duplicate record into the one kept: its cases, guardians and siblings move,
     the duplicate points at the one kept and stays as history."""
     if child_id == into_id:
-        raise ApiError(422, "same_child", "不能与自身合并")
+        raise Invalid("same_child", "不能与自身合并")
     dup = await load_child(session, principal, child_id, lock=True)
     kept = await load_child(session, principal, into_id, lock=True)
     if dup.merged_into_id or kept.merged_into_id:
-        raise ApiError(409, "child_merged", "该档案已合并到其他档案")
+        raise Conflict("child_merged", "该档案已合并到其他档案")
     cases = [c for (c,) in await session.execute(
         select(CaseChild.case_id).where(CaseChild.child_id == dup.id))]
     for case_id in cases:
@@ -275,10 +275,10 @@ async def _pair(session: AsyncSession, principal: Principal, child: Child,
                 other_id: int) -> Child:
     require_center(principal)
     if other_id == child.id:
-        raise ApiError(422, "same_child", "不能把儿童记为自己的兄弟姐妹")
+        raise Invalid("same_child", "不能把儿童记为自己的兄弟姐妹")
     other = await load_child(session, principal, other_id, lock=True)
     if child.merged_into_id or other.merged_into_id:
-        raise ApiError(409, "child_merged", "已并档的记录不能登记兄弟姐妹，请在保留的档案上操作")
+        raise Conflict("child_merged", "已并档的记录不能登记兄弟姐妹，请在保留的档案上操作")
     return other
 
 
@@ -304,7 +304,7 @@ async def unlink_sibling(session: AsyncSession, principal: Principal, child: Chi
         delete(ChildSibling).where(ChildSibling.child_id == low, ChildSibling.sibling_id == high)
         .returning(ChildSibling.child_id))
     if gone.first() is None:
-        raise ApiError(404, "sibling_not_found", "这两名儿童没有登记为兄弟姐妹")
+        raise NotFound("sibling_not_found", "这两名儿童没有登记为兄弟姐妹")
     for one, two in ((child, other), (other, child)):
         _event(session, one.id, "sibling_unlinked", principal, reason=reason,
                data={"sibling": two.id})
@@ -467,14 +467,13 @@ def checked_fields(fields: dict[str, Any]) -> dict[str, Any]:
     known = category_labels()
     if any(c not in known for c in fields.get("categories") or []):
         allowed = "、".join(f"{k}（{v}）" for k, v in known.items())
-        raise ApiError(422, "unknown_category", f"困境类型代码无效，可选：{allowed}")
+        raise Invalid("unknown_category", f"困境类型代码无效，可选：{allowed}")
     code = fields.get("jurisdiction_code")
     if code and code not in jurisdiction_labels():
-        raise ApiError(422, "unknown_jurisdiction", "辖区代码无效，请从辖区列表中选择")
+        raise Invalid("unknown_jurisdiction", "辖区代码无效，请从辖区列表中选择")
     level = fields.get("risk_level")
     if level and level not in levels():
-        raise ApiError(422, "unknown_risk_level",
-                       f"风险等级无效，可选：{'、'.join(levels())}")
+        raise Invalid("unknown_risk_level", f"风险等级无效，可选：{'、'.join(levels())}")
     return fields
 
 
@@ -495,7 +494,7 @@ async def add_guardian(session: AsyncSession, principal: Principal, child: Child
     require_center(principal)
     phone = normalize_phone(given["phone"]) if given.get("phone") else None
     if given.get("phone") and phone is None:
-        raise ApiError(422, "invalid_phone", "请填写有效的手机号或固定电话")
+        raise Invalid("invalid_phone", "请填写有效的手机号或固定电话")
     guardian = Guardian(child_id=child.id, relation=given["relation"], name=given.get("name"),
                         phone=phone, phone_index=blind_index("phone", phone) if phone else None,
                         state=given.get("state") or "present")

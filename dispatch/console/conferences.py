@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import any_, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.console import CaseConference
 from db.timeline import case_event
 from dispatch.staff.auth import Principal
+from workflows.errors import Invalid
 from workflows.reference import department_labels
 
 MIN_DEPARTMENTS = 2
@@ -29,15 +29,15 @@ class ConferenceIn:
     decisions: str
 
     def checked(self) -> "ConferenceIn":
-        """The rules a conference record must meet; ApiError(422) with the reason."""
+        """The rules a conference record must meet; Invalid (422) with the reason."""
         known = department_labels()
         departments = list(dict.fromkeys(d for d in self.departments if d))
         if any(d not in known for d in departments):
-            raise ApiError(422, "unknown_department", "包含未知的部门")
+            raise Invalid("unknown_department", "包含未知的部门")
         if len(departments) < MIN_DEPARTMENTS:
-            raise ApiError(422, "departments_required", "个案会商需要至少两个部门参加")
+            raise Invalid("departments_required", "个案会商需要至少两个部门参加")
         if not self.notes:
-            raise ApiError(422, "notes_required", "请填写会商记录")
+            raise Invalid("notes_required", "请填写会商记录")
         return ConferenceIn(
             self.held_at, departments, self.participants, self.notes, self.decisions
         )

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from starlette.datastructures import FormData
 
-from channels.errors import ApiError
 from channels.web import client_ip, in_transaction, sessions
 from db.models import Case, Referral
 from dispatch.cases import service as cases
@@ -118,7 +117,7 @@ async def referral_page(
             )
         ).scalar_one_or_none()
         if referral is None:
-            raise ApiError(404, "referral_not_found", "未找到该转介")
+            raise NotFound("referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
     try:
         detail = await in_transaction(

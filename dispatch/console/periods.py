@@ -5,9 +5,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from channels.errors import ApiError
 from db import clock
 from dispatch.console.timefmt import local_zone
+from workflows.errors import Invalid
 
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
 MAX_DAYS = 3 * 366
@@ -32,10 +32,10 @@ def _midnight(day: date) -> datetime:
 def quarter(code: str) -> Period:
     match = _QUARTER.fullmatch(code)
     if not match:
-        raise ApiError(422, "bad_period", "季度格式应为 2026Q3 这样的形式")
+        raise Invalid("bad_period", "季度格式应为 2026Q3 这样的形式")
     year, q = int(match.group(1)), int(match.group(2))
     if not 2000 <= year <= 2100:
-        raise ApiError(422, "bad_period", "年份超出范围")
+        raise Invalid("bad_period", "年份超出范围")
     first = date(year, 3 * q - 2, 1)
     after = date(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1)
     return Period(_midnight(first), _midnight(after), f"{year}年第{q}季度", code)
@@ -58,9 +58,9 @@ def recent_quarters(count: int = 8) -> list[str]:
 
 def days(first: date, last: date) -> Period:
     if last < first:
-        raise ApiError(422, "bad_period", "结束日期不能早于开始日期")
+        raise Invalid("bad_period", "结束日期不能早于开始日期")
     if (last - first).days > MAX_DAYS:
-        raise ApiError(422, "bad_period", "统计区间不能超过三年")
+        raise Invalid("bad_period", "统计区间不能超过三年")
     label = f"{first.isoformat()} 至 {last.isoformat()}"
     return Period(_midnight(first), _midnight(last + timedelta(days=1)), label)
 

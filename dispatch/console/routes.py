@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from channels.errors import ApiError
 from dispatch.children import pages as children_pages
 from dispatch.console import (
     accounts,
@@ -28,6 +27,7 @@ from dispatch.console import (
 from dispatch.console.login import SIGNED_IN
 from dispatch.console.web import ConsoleRoute, ConsoleUser
 from dispatch.supervision import pages as supervision_pages
+from workflows.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_PATH = "/static/console"
@@ -61,7 +61,7 @@ _fallback = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_sc
 async def not_found(rest: str, user: Annotated[ConsoleUser, Depends(SIGNED_IN)]):
     """Any other console address: the friendly 404 page, after sign-in (nothing about the
     console's layout shows to strangers)."""
-    raise ApiError(404, "page_not_found", "没有这个页面")
+    raise NotFound("page_not_found", "没有这个页面")
 
 
 router.include_router(_fallback)

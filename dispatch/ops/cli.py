@@ -415,9 +415,9 @@ def children_import(
 ) -> None:
     """Import a district's ledger of children (or a canvassing round): a dry run unless
     --apply, with the rows that are new, matched and conflicting."""
-    from channels.errors import ApiError
     from dispatch.children.ledger import import_file
     from dispatch.children.records import system_principal
+    from workflows.errors import DomainError
 
     async def run():
         engine = make_engine(_database_url(), pool_size=1)
@@ -431,7 +431,7 @@ def children_import(
 
     try:
         report = asyncio.run(run())
-    except ApiError as exc:
+    except DomainError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(2) from exc
     c = report.counts

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db import clock
 from db.engine import transaction
@@ -24,13 +23,14 @@ from dispatch.cases.access import load_case
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, current_principal
 from dispatch.staff.permissions import CASE_READ, LEGAL_HOLD, requires
+from workflows.errors import Conflict, Forbidden, Invalid
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 READERS = requires(CASE_READ)
 async def holder(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """The center's supervisor only: a department's supervisor holds the role, not the job."""
     if not LEGAL_HOLD.allows(principal):
-        raise ApiError(403, "forbidden", "只有中心主管可以设置或解除诉讼保全")
+        raise Forbidden("forbidden", "只有中心主管可以设置或解除诉讼保全")
     return principal
 
 
@@ -62,8 +62,7 @@ def _out(case: Case) -> HoldOut:
 def _reason(body: HoldIn, what: str) -> str:
     reason = body.reason.strip()
     if not reason:
-        raise ApiError(422, "reason_required", f"请填写{what}诉讼保全的理由",
-                       fields={"reason": "必填"})
+        raise Invalid("reason_required", f"请填写{what}诉讼保全的理由", fields={"reason": "必填"})
     return reason
 
 
@@ -100,11 +99,11 @@ async def place_hold(
     async with transaction(sessions(request)) as session:
         case = await load_case(session, principal, case_id, lock=True)
         if case.anonymised_at is not None:
-            raise ApiError(409, "case_anonymised", "该案件已按保存期限匿名化，无法再设置诉讼保全")
+            raise Conflict("case_anonymised", "该案件已按保存期限匿名化，无法再设置诉讼保全")
         if case.legal_hold_at is not None:
             if case.legal_hold_reason == reason:
                 return _out(case)
-            raise ApiError(409, "already_held", "该案件已处于诉讼保全，请先解除再重新设置")
+            raise Conflict("already_held", "该案件已处于诉讼保全，请先解除再重新设置")
         now = clock.now()
         case.legal_hold_at, case.legal_hold_by = now, principal.label
         case.legal_hold_reason = reason
@@ -120,6 +119,6 @@ async def lift_hold(
     async with transaction(sessions(request)) as session:
         case = await load_case(session, principal, case_id, lock=True)
         if case.legal_hold_at is None:
-            raise ApiError(409, "not_held", "该案件未处于诉讼保全")
+            raise Conflict("not_held", "该案件未处于诉讼保全")
         case.legal_hold_at = case.legal_hold_by = case.legal_hold_reason = None
         return _record(request, session, principal, case, reason, clock.now())

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from channels.callers import caller_number
-from channels.errors import ApiError
 from channels.web import json_only, sessions
 from db import clock
 from db.telephony import CallerBlock, VoiceCall
@@ -26,6 +25,7 @@ from dispatch.staff.permissions import CALLER_BLOCK, requires
 from dispatch.staff.scope import is_root
 from dispatch.telephony.scope import block_filter, via_case
 from workflows import config
+from workflows.errors import Forbidden, Invalid, NotFound
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
@@ -89,14 +89,14 @@ async def block_caller(
     call or one outside the supervisor's scope, 422 for a call whose number was withheld;
     403 for a number typed in by anyone but the city center."""
     if (body.phone is None) == (body.call_sid is None):
-        raise ApiError(422, "phone_or_call_sid", "请提供要屏蔽的号码或来电编号（二选一）")
+        raise Invalid("phone_or_call_sid", "请提供要屏蔽的号码或来电编号（二选一）")
     if body.phone is not None and not is_root(principal):
-        raise ApiError(
-            403, "city_center_only", "直接按号码屏蔽须由市级未保中心督导操作，请通过来电编号屏蔽"
+        raise Forbidden(
+            "city_center_only", "直接按号码屏蔽须由市级未保中心督导操作，请通过来电编号屏蔽"
         )
     limit = config.channels().voice.max_block_hours
     if body.hours > limit:
-        raise ApiError(422, "block_too_long", f"屏蔽时长不能超过{limit}小时")
+        raise Invalid("block_too_long", f"屏蔽时长不能超过{limit}小时")
     now = clock.now()
     async with sessions(request)() as session, session.begin():
         phone = body.phone
@@ -110,9 +110,9 @@ async def block_caller(
                 )
             ).first()
             if found is None:
-                raise ApiError(404, "call_not_found", "未找到该来电")
+                raise NotFound("call_not_found", "未找到该来电")
             if found.phone is None:
-                raise ApiError(422, "number_withheld", "该来电未显示号码，无法屏蔽")
+                raise Invalid("number_withheld", "该来电未显示号码，无法屏蔽")
             phone = found.phone
         block = CallerBlock(
             phone=phone,
@@ -170,7 +170,7 @@ async def lift_block(
             )
         ).scalar_one_or_none()
         if block is None:
-            raise ApiError(404, "block_not_found", "未找到该屏蔽记录")
+            raise NotFound("block_not_found", "未找到该屏蔽记录")
         if block.lifted_at is None:
             block.lifted_at, block.lifted_by = clock.now(), principal.id
             audit(session, principal, "caller.unblock", "caller_block", block.id, request)

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from channels.errors import ApiError
 from channels.web import in_transaction, json_only, sessions
 from db import clock
 from db.telephony import VoiceCallback
@@ -27,6 +26,7 @@ from dispatch.telephony.callbacks_service import (
     callback_fields,
     scoped_callbacks,
 )
+from workflows.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
 CENTER_STAFF = requires(CASE_DESK)
@@ -50,7 +50,7 @@ async def _load(session, principal: Principal, callback_id: int, *, lock: bool =
     stmt = scoped_callbacks(principal).where(VoiceCallback.id == callback_id)
     row = (await session.execute(stmt.with_for_update(of=VoiceCallback) if lock else stmt)).first()
     if row is None:
-        raise ApiError(404, "callback_not_found", "未找到该回电任务")
+        raise NotFound("callback_not_found", "未找到该回电任务")
     return row
 
 
@@ -81,7 +81,7 @@ async def record_attempt(
     async with sessions(request)() as session, session.begin():
         task, call_sid = await _load(session, principal, callback_id, lock=True)
         if task.status != "pending":
-            raise ApiError(409, "callback_done", "该回电任务已完成")
+            raise Conflict("callback_done", "该回电任务已完成")
         task.attempts += 1
         task.outcome, task.note, task.updated_at = body.outcome, body.note, now
         if body.outcome != "no_answer":
