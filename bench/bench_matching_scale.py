@@ -22,7 +22,7 @@ import psutil
 from db.crypto import encrypt, name_index, seal_json
 from db.engine import make_engine, make_sessionmaker
 from db.models import Case
-from dispatch.children import ledger, service
+from dispatch.children import ledger, matching_service
 from dispatch.ops import schema
 from dispatch.staff.auth import Principal
 
@@ -108,11 +108,11 @@ async def measure(url: str, cases: int, children: int, *, keyed: bool = False) -
 async def build_keys(sessions) -> None:
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        n = await service.backfill_keys(session)
+        n = await matching_service.backfill_keys(session)
     reports_s = time.perf_counter() - started
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        m = await service.backfill_child_keys(session)
+        m = await matching_service.backfill_child_keys(session)
     children_s = time.perf_counter() - started
     print(f"blocking keys: {n} reports in {reports_s:.1f} s ({n / reports_s:.0f}/s), "
           f"{m} children in {children_s:.1f} s ({m / children_s:.0f}/s)")
@@ -132,7 +132,7 @@ async def similar_latency(url: str, sessions, cases: int, children: int) -> None
         async with sessions() as session, session.begin():
             case = await session.get(Case, case_id)
             t, c = time.perf_counter(), time.process_time()
-            result = await service.similar_cases(session, center, case)
+            result = await matching_service.similar_cases(session, center, case)
             latencies.append((time.perf_counter() - t) * 1000)
             cpu.append((time.process_time() - c) * 1000)
             found.append(len(result))

@@ -136,7 +136,7 @@ class Report(SQLModel, table=True):
         sa.Index("ix_report_recent_content", "content_fingerprint", "created_at"),
         sa.Index("ix_report_match_keys", "match_keys", postgresql_using="gin"),
         sa.Index("ix_report_name_index", "name_index", postgresql_using="gin"),
-        # An unnamed child's place and time (migration 0034, dispatch.children.service).
+        # An unnamed child's place and time (migration 0034, dispatch.children.matching_service).
         sa.Index("ix_report_place_time", "jurisdiction_code", "created_at"),
     )
 

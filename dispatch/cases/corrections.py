@@ -23,7 +23,7 @@ from db.models import Case, Jurisdiction, Referral, Report
 from db.timeline import case_event
 from db.triage import TriageExample
 from dispatch.cases.access import load_case
-from dispatch.children.service import refresh_keys
+from dispatch.children.matching_service import refresh_keys
 from dispatch.referrals.routing import Target, plan_routes
 from dispatch.referrals.service import OPEN, create_referrals
 from dispatch.staff.audit import audit

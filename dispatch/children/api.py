@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from channels.web import in_transaction, sessions
 from dispatch import xlsx
 from dispatch.cases.access import load_case
-from dispatch.children import file_service, ledger, service
+from dispatch.children import file_service, ledger, matching_service
 from dispatch.children.file_service import (
     CaseChildren,
     ChildEditIn,
@@ -61,7 +61,7 @@ async def similar(
     may see; a score 0–1 and the reasons."""
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
-        found = await service.similar_cases(session, principal, case, limit=limit)
+        found = await matching_service.similar_cases(session, principal, case, limit=limit)
         audit(
             session, principal, "case.similar", "case", case_id, request,
             {"cases": [s.case_id for s in found]},

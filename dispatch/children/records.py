@@ -20,7 +20,7 @@ from db.crypto import blind_index
 from db.models import Case, CaseEvent, Report, Visit
 from db.models_children import CaseChild, Child, ChildEvent, ChildSibling, Guardian
 from db.telephony import SmsThread
-from dispatch.children.service import (
+from dispatch.children.matching_service import (
     child_profile_of,
     profile_of,
     rekey_children,

@@ -13,7 +13,7 @@ from db.engine import transaction
 from db.handlers import JobContext, finish
 from db.models import Case, Report
 from dispatch.children import records
-from dispatch.children.service import refresh_keys
+from dispatch.children.matching_service import refresh_keys
 
 TOPIC = "case.match"
 

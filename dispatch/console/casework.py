@@ -21,8 +21,8 @@ from db.models import Office, Referral
 from dispatch.cases import corrections
 from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
+from dispatch.children.matching_service import similar_cases
 from dispatch.children.records import candidates_for_case, linked_children
-from dispatch.children.service import similar_cases
 from dispatch.console.casework_pages import casework_panel
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.timefmt import parse_local

@@ -390,7 +390,7 @@ def keys_rotate(
 def children_keys() -> None:
     """Compute the matching keys of every report and child record (after an upgrade, or
     after the matching rules changed)."""
-    from dispatch.children.service import backfill_child_keys, backfill_keys
+    from dispatch.children.matching_service import backfill_child_keys, backfill_keys
 
     async def run() -> tuple[int, int]:
         engine = make_engine(_database_url(), pool_size=1)

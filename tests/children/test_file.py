@@ -339,7 +339,7 @@ async def test_every_rebuild_of_a_files_keys_keeps_its_guardians_phones(
     from typer.testing import CliRunner
 
     from db.crypto import phone_index
-    from dispatch.children.service import child_keys
+    from dispatch.children.matching_service import child_keys
     from dispatch.ops.cli import app as cli
     from workflows.matching.keys import sealed
 

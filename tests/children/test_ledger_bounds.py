@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from db.crypto import name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian
-from dispatch.children.service import child_profile_of
+from dispatch.children.matching_service import child_profile_of
 from tests.fixtures.children import a_name, a_place, named
 from workflows.matching.keys import keys
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from db.models import Case, Report
-from dispatch.children.service import refresh_keys
+from dispatch.children.matching_service import refresh_keys
 from tests.fixtures.children import a_name, a_place
 from tests.fixtures.partners import order
 from tests.fixtures.reports import report

@@ -1,4 +1,5 @@
-"""The child file and matching, for the API, the console pages, the jobs and the commands.
+"""Matching: the cases and child files like a case or a child, for the API, the console pages,
+the jobs and the commands (the child file's own operations are in `file_service`).
 
 Finding similar cases: the case's reports give profiles and blocking keys; the reports that
 share a key (a GIN lookup on report.match_keys, in the caller's scope, in SQL) are the
