@@ -33,7 +33,7 @@ from sqlalchemy.types import NullType
 from channels.errors import ApiError
 from db.crypto import blind_index, name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian, LedgerImport
-from dispatch.children.matching_service import child_keys, child_profile_of, rekey_children
+from dispatch.children.matching_service import child_keys, rekey_children
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
