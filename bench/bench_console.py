@@ -76,7 +76,7 @@ INSERT INTO report (channel, external_id, receipt_code, case_id, reporter, repor
                     situations, categories, child, jurisdiction_code, address, description,
                     in_danger_now, fingerprint, created_at)
 SELECT (ARRAY['webform','webform','sms','voice','110','12345','12355'])[1 + c.id % 7],
-       'bench-' || c.id, 'B' || lpad(c.id::text, 10, '0'), c.id,
+       'bench-' || c.id, 'B' || lpad((c.id % 10000000000)::text, 10, '0'), c.id,
        jsonb_build_object('name', '李老师', 'unit', '东湖第一小学', 'role', 'teacher',
                           'phone', '+86138' || lpad((c.id % 100000000)::text, 8, '0')),
        NULL, '{4}', c.categories,
@@ -158,7 +158,7 @@ async def _seal_children(conn: asyncpg.Connection) -> None:
     rows = await conn.fetch("SELECT id, case_id, child FROM report WHERE child IS NOT NULL")
     children = [(r["id"], r["case_id"], json.loads(r["child"])) for r in rows]
     await conn.execute(
-        "CREATE TEMP TABLE sealed_child (id int PRIMARY KEY, case_id int, child text,"
+        "CREATE TEMP TABLE sealed_child (id bigint PRIMARY KEY, case_id bigint, child text,"
         " age smallint, sex text)"
     )
     await conn.copy_records_to_table(

@@ -147,7 +147,8 @@ async def seed_reports(database_url: str, count: int) -> None:
             " false, '990102001001', now(), now() FROM generate_series(1, $1) RETURNING id)"
             " INSERT INTO report (channel, external_id, receipt_code, case_id, situations,"
             " categories, jurisdiction_code, description, in_danger_now, fingerprint,"
-            " created_at) SELECT '12345', 'D-' || id, 'D' || lpad(id::text, 10, '0'), id,"
+            " created_at) SELECT '12345', 'D-' || id,"
+            " 'D' || lpad((id % 10000000000)::text, 10, '0'), id,"
             " '{}', '{other}', '990102001001', '工单' || id, false, md5('d' || id), now()"
             " FROM c",
             count,

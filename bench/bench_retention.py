@@ -54,7 +54,7 @@ SELECT setval(pg_get_serial_sequence('hcase', 'id'), $2);
 INSERT INTO report (channel, external_id, receipt_code, case_id, reporter, reporter_phone,
                     situations, categories, child, jurisdiction_code, address, description,
                     in_danger_now, raw, judgement, match_keys, fingerprint, created_at)
-SELECT 'webform', 'bench-' || c.id, 'B' || lpad(c.id::text, 10, '0'), c.id,
+SELECT 'webform', 'bench-' || c.id, 'B' || lpad((c.id % 10000000000)::text, 10, '0'), c.id,
        jsonb_build_object('name', '李老师', 'phone', '+86138' || lpad(c.id::text, 8, '0')),
        '+86138' || lpad(c.id::text, 8, '0'), '{4}', c.categories,
        $3, c.jurisdiction_code, '幸福里小区' || (c.id % 40) || '栋',

@@ -31,3 +31,31 @@ def phone_index(index: bool = False) -> Any:
     """The blind index of the row's phone (db.crypto.phone_index), filled on every flush by
     `db.crypto.indexed`; None when there is no number."""
     return Field(default=None, max_length=64, index=index)
+
+
+# Case and report ids are bigint (0035, `hotline_next_id`): time-based, 15 digits in 2026,
+# below 2**53 (JavaScript's safe integers) until 2069. Every other row id is an integer.
+CASE_ID_MAX = 2**63 - 1
+CASE_ID_DIGITS = 19
+
+
+def time_id() -> Any:
+    """The primary key of `hcase` / `report`: bigint from the database's `hotline_next_id`
+    (0035). Not an autoincrement column to SQLAlchemy: its ids only grow tick by tick, so
+    several rows of one flush must not be matched to the ids RETURNING gives by sorting them
+    (insertmanyvalues' sentinel assumption for serials); each row is inserted on its own."""
+    return Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger, primary_key=True, autoincrement=False, server_default=sa.FetchedValue()
+        ),
+    )
+
+
+def case_id_of(text: str) -> int | None:
+    """A case (or report) id typed as digits, or None if it cannot be one."""
+    text = text.strip()
+    if not text.isdigit() or len(text) > CASE_ID_DIGITS:
+        return None
+    value = int(text)
+    return value if 0 < value <= CASE_ID_MAX else None

@@ -17,7 +17,7 @@ class CaseConference(SQLModel, table=True):
     __tablename__ = "case_conference"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", index=True)
+    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
     held_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # Department codes that took part (the center's own code included when it chaired).
     departments: list[str] = Field(

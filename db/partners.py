@@ -51,8 +51,8 @@ class PartnerMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     partner_id: int = Field(foreign_key="partner.id")
-    report_id: int = Field(foreign_key="report.id")
-    case_id: int = Field(foreign_key="hcase.id", index=True)
+    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger)
+    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
     status: str = Field(max_length=20)  # accepted, handling, closed, returned, merged
     body: dict = Field(sa_column=sa.Column(JSONB, nullable=False))
     created_at: datetime | None = _at()
@@ -80,8 +80,8 @@ class ForwardSatisfaction(SQLModel, table=True):
 
     __tablename__ = "forward_satisfaction"
 
-    report_id: int = Field(foreign_key="report.id", primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", index=True)
+    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger, primary_key=True)
+    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
     source: str = Field(max_length=10)
     score: int = Field(ge=1, le=5)  # 5 非常满意 … 1 非常不满意
     comment: str | None = None

@@ -35,8 +35,8 @@ class SmsThread(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     phone: str = _phone(nullable=False)
     phone_index: str | None = _index()
-    report_id: int = Field(foreign_key="report.id", unique=True)
-    case_id: int = Field(foreign_key="hcase.id", index=True)
+    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger, unique=True)
+    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
     opened_at: datetime | None = _at()
     last_message_at: datetime | None = _at()
 
@@ -121,8 +121,10 @@ class VoiceCall(SQLModel, table=True):
     recording_seconds: int | None = None
     # When the retention job deleted the audio at Twilio (the sid stays as the record).
     recording_deleted_at: datetime | None = _at(nullable=True)
-    report_id: int | None = Field(default=None, foreign_key="report.id")
-    case_id: int | None = Field(default=None, foreign_key="hcase.id", index=True)
+    report_id: int | None = Field(default=None, foreign_key="report.id", sa_type=sa.BigInteger)
+    case_id: int | None = Field(
+        default=None, foreign_key="hcase.id", sa_type=sa.BigInteger, index=True,
+    )
     created_at: datetime | None = _at()
     updated_at: datetime | None = _at()
 
@@ -144,7 +146,7 @@ class VoiceCallback(SQLModel, table=True):
     call_id: int = Field(foreign_key="voice_call.id", unique=True)
     phone: str = _phone(nullable=False)
     phone_index: str | None = _index()
-    case_id: int | None = Field(default=None, foreign_key="hcase.id")
+    case_id: int | None = Field(default=None, foreign_key="hcase.id", sa_type=sa.BigInteger)
     reason: str = Field(max_length=20)  # voicemail, missed_emergency, abandoned
     emergency: bool = Field(default=False)  # the caller pressed the emergency key
     priority: str = Field(max_length=10)  # a risk level: its claim window sets due_at

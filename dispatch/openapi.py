@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from channels.errors import ERROR_SCHEMA, ERROR_SCHEMA_NAME, declared
 from channels.twilio.webhook import twilio_form
 from channels.web import json_only
+from db.columns import CASE_ID_MAX
 from dispatch.staff.auth import current_principal
 from workflows import config
 from workflows.casework.guardianship import placement_kinds, steps
@@ -143,11 +144,16 @@ def _fill_deployment_values(node: Any) -> None:
             _fill_deployment_values(item)
 
 
-def _bound_id(schema: dict[str, Any]) -> None:
+# Case and report ids are PostgreSQL bigints (db.columns); every other row id an integer.
+_BIGINT_IDS = {"case_id", "report_id", "into_case_id"}
+
+
+def _bound_id(schema: dict[str, Any], name: str) -> None:
+    top = CASE_ID_MAX if name in _BIGINT_IDS else 2**31 - 1
     for branch in schema.get("anyOf", [schema]):
         if branch.get("type") == "integer":
             branch.setdefault("minimum", 1)
-            branch.setdefault("maximum", 2**31 - 1)
+            branch.setdefault("maximum", top)
 
 
 def _bound_ids(schema: dict[str, Any]) -> None:
@@ -157,11 +163,11 @@ def _bound_ids(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             for param in operation.get("parameters", []):
                 if param["in"] == "path":
-                    _bound_id(param.get("schema", {}))
+                    _bound_id(param.get("schema", {}), param["name"])
     for component in schema["components"]["schemas"].values():
         for name, prop in component.get("properties", {}).items():
             if name.endswith("_id") and component.get("title", "").endswith("In"):
-                _bound_id(prop)
+                _bound_id(prop, name)
 
 
 def amend(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:

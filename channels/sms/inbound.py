@@ -319,7 +319,7 @@ _STORE_MESSAGE = text(
         WHERE id = CAST(:thread_id AS integer) AND CAST(:touch AS boolean)
     ), e AS (
         INSERT INTO case_event (case_id, event, actor, reason, data, created_at)
-        SELECT CAST(:case_id AS integer), CAST(:event AS text), :actor, :reason,
+        SELECT CAST(:case_id AS bigint), CAST(:event AS text), :actor, :reason,
                jsonb_build_object('thread_id', CAST(:thread_id AS integer), 'message_id', m.id),
                :now
         FROM m

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, cast, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.web import sessions
+from db.columns import CASE_ID_DIGITS, case_id_of
 from db.models import AppUser, AuditLog, Case, Jurisdiction
 from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff
 from dispatch.staff.audit import audit
@@ -120,11 +121,11 @@ async def audit_page(
     user: Annotated[ConsoleUser, Depends(READERS)],
     actor: Annotated[str, Query(max_length=80)] = "",
     action: Annotated[str, Query(max_length=40)] = "",
-    case: Annotated[str, Query(alias="case_id", max_length=12)] = "",
+    case: Annotated[str, Query(alias="case_id", max_length=CASE_ID_DIGITS)] = "",
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ):
     # The filter form sends its empty number box as "": that means any case, not an error.
-    case_id = int(case) if case.isdigit() and 0 < int(case) < 2**31 else None
+    case_id = case_id_of(case)
     async with sessions(request)() as session, session.begin():
         rows = await audit_rows(
             session, user.principal, actor=actor, action=action, case_id=case_id, before=before

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from channels.web import client_ip, in_transaction, sessions
 from channels.webform import _as_report, _form_values
+from db.columns import CASE_ID_MAX
 from db.engine import transaction
 from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases, search_children
@@ -82,7 +83,7 @@ async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(D
 async def incoming_fragment(
     request: Request,
     user: Annotated[ConsoleUser, Depends(DESK_POLL)],
-    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=CASE_ID_MAX)] = 0,  # a report id
     v: Annotated[str, Query(max_length=32)] = "",
 ):
     """The live list again, most urgent first, when it changed since version `v` (204 when

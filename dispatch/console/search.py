@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.columns import case_id_of
 from db.crypto import NAME_QUERY_MIN, name_index, name_key, phone_index
 from db.models import Case, Jurisdiction, Report
 from db.models_children import Child
@@ -84,18 +85,22 @@ _PHONE_TYPED = re.compile(r"\+?[\d\s()-]{7,20}")
 
 
 def _looked_up(text: str) -> ColumnElement[bool] | None:
-    """A case number, a receipt code or a phone number: looked up as such."""
-    if text.isdigit() and len(text) <= 9:
-        return Case.id == int(text)
+    """A case number, a receipt code or a phone number: looked up as such. Case ids are
+    time-based (15 digits and more), so digits may be a case's or a phone's: both are looked
+    up."""
+    case_id = case_id_of(text)
+    by_id = Case.id == case_id if case_id is not None else None
     code = receipts.normalize(text)
     if code:
-        return Report.receipt_code == code
+        by_code = Report.receipt_code == code
+        return by_code if by_id is None else or_(by_id, by_code)
     # phonenumbers reads a number out of any text, letters as keypad digits ("编号8735a6a3ef"
     # is a valid mobile number to it), so only what is typed as a number is looked up as one.
     phone = normalize_phone(text) if _PHONE_TYPED.fullmatch(text) else None
     if phone:
-        return Report.phone_index == phone_index(phone)  # the number is ciphertext
-    return None
+        by_phone = Report.phone_index == phone_index(phone)  # the number is ciphertext
+        return by_phone if by_id is None else or_(by_id, by_phone)
+    return by_id
 
 
 def _text_filter(text: str) -> ColumnElement[bool]:

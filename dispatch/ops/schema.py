@@ -108,7 +108,8 @@ async def _load(database_url: str) -> None:
 
 
 # The service's role (db.engine.APP_ROLE): rows in, rows out; the audit log append-only by
-# privilege as well as by trigger; owner of nothing, so no DDL (the trigger stays).
+# privilege as well as by trigger; owner of nothing, so no DDL (the trigger stays). The
+# key of the case ids' permutation (0035) is read only by the id function, as the owner.
 _GRANTS = f"""
 DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
@@ -119,6 +120,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE};
 REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE};
+REVOKE ALL ON id_key FROM {APP_ROLE};
 """
 
 

@@ -53,7 +53,7 @@ class DispatchStatus(BaseModel):
 _UNROUTED = text(
     """
     SELECT count(DISTINCT c.id)
-    FROM outbox o JOIN hcase c ON c.id = (o.payload->>'case_id')::int
+    FROM outbox o JOIN hcase c ON c.id = (o.payload->>'case_id')::bigint
     WHERE o.topic = 'case.intake' AND o.done_at IS NULL AND o.available_at <= now()
       AND o.created_at < now() - make_interval(secs =>
             CASE WHEN c.emergency OR c.mandatory THEN CAST(:urgent AS float8)

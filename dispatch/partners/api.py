@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from channels.web import in_transaction, sessions
+from db.columns import CASE_ID_MAX
 from db.engine import transaction
 from dispatch.partners import service
 from dispatch.partners.service import (
@@ -41,7 +42,7 @@ async def partner_messages(
     principal: Annotated[Principal, Depends(READERS)],
     source: Annotated[Source | None, Query()] = None,
     state: Annotated[DeliveryState, Query()] = "all",
-    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
     """Status messages, newest first, with their delivery state."""

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from channels.web import client_ip, in_transaction, json_only
+from db.columns import CASE_ID_MAX
 from dispatch.referrals import service
 from dispatch.referrals.service import (
     LiaisonAction,
@@ -34,7 +35,7 @@ async def list_referrals(
         str | None, Query(max_length=20, json_schema_extra={"x-choices": "referral_status"})
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ReferralList:
     """What the caller may see, most urgent first (claim deadline, then age); `case_id`

@@ -131,7 +131,7 @@ _ANONYMISE_CASES = (
     # The child is ciphertext: cut to its age and gender in Python (`_kept_children`).
     """UPDATE report SET reporter = NULL, reporter_phone = NULL, phone_index = NULL,
          address = NULL,
-         child = (SELECT k.child FROM unnest(CAST(:kept_rows AS int[]),
+         child = (SELECT k.child FROM unnest(CAST(:kept_rows AS bigint[]),
                                              CAST(:kept_children AS text[])) AS k(id, child)
                   WHERE k.id = report.id),
          description = :mark, raw = NULL, judgement = judgement - 'evidence',
@@ -189,7 +189,7 @@ _ANONYMISE_CHILDREN = (
 _TIMELINE = """
     INSERT INTO case_event (case_id, event, actor, data, created_at)
     SELECT id, 'anonymised', :actor, jsonb_build_object('kind', CAST(:kind AS text)), :now
-    FROM unnest(CAST(:ids AS int[])) AS id
+    FROM unnest(CAST(:ids AS bigint[])) AS id
 """
 _AUDIT = text(
     "INSERT INTO audit_log (actor, action, object_type, detail)"

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from channels.errors import ApiError
 from channels.web import json_only, sessions
+from db.columns import CASE_ID_MAX
 from dispatch.console import periods
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal, current_principal
@@ -118,7 +119,7 @@ async def get_scorecard(
 
 class OrderIn(BaseModel):
     referral_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
-    case_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
+    case_id: Annotated[int | None, Field(default=None, ge=1, le=CASE_ID_MAX)] = None
     department: Annotated[
         str | None,
         Field(default=None, max_length=40, json_schema_extra={"x-choices": "department"}),
@@ -274,7 +275,7 @@ async def lift_order(
 
 
 class KeyCaseIn(BaseModel):
-    case_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    case_id: Annotated[int, Field(ge=1, le=CASE_ID_MAX)]
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 

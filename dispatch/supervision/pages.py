@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from channels.errors import ApiError
 from channels.web import sessions
+from db.columns import CASE_ID_DIGITS, CASE_ID_MAX
 from dispatch.console.timefmt import local_zone, parse_day, parse_local
 from dispatch.console.web import (
     ConsoleRoute,
@@ -193,10 +194,12 @@ def _deadline(form, name: str = "due_at") -> datetime:
 
 
 def _number(form, name: str) -> int | None:
-    value = text_field(form, name, 12)
+    """A row id from the form: a case id is a bigint (db.columns), any other an integer."""
+    top = CASE_ID_MAX if name == "case_id" else 2**31 - 1
+    value = text_field(form, name, CASE_ID_DIGITS + 1)
     if not value:
         return None
-    if not value.isdigit() or int(value) > 2**31 - 1:
+    if not value.isdigit() or int(value) > top:
         raise ApiError(422, "bad_number", "编号应为正整数")
     return int(value)
 

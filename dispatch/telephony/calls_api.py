@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from channels.voice.recordings import fetch_recording
 from channels.web import in_transaction, json_only, sessions
+from db.columns import CASE_ID_MAX
 from db.engine import transaction
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
@@ -45,7 +46,7 @@ async def queue_view(request: Request, principal: Staff) -> QueueView:
 async def list_calls(
     request: Request,
     principal: Staff,
-    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> CallList:

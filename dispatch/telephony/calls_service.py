@@ -16,6 +16,7 @@ from channels.callers import active_block
 from channels.sms.optouts import is_opted_out
 from channels.voice.calls import link_report, register_report, serve_first, waiting_calls
 from db import clock
+from db.columns import CASE_ID_MAX
 from db.models import Case, Report
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall
@@ -81,7 +82,7 @@ class CallReport(BaseModel):
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    case_id: Annotated[int, Field(ge=1, le=CASE_ID_MAX)]
 
 
 class EarlierReport(BaseModel):

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from channels.web import in_transaction, json_only
+from db.columns import CASE_ID_MAX
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import sms_service
@@ -22,7 +23,7 @@ CENTER_STAFF = requires(CASE_DESK)
 async def list_threads(
     request: Request,
     principal: Annotated[Principal, Depends(CENTER_STAFF)],
-    case_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> ThreadList:

@@ -50,7 +50,7 @@ _STALE = text(
     SELECT o.id, COALESCE(c.emergency OR c.mandatory, false) AS urgent
     FROM outbox o
     LEFT JOIN hcase c
-      ON o.topic = 'case.intake' AND c.id = (o.payload->>'case_id')::int
+      ON o.topic = 'case.intake' AND c.id = (o.payload->>'case_id')::bigint
     WHERE o.done_at IS NULL AND o.relayed_at IS NOT NULL AND o.relayed_at < :before
     ORDER BY urgent DESC, o.relayed_at, o.id
     LIMIT :limit

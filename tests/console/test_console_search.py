@@ -51,6 +51,14 @@ async def test_a_typed_phone_number_finds_the_reporters_cases(new_case, make_use
         assert _found(found.text) == [case_id], typed
 
 
+async def test_a_typed_case_number_finds_the_case(new_case, make_user, console_client):
+    case_id = await new_case()
+    assert case_id > 2**40  # time-based (0035): 15 digits and more, like a phone's length
+    operator = await console_client(await make_user("operator"))
+    found = await operator.get("/console/search", params={"q": f" {case_id} "})
+    assert _found(found.text) == [case_id]
+
+
 async def _a_case_about(new_case, name: str, jurisdiction: str) -> int:
     return await new_case(child={"name": name, "age": 9, "gender": "male"},
                           jurisdiction=jurisdiction,

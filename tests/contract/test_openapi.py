@@ -97,11 +97,16 @@ async def test_readyz_declares_what_it_names_when_down(client):
 
 async def test_row_ids_in_paths_end_where_postgresql_integers_do(client, make_user, login):
     schema = await _schema(client)
+    # case (and report) ids are bigints (0035), every other row id an integer
     case = schema["paths"]["/api/v1/cases/{case_id}"]["get"]["parameters"][0]["schema"]
-    assert (case["minimum"], case["maximum"]) == (1, 2**31 - 1)
+    assert (case["minimum"], case["maximum"]) == (1, 2**63 - 1)
+    referral = schema["paths"]["/api/v1/referrals/{referral_id}/claim"]["post"]["parameters"]
+    assert referral[0]["schema"]["maximum"] == 2**31 - 1
     headers = await login(await make_user("supervisor"))
-    beyond = await client.get(f"/api/v1/cases/{2**31}", headers=headers)
+    beyond = await client.get(f"/api/v1/cases/{2**63}", headers=headers)
     assert beyond.status_code == 422 and "Traceback" not in beyond.text
+    absent = await client.get(f"/api/v1/cases/{2**31}", headers=headers)
+    assert absent.status_code == 404
 
 
 async def test_a_method_not_allowed_names_every_method_of_the_path(client):

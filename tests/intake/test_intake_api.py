@@ -55,7 +55,7 @@ async def test_report_is_durable_with_case_event_outbox_and_audit(client, sessio
         assert events == ["intake"]
         outbox = (await session.execute(
             select(Outbox.topic, Outbox.payload).where(
-                Outbox.payload["case_id"].as_integer() == case.id))).all()
+                Outbox.payload["case_id"].as_string() == str(case.id)))).all()
         assert [o.topic for o in outbox] == ["case.intake"]
         audited = (await session.execute(
             select(func.count()).where(AuditLog.action == "report.create",

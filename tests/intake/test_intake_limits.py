@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, func, select, update
 
 from db.models import Case, CaseEvent, Outbox, Referral, Report
 from tests.fixtures.apps import csrf_token
@@ -96,9 +96,9 @@ async def test_a_burst_of_copies_is_stored_joined_held_and_never_routed_again(
         assert held.held == "burst" and held.description == copy_text  # nothing lost
         assert (await session.get(Report, first["report_id"])).held is None
         intake_jobs = (await session.execute(
-            select(Outbox.payload["report_id"].as_integer()).where(
+            select(Outbox.payload["report_id"].as_string().cast(BigInteger)).where(
                 Outbox.topic == "case.intake",
-                Outbox.payload["case_id"].as_integer() == first["case_id"],
+                Outbox.payload["case_id"].as_string() == str(first["case_id"]),
             )
         )).scalars().all()
         events = (await session.execute(

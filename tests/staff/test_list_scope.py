@@ -3,6 +3,8 @@ one just out of scope (the neighbouring district, the next department) is absent
 the first page. The lists hold other tests' rows too, so the assertions are about the rows
 made here only."""
 
+import asyncio
+
 import pytest
 
 from tests.fixtures.reports import report
@@ -14,16 +16,20 @@ OUT_OF_SCOPE = "990103001001"  # 湖滨区, the district next door
 async def _cases(client, pump) -> tuple[list[int], int]:
     """Three cases in 湖东区 (the oldest will sit past the first page) and, newest, one in
     湖滨区, all routed."""
-    inside = [(await client.post("/api/v1/reports", json=report(jurisdiction=IN_SCOPE))).json()
-              ["case_id"] for _ in range(3)]
-    outside = (await client.post("/api/v1/reports", json=report(jurisdiction=OUT_OF_SCOPE))
-               ).json()["case_id"]
+    async def filed(jurisdiction: str) -> int:
+        # Case ids order by their 10 ms tick (0035): a tick apart, each is newer than the last.
+        await asyncio.sleep(0.011)
+        return (await client.post("/api/v1/reports", json=report(jurisdiction=jurisdiction))
+                ).json()["case_id"]
+
+    inside = [await filed(IN_SCOPE) for _ in range(3)]
+    outside = await filed(OUT_OF_SCOPE)
     await pump()
     return inside, outside
 
 
-async def _all_pages(client, headers, newest: int) -> list[int]:
-    """Every case id from just above `newest` down to the oldest, one per page."""
+async def _all_pages(client, headers, newest: int, oldest: int) -> list[int]:
+    """Every case id from just above `newest` down to below `oldest`, one per page."""
     seen: list[int] = []
     before: int | None = newest + 1
     while before is not None:
@@ -33,7 +39,7 @@ async def _all_pages(client, headers, newest: int) -> list[int]:
         body = page.json()
         seen += [item["id"] for item in body["items"]]
         before = body["next_before_id"]
-        if seen and seen[-1] < newest - 50:  # far enough below what this test made
+        if seen and seen[-1] < oldest:  # below what this test made
             break
     return seen
 
@@ -49,14 +55,14 @@ async def test_case_list_pages_show_the_scope_and_nothing_beside(
 ):
     inside, outside = await _cases(client, pump)
     headers = await login(await make_user(role, department, jurisdiction))
-    seen = await _all_pages(client, headers, outside)
+    seen = await _all_pages(client, headers, outside, inside[0])
     assert set(inside) <= set(seen), "a case in scope is missing"
     assert seen.index(inside[0]) >= 2  # found past the first pages
     assert outside not in seen
     # The same lists for whoever sits over the other district see it, and not ours.
     other = await login(await make_user(role, department, OUT_OF_SCOPE[:6] if department is None
                                         else OUT_OF_SCOPE[:9]))
-    theirs = await _all_pages(client, other, outside)
+    theirs = await _all_pages(client, other, outside, inside[0])
     assert outside in theirs and not set(inside) & set(theirs)
 
 

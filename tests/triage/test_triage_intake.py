@@ -4,6 +4,7 @@ mandatory report without a ticked box, a non-case waits for an operator with its
 and the place a text names routes it. Plus the pure rules that join a judgement with what
 people said, and the operators' list, most urgent first."""
 
+import asyncio
 import re
 import secrets
 
@@ -231,6 +232,8 @@ async def test_a_report_still_waiting_stays_on_the_list_however_many_arrive_afte
     operator = await console_client(await make_user("operator", jurisdiction=place))
 
     async def file(text: str) -> int:
+        # Report ids order by their 10 ms tick (0035): a tick apart, each is newer than the last.
+        await asyncio.sleep(0.011)
         body = report(description=text + _tag(), situations=[], categories=[], jurisdiction=place)
         return (await client.post("/api/v1/reports", json=body)).json()["case_id"]
 

@@ -87,7 +87,7 @@ async def _intake_row(sessions, case_id: int) -> Outbox:
         return await session.scalar(
             select(Outbox).where(
                 Outbox.topic == "case.intake",
-                Outbox.payload["case_id"].as_integer() == case_id,
+                Outbox.payload["case_id"].as_string() == str(case_id),
             )
         )
 
@@ -293,7 +293,7 @@ async def test_stuck_work_turns_the_dispatch_status_red_with_reasons(
         await session.execute(
             update(Outbox)
             .where(Outbox.topic == "case.intake",
-                   Outbox.payload["case_id"].as_integer() == made["case_id"])
+                   Outbox.payload["case_id"].as_string() == str(made["case_id"]))
             .values(created_at=func.now() - timedelta(minutes=5))
         )
     status = (await client.get("/api/v1/dispatch/status", headers=supervisor)).json()
