@@ -129,6 +129,13 @@ class KeyRing:
             index_key=hmac.new(keys[-1], b"blind-index", hashlib.sha256).digest(),
         )
 
+    @property
+    def index_key_id(self) -> str:
+        """A public name of the blind-index key (a keyed hash of nothing), recorded in the
+        database (`index_key`) so a ring without its oldest key is refused at start
+        (dispatch.ops.index_key)."""
+        return hmac.new(self.index_key, b"hotline index key id", hashlib.sha256).hexdigest()[:16]
+
 
 _configured: list[Settings] = []
 

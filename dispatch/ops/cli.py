@@ -71,8 +71,14 @@ def _read_secret(prompt: str) -> str:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date and load reference data."""
+    from dispatch.ops.index_key import IndexKeyMismatch
+
     startup.start(get_settings(), "migrate")
-    schema.migrate(_database_url())
+    try:
+        schema.migrate(_database_url())
+    except IndexKeyMismatch as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     typer.echo("数据库已是最新")
 
 
@@ -655,7 +661,19 @@ def api() -> None:
     from dispatch.ops.serve import serve_api
 
     startup.start(get_settings(), "api")
+    _check_index_key()
     serve_api(get_settings(), _database_url(), _redis_url())
+
+
+def _check_index_key() -> None:
+    """Refuse to start with a key ring whose oldest key is not the blind indexes' one."""
+    from dispatch.ops.index_key import IndexKeyMismatch, ensure
+
+    try:
+        ensure(_database_url())
+    except IndexKeyMismatch as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _redis_url() -> str:
@@ -674,6 +692,7 @@ def worker(
     from dispatch.worker.process import run_worker
 
     startup.start(get_settings(), "worker")
+    _check_index_key()
     run_worker(_database_url(), _redis_url(), burst=burst)
 
 
@@ -684,6 +703,7 @@ def scheduler() -> None:
     from dispatch.worker.scheduler import run_scheduler
 
     startup.start(get_settings(), "scheduler")
+    _check_index_key()
     beat = heartbeat_file(get_settings(), "scheduler")
     asyncio.run(beating(run_scheduler(_database_url(), _redis_url()), beat))
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.models import Category, Department, Jurisdiction, Office
+from dispatch.ops import index_key
 from workflows.reference import jurisdictions, reference
 
 
@@ -121,6 +122,7 @@ GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE};
 REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE};
 REVOKE ALL ON id_key FROM {APP_ROLE};
+REVOKE UPDATE, DELETE, TRUNCATE ON index_key FROM {APP_ROLE};
 """
 
 
@@ -136,8 +138,9 @@ async def grant_app_role(database_url: str) -> None:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the schema to head, grant the service's role, load reference data (safe to
-    run any number of times)."""
+    """Bring the schema to head, grant the service's role, record (or check) the blind
+    indexes' key, load reference data (safe to run any number of times)."""
     upgrade(database_url)
     asyncio.run(grant_app_role(database_url))
+    index_key.ensure(database_url)  # refuses a ring without the indexes' key (IndexKeyMismatch)
     asyncio.run(_load(database_url))

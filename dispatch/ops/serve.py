@@ -16,6 +16,7 @@ import uvicorn
 
 from db.settings import Settings, processes
 from dispatch.ops import logs, schema, startup
+from dispatch.ops.index_key import IndexKeyMismatch
 from dispatch.ops.supervise import Supervisor
 
 log = logging.getLogger("hotline.serve")
@@ -74,6 +75,9 @@ def run_all(settings: Settings) -> int:
         supervisor.start()
         serve_api(settings, database_url, redis_url, kind="up")
         return 0
+    except IndexKeyMismatch as exc:
+        log.error("%s", exc)  # before anything serves: the key ring lacks the indexes' key
+        return 2
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:
