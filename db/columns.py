@@ -34,15 +34,15 @@ def phone_index(index: bool = False) -> Any:
 
 
 # Case and report ids are bigint (0035, `hotline_next_id`): time-based, 15 digits in 2026,
-# below 2**53 (JavaScript's safe integers) until 2069. Every other row id is an integer.
+# below 2**53 (JavaScript's safe integers) until 2095. Every other row id is an integer.
 CASE_ID_MAX = 2**63 - 1
 CASE_ID_DIGITS = 19
 
 
 def time_id() -> Any:
     """The primary key of `hcase` / `report`: bigint from the database's `hotline_next_id`
-    (0035). Not an autoincrement column to SQLAlchemy: its ids only grow tick by tick, so
-    several rows of one flush must not be matched to the ids RETURNING gives by sorting them
+    (0035). Not an autoincrement column to SQLAlchemy: its ids grow only by the millisecond,
+    so several rows of one flush must not be matched to the ids RETURNING gives by sorting them
     (insertmanyvalues' sentinel assumption for serials); each row is inserted on its own."""
     return Field(
         default=None,

@@ -8,15 +8,16 @@ With serials a reporter who files twice learned how many reports came in between
 next id was a guess away. New ids still sort by time (every ORDER BY id, `before_id` page
 and console list keeps its meaning) but say nothing of volume:
 
-    id = (centiseconds since 2026-01-01 UTC) << 16 | P(nextval(sequence) mod 65536)
+    id = (milliseconds since 2026-01-01 UTC) << 12 | P(nextval(sequence) mod 4096)
 
-P is a 4-round Feistel permutation of 16 bits keyed by `id_key` (four random 32-bit round
+P is a 4-round Feistel permutation of 12 bits keyed by `id_key` (four random 32-bit round
 keys made here, once per database; not in code, not readable by the service's role: the
-function is SECURITY DEFINER). Ids are unique unless 65,536 rows of one table arrive in one
-10 ms tick; rows of the same tick sort in no particular order among themselves. The ids stay
-below 2**53 (JavaScript's safe integers) until 2069-07-21 (2**37 centiseconds after 2026).
+function is SECURITY DEFINER). Ids are unique unless 4,096 rows of one table arrive in one
+millisecond; rows of the same millisecond sort in no particular order among themselves (an
+intake takes a few, so one client's reports keep their order). The ids stay
+below 2**53 (JavaScript's safe integers) until 2095-09-07 (2**41 milliseconds after 2026).
 The round function is PostgreSQL's seeded integer hash (hashint4extended): were a major
-version to change it, only ids of the same 10 ms tick could meet, which a restart spans.
+version to change it, only ids of the same millisecond could meet, which a restart spans.
 
 `hcase.id`, `report.id` and every column holding one of them (all are foreign keys; the
 audit log's `object_id` is text) become bigint. Old rows keep their ids; every new id is
@@ -80,21 +81,21 @@ TABLES = ("hcase", "report")
 EPOCH = "2026-01-01 00:00:00+00"
 
 PERMUTE = """
-CREATE FUNCTION hotline_permute16(x integer) RETURNS integer
+CREATE FUNCTION hotline_permute12(x integer) RETURNS integer
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k integer[];
-    l integer := (x >> 8) & 255;
-    r integer := x & 255;
+    l integer := (x >> 6) & 63;
+    r integer := x & 63;
     t integer;
 BEGIN
     SELECT rounds INTO STRICT k FROM public.id_key WHERE id = 1;
     FOR i IN 1..4 LOOP
         t := r;
-        r := l # ((hashint4extended(r, k[i]::bigint) & 255)::integer);
+        r := l # ((hashint4extended(r, k[i]::bigint) & 63)::integer);
         l := t;
     END LOOP;
-    RETURN (l << 8) | r;
+    RETURN (l << 6) | r;
 END $$
 """
 
@@ -102,9 +103,9 @@ NEXT_ID = f"""
 CREATE FUNCTION hotline_next_id(seq regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN (floor(extract(epoch FROM clock_timestamp() - timestamptz '{EPOCH}') * 100)::bigint
-            << 16)
-           | public.hotline_permute16((nextval(seq) % 65536)::integer);
+    RETURN (floor(extract(epoch FROM clock_timestamp() - timestamptz '{EPOCH}') * 1000)::bigint
+            << 12)
+           | public.hotline_permute12((nextval(seq) % 4096)::integer);
 END $$
 """
 
@@ -117,7 +118,7 @@ def upgrade() -> None:
     rounds = ", ".join(str(secrets.randbits(31)) for _ in range(4))
     op.execute(f"INSERT INTO id_key (id, rounds) VALUES (1, ARRAY[{rounds}])")
     op.execute(PERMUTE)
-    op.execute("REVOKE ALL ON FUNCTION hotline_permute16(integer) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION hotline_permute12(integer) FROM PUBLIC")
     op.execute(NEXT_ID)
     for table in TABLES:
         op.execute(f"ALTER TABLE {table} ALTER COLUMN id TYPE bigint")
@@ -153,5 +154,5 @@ def downgrade() -> None:
         op.execute(f"ALTER TABLE {table} ALTER COLUMN id TYPE integer")
         op.execute(f"ALTER SEQUENCE {table}_id_seq AS integer")
     op.execute("DROP FUNCTION hotline_next_id(regclass)")
-    op.execute("DROP FUNCTION hotline_permute16(integer)")
+    op.execute("DROP FUNCTION hotline_permute12(integer)")
     op.execute("DROP TABLE id_key")

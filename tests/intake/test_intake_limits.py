@@ -69,7 +69,7 @@ async def test_sixty_danger_reports_from_one_address_page_police_once(app, sessi
     assert await police_referrals(sessions, case_ids) == 1
     async with sessions() as session:
         reports = (await session.execute(
-            # in the order they came: ids order only by their 10 ms tick (0035)
+            # in the order they came: ids order only by their millisecond (0035)
             select(Report.id, Report.held).where(Report.case_id.in_(case_ids))
             .order_by(Report.created_at, Report.id)
         )).all()
@@ -266,7 +266,7 @@ async def test_with_redis_down_reports_get_through_held_and_logged(
     async with sessions() as session:
         held = (await session.execute(select(Report.held).where(
             Report.id.in_([a.json()["report_id"] for a in answers]))
-            .order_by(Report.created_at, Report.id)  # as they came (ids: by 10 ms tick)
+            .order_by(Report.created_at, Report.id)  # as they came (ids: by millisecond)
         )).scalars().all()
     assert held == [None, "burst", "burst"]
     lines = [r.getMessage() for r in caplog.records if r.name == "hotline.ratelimit"]

@@ -17,8 +17,8 @@ async def _cases(client, pump) -> tuple[list[int], int]:
     """Three cases in 湖东区 (the oldest will sit past the first page) and, newest, one in
     湖滨区, all routed."""
     async def filed(jurisdiction: str) -> int:
-        # Case ids order by their 10 ms tick (0035): a tick apart, each is newer than the last.
-        await asyncio.sleep(0.011)
+        # Case ids order by their millisecond (0035): one apart, each is newer than the last.
+        await asyncio.sleep(0.002)
         return (await client.post("/api/v1/reports", json=report(jurisdiction=jurisdiction))
                 ).json()["case_id"]
 

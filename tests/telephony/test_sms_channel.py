@@ -34,7 +34,7 @@ def reply_of(response) -> str | None:
 async def reports_from(sessions, phone: str) -> list[Report]:
     async with sessions() as session:
         rows = await session.execute(
-            # as they came: ids order only by their 10 ms tick (0035)
+            # as they came: ids order only by their millisecond (0035)
             select(Report).where(Report.phone_index == phone_index(phone))
             .order_by(Report.created_at, Report.id)
         )

@@ -232,8 +232,8 @@ async def test_a_report_still_waiting_stays_on_the_list_however_many_arrive_afte
     operator = await console_client(await make_user("operator", jurisdiction=place))
 
     async def file(text: str) -> int:
-        # Report ids order by their 10 ms tick (0035): a tick apart, each is newer than the last.
-        await asyncio.sleep(0.011)
+        # Report ids order by their millisecond (0035): one apart, each is newer than the last.
+        await asyncio.sleep(0.002)
         body = report(description=text + _tag(), situations=[], categories=[], jurisdiction=place)
         return (await client.post("/api/v1/reports", json=body)).json()["case_id"]
 
