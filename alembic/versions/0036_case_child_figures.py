@@ -1,7 +1,7 @@
 """The case's child's age and sex in plain, for the periodic report's figures
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0035
 
 `hcase.child_age` (smallint, years) and `hcase.child_sex` (male, female, unknown): what the
 case's first report says of the child's age and gender, the inputs of the periodic report's
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036"
-down_revision: str | None = "0034"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """The blind-index key guard: a process refuses to start with a ring whose oldest key (the
 one the blind indexes derive from, db.crypto) is not the one the database's indexes were
-made under (`index_key`, 0036). Without it, removing that key from the ring silently breaks
+made under (`index_key`, 0037). Without it, removing that key from the ring silently breaks
 every lookup by phone number, name or matching key (a texter who sent STOP is texted again,
 a blocked number gets through)."""
 
@@ -31,7 +31,7 @@ def message(recorded: str, configured: str) -> str:
 
 async def check_connection(conn: asyncpg.Connection) -> str | None:
     """Record the ring's index key id if the database has none yet, else compare; raises
-    IndexKeyMismatch. None when the schema is older than 0036 (nothing to compare)."""
+    IndexKeyMismatch. None when the schema is older than 0037 (nothing to compare)."""
     configured = crypto.ring().index_key_id
     try:
         # The row just written, or the one there (the statement's snapshot has no new row).

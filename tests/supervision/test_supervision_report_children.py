@@ -145,8 +145,8 @@ async def test_the_migration_fills_each_case_from_its_first_report(
 ):
     """Run down and up again, 0036 fills the columns from the sealed first reports alone."""
     cfg = schema.alembic_config(own_database)
-    await asyncio.to_thread(command.downgrade, cfg, "-1")  # alembic's env runs its own loop
-    await asyncio.to_thread(command.upgrade, cfg, "+1")
+    await asyncio.to_thread(command.downgrade, cfg, "0035")  # alembic's env runs its own loop
+    await asyncio.to_thread(command.upgrade, cfg, "head")
     async with transaction(seeded) as session:
         kept = {
             case_id: (age, sex)

@@ -1,7 +1,7 @@
 """Index key: the database remembers which key its blind indexes were made under
 
-Revision ID: 0036
-Revises: 0035
+Revision ID: 0037
+Revises: 0036
 
 Phone numbers, children's names and the matching keys are found by keyed hashes under the
 key ring's oldest entry (db.crypto). A ring without that entry opens every value still
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0036"
-down_revision: str | None = "0035"
+revision: str = "0037"
+down_revision: str | None = "0036"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
