@@ -33,7 +33,7 @@ from sqlalchemy.types import NullType
 from channels.errors import ApiError
 from db.crypto import blind_index, name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian, LedgerImport
-from dispatch.children.matching_service import child_keys, rekey_children
+from dispatch.children.matching_service import child_keys, guardian_phones_of_child, rekey_children
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -253,6 +253,7 @@ async def _candidates(session, principal: Principal, wanted: list[str]) -> list[
                # Lists as the driver gives them (SQLAlchemy's array processing, per value,
                # was a tenth of the chunk's time).
                sa.type_coerce(Child.categories, NullType()).label("categories"),
+               guardian_phones_of_child(),
                sa.type_coerce(func.array_agg(key.c.key), NullType()).label("hits"))
         .select_from(key)
         .join(Child, Child.match_keys.overlap(pg_array([key.c.key])))
@@ -354,6 +355,7 @@ class _Pool:
         stmt = (
             select(*_MATCH_COLUMNS,
                    sa.type_coerce(Child.categories, NullType()).label("categories"),
+                   guardian_phones_of_child(),
                    sa.type_coerce(Child.match_keys, NullType()).label("hits"))
             .where(Child.id.in_(touched), Child.merged_into_id.is_(None),
                    child_filter(self.principal))
@@ -433,8 +435,9 @@ _MATCH_COLUMNS = (Child.id, Child.name, Child.gender, Child.birth_date, Child.ag
 
 
 class _Candidate(NamedTuple):
-    """The columns a match needs (`_MATCH_COLUMNS` and the categories), as a pool keeps
-    them: no keys, and the strings a city repeats (names, places, genders) shared."""
+    """The columns a match needs (`_MATCH_COLUMNS`, the categories and the guardians'
+    phones' blind indexes), as a pool keeps them: no keys, and the strings a city repeats
+    (names, places, genders) shared."""
 
     id: int
     name: str | None
@@ -446,6 +449,7 @@ class _Candidate(NamedTuple):
     jurisdiction_code: str | None
     id_index: str | None
     categories: tuple[str, ...]
+    phones: frozenset[str]
 
 
 def _shared(text: str | None) -> str | None:
@@ -453,6 +457,7 @@ def _shared(text: str | None) -> str | None:
 
 
 _TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}  # a city has a few sets of categories
+_NO_PHONES: frozenset[str] = frozenset()  # most children's guardians' phones: one set
 
 
 def _lean(row: Any) -> _Candidate:
@@ -460,10 +465,8 @@ def _lean(row: Any) -> _Candidate:
     return _Candidate(row.id, _shared(row.name), _shared(row.gender), row.birth_date,
                       row.age, row.age_given_on, _shared(row.address),
                       _shared(row.jurisdiction_code), row.id_index,
-                      _TUPLES.setdefault(categories, categories))
-
-
-_NO_PHONES: frozenset[str] = frozenset()
+                      _TUPLES.setdefault(categories, categories),
+                      frozenset(row.phones) if row.phones else _NO_PHONES)
 
 
 @lru_cache(maxsize=1024)
@@ -472,14 +475,15 @@ def _frozen(categories: tuple[str, ...]) -> frozenset[str]:
 
 
 def _candidate_profile(child: _Candidate) -> Profile:
-    """`child_profile_of(child)` (no phones, today's age), with the sets every profile of
-    a pool would hold a copy of shared: two frozensets were half a pooled profile's
-    memory."""
+    """`child_profile_of(child, its guardians' phones)` (today's age), with the sets every
+    profile of a pool would hold a copy of shared: two frozensets were half a pooled
+    profile's memory. The phones as `records.candidates_for_case` scores a child: a row
+    giving a guardian's number on file has the "same phone" signal (issue 12)."""
     return Profile(
         name=child.name,
         age=age_at(child.birth_date, child.age, child.age_given_on, datetime.now().date()),
         gender=child.gender, address=child.address, jurisdiction=child.jurisdiction_code,
-        phones=_NO_PHONES, at=None, categories=_frozen(child.categories),
+        phones=child.phones, at=None, categories=_frozen(child.categories),
         id_index=child.id_index)
 
 

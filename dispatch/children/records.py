@@ -22,6 +22,7 @@ from db.models_children import CaseChild, Child, ChildEvent, ChildSibling, Guard
 from db.telephony import SmsThread
 from dispatch.children.matching_service import (
     child_profile_of,
+    guardian_phones_of_child,
     profile_of,
     rekey_children,
     similar_cases,
@@ -202,17 +203,18 @@ async def candidates_for_case(session: AsyncSession, principal: Principal, case:
     linked = select(CaseChild.child_id).where(CaseChild.case_id == case.id)
     rows = (
         await session.execute(
-            select(Child)
+            select(Child, guardian_phones_of_child())
             .where(Child.match_keys.overlap(wanted), Child.merged_into_id.is_(None),
                    Child.id.not_in(linked), child_filter(principal))
             .order_by(Child.updated_at.desc())
             .limit(100)
         )
-    ).scalars().all()
+    ).all()
     floor = thresholds()["suggest"]
     found = []
-    for child in rows:
-        theirs = child_profile_of(child)
+    for child, phones in rows:
+        # With its guardians' phones: a report from one is the "same phone" (issue 12).
+        theirs = child_profile_of(child, phones)
         best = max((score(p, theirs) for p in mine), key=lambda m: m.score)
         if best.score >= floor:
             found.append(Candidate(child, best))

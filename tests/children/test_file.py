@@ -382,3 +382,42 @@ async def test_every_rebuild_of_a_files_keys_keeps_its_guardians_phones(
         child = await session.get(Child, a)
         assert child.match_keys == before
         assert child.match_keys == child_keys(child, [phone_index(mother), phone_index(father)])
+
+
+async def test_a_report_from_a_guardians_phone_about_a_pet_name_proposes_the_child(
+    client, make_user, login, pump, sessions
+):
+    """Issue 12: a child on file was found by its guardian's phone key, but scored without
+    its guardians' phones, so a report from the mother's number naming the child by a pet
+    name (小X: a name like it, nothing else to go on) stayed under the suggest threshold
+    and intake opened a second file."""
+    from db.crypto import phone_index
+    from db.models_children import Guardian
+    from dispatch.children.matching_service import rekey_children
+    from workflows.matching import thresholds
+
+    caseworker = await login(await make_user("caseworker"))
+    name, _ = a_name()
+    phone = mobile()
+    async with sessions() as session, session.begin():
+        child = Child(name=name, categories=[])  # no place, age or gender to go on
+        session.add(child)
+        await session.flush()
+        session.add(Guardian(child_id=child.id, relation="母亲", name="张某", phone=phone,
+                             phone_index=phone_index(phone), state="away"))
+        await session.flush()
+        await rekey_children(session, [child])
+        child_id = child.id
+
+    body = report(child={"name": "小" + name[-1]},
+                  reporter={"name": "张某", "role": "other", "phone": phone})
+    created = await client.post("/api/v1/reports", json=body)
+    assert created.status_code in (200, 201, 202), created.text
+    case_id = created.json()["case_id"]
+    await pump()
+    found = await _children_of(client, case_id, caseworker)
+    assert found["items"] == []  # no second file opened for the same child
+    proposed = {c["child_id"]: c for c in found["candidates"]}
+    assert child_id in proposed, found
+    assert proposed[child_id]["score"] >= thresholds()["suggest"]
+    assert "同一电话" in proposed[child_id]["reasons"]

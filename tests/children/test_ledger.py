@@ -262,3 +262,35 @@ async def test_a_ledger_filling_a_field_keeps_the_guardians_phone_key(
     assert found.status_code == 200, found.text
     assert found.json()["items"] == []  # no second file opened for the same child
     assert child.id in [c["child_id"] for c in found.json()["candidates"]]
+
+
+def _ledger(header: list[str], *rows: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def test_a_ledger_row_with_a_guardians_number_on_file_scores_the_same_phone(
+    client, make_user, login
+):
+    """Issue 12: the ledger's candidates were scored without their guardians' phones, so a
+    row giving the number of a guardian on file never had the "same phone" signal (here it
+    makes a same-sounding name at the same place a match, not a row for staff)."""
+    from tests.fixtures.twilio_fake import mobile
+
+    caseworker = await login(await make_user("caseworker"))
+    name, sound_alike = a_name()
+    phone = mobile()
+    header = ["姓名", "监护人关系", "监护人电话", "辖区"]
+    first = await _import(client, caseworker, _ledger(header, [name, "母亲", phone,
+                                                               "幸福街道幸福里社区"]),
+                          "phone-1.csv", dry_run=False)
+    assert first["counts"]["new"] == 1
+    again = await _import(client, caseworker, _ledger(header, [sound_alike, "母亲", phone,
+                                                               "幸福街道幸福里社区"]),
+                          "phone-2.csv", dry_run=True)
+    assert again["rows"][0]["child_id"] == first["rows"][0]["child_id"]
+    assert again["rows"][0]["status"] == "matched", again["rows"]
+    assert "同一电话" in again["rows"][0]["reasons"]
