@@ -6,8 +6,9 @@ children (an ID number through its blind index, otherwise the matching rules ove
 blocking keys): **new** (no existing child like it), **matched** (the same child, nothing
 contradicts), **conflicting** (probably the same child but something contradicts, or only
 possibly the same: staff decide), or **invalid** (the row itself is wrong, with why). A dry
-run reports and writes nothing; an import writes new children, fills what matched records
-lack (never overwrites), marks them seen, and keeps conflicting rows for staff. A
+run reports and writes nothing (listing what a matched row would change); an import
+writes new children, fills what matched records lack (never overwrites) and adds a guardian
+they do not have, marks them seen, and keeps conflicting rows for staff. A
 canvassing round then lists the children of the place not seen for the configured period.
 """
 
@@ -72,6 +73,8 @@ class Row:
     child_id: int | None = None
     reasons: list[str] = field(default_factory=list)
     message: str | None = None
+    # What an import writes (or would write) into the matched child's file (`_plan`).
+    changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,7 +96,7 @@ class ImportReport:
             return
         self.rows.append({"row": row.number, "status": row.status, "child_id": row.child_id,
                           "name": row.fields.get("name"), "reasons": row.reasons,
-                          "message": row.message})
+                          "message": row.message, "changes": row.changes})
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "filename": self.filename, "dry_run": self.dry_run,
@@ -530,11 +533,83 @@ _CHILDREN = Child.__table__
 _EVENTS = ChildEvent.__table__
 _GUARDIANS = Guardian.__table__
 
+# The fields a matched row fills in when the child's file lacks them (never overwrites),
+# as the dry run lists them; the ID number after them.
+FILLED = ("gender", "birth_date", "hukou", "address", "school", "school_class",
+          "jurisdiction_code")
+FIELD_LABELS = {"gender": "性别", "birth_date": "出生日期", "hukou": "户籍地",
+                "address": "现住址", "school": "学校", "school_class": "班级",
+                "jurisdiction_code": "辖区", "id_number": "身份证号"}
+
+
+class _Plan(NamedTuple):
+    """What a matched row writes into its child's file: the fields it fills, and its
+    guardian when the file has no guardian like it."""
+
+    filled: list[str]
+    guardian: dict[str, Any] | None
+
+
+def _same_person(text: str | None) -> str:
+    return "".join((text or "").split())
+
+
+async def _plan(session, rows: list[Row]) -> dict[int, _Plan]:
+    """For the matched rows of a chunk, by child id: what an import writes into each
+    child's file, the same for the dry run (which lists it as the row's `changes`) and
+    the import (`_write`, which does it). A row's guardian is new unless the file has a
+    guardian with the same number (its blind index) or the same name and relation (a
+    later ledger giving a guardian's number was lost: issue 12). Two queries a chunk, of
+    the columns needed (the guardians' names decrypted, their numbers not)."""
+    matched = {r.child_id: r for r in rows if r.status == "matched"}
+    if not matched:
+        return {}
+    ids = list(matched)
+    on_file: dict[int, tuple[set[str], set[tuple[str, str]]]] = {i: (set(), set()) for i in ids}
+    for g in (await session.execute(
+            select(Guardian.child_id, Guardian.relation, Guardian.name, Guardian.phone_index)
+            .where(Guardian.child_id.in_(ids)))).all():
+        phones, people = on_file[g.child_id]
+        if g.phone_index:
+            phones.add(g.phone_index)
+        if _same_person(g.name):
+            people.add((_same_person(g.name), _same_person(g.relation)))
+    plans: dict[int, _Plan] = {}
+    for child in (await session.execute(
+            select(Child.id, *(getattr(Child, n) for n in FILLED),
+                   Child.id_number.is_(None).label("no_id_number"))
+            .where(Child.id.in_(ids)))).all():
+        row = matched[child.id]
+        f = row.fields
+        filled = [n for n in FILLED
+                  if f.get(n) is not None and getattr(child, n) in (None, "")]
+        if f.get("id_number") and child.no_id_number:
+            filled.append("id_number")
+        guardian = f.get("guardian")
+        phones, people = on_file[child.id]
+        if guardian and (
+                (guardian["phone"] and phone_index(guardian["phone"]) in phones)
+                or (_same_person(guardian["name"]) and (
+                    _same_person(guardian["name"]), _same_person(guardian["relation"]))
+                    in people)):
+            guardian = None
+        plans[child.id] = _Plan(filled, guardian)
+        row.changes = (["补充" + "、".join(FIELD_LABELS[n] for n in filled)] if filled else []) \
+            + ([f"新增监护人（{guardian['relation']}）"] if guardian else [])
+    return plans
+
+
+def _guardian_values(child_id: int, guardian: dict[str, Any]) -> dict[str, Any]:
+    return {"child_id": child_id, "relation": guardian["relation"], "name": guardian["name"],
+            "phone": guardian["phone"], "phone_index": phone_index(guardian["phone"]),
+            "state": guardian["state"]}
+
 
 async def _write(session, principal: Principal, rows: list[Row], kind: str,
-                 import_id: int) -> list[int]:
-    """Write a chunk's decisions; returns the ids of the children whose matching columns
-    or keys it changed (new ones, and those given fields they lacked).
+                 import_id: int, plans: dict[int, _Plan]) -> list[int]:
+    """Write a chunk's decisions (the matched rows' as `_plan` planned them); returns the
+    ids of the children whose matching columns or keys it changed (new ones, those given
+    fields they lacked, those given a guardian).
 
     The new children, their guardians and every event go in as multi-row INSERTs of
     plain values (the columns an ORM flush of the same objects writes: the derived
@@ -546,25 +621,34 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
     matched = {r.child_id: r for r in rows if r.status == "matched"}
     if matched:
         filled_in: list[Child] = []
+        added: list[dict[str, Any]] = []
         for child in (await session.execute(
                 select(Child).where(Child.id.in_(list(matched))))).scalars():
             f = matched[child.id].fields
-            filled = [n for n in ("gender", "birth_date", "hukou", "address", "school",
-                                  "school_class", "jurisdiction_code")
-                      if f.get(n) is not None and getattr(child, n) in (None, "")]
+            filled, guardian = plans[child.id]
             for name in filled:
-                setattr(child, name, f[name])
-            if f.get("id_number") and not child.id_number:
-                set_id_number(child, f["id_number"])
-                filled.append("id_number")
+                if name == "id_number":
+                    set_id_number(child, f["id_number"])
+                else:
+                    setattr(child, name, f[name])
             if kind == "canvass":
                 child.last_seen_at = max(filter(None, [child.last_seen_at, _seen_at(f)]))
-            if filled:
+            if filled or guardian:
                 filled_in.append(child)
                 touched.append(child.id)
             events.append({"child_id": child.id, "event": "seen" if kind == "canvass"
                            else "imported", "data": {"import": import_id, "fields": filled}})
-        # Their keys with their guardians' phones, as every rebuild of a record's keys.
+            if guardian:
+                added.append(_guardian_values(child.id, guardian))
+                # As a guardian added on the file page (records.add_guardian), with the
+                # import it came from.
+                events.append({"child_id": child.id, "event": "guardian_added",
+                               "data": {"relation": guardian["relation"],
+                                        "state": guardian["state"], "import": import_id}})
+        if added:
+            await session.execute(sa.insert(_GUARDIANS), added)
+        # Their keys with their guardians' phones (a new one's too), as every rebuild of a
+        # record's keys.
         await rekey_children(session, filled_in)
         await session.flush()
     fresh = [r for r in rows if r.status == "new"]
@@ -586,11 +670,7 @@ async def _write(session, principal: Principal, rows: list[Row], kind: str,
             row.child_id = child_id
             guardian = row.fields.get("guardian")
             if guardian:
-                guardians.append({
-                    "child_id": child_id, "relation": guardian["relation"],
-                    "name": guardian["name"], "phone": guardian["phone"],
-                    "phone_index": blind_index("phone", guardian["phone"])
-                    if guardian["phone"] else None, "state": guardian["state"]})
+                guardians.append(_guardian_values(child_id, guardian))
             events.append({"child_id": child_id, "event": "created",
                            "data": {"from": kind, "import": import_id}})
             touched.append(child_id)
@@ -671,8 +751,9 @@ async def import_file(sessions, principal: Principal, filename: str, content: by
 async def _settle(session, principal, chunk: list[Row], report: ImportReport, record,
                   pool: _Pool) -> None:
     await _judge(session, pool, chunk)
+    plans = await _plan(session, chunk)  # listed by the dry run too
     if record is not None:
-        touched = await _write(session, principal, chunk, report.kind, record.id)
+        touched = await _write(session, principal, chunk, report.kind, record.id, plans)
         await pool.refresh(session, touched)
         session.expunge_all()
         session.add(record)

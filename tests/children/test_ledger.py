@@ -294,3 +294,66 @@ async def test_a_ledger_row_with_a_guardians_number_on_file_scores_the_same_phon
     assert again["rows"][0]["child_id"] == first["rows"][0]["child_id"]
     assert again["rows"][0]["status"] == "matched", again["rows"]
     assert "同一电话" in again["rows"][0]["reasons"]
+
+
+async def test_a_matched_rows_new_guardian_is_listed_by_the_dry_run_and_added_once(
+    client, make_user, login, sessions
+):
+    """Issue 12: a row matching a child on file dropped its guardian, so a guardian's number
+    given by a later ledger was lost. The dry run lists it as the row's change and writes
+    nothing; the import adds it (an event on the file, the phone among the child's keys);
+    the same ledger again adds nothing."""
+    from db.crypto import phone_index
+    from db.models_children import ChildEvent
+    from tests.fixtures.twilio_fake import mobile
+    from workflows.matching.keys import sealed
+
+    caseworker = await login(await make_user("caseworker"))
+    name, _ = a_name()
+    idn, mother, father = an_id(), mobile(), mobile()
+    header = ["姓名", "身份证号", "监护人姓名", "监护人关系", "监护人电话", "监护状况", "辖区"]
+
+    def ledger(guardian: str, relation: str, phone: str) -> bytes:
+        return _ledger(header, [name, idn, guardian, relation, phone, "外出务工",
+                                "幸福街道幸福里社区"])
+
+    async def guardians(child_id: int) -> list[tuple[str, str | None]]:
+        async with sessions() as session:
+            return [(g.relation, g.phone_index) for g in (await session.execute(
+                select(Guardian).where(Guardian.child_id == child_id)
+                .order_by(Guardian.id))).scalars()]
+
+    first = await _import(client, caseworker, ledger("张某", "母亲", mother), "g-1.csv",
+                          dry_run=False)
+    child_id = first["rows"][0]["child_id"]
+    assert first["counts"]["new"] == 1
+    assert await guardians(child_id) == [("母亲", phone_index(mother))]
+
+    second = ledger("李某", "父亲", father)
+    preview = await _import(client, caseworker, second, "g-2.csv", dry_run=True)
+    assert preview["rows"][0]["status"] == "matched"
+    assert preview["rows"][0]["child_id"] == child_id
+    assert preview["rows"][0]["changes"] == ["新增监护人（父亲）"]
+    assert await guardians(child_id) == [("母亲", phone_index(mother))]  # nothing written
+
+    done = await _import(client, caseworker, second, "g-2.csv", dry_run=False)
+    assert done["rows"][0]["changes"] == ["新增监护人（父亲）"]
+    assert await guardians(child_id) == [("母亲", phone_index(mother)),
+                                         ("父亲", phone_index(father))]
+    async with sessions() as session:
+        child = await session.get(Child, child_id)
+        added = (await session.execute(select(ChildEvent).where(
+            ChildEvent.child_id == child_id, ChildEvent.event == "guardian_added"))).scalars()
+        added = [e.data for e in added]
+    assert {k for k in child.match_keys if k.startswith("p:")} == set(
+        sealed(["p:" + phone_index(mother), "p:" + phone_index(father)]))
+    assert added == [{"relation": "父亲", "state": "away", "import": done["import_id"]}]
+
+    # The same ledger again, and the first one: both guardians are on file already (by
+    # number; by name and relation).
+    again = await _import(client, caseworker, second, "g-3.csv", dry_run=False)
+    assert again["rows"][0]["status"] == "matched" and again["rows"][0]["changes"] == []
+    by_name = await _import(client, caseworker, ledger("张某", "母亲", mobile()), "g-4.csv",
+                            dry_run=True)
+    assert by_name["rows"][0]["changes"] == []
+    assert len(await guardians(child_id)) == 2
