@@ -41,7 +41,7 @@ _FIRST_REPORTS = """
 """
 _WRITE = """
     UPDATE hcase c SET child_age = v.age, child_sex = v.sex
-      FROM unnest(CAST(:ids AS int[]), CAST(:ages AS smallint[]), CAST(:sexes AS text[]))
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:ages AS smallint[]), CAST(:sexes AS text[]))
            AS v(id, age, sex)
      WHERE c.id = v.id
 """
