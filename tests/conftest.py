@@ -158,6 +158,15 @@ def fresh_database(servers: Servers, _dropper: _Dropper):
         _dropper.drop(name)
 
 
+@pytest.fixture(scope="module")
+def own_database(fresh_database) -> str:
+    """A migrated database of the module's own, for tests that seed a history of fixed dates
+    or run migrations down and up, which others must not see."""
+    url = fresh_database()
+    schema.migrate(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def template_database(fresh_database) -> str:
     """The schema at head with the reference data, migrated once per run. Nothing stays

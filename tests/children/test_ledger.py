@@ -4,7 +4,6 @@ the dry run writing nothing; by command and by console upload; children not seen
 import asyncio
 import csv
 import io
-import secrets
 from datetime import UTC, datetime, timedelta
 
 from openpyxl import Workbook
@@ -13,27 +12,10 @@ from typer.testing import CliRunner
 
 from db.models_children import Child, Guardian, LedgerImport
 from dispatch.ops.cli import app as cli
-from tests.fixtures.children import a_name, a_place, named
+from tests.fixtures.children import HEADER, a_name, a_place, an_id, csv_bytes, named
 from tests.fixtures.console import form_token
 
 pytest_plugins = ("tests.fixtures.console",)
-HEADER = ["姓名", "身份证号", "性别", "出生日期", "户籍地", "现住址", "困境类型",
-          "监护人姓名", "监护人关系", "监护人电话", "监护状况", "学校", "辖区"]
-
-
-def an_id() -> str:
-    return "990102" + "2015" + f"{secrets.randbelow(12) + 1:02d}" + "15" + \
-        f"{secrets.randbelow(9999):04d}"
-
-
-def csv_bytes(rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
-
-
 def row(name, idn, birth, place, *, gender="男", phone="13700000000", state="外出务工"):
     return [name, idn, gender, birth, "东湖市湖东区", f"{place}小区8栋", "留守流动",
             "张某", "母亲", phone, state, "东湖第一小学", "幸福街道幸福里社区"]

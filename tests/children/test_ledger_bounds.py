@@ -1,33 +1,14 @@
 """Ledger import at scale (issue 12): what the bulk writes store is what the file's own
 operations store, and a chunk's candidates stay within a bound whatever the file's size."""
 
-import csv
-import io
-import secrets
 
 from sqlalchemy import select
 
 from db.crypto import name_index, phone_index
 from db.models_children import Child, ChildEvent, Guardian
 from dispatch.children.matching_service import child_profile_of
-from tests.fixtures.children import a_name, a_place, named
+from tests.fixtures.children import a_name, a_place, an_id, csv_bytes, named
 from workflows.matching.keys import keys
-
-HEADER = ["姓名", "身份证号", "性别", "出生日期", "户籍地", "现住址", "困境类型",
-          "监护人姓名", "监护人关系", "监护人电话", "监护状况", "学校", "辖区"]
-
-
-def an_id() -> str:
-    return "990102" + "2015" + f"{secrets.randbelow(12) + 1:02d}" + "15" + \
-        f"{secrets.randbelow(9999):04d}"
-
-
-def csv_bytes(rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
 
 
 def row(name, idn, birth, place, *, phone="13700000000"):

@@ -67,13 +67,6 @@ async def _intake(session, child, *, case_id=None, place="990102001001") -> int:
 
 
 @pytest.fixture(scope="module")
-def own_database(fresh_database) -> str:
-    url = fresh_database()
-    schema.migrate(url)
-    return url
-
-
-@pytest.fixture(scope="module")
 async def seeded(own_database):
     engine = make_engine(own_database, pool_size=2)
     sessions = make_sessionmaker(engine)

@@ -21,7 +21,6 @@ from db import crypto
 from db.engine import make_engine, make_sessionmaker, transaction
 from db.models import Case, Jurisdiction, Referral, Report
 from dispatch.console.periods import Period
-from dispatch.ops import schema
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from dispatch.supervision import reports
@@ -68,13 +67,6 @@ def _earlier_statement(principal: Principal, period: Period):
     )
     columns = [inner.c[name] for name in inner.c.keys()]
     return select(*columns, func.count()).group_by(*columns)
-
-
-@pytest.fixture(scope="module")
-def own_database(fresh_database) -> str:
-    url = fresh_database()
-    schema.migrate(url)
-    return url
 
 
 @pytest.fixture(scope="module")
