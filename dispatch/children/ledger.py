@@ -550,8 +550,10 @@ class _Plan(NamedTuple):
     guardian: dict[str, Any] | None
 
 
-def _same_person(text: str | None) -> str:
-    return "".join((text or "").split())
+def _person(name: str | None, relation: str | None) -> tuple[str, str] | None:
+    """A guardian as the ledger names them (spaces dropped); None without a name."""
+    name = "".join((name or "").split())
+    return (name, "".join((relation or "").split())) if name else None
 
 
 async def _plan(session, rows: list[Row]) -> dict[int, _Plan]:
@@ -572,8 +574,8 @@ async def _plan(session, rows: list[Row]) -> dict[int, _Plan]:
         phones, people = on_file[g.child_id]
         if g.phone_index:
             phones.add(g.phone_index)
-        if _same_person(g.name):
-            people.add((_same_person(g.name), _same_person(g.relation)))
+        if person := _person(g.name, g.relation):
+            people.add(person)
     plans: dict[int, _Plan] = {}
     for child in (await session.execute(
             select(Child.id, *(getattr(Child, n) for n in FILLED),
@@ -589,9 +591,7 @@ async def _plan(session, rows: list[Row]) -> dict[int, _Plan]:
         phones, people = on_file[child.id]
         if guardian and (
                 (guardian["phone"] and phone_index(guardian["phone"]) in phones)
-                or (_same_person(guardian["name"]) and (
-                    _same_person(guardian["name"]), _same_person(guardian["relation"]))
-                    in people)):
+                or _person(guardian["name"], guardian["relation"]) in people):
             guardian = None
         plans[child.id] = _Plan(filled, guardian)
         row.changes = (["补充" + "、".join(FIELD_LABELS[n] for n in filled)] if filled else []) \
