@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from workflows.config import load
+from workflows import config
 from workflows.reference import jurisdictions
 
 # Generic endings of a jurisdiction's own name, and place words a bare stem must be followed by.
@@ -63,7 +63,7 @@ def _tree() -> _Tree:
         name(own, code)
         name(full, code)
     try:
-        aliases = load("places").get("aliases", {})
+        aliases = config.places().aliases
     except FileNotFoundError:
         aliases = {}
     for code, words in aliases.items():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from workflows.config import load
+from workflows import config
 from workflows.errors import WorkflowRefused
 
 ORDER_STATUS_LABELS = {"open": "整改中", "answered": "已反馈待审核", "lifted": "已解除"}
@@ -121,7 +121,7 @@ def order_next_check(opened_at: datetime, due_at: datetime, stage: int) -> datet
 
 
 def check_order_deadline(opened_at: datetime, due_at: datetime) -> None:
-    days = int(load("supervision")["orders"]["max_days"])
+    days = config.supervision().orders.max_days
     if due_at <= opened_at:
         raise WorkflowRefused("bad_deadline", "整改期限必须晚于现在")
     if due_at - opened_at > timedelta(days=days):
@@ -186,11 +186,11 @@ def rate(part: int, whole: int) -> float | None:
 
 def score(row: dict[str, Any]) -> float | None:
     """The ranking score of one office (config [scorecard] weights); None when unranked."""
-    cfg = load("supervision")["scorecard"]
+    cfg = config.supervision().scorecard
     received = row["received"]
-    if received < int(cfg.get("min_received_to_rank", 1)):
+    if received < cfg.min_received_to_rank:
         return None
-    weights = cfg["weights"]
+    weights = cfg.weights
     total = 0.0
     for field in RATE_FIELDS:
         total += weights.get(field, 0) * (row[field] / received)
@@ -257,7 +257,7 @@ class ReportPeriod:
     @property
     def due(self) -> date:
         """The day the city expects the districts' reports by (config [reports] due_days)."""
-        days = int(load("supervision")["reports"]["due_days"][self.kind])
+        days = config.supervision().reports.due_days[self.kind]
         return self.last + timedelta(days=days)
 
 
@@ -309,10 +309,9 @@ def age_years(age: Any) -> int | None:
     return years if -_AGE_MAX <= years <= _AGE_MAX else None
 
 
-def age_bands() -> list[tuple[Any, Any, str]]:
+def age_bands() -> list[tuple[int, int, str]]:
     """The configured bands: [low, high) in years and the label."""
-    bands = load("supervision")["reports"]["age_bands"]
-    return [(low, high, str(label)) for low, high, label in bands]
+    return list(config.supervision().reports.age_bands)
 
 
 def band_of(years: int | None) -> str:
@@ -360,12 +359,12 @@ class RateDefinition:
 def rate_definitions() -> list[RateDefinition]:
     """The plans' rates (排查分类率, 干预率, 救助率) as the deployment defines them."""
     out = []
-    for key, spec in load("supervision")["rates"].items():
+    for key, spec in config.supervision().rates.items():
         for side in ("numerator", "denominator"):
-            if spec[side] not in CASE_SETS:
+            if getattr(spec, side) not in CASE_SETS:
                 raise ValueError(
-                    f"supervision.toml [rates.{key}] {side}: {spec[side]!r} is not one of "
+                    f"supervision.toml [rates.{key}] {side}: {getattr(spec, side)!r} is not one of "
                     + ", ".join(CASE_SETS)
                 )
-        out.append(RateDefinition(key, spec["label"], spec["numerator"], spec["denominator"]))
+        out.append(RateDefinition(key, spec.label, spec.numerator, spec.denominator))
     return out

@@ -67,6 +67,30 @@ def test_a_broken_deployment_file_is_named_in_the_error(fresh_config, monkeypatc
          "casework.toml: [conference] min_departments: 应大于 0（现为 0）"),
         ("supervision", "max_days = 90", "max_days = 9.5",
          "supervision.toml: [orders] max_days: 应为整数（现为 9.5）"),
+        ("triage", "negation_window = 4", 'negation_window = "four"',
+         "triage.toml: [scope] negation_window: 应为整数（现为 'four'）"),
+        ("triage", "category_threshold = 0.35", "category_threshold = 35",
+         "triage.toml: [engine] category_threshold: 应不大于 1（现为 35）"),
+        ("triage", 'dropout = ["辍学"', 'dropout = "辍学"\nunused = ["辍学"',
+         "triage.toml: [categories] dropout: 应为列表（现为 '辍学'）"),
+        ("matching", "suggest = 0.5", 'suggest = "half"',
+         "matching.toml: [thresholds] suggest: 应为数字（现为 'half'）"),
+        ("matching", "[signals.story_similar]", "[signals.story_similarity]",
+         "matching.toml: （文件顶层）: 缺少信号 [signals.story_similar]"),
+        ("matching", "candidates = 100", "candidates = 0",
+         "matching.toml: [windows] candidates: 应大于 0（现为 0）"),
+        ("partners", 'default = "urgent"', 'default = "soon"',
+         "partners.toml: [sources.110.urgency] default: 应为 normal、urgent 或 emergency"
+         "（现为 'soon'）"),
+        ("partners", 'in_progress = "emergency"\ndefault = "urgent"', 'in_progress = "emergency"',
+         "partners.toml: [sources] 110: [urgency] 缺少 default（其他说法对应的紧急程度）"),
+        ("partners", 'labels = ["非常不满意", "不满意", "基本满意", "满意", "非常满意"]',
+         'labels = ["不满意", "满意"]',
+         "partners.toml: [satisfaction] labels: 应为5项，从1分（最差）到5分（最好）"),
+        ("partners", "timeout_seconds = 10", 'timeout_seconds = "10s"',
+         "partners.toml: [feedback] timeout_seconds: 应为数字（现为 '10s'）"),
+        ("places", '"990100" = ["东湖", "东湖市区", "市中心"]', '"990100" = "东湖"',
+         "places.toml: [aliases] 990100: 应为列表（现为 '东湖'）"),
     ],
 )
 def test_a_wrong_key_in_a_deployment_file_is_named_with_its_file(
@@ -87,3 +111,22 @@ def test_the_code_reads_the_deployment_file_s_values_as_typed(fresh_config, monk
     assert config.channels().hotline.hours.weekend == []
     assert config.channels().sms.max_reply_chars == 500
     assert "周末休息" in opening_hours.describe()
+
+
+def test_partners_and_matching_read_the_deployment_file_typed(fresh_config, monkeypatch):
+    from workflows.matching.score import thresholds
+    from workflows.partners import forwards
+
+    (fresh_config / "partners.toml").write_text(
+        _shipped("partners", "timeout_seconds = 10", "timeout_seconds = 3"), "utf-8"
+    )
+    (fresh_config / "matching.toml").write_text(
+        _shipped("matching", "suggest = 0.5", "suggest = 0.6"), "utf-8"
+    )
+    monkeypatch.setenv("HOTLINE_CONFIG_DIR", str(fresh_config))
+    assert forwards.delivery_timeout() == 3.0
+    assert forwards.urgency_of("12345", forwards.WorkOrder.model_validate(
+        {"external_id": "x", "content": "y", "received_at": "2026-12-01T08:00:00+08:00",
+         "urgency": "特急"})) == "emergency"
+    assert thresholds() == {"suggest": 0.6, "very_likely": 0.9, "ledger_match": 0.9}
+    assert config.matching().canvass.unseen_days == 180

@@ -6,8 +6,9 @@ names; files missing there fall back to the ones shipped here.
 
 Each file with a model in `workflows.config.schema` is checked against it when read: a wrong
 key stops the service with the file and the key named. Code reads the typed view
-(`risk()`, `channels()`, `casework()`, `supervision()`, `reference()`); `load(name)` is the
-file as read (a dict), for the files without a model.
+(`risk()`, `channels()`, `casework()`, `supervision()`, `reference()`, `triage()`,
+`matching()`, `partners()`, `places()`); `load(name)` is the file as read (a dict), for the
+files without a model (holidays, retention: they check themselves).
 """
 
 import tomllib
@@ -86,6 +87,22 @@ def supervision() -> schema.SupervisionConfig:
 
 def reference() -> schema.ReferenceConfig:
     return typed("reference")  # type: ignore[return-value]
+
+
+def triage() -> schema.TriageConfig:
+    return typed("triage")  # type: ignore[return-value]
+
+
+def matching() -> schema.MatchingConfig:
+    return typed("matching")  # type: ignore[return-value]
+
+
+def partners() -> schema.PartnersConfig:
+    return typed("partners")  # type: ignore[return-value]
+
+
+def places() -> schema.PlacesConfig:
+    return typed("places")  # type: ignore[return-value]
 
 
 def path(name: str) -> Path:

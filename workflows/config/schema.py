@@ -3,8 +3,8 @@ file against its model when it reads it, so a deployment's mistake stops the ser
 file and the key named (`risk.toml: [red] claim: 应为时长，如 30m、4h、7d、3wd（现为 'x'）`),
 and the code reads attributes (`config.risk().timezone`) instead of string keys.
 
-Keys a model does not name are kept (`extra="allow"`), as before; files without a model here
-(triage, matching, places, holidays and retention, which check themselves) are read as they are.
+Keys a model does not name are kept (`extra="allow"`), as before; the two files without a model
+here (holidays and retention) check themselves, naming their key, and are read as they are.
 """
 
 import re
@@ -249,7 +249,7 @@ class CaseworkConfig(Section):
 
 class Scorecard(Section):
     weights: dict[str, float]
-    min_received_to_rank: int = Field(ge=0)
+    min_received_to_rank: int = Field(1, ge=0)
 
 
 class Orders(Section):
@@ -294,12 +294,209 @@ class ReferenceConfig(Section):
     offices: dict[str, list[str]] = {}
 
 
+# triage.toml ------------------------------------------------------------------------------
+
+
+class Danger(Section):
+    keywords: list[str]
+    harmless: list[str] = []
+
+
+class Scope(Section):
+    negation: list[str]
+    negation_window: int = Field(4, gt=0)
+    not_negation: list[str]
+    hypothetical: list[str]
+    worry: list[str]
+    not_worry: list[str]
+    reported: list[str]
+    past: list[str]
+    present: list[str]
+
+
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class EngineThresholds(Section):
+    """What a channel may tune ([engine.channel.<channel>]); unset keys keep [engine]'s.
+    No defaults here: the engine's own (workflows.triage.judge) apply to what neither sets."""
+
+    emergency_threshold: Share | None = None
+    emergency_recall_target: Share | None = None
+    emergency_threshold_min: Share | None = None
+    emergency_threshold_max: Share | None = None
+    not_a_case_threshold: Share | None = None
+    emergency_case_floor: Share | None = None
+    primary_blend: float | None = Field(None, ge=0)
+    category_threshold: Share | None = None
+    situation_threshold: Share | None = None
+
+
+class EngineDanger(Section):
+    phrases: list[str] = []
+
+
+class Abuse(Section):
+    household: list[str] = []
+    acts: list[str] = []
+    repeated: list[str] = []
+    injuries: list[str] = []
+    apart: list[str] = []
+
+
+class Engine(EngineThresholds):
+    safe: list[str] = []
+    false_alarm: list[str] = []
+    boilerplate: list[str] = []
+    channel: dict[str, EngineThresholds] = {}
+    danger: EngineDanger = EngineDanger()
+    abuse: Abuse = Abuse()
+
+
+class TriageConfig(Section):
+    """The engine (workflows.triage) reads [engine] and its tables with its own defaults when
+    a key is left out; this checks that what a deployment does write has the right form."""
+
+    categories: dict[str, list[str]]
+    danger: Danger
+    scope: Scope
+    engine: Engine = Engine()
+
+
+# matching.toml ----------------------------------------------------------------------------
+
+# Every signal workflows.matching.score can find: each needs a weight.
+SIGNALS = (
+    "id_same", "id_differs", "name_same", "name_sound", "name_one_off", "name_initials",
+    "name_differs", "age_match", "age_differs", "gender_same", "gender_differs",
+    "address_same", "address_near", "place_same", "address_differs", "jurisdiction_same",
+    "jurisdiction_differs", "phone_same", "time_near", "time_far", "category_differs",
+    "category_same", "story_similar",
+)
+
+
+class MatchThresholds(Section):
+    suggest: Share
+    very_likely: Share
+    ledger_match: Share
+
+
+class MatchWindows(Section):
+    near_days: int = Field(ge=0)
+    far_days: int = Field(ge=0)
+    story_overlap: Share
+    candidates: int = Field(gt=0)
+    place_candidates: int = Field(gt=0)
+
+
+class Signal(Section):
+    weight: float
+    # Shown to staff as a reason when the signal speaks for a match.
+    label: str | None = None
+
+
+class Canvass(Section):
+    unseen_days: int = Field(180, gt=0)
+
+
+class MatchingConfig(Section):
+    bias: float
+    thresholds: MatchThresholds
+    windows: MatchWindows
+    signals: dict[str, Signal]
+    canvass: Canvass = Canvass()
+
+    @model_validator(mode="after")
+    def _every_signal_has_a_weight(self) -> "MatchingConfig":
+        missing = [name for name in SIGNALS if name not in self.signals]
+        if missing:
+            raise ValueError(f"缺少信号 {', '.join(f'[signals.{n}]' for n in missing)}")
+        return self
+
+
+# partners.toml ----------------------------------------------------------------------------
+
+URGENCIES = ("normal", "urgent", "emergency")
+
+
+def _urgency(text: str) -> str:
+    if text not in URGENCIES:
+        raise ValueError("应为 normal、urgent 或 emergency")
+    return text
+
+
+def _five_labels(labels: list[str]) -> list[str]:
+    if len(labels) != 5:
+        raise ValueError("应为5项，从1分（最差）到5分（最好）")
+    return labels
+
+
+UrgencyWord = Annotated[str, AfterValidator(_urgency)]
+
+
+class Source(Section):
+    name: str
+    # The partner's words (lower-case, or as written) → ours; "default" for any other.
+    urgency: dict[str, UrgencyWord]
+    # Our field name = theirs (dotted for nested ones).
+    fields: dict[str, str] = {}
+    auto_register: bool = True
+
+    @model_validator(mode="after")
+    def _has_default(self) -> "Source":
+        if "default" not in self.urgency:
+            raise ValueError("[urgency] 缺少 default（其他说法对应的紧急程度）")
+        return self
+
+
+class UrgencyLabels(Section):
+    normal: str
+    urgent: str
+    emergency: str
+
+
+class FeedbackStatus(Section):
+    event: str
+    label: str
+    text: str
+
+
+class Feedback(Section):
+    timeout_seconds: float = Field(gt=0)
+    backoff_seconds: list[int] = Field(min_length=1)
+    statuses: dict[str, FeedbackStatus]
+
+
+class Satisfaction(Section):
+    labels: Annotated[list[str], AfterValidator(_five_labels)]
+    satisfied_from: int = Field(ge=1, le=5)
+
+
+class PartnersConfig(Section):
+    sources: dict[str, Source]
+    urgency_labels: UrgencyLabels
+    feedback: Feedback
+    satisfaction: Satisfaction
+
+
+# places.toml ------------------------------------------------------------------------------
+
+
+class PlacesConfig(Section):
+    # jurisdiction code → the other names people use for it
+    aliases: dict[str, list[str]] = {}
+
+
 MODELS: dict[str, type[BaseModel]] = {
     "risk": RiskConfig,
     "channels": ChannelsConfig,
     "casework": CaseworkConfig,
     "supervision": SupervisionConfig,
     "reference": ReferenceConfig,
+    "triage": TriageConfig,
+    "matching": MatchingConfig,
+    "partners": PartnersConfig,
+    "places": PlacesConfig,
 }
 
 # What a value should have been, in the operator's language (pydantic's error types).
@@ -321,6 +518,7 @@ _EXPECTED = {
     "greater_than": "应大于 {gt}",
     "greater_than_equal": "应不小于 {ge}",
     "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
     "too_short": "不能为空",
     "too_long": "项数过多",
 }
@@ -342,7 +540,10 @@ def describe(file: str, error: ValidationError) -> str:
     for item in error.errors(include_url=False):
         kind = item["type"]
         if kind in _EXPECTED:
-            what = _EXPECTED[kind].format(**item.get("ctx", {}))
+            # A float field's bound is a float: "应不大于 1", not "1.0".
+            ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v
+                   for k, v in item.get("ctx", {}).items()}
+            what = _EXPECTED[kind].format(**ctx)
         else:
             what = str(item["msg"]).removeprefix("Value error, ")
         got = "" if kind == "missing" else f"（现为 {item['input']!r}）"

@@ -3,7 +3,10 @@
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from db import clock
+from workflows import config
 from workflows.matching.normalize import place_in_text
 from workflows.matching.score import Profile
 
@@ -42,6 +45,12 @@ def age_at(birth_date: date | None, age: int | None, given_on: date | None, on: 
     return None
 
 
+def today() -> date:
+    """The deployment's day now (the one clock, in risk.toml's timezone): a child's age
+    turns on the local date, not the server's."""
+    return clock.now().astimezone(ZoneInfo(config.risk().timezone)).date()
+
+
 def child_profile(
     *,
     name: str | None,
@@ -57,7 +66,7 @@ def child_profile(
     on: datetime | None = None,
 ) -> Profile:
     """A child record as a profile at `on` (its age then, so a ±1 year check is fair)."""
-    day = (on or datetime.now()).date()
+    day = on.date() if on else today()
     return Profile(
         name=name,
         age=age_at(birth_date, age, age_given_on, day),

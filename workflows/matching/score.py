@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
 
-from workflows.config import load
+from workflows import config as _config
+from workflows.config.schema import MatchingConfig
 from workflows.matching.normalize import (
     age_range,
     bigrams,
@@ -53,13 +54,22 @@ class Match:
     reasons: tuple[str, ...] = field(default=())
 
 
+def settings() -> MatchingConfig:
+    """The deployment's weights, thresholds and windows (matching.toml), checked."""
+    return _config.matching()
+
+
 @cache
 def config() -> dict:
-    return load("matching")
+    """matching.toml as read, for the callers that still read it by keys (the children's
+    services); code here reads `settings()`."""
+    return _config.load("matching")
 
 
 def thresholds() -> dict[str, float]:
-    return dict(config()["thresholds"])
+    """suggest, very_likely and ledger_match (a dict: the children's services and the
+    bench read it by name)."""
+    return settings().thresholds.model_dump()
 
 
 @cache
@@ -182,7 +192,7 @@ def name_signal(a: str | None, b: str | None) -> str | None:
 
 
 def signals(a: Profile, b: Profile) -> list[str]:
-    """The signals that hold between two profiles (names of config()["signals"])."""
+    """The signals that hold between two profiles (names of settings().signals)."""
     return _signals(a, b, _name(clean_name(a.name), clean_name(b.name)), address=True)
 
 
@@ -190,7 +200,7 @@ def _signals(a: Profile, b: Profile, name: str | None, *, address: bool) -> list
     """`signals` with the name signal given (the caller may have it already), and without
     the address one when `address` is false (could_reach puts its best in its place)."""
     found: list[str] = []
-    windows = config()["windows"]
+    windows = settings().windows
     if a.id_index and b.id_index:
         found.append("id_same" if a.id_index == b.id_index else "id_differs")
     age = _age(a, b)
@@ -205,9 +215,9 @@ def _signals(a: Profile, b: Profile, name: str | None, *, address: bool) -> list
     if a.phones & b.phones:
         found.append("phone_same")
     days = abs((a.at - b.at).days) if a.at and b.at else None
-    if days is not None and days <= windows["near_days"]:
+    if days is not None and days <= windows.near_days:
         found.append("time_near")
-    elif days is not None and days > windows["far_days"] and not (
+    elif days is not None and days > windows.far_days and not (
             clean_name(a.name) or clean_name(b.name)):
         # Two unnamed children at one spot months apart: two incidents, not one.
         found.append("time_far")
@@ -217,7 +227,7 @@ def _signals(a: Profile, b: Profile, name: str | None, *, address: bool) -> list
         found.append("category_differs")
     if a.text and b.text:
         ba, bb = bigrams(a.text), bigrams(b.text)
-        if ba and bb and len(ba & bb) / len(ba | bb) >= windows["story_overlap"]:
+        if ba and bb and len(ba & bb) / len(ba | bb) >= windows.story_overlap:
             found.append("story_similar")
     return [s for s in found if s]
 
@@ -229,7 +239,7 @@ _ADDRESS = ("address_same", "address_near", "place_same", "address_differs")
 
 @cache
 def _weights() -> dict[str, float]:
-    return {name: signal["weight"] for name, signal in config()["signals"].items()}
+    return {name: signal.weight for name, signal in settings().signals.items()}
 
 
 @cache
@@ -280,7 +290,7 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
         return True
     w = _weights()
     need = math.log(floor / (1 - floor)) - _MARGIN
-    total = config()["bias"]
+    total = settings().bias
     if a.id_index and b.id_index:
         total += w["id_same" if a.id_index == b.id_index else "id_differs"]
     age = _age(a, b)
@@ -292,7 +302,7 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
         total += w[age]
     if total + _rest_best(a, b) < need:
         return False
-    total = config()["bias"] + _address_best()
+    total = settings().bias + _address_best()
     for held in _signals(a, b, name, address=False):
         total += w[held]
     return total >= need
@@ -301,14 +311,14 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
 def score(a: Profile, b: Profile) -> Match:
     """The logistic of the bias and the signals' weights, with the reasons staff read:
     the labels of the signals that speak for a match, strongest first."""
-    table = config()["signals"]
+    table = settings().signals
     held = signals(a, b)
-    total = config()["bias"] + sum(table[s]["weight"] for s in held)
+    total = settings().bias + sum(table[s].weight for s in held)
     positive = sorted(
-        (s for s in held if table[s]["weight"] > 0), key=lambda s: -table[s]["weight"]
+        (s for s in held if table[s].weight > 0 and table[s].label), key=lambda s: -table[s].weight
     )
     return Match(
         score=round(1 / (1 + math.exp(-total)), 4),
         signals=tuple(held),
-        reasons=tuple(table[s]["label"] for s in positive),
+        reasons=tuple(str(table[s].label) for s in positive),
     )

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from workflows import config
 from workflows.cases.intake import NewReport
-from workflows.config import load
+from workflows.config.schema import PartnersConfig
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address, root_jurisdiction
 from workflows.reference import jurisdiction_labels
@@ -89,8 +90,8 @@ FIELD_MESSAGES = {
 }
 
 
-def _config() -> dict[str, Any]:
-    return load("partners")
+def _config() -> PartnersConfig:
+    return config.partners()
 
 
 def sources() -> tuple[str, ...]:
@@ -98,11 +99,11 @@ def sources() -> tuple[str, ...]:
     [sources.*], so a deployment adds one (its grid-management system, the school-roll
     system) by configuration, with its own field mapping, and its secret by
     `hotline partner add`."""
-    return tuple(_config()["sources"])
+    return tuple(_config().sources)
 
 
 def source_names() -> dict[str, str]:
-    return {code: row["name"] for code, row in _config()["sources"].items()}
+    return {code: row.name for code, row in _config().sources.items()}
 
 
 def _put(target: dict[str, Any], path: str, value: Any) -> None:
@@ -127,7 +128,8 @@ def mapped(source: str, data: dict[str, Any]) -> dict[str, Any]:
     """A partner's body in our field names: the source's [fields] mapping (ours = theirs,
     dotted for nested ones, e.g. "child.name" = "student.name"); fields it does not map
     keep their names."""
-    mapping = _config()["sources"].get(source, {}).get("fields")
+    known = _config().sources.get(source)
+    mapping = known.fields if known else None
     if not mapping:
         return data
     out = {k: v for k, v in data.items() if k not in mapping.values()}
@@ -146,18 +148,20 @@ def order_of(source: str, raw: dict[str, Any]) -> WorkOrder:
 def auto_registered(source: str) -> bool:
     """A partner's complete orders are registered without an operator unless its config
     says `auto_register = false`."""
-    return bool(_config()["sources"].get(source, {}).get("auto_register", True))
+    known = _config().sources.get(source)
+    return known.auto_register if known else True
 
 
 def source_name(source: str) -> str:
     """Its configured name; a partner whose source the deployment has since removed from
     its configuration is still listed, under its code."""
-    return _config()["sources"].get(source, {}).get("name", source)
+    known = _config().sources.get(source)
+    return known.name if known else source
 
 
 def urgency_of(source: str, order: WorkOrder) -> Urgency:
     """The partner's own words for urgency, in ours."""
-    words = _config()["sources"][source]["urgency"]
+    words = _config().sources[source].urgency
     if order.in_progress and "in_progress" in words:
         return words["in_progress"]
     said = order.urgency if source != "12355" else (order.risk or order.urgency)
@@ -208,8 +212,8 @@ def describe(
     """What staff read first: who forwarded it, how urgent, then the partner's own text.
     An order the partner marks, or the text's judgement finds, not about a minor is
     proposed for 退回."""
-    labels = _config()["urgency_labels"]
-    head = f"【{source_name(source)}转办·{labels[urgency]}】"
+    label = getattr(_config().urgency_labels, urgency)
+    head = f"【{source_name(source)}转办·{label}】"
     notes = []
     if order.incident_type:
         notes.append(f"警情类别：{order.incident_type}")
@@ -264,11 +268,11 @@ def to_report(source: str, order: WorkOrder, raw: dict[str, Any]) -> NewReport:
 
 def satisfaction_labels() -> list[str]:
     """Index 0 is score 1 (非常不满意) … index 4 is score 5 (非常满意)."""
-    return list(_config()["satisfaction"]["labels"])
+    return list(_config().satisfaction.labels)
 
 
 def satisfied_from() -> int:
-    return int(_config()["satisfaction"]["satisfied_from"])
+    return _config().satisfaction.satisfied_from
 
 
 class SatisfactionIn(BaseModel):
@@ -302,20 +306,22 @@ SATISFACTION_MESSAGES = {
 
 
 def feedback_statuses() -> dict[str, dict[str, str]]:
-    """status → {event, label, text}, in the order of the closed loop."""
-    return dict(_config()["feedback"]["statuses"])
+    """status → {event, label, text}, in the order of the closed loop (as dicts: the
+    partners' service reads them so)."""
+    return {status: {"event": spec.event, "label": spec.label, "text": spec.text}
+            for status, spec in _config().feedback.statuses.items()}
 
 
 def status_for_event(event: str) -> str | None:
-    for status, spec in feedback_statuses().items():
-        if spec["event"] == event:
+    for status, spec in _config().feedback.statuses.items():
+        if spec.event == event:
             return status
     return None
 
 
 def feedback_text(status: str, *, receipt: str, departments: str, reason: str | None) -> str:
-    spec = feedback_statuses()[status]
-    return spec["text"].format(
+    spec = _config().feedback.statuses[status]
+    return spec.text.format(
         receipt=receipt,
         departments=departments or "相关部门",
         reason=(reason or "详见回访").rstrip("。"),
@@ -324,9 +330,9 @@ def feedback_text(status: str, *, receipt: str, departments: str, reason: str | 
 
 def backoff_seconds(attempts: int) -> int:
     """Pause after the `attempts`-th failed try (the last configured pause repeats)."""
-    pauses = _config()["feedback"]["backoff_seconds"]
-    return int(pauses[min(max(attempts, 1), len(pauses)) - 1])
+    pauses = _config().feedback.backoff_seconds
+    return pauses[min(max(attempts, 1), len(pauses)) - 1]
 
 
 def delivery_timeout() -> float:
-    return float(_config()["feedback"]["timeout_seconds"])
+    return _config().feedback.timeout_seconds
