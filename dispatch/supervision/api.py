@@ -1,14 +1,14 @@
 """Supervision's JSON endpoints: the scorecard (contract: api.md "Casework and
 supervision"), 督查 orders, 重点个案 and minutes, 督导 notes, periodic reports."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from channels.errors import ApiError
 from channels.web import json_only, sessions
+from db import clock
 from db.columns import CASE_ID_MAX
 from dispatch.console import periods
 from dispatch.staff.audit import audit
@@ -22,6 +22,7 @@ from dispatch.staff.permissions import (
 )
 from dispatch.supervision import reports, service
 from dispatch.supervision.scorecard import scorecard, scorecard_period, today
+from workflows.errors import Invalid, NotFound
 from workflows.supervision import REPORT_EVENT_LABELS
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
@@ -76,7 +77,7 @@ async def read_scorecard(
 ):
     async with sessions(request)() as session, session.begin():
         card = await scorecard(
-            session, principal, period.start, period.end, by=by, now=datetime.now(UTC)
+            session, principal, period.start, period.end, by=by, now=clock.now()
         )
         audit(
             session,
@@ -176,7 +177,7 @@ def _order_out(o) -> OrderOut:
 
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
-        raise ApiError(422, "bad_deadline", "整改期限需带时区，例如 2026-12-31T18:00:00+08:00")
+        raise Invalid("bad_deadline", "整改期限需带时区，例如 2026-12-31T18:00:00+08:00")
     return moment
 
 
@@ -185,7 +186,7 @@ async def post_order(
     request: Request, body: OrderIn, principal: Annotated[Principal, Depends(SUPERVISORS)]
 ) -> OrderOut:
     """挂牌督办 by hand: a referral, or a case and the department that must rectify."""
-    now = datetime.now(UTC)
+    now = clock.now()
     async with sessions(request)() as session, session.begin():
         order = await service.open_order(
             session,
@@ -225,7 +226,7 @@ async def _order_event(
 ) -> OrderOut:
     async with sessions(request)() as session, session.begin():
         order = await service.order_event(
-            session, principal, order_id, event, text, datetime.now(UTC)
+            session, principal, order_id, event, text, clock.now()
         )
         audit(
             session,
@@ -331,7 +332,7 @@ async def post_key_case(
 ) -> KeyCaseOut:
     async with sessions(request)() as session, session.begin():
         flag = await service.flag_key_case(
-            session, principal, body.case_id, body.reason, datetime.now(UTC)
+            session, principal, body.case_id, body.reason, clock.now()
         )
         case = await service.case_supervision(session, principal, body.case_id)
         audit(session, principal, "supervision.key_case", "case", body.case_id, request)
@@ -355,7 +356,7 @@ async def clear_key_case(
     principal: Annotated[Principal, Depends(SUPERVISORS)],
 ) -> None:
     async with sessions(request)() as session, session.begin():
-        await service.clear_key_case(session, principal, case_id, body.reason, datetime.now(UTC))
+        await service.clear_key_case(session, principal, case_id, body.reason, clock.now())
         audit(session, principal, "supervision.key_case_clear", "case", case_id, request)
 
 
@@ -406,7 +407,7 @@ async def post_minutes(
             body.meeting,
             body.minutes,
             body.decisions,
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(session, principal, "supervision.minutes", "case", case_id, request)
     return _minute_out(row)
@@ -449,7 +450,7 @@ async def post_note(
     actions = [service.RequiredAction(a.text, a.department, _aware(a.due_at)) for a in body.actions]
     async with sessions(request)() as session, session.begin():
         note = await service.add_note(
-            session, principal, case_id, body.findings, actions, datetime.now(UTC)
+            session, principal, case_id, body.findings, actions, clock.now()
         )
         audit(session, principal, "supervision.note", "case", case_id, request)
     return NoteOut(
@@ -546,7 +547,7 @@ async def get_report(
     async with sessions(request)() as session, session.begin():
         report = await reports.load(session, principal, district, p)
         if report is None:
-            raise ApiError(404, "report_not_found", "该区县尚未编写本期报告")
+            raise NotFound("report_not_found", "该区县尚未编写本期报告")
         audit(session, principal, "supervision.report", "report", report.id, request)
     return _report_out(report, p)
 
@@ -569,7 +570,7 @@ async def put_report(
             p,
             body.narrative,
             body.typical_cases,
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(session, principal, "supervision.report_edit", "report", report.id, request)
     return _report_out(report, p)
@@ -589,7 +590,7 @@ async def report_event(
     p = reports.parse(period)
     async with sessions(request)() as session, session.begin():
         report = await reports.report_event(
-            session, principal, district, p, event, body.comment, datetime.now(UTC)
+            session, principal, district, p, event, body.comment, clock.now()
         )
         audit(
             session,

@@ -7,14 +7,14 @@ console's CSRF check and come back with the refusal's Chinese message or the res
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from channels.errors import ApiError
 from channels.web import sessions
+from db import clock
 from db.columns import CASE_ID_DIGITS, CASE_ID_MAX
 from dispatch.console.timefmt import local_zone, parse_day, parse_local
 from dispatch.console.web import (
@@ -32,6 +32,7 @@ from dispatch.staff.permissions import INSPECT, ORDER_READ, PERIODIC_REPORT, SCO
 from dispatch.supervision import exports, reports, service
 from dispatch.supervision.scorecard import scorecard, scorecard_period
 from workflows import supervision as rules
+from workflows.errors import Invalid, NotFound
 from workflows.reference import department_labels
 from workflows.referrals.workflow import STATUS_LABELS
 
@@ -73,7 +74,7 @@ async def _card(
 
     async def work(session):
         card = await scorecard(
-            session, user.principal, period.start, period.end, by=by, now=datetime.now(UTC)
+            session, user.principal, period.start, period.end, by=by, now=clock.now()
         )
         audit(
             session,
@@ -178,8 +179,8 @@ async def orders_page(
             "can_open": p.is_center and p.role in ("supervisor", "inspector"),
             "can_answer": p.role in ("liaison", "supervisor") and not p.is_center,
             "departments": department_labels(),
-            "now": datetime.now(UTC),
-            "default_due": (datetime.now(local_zone()) + timedelta(days=7)).strftime(
+            "now": clock.now(),
+            "default_due": (clock.now().astimezone(local_zone()) + timedelta(days=7)).strftime(
                 "%Y-%m-%dT18:00"
             ),
         },
@@ -189,7 +190,7 @@ async def orders_page(
 def _deadline(form, name: str = "due_at") -> datetime:
     moment = parse_local(text_field(form, name, 20))
     if moment is None:
-        raise ApiError(422, "bad_deadline", "请填写整改期限（日期和时间）")
+        raise Invalid("bad_deadline", "请填写整改期限（日期和时间）")
     return moment
 
 
@@ -200,7 +201,7 @@ def _number(form, name: str) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) > top:
-        raise ApiError(422, "bad_number", "编号应为正整数")
+        raise Invalid("bad_number", "编号应为正整数")
     return int(value)
 
 
@@ -230,7 +231,7 @@ async def open_order(
             target,
             text_field(form, "reason", 2000),
             _deadline(form),
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(
             session,
@@ -253,12 +254,12 @@ async def order_event(
     user: Annotated[ConsoleUser, Depends(ORDER_READERS)],
 ) -> RedirectResponse:
     if event not in rules.ORDER_EVENT_LABELS:
-        raise ApiError(404)
+        raise NotFound()
     form = await read_form(request, user)
 
     async def work(session):
         order = await service.order_event(
-            session, user.principal, order_id, event, text_field(form, "text"), datetime.now(UTC)
+            session, user.principal, order_id, event, text_field(form, "text"), clock.now()
         )
         audit(
             session,
@@ -299,7 +300,7 @@ async def key_cases_page(
         request,
         user,
         "supervision_key_cases.html",
-        {"rows": rows, "today": datetime.now(local_zone()).date().isoformat()},
+        {"rows": rows, "today": clock.now().astimezone(local_zone()).date().isoformat()},
     )
 
 
@@ -312,9 +313,9 @@ async def flag_key_case(
     async def work(session):
         case_id = _number(form, "case_id")
         if case_id is None:
-            raise ApiError(422, "case_required", "请填写案件编号")
+            raise Invalid("case_required", "请填写案件编号")
         await service.flag_key_case(
-            session, user.principal, case_id, text_field(form, "reason", 2000), datetime.now(UTC)
+            session, user.principal, case_id, text_field(form, "reason", 2000), clock.now()
         )
         audit(session, user.principal, "supervision.key_case", "case", case_id, request)
 
@@ -330,7 +331,7 @@ async def record_minutes(
     async def work(session):
         day = parse_day(text_field(form, "meeting_on", 10))
         if day is None:
-            raise ApiError(422, "bad_date", "请填写会议日期")
+            raise Invalid("bad_date", "请填写会议日期")
         await service.record_minutes(
             session,
             user.principal,
@@ -339,7 +340,7 @@ async def record_minutes(
             text_field(form, "meeting", 120),
             text_field(form, "minutes", 20000),
             text_field(form, "decisions", 10000),
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(session, user.principal, "supervision.minutes", "case", case_id, request)
 
@@ -354,7 +355,7 @@ async def clear_key_case(
 
     async def work(session):
         await service.clear_key_case(
-            session, user.principal, case_id, text_field(form, "reason", 2000), datetime.now(UTC)
+            session, user.principal, case_id, text_field(form, "reason", 2000), clock.now()
         )
         audit(session, user.principal, "supervision.key_case_clear", "case", case_id, request)
 
@@ -382,7 +383,7 @@ async def case_page(
             **data,
             "labels": rules.ORDER_STATUS_LABELS,
             "departments": department_labels(),
-            "default_due": (datetime.now(local_zone()) + timedelta(days=7)).strftime(
+            "default_due": (clock.now().astimezone(local_zone()) + timedelta(days=7)).strftime(
                 "%Y-%m-%dT18:00"
             ),
         },
@@ -413,7 +414,7 @@ async def add_note(
             case_id,
             text_field(form, "findings", 20000),
             actions,
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(session, user.principal, "supervision.note", "case", case_id, request)
 
@@ -430,7 +431,7 @@ async def add_note(
 
 
 def _default_period() -> str:
-    today = datetime.now(local_zone()).date()
+    today = clock.now().astimezone(local_zone()).date()
     q = (today.month - 1) // 3  # the last finished quarter
     return f"{today.year}Q{q}" if q else f"{today.year - 1}Q4"
 
@@ -442,7 +443,7 @@ async def reports_page(
     period: Annotated[str, Query(max_length=10)] = "",
 ):
     chosen = reports.parse(period or _default_period())
-    today = datetime.now(local_zone()).date()
+    today = clock.now().astimezone(local_zone()).date()
     lines = await _in_session(
         request, lambda session: reports.overview(session, user.principal, chosen, today)
     )
@@ -534,7 +535,7 @@ async def report_file(
     user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
 ) -> Response:
     if fmt not in ("xlsx", "pdf"):
-        raise ApiError(404)
+        raise NotFound()
     period, report, place, figures = await _report_view(request, user, district, code)
     build = exports.report_xlsx if fmt == "xlsx" else exports.report_pdf
     body = await asyncio.to_thread(build, report, figures, place.name, period.label)
@@ -564,7 +565,7 @@ async def save_report(
             period,
             text_field(form, "narrative", 20000),
             [t for t in typical if t["title"] or t["text"]],
-            datetime.now(UTC),
+            clock.now(),
         )
 
     return await _do(
@@ -581,7 +582,7 @@ async def report_event(
     user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
 ) -> RedirectResponse:
     if event not in rules.REPORT_EVENT_LABELS:
-        raise ApiError(404)
+        raise NotFound()
     form = await read_form(request, user)
     period = reports.parse(code)
 
@@ -593,7 +594,7 @@ async def report_event(
             period,
             event,
             text_field(form, "comment", 5000),
-            datetime.now(UTC),
+            clock.now(),
         )
         audit(session, user.principal, f"supervision.report_{event}", "report", report.id, request)
 

@@ -8,7 +8,7 @@ delivered, outcomes and the plans' rates as `supervision.toml` defines them. The
 frozen into the report at 审核, so the city receives what the district reviewed.
 """
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
+from db import clock
 from db.models import Case, Jurisdiction, PeriodicReport, Referral, Report
 from dispatch.console.periods import Period
 from dispatch.console.stats import figures as stats_figures
@@ -38,7 +38,7 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from workflows import supervision as rules
 from workflows.cases.workflow import STATE_LABELS
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.referrals.workflow import STATUS_LABELS
 from workflows.supervision import ReportPeriod
 
@@ -58,7 +58,7 @@ def parse(code: str) -> ReportPeriod:
     try:
         return rules.parse_period(code)
     except WorkflowRefused as exc:
-        raise ApiError(422, exc.code, exc.message) from exc
+        raise Invalid(exc.code, exc.message) from exc
 
 
 async def districts(session: AsyncSession) -> list[Jurisdiction]:
@@ -70,7 +70,7 @@ async def districts(session: AsyncSession) -> list[Jurisdiction]:
 async def district_of(session: AsyncSession, code: str) -> Jurisdiction:
     place = await session.get(Jurisdiction, code)
     if place is None or place.level != 2:
-        raise ApiError(404, "district_not_found", "未找到该区县")
+        raise NotFound("district_not_found", "未找到该区县")
     return place
 
 
@@ -260,7 +260,7 @@ async def report_figures(
         ],
         "rates": rates,
         "sets": sets,
-        "counted_at": datetime.now(UTC).isoformat(),
+        "counted_at": clock.now().isoformat(),
     }
 
 
@@ -298,7 +298,7 @@ def _check(principal: Principal, district: str, event: str | None) -> None:
         )
         message = "只有本区县中心的社工或督导可以编写本区县报告"
     if not allowed:
-        raise ApiError(403, "forbidden", message)
+        raise Forbidden("forbidden", message)
 
 
 # --- the report itself -----------------------------------------------------------------
@@ -313,7 +313,7 @@ async def load(
     lock: bool = False,
 ) -> PeriodicReport | None:
     if not may_read(principal, district):
-        raise ApiError(404, "report_not_found", "未找到该报告")
+        raise NotFound("report_not_found", "未找到该报告")
     stmt = select(PeriodicReport).where(
         PeriodicReport.district_code == district, PeriodicReport.period == period.code
     )
@@ -337,13 +337,13 @@ def _step(
 
 def _typical(items: list[dict[str, Any]]) -> list[dict[str, str]]:
     if len(items) > MAX_TYPICAL:
-        raise ApiError(422, "too_many_cases", f"典型案例最多{MAX_TYPICAL}个")
+        raise Invalid("too_many_cases", f"典型案例最多{MAX_TYPICAL}个")
     out = []
     for item in items:
         title = str(item.get("title", "")).strip()[:100]
         body = str(item.get("text", "")).strip()[:5000]
         if not (title and body):
-            raise ApiError(422, "typical_case_incomplete", "每个典型案例都需要标题和内容")
+            raise Invalid("typical_case_incomplete", "每个典型案例都需要标题和内容")
         out.append({"title": title, "text": body})
     return out
 
@@ -375,7 +375,7 @@ async def save_draft(
         session.add(report)
     elif report.status not in rules.REPORT_EDITABLE:
         label = rules.REPORT_STATUS_LABELS[report.status]
-        raise ApiError(409, "report_sent", f"报告{label}，不能再修改")
+        raise Conflict("report_sent", f"报告{label}，不能再修改")
     report.narrative = narrative.strip()[:20000]
     report.typical_cases = _typical(typical_cases)
     if report.status == "reviewed":
@@ -399,13 +399,12 @@ async def report_event(
     place = await district_of(session, district)
     report = await load(session, principal, district, period, lock=True)
     if report is None:
-        raise ApiError(404, "report_not_found", "该区县尚未编写本期报告")
+        raise NotFound("report_not_found", "该区县尚未编写本期报告")
     try:
         report.status = rules.apply_report_event(report.status, event, comment)
     except WorkflowRefused as exc:
-        raise ApiError(
-            409 if exc.code == "transition_not_allowed" else 422, exc.code, exc.message
-        ) from exc
+        kind = Conflict if exc.code == "transition_not_allowed" else Invalid
+        raise kind(exc.code, exc.message) from exc
     if event == "review":
         report.figures = await report_figures(session, place, period)
     if event == "submit":

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import clock
 from db.models import TALLY_COUNTS, Office, Referral, SupervisionOrder
 from dispatch.console import periods
 from dispatch.console.timefmt import local_zone
@@ -37,7 +38,7 @@ _NONE: Counter[int] = Counter()
 
 
 def today() -> date:
-    return datetime.now(local_zone()).date()
+    return clock.now().astimezone(local_zone()).date()
 
 
 def scorecard_period(since: date | None, until: date | None) -> periods.Period:

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.errors import ApiError
 from db.models import (
     Case,
     CaseEvent,
@@ -29,7 +28,7 @@ from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, referral_filter
 from dispatch.supervision.access import SUPERVISING_ROLES, is_department_staff, order_filter
 from workflows import supervision as rules
-from workflows.errors import WorkflowRefused
+from workflows.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import allowed, department_labels
 
 ORDER_EVENTS = {
@@ -40,14 +39,16 @@ ORDER_EVENTS = {
 }
 
 
-def _refused(exc: WorkflowRefused) -> ApiError:
-    status = 409 if exc.code == "transition_not_allowed" else 422
-    return ApiError(status, exc.code, exc.message)
+def _refused(exc: WorkflowRefused) -> DomainError:
+    """Not now (409) when the order's state does not allow the event, else something
+    missing or wrong in the request (422)."""
+    kind = Conflict if exc.code == "transition_not_allowed" else Invalid
+    return kind(exc.code, exc.message)
 
 
 def _must_supervise(principal: Principal) -> None:
     if principal.role not in SUPERVISING_ROLES or not principal.is_center:
-        raise ApiError(403, "forbidden", "只有中心督导或督查专员可以执行此操作")
+        raise Forbidden("forbidden", "只有中心督导或督查专员可以执行此操作")
 
 
 def _event(
@@ -76,7 +77,7 @@ async def _case(session: AsyncSession, principal: Principal, case_id: int) -> Ca
         )
     ).scalar_one_or_none()
     if case is None:
-        raise ApiError(404, "case_not_found", "未找到该案件")
+        raise NotFound("case_not_found", "未找到该案件")
     return case
 
 
@@ -115,7 +116,7 @@ async def open_order(
     One order at a time per case and department, unless `alongside` (a 督导 note's actions)."""
     _must_supervise(principal)
     if not reason.strip():
-        raise ApiError(422, "reason_required", "请填写督办事由")
+        raise Invalid("reason_required", "请填写督办事由")
     try:
         rules.check_order_deadline(now, due_at)
     except WorkflowRefused as exc:
@@ -130,15 +131,15 @@ async def open_order(
             )
         ).scalar_one_or_none()
         if referral is None:
-            raise ApiError(404, "referral_not_found", "未找到该转介")
+            raise NotFound("referral_not_found", "未找到该转介")
         case = await _case(session, principal, referral.case_id)
         department = referral.department_code
     else:
         if target.case_id is None or not target.department:
-            raise ApiError(422, "target_required", "请指定转介，或案件及责任部门")
+            raise Invalid("target_required", "请指定转介，或案件及责任部门")
         if target.department not in department_labels():
-            raise ApiError(
-            422, "unknown_department", "未知的部门，可选：" + allowed(department_labels())
+            raise Invalid(
+            "unknown_department", "未知的部门，可选：" + allowed(department_labels())
         )
         case = await _case(session, principal, target.case_id)
         department = target.department
@@ -162,7 +163,7 @@ async def open_order(
         )
     )
     if duplicate:
-        raise ApiError(409, "order_exists", f"该部门在此案件上已有未解除的督办（督办#{duplicate}）")
+        raise Conflict("order_exists", f"该部门在此案件上已有未解除的督办（督办#{duplicate}）")
     order = SupervisionOrder(
         case_id=case.id,
         referral_id=referral.id if referral else None,
@@ -215,7 +216,7 @@ async def _order(session: AsyncSession, principal: Principal, order_id: int) -> 
         )
     ).scalar_one_or_none()
     if order is None:
-        raise ApiError(404, "order_not_found", "未找到该督办")
+        raise NotFound("order_not_found", "未找到该督办")
     return order
 
 
@@ -231,7 +232,7 @@ async def order_event(
     order = await _order(session, principal, order_id)
     if event == "answer":
         if not is_department_staff(principal) or principal.department != order.department_code:
-            raise ApiError(403, "forbidden", "只有被督办部门的联络员或督导可以反馈整改情况")
+            raise Forbidden("forbidden", "只有被督办部门的联络员或督导可以反馈整改情况")
     elif event in ("send_back", "lift"):
         _must_supervise(principal)
     try:
@@ -344,13 +345,13 @@ async def flag_key_case(
 ) -> KeyCase:
     _must_supervise(principal)
     if not reason.strip():
-        raise ApiError(422, "reason_required", "请填写列为重点个案的理由")
+        raise Invalid("reason_required", "请填写列为重点个案的理由")
     case = await _case(session, principal, case_id)
     active = await session.scalar(
         select(KeyCase.id).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
     )
     if active:
-        raise ApiError(409, "already_key_case", "该案件已是重点个案")
+        raise Conflict("already_key_case", "该案件已是重点个案")
     flag = KeyCase(
         case_id=case.id, reason=reason.strip(), flagged_by_label=principal.label, flagged_at=now
     )
@@ -364,7 +365,7 @@ async def clear_key_case(
 ) -> KeyCase:
     _must_supervise(principal)
     if not reason.strip():
-        raise ApiError(422, "reason_required", "请填写撤销重点个案的理由")
+        raise Invalid("reason_required", "请填写撤销重点个案的理由")
     case = await _case(session, principal, case_id)
     flag = (
         await session.execute(
@@ -372,7 +373,7 @@ async def clear_key_case(
         )
     ).scalar_one_or_none()
     if flag is None:
-        raise ApiError(409, "not_key_case", "该案件不是重点个案")
+        raise Conflict("not_key_case", "该案件不是重点个案")
     flag.cleared_at, flag.cleared_by_label, flag.clear_reason = now, principal.label, reason.strip()
     session.add(_event(case.id, "key_case_cleared", principal, now, flag.clear_reason))
     return flag
@@ -391,7 +392,7 @@ async def record_minutes(
     """The leadership meeting's minutes and decisions about one key case."""
     _must_supervise(principal)
     if not (meeting.strip() and minutes.strip() and decisions.strip()):
-        raise ApiError(422, "minutes_required", "请填写会议名称、会议纪要和决定事项")
+        raise Invalid("minutes_required", "请填写会议名称、会议纪要和决定事项")
     case = await _case(session, principal, case_id)
     row = KeyCaseMinute(
         case_id=case.id,
@@ -470,7 +471,7 @@ async def add_note(
     like any 督查 order), so nothing required is left as words in a note."""
     _must_supervise(principal)
     if not findings.strip():
-        raise ApiError(422, "findings_required", "请填写督导意见")
+        raise Invalid("findings_required", "请填写督导意见")
     case = await _case(session, principal, case_id)
     made = []
     for action in actions:
@@ -522,7 +523,7 @@ async def case_supervision(
         await session.execute(select(Case).where(Case.id == case_id, case_filter(principal)))
     ).scalar_one_or_none()
     if case is None:
-        raise ApiError(404, "case_not_found", "未找到该案件")
+        raise NotFound("case_not_found", "未找到该案件")
 
     async def rows(model, *where, order=None):
         stmt = select(model).where(model.case_id == case.id, *where)
