@@ -50,3 +50,9 @@ class WorkflowRefused(Conflict):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code, message)
+
+
+class TooLarge(DomainError):
+    """More than the service takes at once (a ledger's rows): split it and send again."""
+
+    status, code, message = 413, "payload_too_large", "提交的内容过大"

@@ -38,6 +38,7 @@ from dispatch.children.matching_service import child_keys, guardian_phones_of_ch
 from dispatch.children.records import GUARDIAN_STATES, child_filter, set_id_number
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
+from workflows.errors import TooLarge
 from workflows.matching import score, thresholds
 from workflows.matching.keys import query_keys
 from workflows.matching.normalize import clean_name
@@ -723,7 +724,7 @@ async def import_file(sessions, principal: Principal, filename: str, content: by
         for values in cells:
             number += 1
             if number > MAX_ROWS + 1:
-                raise ApiError(413, "too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入")
+                raise TooLarge("too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分批导入")
             if not any(v not in (None, "") for v in values):
                 continue
             row = parse_row(number, header, values, jurisdiction)
