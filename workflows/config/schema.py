@@ -299,7 +299,8 @@ class ReferenceConfig(Section):
 
 class Danger(Section):
     keywords: list[str]
-    harmless: list[str] = []
+    # Phrases removed before the keywords are looked for (workflows.triage.keywords).
+    harmless: list[str]
 
 
 class Scope(Section):

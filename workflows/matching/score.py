@@ -290,7 +290,8 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
         return True
     w = _weights()
     need = math.log(floor / (1 - floor)) - _MARGIN
-    total = settings().bias
+    bias = settings().bias
+    total = bias
     if a.id_index and b.id_index:
         total += w["id_same" if a.id_index == b.id_index else "id_differs"]
     age = _age(a, b)
@@ -302,7 +303,7 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
         total += w[age]
     if total + _rest_best(a, b) < need:
         return False
-    total = settings().bias + _address_best()
+    total = bias + _address_best()
     for held in _signals(a, b, name, address=False):
         total += w[held]
     return total >= need
@@ -311,9 +312,10 @@ def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
 def score(a: Profile, b: Profile) -> Match:
     """The logistic of the bias and the signals' weights, with the reasons staff read:
     the labels of the signals that speak for a match, strongest first."""
-    table = settings().signals
+    rules = settings()
+    table = rules.signals
     held = signals(a, b)
-    total = settings().bias + sum(table[s].weight for s in held)
+    total = rules.bias + sum(table[s].weight for s in held)
     positive = sorted(
         (s for s in held if table[s].weight > 0 and table[s].label), key=lambda s: -table[s].weight
     )
