@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from workflows.config import ConfigError, load
+from workflows import config
 
 # What replaces a text the job blanked, so a reader sees why it is empty.
 MARK = "（已按保存期限匿名化）"
@@ -51,22 +51,9 @@ class Periods:
 
 
 def periods() -> Periods:
-    """The deployment's periods; a missing or non-positive value is a ConfigError, since a
-    wrong period deletes data that cannot be brought back."""
-    section = load("retention").get("retention", {})
-    values: dict[str, int] = {}
-    for name in Periods.__dataclass_fields__:
-        value = section.get(name, getattr(Periods, name))
-        lowest, highest = (0, 23) if name == "hour" else (1, 10**6)
-        if not isinstance(value, int) or isinstance(value, bool) or not lowest <= value <= highest:
-            raise ConfigError(
-                f"retention.toml: {name} 必须是 {lowest} 到 {highest} 之间的整数（现为 {value!r}）"
-            )
-        values[name] = value
-    unknown = set(section) - set(values)
-    if unknown:
-        raise ConfigError(f"retention.toml: 未知的设置 {', '.join(sorted(unknown))}")
-    return Periods(**values)
+    """The deployment's periods, checked when the file is read (workflows.config.schema:
+    a wrong period deletes data that cannot be brought back, so it is a ConfigError)."""
+    return Periods(**config.retention().retention.model_dump())
 
 
 def years_before(moment: datetime, years: int) -> datetime:

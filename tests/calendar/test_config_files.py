@@ -91,6 +91,12 @@ def test_a_broken_deployment_file_is_named_in_the_error(fresh_config, monkeypatc
          "partners.toml: [feedback] timeout_seconds: 应为数字（现为 '10s'）"),
         ("places", '"990100" = ["东湖", "东湖市区", "市中心"]', '"990100" = "东湖"',
          "places.toml: [aliases] 990100: 应为列表（现为 '东湖'）"),
+        ("retention", "non_case_days = 365", "non_case_days = 0",
+         "retention.toml: [retention] non_case_days: 应不小于 1（现为 0）"),
+        ("retention", "hour = 3", "hour = true",
+         "retention.toml: [retention] hour: 应为整数（现为 True）"),
+        ("retention", "batch = 1000", "batch = 1000\nbatches = 5",
+         "retention.toml: [retention] batches: 未知的设置（现为 5）"),
     ],
 )
 def test_a_wrong_key_in_a_deployment_file_is_named_with_its_file(

@@ -7,8 +7,8 @@ names; files missing there fall back to the ones shipped here.
 Each file with a model in `workflows.config.schema` is checked against it when read: a wrong
 key stops the service with the file and the key named. Code reads the typed view
 (`risk()`, `channels()`, `casework()`, `supervision()`, `reference()`, `triage()`,
-`matching()`, `partners()`, `places()`); `load(name)` is the file as read (a dict), for the
-files without a model (holidays, retention: they check themselves).
+`matching()`, `partners()`, `places()`, `retention()`); `load(name)` is the file as read (a
+dict), for the file without a model (holidays: it checks itself).
 """
 
 import tomllib
@@ -103,6 +103,10 @@ def partners() -> schema.PartnersConfig:
 
 def places() -> schema.PlacesConfig:
     return typed("places")  # type: ignore[return-value]
+
+
+def retention() -> schema.RetentionConfig:
+    return typed("retention")  # type: ignore[return-value]
 
 
 def path(name: str) -> Path:

@@ -3,8 +3,9 @@ file against its model when it reads it, so a deployment's mistake stops the ser
 file and the key named (`risk.toml: [red] claim: 应为时长，如 30m、4h、7d、3wd（现为 'x'）`),
 and the code reads attributes (`config.risk().timezone`) instead of string keys.
 
-Keys a model does not name are kept (`extra="allow"`), as before; the two files without a model
-here (holidays and retention) check themselves, naming their key, and are read as they are.
+Keys a model does not name are kept (`extra="allow"`), as before, except in retention.toml,
+where a misspelt period would silently keep its default; the one file without a model here,
+holidays.toml (dates per year), checks itself, naming its key.
 """
 
 import re
@@ -12,7 +13,15 @@ from datetime import time
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 _WINDOW = re.compile(r"\s*([1-9]\d*)\s*(m|h|d|wd)\s*")
 
@@ -488,6 +497,32 @@ class PlacesConfig(Section):
     aliases: dict[str, list[str]] = {}
 
 
+# retention.toml ---------------------------------------------------------------------------
+
+Period = Annotated[StrictInt, Field(ge=1, le=10**6)]
+
+
+class RetentionPeriods(BaseModel):
+    """A wrong period deletes data that cannot be brought back: every value a whole number
+    in range, and an unknown key refused (a misspelt one would leave the default in force).
+    The defaults are workflows.retention.Periods'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    non_case_days: Period = 365
+    closed_years_after_adulthood: Period = 5
+    closed_years_without_age: Period = 10
+    sms_body_days: Period = 365
+    recording_days: Period = 180
+    batch: Period = 1000
+    # The scheduler's daily run starts after this local hour.
+    hour: Annotated[StrictInt, Field(ge=0, le=23)] = 3
+
+
+class RetentionConfig(Section):
+    retention: RetentionPeriods = RetentionPeriods()
+
+
 MODELS: dict[str, type[BaseModel]] = {
     "risk": RiskConfig,
     "channels": ChannelsConfig,
@@ -498,6 +533,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "matching": MatchingConfig,
     "partners": PartnersConfig,
     "places": PlacesConfig,
+    "retention": RetentionConfig,
 }
 
 # What a value should have been, in the operator's language (pydantic's error types).
@@ -522,6 +558,7 @@ _EXPECTED = {
     "less_than_equal": "应不大于 {le}",
     "too_short": "不能为空",
     "too_long": "项数过多",
+    "extra_forbidden": "未知的设置",
 }
 
 
