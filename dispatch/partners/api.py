@@ -4,11 +4,11 @@ retry by hand, and the forwards' figures (the operations: `dispatch.partners.ser
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from channels.web import in_transaction, sessions
-from db.columns import CASE_ID_MAX
+from channels.web import sessions
 from db.engine import transaction
+from dispatch.common.endpoints import CaseFilter, RowId, acting
 from dispatch.partners import service
 from dispatch.partners.service import (
     FIRST,
@@ -20,13 +20,12 @@ from dispatch.partners.service import (
     PartnerLines,
     Source,
 )
-from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import PARTNER_MANAGE, PARTNER_READ, requires
 
 router = APIRouter(prefix="/api/v1", tags=["forwards"])
 READERS = requires(PARTNER_READ)
-MANAGERS = requires(PARTNER_MANAGE)
-MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Readers = acting(READERS)
+Managers = acting(requires(PARTNER_MANAGE))
 
 
 @router.get("/partners", response_model=PartnerLines, dependencies=[Depends(READERS)])
@@ -38,43 +37,29 @@ async def partner_lines(request: Request) -> PartnerLines:
 
 @router.get("/partners/messages", response_model=MessageList)
 async def partner_messages(
-    request: Request,
-    principal: Annotated[Principal, Depends(READERS)],
+    caller: Readers,
     source: Annotated[Source | None, Query()] = None,
     state: Annotated[DeliveryState, Query()] = "all",
-    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
+    case_id: CaseFilter = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> MessageList:
     """Status messages, newest first, with their delivery state."""
-    return await in_transaction(
-        request, service.partner_messages, principal=principal, source=source, state=state,
-        case_id=case_id, limit=limit
+    return await caller.run(
+        service.partner_messages, source=source, state=state, case_id=case_id, limit=limit
     )
 
 
 @router.get("/partners/messages/{message_id}", response_model=MessageDetail)
-async def partner_message(
-    request: Request,
-    message_id: MessageId,
-    principal: Annotated[Principal, Depends(READERS)],
-) -> MessageDetail:
+async def partner_message(message_id: RowId, caller: Readers) -> MessageDetail:
     """One message with every attempt to deliver it."""
-    return await in_transaction(
-        request, service.partner_message, principal=principal, message_id=message_id
-    )
+    return await caller.run(service.partner_message, message_id=message_id)
 
 
 @router.post("/partners/messages/{message_id}/retry", status_code=202)
-async def retry_message(
-    request: Request,
-    message_id: MessageId,
-    principal: Annotated[Principal, Depends(MANAGERS)],
-) -> dict[str, bool]:
+async def retry_message(message_id: RowId, caller: Managers) -> dict[str, bool]:
     """Try the partner's line again now, without waiting out the backoff (after the partner
     says it is back, say). Order is kept: the line restarts from its head."""
-    return await in_transaction(
-        request, service.retry_message, principal=principal, message_id=message_id
-    )
+    return await caller.run(service.retry_message, message_id=message_id)
 
 
 @router.get("/forwards/stats", response_model=ForwardStats, dependencies=[Depends(READERS)])

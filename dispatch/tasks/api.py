@@ -4,19 +4,17 @@ of `dispatch.tasks.service` (the console's pages run the same ones)."""
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from channels.web import in_transaction, json_only
-from dispatch.staff.auth import Principal, require, require_center
+from dispatch.common.endpoints import JsonBody, Limit, acting
+from dispatch.staff.auth import require, require_center
 from dispatch.tasks import service
 from dispatch.tasks.service import TaskIn, TaskList, TaskOut
 
 router = APIRouter(tags=["tasks"])
-VIEWERS = require("operator", "caseworker", "supervisor", "liaison")
-CASEWORK = require_center("caseworker", "supervisor")
-# After the caller's check: a stranger learns 401, not what the endpoint expects.
-JsonBody = Annotated[None, Depends(json_only)]
+Viewers = acting(require("operator", "caseworker", "supervisor", "liaison"))
+Casework = acting(require_center("caseworker", "supervisor"))
 
 
 class OutcomeIn(BaseModel):
@@ -29,58 +27,26 @@ class ReasonIn(BaseModel):
 
 @router.get("/api/v1/tasks", response_model=TaskList)
 async def list_tasks(
-    request: Request,
-    principal: Annotated[Principal, Depends(VIEWERS)],
+    caller: Viewers,
     status: Literal["open", "done", "cancelled"] | None = None,
     case_id: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
 ) -> TaskList:
     """The tasks the caller may see: open ones most urgent first."""
-    return await in_transaction(
-        request, service.task_list, principal=principal, status=status, case_id=case_id,
-        limit=limit,
-    )
+    return await caller.run(service.task_list, status=status, case_id=case_id, limit=limit)
 
 
-@router.post(
-    "/api/v1/cases/{case_id}/tasks",
-    response_model=TaskOut,
-    status_code=201,
-)
-async def add_task(
-    request: Request,
-    case_id: int,
-    body: TaskIn,
-    principal: Annotated[Principal, Depends(CASEWORK)],
-    _json: JsonBody,
-) -> TaskOut:
+@router.post("/api/v1/cases/{case_id}/tasks", response_model=TaskOut, status_code=201)
+async def add_task(case_id: int, body: TaskIn, caller: Casework, _json: JsonBody) -> TaskOut:
     """A task the center sets by hand on a case it may see."""
-    return await in_transaction(
-        request, service.add_task, principal=principal, case_id=case_id, body=body
-    )
+    return await caller.run(service.add_task, case_id=case_id, body=body)
 
 
 @router.post("/api/v1/tasks/{task_id}/complete", response_model=TaskOut)
-async def complete(
-    request: Request,
-    task_id: int,
-    body: OutcomeIn,
-    principal: Annotated[Principal, Depends(VIEWERS)],
-    _json: JsonBody,
-) -> TaskOut:
-    return await in_transaction(
-        request, service.complete, principal=principal, task_id=task_id, outcome=body.outcome
-    )
+async def complete(task_id: int, body: OutcomeIn, caller: Viewers, _json: JsonBody) -> TaskOut:
+    return await caller.run(service.complete, task_id=task_id, outcome=body.outcome)
 
 
 @router.post("/api/v1/tasks/{task_id}/cancel", response_model=TaskOut)
-async def cancel(
-    request: Request,
-    task_id: int,
-    body: ReasonIn,
-    principal: Annotated[Principal, Depends(CASEWORK)],
-    _json: JsonBody,
-) -> TaskOut:
-    return await in_transaction(
-        request, service.cancel, principal=principal, task_id=task_id, reason=body.reason
-    )
+async def cancel(task_id: int, body: ReasonIn, caller: Casework, _json: JsonBody) -> TaskOut:
+    return await caller.run(service.cancel, task_id=task_id, reason=body.reason)

@@ -11,7 +11,7 @@ and by the city center."""
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
@@ -19,8 +19,8 @@ from channels.callers import caller_number
 from channels.web import json_only, sessions
 from db import clock
 from db.telephony import CallerBlock, VoiceCall
+from dispatch.common.endpoints import RowId, acting
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CALLER_BLOCK, requires
 from dispatch.staff.scope import is_root
 from dispatch.telephony.scope import block_filter, via_case
@@ -29,7 +29,7 @@ from workflows.errors import Forbidden, Invalid, NotFound
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
-SUPERVISOR = requires(CALLER_BLOCK)
+Supervisor = acting(requires(CALLER_BLOCK))
 
 
 class BlockIn(BaseModel):
@@ -82,12 +82,11 @@ def _out(block: CallerBlock) -> BlockOut:
 
 
 @router.post("", status_code=201, response_model=BlockOut, dependencies=[Depends(json_only)])
-async def block_caller(
-    request: Request, body: BlockIn, principal: Annotated[Principal, Depends(SUPERVISOR)]
-) -> BlockOut:
+async def block_caller(body: BlockIn, caller: Supervisor) -> BlockOut:
     """422 beyond the deployment's longest block (`max_block_hours`); 404 for an unknown
     call or one outside the supervisor's scope, 422 for a call whose number was withheld;
     403 for a number typed in by anyone but the city center."""
+    request, principal = caller.request, caller.principal
     if (body.phone is None) == (body.call_sid is None):
         raise Invalid("phone_or_call_sid", "请提供要屏蔽的号码或来电编号（二选一）")
     if body.phone is not None and not is_root(principal):
@@ -130,10 +129,9 @@ async def block_caller(
 
 
 @router.get("", response_model=BlockList)
-async def list_blocks(
-    request: Request, principal: Annotated[Principal, Depends(SUPERVISOR)]
-) -> BlockList:
+async def list_blocks(caller: Supervisor) -> BlockList:
     """Blocks in force now, of those the supervisor may manage."""
+    request, principal = caller.request, caller.principal
     async with sessions(request)() as session, session.begin():
         blocks = (
             (
@@ -155,12 +153,9 @@ async def list_blocks(
 
 
 @router.delete("/{block_id}", response_model=BlockOut)
-async def lift_block(
-    request: Request,
-    block_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    principal: Annotated[Principal, Depends(SUPERVISOR)],
-) -> BlockOut:
+async def lift_block(block_id: RowId, caller: Supervisor) -> BlockOut:
     """404 for a block the supervisor may not manage, as for one that does not exist."""
+    request, principal = caller.request, caller.principal
     async with sessions(request)() as session, session.begin():
         block = (
             await session.execute(

@@ -5,14 +5,15 @@ back.
 The list shows numbers masked; opening one task shows the number to dial, and is audited.
 """
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends
 
-from channels.web import in_transaction, json_only, sessions
+from channels.web import json_only, sessions
 from db import clock
 from db.telephony import VoiceCallback
 from db.timeline import case_event
+from dispatch.common.endpoints import Limit, RowId, acting
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
@@ -29,21 +30,15 @@ from dispatch.telephony.callbacks_service import (
 from workflows.errors import Conflict, NotFound
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
-CENTER_STAFF = requires(CASE_DESK)
-CallbackId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CenterStaff = acting(requires(CASE_DESK))
 
 
 @router.get("", response_model=CallbackList)
 async def list_callbacks(
-    request: Request,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
-    status: Literal["pending", "done"] = "pending",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    caller: CenterStaff, status: Literal["pending", "done"] = "pending", limit: Limit = 50
 ) -> CallbackList:
     """Pending: emergency callers first, then by due time. Done: most recent first."""
-    return await in_transaction(
-        request, callbacks_service.list_callbacks, principal=principal, status=status, limit=limit
-    )
+    return await caller.run(callbacks_service.list_callbacks, status=status, limit=limit)
 
 
 async def _load(session, principal: Principal, callback_id: int, *, lock: bool = False):
@@ -55,12 +50,9 @@ async def _load(session, principal: Principal, callback_id: int, *, lock: bool =
 
 
 @router.get("/{callback_id}", response_model=CallbackDetail)
-async def get_callback(
-    request: Request,
-    callback_id: CallbackId,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
-) -> CallbackDetail:
+async def get_callback(callback_id: RowId, caller: CenterStaff) -> CallbackDetail:
     """One task, with the number to dial."""
+    request, principal = caller.request, caller.principal
     async with sessions(request)() as session, session.begin():
         task, call_sid = await _load(session, principal, callback_id)
         audit(session, principal, "callback.read", "call", task.call_id, request)
@@ -70,13 +62,9 @@ async def get_callback(
 @router.post(
     "/{callback_id}/attempts", response_model=CallbackOut, dependencies=[Depends(json_only)]
 )
-async def record_attempt(
-    request: Request,
-    callback_id: CallbackId,
-    body: AttemptIn,
-    principal: Annotated[Principal, Depends(CENTER_STAFF)],
-) -> CallbackOut:
+async def record_attempt(callback_id: RowId, body: AttemptIn, caller: CenterStaff) -> CallbackOut:
     """An operator called back. 409 once the task is done."""
+    request, principal = caller.request, caller.principal
     now = clock.now()
     async with sessions(request)() as session, session.begin():
         task, call_sid = await _load(session, principal, callback_id, lock=True)

@@ -6,16 +6,13 @@ Center staff only, scoped through the call's case, audited (the operations:
 the call, never by a number in a URL.
 """
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from channels.voice.recordings import fetch_recording
-from channels.web import in_transaction, json_only, sessions
-from db.columns import CASE_ID_MAX
+from channels.web import json_only, sessions
 from db.engine import transaction
-from dispatch.staff.auth import Principal
+from dispatch.common.endpoints import BeforeId, CaseFilter, Limit, acting
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import calls_service
 from dispatch.telephony.calls_service import (
@@ -30,38 +27,30 @@ from dispatch.telephony.params import CallSid
 from workflows.cases.intake import ReportIn
 
 router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
-CENTER_STAFF = requires(CASE_DESK)
-Staff = Annotated[Principal, Depends(CENTER_STAFF)]
+Staff = acting(requires(CASE_DESK))
 
 
 @router.get("/queue", response_model=QueueView)
-async def queue_view(request: Request, principal: Staff) -> QueueView:
+async def queue_view(caller: Staff) -> QueueView:
     """Callers waiting now, the emergency queue first: what the console shows and serves.
     Not audited: the console polls it, and it holds no case data (numbers masked)."""
-    async with transaction(sessions(request)) as session:
-        return await calls_service.queue_view(session=session, principal=principal)
+    async with transaction(sessions(caller.request)) as session:
+        return await calls_service.queue_view(session=session, principal=caller.principal)
 
 
 @router.get("/calls", response_model=CallList)
 async def list_calls(
-    request: Request,
-    principal: Staff,
-    case_id: Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    caller: Staff, case_id: CaseFilter = None, limit: Limit = 50, before_id: BeforeId = None
 ) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    return await in_transaction(
-        request, calls_service.list_calls, principal=principal, case_id=case_id, limit=limit,
-        before_id=before_id
+    return await caller.run(
+        calls_service.list_calls, case_id=case_id, limit=limit, before_id=before_id
     )
 
 
 @router.get("/calls/{call_sid}", response_model=CallDetail)
-async def get_call(request: Request, call_sid: CallSid, principal: Staff) -> CallDetail:
-    return await in_transaction(
-        request, calls_service.get_call, principal=principal, call_sid=call_sid
-    )
+async def get_call(call_sid: CallSid, caller: Staff) -> CallDetail:
+    return await caller.run(calls_service.get_call, call_sid=call_sid)
 
 
 @router.get(
@@ -69,12 +58,10 @@ async def get_call(request: Request, call_sid: CallSid, principal: Staff) -> Cal
     response_class=Response,
     responses={200: {"description": "MP3", "content": {"audio/mpeg": {}}}},
 )
-async def call_recording(request: Request, call_sid: CallSid, principal: Staff) -> Response:
+async def call_recording(call_sid: CallSid, caller: Staff) -> Response:
     """The voicemail's audio, fetched from Twilio for the console (not stored here)."""
-    url = await in_transaction(
-        request, calls_service.recording_url, principal=principal, call_sid=call_sid
-    )
-    audio = await fetch_recording(request.app.state.runtime.settings, url)
+    url = await caller.run(calls_service.recording_url, call_sid=call_sid)
+    audio = await fetch_recording(caller.request.app.state.runtime.settings, url)
     return Response(audio, media_type="audio/mpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -84,29 +71,19 @@ async def call_recording(request: Request, call_sid: CallSid, principal: Staff) 
     response_model=CallReport,
     dependencies=[Depends(json_only)],
 )
-async def report_during_call(
-    request: Request, call_sid: CallSid, body: ReportIn, principal: Staff
-) -> CallReport:
+async def report_during_call(call_sid: CallSid, body: ReportIn, caller: Staff) -> CallReport:
     """The report an operator registers while on the call (the web form's fields), linked
     to the CallSid. One per call: posting again returns the same report (`duplicate`)."""
-    return await in_transaction(
-        request, calls_service.report_during_call, principal=principal, call_sid=call_sid, body=body
-    )
+    return await caller.run(calls_service.report_during_call, call_sid=call_sid, body=body)
 
 
 @router.post("/calls/{call_sid}/link", response_model=CallDetail, dependencies=[Depends(json_only)])
-async def link_call(
-    request: Request, call_sid: CallSid, body: LinkIn, principal: Staff
-) -> CallDetail:
+async def link_call(call_sid: CallSid, body: LinkIn, caller: Staff) -> CallDetail:
     """The call is about a case that already exists (a repeat caller): link it there."""
-    return await in_transaction(
-        request, calls_service.link_call, principal=principal, call_sid=call_sid, body=body
-    )
+    return await caller.run(calls_service.link_call, call_sid=call_sid, body=body)
 
 
 @router.get("/calls/{call_sid}/caller", response_model=CallerProfile)
-async def caller_profile(request: Request, call_sid: CallSid, principal: Staff) -> CallerProfile:
+async def caller_profile(call_sid: CallSid, caller: Staff) -> CallerProfile:
     """What the hotline knows of this call's number: earlier calls, texts and reports."""
-    return await in_transaction(
-        request, calls_service.caller_profile, principal=principal, call_sid=call_sid
-    )
+    return await caller.run(calls_service.caller_profile, call_sid=call_sid)

@@ -1,0 +1,1 @@
+"""Pieces the domain packages of dispatch share: one endpoint preamble, one row-to-view copy."""
