@@ -26,7 +26,7 @@ from dispatch.cases.access import load_case
 from dispatch.children.matching_service import refresh_keys
 from dispatch.referrals.routing import Target, plan_routes
 from dispatch.referrals.service import OPEN, create_referrals
-from dispatch.staff.audit import audit
+from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
 from workflows.cases.intake import ChildIn
@@ -100,22 +100,17 @@ async def correct_case(
     # The timeline is shown to departments: child details appear only as field names.
     shown_before = {k: v for k, v in before.items() if k != "child"}
     shown_after = {k: v for k, v in after.items() if k != "child"}
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="corrected",
-            actor=principal.label,
-            actor_id=principal.id,
-            reason=fix.reason,
-            data={
-                "before": shown_before,
-                "after": shown_after,
-                "child": child_fields,
-                "referrals_created": outcome.created,
-                "referrals_withdrawn": outcome.withdrawn,
-            },
-            created_at=now,
-        )
+    add_case_event(
+        session, principal, case.id, "corrected",
+        reason=fix.reason,
+        data={
+            "before": shown_before,
+            "after": shown_after,
+            "child": child_fields,
+            "referrals_created": outcome.created,
+            "referrals_withdrawn": outcome.withdrawn,
+        },
+        created_at=now,
     )
     if report is not None:
         await _keep_example(session, case, report, fix.reason, principal)

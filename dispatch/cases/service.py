@@ -26,7 +26,7 @@ from dispatch.children.records import follow_case_merge
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
-from dispatch.staff.audit import audit
+from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
 from dispatch.staff.scope import case_event_filter, case_filter, referral_filter, sees_reporter
@@ -487,19 +487,14 @@ async def apply_assessment(
         "assessed_by": principal.username,
     }
     case.updated_at = now
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="assessment",
-            actor=principal.label,
-            actor_id=principal.id,
-            created_at=now,
-            data={
-                "risk_before": before,
-                "risk_after": level,
-                "needs": assessment.get("needs") or [],
-            },
-        )
+    add_case_event(
+        session, principal, case.id, "assessment",
+        created_at=now,
+        data={
+            "risk_before": before,
+            "risk_after": level,
+            "needs": assessment.get("needs") or [],
+        },
     )
     open_refs = (
         (
@@ -579,15 +574,10 @@ async def record_visit(
         case.risk_level = body.risk_after
     case.updated_at = now
     await session.flush()
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="visit",
-            actor=principal.label,
-            actor_id=principal.id,
-            created_at=now,
-            data={"visit_id": visit.id, "risk_before": before, "risk_after": visit.risk_after},
-        )
+    add_case_event(
+        session, principal, case.id, "visit",
+        created_at=now,
+        data={"visit_id": visit.id, "risk_before": before, "risk_after": visit.risk_after},
     )
     next_visit = None
     if case.state == "following_up":

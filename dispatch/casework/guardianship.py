@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import GuardianIntervention, Placement
 from db.models import Case
-from db.timeline import case_event
+from dispatch.staff.audit import add_case_event
 from dispatch.staff.auth import Principal
 from workflows.casework.guardianship import check_placement, check_step, placement_kinds
 from workflows.errors import Invalid, WorkflowRefused
@@ -58,16 +58,11 @@ async def add_placement(
     )
     session.add(row)
     await session.flush()
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="placement",
-            actor=principal.label,
-            actor_id=principal.id,
-            reason=f"{placement_kinds()[kind]}：{row.body}",
-            data={"placement_id": row.id, "kind": kind},
-            created_at=now,
-        )
+    add_case_event(
+        session, principal, case.id, "placement",
+        reason=f"{placement_kinds()[kind]}：{row.body}",
+        data={"placement_id": row.id, "kind": kind},
+        created_at=now,
     )
     return row
 
@@ -110,16 +105,11 @@ async def add_intervention(
     session.add(row)
     await session.flush()
     dept = department_labels()[department]
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="guardian_intervention",
-            actor=principal.label,
-            actor_id=principal.id,
-            reason=f"监护干预：{found.label}（{dept}）",
-            data={"intervention_id": row.id, "step": step},
-            created_at=now,
-        )
+    add_case_event(
+        session, principal, case.id, "guardian_intervention",
+        reason=f"监护干预：{found.label}（{dept}）",
+        data={"intervention_id": row.id, "step": step},
+        created_at=now,
     )
     return row
 

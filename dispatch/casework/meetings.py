@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import CaseMeeting, Task
 from db.models import Case, Referral
-from db.timeline import case_event
 from dispatch.console.conferences import MIN_DEPARTMENTS, ConferenceIn, record_conference
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE
+from dispatch.staff.audit import add_case_event
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
 from dispatch.staff.scope import case_filter, in_subtree
@@ -89,20 +89,15 @@ async def schedule(
     session.add(meeting)
     await session.flush()
     labels = department_labels()
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="conference_scheduled",
-            actor=principal.label,
-            actor_id=principal.id,
-            created_at=now,
-            reason=f"召开个案会商，邀请{'、'.join(labels[d] for d in chosen)}",
-            data={
-                "meeting_id": meeting.id,
-                "departments": chosen,
-                "scheduled_at": scheduled_at.isoformat(),
-            },
-        )
+    add_case_event(
+        session, principal, case.id, "conference_scheduled",
+        created_at=now,
+        reason=f"召开个案会商，邀请{'、'.join(labels[d] for d in chosen)}",
+        data={
+            "meeting_id": meeting.id,
+            "departments": chosen,
+            "scheduled_at": scheduled_at.isoformat(),
+        },
     )
     local = scheduled_at.astimezone(_tz()).strftime("%m月%d日%H:%M")
     for dept in chosen:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import CaseAssignment
 from db.models import AppUser, Case, Jurisdiction, Visit
-from db.timeline import case_event
+from dispatch.staff.audit import add_case_event
 from dispatch.staff.auth import AREA_ROLES, CENTER_DEPARTMENT, Principal
 from dispatch.staff.notifications import notify, supervisors
 from dispatch.staff.scope import case_filter
@@ -97,20 +97,15 @@ async def assign(
     )
     previous = await session.get(AppUser, before) if before else None
     verb = "更换" if before else "指派"
-    session.add(
-        case_event(
-            case_id=case.id,
-            event=f"{kind}_{'changed' if before else 'assigned'}",
-            actor=principal.label,
-            actor_id=principal.id,
-            reason=reason or f"{verb}{KIND_LABELS[kind]}",
-            data={
-                "kind": kind,
-                "user": user.username,
-                "previous": previous.username if previous else None,
-            },
-            created_at=now,
-        )
+    add_case_event(
+        session, principal, case.id, f"{kind}_{'changed' if before else 'assigned'}",
+        reason=reason or f"{verb}{KIND_LABELS[kind]}",
+        data={
+            "kind": kind,
+            "user": user.username,
+            "previous": previous.username if previous else None,
+        },
+        created_at=now,
     )
     await notify(
         session,

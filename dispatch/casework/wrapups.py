@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import CallWrapup
 from db.telephony import VoiceCall
-from db.timeline import case_event
+from dispatch.staff.audit import add_case_event
 from dispatch.staff.auth import Principal
 from workflows import config
 from workflows.errors import Conflict, Invalid
@@ -54,16 +54,11 @@ async def wrap_up(
     )
     session.add(row)
     if call.case_id is not None:
-        session.add(
-            case_event(
-                case_id=call.case_id,
-                event="call_wrapup",
-                actor=principal.label,
-                actor_id=principal.id,
-                reason=f"来电小结：{types[kind]}",
-                data={"call_id": call.id, "type": kind},
-                created_at=now,
-            )
+        add_case_event(
+            session, principal, call.case_id, "call_wrapup",
+            reason=f"来电小结：{types[kind]}",
+            data={"call_id": call.id, "type": kind},
+            created_at=now,
         )
     return row
 

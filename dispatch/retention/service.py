@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import clock
 from db.models import Case
-from db.timeline import case_event
 from dispatch.cases.access import load_case
-from dispatch.staff.audit import audit
+from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import LEGAL_HOLD
 from workflows.errors import Conflict, Forbidden, Invalid
@@ -68,10 +67,8 @@ def _record(
     """The placing or lifting just done to `case`, on its timeline (with the reason) and in
     the audit log (codes only)."""
     held = case.legal_hold_at is not None
-    session.add(case_event(
-        case_id=case.id, event="legal_hold_placed" if held else "legal_hold_lifted",
-        actor=principal.label, actor_id=principal.id, reason=reason, created_at=now,
-    ))
+    event = "legal_hold_placed" if held else "legal_hold_lifted"
+    add_case_event(session, principal, case.id, event, reason=reason, created_at=now)
     action = "case.legal_hold" if held else "case.legal_hold_lift"
     audit(session, principal, action, "case", case.id, detail={"held": held}, ip=ip)
     return _out(case)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.web import client_ip
 from db.models import AuditLog
+from db.timeline import case_event
 from dispatch.staff.auth import Principal
 
 
@@ -33,6 +34,18 @@ def audit(
             object_id=None if object_id is None else str(object_id),
             ip=client_ip(request) if request else ip,
             detail=detail,
+        )
+    )
+
+
+def add_case_event(
+    session: AsyncSession, principal: Principal, case_id: int, event: str, /, **fields: Any
+) -> None:
+    """Add to the caller's transaction a timeline event `principal` made: their label and id
+    as its actor, the rest (`reason`, `data`, `created_at`…) as `case_event` takes them."""
+    session.add(
+        case_event(
+            case_id=case_id, event=event, actor=principal.label, actor_id=principal.id, **fields
         )
     )
 

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Depends
 from channels.web import json_only, sessions
 from db import clock
 from db.telephony import VoiceCallback
-from db.timeline import case_event
 from dispatch.common.endpoints import Limit, RowId, acting
-from dispatch.staff.audit import audit
+from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import callbacks_service
@@ -75,16 +74,14 @@ async def record_attempt(callback_id: RowId, body: AttemptIn, caller: CenterStaf
         if body.outcome != "no_answer":
             task.status, task.done_at, task.done_by = "done", now, principal.id
         if task.case_id is not None:
-            session.add(
-                case_event(
-                    case_id=task.case_id,
-                    event="callback_attempt",
-                    actor=principal.label,
-                    actor_id=principal.id,
-                    reason=OUTCOME_LABELS[body.outcome],
-                    data={"callback_id": task.id, "outcome": body.outcome},
-                    created_at=now,
-                )
+            add_case_event(
+                session,
+                principal,
+                task.case_id,
+                "callback_attempt",
+                reason=OUTCOME_LABELS[body.outcome],
+                data={"callback_id": task.id, "outcome": body.outcome},
+                created_at=now,
             )
         audit(
             session,
