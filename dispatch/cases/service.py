@@ -9,7 +9,7 @@ closing), and records the case event, audit row and outbox rows together.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import delete, func, select
@@ -23,6 +23,7 @@ from dispatch.cases.access import load_case
 from dispatch.casework.owners import holders_of
 from dispatch.casework.reporter_notice import tell_reporters
 from dispatch.children.records import follow_case_merge
+from dispatch.common.views import from_row
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
@@ -254,25 +255,18 @@ async def _referrals(
     return out
 
 
-def _summary(
-    case: Case, referrals: list[ReferralBrief], held: Any = None
-) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "state": case.state,
-        "risk_level": case.risk_level,
-        "categories": case.categories,
-        "emergency": case.emergency,
-        "mandatory": case.mandatory,
-        "jurisdiction": case.jurisdiction_code,
-        "not_a_case": case.not_a_case,
-        "predicted_risk": case.predicted_risk,
-        "created_at": case.created_at,
-        "updated_at": case.updated_at,
-        "referrals": referrals,
-        "owner": held.owner if held else None,
-        "pairing": held.pairing if held else None,
-    }
+Shown = TypeVar("Shown", bound=CaseSummary)
+
+
+def _shown(
+    view: type[Shown], case: Case, referrals: list[ReferralBrief], held: Any = None,
+    **values: Any,
+) -> Shown:
+    """The case as `view` (a CaseSummary) shows it: its referrals and holders with it."""
+    return from_row(
+        view, case, jurisdiction=case.jurisdiction_code, referrals=referrals,
+        owner=held.owner if held else None, pairing=held.pairing if held else None, **values,
+    )
 
 
 async def list_cases(
@@ -294,7 +288,7 @@ async def list_cases(
     held = await holders_of(session, [c.id for c in cases])
     audit(session, principal, "case.list", "case", None,
           detail={"count": len(cases), "state": state}, ip=ip)
-    items = [CaseSummary(**_summary(c, refs[c.id], held.get(c.id))) for c in cases]
+    items = [_shown(CaseSummary, c, refs[c.id], held.get(c.id)) for c in cases]
     return CaseList(items=items, next_before_id=next_before_id(items, limit))
 
 
@@ -331,46 +325,19 @@ async def get_case(
     visits = await _of_case(session, Visit, case.id)
     audit(session, principal, "case.read", "case", case.id,
           detail={"reporter_shown": sees_reporter(principal)}, ip=ip)
-    return CaseDetail(
-        **_summary(case, refs[case.id], held),
-        assessment=case.assessment,
-        merged_into_id=case.merged_into_id,
-        timeline=[
-            TimelineEntry(
-                at=e.created_at,
-                event=e.event,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                actor=e.actor,
-                reason=e.reason,
-                data=e.data,
-            )
-            for e in events
-        ],
+    return _shown(
+        CaseDetail, case, refs[case.id], held,
+        timeline=[from_row(TimelineEntry, e, at=e.created_at) for e in events],
         visits=[
-            VisitView(
-                id=v.id,
-                due_at=v.due_at,
-                visited_at=v.visited_at,
-                findings=v.findings,
-                risk_before=v.risk_before,
-                risk_after=v.risk_after,
+            from_row(
+                VisitView, v,
                 overdue=v.visited_at is None and v.due_at is not None and v.due_at < now,
             )
             for v in visits
         ],
         reports=[
-            ReportView(
-                id=r.id,
-                channel=r.channel,
-                received_at=r.created_at,
-                description=r.description,
-                situations=r.situations,
-                child=r.child,
-                address=r.address,
-                in_danger_now=r.in_danger_now,
-                reporter=_reporter_view(r, principal),
-                judgement=r.judgement,
+            from_row(
+                ReportView, r, received_at=r.created_at, reporter=_reporter_view(r, principal)
             )
             for r in reports
         ],

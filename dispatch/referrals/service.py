@@ -16,6 +16,7 @@ from db import clock
 from db.models import Case, CaseEvent, Referral
 from db.timeline import case_event
 from dispatch.cases.access import load_case
+from dispatch.common.views import from_row
 from dispatch.referrals.claims import Claimant, claim
 from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
 from dispatch.referrals.routing import Target, plan_routes_for
@@ -360,24 +361,8 @@ def _after(cursor: str) -> Any:
 
 
 def _out(r: Referral) -> ReferralOut:
-    return ReferralOut(
-        id=r.id,
-        case_id=r.case_id,
-        department=r.department_code,
-        office_id=r.office_id,
-        jurisdiction=r.jurisdiction_code,
-        role=r.role,
-        status=r.status,
-        claimed_by=r.claimed_by,
-        claim_due_at=r.claim_due_at,
-        action_due_at=r.action_due_at,
-        plan_due_at=r.plan_due_at,
-        escalation=r.escalation,
-        outcome=r.outcome,
-        return_reason=r.return_reason,
-        withdraw_reason=r.withdraw_reason,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
+    return from_row(
+        ReferralOut, r, department=r.department_code, jurisdiction=r.jurisdiction_code
     )
 
 

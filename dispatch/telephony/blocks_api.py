@@ -20,6 +20,7 @@ from channels.web import json_only, sessions
 from db import clock
 from db.telephony import CallerBlock, VoiceCall
 from dispatch.common.endpoints import RowId, acting
+from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.permissions import CALLER_BLOCK, requires
 from dispatch.staff.scope import is_root
@@ -69,14 +70,10 @@ class BlockList(BaseModel):
 
 
 def _out(block: CallerBlock) -> BlockOut:
-    return BlockOut(
-        id=block.id,
+    return from_row(
+        BlockOut,
+        block,
         phone=mask_phone(block.phone),
-        reason=block.reason,
-        created_by=block.created_by,
-        created_at=block.created_at,
-        expires_at=block.expires_at,
-        lifted_at=block.lifted_at,
         active=block.lifted_at is None and block.expires_at > clock.now(),
     )
 

@@ -6,7 +6,7 @@ masked. The JSON API and the console pages both call these; they know no HTTP.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -21,6 +21,7 @@ from db.models import Case, Report
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall
 from dispatch.cases.access import load_case
+from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
@@ -106,35 +107,19 @@ class CallerProfile(BaseModel):
     reports: list[EarlierReport]
 
 
-def _summary(call: VoiceCall) -> dict:
-    return {
-        "id": call.id,
-        "call_sid": call.call_sid,
-        "phone": mask_phone(call.phone),
-        "status": call.status,
-        "route": call.route,
-        "menu_choice": call.menu_choice,
-        "queue": call.queue,
-        "enqueued_at": call.enqueued_at,
-        "answered_at": call.answered_at,
-        "queue_result": call.queue_result,
-        "queue_seconds": call.queue_seconds,
-        "duration_seconds": call.duration_seconds,
-        "created_at": call.created_at,
-        "ended_at": call.ended_at,
-        "case_id": call.case_id,
-        "report_id": call.report_id,
-        "has_recording": call.recording_sid is not None,
-    }
+Shown = TypeVar("Shown", bound=CallSummary)
+
+
+def _shown(view: type[Shown], call: VoiceCall, **values: Any) -> Shown:
+    """The call as `view` (a CallSummary) shows it: the number masked, the rest as stored."""
+    return from_row(
+        view, call, phone=mask_phone(call.phone), has_recording=call.recording_sid is not None,
+        **values,
+    )
 
 
 def _detail(call: VoiceCall) -> CallDetail:
-    return CallDetail(
-        **_summary(call),
-        recording_sid=call.recording_sid,
-        recording_url=call.recording_url,
-        recording_seconds=call.recording_seconds,
-    )
+    return _shown(CallDetail, call)
 
 
 async def load_call(session, principal: Principal, call_sid: str, *, lock: bool = False):
@@ -161,8 +146,8 @@ async def queue_view(*, session: AsyncSession, principal: Principal) -> QueueVie
         serve_first=first,
         waiting_by_queue=counts,
         items=[
-            WaitingCall(
-                **_summary(c), waited_seconds=max(0, int((now - c.enqueued_at).total_seconds()))
+            _shown(
+                WaitingCall, c, waited_seconds=max(0, int((now - c.enqueued_at).total_seconds()))
             )
             for c in shown
         ],
@@ -185,7 +170,7 @@ async def list_calls(
     stmt = newest_first(stmt, VoiceCall.id, limit=limit, before_id=before_id)
     calls = (await session.execute(stmt)).scalars().all()
     audit(session, principal, "call.list", "call", None, detail={"count": len(calls)}, ip=ip)
-    items = [CallSummary(**_summary(c)) for c in calls]
+    items = [_shown(CallSummary, c) for c in calls]
     return CallList(items=items, next_before_id=next_before_id(items, limit))
 
 

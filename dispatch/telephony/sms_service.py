@@ -17,6 +17,7 @@ from db import clock
 from db.models import Case
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsMessage, SmsOptOut, SmsThread
+from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
@@ -93,19 +94,7 @@ def _summary(thread: SmsThread, state: str, opted_out: bool, count: int) -> dict
 
 
 def _message(m: SmsMessage) -> MessageOut:
-    return MessageOut(
-        id=m.id,
-        direction=m.direction,
-        kind=m.kind,
-        body=m.body,
-        media=m.media,
-        status=m.status,
-        error=m.error,
-        auto_reply=m.reply,
-        author_id=m.author_id,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-    )
+    return from_row(MessageOut, m, auto_reply=m.reply)
 
 
 async def list_threads(
