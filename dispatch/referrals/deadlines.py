@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Referral, Visit
 from db.timeline import case_event
+from dispatch.common.sweeps import due_with_case
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from workflows.reference import department_labels
 from workflows.referrals.deadlines import deadline_points, levels, parse_window, policy
@@ -179,16 +180,7 @@ async def _release_idle_claim(
 
 async def sweep_referrals(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Act on every referral whose next check has come; returns how many were looked at."""
-    rows = (
-        await session.execute(
-            select(Referral, Case)
-            .join(Case, Case.id == Referral.case_id)
-            .where(Referral.next_check_at <= now)
-            .order_by(Referral.next_check_at)
-            .limit(limit)
-            .with_for_update(of=Referral, skip_locked=True)
-        )
-    ).all()
+    rows = await due_with_case(session, Referral, now, limit)
     for referral, case in rows:
         risk = effective_risk(case)
         release = idle_release_at(referral, risk)

@@ -19,6 +19,7 @@ from db.casework import Task
 from db.models import AppUser, Case, CaseEvent
 from db.timeline import case_event
 from dispatch.cases.access import load_case
+from dispatch.common.sweeps import due_with_case
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
@@ -277,16 +278,7 @@ async def _escalate(
 
 async def sweep_tasks(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Act on every open task whose next check has come; returns how many were looked at."""
-    rows = (
-        await session.execute(
-            select(Task, Case)
-            .join(Case, Case.id == Task.case_id)
-            .where(Task.next_check_at <= now)
-            .order_by(Task.next_check_at)
-            .limit(limit)
-            .with_for_update(of=Task, skip_locked=True)
-        )
-    ).all()
+    rows = await due_with_case(session, Task, now, limit)
     for task, case in rows:
         points = points_of(task)
         stage = stage_at(points, now)
