@@ -215,6 +215,25 @@ def _end_access(user: AppUser) -> None:
     user.token_version += 1
 
 
+def _changed(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    user: AppUser,
+    ip: str | None,
+    message: str,
+    *,
+    ends_access: bool,
+    detail: dict[str, Any] | None = None,
+) -> Change:
+    """Audit the change to `user` and say it; one that ends access first makes the tokens
+    and console sessions issued so far invalid."""
+    if ends_access:
+        _end_access(user)
+    _audit(session, actor, action, user, ip, detail)
+    return Change(Account.of(user), message, ends_access)
+
+
 async def add_user(
     *,
     session: AsyncSession,
@@ -245,8 +264,10 @@ async def add_user(
     )
     session.add(user)
     await session.flush()
-    _audit(session, actor, "user.add", user, ip, _placement(user))
-    return Change(Account.of(user), f"已添加账号 {username}（{_describe(user)}）", False)
+    said = f"已添加账号 {username}（{_describe(user)}）"
+    return _changed(
+        session, actor, "user.add", user, ip, said, ends_access=False, detail=_placement(user)
+    )
 
 
 def _placement(user: AppUser) -> dict[str, Any]:
@@ -297,13 +318,8 @@ async def disable(
         raise Conflict("self_disable", "不能停用自己正在使用的账号")
     await _keep_an_admin(session, user, "停用")
     user.active = False
-    _end_access(user)
-    _audit(session, actor, "user.disable", user, ip)
-    return Change(
-        Account.of(user),
-        f"已停用账号 {username}：不能再登录，已签发的令牌和控制台会话立即失效",
-        True,
-    )
+    said = f"已停用账号 {username}：不能再登录，已签发的令牌和控制台会话立即失效"
+    return _changed(session, actor, "user.disable", user, ip, said, ends_access=True)
 
 
 async def enable(
@@ -320,12 +336,8 @@ async def enable(
             f"账号 {username} 现有的角色设置无法使用（{exc.message}）：请先用 set-role 改正",
         ) from None
     user.active = True
-    _audit(session, actor, "user.enable", user, ip)
-    return Change(
-        Account.of(user),
-        f"已启用账号 {username}：可以用原密码重新登录（停用前签发的令牌仍然无效）",
-        False,
-    )
+    said = f"已启用账号 {username}：可以用原密码重新登录（停用前签发的令牌仍然无效）"
+    return _changed(session, actor, "user.enable", user, ip, said, ends_access=False)
 
 
 async def set_role(
@@ -348,12 +360,18 @@ async def set_role(
     if role != ADMIN:
         await _keep_an_admin(session, user, "改为其他角色")
     user.role, user.department_code, user.jurisdiction_code = role, department, jurisdiction
-    _end_access(user)
-    _audit(session, actor, "user.set_role", user, ip, {"before": before, "after": _placement(user)})
-    return Change(
-        Account.of(user),
-        f"已将账号 {username} 改为{_describe(user)}；已签发的令牌和控制台会话立即失效，需重新登录",
-        True,
+    said = (
+        f"已将账号 {username} 改为{_describe(user)}；已签发的令牌和控制台会话立即失效，需重新登录"
+    )
+    return _changed(
+        session,
+        actor,
+        "user.set_role",
+        user,
+        ip,
+        said,
+        ends_access=True,
+        detail={"before": before, "after": _placement(user)},
     )
 
 
@@ -363,27 +381,17 @@ async def reset_password(
     check_password(password)
     user = await _user(session, username)
     user.password_hash = hash_password(password)
-    _end_access(user)
-    _audit(session, actor, "user.reset_password", user, ip)
-    return Change(
-        Account.of(user),
-        f"已重置账号 {username} 的密码；已签发的令牌和控制台会话立即失效，需用新密码登录",
-        True,
-    )
+    said = f"已重置账号 {username} 的密码；已签发的令牌和控制台会话立即失效，需用新密码登录"
+    return _changed(session, actor, "user.reset_password", user, ip, said, ends_access=True)
 
 
 async def revoke(
     *, session: AsyncSession, actor: Actor, ip: str | None = None, username: str
 ) -> Change:
     user = await _user(session, username)
-    _end_access(user)
-    _audit(session, actor, "user.revoke", user, ip)
     note = "" if user.active else "（该账号本已停用）"
-    return Change(
-        Account.of(user),
-        f"已吊销账号 {username} 的全部登录：已签发的令牌和控制台会话立即失效{note}",
-        True,
-    )
+    said = f"已吊销账号 {username} 的全部登录：已签发的令牌和控制台会话立即失效{note}"
+    return _changed(session, actor, "user.revoke", user, ip, said, ends_access=True)
 
 
 async def totp_enable(
@@ -416,10 +424,8 @@ async def totp_disable(
     if not user.totp_secret:
         raise Conflict("totp_not_enabled", f"账号 {username} 没有开启两步验证，未做任何更改")
     user.totp_secret = None
-    _audit(session, actor, "user.totp_disable", user, ip)
-    return Change(
-        Account.of(user),
+    said = (
         f"已关闭账号 {username} 的两步验证：今后只凭密码登录"
-        "（若其角色须两步验证，将无法登录，直到重新开启）",
-        False,
+        "（若其角色须两步验证，将无法登录，直到重新开启）"
     )
+    return _changed(session, actor, "user.totp_disable", user, ip, said, ends_access=False)
