@@ -31,9 +31,9 @@ from workflows.reference import category_labels, gender_labels, jurisdictions
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
-READERS = staff(permissions.CASE_READ)
-CENTER_DESK = staff(permissions.CASE_DESK)
-CASEWORK = staff(permissions.CASEWORK)
+Readers = Annotated[ConsoleUser, Depends(staff(permissions.CASE_READ))]
+CenterDesk = Annotated[ConsoleUser, Depends(staff(permissions.CASE_DESK))]
+Casework = Annotated[ConsoleUser, Depends(staff(permissions.CASEWORK))]
 
 
 async def _page(request: Request, user: ConsoleUser, child_id: int, *, reveal: bool = False,
@@ -59,14 +59,14 @@ async def _page(request: Request, user: ConsoleUser, child_id: int, *, reveal: b
 
 
 @router.get("/children/import", response_class=HTMLResponse)
-async def import_page(request: Request, user: Annotated[ConsoleUser, Depends(CASEWORK)]):
+async def import_page(request: Request, user: Casework):
     return render(request, user, "child_import.html", {
         "report": None, "error": None,
         "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()]})
 
 
 @router.post("/children/import", response_class=HTMLResponse)
-async def import_upload(request: Request, user: Annotated[ConsoleUser, Depends(CASEWORK)]):
+async def import_upload(request: Request, user: Casework):
     """Upload a ledger: by default a dry run that reports and writes nothing."""
     form = await request.form(max_files=1, max_fields=20)
     check_csrf(user.session, form)
@@ -93,21 +93,18 @@ async def import_upload(request: Request, user: Annotated[ConsoleUser, Depends(C
 
 
 @router.get("/children/{child_id}", response_class=HTMLResponse)
-async def child_page(request: Request, child_id: int,
-                     user: Annotated[ConsoleUser, Depends(READERS)]):
+async def child_page(request: Request, child_id: int, user: Readers):
     return await _page(request, user, child_id)
 
 
 @router.post("/children/{child_id}/reveal", response_class=HTMLResponse)
-async def reveal(request: Request, child_id: int,
-                 user: Annotated[ConsoleUser, Depends(CENTER_DESK)]):
+async def reveal(request: Request, child_id: int, user: CenterDesk):
     await read_form(request, user)
     return await _page(request, user, child_id, reveal=True)
 
 
 @router.get("/children/{child_id}/export")
-async def export(request: Request, child_id: int,
-                 user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> Response:
+async def export(request: Request, child_id: int, user: CenterDesk) -> Response:
     book = await in_transaction(
         request, files.export_child, principal=user.principal, child_id=child_id
     )
@@ -123,8 +120,7 @@ def _reason(form: FormData) -> dict:
 
 
 @router.post("/children/{child_id}/edit")
-async def edit(request: Request, child_id: int,
-               user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+async def edit(request: Request, child_id: int, user: CenterDesk) -> RedirectResponse:
     def body(form: FormData) -> dict:
         given = {name: text_field(form, name, 200) for name in (
             "name", "gender", "birth_date", "age", "id_number", "hukou", "address",
@@ -139,8 +135,7 @@ async def edit(request: Request, child_id: int,
 
 
 @router.post("/children/{child_id}/guardians")
-async def guardian(request: Request, child_id: int,
-                   user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+async def guardian(request: Request, child_id: int, user: CenterDesk) -> RedirectResponse:
     def body(form: FormData) -> dict:
         return {"body": files.GuardianIn(relation=text_field(form, "relation", 20),
                                          name=text_field(form, "name", 100) or None,
@@ -152,8 +147,7 @@ async def guardian(request: Request, child_id: int,
 
 
 @router.post("/children/{child_id}/siblings")
-async def sibling(request: Request, child_id: int,
-                  user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+async def sibling(request: Request, child_id: int, user: CenterDesk) -> RedirectResponse:
     def body(form: FormData) -> dict:
         other = text_field(form, "sibling_id", 12)
         if not other.isdigit():
@@ -167,14 +161,13 @@ async def sibling(request: Request, child_id: int,
 
 @router.post("/children/{child_id}/siblings/{sibling_id}/unlink")
 async def sibling_unlink(request: Request, child_id: int, sibling_id: int,
-                         user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+                         user: CenterDesk) -> RedirectResponse:
     return await submit(request, user, _back(child_id), files.unlink_sibling,
                         "已取消兄弟姐妹登记", _reason, child_id=child_id, sibling_id=sibling_id)
 
 
 @router.post("/children/{child_id}/merge")
-async def merge(request: Request, child_id: int,
-                user: Annotated[ConsoleUser, Depends(CASEWORK)]) -> RedirectResponse:
+async def merge(request: Request, child_id: int, user: Casework) -> RedirectResponse:
     into = text_field(await read_form(request, user), "into_child_id", 12)
 
     def body(form: FormData) -> dict:
@@ -189,8 +182,7 @@ async def merge(request: Request, child_id: int,
 
 
 @router.post("/cases/{case_id}/children")
-async def link(request: Request, case_id: int,
-               user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+async def link(request: Request, case_id: int, user: CenterDesk) -> RedirectResponse:
     """From the case page: link a proposed record, or open a new one from the report."""
     chosen = text_field(await read_form(request, user), "child_id", 12)
 
@@ -204,6 +196,6 @@ async def link(request: Request, case_id: int,
 
 @router.post("/cases/{case_id}/children/{child_id}/unlink")
 async def unlink(request: Request, case_id: int, child_id: int,
-                 user: Annotated[ConsoleUser, Depends(CENTER_DESK)]) -> RedirectResponse:
+                 user: CenterDesk) -> RedirectResponse:
     return await submit(request, user, f"/console/cases/{case_id}", files.unlink_child,
                         "已取消关联", _reason, case_id=case_id, child_id=child_id)
