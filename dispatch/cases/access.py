@@ -10,19 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.web import sessions
 from db.models import Case
+from dispatch.common.lookup import scalar_or_404
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
-from workflows.errors import NotFound
 
 
 async def load_case(session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
     """The case if the principal may see it; 404 otherwise (no hint that it exists).
     With `lock`, the row is locked for an update in this transaction."""
     stmt = select(Case).where(Case.id == case_id, case_filter(principal))
-    case = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
-    if case is None:
-        raise NotFound("case_not_found", "未找到该案件")
-    return case
+    stmt = stmt.with_for_update() if lock else stmt
+    return await scalar_or_404(session, stmt, "case_not_found", "未找到该案件")
 
 
 @asynccontextmanager

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import CaseMeeting, Task
 from db.models import Case, Referral
+from dispatch.common.lookup import scalar_or_404
 from dispatch.console.conferences import MIN_DEPARTMENTS, ConferenceIn, record_conference
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE
@@ -21,7 +22,7 @@ from dispatch.staff.notifications import notify, office_liaisons
 from dispatch.staff.scope import case_filter, in_subtree
 from dispatch.tasks.service import create_task
 from workflows.casework.conference import triggers
-from workflows.errors import Conflict, Invalid, NotFound
+from workflows.errors import Conflict, Invalid
 from workflows.reference import allowed, department_labels
 
 
@@ -225,13 +226,7 @@ async def meetings(
 
 
 async def load_meeting(session: AsyncSession, principal: Principal, meeting_id: int) -> CaseMeeting:
-    meeting = (
-        await session.execute(
-            select(CaseMeeting)
-            .where(CaseMeeting.id == meeting_id, meeting_filter(principal))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if meeting is None:
-        raise NotFound("meeting_not_found", "未找到该会商")
-    return meeting
+    stmt = select(CaseMeeting).where(CaseMeeting.id == meeting_id, meeting_filter(principal))
+    return await scalar_or_404(
+        session, stmt.with_for_update(), "meeting_not_found", "未找到该会商"
+    )

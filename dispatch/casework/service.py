@@ -36,6 +36,8 @@ from dispatch.casework import (
     reporter_notice,
     wrapups,
 )
+from dispatch.common.lookup import scalar_or_404
+from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.tasks.service import TaskOut, task_out
@@ -248,28 +250,16 @@ async def wrap_up_call(
     *, session: AsyncSession, principal: Principal, ip: str | None, call_sid: str, body: WrapupIn
 ) -> WrapupOut:
     """Close an answered call with what it was (the call's sid, or its number)."""
-    call = (
-        await session.execute(
-            select(VoiceCall)
-            .where(wrapups.call_key(call_sid), via_case(VoiceCall.case_id, principal))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if call is None:
-        raise NotFound("call_not_found", "未找到该来电")
+    stmt = select(VoiceCall).where(
+        wrapups.call_key(call_sid), via_case(VoiceCall.case_id, principal)
+    )
+    call = await scalar_or_404(session, stmt.with_for_update(), "call_not_found", "未找到该来电")
     row = await wrapups.wrap_up(
         session=session, call=call, kind=body.type, note=body.note, principal=principal,
         now=clock.now(),
     )
     audit(session, principal, "call.wrapup", "call", call.id, detail={"type": body.type}, ip=ip)
-    return WrapupOut(
-        call_id=call.id,
-        call_sid=call.call_sid,
-        type=row.type,
-        note=row.note,
-        case_id=row.case_id,
-        created_at=row.created_at,
-    )
+    return from_row(WrapupOut, row, call_sid=call.call_sid)
 
 
 class WrapupCount(BaseModel):

@@ -27,6 +27,7 @@ from dispatch.children.matching_service import (
     rekey_children,
     similar_cases,
 )
+from dispatch.common.lookup import scalar_or_404
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, in_subtree, is_root
 from workflows.errors import Conflict, Forbidden, Invalid, NotFound
@@ -74,10 +75,8 @@ async def load_child(
     session: AsyncSession, principal: Principal, child_id: int, *, lock: bool = False
 ) -> Child:
     stmt = select(Child).where(Child.id == child_id, child_filter(principal))
-    child = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
-    if child is None:
-        raise NotFound("child_not_found", "未找到该儿童档案")
-    return child
+    stmt = stmt.with_for_update() if lock else stmt
+    return await scalar_or_404(session, stmt, "child_not_found", "未找到该儿童档案")
 
 
 def require_center(principal: Principal) -> None:

@@ -14,10 +14,11 @@ from channels.partners.callbacks import wake_row
 from db import clock
 from db.models import Case
 from db.partners import Partner, PartnerAttempt, PartnerMessage
+from dispatch.common.lookup import row_or_404, scalar_or_404
 from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
-from workflows.errors import Conflict, Invalid, NotFound
+from workflows.errors import Conflict, Invalid
 from workflows.partners.forwards import (
     feedback_statuses,
     satisfaction_labels,
@@ -195,15 +196,12 @@ async def partner_message(
     *, session: AsyncSession, principal: Principal, ip: str | None, message_id: int
 ) -> MessageDetail:
     """One message with every attempt to deliver it; 404 outside the case's scope."""
-    found = (
-        await session.execute(
-            select(PartnerMessage, Partner.source)
-            .join(Partner, Partner.id == PartnerMessage.partner_id)
-            .where(PartnerMessage.id == message_id, _in_scope(principal))
-        )
-    ).first()
-    if found is None:
-        raise NotFound("message_not_found", "未找到该反馈消息")
+    stmt = (
+        select(PartnerMessage, Partner.source)
+        .join(Partner, Partner.id == PartnerMessage.partner_id)
+        .where(PartnerMessage.id == message_id, _in_scope(principal))
+    )
+    found = await row_or_404(session, stmt, "message_not_found", "未找到该反馈消息")
     attempts = (
         await session.execute(
             select(PartnerAttempt)
@@ -228,13 +226,8 @@ async def retry_message(
 ) -> dict[str, bool]:
     """Try the partner's line again now, without waiting out the backoff (after the partner
     says it is back, say). Order is kept: the line restarts from its head."""
-    message = (
-        await session.execute(
-            select(PartnerMessage).where(PartnerMessage.id == message_id, _in_scope(principal))
-        )
-    ).scalar_one_or_none()
-    if message is None:
-        raise NotFound("message_not_found", "未找到该反馈消息")
+    stmt = select(PartnerMessage).where(PartnerMessage.id == message_id, _in_scope(principal))
+    message = await scalar_or_404(session, stmt, "message_not_found", "未找到该反馈消息")
     if message.delivered_at is not None:
         raise Conflict("already_delivered", "该消息已送达，无需重试")
     await session.execute(

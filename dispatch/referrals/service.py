@@ -16,6 +16,7 @@ from db import clock
 from db.models import Case, CaseEvent, Referral
 from db.timeline import case_event
 from dispatch.cases.access import load_case
+from dispatch.common.lookup import scalar_or_404
 from dispatch.common.views import from_row
 from dispatch.referrals.claims import Claimant, claim
 from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
@@ -25,7 +26,7 @@ from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import referral_filter
 from workflows.cases.workflow import FINISHED
-from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
+from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
 from workflows.reference import department_labels
 from workflows.referrals.workflow import ACTIVE, OPEN, STATUS_LABELS, apply_referral_event
 
@@ -198,13 +199,8 @@ async def act(
     now: datetime,
 ) -> Referral:
     """progress / complete / return by the liaison holding the claim."""
-    referral = (
-        await session.execute(
-            select(Referral).where(Referral.id == referral_id, visible).with_for_update()
-        )
-    ).scalar_one_or_none()
-    if referral is None:
-        raise NotFound("referral_not_found", "未找到该转介")
+    stmt = select(Referral).where(Referral.id == referral_id, visible).with_for_update()
+    referral = await scalar_or_404(session, stmt, "referral_not_found", "未找到该转介")
     if referral.claimed_by != user_id:
         raise Forbidden("not_claimant", "只有认领该转介的联络员可以办理")
     try:

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppUser, AuditLog, Department, Jurisdiction, Office
+from dispatch.common.lookup import scalar_or_404
 from dispatch.staff import totp
 from dispatch.staff.auth import (
     AREA_ROLES,
@@ -31,7 +32,7 @@ from dispatch.staff.auth import (
     Principal,
     hash_password,
 )
-from workflows.errors import Conflict, Forbidden, Invalid, NotFound
+from workflows.errors import Conflict, Forbidden, Invalid
 
 MIN_PASSWORD = 8
 ADMIN = "admin"
@@ -184,12 +185,8 @@ def check_password(password: str) -> None:
 
 async def _user(session: AsyncSession, username: str) -> AppUser:
     """The account, locked for this transaction (two admins acting at once go in turn)."""
-    user = (
-        await session.execute(select(AppUser).where(AppUser.username == username).with_for_update())
-    ).scalar_one_or_none()
-    if user is None:
-        raise NotFound("user_not_found", f"没有登录名为 {username} 的账号")
-    return user
+    stmt = select(AppUser).where(AppUser.username == username).with_for_update()
+    return await scalar_or_404(session, stmt, "user_not_found", f"没有登录名为 {username} 的账号")
 
 
 # Taken by every change that could remove an administrator: two admins disabling each

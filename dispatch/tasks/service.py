@@ -19,6 +19,7 @@ from db.casework import Task
 from db.models import AppUser, Case, CaseEvent
 from db.timeline import case_event
 from dispatch.cases.access import load_case
+from dispatch.common.lookup import scalar_or_404
 from dispatch.common.sweeps import due_with_case
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.staff.audit import audit
@@ -194,10 +195,8 @@ async def load_task(
 ) -> Task:
     """The task if the principal may see it; 404 otherwise (no hint that it exists)."""
     stmt = select(Task).where(Task.id == task_id, task_filter(principal))
-    task = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
-    if task is None:
-        raise NotFound("task_not_found", "未找到该任务")
-    return task
+    stmt = stmt.with_for_update() if lock else stmt
+    return await scalar_or_404(session, stmt, "task_not_found", "未找到该任务")
 
 
 def _open(task: Task) -> None:

@@ -20,13 +20,14 @@ from channels.web import json_only, sessions
 from db import clock
 from db.telephony import CallerBlock, VoiceCall
 from dispatch.common.endpoints import RowId, acting
+from dispatch.common.lookup import row_or_404, scalar_or_404
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.permissions import CALLER_BLOCK, requires
 from dispatch.staff.scope import is_root
 from dispatch.telephony.scope import block_filter, via_case
 from workflows import config
-from workflows.errors import Forbidden, Invalid, NotFound
+from workflows.errors import Forbidden, Invalid
 from workflows.phones import mask_phone
 
 router = APIRouter(prefix="/api/v1/voice/blocks", tags=["voice"])
@@ -97,16 +98,10 @@ async def block_caller(body: BlockIn, caller: Supervisor) -> BlockOut:
     async with sessions(request)() as session, session.begin():
         phone = body.phone
         if body.call_sid is not None:
-            found = (
-                await session.execute(
-                    select(VoiceCall.phone).where(
-                        VoiceCall.call_sid == body.call_sid,
-                        via_case(VoiceCall.case_id, principal),
-                    )
-                )
-            ).first()
-            if found is None:
-                raise NotFound("call_not_found", "未找到该来电")
+            stmt = select(VoiceCall.phone).where(
+                VoiceCall.call_sid == body.call_sid, via_case(VoiceCall.case_id, principal)
+            )
+            found = await row_or_404(session, stmt, "call_not_found", "未找到该来电")
             if found.phone is None:
                 raise Invalid("number_withheld", "该来电未显示号码，无法屏蔽")
             phone = found.phone
@@ -154,15 +149,10 @@ async def lift_block(block_id: RowId, caller: Supervisor) -> BlockOut:
     """404 for a block the supervisor may not manage, as for one that does not exist."""
     request, principal = caller.request, caller.principal
     async with sessions(request)() as session, session.begin():
-        block = (
-            await session.execute(
-                select(CallerBlock)
-                .where(CallerBlock.id == block_id, block_filter(principal))
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if block is None:
-            raise NotFound("block_not_found", "未找到该屏蔽记录")
+        stmt = select(CallerBlock).where(CallerBlock.id == block_id, block_filter(principal))
+        block = await scalar_or_404(
+            session, stmt.with_for_update(), "block_not_found", "未找到该屏蔽记录"
+        )
         if block.lifted_at is None:
             block.lifted_at, block.lifted_by = clock.now(), principal.id
             audit(session, principal, "caller.unblock", "caller_block", block.id, request)

@@ -13,6 +13,7 @@ from channels.web import json_only, sessions
 from db import clock
 from db.telephony import VoiceCallback
 from dispatch.common.endpoints import Limit, RowId, acting
+from dispatch.common.lookup import row_or_404
 from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK, requires
@@ -26,7 +27,7 @@ from dispatch.telephony.callbacks_service import (
     callback_fields,
     scoped_callbacks,
 )
-from workflows.errors import Conflict, NotFound
+from workflows.errors import Conflict
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
 CenterStaff = acting(requires(CASE_DESK))
@@ -42,10 +43,8 @@ async def list_callbacks(
 
 async def _load(session, principal: Principal, callback_id: int, *, lock: bool = False):
     stmt = scoped_callbacks(principal).where(VoiceCallback.id == callback_id)
-    row = (await session.execute(stmt.with_for_update(of=VoiceCallback) if lock else stmt)).first()
-    if row is None:
-        raise NotFound("callback_not_found", "未找到该回电任务")
-    return row
+    stmt = stmt.with_for_update(of=VoiceCallback) if lock else stmt
+    return await row_or_404(session, stmt, "callback_not_found", "未找到该回电任务")
 
 
 @router.get("/{callback_id}", response_model=CallbackDetail)

@@ -21,6 +21,7 @@ from db.models import Case, Report
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall
 from dispatch.cases.access import load_case
+from dispatch.common.lookup import scalar_or_404
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -127,10 +128,8 @@ async def load_call(session, principal: Principal, call_sid: str, *, lock: bool 
     stmt = select(VoiceCall).where(
         VoiceCall.call_sid == call_sid, via_case(VoiceCall.case_id, principal)
     )
-    call = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
-    if call is None:
-        raise NotFound("call_not_found", "未找到该来电")
-    return call
+    stmt = stmt.with_for_update() if lock else stmt
+    return await scalar_or_404(session, stmt, "call_not_found", "未找到该来电")
 
 
 async def queue_view(*, session: AsyncSession, principal: Principal) -> QueueView:

@@ -17,12 +17,12 @@ from db import clock
 from db.models import Case
 from db.paging import newest_first, next_before_id
 from db.telephony import SmsMessage, SmsOptOut, SmsThread
+from dispatch.common.lookup import row_or_404
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
 from workflows import config
-from workflows.errors import NotFound
 from workflows.phones import mask_phone
 from workflows.telephony.sms_threading import ENDED_CASE_STATES, active_since
 
@@ -136,10 +136,8 @@ async def _thread(session, principal: Principal, thread_id: int, *, lock: bool =
         .join(Case, Case.id == SmsThread.case_id)
         .where(SmsThread.id == thread_id, via_case(SmsThread.case_id, principal))
     )
-    row = (await session.execute(stmt.with_for_update(of=SmsThread) if lock else stmt)).first()
-    if row is None:
-        raise NotFound("thread_not_found", "未找到该短信会话")
-    return row
+    stmt = stmt.with_for_update(of=SmsThread) if lock else stmt
+    return await row_or_404(session, stmt, "thread_not_found", "未找到该短信会话")
 
 
 async def get_thread(
