@@ -16,53 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.cases.access import load_case
 from dispatch.children import export, records
+from dispatch.children.records import ChildOut
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from workflows.errors import Conflict
 
 Text100 = Annotated[str | None, Field(default=None, max_length=100)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-class GuardianOut(BaseModel):
-    id: int
-    relation: str
-    name: str | None
-    phone: str | None  # masked unless revealed
-    state: str
-    state_label: str
-
-
-class CaseLinkOut(BaseModel):
-    case_id: int
-    state: str
-    created_at: datetime
-    risk_level: str | None
-    categories: list[str]
-    jurisdiction: str | None
-
-
-class ChildOut(BaseModel):
-    id: int
-    name: str | None
-    name_pinyin: str | None
-    gender: str | None
-    birth_date: date | None
-    age: int | None
-    # Masked (first six and last four) unless the center asked to reveal it (audited).
-    id_number: str | None
-    hukou: str | None
-    address: str | None
-    jurisdiction: str | None
-    school: str | None
-    school_class: str | None
-    categories: list[str]
-    risk_level: str | None
-    merged_into_id: int | None
-    last_seen_at: datetime | None
-    guardians: list[GuardianOut]
-    siblings: list[dict[str, Any]]
-    cases: list[CaseLinkOut]
 
 
 class TimelineOut(BaseModel):
@@ -151,8 +111,7 @@ class CaseChildren(BaseModel):
     candidates: list[CandidateOut]
 
 
-def _child_out(view: records.ChildFile) -> ChildOut:
-    return ChildOut.model_validate(view, from_attributes=True)
+
 
 
 async def read_child(
@@ -165,12 +124,12 @@ async def read_child(
     view = await records.child_file(session, principal, child, reveal=reveal)
     audit(session, principal, "child.reveal" if reveal and principal.is_center
           else "child.read", "child", child_id, ip=ip)
-    return _child_out(view)
+    return view
 
 
 async def _with_timeline(
     session: AsyncSession, principal: Principal, child_id: int
-) -> tuple[records.ChildFile, list[records.TimelineItem]]:
+) -> tuple[ChildOut, list[records.TimelineItem]]:
     """The file as this person may see it, and one timeline of it and its cases."""
     child = await records.load_child(session, principal, child_id)
     view = await records.child_file(session, principal, child)
@@ -197,7 +156,7 @@ async def edit_child(
     child = await records.load_child(session, principal, child_id, lock=True)
     changed = await records.edit(session, principal, child, fields, body.reason)
     audit(session, principal, "child.edit", "child", child_id, detail={"fields": changed}, ip=ip)
-    return _child_out(await records.child_file(session, principal, child))
+    return await records.child_file(session, principal, child)
 
 
 async def add_guardian(
@@ -207,7 +166,7 @@ async def add_guardian(
     child = await records.load_child(session, principal, child_id, lock=True)
     await records.add_guardian(session, principal, child, body.model_dump())
     audit(session, principal, "child.guardian_add", "child", child_id, ip=ip)
-    return _child_out(await records.child_file(session, principal, child))
+    return await records.child_file(session, principal, child)
 
 
 async def link_sibling(
@@ -220,7 +179,7 @@ async def link_sibling(
     if await records.link_sibling(session, principal, child, body.sibling_id, body.reason):
         audit(session, principal, "child.sibling_link", "child", child_id,
               detail={"sibling": body.sibling_id}, ip=ip)
-    return _child_out(await records.child_file(session, principal, child))
+    return await records.child_file(session, principal, child)
 
 
 async def unlink_sibling(
@@ -232,7 +191,7 @@ async def unlink_sibling(
     await records.unlink_sibling(session, principal, child, sibling_id, body.reason)
     audit(session, principal, "child.sibling_unlink", "child", child_id,
           detail={"sibling": sibling_id}, ip=ip)
-    return _child_out(await records.child_file(session, principal, child))
+    return await records.child_file(session, principal, child)
 
 
 async def merge_child(
@@ -243,7 +202,7 @@ async def merge_child(
     move there, it stays as history pointing at the one kept."""
     kept = await records.merge(session, principal, child_id, body.into_child_id, body.reason)
     audit(session, principal, "child.merge", "child", child_id, detail={"into": kept.id}, ip=ip)
-    return _child_out(await records.child_file(session, principal, kept))
+    return await records.child_file(session, principal, kept)
 
 
 @dataclass(frozen=True)

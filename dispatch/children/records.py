@@ -8,10 +8,11 @@ Scope: the center sees the children of its jurisdiction's subtree and of the cas
 departments see only the children of their referrals' cases.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, exists, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,7 @@ from dispatch.children.matching_service import (
     similar_cases,
 )
 from dispatch.common.lookup import scalar_or_404
+from dispatch.common.views import from_row
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter, in_subtree, is_root
 from workflows.errors import Conflict, Forbidden, Invalid, NotFound
@@ -328,8 +330,9 @@ async def follow_case_merge(session: AsyncSession, case_id: int, into_id: int,
 # ---- the file as it is shown --------------------------------------------------------------
 
 
-@dataclass
-class GuardianView:
+# The same models answer the API (`dispatch.children.file_service`), fill the console's page
+# and the XLSX export.
+class GuardianOut(BaseModel):
     id: int
     relation: str
     name: str | None
@@ -338,8 +341,7 @@ class GuardianView:
     state_label: str
 
 
-@dataclass
-class CaseLink:
+class CaseLinkOut(BaseModel):
     case_id: int
     state: str
     created_at: datetime
@@ -348,15 +350,15 @@ class CaseLink:
     jurisdiction: str | None
 
 
-@dataclass
-class ChildFile:
+class ChildOut(BaseModel):
     id: int
     name: str | None
     name_pinyin: str | None  # worked out from the name: never stored (a dump would read it)
     gender: str | None
     birth_date: date | None
     age: int | None  # today
-    id_number: str | None  # masked unless revealed
+    # Masked (first six and last four) unless the center asked to reveal it (audited).
+    id_number: str | None
     hukou: str | None
     address: str | None
     jurisdiction: str | None
@@ -366,9 +368,9 @@ class ChildFile:
     risk_level: str | None
     merged_into_id: int | None
     last_seen_at: datetime | None
-    guardians: list[GuardianView] = field(default_factory=list)
-    siblings: list[dict[str, Any]] = field(default_factory=list)
-    cases: list[CaseLink] = field(default_factory=list)
+    guardians: list[GuardianOut]
+    siblings: list[dict[str, Any]]
+    cases: list[CaseLinkOut]
 
 
 @dataclass
@@ -383,7 +385,7 @@ class TimelineItem:
 
 
 async def child_file(session: AsyncSession, principal: Principal, child: Child, *,
-                     reveal: bool = False) -> ChildFile:
+                     reveal: bool = False) -> ChildOut:
     guardians = (await session.execute(
         select(Guardian).where(Guardian.child_id == child.id).order_by(Guardian.id))).scalars()
     sibling_ids = [
@@ -400,23 +402,18 @@ async def child_file(session: AsyncSession, principal: Principal, child: Child, 
         .where(CaseChild.child_id == child.id, case_filter(principal))
         .order_by(Case.created_at.desc()))).scalars()
     show_full = reveal and principal.is_center
-    return ChildFile(
-        id=child.id, name=child.name, name_pinyin=pinyin(child.name) or None, gender=child.gender,
-        birth_date=child.birth_date, age=child_profile_of(child).age,
+    return from_row(
+        ChildOut, child, name_pinyin=pinyin(child.name) or None, age=child_profile_of(child).age,
         id_number=child.id_number if show_full else mask_id_number(child.id_number),
-        hukou=child.hukou, address=child.address, jurisdiction=child.jurisdiction_code,
-        school=child.school, school_class=child.school_class,
-        categories=list(child.categories or []), risk_level=child.risk_level,
-        merged_into_id=child.merged_into_id, last_seen_at=child.last_seen_at,
+        jurisdiction=child.jurisdiction_code, categories=list(child.categories or []),
         guardians=[
-            GuardianView(g.id, g.relation, g.name,
-                         g.phone if show_full else mask_phone(g.phone), g.state,
-                         GUARDIAN_STATES.get(g.state, g.state))
+            from_row(GuardianOut, g, phone=g.phone if show_full else mask_phone(g.phone),
+                     state_label=GUARDIAN_STATES.get(g.state, g.state))
             for g in guardians
         ],
         siblings=[{"id": i, "name": n} for i, n in siblings],
-        cases=[CaseLink(c.id, c.state, c.created_at, c.risk_level, list(c.categories),
-                        c.jurisdiction_code) for c in cases],
+        cases=[from_row(CaseLinkOut, c, case_id=c.id, categories=list(c.categories),
+                        jurisdiction=c.jurisdiction_code) for c in cases],
     )
 
 
