@@ -165,21 +165,17 @@ class PlanOut(BaseModel):
 
 
 def plan_out(view: plans.PlanView) -> PlanOut:
-    return PlanOut(
+    return from_row(
+        PlanOut,
+        view.plan,
         plan_id=view.plan.id,
-        version=view.plan.version,
-        status=view.plan.status,
         pending_approval=view.pending_approval,
-        needs=view.plan.needs,
-        reason=view.plan.reason,
         items=[
-            PlanItemOut(
-                need=i.need,
+            from_row(
+                PlanItemOut,
+                i,
                 department=i.department_code,
-                cooperating=i.cooperating,
-                referral_id=i.referral_id,
                 referral_status=view.referral_status.get(i.referral_id) if i.referral_id else None,
-                due_at=i.due_at,
             )
             for i in view.items
         ],
