@@ -223,6 +223,11 @@ class _Demo:
                 )
             )
 
+    async def work(self, referral_id: int, liaison: str, action: str, body: dict) -> None:
+        """The department's liaison claims the referral and records `action` on it."""
+        await self.call("POST", f"/api/v1/referrals/{referral_id}/claim", liaison)
+        await self.call("POST", f"/api/v1/referrals/{referral_id}/{action}", liaison, json=body)
+
     async def event(self, case_id: int, event: str, reason: str | None = None) -> None:
         body = {"event": event, **({"reason": reason} if reason else {})}
         await self.call("POST", f"/api/v1/cases/{case_id}/events", "demo_caseworker", json=body)
@@ -284,21 +289,12 @@ async def _cases(d: _Demo) -> list[DemoCase]:
     )
     await d.settle(two.case_id)
     education = await d.referral_of(two.case_id, "education")
-    await d.call("POST", f"/api/v1/referrals/{education}/claim", "demo_education")
-    await d.call(
-        "POST",
-        f"/api/v1/referrals/{education}/progress",
-        "demo_education",
-        json={"note": "（演示）已约谈双方家长，安排心理老师跟进"},
-    )
+    note = {"note": "（演示）已约谈双方家长，安排心理老师跟进"}
+    await d.work(education, "demo_education", "progress", note)
     police = await d.referral_of(two.case_id, "police")
     if police:
-        await d.call("POST", f"/api/v1/referrals/{police}/claim", "demo_police")
-        await d.call(
-            "POST",
-            f"/api/v1/referrals/{police}/return",
-            "demo_police",
-            json={"reason": "（演示）未涉及违法犯罪，由学校处理"},
+        await d.work(
+            police, "demo_police", "return", {"reason": "（演示）未涉及违法犯罪，由学校处理"}
         )
     await d.assess(two.case_id, "yellow", "（演示）父母在家，监护正常")
     await d.event(two.case_id, "handle")
@@ -318,12 +314,8 @@ async def _cases(d: _Demo) -> list[DemoCase]:
     )
     await d.settle(three.case_id)
     for referral in await _open_referrals(d.sessions, three.case_id, "police"):
-        await d.call("POST", f"/api/v1/referrals/{referral}/claim", "demo_police")
-        await d.call(
-            "POST",
-            f"/api/v1/referrals/{referral}/complete",
-            "demo_police",
-            json={"outcome": "（演示）已出警，儿童由救助站临时照料"},
+        await d.work(
+            referral, "demo_police", "complete", {"outcome": "（演示）已出警，儿童由救助站临时照料"}
         )
     await d.assess(three.case_id, "blue", "（演示）已联系到监护人")
     await d.event(three.case_id, "handle")
