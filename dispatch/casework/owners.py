@@ -98,7 +98,10 @@ async def assign(
     previous = await session.get(AppUser, before) if before else None
     verb = "更换" if before else "指派"
     add_case_event(
-        session, principal, case.id, f"{kind}_{'changed' if before else 'assigned'}",
+        session,
+        principal,
+        case.id,
+        f"{kind}_{'changed' if before else 'assigned'}",
         reason=reason or f"{verb}{KIND_LABELS[kind]}",
         data={
             "kind": kind,

@@ -55,7 +55,10 @@ async def wrap_up(
     session.add(row)
     if call.case_id is not None:
         add_case_event(
-            session, principal, call.case_id, "call_wrapup",
+            session,
+            principal,
+            call.case_id,
+            "call_wrapup",
             reason=f"来电小结：{types[kind]}",
             data={"call_id": call.id, "type": kind},
             created_at=now,

@@ -114,7 +114,10 @@ Shown = TypeVar("Shown", bound=CallSummary)
 def _shown(view: type[Shown], call: VoiceCall, **values: Any) -> Shown:
     """The call as `view` (a CallSummary) shows it: the number masked, the rest as stored."""
     return from_row(
-        view, call, phone=mask_phone(call.phone), has_recording=call.recording_sid is not None,
+        view,
+        call,
+        phone=mask_phone(call.phone),
+        has_recording=call.recording_sid is not None,
         **values,
     )
 
