@@ -30,7 +30,7 @@ _SKIP = set(" \t\r\n\0")
 # Lexicon concepts count this many times: a handful of them must weigh against the hundreds
 # of n-grams of a text (the rows are L2-normalised, tf is 1 + ln count).
 CONCEPT_REPEAT = 4
-_NOT_CROSSED = {"now", "minor", "adult", "consult", "noise", "fiction"}
+_NOT_CROSSED = {"now", "done", "minor", "adult", "consult", "noise", "fiction"}
 
 
 def _band(age: int) -> str:
@@ -84,6 +84,11 @@ def features(prepared: Prepared, danger_fired: bool) -> list[str]:
     tags = {tag for clause in prepared.clauses for tag, _, mark in clause.concepts if not mark}
     if "now" in tags:
         out += [f"x:now+{tag}" for tag in sorted(tags - _NOT_CROSSED)] * CONCEPT_REPEAT
+    # ... and the harm as past or dealt with, the child away from it now (送医, 已返校, 上个月).
+    # The past cues (上个月, 以前) are under their own past scope: they count unless negated.
+    if any(tag == "done" and mark in ("", MARKS["past"]) for clause in prepared.clauses
+           for tag, _, mark in clause.concepts):
+        out += [f"x:done+{tag}" for tag in sorted(tags - _NOT_CROSSED)] * CONCEPT_REPEAT
     out += [f"age:{_band(age)}" for age in prepared.ages]
     out += [f"scope:{MARKS[kind]}" for kind in sorted(kinds)]
     if danger_fired:

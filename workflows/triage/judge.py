@@ -175,7 +175,7 @@ def _looks_empty(prepared: Prepared) -> bool:
 
 
 # Lexicon concepts that are not about harm to a child: they do not make a text say something.
-_NOT_HARM = {"minor", "adult", "consult", "noise", "fiction", "now"}
+_NOT_HARM = {"minor", "adult", "consult", "noise", "fiction", "now", "done"}
 
 
 def _harm(prepared: Prepared) -> list[str]:

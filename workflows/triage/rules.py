@@ -60,8 +60,20 @@ def danger(prepared: Prepared) -> Found:
     phrase counts."""
     phrases, harmless = _danger()
     found = _quoted_false_alarm(prepared, _scan(prepared, phrases, harmless))
-    abuse = ongoing_abuse(prepared)
+    abuse = ongoing_abuse(prepared) + accompanied_by_the_man(prepared)
     return Found(list(dict.fromkeys(found.fired + abuse)), found.ignored) if abuse else found
+
+
+_WITH_HER = re.compile(r"陪同男子|男子陪同|男人陪同|陪同的(是)?(一[个名])?[^，。；]{0,6}(男|叔叔)")
+
+
+def accompanied_by_the_man(prepared: Prepared) -> list[str]:
+    """The corpus README's rule for 12345-0081 and mandatory-0003: a girl under 14 pregnant or
+    sexually abused (situation 2's facts) brought in by a man who takes her home again."""
+    if 2 not in situations(prepared):
+        return []
+    match = _WITH_HER.search(prepared.text)
+    return [match.group(0)] if match else []
 
 
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{1,40})[”\"」』]")
