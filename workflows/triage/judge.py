@@ -24,7 +24,7 @@ from workflows.triage import rules
 from workflows.triage.features import features, readable
 from workflows.triage.judgement import Judgement
 from workflows.triage.model import Model, model
-from workflows.triage.text import Prepared, prepare
+from workflows.triage.text import Prepared, prepare, speaks_now
 
 RULES_VERSION = "rules-1"
 _SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
@@ -109,6 +109,9 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
     threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
         "emergency", settings.get("emergency_threshold_max", 0.5))))
+    # A text that says nothing of the present has its own trained threshold (train.py).
+    if "emergency_threshold" not in settings and not speaks_now(prepared):
+        threshold = trained.thresholds.get("emergency_not_now", threshold)
     # The model alone raises danger only with phrases to show for it (not on a text of
     # greetings or markup whose few features happen to lean that way).
     # Nor when the text says the child is safe now and no danger phrase fired.

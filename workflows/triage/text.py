@@ -38,8 +38,8 @@ _SPLIT = re.compile(
 _AGE = re.compile(r"(\d{1,2})(?:多|来)?(?:周)?岁")
 # An infant's age in months ("8个月大的女婴", "孩子才3个月"), not a duration ("拖欠工资3个月",
 # "怀孕7个月", "已经1个多月没去学校"), which had made every such text name a baby.
-_MONTHS = re.compile(r"(?:才|刚满|出生|不到|只有)\d{1,2}个多?月|\d{1,2}个多?月(?=大|的?(?:婴|宝宝|孩|娃"
-                     r"|小孩|女儿|儿子|男孩|女孩))")
+_MONTHS = re.compile(r"(?:才|刚满|出生|不到|只有)\d{1,2}个多?月"
+                     r"|\d{1,2}个多?月(?=大|的?(?:婴|宝宝|孩|娃|小孩|女儿|儿子|男孩|女孩))")
 # School years and words that tell an age without a number (youngest bound of the range).
 _AGE_WORDS = {"婴儿": 0, "新生儿": 0, "幼儿园": 4, "小学": 8, "一年级": 6, "二年级": 7,
               "三年级": 8, "四年级": 9, "五年级": 10, "六年级": 11, "初一": 12, "初二": 13,
@@ -186,3 +186,10 @@ def prepare(text: str | None) -> Prepared:
                 at += len(token)
             clauses.append(Clause(part, scope, tokens, _concepts(part, scope)))
     return Prepared(normal, clauses, ages(normal))
+
+
+def speaks_now(prepared: Prepared) -> bool:
+    """The text speaks of the present: a `now` word of the lexicon (正在, 还在, 刚才, 今晚 ...)
+    outside any scope."""
+    return any(tag == "now" and not mark for clause in prepared.clauses
+               for tag, _, mark in clause.concepts)

@@ -34,7 +34,7 @@ from workflows.triage import rules
 from workflows.triage.features import features
 from workflows.triage.judgement import NOT_A_CASE
 from workflows.triage.model import FORMAT, tf_idf
-from workflows.triage.text import prepare
+from workflows.triage.text import prepare, speaks_now
 
 ENGINE = "engine-6"  # 2: long Latin/digit runs are not features; 3: a child living with
 # the person who beats them is danger now (rules.ongoing_abuse); 4: a non-case by the reasons'
@@ -127,6 +127,7 @@ class Prepared:
     example: Example
     features: list[str]
     rule_danger: bool
+    present: bool = True  # the text speaks of the present (a `now` word outside any scope)
 
 
 def prepare_examples(examples: list[Example]) -> list[Prepared]:
@@ -134,7 +135,7 @@ def prepare_examples(examples: list[Example]) -> list[Prepared]:
     for example in examples:
         prepared = prepare(example.text)
         fired = bool(rules.danger(prepared).fired)
-        out.append(Prepared(example, features(prepared, fired), fired))
+        out.append(Prepared(example, features(prepared, fired), fired, speaks_now(prepared)))
     return out
 
 
@@ -198,15 +199,15 @@ def _sigmoid_head(x: Any, targets: dict[str, list[int]], balanced: bool) -> dict
     return {"kind": "sigmoid", "labels": labels, "coef": coef, "intercept": intercept}
 
 
-def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bool]]:
-    """(p, truly an emergency, a rule fired) for each row, each scored by a model that did not
-    see it (inner cross-validation on the training rows only)."""
+def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bool, bool]]:
+    """(p, truly an emergency, a rule fired, speaks of the present) for each row, each scored
+    by a model that did not see it (inner cross-validation on the training rows only)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = [int(r.example.emergency) for r in rows]
     if min(sum(y), len(y) - sum(y)) < INNER_FOLDS:
         return []
-    out: list[tuple[float, bool, bool]] = []
+    out: list[tuple[float, bool, bool, bool]] = []
     folds = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=SEED)
     for train_at, test_at in folds.split(np.zeros(len(rows)), y):
         train = [rows[i] for i in train_at]
@@ -214,20 +215,35 @@ def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bo
         fitted = _fit(_matrix(train, vocabulary, idf), [y[i] for i in train_at], False)
         test = [rows[i] for i in test_at]
         p = fitted.predict_proba(_matrix(test, vocabulary, idf))[:, 1]
-        out += [(float(pi), bool(r.example.emergency), r.rule_danger)
+        out += [(float(pi), bool(r.example.emergency), r.rule_danger, r.present)
                 for pi, r in zip(p, test, strict=True)]
     return out
 
 
-def emergency_threshold(rows: list[Prepared]) -> float:
+def emergency_thresholds(rows: list[Prepared]) -> dict[str, float]:
+    """`emergency`: the threshold over every text; `emergency_not_now`: the one for texts that
+    say nothing of the present (刚才, 正在, 还在, 今晚 ...), each chosen on that group's inner-fold
+    emergencies alone. A text with no sign of the present is most often past harm told later
+    (上个月被打过, 已送医): the model need not lean as low for it as for "现在还在打"."""
+    scored = _emergency_probabilities(rows)
+    every = emergency_threshold(scored)
+    apart = [row for row in scored if not row[3]]
+    if sum(truth for _, truth, _, _ in apart) < MIN_GROUP_EMERGENCIES:
+        return {"emergency": every}
+    return {"emergency": every, "emergency_not_now": emergency_threshold(apart)}
+
+
+MIN_GROUP_EMERGENCIES = 20  # fewer and one group's threshold rests on a handful of reports
+
+
+def emergency_threshold(scored: list[tuple[float, bool, bool, bool]]) -> float:
     """The highest threshold at which the model and the rules together keep
-    `emergency_recall_target` of the inner folds' emergencies, within triage.toml's bounds."""
+    `emergency_recall_target` of these inner-fold emergencies, within triage.toml's bounds."""
     engine = load("triage").get("engine", {})
     low = float(engine.get("emergency_threshold_min", 0.1))
     high = float(engine.get("emergency_threshold_max", 0.5))
     target = float(engine.get("emergency_recall_target", 0.97))
-    scored = _emergency_probabilities(rows)
-    truths = [(p, rule) for p, truth, rule in scored if truth]
+    truths = [(p, rule) for p, truth, rule, _ in scored if truth]
     if not truths:
         return high
     # Candidates from high to low; take the first that reaches the target recall.
@@ -278,7 +294,7 @@ def _fit_all(rows: list[Prepared], corpus_hash_: str) -> dict[str, Any]:
         "features": vocabulary,
         "idf": _round(idf),
         "heads": heads,
-        "thresholds": {"emergency": emergency_threshold(rows)},
+        "thresholds": emergency_thresholds(rows),
     }
 
 
