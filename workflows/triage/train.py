@@ -36,11 +36,13 @@ from workflows.triage.judgement import NOT_A_CASE
 from workflows.triage.model import FORMAT, tf_idf
 from workflows.triage.text import prepare, speaks_now
 
-ENGINE = "engine-6"  # 2: long Latin/digit runs are not features; 3: a child living with
+ENGINE = "engine-7"  # 2: long Latin/digit runs are not features; 3: a child living with
 # the person who beats them is danger now (rules.ongoing_abuse); 4: a non-case by the reasons'
 # summed probability, no model-only danger on a text the not-a-case head is sure of; 5: a
 # danger phrase only inside the quoted claim of a false alarm does not fire; 6: a text that
-# names a minor (未成年, an age under 18) is never `not_minor`, nor silenced by that head
+# names a minor (未成年, an age under 18) is never `not_minor`, nor silenced by that head;
+# 7: the `done` concept crossed (x:done+...), a duration in months is no infant's age, class-
+# balanced category heads, a second emergency threshold for texts with no sign of the present
 REGISTERS = ("12345", "110", "sms", "mandatory", "call")
 SEED = 0
 C = 30.0  # inverse regularisation: TF-IDF rows are unit length, the corpus small
