@@ -8,8 +8,7 @@ and segmentation errors) are the strongest well-understood choice at this size: 
 seconds, are reproducible, judge in well under a millisecond, and each weight is a phrase the
 operator can be shown. Heads (scikit-learn LogisticRegression, lbfgs, fixed seeds):
 - `primary`: multinomial over the primary category of cases (what is ranked first);
-- `category`: one-vs-rest per category, class-balanced (a thin category's few positives
-  weigh against the rest), for the further categories of a report;
+- `category`: one-vs-rest per category, for the further categories of a report;
 - `emergency`: binary; its threshold is chosen on the training data alone by an inner
   cross-validation (the highest at which model and rules keep `emergency_recall_target` of
   the training emergencies), clamped to triage.toml [engine]; the rules stay the recall net;
@@ -277,7 +276,7 @@ def _fit_all(rows: list[Prepared], corpus_hash_: str) -> dict[str, Any]:
     primary = _softmax_head(x[cases], [examples[i].categories[0] for i in cases], False)
     codes = sorted({c for e in examples for c in e.categories})
     category = _sigmoid_head(x, {c: [int(c in e.categories) for e in examples] for c in codes},
-                             True)
+                             False)
     emergency = _sigmoid_head(x, {"emergency": [int(e.emergency) for e in examples]}, False)
     reason = _softmax_head(x, [e.not_a_case or "case" for e in examples], True, C_NOT_A_CASE)
     counts = Counter(s for e in examples for s in e.situations)
