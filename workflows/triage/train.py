@@ -40,8 +40,8 @@ ENGINE = "engine-7"  # 2: long Latin/digit runs are not features; 3: a child liv
 # summed probability, no model-only danger on a text the not-a-case head is sure of; 5: a
 # danger phrase only inside the quoted claim of a false alarm does not fire; 6: a text that
 # names a minor (未成年, an age under 18) is never `not_minor`, nor silenced by that head;
-# 7: the `done` concept crossed (x:done+...), a duration in months is no infant's age, class-
-# balanced category heads, a second emergency threshold for texts with no sign of the present
+# 7: the `done` concept crossed (x:done+...), a duration in months is no infant's age, a
+# second emergency threshold for texts with no sign of the present
 REGISTERS = ("12345", "110", "sms", "mandatory", "call")
 SEED = 0
 C = 30.0  # inverse regularisation: TF-IDF rows are unit length, the corpus small
