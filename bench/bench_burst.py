@@ -16,6 +16,7 @@ load generator shares the machine's two cores with the service).
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -71,25 +72,58 @@ def _kind(proc: psutil.Process, root: psutil.Process) -> str:
 
 
 class Memory:
-    """Peak RSS per process kind of the service's tree, sampled every 100 ms."""
+    """Peak RSS per process kind of the service's tree, sampled every 100 ms, and the CPU
+    each kind (and the PostgreSQL backends serving the bench's database) spent meanwhile:
+    CPU per order is what the machine's load does not change much, unlike the rates."""
 
-    def __init__(self, root: psutil.Process | None) -> None:
+    def __init__(self, root: psutil.Process | None, database: str) -> None:
         self.root = root
+        self.database = database
         self.peak: dict[str, int] = {}
         self.count: dict[str, set[int]] = {}
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, float] = {}
         self.task: asyncio.Task | None = None
 
+    def _cpu(self, proc: psutil.Process, kind: str) -> None:
+        cpu = sum(proc.cpu_times()[:2])
+        self.first.setdefault(proc.pid, (kind, cpu))
+        self.last[proc.pid] = cpu
+
+    def _backends(self) -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if (p.info["cmdline"] or [""])[0].startswith("postgres:")
+            and f" {self.database} " in (p.info["cmdline"] or [""])[0]
+        ]
+
     async def _run(self) -> None:
+        tick = 0
         while self.root:
             for proc in [self.root, *self.root.children(recursive=True)]:
                 try:
                     kind = _kind(proc, self.root)
                     rss = proc.memory_info().rss
+                    self._cpu(proc, kind)
                 except psutil.Error:
                     continue
                 self.peak[kind] = max(self.peak.get(kind, 0), rss)
                 self.count.setdefault(kind, set()).add(proc.pid)
+            if tick % 5 == 0:
+                for proc in self._backends():
+                    with contextlib.suppress(psutil.Error):
+                        self._cpu(proc, "PostgreSQL backends")
+            tick += 1
             await asyncio.sleep(0.1)
+
+    def cpu_per(self, orders: int) -> str:
+        spent: dict[str, float] = {}
+        for pid, (kind, first) in self.first.items():
+            spent[kind] = spent.get(kind, 0.0) + self.last[pid] - first
+        return "; ".join(
+            f"{kind} {1000 * cpu / orders:.1f} ms" for kind, cpu in sorted(spent.items())
+        )
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run())
@@ -173,7 +207,7 @@ async def idle(database_url: str, redis_url: str) -> bool:
 
 async def burst(args, url: str, database_url: str, redis_url: str, partner: Partner) -> None:
     path = signed_file(args.orders)
-    memory = Memory(process_on_port(httpx.URL(url).port))
+    memory = Memory(process_on_port(httpx.URL(url).port), database_url.rsplit("/", 1)[-1])
     memory.start()
     started_wall = time.time()
     started = time.perf_counter()
@@ -211,6 +245,10 @@ async def burst(args, url: str, database_url: str, redis_url: str, partner: Part
     )
     print(f"ratio acknowledged ÷ accepted rate: {ack_rate / accept_rate:.3f} (goal ≥ 0.5)")
     print(f"memory under the burst: {mem}")
+    print(
+        f"CPU per order (user + system, from the start until all was acknowledged): "
+        f"{memory.cpu_per(accepted)}"
+    )
 
 
 def main() -> None:
