@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db import clock
-from db.models import Case, CaseEvent, Referral
+from db.models import Case, CaseEvent, Notification, Referral
 from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.common.lookup import scalar_or_404
@@ -23,7 +23,14 @@ from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
 from dispatch.referrals.routing import Target, plan_routes_for
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
-from dispatch.staff.notifications import notify, office_liaisons, supervisors
+from dispatch.staff.notifications import (
+    liaisons_of_offices,
+    notes_for,
+    notify,
+    office_liaisons,
+    queue_notes,
+    supervisors,
+)
 from dispatch.staff.scope import referral_filter
 from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
@@ -55,11 +62,18 @@ async def deliver(session: AsyncSession, referral: Referral, now: datetime) -> N
     """The referral is in its office's queue (the office's liaisons see it from now on):
     record it and tell them, in the transaction that routed it, so no job stands between
     a case's routing and its referrals reaching their offices."""
+    liaisons = await office_liaisons(
+        session, referral.department_code, referral.jurisdiction_code or ""
+    )
+    await queue_notes(session, _delivered(referral, now, liaisons))
+
+
+def _delivered(referral: Referral, now: datetime, liaisons: list[int]) -> list[Notification]:
+    """Mark the referral delivered; the notifications that tell its office's liaisons."""
     referral.delivered_at = now
     dept = department_labels().get(referral.department_code, referral.department_code)
-    await notify(
-        session,
-        await office_liaisons(session, referral.department_code, referral.jurisdiction_code or ""),
+    return notes_for(
+        liaisons,
         "referral_new",
         f"新转介：案件#{referral.case_id}（{dept}），请及时认领",
         case_id=referral.case_id,
@@ -103,6 +117,9 @@ async def create_referrals(
         return made
     await session.flush()
     labels = department_labels()
+    offices = {(r.department_code, r.jurisdiction_code or "") for r in made if r.status == "queued"}
+    liaisons = await liaisons_of_offices(session, offices)
+    notes: list[Notification] = []
     for referral in made:
         name = labels.get(referral.department_code, referral.department_code)
         if referral.status == "queued":
@@ -119,7 +136,8 @@ async def create_referrals(
                     office_id=referral.office_id,
                 )
             )
-            await deliver(session, referral, now)
+            office = (referral.department_code, referral.jurisdiction_code or "")
+            notes += _delivered(referral, now, liaisons[office])
         else:
             text = f"案件#{case.id} 无可接收的{name}部门，请人工指定"
             session.add(
@@ -133,14 +151,14 @@ async def create_referrals(
                     department=referral.department_code,
                 )
             )
-            await notify(
-                session,
+            notes += notes_for(
                 await supervisors(session, None, case.jurisdiction_code),
                 "referral_unrouted",
                 text,
                 case_id=case.id,
                 referral_id=referral.id,
             )
+    await queue_notes(session, notes)
     return made
 
 
@@ -174,8 +192,12 @@ async def cancel_open(session: AsyncSession, case: Case, actor: str, now: dateti
         )
         if was == "unrouted":
             continue  # no office ever had it
-        told = [held_by] if held_by else await office_liaisons(
-            session, referral.department_code, referral.jurisdiction_code or ""
+        told = (
+            [held_by]
+            if held_by
+            else await office_liaisons(
+                session, referral.department_code, referral.jurisdiction_code or ""
+            )
         )
         await notify(
             session,
@@ -389,8 +411,15 @@ async def list_referrals(
     if after:
         stmt = stmt.where(_after(after))
     rows = (await session.execute(stmt)).scalars().all()
-    audit(session, principal, "referral.list", "referral", None,
-          detail={"count": len(rows), "status": status}, ip=ip)
+    audit(
+        session,
+        principal,
+        "referral.list",
+        "referral",
+        None,
+        detail={"count": len(rows), "status": status},
+        ip=ip,
+    )
     more = _cursor(rows[-1]) if rows and len(rows) == limit else None
     return ReferralList(items=[_out(r) for r in rows], next_after=more)
 
@@ -432,8 +461,14 @@ async def record_action(
     """progress / complete / return by the liaison holding the claim."""
     now = clock.now()
     referral = await act(
-        session, referral_id, principal.id, principal.label, event, note,
-        referral_filter(principal), now,
+        session,
+        referral_id,
+        principal.id,
+        principal.label,
+        event,
+        note,
+        referral_filter(principal),
+        now,
     )
     audit(session, principal, f"referral.{event}", "referral", referral.id, ip=ip)
     return _out(referral)
@@ -460,6 +495,13 @@ async def route_case(
     if case.state in FINISHED:
         raise Conflict("case_closed", "案件已结束，不能转介")
     referral = await reroute(session, case, body.department, body.office_id, principal.label, now)
-    audit(session, principal, "referral.route", "referral", referral.id,
-          detail={"case_id": case.id, "department": body.department}, ip=ip)
+    audit(
+        session,
+        principal,
+        "referral.route",
+        "referral",
+        referral.id,
+        detail={"case_id": case.id, "department": body.department},
+        ip=ip,
+    )
     return _out(referral)

@@ -5,7 +5,7 @@ a deadline nears; the department's and the center's supervisors over the jurisdi
 it passes (督办) and when it is flagged (挂牌督办).
 """
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppUser, Jurisdiction, Notification, Outbox
@@ -39,6 +39,29 @@ async def office_liaisons(session: AsyncSession, department: str, jurisdiction: 
     return list(rows.scalars())
 
 
+async def liaisons_of_offices(
+    session: AsyncSession, offices: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[int]]:
+    """`office_liaisons` for several (department, jurisdiction) offices in one query: an
+    intake routing to three offices asks once, not once per referral (each ask also
+    flushed the session)."""
+    found: dict[tuple[str, str], list[int]] = {office: [] for office in offices}
+    if not offices:
+        return found
+    rows = await session.execute(
+        select(AppUser.id, AppUser.department_code, AppUser.jurisdiction_code)
+        .where(
+            AppUser.active,
+            AppUser.role == "liaison",
+            tuple_(AppUser.department_code, AppUser.jurisdiction_code).in_(sorted(offices)),
+        )
+        .order_by(AppUser.id)
+    )
+    for uid, department, jurisdiction in rows:
+        found[(department, jurisdiction)].append(uid)
+    return found
+
+
 async def supervisors(
     session: AsyncSession, department: str | None, jurisdiction: str | None
 ) -> list[int]:
@@ -66,14 +89,32 @@ async def notify(
     case_id: int | None = None,
     referral_id: int | None = None,
 ) -> int:
-    """Queue one notification per user. No personal data in text.
+    """Queue one notification per user. No personal data in text."""
+    return await queue_notes(
+        session, notes_for(user_ids, kind, text, case_id=case_id, referral_id=referral_id)
+    )
 
-    All the notifications of one transaction share one outbox row (one `notify.send` job
-    sends them all): an intake that routes to three offices costs one job, not ten."""
-    notes = [
+
+def notes_for(
+    user_ids: list[int],
+    kind: str,
+    text: str,
+    *,
+    case_id: int | None = None,
+    referral_id: int | None = None,
+) -> list[Notification]:
+    """One notification per user (each once), not yet queued."""
+    return [
         Notification(case_id=case_id, referral_id=referral_id, user_id=uid, kind=kind, text=text)
         for uid in dict.fromkeys(user_ids)
     ]
+
+
+async def queue_notes(session: AsyncSession, notes: list[Notification]) -> int:
+    """Add the notifications to the transaction.
+
+    All the notifications of one transaction share one outbox row (one `notify.send` job
+    sends them all): an intake that routes to three offices costs one job, not ten."""
     if not notes:
         return 0
     session.add_all(notes)
