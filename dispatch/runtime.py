@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.engine import APP_ROLE, make_engine, make_sessionmaker
@@ -34,7 +34,18 @@ def make_runtime(settings: Settings, database_url: str, redis_url: str) -> Runti
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        redis=Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2),
+        redis=Redis.from_pool(
+            # Bounded, and waited for when all are busy: a race of a hundred requests shares
+            # the pool's connections instead of opening one each (redis-py reads its own
+            # package metadata for every new connection: ~1 ms of CPU in a claim race).
+            BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=settings.hotline_db_pool_size,
+                timeout=2,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
+        ),
         redis_url=redis_url,
         secret_key=secret_key(settings),
     )
