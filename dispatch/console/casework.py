@@ -30,12 +30,18 @@ from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
     act,
+    case_form,
+    case_url,
+    child_fields,
+    choices,
+    optional_texts,
     read_form,
     render,
     shown,
     staff,
-    submit,
     text_field,
+    texts,
+    yes,
 )
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
 from dispatch.referrals import service as referrals
@@ -90,12 +96,19 @@ def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
     principal = user.principal
     if not principal.is_center:
         return []
-    facts = CaseFacts(id=detail.id, state=detail.state, risk_level=detail.risk_level,
-                      mandatory=detail.mandatory, emergency=detail.emergency)
+    facts = CaseFacts(
+        id=detail.id,
+        state=detail.state,
+        risk_level=detail.risk_level,
+        mandatory=detail.mandatory,
+        emergency=detail.emergency,
+    )
     return [
-        e for e in allowed_events(facts)
+        e
+        for e in allowed_events(facts)
         if e not in OWN_FORM_EVENTS
-        and principal.role in EVENT_ROLES.get(e, ()) and may_offer(facts, e, principal.role)
+        and principal.role in EVENT_ROLES.get(e, ())
+        and may_offer(facts, e, principal.role)
     ]
 
 
@@ -200,77 +213,44 @@ async def reveal(
     return await _case_page(request, user, case_id, reveal=True)
 
 
-def _back(case_id: int) -> str:
-    return f"/console/cases/{case_id}"
-
-
-@router.post("/{case_id}/events")
-async def post_event(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        into = text_field(form, "into_case_id", 12)
-        return {"body": cases.EventIn(
-            event=text_field(form, "event", 20),
-            reason=text_field(form, "reason", 2000) or None,
-            into_case_id=int(into) if into.isdigit() else None,
-            override=form.get("override") == "yes",
-        )}
-
-    return await submit(
-        request, user, _back(case_id), cases.send_event, "已完成流程操作", fields, case_id=case_id
+def _event(form: FormData) -> cases.EventIn:
+    into = text_field(form, "into_case_id", 12)
+    return cases.EventIn(
+        **texts(form, event=20),
+        **optional_texts(form, reason=2000),
+        into_case_id=int(into) if into.isdigit() else None,
+        override=yes(form, "override"),
     )
 
 
-@router.post("/{case_id}/assessment")
-async def post_assessment(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": cases.AssessmentIn(
-            risk_level=text_field(form, "risk_level", 10),
-            guardianship=text_field(form, "guardianship", 2000) or None,
-            needs=[str(n) for n in form.getlist("needs")][:20],
-            notes=text_field(form, "notes") or None,
-        )}
-
-    return await submit(
-        request, user, _back(case_id), cases.assess, "评估已保存", fields, case_id=case_id
+def _assessment(form: FormData) -> cases.AssessmentIn:
+    return cases.AssessmentIn(
+        **texts(form, risk_level=10),
+        **optional_texts(form, guardianship=2000, notes=5000),
+        needs=choices(form, "needs", 20),
     )
 
 
-@router.post("/{case_id}/visits")
-async def post_visit(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(VISITORS)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": cases.VisitIn(
-            visited_at=parse_local(text_field(form, "visited_at", 40)),
-            findings=text_field(form, "findings"),
-            risk_after=text_field(form, "risk_after", 10) or None,
-        )}
-
-    return await submit(
-        request, user, _back(case_id), cases.record_visit, "回访已登记", fields, case_id=case_id
+def _visit(form: FormData) -> cases.VisitIn:
+    return cases.VisitIn(
+        visited_at=parse_local(text_field(form, "visited_at", 40)),
+        **texts(form, findings=5000),
+        **optional_texts(form, risk_after=10),
     )
 
 
-@router.post("/{case_id}/route")
-async def post_route(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
+def _route(form: FormData) -> referrals.RouteIn:
     """Route a share by hand: after a return (re-routing) or when no office was found."""
-
-    def fields(form: FormData) -> dict:
-        office = text_field(form, "office_id", 12)
-        return {"body": referrals.RouteIn(
-            department=text_field(form, "department", 40),
-            office_id=int(office) if office.isdigit() else None,
-        )}
-
-    return await submit(
-        request, user, _back(case_id), referrals.route_case, "已转介", fields, case_id=case_id
+    office = text_field(form, "office_id", 12)
+    return referrals.RouteIn(
+        **texts(form, department=40), office_id=int(office) if office.isdigit() else None
     )
+
+
+router.post("/{case_id}/events")(case_form(CENTER_DESK, cases.send_event, "已完成流程操作", _event))
+router.post("/{case_id}/assessment")(case_form(CASEWORK, cases.assess, "评估已保存", _assessment))
+router.post("/{case_id}/visits")(case_form(VISITORS, cases.record_visit, "回访已登记", _visit))
+router.post("/{case_id}/route")(case_form(CASEWORK, referrals.route_case, "已转介", _route))
 
 
 @router.post("/{case_id}/conferences")
@@ -283,10 +263,8 @@ async def post_conference(
     async def run() -> None:
         body = ConferenceIn(
             held_at=parse_local(text_field(form, "held_at", 40)) or now,
-            departments=[str(d) for d in form.getlist("departments")][:20],
-            participants=text_field(form, "participants", 2000),
-            notes=text_field(form, "notes"),
-            decisions=text_field(form, "decisions"),
+            departments=choices(form, "departments", 20),
+            **texts(form, participants=2000, notes=5000, decisions=5000),
         )
         async with sessions(request)() as session, session.begin():
             await load_case(session, user.principal, case_id, lock=True)
@@ -301,14 +279,14 @@ async def post_conference(
                 {"conference_id": row.id},
             )
 
-    return await act(request, user, _back(case_id), run, "会商记录已保存")
+    return await act(request, user, case_url(case_id), run, "会商记录已保存")
 
 
-def _correction(form) -> corrections.CaseCorrectionIn:
+def _correction(form: FormData) -> corrections.CaseCorrectionIn:
     """Only what the person set: checked categories, a yes/no for danger, a chosen place,
     the child's fields that were filled in."""
-    fields: dict = {"reason": text_field(form, "reason", 2000)}
-    categories = [str(c) for c in form.getlist("categories")][:13]
+    fields: dict = texts(form, reason=2000)
+    categories = choices(form, "categories", 13)
     if categories:
         fields["categories"] = categories
     danger = text_field(form, "emergency", 3)
@@ -317,23 +295,13 @@ def _correction(form) -> corrections.CaseCorrectionIn:
     place = text_field(form, "jurisdiction", 32)
     if place:
         fields["jurisdiction"] = place
-    child = {
-        key: text_field(form, f"child_{key}", 200)
-        for key in ("name", "age", "gender", "address")
-        if text_field(form, f"child_{key}", 200)
-    }
+    child = child_fields(form, "name", "age", "gender", "address")
     if child:
         fields["child"] = ChildIn.model_validate(child)
     return corrections.CaseCorrectionIn.model_validate(fields)
 
 
-@router.post("/{case_id}/correct")
-async def post_correction(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_DESK)]
-) -> RedirectResponse:
-    """The same correction as `PATCH /api/v1/cases/{id}`, from the case page."""
-    return await submit(
-        request, user, _back(case_id), corrections.correct,
-        "已更正，转介已按更正后的情况重新安排", lambda form: {"body": _correction(form)},
-        case_id=case_id,
-    )
+# The same correction as `PATCH /api/v1/cases/{id}`, from the case page.
+router.post("/{case_id}/correct")(
+    case_form(CENTER_DESK, corrections.correct, "已更正，转介已按更正后的情况重新安排", _correction)
+)

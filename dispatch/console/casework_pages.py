@@ -34,12 +34,19 @@ from dispatch.console.timefmt import parse_local
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
+    case_form,
+    case_url,
+    child_fields,
+    choices,
+    optional_texts,
     read_form,
     render,
     shown,
     staff,
     submit,
     text_field,
+    texts,
+    yes,
 )
 from dispatch.staff import permissions
 from dispatch.staff.audit import audit
@@ -88,16 +95,21 @@ async def raise_concern(
     request: Request, user: Annotated[ConsoleUser, Depends(AREA)]
 ) -> RedirectResponse:
     def fields(form: FormData) -> dict:
-        child = {k: text_field(form, f"child_{k}", 200) for k in ("name", "age", "address")}
-        return {"body": service.ConcernIn(
-            description=text_field(form, "description"),
-            child=ChildIn.model_validate({k: v for k, v in child.items() if v}),
-            in_danger_now=form.get("in_danger_now") == "yes",
-        )}
+        return {
+            "body": service.ConcernIn(
+                **texts(form, description=5000),
+                child=ChildIn.model_validate(child_fields(form, "name", "age", "address")),
+                in_danger_now=yes(form, "in_danger_now"),
+            )
+        }
 
     return await submit(
-        request, user, "/console/casework/mine", service.raise_concern,
-        "已报告，中心将尽快研判处理", fields,
+        request,
+        user,
+        "/console/casework/mine",
+        service.raise_concern,
+        "已报告，中心将尽快研判处理",
+        fields,
     )
 
 
@@ -143,78 +155,52 @@ async def complete_task(
     request: Request, task_id: int, user: Annotated[ConsoleUser, Depends(TASK_READERS)]
 ) -> RedirectResponse:
     return await submit(
-        request, user, "/console/tasks", task_service.complete, "任务已完成",
-        lambda form: {"outcome": text_field(form, "outcome", 2000)}, task_id=task_id,
+        request,
+        user,
+        "/console/tasks",
+        task_service.complete,
+        "任务已完成",
+        lambda form: {"outcome": text_field(form, "outcome", 2000)},
+        task_id=task_id,
     )
 
 
-def _back(case_id: int) -> str:
-    return f"/console/cases/{case_id}"
+def _assignment(form: FormData) -> service.AssignIn:
+    return service.AssignIn(**texts(form, username=60), **optional_texts(form, reason=2000))
 
 
-def _assigner(kind: owners.Kind):
-    async def post(
-        request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-    ) -> RedirectResponse:
-        def fields(form: FormData) -> dict:
-            return {"body": service.AssignIn(
-                username=text_field(form, "username", 60),
-                reason=text_field(form, "reason", 2000) or None,
-            )}
+def _plan(form: FormData) -> service.PlanIn:
+    return service.PlanIn(needs=choices(form, "needs", 30), **optional_texts(form, reason=2000))
 
-        return await submit(
-            request, user, _back(case_id), service.assign_holder,
-            f"已指派{owners.KIND_LABELS[kind]}", fields, case_id=case_id, kind=kind,
+
+def _task(form: FormData) -> task_service.TaskIn:
+    return task_service.TaskIn(**texts(form, department=40, title=200, due=10))
+
+
+for kind in ("owner", "pairing"):
+    router.post(f"/cases/{{case_id}}/{kind}")(
+        case_form(
+            CASEWORK,
+            service.assign_holder,
+            f"已指派{owners.KIND_LABELS[kind]}",
+            _assignment,
+            kind=kind,
         )
-
-    return post
-
-
-router.post("/cases/{case_id}/owner")(_assigner("owner"))
-router.post("/cases/{case_id}/pairing")(_assigner("pairing"))
-
-
-@router.post("/cases/{case_id}/plan")
-async def post_plan(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.PlanIn(
-            needs=[str(n) for n in form.getlist("needs")][:30],
-            reason=text_field(form, "reason", 2000) or None,
-        )}
-
-    done = "帮扶计划已保存：一般案件的转介已发出，红、橙色案件待督导审批后发出"
-    return await submit(
-        request, user, _back(case_id), service.propose_plan, done, fields, case_id=case_id
     )
-
-
-@router.post("/cases/{case_id}/plan/approve")
-async def approve_plan(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    return await submit(
-        request, user, _back(case_id), service.approve_plan, "帮扶计划已审批，转介已发出",
-        case_id=case_id,
+router.post("/cases/{case_id}/plan")(
+    case_form(
+        CASEWORK,
+        service.propose_plan,
+        "帮扶计划已保存：一般案件的转介已发出，红、橙色案件待督导审批后发出",
+        _plan,
     )
-
-
-@router.post("/cases/{case_id}/tasks")
-async def add_task(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": task_service.TaskIn(
-            department=text_field(form, "department", 40),
-            title=text_field(form, "title", 200),
-            due=text_field(form, "due", 10),
-        )}
-
-    return await submit(
-        request, user, _back(case_id), task_service.add_task, "任务已添加", fields,
-        case_id=case_id,
-    )
+)
+router.post("/cases/{case_id}/plan/approve")(
+    case_form(CASEWORK, service.approve_plan, "帮扶计划已审批，转介已发出")
+)
+router.post("/cases/{case_id}/tasks")(
+    case_form(CASEWORK, task_service.add_task, "任务已添加", _task)
+)
 
 
 async def _candidates(session: AsyncSession, principal: Principal) -> dict[str, list[AppUser]]:
@@ -295,20 +281,15 @@ async def casework_panel(session: AsyncSession, principal: Principal, case: Case
     }
 
 
-@router.post("/cases/{case_id}/close")
-async def post_close(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.CloseIn(
-            type=text_field(form, "type", 30), reason=text_field(form, "reason", 2000) or None,
-            override=form.get("override") == "yes",
-        )}
-
-    return await submit(
-        request, user, _back(case_id), service.close_case,
-        "已结案，相关部门与报告人将收到通知", fields, case_id=case_id,
+def _close(form: FormData) -> service.CloseIn:
+    return service.CloseIn(
+        **texts(form, type=30), **optional_texts(form, reason=2000), override=yes(form, "override")
     )
+
+
+router.post("/cases/{case_id}/close")(
+    case_form(CASEWORK, service.close_case, "已结案，相关部门与报告人将收到通知", _close)
+)
 
 
 @router.post("/reports/{report_id}/no-contact")
@@ -320,35 +301,34 @@ async def post_no_contact(
         case_id = await session.scalar(select(Report.case_id).where(Report.id == report_id))
 
     def fields(form: FormData) -> dict:
-        return {"body": service.NoContactIn.model_validate(
-            {"reason": text_field(form, "reason", 20)}
-        )}
+        return {"body": service.NoContactIn.model_validate(texts(form, reason=20))}
 
     return await submit(
-        request, user, _back(case_id or 0), service.mark_no_contact,
-        "已标记：不再联系该报告人", fields, report_id=report_id,
+        request,
+        user,
+        case_url(case_id or 0),
+        service.mark_no_contact,
+        "已标记：不再联系该报告人",
+        fields,
+        report_id=report_id,
     )
 
 
-@router.post("/cases/{case_id}/meetings")
-async def post_meeting(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        when = parse_local(text_field(form, "scheduled_at", 40))
-        if when is None:
-            raise Invalid("time_required", "请填写会商时间")
-        return {"body": service.MeetingIn(
-            scheduled_at=when,
-            departments=[str(d) for d in form.getlist("departments")][:20],
-            agenda=text_field(form, "agenda", 2000),
-            place=text_field(form, "place", 200) or None,
-        )}
-
-    return await submit(
-        request, user, _back(case_id), service.schedule_meeting, "会商邀请已发出", fields,
-        case_id=case_id,
+def _meeting(form: FormData) -> service.MeetingIn:
+    when = parse_local(text_field(form, "scheduled_at", 40))
+    if when is None:
+        raise Invalid("time_required", "请填写会商时间")
+    return service.MeetingIn(
+        scheduled_at=when,
+        departments=choices(form, "departments", 20),
+        **texts(form, agenda=2000),
+        **optional_texts(form, place=200),
     )
+
+
+router.post("/cases/{case_id}/meetings")(
+    case_form(CASEWORK, service.schedule_meeting, "会商邀请已发出", _meeting)
+)
 
 
 @router.post("/meetings/{meeting_id}/record")
@@ -358,7 +338,7 @@ async def record_meeting(
     await read_form(request, user)  # the CSRF check before anything is looked up
     async with sessions(request)() as session:
         meeting = await meetings.load_meeting(session, user.principal, meeting_id)
-        back = _back(meeting.case_id)
+        back = case_url(meeting.case_id)
 
     def fields(form: FormData) -> dict:
         rows = zip(
@@ -367,84 +347,64 @@ async def record_meeting(
             form.getlist("decision_due"),
             strict=False,
         )
-        return {"body": service.HeldIn(
-            attended=[str(d) for d in form.getlist("attended")][:20],
-            participants=text_field(form, "participants", 2000),
-            notes=text_field(form, "notes"),
-            decisions=[
-                service.DecisionIn(
-                    title=str(t).strip()[:200],
-                    department=str(d)[:40],
-                    due=str(due).strip()[:10] or "5wd",
-                )
-                for t, d, due in list(rows)[:20]
-                if str(t).strip()
-            ],
-        )}
+        return {
+            "body": service.HeldIn(
+                attended=choices(form, "attended", 20),
+                **texts(form, participants=2000, notes=5000),
+                decisions=[
+                    service.DecisionIn(
+                        title=str(t).strip()[:200],
+                        department=str(d)[:40],
+                        due=str(due).strip()[:10] or "5wd",
+                    )
+                    for t, d, due in list(rows)[:20]
+                    if str(t).strip()
+                ],
+            )
+        }
 
     return await submit(
-        request, user, back, service.record_meeting, "会商结果已记录，决定已成为任务", fields,
+        request,
+        user,
+        back,
+        service.record_meeting,
+        "会商结果已记录，决定已成为任务",
+        fields,
         meeting_id=meeting_id,
     )
 
 
-@router.post("/cases/{case_id}/placements")
-async def post_placement(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.PlacementIn.model_validate(
-            {
-                "kind": text_field(form, "kind", 30),
-                "body": text_field(form, "body", 200),
-                "start_on": text_field(form, "start_on", 10),
-                "end_on": text_field(form, "end_on", 10) or None,
-            }
-        )}
+def _placement(form: FormData) -> service.PlacementIn:
+    values = {**texts(form, kind=30, body=200, start_on=10), **optional_texts(form, end_on=10)}
+    return service.PlacementIn.model_validate(values)
 
-    return await submit(
-        request, user, _back(case_id), service.add_placement, "安置已登记", fields,
-        case_id=case_id,
+
+def _intervention(form: FormData) -> service.InterventionIn:
+    values = {
+        **texts(form, step=30, department=40, acted_on=10),
+        **optional_texts(form, document=200, skip_reason=2000),
+    }
+    return service.InterventionIn.model_validate(values)
+
+
+def _written_assessment(form: FormData) -> service.AssessIn:
+    return service.AssessIn(
+        answers={q.code: text_field(form, f"q_{q.code}", 40) for q in questions()},
+        **optional_texts(form, risk_level=10, override_reason=2000),
+        **texts(form, summary=5000),
+        needs=choices(form, "needs", 30),
     )
 
 
-@router.post("/cases/{case_id}/interventions")
-async def post_intervention(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.InterventionIn.model_validate(
-            {
-                "step": text_field(form, "step", 30),
-                "department": text_field(form, "department", 40),
-                "acted_on": text_field(form, "acted_on", 10),
-                "document": text_field(form, "document", 200) or None,
-                "skip_reason": text_field(form, "skip_reason", 2000) or None,
-            }
-        )}
-
-    return await submit(
-        request, user, _back(case_id), service.add_intervention, "监护干预已登记", fields,
-        case_id=case_id,
-    )
-
-
-@router.post("/cases/{case_id}/assessments")
-async def post_written_assessment(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.AssessIn(
-            answers={q.code: text_field(form, f"q_{q.code}", 40) for q in questions()},
-            risk_level=text_field(form, "risk_level", 10) or None,
-            override_reason=text_field(form, "override_reason", 2000) or None,
-            summary=text_field(form, "summary"),
-            needs=[str(n) for n in form.getlist("needs")][:30],
-        )}
-
-    return await submit(
-        request, user, _back(case_id), service.assess, "评估已保存", fields, case_id=case_id
-    )
+router.post("/cases/{case_id}/placements")(
+    case_form(CASEWORK, service.add_placement, "安置已登记", _placement)
+)
+router.post("/cases/{case_id}/interventions")(
+    case_form(CASEWORK, service.add_intervention, "监护干预已登记", _intervention)
+)
+router.post("/cases/{case_id}/assessments")(
+    case_form(CASEWORK, service.assess, "评估已保存", _written_assessment)
+)
 
 
 @router.post("/operator/calls/{call_sid}/wrapup")
@@ -452,12 +412,15 @@ async def wrap_up(
     request: Request, call_sid: str, user: Annotated[ConsoleUser, Depends(CALL_DESK)]
 ) -> RedirectResponse:
     def fields(form: FormData) -> dict:
-        return {"body": service.WrapupIn(
-            type=text_field(form, "type", 20), note=text_field(form, "note", 2000) or None
-        )}
+        return {"body": service.WrapupIn(**texts(form, type=20), **optional_texts(form, note=2000))}
 
     return await submit(
-        request, user, "/console/casework/calls", service.wrap_up_call, "来电已小结", fields,
+        request,
+        user,
+        "/console/casework/calls",
+        service.wrap_up_call,
+        "来电已小结",
+        fields,
         call_sid=call_sid,
     )
 

@@ -10,11 +10,11 @@ past escaping could not run.
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -308,6 +308,32 @@ def text_field(form: FormData, name: str, limit: int = 5000) -> str:
     return str(form.get(name, "")).strip()[:limit]
 
 
+def texts(form: FormData, **limits: int) -> dict[str, str]:
+    """The named fields as text, each cut to its limit: a model's body from its form."""
+    return {name: text_field(form, name, limit) for name, limit in limits.items()}
+
+
+def optional_texts(form: FormData, **limits: int) -> dict[str, str | None]:
+    """As `texts`, a field left blank as None: the model's "not given", not an empty text."""
+    return {name: value or None for name, value in texts(form, **limits).items()}
+
+
+def choices(form: FormData, name: str, most: int) -> list[str]:
+    """The ticked boxes of one name, at most `most` of them."""
+    return [str(value) for value in form.getlist(name)][:most]
+
+
+def yes(form: FormData, name: str) -> bool:
+    return form.get(name) == "yes"
+
+
+def child_fields(form: FormData, *keys: str) -> dict[str, str]:
+    """The child's fields (`child_<key>` on the form) that were filled in: a blank one is not
+    an answer, so the model keeps what it had."""
+    values = {key: text_field(form, f"child_{key}", 200) for key in keys}
+    return {key: value for key, value in values.items() if value}
+
+
 async def act(
     request: Request,
     user: ConsoleUser,
@@ -344,6 +370,35 @@ async def submit(
         await in_transaction(request, operation, principal=user.principal, **fields(form), **ids)
 
     return await act(request, user, back, run, done)
+
+
+def case_url(case_id: int) -> str:
+    """The case page: where every form on it comes back to."""
+    return f"/console/cases/{case_id}"
+
+
+def case_form(
+    who: Callable[..., Awaitable[ConsoleUser]],
+    operation: Callable[..., Awaitable[Any]],
+    done: str,
+    body: Callable[[FormData], Any] | None = None,
+    **fixed: Any,
+) -> Callable[..., Awaitable[RedirectResponse]]:
+    """The endpoint of one form of the case page, for `router.post(path)`: `submit` of the
+    service operation on the case in the path, its `body` read from the form (none without
+    one) and the `fixed` arguments, back to the case page."""
+
+    def fields(form: FormData) -> dict[str, Any]:
+        return {"body": body(form)} if body else {}
+
+    async def post(
+        request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(who)]
+    ) -> RedirectResponse:
+        return await submit(
+            request, user, case_url(case_id), operation, done, fields, case_id=case_id, **fixed
+        )
+
+    return post
 
 
 async def flash_and_go(
