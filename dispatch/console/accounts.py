@@ -21,10 +21,12 @@ from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
     flash_and_go,
+    optional_texts,
     read_form,
     render,
     staff,
     text_field,
+    texts,
 )
 from dispatch.staff import accounts
 from dispatch.staff.auth import ROLES, accounts_changed, runtime_of
@@ -84,45 +86,31 @@ async def _change(
     return await flash_and_go(request, user, PAGE, change.message)
 
 
-def _optional(form: FormData, name: str, limit: int) -> str | None:
-    return text_field(form, name, limit) or None
+def _changer(
+    operation: Callable[..., Awaitable[accounts.Change]],
+    fields: Callable[[FormData], dict[str, Any]] = lambda form: {},
+) -> Callable[..., Awaitable[RedirectResponse]]:
+    """The endpoint of one change of the account named on the form (`_change`)."""
+
+    async def post(
+        request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+    ) -> RedirectResponse:
+        return await _change(request, user, operation, fields)
+
+    return post
 
 
-@router.post("/admin/accounts/disable")
-async def disable(
-    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
-) -> RedirectResponse:
-    return await _change(request, user, accounts.disable)
+def _role(form: FormData) -> dict[str, Any]:
+    return {**texts(form, role=20), **optional_texts(form, department=40, jurisdiction=32)}
 
 
-@router.post("/admin/accounts/enable")
-async def enable(
-    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
-) -> RedirectResponse:
-    return await _change(request, user, accounts.enable)
-
-
-@router.post("/admin/accounts/revoke")
-async def revoke(
-    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
-) -> RedirectResponse:
-    return await _change(request, user, accounts.revoke)
-
-
-@router.post("/admin/accounts/role")
-async def set_role(
-    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
-) -> RedirectResponse:
-    return await _change(
-        request,
-        user,
-        accounts.set_role,
-        lambda form: {
-            "role": text_field(form, "role", 20),
-            "department": _optional(form, "department", 40),
-            "jurisdiction": _optional(form, "jurisdiction", 32),
-        },
-    )
+for _name, _changes in (
+    ("disable", _changer(accounts.disable)),
+    ("enable", _changer(accounts.enable)),
+    ("revoke", _changer(accounts.revoke)),
+    ("role", _changer(accounts.set_role, _role)),
+):
+    router.post(f"/admin/accounts/{_name}")(_changes)
 
 
 @router.post("/admin/accounts/password")

@@ -16,10 +16,9 @@ from sqlalchemy.orm import aliased
 from channels.web import sessions
 from db import clock
 from db.models import Case, Referral
-from dispatch.console.web import ConsoleRoute, ConsoleUser, render, shown, staff
+from dispatch.console.web import ConsoleRoute, ConsoleUser, audit_list, render, staff
 from dispatch.console.worklist import overdue_visits, referrals_to_route
 from dispatch.referrals.deadlines import FLAGGED
-from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import SUPERVISION
 from dispatch.staff.scope import referral_filter
@@ -127,7 +126,7 @@ async def board_page(request: Request, user: Annotated[ConsoleUser, Depends(SUPE
         late_visits = await overdue_visits(session, principal, now)
         items = board.flagged + board.overdue + board.soon
         ids = [i.case.id for i in items] + [c.id for _, c in to_route + late_visits]
-        audit(session, principal, "case.list", "case", None, request, shown(ids))
+        audit_list(session, principal, request, "case", ids)
     return render(
         request,
         user,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from channels.web import client_ip, in_transaction, sessions
+from channels.web import client_ip, sessions
 from db import clock
 from db.engine import transaction
 from db.models import Office, Referral
@@ -30,6 +30,8 @@ from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
     act,
+    as_user,
+    audit_list,
     case_form,
     case_url,
     child_fields,
@@ -37,7 +39,6 @@ from dispatch.console.web import (
     optional_texts,
     read_form,
     render,
-    shown,
     staff,
     text_field,
     texts,
@@ -83,7 +84,7 @@ async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWO
         to_route = await referrals_to_route(session, principal)
         late_visits = await overdue_visits(session, principal, clock.now())
         ids = [c.id for c in to_assess] + [c.id for _, c in to_route + late_visits]
-        audit(session, principal, "case.list", "case", None, request, shown(ids))
+        audit_list(session, principal, request, "case", ids)
     return render(
         request,
         user,
@@ -116,7 +117,7 @@ async def _case_page(
     request: Request, user: ConsoleUser, case_id: int, *, reveal: bool = False
 ) -> HTMLResponse:
     principal = user.principal
-    detail = await in_transaction(request, cases.get_case, principal=principal, case_id=case_id)
+    detail = await as_user(request, user, cases.get_case, case_id=case_id)
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
         referrals = list(

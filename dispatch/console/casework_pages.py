@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from channels.web import in_transaction, sessions
+from channels.web import sessions
 from db import clock
 from db.casework import CallWrapup, ReportNoContact
 from db.models import AppUser, Case, Report
@@ -34,6 +34,8 @@ from dispatch.console.timefmt import parse_local
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
+    as_user,
+    audit_list,
     case_form,
     case_url,
     child_fields,
@@ -41,7 +43,6 @@ from dispatch.console.web import (
     optional_texts,
     read_form,
     render,
-    shown,
     staff,
     submit,
     text_field,
@@ -75,9 +76,7 @@ async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDER
     principal = user.principal
     async with sessions(request)() as session, session.begin():
         rows = await owners.my_cases(session=session, principal=principal, limit=200)
-        audit(
-            session, principal, "case.list", "case", None, request, shown([r.case.id for r in rows])
-        )
+        audit_list(session, principal, request, "case", [r.case.id for r in rows])
     return render(
         request,
         user,
@@ -127,15 +126,7 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
             if t.status != "open"
         ][:50]
         invites = await meetings.meetings(session, principal, upcoming=True)
-        audit(
-            session,
-            principal,
-            "task.list",
-            "task",
-            None,
-            request,
-            shown([t.case_id for t in open_ + closed]),
-        )
+        audit_list(session, principal, request, "task", [t.case_id for t in open_ + closed])
     return render(
         request,
         user,
@@ -458,9 +449,7 @@ async def calls_page(
     principal = user.principal
     end = parse_local(until) or clock.now()
     start = parse_local(since) or end - timedelta(days=30)
-    stats = await in_transaction(
-        request, service.wrapup_stats, principal=principal, since=start, until=end
-    )
+    stats = await as_user(request, user, service.wrapup_stats, since=start, until=end)
     async with sessions(request)() as session, session.begin():
         waiting = await unwrapped_calls(session, principal)
         audit(session, principal, "call.list", "call", None, request, {"count": len(waiting)})

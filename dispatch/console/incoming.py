@@ -90,20 +90,20 @@ async def incoming_reports(
     waiting = select(Report.id).where(Report.case_id.in_(waiting_cases))
     shown = union(newest, waiting).subquery()
     stmt = (
-        select(
-            Report.id,
+        select(  # labelled as IncomingReport's fields
+            Report.id.label("report_id"),
             Report.case_id,
-            Report.created_at,
+            Report.created_at.label("received_at"),
             Report.channel,
-            Report.reporter_phone,
-            func.left(Report.description, SNIPPET_CHARS + 1).label("text"),
+            Report.reporter_phone.label("phone"),
+            func.left(Report.description, SNIPPET_CHARS + 1).label("snippet"),
             Report.judgement["evidence"].label("evidence"),
             Report.held,
             Case.state,
             Case.emergency,
             Case.mandatory,
             Case.categories,
-            Case.jurisdiction_code,
+            Case.jurisdiction_code.label("jurisdiction"),
             Case.predicted_risk,
             Case.not_a_case,
             Case.likely_duplicate_of,
@@ -117,31 +117,32 @@ async def incoming_reports(
     rows = (await session.execute(stmt)).all()
     labels = category_labels()
     targets = {r.likely_duplicate_of for r in rows if r.likely_duplicate_of}
-    visible = set(
-        (await session.execute(select(Case.id).where(Case.id.in_(targets), case_filter(principal))))
-        .scalars()
-    ) if targets else set()
+    visible = (
+        set(
+            (
+                await session.execute(
+                    select(Case.id).where(Case.id.in_(targets), case_filter(principal))
+                )
+            ).scalars()
+        )
+        if targets
+        else set()
+    )
     return [
         IncomingReport(
-            report_id=r.id,
-            case_id=r.case_id,
-            received_at=r.created_at,
-            channel=r.channel,
-            state=r.state,
-            emergency=r.emergency,
-            mandatory=r.mandatory,
-            categories=r.categories,
-            jurisdiction=r.jurisdiction_code,
-            phone=mask_phone(r.reporter_phone),
-            snippet=_snippet(r.text),
-            predicted_risk=r.predicted_risk,
-            not_a_case=not_a_case_label(r.not_a_case),
-            likely_duplicate_of=r.likely_duplicate_of if r.likely_duplicate_of in visible else None,
-            held=r.held,
-            evidence=tuple(
-                mask_numbers(line)
-                for line in evidence_lines(r.evidence or {}, labels)[:EVIDENCE_LINES]
-            ),
+            **{
+                **r._mapping,
+                "phone": mask_phone(r.phone),
+                "snippet": _snippet(r.snippet),
+                "not_a_case": not_a_case_label(r.not_a_case),
+                "likely_duplicate_of": r.likely_duplicate_of
+                if r.likely_duplicate_of in visible
+                else None,
+                "evidence": tuple(
+                    mask_numbers(line)
+                    for line in evidence_lines(r.evidence or {}, labels)[:EVIDENCE_LINES]
+                ),
+            }
         )
         for r in rows
     ]

@@ -6,6 +6,7 @@ one winner per claim, only the claimant may act, the outcome or the reason requi
 audited.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -16,19 +17,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from starlette.datastructures import FormData
 
-from channels.web import client_ip, in_transaction, sessions
+from channels.web import client_ip, sessions
 from db.models import Case, Referral
 from dispatch.cases import service as cases
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
     act,
+    as_user,
+    audit_list,
     read_form,
     render,
-    shown,
     staff,
     submit,
-    text_field,
+    texts,
 )
 from dispatch.referrals import service as referrals
 from dispatch.referrals.service import OPEN
@@ -82,15 +84,7 @@ async def queue(request: Request, user: Annotated[ConsoleUser, Depends(LIAISON)]
     me = user.principal
     async with sessions(request)() as session, session.begin():
         items = await open_referrals(session, me)
-        audit(
-            session,
-            me,
-            "referral.list",
-            "referral",
-            None,
-            request,
-            shown([i.case.id for i in items]),
-        )
+        audit_list(session, me, request, "referral", [i.case.id for i in items])
     return render(
         request,
         user,
@@ -120,9 +114,7 @@ async def referral_page(
             raise NotFound("referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
     try:
-        detail = await in_transaction(
-            request, cases.get_case, principal=principal, case_id=referral.case_id
-        )
+        detail = await as_user(request, user, cases.get_case, case_id=referral.case_id)
     except NotFound:
         # Returned, cancelled or withdrawn: the department keeps its own row, not the case
         # (`dispatch.staff.scope.case_filter`). The liaison lands here right after a return.
@@ -154,50 +146,46 @@ async def claim(
 
     async def run() -> None:
         await referrals.claim_referral(
-            engine=runtime_of(request).engine, principal=user.principal,
-            ip=client_ip(request), referral_id=referral_id,
+            engine=runtime_of(request).engine,
+            principal=user.principal,
+            ip=client_ip(request),
+            referral_id=referral_id,
         )
 
     return await act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
 
 
-async def _action(
-    request: Request, user: ConsoleUser, referral_id: int, done: str, fields
-) -> RedirectResponse:
-    """A liaison's action on the referral (progress, complete, return) from its form."""
-    return await submit(
-        request, user, _back(referral_id), referrals.record_action, done, fields,
-        referral_id=referral_id,
-    )
+# A liaison's actions from the referral's form: the one text each takes (checked by the API's
+# body model, cut to its limit) and what the page says once done.
+ACTIONS = {
+    "progress": (referrals.NoteIn, "note", 5000, "进展已记录"),
+    "complete": (referrals.OutcomeIn, "outcome", 5000, "已办结"),
+    "return": (referrals.ReasonIn, "reason", 2000, "已退回未保中心重新指派"),
+}
 
 
-@router.post("/referrals/{referral_id}/progress")
-async def progress(
-    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
-) -> RedirectResponse:
+def _action(event: str) -> Callable[..., Awaitable[RedirectResponse]]:
+    """The endpoint of one liaison action (progress, complete, return) on the referral."""
+    model, name, limit, done = ACTIONS[event]
+
     def fields(form: FormData) -> dict:
-        return {"event": "progress", "note": referrals.NoteIn(note=text_field(form, "note")).note}
+        return {"event": event, "note": getattr(model(**texts(form, **{name: limit})), name)}
 
-    return await _action(request, user, referral_id, "进展已记录", fields)
+    async def post(
+        request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+    ) -> RedirectResponse:
+        return await submit(
+            request,
+            user,
+            _back(referral_id),
+            referrals.record_action,
+            done,
+            fields,
+            referral_id=referral_id,
+        )
+
+    return post
 
 
-@router.post("/referrals/{referral_id}/complete")
-async def complete(
-    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        outcome = referrals.OutcomeIn(outcome=text_field(form, "outcome")).outcome
-        return {"event": "complete", "note": outcome}
-
-    return await _action(request, user, referral_id, "已办结", fields)
-
-
-@router.post("/referrals/{referral_id}/return")
-async def return_referral(
-    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
-) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        reason = referrals.ReasonIn(reason=text_field(form, "reason", 2000)).reason
-        return {"event": "return", "note": reason}
-
-    return await _action(request, user, referral_id, "已退回未保中心重新指派", fields)
+for _event in ACTIONS:
+    router.post(f"/referrals/{{referral_id}}/{_event}")(_action(_event))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from channels.web import client_ip, in_transaction, sessions
+from channels.web import client_ip, sessions
 from channels.webform import _as_report, _form_values
 from db.columns import CASE_ID_MAX
 from db.engine import transaction
@@ -22,6 +22,8 @@ from dispatch.console.timefmt import parse_day
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
+    as_user,
+    audit_list,
     flash_and_go,
     read_form,
     render,
@@ -57,15 +59,7 @@ async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(D
     principal = user.principal
     async with sessions(request)() as session, session.begin():
         incoming = await incoming_reports(session, principal)
-        audit(
-            session,
-            principal,
-            "case.list",
-            "case",
-            None,
-            request,
-            shown([r.case_id for r in incoming]),
-        )
+        audit_list(session, principal, request, "case", [r.case_id for r in incoming])
     return render(
         request,
         user,
@@ -95,18 +89,8 @@ async def incoming_fragment(
         if v and v == version:
             return Response(status_code=204, headers={"X-List-Version": version})
         if rows:
-            audit(
-                session,
-                principal,
-                "case.list",
-                "case",
-                None,
-                request,
-                shown([r.case_id for r in rows]),
-            )
-    response = render(
-        request, user, "_incoming_rows.html", {"incoming": rows, "new_after": after}
-    )
+            audit_list(session, principal, request, "case", [r.case_id for r in rows])
+    response = render(request, user, "_incoming_rows.html", {"incoming": rows, "new_after": after})
     response.headers["X-After-Id"] = str(max((r.report_id for r in rows), default=after))
     response.headers["X-List-Version"] = version
     return response
@@ -137,9 +121,7 @@ async def _desk(request: Request, principal: Principal) -> dict:
 async def _profile(
     request: Request, user: ConsoleUser, call_sid: str
 ) -> calls_service.CallerProfile:
-    return await in_transaction(
-        request, calls_service.caller_profile, principal=user.principal, call_sid=call_sid
-    )
+    return await as_user(request, user, calls_service.caller_profile, call_sid=call_sid)
 
 
 def _triage_context(text: str) -> dict:
@@ -220,9 +202,12 @@ async def call_report(
         return _report_form(
             request, user, call_sid, profile, values=values, errors=field_errors(exc), status=422
         )
-    result = await in_transaction(
-        request, calls_service.report_during_call, principal=user.principal, call_sid=call_sid,
-        body=body
+    result = await as_user(
+        request,
+        user,
+        calls_service.report_during_call,
+        call_sid=call_sid,
+        body=body,
     )
     note = "（本通来电已登记过，显示的是同一份报告）" if result.duplicate else ""
     return await flash_and_go(
@@ -261,8 +246,11 @@ async def search(
                 "case",
                 None,
                 request,
-                {"filters": used, **shown([r.case_id for r in results]),
-                 "children": [c.child_id for c in children]},
+                {
+                    "filters": used,
+                    **shown([r.case_id for r in results]),
+                    "children": [c.child_id for c in children],
+                },
             )
     return render(
         request,

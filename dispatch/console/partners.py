@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from channels.web import client_ip, in_transaction, sessions
+from channels.web import client_ip, sessions
 from db.engine import transaction
-from dispatch.console.web import ConsoleRoute, ConsoleUser, render, staff, submit
+from dispatch.console.web import ConsoleRoute, ConsoleUser, as_user, render, staff, submit
 from dispatch.partners import service as partners
 from dispatch.staff.permissions import PARTNER_MANAGE
 
@@ -44,9 +44,7 @@ async def partners_home(
 async def partner_message(
     request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ):
-    message = await in_transaction(
-        request, partners.partner_message, principal=user.principal, message_id=message_id
-    )
+    message = await as_user(request, user, partners.partner_message, message_id=message_id)
     return render(request, user, "partner_message.html", {"m": message})
 
 

@@ -43,8 +43,11 @@ class SearchQuery:
     @property
     def name_too_short(self) -> bool:
         """Words were searched, too short to look for a child's name by."""
-        return (bool(self.text) and _looked_up(self.text) is None
-                and len(name_key(self.text)) < NAME_QUERY_MIN)
+        return (
+            bool(self.text)
+            and _looked_up(self.text) is None
+            and len(name_key(self.text)) < NAME_QUERY_MIN
+        )
 
     @property
     def empty(self) -> bool:
@@ -126,16 +129,16 @@ async def search_cases(
 ) -> list[FoundCase]:
     """Newest first; one row per case (its latest matching report)."""
     stmt = (
-        select(
-            Case.id,
+        select(  # labelled as FoundCase's fields
+            Case.id.label("case_id"),
             Case.state,
             Case.risk_level,
             Case.categories,
             Case.emergency,
-            Case.jurisdiction_code,
+            Case.jurisdiction_code.label("jurisdiction"),
             Case.created_at,
-            Report.reporter_phone,
-            func.left(Report.description, SNIPPET_CHARS).label("text"),
+            Report.reporter_phone.label("phone"),
+            func.left(Report.description, SNIPPET_CHARS).label("snippet"),
         )
         .join(Report, Report.case_id == Case.id)
         .where(case_filter(principal))
@@ -158,15 +161,7 @@ async def search_cases(
     rows = (await session.execute(stmt)).all()
     return [
         FoundCase(
-            case_id=r.id,
-            state=r.state,
-            risk_level=r.risk_level,
-            categories=r.categories,
-            emergency=r.emergency,
-            jurisdiction=r.jurisdiction_code,
-            created_at=r.created_at,
-            phone=mask_phone(r.reporter_phone),
-            snippet=mask_numbers(r.text),
+            **{**r._mapping, "phone": mask_phone(r.phone), "snippet": mask_numbers(r.snippet)}
         )
         for r in rows
     ]
@@ -182,8 +177,11 @@ async def search_children(
         return []
     rows = await session.execute(
         select(Child.id, Child.name, Child.jurisdiction_code)
-        .where(Child.name_index.contains(pairs), Child.merged_into_id.is_(None),
-               child_filter(principal))
+        .where(
+            Child.name_index.contains(pairs),
+            Child.merged_into_id.is_(None),
+            child_filter(principal),
+        )
         .order_by(Child.id.desc())
         .limit(limit)
     )

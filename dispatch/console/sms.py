@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from channels.web import in_transaction
 from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
+    as_user,
     render,
     staff,
     submit,
@@ -32,9 +32,7 @@ async def threads(
     user: Annotated[ConsoleUser, Depends(DESK)],
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ):
-    page = await in_transaction(
-        request, sms_service.list_threads, principal=user.principal, before_id=before
-    )
+    page = await as_user(request, user, sms_service.list_threads, before_id=before)
     return render(request, user, "sms_list.html", {"page": page})
 
 
@@ -42,9 +40,7 @@ async def threads(
 async def thread(
     request: Request, thread_id: ThreadId, user: Annotated[ConsoleUser, Depends(DESK)]
 ):
-    detail = await in_transaction(
-        request, sms_service.get_thread, principal=user.principal, thread_id=thread_id
-    )
+    detail = await as_user(request, user, sms_service.get_thread, thread_id=thread_id)
     return render(request, user, "sms_thread.html", {"t": detail})
 
 
@@ -56,6 +52,11 @@ async def reply(
         return {"body": sms_service.ReplyIn(text=text_field(form, "text", 1600))}
 
     return await submit(
-        request, user, f"/console/sms/{thread_id}", sms_service.reply, "回复已提交发送", fields,
+        request,
+        user,
+        f"/console/sms/{thread_id}",
+        sms_service.reply,
+        "回复已提交发送",
+        fields,
         thread_id=thread_id,
     )

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from channels.errors import ApiError
@@ -33,7 +34,8 @@ from dispatch.console.sessions import (
     current_session,
     flash,
 )
-from dispatch.staff.audit import shown_cases as shown  # noqa: F401  (pages import it from here)
+from dispatch.staff.audit import audit
+from dispatch.staff.audit import shown_cases as shown
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import Permission
 from workflows.cases.workflow import EVENT_LABELS, STATE_LABELS
@@ -229,6 +231,13 @@ def staff(permission: Permission, *, touch: bool = True):
     return dependency
 
 
+def audit_list(
+    session: AsyncSession, principal: Principal, request: Request, kind: str, case_ids: list[int]
+) -> None:
+    """A list page's read, audited as `<kind>.list` with the cases it showed (ids only)."""
+    audit(session, principal, f"{kind}.list", kind, None, request, shown(case_ids))
+
+
 def nav_for(principal: Principal) -> list[tuple[str, str]]:
     """The pages a person's role and place give them, for the top bar."""
     desk = [
@@ -292,6 +301,14 @@ def _home(user: ConsoleUser | None) -> str:
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+async def as_user(
+    request: Request, user: ConsoleUser, operation: Callable[..., Awaitable[Any]], **arguments: Any
+) -> Any:
+    """One service operation run as the signed-in person, in its own transaction: what the
+    API would do for them, audited the same way."""
+    return await in_transaction(request, operation, principal=user.principal, **arguments)
 
 
 async def read_form(request: Request, user: ConsoleUser) -> FormData:
@@ -367,7 +384,7 @@ async def submit(
     form = await read_form(request, user)
 
     async def run() -> None:
-        await in_transaction(request, operation, principal=user.principal, **fields(form), **ids)
+        await as_user(request, user, operation, **fields(form), **ids)
 
     return await act(request, user, back, run, done)
 
