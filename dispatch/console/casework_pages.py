@@ -6,6 +6,7 @@ Every write runs the same service operation as the API (`dispatch.casework.servi
 and audited the same way.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -89,26 +90,21 @@ async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDER
     )
 
 
+def _concern(form: FormData) -> dict:
+    child = ChildIn.model_validate(child_fields(form, "name", "age", "address"))
+    body = service.ConcernIn(
+        **texts(form, description=5000), child=child, in_danger_now=yes(form, "in_danger_now")
+    )
+    return {"body": body}
+
+
 @router.post("/casework/concerns")
 async def raise_concern(
     request: Request, user: Annotated[ConsoleUser, Depends(AREA)]
 ) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {
-            "body": service.ConcernIn(
-                **texts(form, description=5000),
-                child=ChildIn.model_validate(child_fields(form, "name", "age", "address")),
-                in_danger_now=yes(form, "in_danger_now"),
-            )
-        }
-
+    done = "已报告，中心将尽快研判处理"
     return await submit(
-        request,
-        user,
-        "/console/casework/mine",
-        service.raise_concern,
-        "已报告，中心将尽快研判处理",
-        fields,
+        request, user, "/console/casework/mine", service.raise_concern, done, _concern
     )
 
 
@@ -141,19 +137,16 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
     )
 
 
+def _outcome(form: FormData) -> dict:
+    return texts(form, outcome=2000)
+
+
 @router.post("/tasks/{task_id}/complete")
 async def complete_task(
     request: Request, task_id: int, user: Annotated[ConsoleUser, Depends(TASK_READERS)]
 ) -> RedirectResponse:
-    return await submit(
-        request,
-        user,
-        "/console/tasks",
-        task_service.complete,
-        "任务已完成",
-        lambda form: {"outcome": text_field(form, "outcome", 2000)},
-        task_id=task_id,
-    )
+    back, done = "/console/tasks", "任务已完成"
+    return await submit(request, user, back, task_service.complete, done, _outcome, task_id=task_id)
 
 
 def _assignment(form: FormData) -> service.AssignIn:
@@ -283,25 +276,31 @@ router.post("/cases/{case_id}/close")(
 )
 
 
+async def _back_to_case(
+    request: Request, user: ConsoleUser, case_of: Callable[[AsyncSession], Awaitable[int | None]]
+) -> str:
+    """The page of the case a record in the path belongs to, looked up only once the form's
+    CSRF token is checked (a forged form learns nothing)."""
+    await read_form(request, user)
+    async with sessions(request)() as session:
+        return case_url(await case_of(session) or 0)
+
+
+def _no_contact(form: FormData) -> dict:
+    return {"body": service.NoContactIn.model_validate(texts(form, reason=20))}
+
+
 @router.post("/reports/{report_id}/no-contact")
 async def post_no_contact(
     request: Request, report_id: int, user: Annotated[ConsoleUser, Depends(DESK)]
 ) -> RedirectResponse:
-    await read_form(request, user)  # the CSRF check before anything is looked up
-    async with sessions(request)() as session:
-        case_id = await session.scalar(select(Report.case_id).where(Report.id == report_id))
+    def case_of(session: AsyncSession) -> Awaitable[int | None]:
+        return session.scalar(select(Report.case_id).where(Report.id == report_id))
 
-    def fields(form: FormData) -> dict:
-        return {"body": service.NoContactIn.model_validate(texts(form, reason=20))}
-
+    back = await _back_to_case(request, user, case_of)
+    done = "已标记：不再联系该报告人"
     return await submit(
-        request,
-        user,
-        case_url(case_id or 0),
-        service.mark_no_contact,
-        "已标记：不再联系该报告人",
-        fields,
-        report_id=report_id,
+        request, user, back, service.mark_no_contact, done, _no_contact, report_id=report_id
     )
 
 
@@ -322,46 +321,40 @@ router.post("/cases/{case_id}/meetings")(
 )
 
 
+def _held(form: FormData) -> dict:
+    rows = zip(
+        form.getlist("decision_title"),
+        form.getlist("decision_department"),
+        form.getlist("decision_due"),
+        strict=False,
+    )
+    decisions = [
+        service.DecisionIn(
+            title=str(t).strip()[:200], department=str(d)[:40], due=str(due).strip()[:10] or "5wd"
+        )
+        for t, d, due in list(rows)[:20]
+        if str(t).strip()
+    ]
+    return {
+        "body": service.HeldIn(
+            attended=choices(form, "attended", 20),
+            **texts(form, participants=2000, notes=5000),
+            decisions=decisions,
+        )
+    }
+
+
 @router.post("/meetings/{meeting_id}/record")
 async def record_meeting(
     request: Request, meeting_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    await read_form(request, user)  # the CSRF check before anything is looked up
-    async with sessions(request)() as session:
-        meeting = await meetings.load_meeting(session, user.principal, meeting_id)
-        back = case_url(meeting.case_id)
+    async def case_of(session: AsyncSession) -> int:
+        return (await meetings.load_meeting(session, user.principal, meeting_id)).case_id
 
-    def fields(form: FormData) -> dict:
-        rows = zip(
-            form.getlist("decision_title"),
-            form.getlist("decision_department"),
-            form.getlist("decision_due"),
-            strict=False,
-        )
-        return {
-            "body": service.HeldIn(
-                attended=choices(form, "attended", 20),
-                **texts(form, participants=2000, notes=5000),
-                decisions=[
-                    service.DecisionIn(
-                        title=str(t).strip()[:200],
-                        department=str(d)[:40],
-                        due=str(due).strip()[:10] or "5wd",
-                    )
-                    for t, d, due in list(rows)[:20]
-                    if str(t).strip()
-                ],
-            )
-        }
-
+    back = await _back_to_case(request, user, case_of)
+    done = "会商结果已记录，决定已成为任务"
     return await submit(
-        request,
-        user,
-        back,
-        service.record_meeting,
-        "会商结果已记录，决定已成为任务",
-        fields,
-        meeting_id=meeting_id,
+        request, user, back, service.record_meeting, done, _held, meeting_id=meeting_id
     )
 
 
@@ -398,22 +391,16 @@ router.post("/cases/{case_id}/assessments")(
 )
 
 
+def _wrapup(form: FormData) -> dict:
+    return {"body": service.WrapupIn(**texts(form, type=20), **optional_texts(form, note=2000))}
+
+
 @router.post("/operator/calls/{call_sid}/wrapup")
 async def wrap_up(
     request: Request, call_sid: str, user: Annotated[ConsoleUser, Depends(CALL_DESK)]
 ) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": service.WrapupIn(**texts(form, type=20), **optional_texts(form, note=2000))}
-
-    return await submit(
-        request,
-        user,
-        "/console/casework/calls",
-        service.wrap_up_call,
-        "来电已小结",
-        fields,
-        call_sid=call_sid,
-    )
+    back, done = "/console/casework/calls", "来电已小结"
+    return await submit(request, user, back, service.wrap_up_call, done, _wrapup, call_sid=call_sid)
 
 
 async def unwrapped_calls(session: AsyncSession, principal: Principal, limit: int = 50):

@@ -174,14 +174,9 @@ def _action(event: str) -> Callable[..., Awaitable[RedirectResponse]]:
     async def post(
         request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
     ) -> RedirectResponse:
+        back = _back(referral_id)
         return await submit(
-            request,
-            user,
-            _back(referral_id),
-            referrals.record_action,
-            done,
-            fields,
-            referral_id=referral_id,
+            request, user, back, referrals.record_action, done, fields, referral_id=referral_id
         )
 
     return post

@@ -144,6 +144,14 @@ async def _batches(
         yield [labels.row(r) for r in partition]
 
 
+def _asked_quarter(quarter: Annotated[str, Query(max_length=6)] = "") -> Period:
+    """The quarter of `?quarter=2026Q3`, the current one without it."""
+    return periods.quarter(quarter or periods.current_quarter())
+
+
+Quarter = Annotated[Period, Depends(_asked_quarter)]
+
+
 async def _audit_export(request: Request, user: ConsoleUser, period: Period, fmt: str) -> None:
     async with sessions(request)() as session, session.begin():
         audit(
@@ -170,11 +178,8 @@ def _csv_line(values: list[Any]) -> str:
 
 @router.get("/quarterly.csv")
 async def quarterly_csv(
-    request: Request,
-    user: Annotated[ConsoleUser, Depends(SUPERVISOR)],
-    quarter: Annotated[str, Query(max_length=6)] = "",
+    request: Request, user: Annotated[ConsoleUser, Depends(SUPERVISOR)], period: Quarter
 ) -> StreamingResponse:
-    period = periods.quarter(quarter or periods.current_quarter())
     await _audit_export(request, user, period, "csv")
 
     async def body() -> AsyncIterator[bytes]:
@@ -223,11 +228,8 @@ def _file_chunks(path: str) -> Iterator[bytes]:
 
 @router.get("/quarterly.xlsx")
 async def quarterly_xlsx(
-    request: Request,
-    user: Annotated[ConsoleUser, Depends(SUPERVISOR)],
-    quarter: Annotated[str, Query(max_length=6)] = "",
+    request: Request, user: Annotated[ConsoleUser, Depends(SUPERVISOR)], period: Quarter
 ) -> StreamingResponse:
-    period = periods.quarter(quarter or periods.current_quarter())
     await _audit_export(request, user, period, "xlsx")
     book = Workbook(write_only=True)
     fd, path = tempfile.mkstemp(prefix="hotline-quarterly-", suffix=".xlsx")

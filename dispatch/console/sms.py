@@ -15,7 +15,7 @@ from dispatch.console.web import (
     render,
     staff,
     submit,
-    text_field,
+    texts,
 )
 from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import sms_service
@@ -44,19 +44,13 @@ async def thread(
     return render(request, user, "sms_thread.html", {"t": detail})
 
 
+def _reply(form: FormData) -> dict:
+    return {"body": sms_service.ReplyIn(**texts(form, text=1600))}
+
+
 @router.post("/{thread_id}/reply")
 async def reply(
     request: Request, thread_id: ThreadId, user: Annotated[ConsoleUser, Depends(DESK)]
 ) -> RedirectResponse:
-    def fields(form: FormData) -> dict:
-        return {"body": sms_service.ReplyIn(text=text_field(form, "text", 1600))}
-
-    return await submit(
-        request,
-        user,
-        f"/console/sms/{thread_id}",
-        sms_service.reply,
-        "回复已提交发送",
-        fields,
-        thread_id=thread_id,
-    )
+    back, done = f"/console/sms/{thread_id}", "回复已提交发送"
+    return await submit(request, user, back, sms_service.reply, done, _reply, thread_id=thread_id)
