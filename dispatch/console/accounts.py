@@ -16,42 +16,31 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
 from channels.web import in_transaction
-from dispatch.console.web import (
-    ROLE_LABELS,
-    ConsoleRoute,
-    ConsoleUser,
-    flash_and_go,
-    optional_texts,
-    read_form,
-    render,
-    staff,
-    text_field,
-    texts,
-)
+from dispatch.console import web
 from dispatch.staff import accounts
 from dispatch.staff.auth import ROLES, accounts_changed, runtime_of
 from dispatch.staff.permissions import ACCOUNT_MANAGE
 from workflows.errors import DomainError
 from workflows.reference import department_labels
 
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(prefix="/console", route_class=web.ConsoleRoute, include_in_schema=False)
 
-MANAGE = staff(ACCOUNT_MANAGE)
+MANAGE = web.staff(ACCOUNT_MANAGE)
 PAGE = "/console/admin/accounts"
 
 
 @router.get("/admin/accounts", response_class=HTMLResponse)
-async def accounts_page(request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]):
+async def accounts_page(request: Request, user: Annotated[web.ConsoleUser, Depends(MANAGE)]):
     rows = await in_transaction(
         request, accounts.list_users, actor=accounts.Actor.staff(user.principal)
     )
-    return render(
+    return web.render(
         request,
         user,
         "accounts.html",
         {
             "accounts": rows,
-            "roles": [(r, ROLE_LABELS.get(r, r)) for r in ROLES],
+            "roles": [(r, web.ROLE_LABELS.get(r, r)) for r in ROLES],
             "departments": department_labels(),
             "min_password": accounts.MIN_PASSWORD,
         },
@@ -60,30 +49,30 @@ async def accounts_page(request: Request, user: Annotated[ConsoleUser, Depends(M
 
 async def _change(
     request: Request,
-    user: ConsoleUser,
+    user: web.ConsoleUser,
     operation: Callable[..., Awaitable[accounts.Change]],
     fields: Callable[[FormData], dict[str, Any]] = lambda form: {},
 ) -> RedirectResponse:
     """Read the form (CSRF), run the operation as this administrator, tell the running
     processes, and go back to the list with what was done or why not."""
-    form = await read_form(request, user)
+    form = await web.read_form(request, user)
     try:
         actor = accounts.Actor.staff(user.principal)
         change = await in_transaction(
             request,
             operation,
             actor=actor,
-            username=text_field(form, "username", 60),
+            username=web.text_field(form, "username", 60),
             **fields(form),
         )
     except DomainError as exc:
-        return await flash_and_go(request, user, PAGE, f"未执行：{exc.message}", "error")
+        return await web.flash_and_go(request, user, PAGE, f"未执行：{exc.message}", "error")
     runtime = runtime_of(request)
     runtime.principal_cache.clear()  # this process at once, even without Redis
     if not await accounts_changed(runtime.redis) and change.ends_access:
         note = "（Redis 暂不可用：其他服务进程最多 5 秒后才会察觉）"
-        return await flash_and_go(request, user, PAGE, change.message + note)
-    return await flash_and_go(request, user, PAGE, change.message)
+        return await web.flash_and_go(request, user, PAGE, change.message + note)
+    return await web.flash_and_go(request, user, PAGE, change.message)
 
 
 def _changer(
@@ -93,7 +82,7 @@ def _changer(
     """The endpoint of one change of the account named on the form (`_change`)."""
 
     async def post(
-        request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+        request: Request, user: Annotated[web.ConsoleUser, Depends(MANAGE)]
     ) -> RedirectResponse:
         return await _change(request, user, operation, fields)
 
@@ -101,7 +90,7 @@ def _changer(
 
 
 def _role(form: FormData) -> dict[str, Any]:
-    return {**texts(form, role=20), **optional_texts(form, department=40, jurisdiction=32)}
+    return {**web.texts(form, role=20), **web.optional_texts(form, department=40, jurisdiction=32)}
 
 
 for _name, _changes in (
@@ -115,11 +104,13 @@ for _name, _changes in (
 
 @router.post("/admin/accounts/password")
 async def reset_password(
-    request: Request, user: Annotated[ConsoleUser, Depends(MANAGE)]
+    request: Request, user: Annotated[web.ConsoleUser, Depends(MANAGE)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    form = await web.read_form(request, user)
     password = str(form.get("password", ""))[:200]
     if password != str(form.get("confirm", ""))[:200]:
-        return await flash_and_go(request, user, PAGE, "未执行：两次输入的新密码不一致", "error")
+        return await web.flash_and_go(
+            request, user, PAGE, "未执行：两次输入的新密码不一致", "error"
+        )
     # read_form already checked the token: the body is read once more from Starlette's cache.
     return await _change(request, user, accounts.reset_password, lambda _: {"password": password})

@@ -23,27 +23,10 @@ from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
 from dispatch.children.matching_service import similar_cases
 from dispatch.children.records import candidates_for_case, linked_children
+from dispatch.console import web
 from dispatch.console.casework_pages import casework_panel
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
 from dispatch.console.timefmt import parse_local
-from dispatch.console.web import (
-    ConsoleRoute,
-    ConsoleUser,
-    act,
-    as_user,
-    audit_list,
-    case_form,
-    case_url,
-    child_fields,
-    choices,
-    optional_texts,
-    read_form,
-    render,
-    staff,
-    text_field,
-    texts,
-    yes,
-)
 from dispatch.console.worklist import cases_in_states, overdue_visits, referrals_to_route
 from dispatch.referrals import service as referrals
 from dispatch.staff import permissions
@@ -53,21 +36,16 @@ from dispatch.staff.scope import referral_filter
 from dispatch.telephony import calls_service, sms_service
 from workflows.cases.intake import ChildIn
 from workflows.cases.workflow import FINISHED, CaseFacts, allowed_events, may_offer
-from workflows.reference import (
-    category_labels,
-    department_labels,
-    gender_labels,
-    jurisdictions,
-)
+from workflows.reference import category_labels, department_labels, gender_labels
 from workflows.referrals.deadlines import levels
 from workflows.triage.policy import evidence_lines, not_a_case_label
 
-router = APIRouter(prefix="/console/cases", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(prefix="/console/cases", route_class=web.ConsoleRoute, include_in_schema=False)
 
-CASE_READERS = staff(CASE_READ)
-CENTER_DESK = staff(CASE_DESK)
-CASEWORK = staff(permissions.CASEWORK)
-VISITORS = staff(permissions.VISIT)
+CASE_READERS = web.staff(CASE_READ)
+CENTER_DESK = web.staff(CASE_DESK)
+CASEWORK = web.staff(permissions.CASEWORK)
+VISITORS = web.staff(permissions.VISIT)
 # Events whose form asks for a reason (the workflow refuses them without one).
 REASON_EVENTS = ("reopen", "merge", "invalidate")
 # Closed on the case page only by its own form, to the closing criteria with a type
@@ -76,7 +54,7 @@ OWN_FORM_EVENTS = ("close",)
 
 
 @router.get("", response_class=HTMLResponse)
-async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWORK)]):
+async def worklist(request: Request, user: Annotated[web.ConsoleUser, Depends(CASEWORK)]):
     """The caseworker's main page: cases to assess, shares to route, visits past due."""
     principal = user.principal
     async with sessions(request)() as session, session.begin():
@@ -84,8 +62,8 @@ async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWO
         to_route = await referrals_to_route(session, principal)
         late_visits = await overdue_visits(session, principal, clock.now())
         ids = [c.id for c in to_assess] + [c.id for _, c in to_route + late_visits]
-        audit_list(session, principal, request, "case", ids)
-    return render(
+        web.audit_list(session, principal, request, "case", ids)
+    return web.render(
         request,
         user,
         "cases.html",
@@ -93,17 +71,12 @@ async def worklist(request: Request, user: Annotated[ConsoleUser, Depends(CASEWO
     )
 
 
-def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
+def _actions(detail: cases.CaseDetail, user: web.ConsoleUser) -> list[str]:
     principal = user.principal
     if not principal.is_center:
         return []
-    facts = CaseFacts(
-        id=detail.id,
-        state=detail.state,
-        risk_level=detail.risk_level,
-        mandatory=detail.mandatory,
-        emergency=detail.emergency,
-    )
+    known = detail.model_dump(include={"id", "state", "risk_level", "mandatory", "emergency"})
+    facts = CaseFacts(**known)
     return [
         e
         for e in allowed_events(facts)
@@ -114,10 +87,10 @@ def _actions(detail: cases.CaseDetail, user: ConsoleUser) -> list[str]:
 
 
 async def _case_page(
-    request: Request, user: ConsoleUser, case_id: int, *, reveal: bool = False
+    request: Request, user: web.ConsoleUser, case_id: int, *, reveal: bool = False
 ) -> HTMLResponse:
     principal = user.principal
-    detail = await as_user(request, user, cases.get_case, case_id=case_id)
+    detail = await web.as_user(request, user, cases.get_case, case_id=case_id)
     async with sessions(request)() as session, session.begin():
         case = await load_case(session, principal, case_id)
         referrals = list(
@@ -161,7 +134,7 @@ async def _case_page(
             calls = await calls_service.list_calls(
                 session=session, principal=principal, ip=ip, case_id=case_id, limit=20
             )
-    return render(
+    return web.render(
         request,
         user,
         "case.html",
@@ -183,7 +156,7 @@ async def _case_page(
             "departments": department_labels(),
             "category_choices": category_labels(),
             "genders": gender_labels(),
-            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+            "jurisdictions": web.jurisdiction_choices(),
             "not_a_case": not_a_case_label(detail.not_a_case),
             "evidence": {
                 r.id: evidence_lines((r.judgement or {}).get("evidence") or {}, category_labels())
@@ -200,72 +173,76 @@ async def _case_page(
 
 @router.get("/{case_id}", response_class=HTMLResponse)
 async def case_page(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASE_READERS)]
+    request: Request, case_id: int, user: Annotated[web.ConsoleUser, Depends(CASE_READERS)]
 ):
     return await _case_page(request, user, case_id)
 
 
 @router.post("/{case_id}/reveal", response_class=HTMLResponse)
 async def reveal(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASE_READERS)]
+    request: Request, case_id: int, user: Annotated[web.ConsoleUser, Depends(CASE_READERS)]
 ):
     """The full phone numbers, for a person who needs to call: audited as its own read."""
-    await read_form(request, user)
+    await web.read_form(request, user)
     return await _case_page(request, user, case_id, reveal=True)
 
 
 def _event(form: FormData) -> cases.EventIn:
-    into = text_field(form, "into_case_id", 12)
+    into = web.text_field(form, "into_case_id", 12)
     return cases.EventIn(
-        **texts(form, event=20),
-        **optional_texts(form, reason=2000),
+        **web.texts(form, event=20),
+        **web.optional_texts(form, reason=2000),
         into_case_id=int(into) if into.isdigit() else None,
-        override=yes(form, "override"),
+        override=web.yes(form, "override"),
     )
 
 
 def _assessment(form: FormData) -> cases.AssessmentIn:
     return cases.AssessmentIn(
-        **texts(form, risk_level=10),
-        **optional_texts(form, guardianship=2000, notes=5000),
-        needs=choices(form, "needs", 20),
+        **web.texts(form, risk_level=10),
+        **web.optional_texts(form, guardianship=2000, notes=5000),
+        needs=web.choices(form, "needs", 20),
     )
 
 
 def _visit(form: FormData) -> cases.VisitIn:
     return cases.VisitIn(
-        visited_at=parse_local(text_field(form, "visited_at", 40)),
-        **texts(form, findings=5000),
-        **optional_texts(form, risk_after=10),
+        visited_at=parse_local(web.text_field(form, "visited_at", 40)),
+        **web.texts(form, findings=5000),
+        **web.optional_texts(form, risk_after=10),
     )
 
 
 def _route(form: FormData) -> referrals.RouteIn:
     """Route a share by hand: after a return (re-routing) or when no office was found."""
-    office = text_field(form, "office_id", 12)
+    office = web.text_field(form, "office_id", 12)
     return referrals.RouteIn(
-        **texts(form, department=40), office_id=int(office) if office.isdigit() else None
+        **web.texts(form, department=40), office_id=int(office) if office.isdigit() else None
     )
 
 
-router.post("/{case_id}/events")(case_form(CENTER_DESK, cases.send_event, "已完成流程操作", _event))
-router.post("/{case_id}/assessment")(case_form(CASEWORK, cases.assess, "评估已保存", _assessment))
-router.post("/{case_id}/visits")(case_form(VISITORS, cases.record_visit, "回访已登记", _visit))
-router.post("/{case_id}/route")(case_form(CASEWORK, referrals.route_case, "已转介", _route))
+router.post("/{case_id}/events")(
+    web.case_form(CENTER_DESK, cases.send_event, "已完成流程操作", _event)
+)
+router.post("/{case_id}/assessment")(
+    web.case_form(CASEWORK, cases.assess, "评估已保存", _assessment)
+)
+router.post("/{case_id}/visits")(web.case_form(VISITORS, cases.record_visit, "回访已登记", _visit))
+router.post("/{case_id}/route")(web.case_form(CASEWORK, referrals.route_case, "已转介", _route))
 
 
 @router.post("/{case_id}/conferences")
 async def post_conference(
-    request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+    request: Request, case_id: int, user: Annotated[web.ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
+    form = await web.read_form(request, user)
     now = clock.now()
 
     async def run() -> None:
         body = ConferenceIn(
-            held_at=parse_local(text_field(form, "held_at", 40)) or now,
-            departments=choices(form, "departments", 20),
-            **texts(form, participants=2000, notes=5000, decisions=5000),
+            held_at=parse_local(web.text_field(form, "held_at", 40)) or now,
+            departments=web.choices(form, "departments", 20),
+            **web.texts(form, participants=2000, notes=5000, decisions=5000),
         )
         async with sessions(request)() as session, session.begin():
             await load_case(session, user.principal, case_id, lock=True)
@@ -280,23 +257,23 @@ async def post_conference(
                 {"conference_id": row.id},
             )
 
-    return await act(request, user, case_url(case_id), run, "会商记录已保存")
+    return await web.act(request, user, web.case_url(case_id), run, "会商记录已保存")
 
 
 def _correction(form: FormData) -> corrections.CaseCorrectionIn:
     """Only what the person set: checked categories, a yes/no for danger, a chosen place,
     the child's fields that were filled in."""
-    fields: dict = texts(form, reason=2000)
-    categories = choices(form, "categories", 13)
+    fields: dict = web.texts(form, reason=2000)
+    categories = web.choices(form, "categories", 13)
     if categories:
         fields["categories"] = categories
-    danger = text_field(form, "emergency", 3)
+    danger = web.text_field(form, "emergency", 3)
     if danger in ("yes", "no"):
         fields["emergency"] = danger == "yes"
-    place = text_field(form, "jurisdiction", 32)
+    place = web.text_field(form, "jurisdiction", 32)
     if place:
         fields["jurisdiction"] = place
-    child = child_fields(form, "name", "age", "gender", "address")
+    child = web.child_fields(form, "name", "age", "gender", "address")
     if child:
         fields["child"] = ChildIn.model_validate(child)
     return corrections.CaseCorrectionIn.model_validate(fields)
@@ -304,5 +281,7 @@ def _correction(form: FormData) -> corrections.CaseCorrectionIn:
 
 # The same correction as `PATCH /api/v1/cases/{id}`, from the case page.
 router.post("/{case_id}/correct")(
-    case_form(CENTER_DESK, corrections.correct, "已更正，转介已按更正后的情况重新安排", _correction)
+    web.case_form(
+        CENTER_DESK, corrections.correct, "已更正，转介已按更正后的情况重新安排", _correction
+    )
 )

@@ -31,25 +31,8 @@ from dispatch.casework import (
     service,
     wrapups,
 )
+from dispatch.console import web
 from dispatch.console.timefmt import parse_local
-from dispatch.console.web import (
-    ConsoleRoute,
-    ConsoleUser,
-    as_user,
-    audit_list,
-    case_form,
-    case_url,
-    child_fields,
-    choices,
-    optional_texts,
-    read_form,
-    render,
-    staff,
-    submit,
-    text_field,
-    texts,
-    yes,
-)
 from dispatch.staff import permissions
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import CENTER_DEPARTMENT, Principal
@@ -61,24 +44,24 @@ from workflows.casework.guardianship import placement_kinds, steps
 from workflows.casework.plan import needs_table
 from workflows.errors import Invalid
 
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(prefix="/console", route_class=web.ConsoleRoute, include_in_schema=False)
 
-HOLDERS = staff(permissions.CASE_HOLD)
-AREA = staff(permissions.AREA_WORK)
-CASEWORK = staff(permissions.CASEWORK)
-TASK_READERS = staff(permissions.TASK_READ)
-DESK = staff(permissions.CASE_DESK)
-CALL_DESK = staff(permissions.CASE_DESK)
+HOLDERS = web.staff(permissions.CASE_HOLD)
+AREA = web.staff(permissions.AREA_WORK)
+CASEWORK = web.staff(permissions.CASEWORK)
+TASK_READERS = web.staff(permissions.TASK_READ)
+DESK = web.staff(permissions.CASE_DESK)
+CALL_DESK = web.staff(permissions.CASE_DESK)
 
 
 @router.get("/casework/mine", response_class=HTMLResponse)
-async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDERS)]):
+async def my_cases(request: Request, user: Annotated[web.ConsoleUser, Depends(HOLDERS)]):
     """The cases the person holds, the next visit first; area staff can raise a concern."""
     principal = user.principal
     async with sessions(request)() as session, session.begin():
         rows = await owners.my_cases(session=session, principal=principal, limit=200)
-        audit_list(session, principal, request, "case", [r.case.id for r in rows])
-    return render(
+        web.audit_list(session, principal, request, "case", [r.case.id for r in rows])
+    return web.render(
         request,
         user,
         "mine.html",
@@ -91,25 +74,27 @@ async def my_cases(request: Request, user: Annotated[ConsoleUser, Depends(HOLDER
 
 
 def _concern(form: FormData) -> dict:
-    child = ChildIn.model_validate(child_fields(form, "name", "age", "address"))
+    child = ChildIn.model_validate(web.child_fields(form, "name", "age", "address"))
     body = service.ConcernIn(
-        **texts(form, description=5000), child=child, in_danger_now=yes(form, "in_danger_now")
+        **web.texts(form, description=5000),
+        child=child,
+        in_danger_now=web.yes(form, "in_danger_now"),
     )
     return {"body": body}
 
 
 @router.post("/casework/concerns")
 async def raise_concern(
-    request: Request, user: Annotated[ConsoleUser, Depends(AREA)]
+    request: Request, user: Annotated[web.ConsoleUser, Depends(AREA)]
 ) -> RedirectResponse:
     done = "已报告，中心将尽快研判处理"
-    return await submit(
+    return await web.submit(
         request, user, "/console/casework/mine", service.raise_concern, done, _concern
     )
 
 
 @router.get("/tasks", response_class=HTMLResponse)
-async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK_READERS)]):
+async def tasks_page(request: Request, user: Annotated[web.ConsoleUser, Depends(TASK_READERS)]):
     """Open tasks the person may see, most urgent first, and the latest closed ones."""
     principal = user.principal
     async with sessions(request)() as session, session.begin():
@@ -122,8 +107,8 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
             if t.status != "open"
         ][:50]
         invites = await meetings.meetings(session, principal, upcoming=True)
-        audit_list(session, principal, request, "task", [t.case_id for t in open_ + closed])
-    return render(
+        web.audit_list(session, principal, request, "task", [t.case_id for t in open_ + closed])
+    return web.render(
         request,
         user,
         "tasks.html",
@@ -138,32 +123,36 @@ async def tasks_page(request: Request, user: Annotated[ConsoleUser, Depends(TASK
 
 
 def _outcome(form: FormData) -> dict:
-    return texts(form, outcome=2000)
+    return web.texts(form, outcome=2000)
 
 
 @router.post("/tasks/{task_id}/complete")
 async def complete_task(
-    request: Request, task_id: int, user: Annotated[ConsoleUser, Depends(TASK_READERS)]
+    request: Request, task_id: int, user: Annotated[web.ConsoleUser, Depends(TASK_READERS)]
 ) -> RedirectResponse:
     back, done = "/console/tasks", "任务已完成"
-    return await submit(request, user, back, task_service.complete, done, _outcome, task_id=task_id)
+    return await web.submit(
+        request, user, back, task_service.complete, done, _outcome, task_id=task_id
+    )
 
 
 def _assignment(form: FormData) -> service.AssignIn:
-    return service.AssignIn(**texts(form, username=60), **optional_texts(form, reason=2000))
+    return service.AssignIn(**web.texts(form, username=60), **web.optional_texts(form, reason=2000))
 
 
 def _plan(form: FormData) -> service.PlanIn:
-    return service.PlanIn(needs=choices(form, "needs", 30), **optional_texts(form, reason=2000))
+    return service.PlanIn(
+        needs=web.choices(form, "needs", 30), **web.optional_texts(form, reason=2000)
+    )
 
 
 def _task(form: FormData) -> task_service.TaskIn:
-    return task_service.TaskIn(**texts(form, department=40, title=200, due=10))
+    return task_service.TaskIn(**web.texts(form, department=40, title=200, due=10))
 
 
 for kind in ("owner", "pairing"):
     router.post(f"/cases/{{case_id}}/{kind}")(
-        case_form(
+        web.case_form(
             CASEWORK,
             service.assign_holder,
             f"已指派{owners.KIND_LABELS[kind]}",
@@ -172,7 +161,7 @@ for kind in ("owner", "pairing"):
         )
     )
 router.post("/cases/{case_id}/plan")(
-    case_form(
+    web.case_form(
         CASEWORK,
         service.propose_plan,
         "帮扶计划已保存：一般案件的转介已发出，红、橙色案件待督导审批后发出",
@@ -180,10 +169,10 @@ router.post("/cases/{case_id}/plan")(
     )
 )
 router.post("/cases/{case_id}/plan/approve")(
-    case_form(CASEWORK, service.approve_plan, "帮扶计划已审批，转介已发出")
+    web.case_form(CASEWORK, service.approve_plan, "帮扶计划已审批，转介已发出")
 )
 router.post("/cases/{case_id}/tasks")(
-    case_form(CASEWORK, task_service.add_task, "任务已添加", _task)
+    web.case_form(CASEWORK, task_service.add_task, "任务已添加", _task)
 )
 
 
@@ -267,57 +256,61 @@ async def casework_panel(session: AsyncSession, principal: Principal, case: Case
 
 def _close(form: FormData) -> service.CloseIn:
     return service.CloseIn(
-        **texts(form, type=30), **optional_texts(form, reason=2000), override=yes(form, "override")
+        **web.texts(form, type=30),
+        **web.optional_texts(form, reason=2000),
+        override=web.yes(form, "override"),
     )
 
 
 router.post("/cases/{case_id}/close")(
-    case_form(CASEWORK, service.close_case, "已结案，相关部门与报告人将收到通知", _close)
+    web.case_form(CASEWORK, service.close_case, "已结案，相关部门与报告人将收到通知", _close)
 )
 
 
 async def _back_to_case(
-    request: Request, user: ConsoleUser, case_of: Callable[[AsyncSession], Awaitable[int | None]]
+    request: Request,
+    user: web.ConsoleUser,
+    case_of: Callable[[AsyncSession], Awaitable[int | None]],
 ) -> str:
     """The page of the case a record in the path belongs to, looked up only once the form's
     CSRF token is checked (a forged form learns nothing)."""
-    await read_form(request, user)
+    await web.read_form(request, user)
     async with sessions(request)() as session:
-        return case_url(await case_of(session) or 0)
+        return web.case_url(await case_of(session) or 0)
 
 
 def _no_contact(form: FormData) -> dict:
-    return {"body": service.NoContactIn.model_validate(texts(form, reason=20))}
+    return {"body": service.NoContactIn.model_validate(web.texts(form, reason=20))}
 
 
 @router.post("/reports/{report_id}/no-contact")
 async def post_no_contact(
-    request: Request, report_id: int, user: Annotated[ConsoleUser, Depends(DESK)]
+    request: Request, report_id: int, user: Annotated[web.ConsoleUser, Depends(DESK)]
 ) -> RedirectResponse:
     def case_of(session: AsyncSession) -> Awaitable[int | None]:
         return session.scalar(select(Report.case_id).where(Report.id == report_id))
 
     back = await _back_to_case(request, user, case_of)
     done = "已标记：不再联系该报告人"
-    return await submit(
+    return await web.submit(
         request, user, back, service.mark_no_contact, done, _no_contact, report_id=report_id
     )
 
 
 def _meeting(form: FormData) -> service.MeetingIn:
-    when = parse_local(text_field(form, "scheduled_at", 40))
+    when = parse_local(web.text_field(form, "scheduled_at", 40))
     if when is None:
         raise Invalid("time_required", "请填写会商时间")
     return service.MeetingIn(
         scheduled_at=when,
-        departments=choices(form, "departments", 20),
-        **texts(form, agenda=2000),
-        **optional_texts(form, place=200),
+        departments=web.choices(form, "departments", 20),
+        **web.texts(form, agenda=2000),
+        **web.optional_texts(form, place=200),
     )
 
 
 router.post("/cases/{case_id}/meetings")(
-    case_form(CASEWORK, service.schedule_meeting, "会商邀请已发出", _meeting)
+    web.case_form(CASEWORK, service.schedule_meeting, "会商邀请已发出", _meeting)
 )
 
 
@@ -337,8 +330,8 @@ def _held(form: FormData) -> dict:
     ]
     return {
         "body": service.HeldIn(
-            attended=choices(form, "attended", 20),
-            **texts(form, participants=2000, notes=5000),
+            attended=web.choices(form, "attended", 20),
+            **web.texts(form, participants=2000, notes=5000),
             decisions=decisions,
         )
     }
@@ -346,61 +339,68 @@ def _held(form: FormData) -> dict:
 
 @router.post("/meetings/{meeting_id}/record")
 async def record_meeting(
-    request: Request, meeting_id: int, user: Annotated[ConsoleUser, Depends(CASEWORK)]
+    request: Request, meeting_id: int, user: Annotated[web.ConsoleUser, Depends(CASEWORK)]
 ) -> RedirectResponse:
     async def case_of(session: AsyncSession) -> int:
         return (await meetings.load_meeting(session, user.principal, meeting_id)).case_id
 
     back = await _back_to_case(request, user, case_of)
     done = "会商结果已记录，决定已成为任务"
-    return await submit(
+    return await web.submit(
         request, user, back, service.record_meeting, done, _held, meeting_id=meeting_id
     )
 
 
 def _placement(form: FormData) -> service.PlacementIn:
-    values = {**texts(form, kind=30, body=200, start_on=10), **optional_texts(form, end_on=10)}
+    values = {
+        **web.texts(form, kind=30, body=200, start_on=10),
+        **web.optional_texts(form, end_on=10),
+    }
     return service.PlacementIn.model_validate(values)
 
 
 def _intervention(form: FormData) -> service.InterventionIn:
     values = {
-        **texts(form, step=30, department=40, acted_on=10),
-        **optional_texts(form, document=200, skip_reason=2000),
+        **web.texts(form, step=30, department=40, acted_on=10),
+        **web.optional_texts(form, document=200, skip_reason=2000),
     }
     return service.InterventionIn.model_validate(values)
 
 
 def _written_assessment(form: FormData) -> service.AssessIn:
     return service.AssessIn(
-        answers={q.code: text_field(form, f"q_{q.code}", 40) for q in questions()},
-        **optional_texts(form, risk_level=10, override_reason=2000),
-        **texts(form, summary=5000),
-        needs=choices(form, "needs", 30),
+        answers={q.code: web.text_field(form, f"q_{q.code}", 40) for q in questions()},
+        **web.optional_texts(form, risk_level=10, override_reason=2000),
+        **web.texts(form, summary=5000),
+        needs=web.choices(form, "needs", 30),
     )
 
 
 router.post("/cases/{case_id}/placements")(
-    case_form(CASEWORK, service.add_placement, "安置已登记", _placement)
+    web.case_form(CASEWORK, service.add_placement, "安置已登记", _placement)
 )
 router.post("/cases/{case_id}/interventions")(
-    case_form(CASEWORK, service.add_intervention, "监护干预已登记", _intervention)
+    web.case_form(CASEWORK, service.add_intervention, "监护干预已登记", _intervention)
 )
 router.post("/cases/{case_id}/assessments")(
-    case_form(CASEWORK, service.assess, "评估已保存", _written_assessment)
+    web.case_form(CASEWORK, service.assess, "评估已保存", _written_assessment)
 )
 
 
 def _wrapup(form: FormData) -> dict:
-    return {"body": service.WrapupIn(**texts(form, type=20), **optional_texts(form, note=2000))}
+    return {
+        "body": service.WrapupIn(**web.texts(form, type=20), **web.optional_texts(form, note=2000))
+    }
 
 
 @router.post("/operator/calls/{call_sid}/wrapup")
 async def wrap_up(
-    request: Request, call_sid: str, user: Annotated[ConsoleUser, Depends(CALL_DESK)]
+    request: Request, call_sid: str, user: Annotated[web.ConsoleUser, Depends(CALL_DESK)]
 ) -> RedirectResponse:
     back, done = "/console/casework/calls", "来电已小结"
-    return await submit(request, user, back, service.wrap_up_call, done, _wrapup, call_sid=call_sid)
+    return await web.submit(
+        request, user, back, service.wrap_up_call, done, _wrapup, call_sid=call_sid
+    )
 
 
 async def unwrapped_calls(session: AsyncSession, principal: Principal, limit: int = 50):
@@ -428,7 +428,7 @@ async def unwrapped_calls(session: AsyncSession, principal: Principal, limit: in
 @router.get("/casework/calls", response_class=HTMLResponse)
 async def calls_page(
     request: Request,
-    user: Annotated[ConsoleUser, Depends(CALL_DESK)],
+    user: Annotated[web.ConsoleUser, Depends(CALL_DESK)],
     since: str = "",
     until: str = "",
 ):
@@ -436,12 +436,12 @@ async def calls_page(
     principal = user.principal
     end = parse_local(until) or clock.now()
     start = parse_local(since) or end - timedelta(days=30)
-    stats = await as_user(request, user, service.wrapup_stats, since=start, until=end)
+    stats = await web.as_user(request, user, service.wrapup_stats, since=start, until=end)
     async with sessions(request)() as session, session.begin():
         waiting = await unwrapped_calls(session, principal)
         audit(session, principal, "call.list", "call", None, request, {"count": len(waiting)})
     peak = max((i.count for i in stats.items), default=0)
-    return render(
+    return web.render(
         request,
         user,
         "calls_wrapup.html",

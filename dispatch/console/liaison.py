@@ -20,18 +20,7 @@ from starlette.datastructures import FormData
 from channels.web import client_ip, sessions
 from db.models import Case, Referral
 from dispatch.cases import service as cases
-from dispatch.console.web import (
-    ConsoleRoute,
-    ConsoleUser,
-    act,
-    as_user,
-    audit_list,
-    read_form,
-    render,
-    staff,
-    submit,
-    texts,
-)
+from dispatch.console import web
 from dispatch.referrals import service as referrals
 from dispatch.referrals.service import OPEN
 from dispatch.staff.audit import audit
@@ -40,10 +29,10 @@ from dispatch.staff.permissions import REFERRAL_CLAIM, REFERRAL_READ
 from dispatch.staff.scope import referral_filter
 from workflows.errors import NotFound
 
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(prefix="/console", route_class=web.ConsoleRoute, include_in_schema=False)
 
-LIAISON = staff(REFERRAL_CLAIM)
-REFERRAL_READERS = staff(REFERRAL_READ)
+LIAISON = web.staff(REFERRAL_CLAIM)
+REFERRAL_READERS = web.staff(REFERRAL_READ)
 
 
 def running_deadline(referral: Referral) -> datetime | None:
@@ -80,12 +69,12 @@ async def open_referrals(session, principal) -> list[QueueItem]:
 
 
 @router.get("/liaison", response_class=HTMLResponse)
-async def queue(request: Request, user: Annotated[ConsoleUser, Depends(LIAISON)]):
+async def queue(request: Request, user: Annotated[web.ConsoleUser, Depends(LIAISON)]):
     me = user.principal
     async with sessions(request)() as session, session.begin():
         items = await open_referrals(session, me)
-        audit_list(session, me, request, "referral", [i.case.id for i in items])
-    return render(
+        web.audit_list(session, me, request, "referral", [i.case.id for i in items])
+    return web.render(
         request,
         user,
         "liaison.html",
@@ -101,7 +90,7 @@ async def queue(request: Request, user: Annotated[ConsoleUser, Depends(LIAISON)]
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
 async def referral_page(
-    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(REFERRAL_READERS)]
+    request: Request, referral_id: int, user: Annotated[web.ConsoleUser, Depends(REFERRAL_READERS)]
 ):
     principal = user.principal
     async with sessions(request)() as session, session.begin():
@@ -114,13 +103,13 @@ async def referral_page(
             raise NotFound("referral_not_found", "未找到该转介")
         audit(session, principal, "referral.read", "referral", referral.id, request)
     try:
-        detail = await as_user(request, user, cases.get_case, case_id=referral.case_id)
+        detail = await web.as_user(request, user, cases.get_case, case_id=referral.case_id)
     except NotFound:
         # Returned, cancelled or withdrawn: the department keeps its own row, not the case
         # (`dispatch.staff.scope.case_filter`). The liaison lands here right after a return.
         detail = None
     mine = referral.claimed_by == principal.id and referral.status in ("claimed", "in_progress")
-    return render(
+    return web.render(
         request,
         user,
         "referral.html",
@@ -140,9 +129,9 @@ def _back(referral_id: int) -> str:
 
 @router.post("/referrals/{referral_id}/claim")
 async def claim(
-    request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+    request: Request, referral_id: int, user: Annotated[web.ConsoleUser, Depends(LIAISON)]
 ) -> RedirectResponse:
-    await read_form(request, user)
+    await web.read_form(request, user)
 
     async def run() -> None:
         await referrals.claim_referral(
@@ -152,7 +141,7 @@ async def claim(
             referral_id=referral_id,
         )
 
-    return await act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
+    return await web.act(request, user, _back(referral_id), run, "认领成功，请尽快开始办理")
 
 
 # A liaison's actions from the referral's form: the one text each takes (checked by the API's
@@ -169,13 +158,13 @@ def _action(event: str) -> Callable[..., Awaitable[RedirectResponse]]:
     model, name, limit, done = ACTIONS[event]
 
     def fields(form: FormData) -> dict:
-        return {"event": event, "note": getattr(model(**texts(form, **{name: limit})), name)}
+        return {"event": event, "note": getattr(model(**web.texts(form, **{name: limit})), name)}
 
     async def post(
-        request: Request, referral_id: int, user: Annotated[ConsoleUser, Depends(LIAISON)]
+        request: Request, referral_id: int, user: Annotated[web.ConsoleUser, Depends(LIAISON)]
     ) -> RedirectResponse:
         back = _back(referral_id)
-        return await submit(
+        return await web.submit(
             request, user, back, referrals.record_action, done, fields, referral_id=referral_id
         )
 

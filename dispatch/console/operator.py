@@ -16,20 +16,10 @@ from channels.web import client_ip, sessions
 from channels.webform import _as_report, _form_values
 from db.columns import CASE_ID_MAX
 from db.engine import transaction
+from dispatch.console import web
 from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases, search_children
 from dispatch.console.timefmt import parse_day
-from dispatch.console.web import (
-    ConsoleRoute,
-    ConsoleUser,
-    as_user,
-    audit_list,
-    flash_and_go,
-    read_form,
-    render,
-    shown,
-    staff,
-)
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import CASE_DESK
@@ -42,25 +32,24 @@ from workflows.errors import DomainError
 from workflows.reference import (
     category_labels,
     gender_labels,
-    jurisdictions,
     reporter_role_labels,
     situation_labels,
 )
 from workflows.triage.policy import evidence_lines, not_a_case_label
 
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+router = APIRouter(prefix="/console", route_class=web.ConsoleRoute, include_in_schema=False)
 
-DESK = staff(CASE_DESK)
-DESK_POLL = staff(CASE_DESK, touch=False)
+DESK = web.staff(CASE_DESK)
+DESK_POLL = web.staff(CASE_DESK, touch=False)
 
 
 @router.get("/operator", response_class=HTMLResponse)
-async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(DESK)]):
+async def operator_home(request: Request, user: Annotated[web.ConsoleUser, Depends(DESK)]):
     principal = user.principal
     async with sessions(request)() as session, session.begin():
         incoming = await incoming_reports(session, principal)
-        audit_list(session, principal, request, "case", [r.case_id for r in incoming])
-    return render(
+        web.audit_list(session, principal, request, "case", [r.case_id for r in incoming])
+    return web.render(
         request,
         user,
         "operator.html",
@@ -76,7 +65,7 @@ async def operator_home(request: Request, user: Annotated[ConsoleUser, Depends(D
 @router.get("/operator/incoming", response_class=HTMLResponse)
 async def incoming_fragment(
     request: Request,
-    user: Annotated[ConsoleUser, Depends(DESK_POLL)],
+    user: Annotated[web.ConsoleUser, Depends(DESK_POLL)],
     after: Annotated[int, Query(ge=0, le=CASE_ID_MAX)] = 0,  # a report id
     v: Annotated[str, Query(max_length=32)] = "",
 ):
@@ -89,19 +78,21 @@ async def incoming_fragment(
         if v and v == version:
             return Response(status_code=204, headers={"X-List-Version": version})
         if rows:
-            audit_list(session, principal, request, "case", [r.case_id for r in rows])
-    response = render(request, user, "_incoming_rows.html", {"incoming": rows, "new_after": after})
+            web.audit_list(session, principal, request, "case", [r.case_id for r in rows])
+    response = web.render(
+        request, user, "_incoming_rows.html", {"incoming": rows, "new_after": after}
+    )
     response.headers["X-After-Id"] = str(max((r.report_id for r in rows), default=after))
     response.headers["X-List-Version"] = version
     return response
 
 
 @router.get("/operator/queue", response_class=HTMLResponse)
-async def queue_fragment(request: Request, user: Annotated[ConsoleUser, Depends(DESK_POLL)]):
+async def queue_fragment(request: Request, user: Annotated[web.ConsoleUser, Depends(DESK_POLL)]):
     """Callers waiting now (numbers masked), for the refreshing panel."""
     async with transaction(sessions(request)) as session:
         queue = await calls_service.queue_view(session=session, principal=user.principal)
-    return render(request, user, "_queue.html", {"queue": queue})
+    return web.render(request, user, "_queue.html", {"queue": queue})
 
 
 async def _desk(request: Request, principal: Principal) -> dict:
@@ -119,9 +110,9 @@ async def _desk(request: Request, principal: Principal) -> dict:
 
 
 async def _profile(
-    request: Request, user: ConsoleUser, call_sid: str
+    request: Request, user: web.ConsoleUser, call_sid: str
 ) -> calls_service.CallerProfile:
-    return await as_user(request, user, calls_service.caller_profile, call_sid=call_sid)
+    return await web.as_user(request, user, calls_service.caller_profile, call_sid=call_sid)
 
 
 def _triage_context(text: str) -> dict:
@@ -141,17 +132,17 @@ def _triage_context(text: str) -> dict:
 
 
 @router.post("/triage", response_class=HTMLResponse)
-async def live_triage(request: Request, user: Annotated[ConsoleUser, Depends(DESK)]):
+async def live_triage(request: Request, user: Annotated[web.ConsoleUser, Depends(DESK)]):
     """The judgement of the notes an operator is typing (the call page asks as they type).
     Reads no case and keeps no text, so it is not audited."""
-    form = await read_form(request, user)
+    form = await web.read_form(request, user)
     text = str(form.get("text", ""))[: triage.MAX_CHARS * 4]
-    return render(request, user, "_triage.html", _triage_context(text))
+    return web.render(request, user, "_triage.html", _triage_context(text))
 
 
 def _report_form(
     request: Request,
-    user: ConsoleUser,
+    user: web.ConsoleUser,
     call_sid: str,
     profile: calls_service.CallerProfile,
     *,
@@ -159,7 +150,7 @@ def _report_form(
     errors: dict[str, str],
     status: int = 200,
 ) -> HTMLResponse:
-    return render(
+    return web.render(
         request,
         user,
         "call_report.html",
@@ -172,7 +163,7 @@ def _report_form(
             "situations": situation_labels(),
             "categories": category_labels(),
             "genders": gender_labels(),
-            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+            "jurisdictions": web.jurisdiction_choices(),
             **_triage_context(str(values.get("description", ""))),
         },
         status=status,
@@ -181,7 +172,7 @@ def _report_form(
 
 @router.get("/operator/calls/{call_sid}/report", response_class=HTMLResponse)
 async def call_report_form(
-    request: Request, call_sid: CallSid, user: Annotated[ConsoleUser, Depends(DESK)]
+    request: Request, call_sid: CallSid, user: Annotated[web.ConsoleUser, Depends(DESK)]
 ):
     """The report form beside what the hotline knows of this caller (earlier reports)."""
     profile = await _profile(request, user, call_sid)
@@ -191,9 +182,9 @@ async def call_report_form(
 
 @router.post("/operator/calls/{call_sid}/report")
 async def call_report(
-    request: Request, call_sid: CallSid, user: Annotated[ConsoleUser, Depends(DESK)]
+    request: Request, call_sid: CallSid, user: Annotated[web.ConsoleUser, Depends(DESK)]
 ) -> Response:
-    form = await read_form(request, user)
+    form = await web.read_form(request, user)
     values = _form_values(form)
     try:
         body = ReportIn.model_validate(_as_report(values))
@@ -202,7 +193,7 @@ async def call_report(
         return _report_form(
             request, user, call_sid, profile, values=values, errors=field_errors(exc), status=422
         )
-    result = await as_user(
+    result = await web.as_user(
         request,
         user,
         calls_service.report_during_call,
@@ -210,7 +201,7 @@ async def call_report(
         body=body,
     )
     note = "（本通来电已登记过，显示的是同一份报告）" if result.duplicate else ""
-    return await flash_and_go(
+    return await web.flash_and_go(
         request,
         user,
         f"/console/cases/{result.case_id}",
@@ -221,7 +212,7 @@ async def call_report(
 @router.get("/search", response_class=HTMLResponse)
 async def search(
     request: Request,
-    user: Annotated[ConsoleUser, Depends(DESK)],
+    user: Annotated[web.ConsoleUser, Depends(DESK)],
     q: Annotated[str, Query(max_length=100)] = "",
     state: Annotated[str, Query(max_length=20)] = "",
     category: Annotated[str, Query(max_length=40)] = "",
@@ -248,11 +239,11 @@ async def search(
                 request,
                 {
                     "filters": used,
-                    **shown([r.case_id for r in results]),
+                    **web.shown([r.case_id for r in results]),
                     "children": [c.child_id for c in children],
                 },
             )
-    return render(
+    return web.render(
         request,
         user,
         "search.html",
@@ -263,6 +254,6 @@ async def search(
             "searched": not query.empty,
             "states": STATE_LABELS,
             "categories": category_labels(),
-            "jurisdictions": [(c, n, lvl) for c, n, lvl, _ in jurisdictions()],
+            "jurisdictions": web.jurisdiction_choices(),
         },
     )

@@ -8,15 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from dispatch.console.web import (
-    ConsoleRoute,
-    ConsoleUser,
-    as_user,
-    render,
-    staff,
-    submit,
-    texts,
-)
+from dispatch.console.web import ConsoleRoute, ConsoleUser, as_user, render, staff, submit, texts
 from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import sms_service
 

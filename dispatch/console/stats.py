@@ -8,17 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import (
-    ColumnElement,
-    Text,
-    func,
-    literal,
-    null,
-    select,
-    text,
-    tuple_,
-    union_all,
-)
+from sqlalchemy import ColumnElement, Text, func, literal, null, select, text, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 

@@ -42,7 +42,12 @@ from workflows.cases.workflow import EVENT_LABELS, STATE_LABELS
 from workflows.errors import DomainError
 from workflows.partners.forwards import source_names
 from workflows.phones import mask_phone
-from workflows.reference import category_labels, department_labels, jurisdiction_labels
+from workflows.reference import (
+    category_labels,
+    department_labels,
+    jurisdiction_labels,
+    jurisdictions,
+)
 from workflows.referrals.deadlines import LEVEL_LABELS
 from workflows.referrals.workflow import STATUS_LABELS
 from workflows.retention import TIMELINE_LABELS as RETENTION_TIMELINE
@@ -161,6 +166,11 @@ def _label(table: Any, code: Any) -> str:
     if code is None:
         return ""
     return table.get(code, str(code))
+
+
+def jurisdiction_choices() -> list[tuple[str, str, int]]:
+    """The places a form offers: code, name and level (the page indents by level)."""
+    return [(code, name, level) for code, name, level, _ in jurisdictions()]
 
 
 def channel_label(code: str) -> str:
