@@ -217,8 +217,8 @@ async def search(
     state: Annotated[str, Query(max_length=20)] = "",
     category: Annotated[str, Query(max_length=40)] = "",
     jurisdiction: Annotated[str, Query(max_length=32)] = "",
-    date_from: Annotated[str, Query(max_length=10)] = "",
-    date_to: Annotated[str, Query(max_length=10)] = "",
+    date_from: web.DayText = "",
+    date_to: web.DayText = "",
 ):
     query = SearchQuery(
         q.strip(), state, category, jurisdiction, parse_day(date_from), parse_day(date_to)

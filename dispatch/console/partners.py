@@ -4,19 +4,18 @@ attempt, a retry by hand once the partner is back, and the callers' 回访 satis
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from channels.web import client_ip, sessions
 from db.engine import transaction
-from dispatch.console.web import ConsoleRoute, ConsoleUser, as_user, render, staff, submit
+from dispatch.console.web import ConsoleRoute, ConsoleUser, RowId, as_user, render, staff, submit
 from dispatch.partners import service as partners
 from dispatch.staff.permissions import PARTNER_MANAGE
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
 OVERSIGHT = staff(PARTNER_MANAGE)
-MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/partners", response_class=HTMLResponse)
@@ -42,7 +41,7 @@ async def partners_home(
 
 @router.get("/partners/messages/{message_id}", response_class=HTMLResponse)
 async def partner_message(
-    request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
+    request: Request, message_id: RowId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ):
     message = await as_user(request, user, partners.partner_message, message_id=message_id)
     return render(request, user, "partner_message.html", {"m": message})
@@ -50,7 +49,7 @@ async def partner_message(
 
 @router.post("/partners/messages/{message_id}/retry")
 async def retry(
-    request: Request, message_id: MessageId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
+    request: Request, message_id: RowId, user: Annotated[ConsoleUser, Depends(OVERSIGHT)]
 ) -> RedirectResponse:
     back = f"/console/partners/messages/{message_id}"
     done = "已安排立即重新发送（按顺序从最早未送达的消息开始）"

@@ -18,7 +18,7 @@ from db.models import Case, Jurisdiction, Referral, Report
 from dispatch.console import periods
 from dispatch.console.periods import Period, local_zone
 from dispatch.console.timefmt import parse_day
-from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, render, staff
+from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, DayText, render, staff
 from dispatch.partners import service as partners
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -194,8 +194,8 @@ async def stats_page(
     request: Request,
     user: Annotated[ConsoleUser, Depends(SUPERVISOR)],
     quarter: Annotated[str, Query(max_length=6)] = "",
-    date_from: Annotated[str, Query(max_length=10)] = "",
-    date_to: Annotated[str, Query(max_length=10)] = "",
+    date_from: DayText = "",
+    date_to: DayText = "",
 ):
     first, last = parse_day(date_from), parse_day(date_to)
     period = periods.chosen(quarter, first, last)

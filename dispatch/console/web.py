@@ -7,14 +7,14 @@ caches and frames and allow scripts from our own origin only: even markup that s
 past escaping could not run.
 """
 
+import pathlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -53,7 +53,11 @@ from workflows.referrals.workflow import STATUS_LABELS
 from workflows.retention import TIMELINE_LABELS as RETENTION_TIMELINE
 from workflows.supervision import TIMELINE_LABELS as SUPERVISION_TIMELINE
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "console"
+TEMPLATES = pathlib.Path(__file__).resolve().parent.parent / "templates" / "console"
+# A row of an integer-keyed table (an SMS thread, a partner message) named in a page's path.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# A day from a page's date box (YYYY-MM-DD, `timefmt.parse_day`), "" for none.
+DayText = Annotated[str, Query(max_length=10)]
 
 CHANNEL_LABELS = {
     "webform": "强制报告表单",
