@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from workflows import config
+from workflows.config.schema import RetentionPeriods as Periods
 
 # What replaces a text the job blanked, so a reader sees why it is empty.
 MARK = "（已按保存期限匿名化）"
@@ -38,22 +39,10 @@ TIMELINE_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Periods:
-    non_case_days: int = 365
-    closed_years_after_adulthood: int = 5
-    closed_years_without_age: int = 10
-    sms_body_days: int = 365
-    recording_days: int = 180
-    batch: int = 1000
-    # The scheduler's daily run starts after this local hour (the night: few staff online).
-    hour: int = 3
-
-
 def periods() -> Periods:
     """The deployment's periods, checked when the file is read (workflows.config.schema:
     a wrong period deletes data that cannot be brought back, so it is a ConfigError)."""
-    return Periods(**config.retention().retention.model_dump())
+    return config.retention().retention
 
 
 def years_before(moment: datetime, years: int) -> datetime:

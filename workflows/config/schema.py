@@ -505,7 +505,7 @@ Period = Annotated[StrictInt, Field(ge=1, le=10**6)]
 class RetentionPeriods(BaseModel):
     """A wrong period deletes data that cannot be brought back: every value a whole number
     in range, and an unknown key refused (a misspelt one would leave the default in force).
-    The defaults are workflows.retention.Periods'."""
+    workflows.retention.Periods is this model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
