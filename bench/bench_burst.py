@@ -55,6 +55,17 @@ class Partner(CallbackServer):
         super().__init__(take)
 
 
+def service_root(proc: psutil.Process | None) -> psutil.Process | None:
+    """`hotline up` itself: with HOTLINE_API_WORKERS > 1 the process listening on the port
+    is uvicorn's, below it, and the worker and scheduler are not in its tree."""
+    while proc is not None:
+        parent = proc.parent()
+        if parent is None or not " ".join(parent.cmdline()).endswith("hotline up"):
+            return proc
+        proc = parent
+    return None
+
+
 def _kind(proc: psutil.Process, root: psutil.Process) -> str:
     if proc.pid == root.pid:
         return "hotline up (API)"
@@ -207,7 +218,9 @@ async def idle(database_url: str, redis_url: str) -> bool:
 
 async def burst(args, url: str, database_url: str, redis_url: str, partner: Partner) -> None:
     path = signed_file(args.orders)
-    memory = Memory(process_on_port(httpx.URL(url).port), database_url.rsplit("/", 1)[-1])
+    memory = Memory(
+        service_root(process_on_port(httpx.URL(url).port)), database_url.rsplit("/", 1)[-1]
+    )
     memory.start()
     started_wall = time.time()
     started = time.perf_counter()
