@@ -572,8 +572,7 @@ def retention(
     """Anonymise or delete what is past its retention period (retention.toml); with
     --dry-run, print how many of each kind would be, and change nothing. Counts only: no
     personal data is printed. The scheduler runs the same job daily."""
-    from datetime import UTC, datetime
-
+    from db import clock
     from dispatch.retention.job import run_retention
     from workflows.config import ConfigError
 
@@ -581,7 +580,7 @@ def retention(
         engine = make_engine(_database_url(), pool_size=2)
         try:
             return await run_retention(
-                make_sessionmaker(engine), get_settings(), datetime.now(UTC), dry_run=dry_run
+                make_sessionmaker(engine), get_settings(), clock.now(), dry_run=dry_run
             )
         finally:
             await engine.dispose()
