@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -25,6 +25,7 @@ from starlette.datastructures import FormData
 
 from channels.errors import ApiError
 from channels.web import in_transaction
+from dispatch.common.endpoints import RowId as RowId  # the pages' path ids, as the API's
 from dispatch.console import timefmt
 from dispatch.console.masking import mask_numbers
 from dispatch.console.sessions import (
@@ -54,8 +55,6 @@ from workflows.retention import TIMELINE_LABELS as RETENTION_TIMELINE
 from workflows.supervision import TIMELINE_LABELS as SUPERVISION_TIMELINE
 
 TEMPLATES = pathlib.Path(__file__).resolve().parent.parent / "templates" / "console"
-# A row of an integer-keyed table (an SMS thread, a partner message) named in a page's path.
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 # A day from a page's date box (YYYY-MM-DD, `timefmt.parse_day`), "" for none.
 DayText = Annotated[str, Query(max_length=10)]
 
