@@ -4,15 +4,17 @@ supervision"), 督查 orders, 重点个案 and minutes, 督导 notes, periodic r
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from channels.web import json_only, sessions
 from db import clock
 from db.columns import CASE_ID_MAX
-from dispatch.console import periods
+from db.engine import transaction
+from dispatch.common.endpoints import Caller, acting
+from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import Principal, current_principal
+from dispatch.staff.auth import current_principal
 from dispatch.staff.permissions import (
     INSPECT,
     ORDER_READ,
@@ -20,16 +22,16 @@ from dispatch.staff.permissions import (
     SCORECARD_READ,
     requires,
 )
-from dispatch.supervision import reports, service
-from dispatch.supervision.scorecard import scorecard, scorecard_period, today
+from dispatch.supervision import operations, reports, service
+from dispatch.supervision.scorecard import scorecard_period, today
 from workflows.errors import Invalid, NotFound
 from workflows.supervision import REPORT_EVENT_LABELS
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
-SCORECARD_READERS = requires(SCORECARD_READ)
-SUPERVISORS = requires(INSPECT)
-ORDER_READERS = requires(ORDER_READ)
-REPORT_STAFF = requires(PERIODIC_REPORT)
+ScorecardReaders = acting(requires(SCORECARD_READ))
+Supervisors = acting(requires(INSPECT))
+OrderReaders = acting(requires(ORDER_READ))
+ReportStaff = acting(requires(PERIODIC_REPORT))
 # Signed in first (401), then a JSON body (415), then the role (403).
 JSON = [Depends(current_principal), Depends(json_only)]
 
@@ -72,29 +74,9 @@ class ScorecardOut(BaseModel):
     previous_total: dict[str, Any] | None
 
 
-async def read_scorecard(
-    request: Request, principal: Principal, period: periods.Period, by: str, what: str
-):
-    async with sessions(request)() as session, session.begin():
-        card = await scorecard(
-            session, principal, period.start, period.end, by=by, now=clock.now()
-        )
-        audit(
-            session,
-            principal,
-            what,
-            "referral",
-            None,
-            request,
-            {"from": period.start.isoformat(), "to": period.end.isoformat(), "by": by},
-        )
-    return card
-
-
 @router.get("/scorecard", response_model=ScorecardOut)
 async def get_scorecard(
-    request: Request,
-    principal: Annotated[Principal, Depends(SCORECARD_READERS)],
+    caller: ScorecardReaders,
     since: date | None = None,
     until: date | None = None,
     by: Literal["office", "department"] = "office",
@@ -104,7 +86,9 @@ async def get_scorecard(
     trend against the period of the same length before. The center's supervisors see the
     offices in their jurisdiction; a department's supervisor only their department's."""
     period = scorecard_period(since, until)
-    card = await read_scorecard(request, principal, period, by, "supervision.scorecard")
+    card = await caller.run(
+        operations.read_scorecard, period=period, by=by, what="supervision.scorecard"
+    )
     return ScorecardOut(
         since=period.start.date(),
         until=period.last_day,
@@ -156,23 +140,7 @@ class TextIn(BaseModel):
 
 
 def _order_out(o) -> OrderOut:
-    return OrderOut(
-        id=o.id,
-        case_id=o.case_id,
-        referral_id=o.referral_id,
-        department=o.department_code,
-        office_id=o.office_id,
-        status=o.status,
-        reason=o.reason,
-        due_at=o.due_at,
-        opened_by=o.opened_by_label,
-        opened_at=o.opened_at,
-        answer=o.answer,
-        answered_at=o.answered_at,
-        comment=o.comment,
-        lifted_at=o.lifted_at,
-        escalation=o.escalation,
-    )
+    return from_row(OrderOut, o, department=o.department_code, opened_by=o.opened_by_label)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -182,94 +150,50 @@ def _aware(moment: datetime) -> datetime:
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201, dependencies=JSON)
-async def post_order(
-    request: Request, body: OrderIn, principal: Annotated[Principal, Depends(SUPERVISORS)]
-) -> OrderOut:
+async def post_order(body: OrderIn, caller: Supervisors) -> OrderOut:
     """挂牌督办 by hand: a referral, or a case and the department that must rectify."""
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        order = await service.open_order(
-            session,
-            principal,
-            service.OrderTarget(body.case_id, body.referral_id, body.department),
-            body.reason,
-            _aware(body.due_at),
-            now,
-        )
-        audit(
-            session,
-            principal,
-            "supervision.order",
-            "case",
-            order.case_id,
-            request,
-            {"order_id": order.id},
-        )
+    order = await caller.run(
+        operations.open_order,
+        target=service.OrderTarget(body.case_id, body.referral_id, body.department),
+        reason=body.reason,
+        due_at=_aware(body.due_at),
+    )
     return _order_out(order)
 
 
 @router.get("/orders", response_model=OrderList)
 async def get_orders(
-    request: Request,
-    principal: Annotated[Principal, Depends(ORDER_READERS)],
+    caller: OrderReaders,
     status: Literal["open", "answered", "lifted"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> OrderList:
-    async with sessions(request)() as session, session.begin():
+    principal, request = caller.principal, caller.request
+    async with transaction(sessions(request)) as session:
         rows = await service.list_orders(session, principal, status, limit)
         audit(session, principal, "supervision.orders", "case", None, request, {"count": len(rows)})
     return OrderList(items=[_order_out(o) for o in rows])
 
 
-async def _order_event(
-    request: Request, principal: Principal, order_id: int, event: str, text: str
-) -> OrderOut:
-    async with sessions(request)() as session, session.begin():
-        order = await service.order_event(
-            session, principal, order_id, event, text, clock.now()
-        )
-        audit(
-            session,
-            principal,
-            f"supervision.{event}",
-            "case",
-            order.case_id,
-            request,
-            {"order_id": order.id},
-        )
+async def _order_event(caller: Caller, order_id: int, event: str, text: str) -> OrderOut:
+    order = await caller.run(operations.order_event, order_id=order_id, event=event, text=text)
     return _order_out(order)
 
 
 @router.post("/orders/{order_id}/answer", response_model=OrderOut, dependencies=JSON)
-async def answer_order(
-    request: Request,
-    order_id: int,
-    body: TextIn,
-    principal: Annotated[Principal, Depends(ORDER_READERS)],
-) -> OrderOut:
+async def answer_order(order_id: int, body: TextIn, caller: OrderReaders) -> OrderOut:
     """The department says what it did (its liaison or its supervisor)."""
-    return await _order_event(request, principal, order_id, "answer", body.text)
+    return await _order_event(caller, order_id, "answer", body.text)
 
 
 @router.post("/orders/{order_id}/send-back", response_model=OrderOut, dependencies=JSON)
-async def send_back_order(
-    request: Request,
-    order_id: int,
-    body: TextIn,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
-) -> OrderOut:
+async def send_back_order(order_id: int, body: TextIn, caller: Supervisors) -> OrderOut:
     """The answer does not suffice: the rectification goes on, the deadline still runs."""
-    return await _order_event(request, principal, order_id, "send_back", body.text)
+    return await _order_event(caller, order_id, "send_back", body.text)
 
 
 @router.post("/orders/{order_id}/lift", response_model=OrderOut, dependencies=JSON)
-async def lift_order(
-    request: Request,
-    order_id: int,
-    body: TextIn,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
-) -> OrderOut:
-    return await _order_event(request, principal, order_id, "lift", body.text)
+async def lift_order(order_id: int, body: TextIn, caller: Supervisors) -> OrderOut:
+    return await _order_event(caller, order_id, "lift", body.text)
 
 
 # --- 重点个案 ----------------------------------------------------------------------------
@@ -316,100 +240,61 @@ class KeyCaseList(BaseModel):
 
 
 def _minute_out(m) -> MinuteOut:
-    return MinuteOut(
-        id=m.id,
-        meeting_on=m.meeting_on,
-        meeting=m.meeting,
-        minutes=m.minutes,
-        decisions=m.decisions,
-        recorded_by=m.recorded_by_label,
-    )
+    return from_row(MinuteOut, m, recorded_by=m.recorded_by_label)
 
 
-@router.post("/key-cases", status_code=201, response_model=KeyCaseOut, dependencies=JSON)
-async def post_key_case(
-    request: Request, body: KeyCaseIn, principal: Annotated[Principal, Depends(SUPERVISORS)]
-) -> KeyCaseOut:
-    async with sessions(request)() as session, session.begin():
-        flag = await service.flag_key_case(
-            session, principal, body.case_id, body.reason, clock.now()
-        )
-        case = await service.case_supervision(session, principal, body.case_id)
-        audit(session, principal, "supervision.key_case", "case", body.case_id, request)
-    c = case["case"]
+def _key_case_out(flag, case, minutes=()) -> KeyCaseOut:
     return KeyCaseOut(
-        case_id=c.id,
+        case_id=case.id,
         reason=flag.reason,
         flagged_by=flag.flagged_by_label,
         flagged_at=flag.flagged_at,
-        state=c.state,
-        risk_level=c.risk_level,
-        jurisdiction=c.jurisdiction_code,
+        state=case.state,
+        risk_level=case.risk_level,
+        jurisdiction=case.jurisdiction_code,
+        minutes=[_minute_out(m) for m in minutes],
     )
 
 
+async def _flag_and_read(*, session, ip, principal, case_id: int, reason: str):
+    """Flag the case, and read it back for the answer in the same transaction."""
+    flag = await operations.flag_key_case(
+        session=session, ip=ip, principal=principal, case_id=case_id, reason=reason
+    )
+    case = await service.case_supervision(session, principal, case_id)
+    return flag, case["case"]
+
+
+@router.post("/key-cases", status_code=201, response_model=KeyCaseOut, dependencies=JSON)
+async def post_key_case(body: KeyCaseIn, caller: Supervisors) -> KeyCaseOut:
+    flag, case = await caller.run(_flag_and_read, case_id=body.case_id, reason=body.reason)
+    return _key_case_out(flag, case)
+
+
 @router.post("/key-cases/{case_id}/clear", status_code=204, dependencies=JSON)
-async def clear_key_case(
-    request: Request,
-    case_id: int,
-    body: ReasonIn,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
-) -> None:
-    async with sessions(request)() as session, session.begin():
-        await service.clear_key_case(session, principal, case_id, body.reason, clock.now())
-        audit(session, principal, "supervision.key_case_clear", "case", case_id, request)
+async def clear_key_case(case_id: int, body: ReasonIn, caller: Supervisors) -> None:
+    await caller.run(operations.clear_key_case, case_id=case_id, reason=body.reason)
 
 
 @router.get("/key-cases", response_model=KeyCaseList)
 async def get_key_cases(
-    request: Request,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
+    caller: Supervisors,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> KeyCaseList:
     """The list for the leadership meeting, each case with its minutes so far."""
-    async with sessions(request)() as session, session.begin():
+    principal, request = caller.principal, caller.request
+    async with transaction(sessions(request)) as session:
         rows = await service.key_cases(session, principal, limit)
-        audit(
-            session, principal, "supervision.key_cases", "case", None, request, {"count": len(rows)}
-        )
-    return KeyCaseList(
-        items=[
-            KeyCaseOut(
-                case_id=r["case"].id,
-                reason=r["flag"].reason,
-                flagged_by=r["flag"].flagged_by_label,
-                flagged_at=r["flag"].flagged_at,
-                state=r["case"].state,
-                risk_level=r["case"].risk_level,
-                jurisdiction=r["case"].jurisdiction_code,
-                minutes=[_minute_out(m) for m in r["minutes"]],
-            )
-            for r in rows
-        ]
-    )
+        detail = {"count": len(rows)}
+        audit(session, principal, "supervision.key_cases", "case", None, request, detail)
+    return KeyCaseList(items=[_key_case_out(r["flag"], r["case"], r["minutes"]) for r in rows])
 
 
 @router.post(
     "/key-cases/{case_id}/minutes", status_code=201, response_model=MinuteOut, dependencies=JSON
 )
-async def post_minutes(
-    request: Request,
-    case_id: int,
-    body: MinutesIn,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
-) -> MinuteOut:
-    async with sessions(request)() as session, session.begin():
-        row = await service.record_minutes(
-            session,
-            principal,
-            case_id,
-            body.meeting_on,
-            body.meeting,
-            body.minutes,
-            body.decisions,
-            clock.now(),
-        )
-        audit(session, principal, "supervision.minutes", "case", case_id, request)
+async def post_minutes(case_id: int, body: MinutesIn, caller: Supervisors) -> MinuteOut:
+    row = await caller.run(operations.record_minutes, case_id=case_id, **body.model_dump())
     return _minute_out(row)
 
 
@@ -439,28 +324,14 @@ class NoteOut(BaseModel):
 
 
 @router.post("/cases/{case_id}/notes", status_code=201, response_model=NoteOut, dependencies=JSON)
-async def post_note(
-    request: Request,
-    case_id: int,
-    body: NoteIn,
-    principal: Annotated[Principal, Depends(SUPERVISORS)],
-) -> NoteOut:
+async def post_note(case_id: int, body: NoteIn, caller: Supervisors) -> NoteOut:
     """A 督导 review of a case; each required action becomes a rectification order on its
     department, with its deadline."""
     actions = [service.RequiredAction(a.text, a.department, _aware(a.due_at)) for a in body.actions]
-    async with sessions(request)() as session, session.begin():
-        note = await service.add_note(
-            session, principal, case_id, body.findings, actions, clock.now()
-        )
-        audit(session, principal, "supervision.note", "case", case_id, request)
-    return NoteOut(
-        id=note.id,
-        case_id=note.case_id,
-        findings=note.findings,
-        actions=note.actions,
-        author=note.author_label,
-        created_at=note.created_at,
+    note = await caller.run(
+        operations.add_note, case_id=case_id, findings=body.findings, actions=actions
     )
+    return from_row(NoteOut, note, author=note.author_label)
 
 
 # --- periodic reports --------------------------------------------------------------------
@@ -506,45 +377,29 @@ class EventIn(BaseModel):
 
 
 def _report_out(report, period) -> ReportOut:
-    return ReportOut(
-        district=report.district_code,
-        period=report.period,
-        status=report.status,
-        narrative=report.narrative,
-        typical_cases=report.typical_cases,
-        figures=report.figures,
-        comment=report.comment,
-        history=report.history,
-        submitted_at=report.submitted_at,
-        due=period.due,
-    )
+    return from_row(ReportOut, report, district=report.district_code, due=period.due)
 
 
 @router.get("/reports", response_model=ReportLines)
 async def get_reports(
-    request: Request,
-    principal: Annotated[Principal, Depends(REPORT_STAFF)],
+    caller: ReportStaff,
     period: Annotated[str, Query(min_length=4, max_length=10)],
 ) -> ReportLines:
     """Every district's report for the period (a district sees its own line): the city
     sees which have not been sent by the due date."""
     p = reports.parse(period)
-    async with sessions(request)() as session, session.begin():
-        lines = await reports.overview(session, principal, p, today())
+    async with transaction(sessions(caller.request)) as session:
+        lines = await reports.overview(session, caller.principal, p, today())
     return ReportLines(
         period=p.code, label=p.label, due=p.due, items=[ReportLine(**line) for line in lines]
     )
 
 
 @router.get("/reports/{district}/{period}", response_model=ReportOut)
-async def get_report(
-    request: Request,
-    district: str,
-    period: str,
-    principal: Annotated[Principal, Depends(REPORT_STAFF)],
-) -> ReportOut:
+async def get_report(district: str, period: str, caller: ReportStaff) -> ReportOut:
     p = reports.parse(period)
-    async with sessions(request)() as session, session.begin():
+    principal, request = caller.principal, caller.request
+    async with transaction(sessions(request)) as session:
         report = await reports.load(session, principal, district, p)
         if report is None:
             raise NotFound("report_not_found", "该区县尚未编写本期报告")
@@ -553,16 +408,11 @@ async def get_report(
 
 
 @router.put("/reports/{district}/{period}", response_model=ReportOut, dependencies=JSON)
-async def put_report(
-    request: Request,
-    district: str,
-    period: str,
-    body: ReportIn,
-    principal: Annotated[Principal, Depends(REPORT_STAFF)],
-) -> ReportOut:
+async def put_report(district: str, period: str, body: ReportIn, caller: ReportStaff) -> ReportOut:
     """The district's narrative and anonymised typical cases (`{"title", "text"}`)."""
     p = reports.parse(period)
-    async with sessions(request)() as session, session.begin():
+    principal, request = caller.principal, caller.request
+    async with transaction(sessions(request)) as session:
         report = await reports.save_draft(
             session,
             principal,
@@ -578,17 +428,17 @@ async def put_report(
 
 @router.post("/reports/{district}/{period}/{event}", response_model=ReportOut, dependencies=JSON)
 async def report_event(
-    request: Request,
     district: str,
     period: str,
     event: Literal["review", "submit", "acknowledge", "return"],
     body: EventIn,
-    principal: Annotated[Principal, Depends(REPORT_STAFF)],
+    caller: ReportStaff,
 ) -> ReportOut:
     """审核 and 报送 (the district's supervisor); acknowledge or return with comments (the
     city's)."""
     p = reports.parse(period)
-    async with sessions(request)() as session, session.begin():
+    principal, request = caller.principal, caller.request
+    async with transaction(sessions(request)) as session:
         report = await reports.report_event(
             session, principal, district, p, event, body.comment, clock.now()
         )

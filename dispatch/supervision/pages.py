@@ -7,7 +7,7 @@ console's CSRF check and come back with the refusal's Chinese message or the res
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,16 +21,19 @@ from dispatch.console.web import (
     ConsoleRoute,
     ConsoleUser,
     act,
+    as_user,
     read_form,
     render,
     see_other,
     staff,
+    submit,
     text_field,
+    texts,
 )
 from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.permissions import INSPECT, ORDER_READ, PERIODIC_REPORT, SCORECARD_READ
-from dispatch.supervision import exports, reports, service
-from dispatch.supervision.scorecard import scorecard, scorecard_period
+from dispatch.supervision import exports, operations, reports, service
+from dispatch.supervision.scorecard import scorecard_period
 from workflows import supervision as rules
 from workflows.errors import Invalid, NotFound
 from workflows.reference import department_labels
@@ -42,6 +45,7 @@ SCORECARD_READERS = staff(SCORECARD_READ)
 ORDER_READERS = staff(ORDER_READ)
 CENTER_SUPERVISORS = staff(INSPECT)
 REPORT_STAFF = staff(PERIODIC_REPORT)
+KEY_CASES = "/console/supervision/key-cases"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -54,6 +58,15 @@ def _attachment(body: bytes, media: str, name: str) -> Response:
 async def _in_session(request: Request, work: Callable[[Any], Awaitable[Any]]) -> Any:
     async with sessions(request)() as session, session.begin():
         return await work(session)
+
+
+def _today() -> date:
+    return clock.now().astimezone(local_zone()).date()
+
+
+def _default_due() -> str:
+    """A new order's deadline as the form first offers it: a week from today, 18:00."""
+    return (_today() + timedelta(days=7)).strftime("%Y-%m-%dT18:00")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -71,23 +84,8 @@ async def _card(
 ):
     period = scorecard_period(parse_day(date_from), parse_day(date_to))
     by = by if by in ("office", "department") else "office"
-
-    async def work(session):
-        card = await scorecard(
-            session, user.principal, period.start, period.end, by=by, now=clock.now()
-        )
-        audit(
-            session,
-            user.principal,
-            what,
-            "referral",
-            None,
-            request,
-            {"from": period.start.isoformat(), "to": period.end.isoformat(), "by": by},
-        )
-        return card
-
-    return period, await _in_session(request, work)
+    card = await as_user(request, user, operations.read_scorecard, period=period, by=by, what=what)
+    return period, card
 
 
 @router.get("/scorecard", response_class=HTMLResponse)
@@ -180,9 +178,7 @@ async def orders_page(
             "can_answer": p.role in ("liaison", "supervisor") and not p.is_center,
             "departments": department_labels(),
             "now": clock.now(),
-            "default_due": (clock.now().astimezone(local_zone()) + timedelta(days=7)).strftime(
-                "%Y-%m-%dT18:00"
-            ),
+            "default_due": _default_due(),
         },
     )
 
@@ -211,6 +207,36 @@ async def _do(
     return await act(request, user, back, lambda: _in_session(request, work), done)
 
 
+def _case_id(form) -> int:
+    case_id = _number(form, "case_id")
+    if case_id is None:
+        raise Invalid("case_required", "请填写案件编号")
+    return case_id
+
+
+def _reason(form) -> dict[str, str]:
+    return {"reason": text_field(form, "reason", 2000)}
+
+
+def _minutes(form) -> dict[str, Any]:
+    day = parse_day(text_field(form, "meeting_on", 10))
+    if day is None:
+        raise Invalid("bad_date", "请填写会议日期")
+    return {"meeting_on": day, **texts(form, meeting=120, minutes=20000, decisions=10000)}
+
+
+def _note(form) -> dict[str, Any]:
+    """The findings and up to three required actions (an action left blank is none)."""
+    actions = [
+        service.RequiredAction(
+            words, text_field(form, f"department_{i}", 40), _deadline(form, f"due_at_{i}")
+        )
+        for i in range(1, 4)
+        if (words := text_field(form, f"action_{i}", 2000))
+    ]
+    return {"findings": text_field(form, "findings", 20000), "actions": actions}
+
+
 @router.post("/orders")
 async def open_order(
     request: Request, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
@@ -219,31 +245,18 @@ async def open_order(
     back = text_field(form, "back", 200)
     back = back if back.startswith("/console/supervision") else "/console/supervision/orders"
 
-    async def work(session):
+    async def run() -> None:
         target = service.OrderTarget(
             _number(form, "case_id"),
             _number(form, "referral_id"),
             text_field(form, "department", 40) or None,
         )
-        order = await service.open_order(
-            session,
-            user.principal,
-            target,
-            text_field(form, "reason", 2000),
-            _deadline(form),
-            clock.now(),
-        )
-        audit(
-            session,
-            user.principal,
-            "supervision.order",
-            "case",
-            order.case_id,
-            request,
-            {"order_id": order.id},
+        due_at = _deadline(form)
+        await as_user(
+            request, user, operations.open_order, target=target, due_at=due_at, **_reason(form)
         )
 
-    return await _do(request, user, back, "已挂牌督办，已通知责任部门", work)
+    return await act(request, user, back, run, "已挂牌督办，已通知责任部门")
 
 
 @router.post("/orders/{order_id}/{event}")
@@ -255,24 +268,17 @@ async def order_event(
 ) -> RedirectResponse:
     if event not in rules.ORDER_EVENT_LABELS:
         raise NotFound()
-    form = await read_form(request, user)
-
-    async def work(session):
-        order = await service.order_event(
-            session, user.principal, order_id, event, text_field(form, "text"), clock.now()
-        )
-        audit(
-            session,
-            user.principal,
-            f"supervision.{event}",
-            "case",
-            order.case_id,
-            request,
-            {"order_id": order.id},
-        )
-
     done = {"answer": "整改情况已反馈", "send_back": "已退回重新整改", "lift": "已解除督办"}
-    return await _do(request, user, "/console/supervision/orders", done[event], work)
+    return await submit(
+        request,
+        user,
+        "/console/supervision/orders",
+        operations.order_event,
+        done[event],
+        lambda form: {"text": text_field(form, "text")},
+        order_id=order_id,
+        event=event,
+    )
 
 
 # --- 重点个案 ----------------------------------------------------------------------------
@@ -300,7 +306,7 @@ async def key_cases_page(
         request,
         user,
         "supervision_key_cases.html",
-        {"rows": rows, "today": clock.now().astimezone(local_zone()).date().isoformat()},
+        {"rows": rows, "today": _today().isoformat()},
     )
 
 
@@ -308,58 +314,31 @@ async def key_cases_page(
 async def flag_key_case(
     request: Request, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def work(session):
-        case_id = _number(form, "case_id")
-        if case_id is None:
-            raise Invalid("case_required", "请填写案件编号")
-        await service.flag_key_case(
-            session, user.principal, case_id, text_field(form, "reason", 2000), clock.now()
-        )
-        audit(session, user.principal, "supervision.key_case", "case", case_id, request)
-
-    return await _do(request, user, "/console/supervision/key-cases", "已列为重点个案", work)
+    return await submit(
+        request,
+        user,
+        KEY_CASES,
+        operations.flag_key_case,
+        "已列为重点个案",
+        lambda form: {"case_id": _case_id(form), **_reason(form)},
+    )
 
 
 @router.post("/key-cases/{case_id}/minutes")
 async def record_minutes(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def work(session):
-        day = parse_day(text_field(form, "meeting_on", 10))
-        if day is None:
-            raise Invalid("bad_date", "请填写会议日期")
-        await service.record_minutes(
-            session,
-            user.principal,
-            case_id,
-            day,
-            text_field(form, "meeting", 120),
-            text_field(form, "minutes", 20000),
-            text_field(form, "decisions", 10000),
-            clock.now(),
-        )
-        audit(session, user.principal, "supervision.minutes", "case", case_id, request)
-
-    return await _do(request, user, "/console/supervision/key-cases", "会议纪要已记录", work)
+    done = "会议纪要已记录"
+    minutes = operations.record_minutes
+    return await submit(request, user, KEY_CASES, minutes, done, _minutes, case_id=case_id)
 
 
 @router.post("/key-cases/{case_id}/clear")
 async def clear_key_case(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def work(session):
-        await service.clear_key_case(
-            session, user.principal, case_id, text_field(form, "reason", 2000), clock.now()
-        )
-        audit(session, user.principal, "supervision.key_case_clear", "case", case_id, request)
-
-    return await _do(request, user, "/console/supervision/key-cases", "已撤销重点个案", work)
+    clear, done = operations.clear_key_case, "已撤销重点个案"
+    return await submit(request, user, KEY_CASES, clear, done, _reason, case_id=case_id)
 
 
 # --- one case's supervision: 督导 notes -------------------------------------------------
@@ -383,9 +362,7 @@ async def case_page(
             **data,
             "labels": rules.ORDER_STATUS_LABELS,
             "departments": department_labels(),
-            "default_due": (clock.now().astimezone(local_zone()) + timedelta(days=7)).strftime(
-                "%Y-%m-%dT18:00"
-            ),
+            "default_due": _default_due(),
         },
     )
 
@@ -394,44 +371,15 @@ async def case_page(
 async def add_note(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
-    form = await read_form(request, user)
-
-    async def work(session):
-        actions = []
-        for index in range(1, 4):
-            words = text_field(form, f"action_{index}", 2000)
-            if words:
-                actions.append(
-                    service.RequiredAction(
-                        words,
-                        text_field(form, f"department_{index}", 40),
-                        _deadline(form, f"due_at_{index}"),
-                    )
-                )
-        await service.add_note(
-            session,
-            user.principal,
-            case_id,
-            text_field(form, "findings", 20000),
-            actions,
-            clock.now(),
-        )
-        audit(session, user.principal, "supervision.note", "case", case_id, request)
-
-    return await _do(
-        request,
-        user,
-        f"/console/supervision/cases/{case_id}",
-        "督导意见已记录，整改要求已下达",
-        work,
-    )
+    back, done = f"/console/supervision/cases/{case_id}", "督导意见已记录，整改要求已下达"
+    return await submit(request, user, back, operations.add_note, done, _note, case_id=case_id)
 
 
 # --- periodic reports --------------------------------------------------------------------
 
 
 def _default_period() -> str:
-    today = clock.now().astimezone(local_zone()).date()
+    today = _today()
     q = (today.month - 1) // 3  # the last finished quarter
     return f"{today.year}Q{q}" if q else f"{today.year - 1}Q4"
 
@@ -443,9 +391,8 @@ async def reports_page(
     period: Annotated[str, Query(max_length=10)] = "",
 ):
     chosen = reports.parse(period or _default_period())
-    today = clock.now().astimezone(local_zone()).date()
     lines = await _in_session(
-        request, lambda session: reports.overview(session, user.principal, chosen, today)
+        request, lambda session: reports.overview(session, user.principal, chosen, _today())
     )
     p = user.principal
     own = next((line for line in lines if line["district"] == p.jurisdiction), None)
