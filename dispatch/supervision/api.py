@@ -22,7 +22,7 @@ from dispatch.staff.permissions import (
     SCORECARD_READ,
     requires,
 )
-from dispatch.supervision import operations, reports, service
+from dispatch.supervision import reports, service
 from dispatch.supervision.scorecard import scorecard_period, today
 from workflows.errors import Invalid, NotFound
 from workflows.supervision import REPORT_EVENT_LABELS
@@ -87,7 +87,7 @@ async def get_scorecard(
     offices in their jurisdiction; a department's supervisor only their department's."""
     period = scorecard_period(since, until)
     card = await caller.run(
-        operations.read_scorecard, period=period, by=by, what="supervision.scorecard"
+        service.read_scorecard, period=period, by=by, what="supervision.scorecard"
     )
     return ScorecardOut(
         since=period.start.date(),
@@ -153,7 +153,7 @@ def _aware(moment: datetime) -> datetime:
 async def post_order(body: OrderIn, caller: Supervisors) -> OrderOut:
     """挂牌督办 by hand: a referral, or a case and the department that must rectify."""
     order = await caller.run(
-        operations.open_order,
+        service.open_order,
         target=service.OrderTarget(body.case_id, body.referral_id, body.department),
         reason=body.reason,
         due_at=_aware(body.due_at),
@@ -175,7 +175,7 @@ async def get_orders(
 
 
 async def _order_event(caller: Caller, order_id: int, event: str, text: str) -> OrderOut:
-    order = await caller.run(operations.order_event, order_id=order_id, event=event, text=text)
+    order = await caller.run(service.order_event, order_id=order_id, event=event, text=text)
     return _order_out(order)
 
 
@@ -244,21 +244,21 @@ def _minute_out(m) -> MinuteOut:
 
 
 def _key_case_out(flag, case, minutes=()) -> KeyCaseOut:
-    return KeyCaseOut(
-        case_id=case.id,
-        reason=flag.reason,
-        flagged_by=flag.flagged_by_label,
-        flagged_at=flag.flagged_at,
-        state=case.state,
-        risk_level=case.risk_level,
+    """The flag (its reason, who and when) with the case's state and place."""
+    of_case = {"case_id": case.id, "state": case.state, "risk_level": case.risk_level}
+    return from_row(
+        KeyCaseOut,
+        flag,
+        **of_case,
         jurisdiction=case.jurisdiction_code,
+        flagged_by=flag.flagged_by_label,
         minutes=[_minute_out(m) for m in minutes],
     )
 
 
 async def _flag_and_read(*, session, ip, principal, case_id: int, reason: str):
     """Flag the case, and read it back for the answer in the same transaction."""
-    flag = await operations.flag_key_case(
+    flag = await service.flag_key_case(
         session=session, ip=ip, principal=principal, case_id=case_id, reason=reason
     )
     case = await service.case_supervision(session, principal, case_id)
@@ -273,7 +273,7 @@ async def post_key_case(body: KeyCaseIn, caller: Supervisors) -> KeyCaseOut:
 
 @router.post("/key-cases/{case_id}/clear", status_code=204, dependencies=JSON)
 async def clear_key_case(case_id: int, body: ReasonIn, caller: Supervisors) -> None:
-    await caller.run(operations.clear_key_case, case_id=case_id, reason=body.reason)
+    await caller.run(service.clear_key_case, case_id=case_id, reason=body.reason)
 
 
 @router.get("/key-cases", response_model=KeyCaseList)
@@ -294,7 +294,7 @@ async def get_key_cases(
     "/key-cases/{case_id}/minutes", status_code=201, response_model=MinuteOut, dependencies=JSON
 )
 async def post_minutes(case_id: int, body: MinutesIn, caller: Supervisors) -> MinuteOut:
-    row = await caller.run(operations.record_minutes, case_id=case_id, **body.model_dump())
+    row = await caller.run(service.record_minutes, case_id=case_id, **body.model_dump())
     return _minute_out(row)
 
 
@@ -329,7 +329,7 @@ async def post_note(case_id: int, body: NoteIn, caller: Supervisors) -> NoteOut:
     department, with its deadline."""
     actions = [service.RequiredAction(a.text, a.department, _aware(a.due_at)) for a in body.actions]
     note = await caller.run(
-        operations.add_note, case_id=case_id, findings=body.findings, actions=actions
+        service.add_note, case_id=case_id, findings=body.findings, actions=actions
     )
     return from_row(NoteOut, note, author=note.author_label)
 

@@ -32,7 +32,7 @@ from dispatch.console.web import (
 )
 from dispatch.staff.audit import audit, shown_cases
 from dispatch.staff.permissions import INSPECT, ORDER_READ, PERIODIC_REPORT, SCORECARD_READ
-from dispatch.supervision import exports, operations, reports, service
+from dispatch.supervision import exports, reports, service
 from dispatch.supervision.scorecard import scorecard_period
 from workflows import supervision as rules
 from workflows.errors import Invalid, NotFound
@@ -46,7 +46,11 @@ ORDER_READERS = staff(ORDER_READ)
 CENTER_SUPERVISORS = staff(INSPECT)
 REPORT_STAFF = staff(PERIODIC_REPORT)
 KEY_CASES = "/console/supervision/key-cases"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The exports' media types, by the file ending the link names.
+MEDIA = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
 
 
 def _attachment(body: bytes, media: str, name: str) -> Response:
@@ -84,7 +88,7 @@ async def _card(
 ):
     period = scorecard_period(parse_day(date_from), parse_day(date_to))
     by = by if by in ("office", "department") else "office"
-    card = await as_user(request, user, operations.read_scorecard, period=period, by=by, what=what)
+    card = await as_user(request, user, service.read_scorecard, period=period, by=by, what=what)
     return period, card
 
 
@@ -112,32 +116,23 @@ async def scorecard_page(
     )
 
 
-@router.get("/scorecard.xlsx")
-async def scorecard_xlsx(
+@router.get("/scorecard.{fmt}")
+async def scorecard_file(
     request: Request,
+    fmt: str,
     user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
     date_from: Annotated[str, Query(max_length=10)] = "",
     date_to: Annotated[str, Query(max_length=10)] = "",
     by: Annotated[str, Query(max_length=12)] = "office",
 ) -> Response:
+    """The scorecard as XLSX or PDF (the printable page's figures)."""
+    if fmt not in MEDIA:
+        raise NotFound()
     period, card = await _card(request, user, date_from, date_to, by, "supervision.export")
-    body = await asyncio.to_thread(exports.scorecard_xlsx, card)
-    return _attachment(body, XLSX, f"scorecard-{period.start.date()}-{period.last_day}.xlsx")
-
-
-@router.get("/scorecard.pdf")
-async def scorecard_pdf(
-    request: Request,
-    user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
-    date_from: Annotated[str, Query(max_length=10)] = "",
-    date_to: Annotated[str, Query(max_length=10)] = "",
-    by: Annotated[str, Query(max_length=12)] = "office",
-) -> Response:
-    period, card = await _card(request, user, date_from, date_to, by, "supervision.export")
-    body = await asyncio.to_thread(exports.scorecard_pdf, card)
-    return _attachment(
-        body, "application/pdf", f"scorecard-{period.start.date()}-{period.last_day}.pdf"
-    )
+    build = exports.scorecard_xlsx if fmt == "xlsx" else exports.scorecard_pdf
+    body = await asyncio.to_thread(build, card)
+    name = f"scorecard-{period.start.date()}-{period.last_day}.{fmt}"
+    return _attachment(body, MEDIA[fmt], name)
 
 
 # --- 督查 orders ------------------------------------------------------------------------
@@ -253,7 +248,7 @@ async def open_order(
         )
         due_at = _deadline(form)
         await as_user(
-            request, user, operations.open_order, target=target, due_at=due_at, **_reason(form)
+            request, user, service.open_order, target=target, due_at=due_at, **_reason(form)
         )
 
     return await act(request, user, back, run, "已挂牌督办，已通知责任部门")
@@ -273,7 +268,7 @@ async def order_event(
         request,
         user,
         "/console/supervision/orders",
-        operations.order_event,
+        service.order_event,
         done[event],
         lambda form: {"text": text_field(form, "text")},
         order_id=order_id,
@@ -318,7 +313,7 @@ async def flag_key_case(
         request,
         user,
         KEY_CASES,
-        operations.flag_key_case,
+        service.flag_key_case,
         "已列为重点个案",
         lambda form: {"case_id": _case_id(form), **_reason(form)},
     )
@@ -329,7 +324,7 @@ async def record_minutes(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
     done = "会议纪要已记录"
-    minutes = operations.record_minutes
+    minutes = service.record_minutes
     return await submit(request, user, KEY_CASES, minutes, done, _minutes, case_id=case_id)
 
 
@@ -337,7 +332,7 @@ async def record_minutes(
 async def clear_key_case(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
-    clear, done = operations.clear_key_case, "已撤销重点个案"
+    clear, done = service.clear_key_case, "已撤销重点个案"
     return await submit(request, user, KEY_CASES, clear, done, _reason, case_id=case_id)
 
 
@@ -372,7 +367,7 @@ async def add_note(
     request: Request, case_id: int, user: Annotated[ConsoleUser, Depends(CENTER_SUPERVISORS)]
 ) -> RedirectResponse:
     back, done = f"/console/supervision/cases/{case_id}", "督导意见已记录，整改要求已下达"
-    return await submit(request, user, back, operations.add_note, done, _note, case_id=case_id)
+    return await submit(request, user, back, service.add_note, done, _note, case_id=case_id)
 
 
 # --- periodic reports --------------------------------------------------------------------
@@ -481,13 +476,12 @@ async def report_file(
     fmt: str,
     user: Annotated[ConsoleUser, Depends(REPORT_STAFF)],
 ) -> Response:
-    if fmt not in ("xlsx", "pdf"):
+    if fmt not in MEDIA:
         raise NotFound()
     period, report, place, figures = await _report_view(request, user, district, code)
     build = exports.report_xlsx if fmt == "xlsx" else exports.report_pdf
     body = await asyncio.to_thread(build, report, figures, place.name, period.label)
-    media = XLSX if fmt == "xlsx" else "application/pdf"
-    return _attachment(body, media, f"report-{district}-{period.code}.{fmt}")
+    return _attachment(body, MEDIA[fmt], f"report-{district}-{period.code}.{fmt}")
 
 
 @router.post("/reports/{district}/{code}")

@@ -2,7 +2,8 @@
 重点个案 and the leadership meeting's minutes, 个案督导 notes.
 
 Each operation is one transaction with its timeline event, audit row and notifications;
-the JSON API, the console pages and the scheduler all call these functions.
+the JSON API (`Caller.run`), the console pages (`as_user`, `submit`) and the scheduler all
+call these functions, so the two front ends cannot come to audit one act differently.
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import clock
 from db.models import (
     Case,
     CaseEvent,
@@ -23,10 +25,13 @@ from db.models import (
     SupervisionOrder,
 )
 from db.timeline import case_event
+from dispatch.console import periods
+from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, referral_filter
 from dispatch.supervision.access import SUPERVISING_ROLES, is_department_staff, order_filter
+from dispatch.supervision.scorecard import Scorecard, scorecard
 from workflows import supervision as rules
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import allowed, department_labels
@@ -81,6 +86,22 @@ async def _case(session: AsyncSession, principal: Principal, case_id: int) -> Ca
     return case
 
 
+async def read_scorecard(
+    *,
+    session: AsyncSession,
+    ip: str | None,
+    principal: Principal,
+    period: periods.Period,
+    by: str,
+    what: str,
+) -> Scorecard:
+    """The scorecard over `period`, audited as `what` (read on screen, or exported)."""
+    card = await scorecard(session, principal, period.start, period.end, by=by, now=clock.now())
+    detail = {"from": period.start.isoformat(), "to": period.end.isoformat(), "by": by}
+    audit(session, principal, what, "referral", None, detail=detail, ip=ip)
+    return card
+
+
 # --- 督查 orders ------------------------------------------------------------------------
 
 
@@ -102,7 +123,29 @@ async def _department_users(session: AsyncSession, order: SupervisionOrder) -> l
     return users + everyone
 
 
+def _audit_order(
+    session: AsyncSession, principal: Principal, ip: str | None, act: str, order: SupervisionOrder
+) -> None:
+    """An order's act is audited on its case, naming the order."""
+    audit(session, principal, act, "case", order.case_id, detail={"order_id": order.id}, ip=ip)
+
+
 async def open_order(
+    *,
+    session: AsyncSession,
+    ip: str | None,
+    principal: Principal,
+    target: OrderTarget,
+    reason: str,
+    due_at: datetime,
+) -> SupervisionOrder:
+    """挂牌督办 by hand, audited (a 督导 note's orders are audited once, as the note)."""
+    order = await _open_order(session, principal, target, reason, due_at, clock.now())
+    _audit_order(session, principal, ip, "supervision.order", order)
+    return order
+
+
+async def _open_order(
     session: AsyncSession,
     principal: Principal,
     target: OrderTarget,
@@ -138,9 +181,7 @@ async def open_order(
         if target.case_id is None or not target.department:
             raise Invalid("target_required", "请指定转介，或案件及责任部门")
         if target.department not in department_labels():
-            raise Invalid(
-            "unknown_department", "未知的部门，可选：" + allowed(department_labels())
-        )
+            raise Invalid("unknown_department", "未知的部门，可选：" + allowed(department_labels()))
         case = await _case(session, principal, target.case_id)
         department = target.department
         referral = (
@@ -221,14 +262,17 @@ async def _order(session: AsyncSession, principal: Principal, order_id: int) -> 
 
 
 async def order_event(
+    *,
     session: AsyncSession,
+    ip: str | None,
     principal: Principal,
     order_id: int,
     event: str,
     text: str,
-    now: datetime,
 ) -> SupervisionOrder:
-    """answer (the department), send_back or lift (the center's supervisor or 督查专员)."""
+    """answer (the department), send_back or lift (the center's supervisor or 督查专员),
+    audited as `supervision.<event>`."""
+    now = clock.now()
     order = await _order(session, principal, order_id)
     if event == "answer":
         if not is_department_staff(principal) or principal.department != order.department_code:
@@ -273,6 +317,7 @@ async def order_event(
         verb = "已解除" if event == "lift" else "被退回，请继续整改"
         text_out = f"案件#{order.case_id} 督办（{name}）{verb}"
     await notify(session, users, ORDER_EVENTS[event], text_out, case_id=order.case_id)
+    _audit_order(session, principal, ip, f"supervision.{event}", order)
     return order
 
 
@@ -341,8 +386,9 @@ async def list_orders(
 
 
 async def flag_key_case(
-    session: AsyncSession, principal: Principal, case_id: int, reason: str, now: datetime
+    *, session: AsyncSession, ip: str | None, principal: Principal, case_id: int, reason: str
 ) -> KeyCase:
+    now = clock.now()
     _must_supervise(principal)
     if not reason.strip():
         raise Invalid("reason_required", "请填写列为重点个案的理由")
@@ -357,12 +403,14 @@ async def flag_key_case(
     )
     session.add(flag)
     session.add(_event(case.id, "key_case_flagged", principal, now, flag.reason))
+    audit(session, principal, "supervision.key_case", "case", case_id, ip=ip)
     return flag
 
 
 async def clear_key_case(
-    session: AsyncSession, principal: Principal, case_id: int, reason: str, now: datetime
+    *, session: AsyncSession, ip: str | None, principal: Principal, case_id: int, reason: str
 ) -> KeyCase:
+    now = clock.now()
     _must_supervise(principal)
     if not reason.strip():
         raise Invalid("reason_required", "请填写撤销重点个案的理由")
@@ -376,20 +424,23 @@ async def clear_key_case(
         raise Conflict("not_key_case", "该案件不是重点个案")
     flag.cleared_at, flag.cleared_by_label, flag.clear_reason = now, principal.label, reason.strip()
     session.add(_event(case.id, "key_case_cleared", principal, now, flag.clear_reason))
+    audit(session, principal, "supervision.key_case_clear", "case", case_id, ip=ip)
     return flag
 
 
 async def record_minutes(
+    *,
     session: AsyncSession,
+    ip: str | None,
     principal: Principal,
     case_id: int,
     meeting_on: date,
     meeting: str,
     minutes: str,
     decisions: str,
-    now: datetime,
 ) -> KeyCaseMinute:
     """The leadership meeting's minutes and decisions about one key case."""
+    now = clock.now()
     _must_supervise(principal)
     if not (meeting.strip() and minutes.strip() and decisions.strip()):
         raise Invalid("minutes_required", "请填写会议名称、会议纪要和决定事项")
@@ -416,6 +467,7 @@ async def record_minutes(
             meeting_on=meeting_on.isoformat(),
         )
     )
+    audit(session, principal, "supervision.minutes", "case", case_id, ip=ip)
     return row
 
 
@@ -459,23 +511,25 @@ class RequiredAction:
 
 
 async def add_note(
+    *,
     session: AsyncSession,
+    ip: str | None,
     principal: Principal,
     case_id: int,
     findings: str,
     actions: list[RequiredAction],
-    now: datetime,
 ) -> SupervisionNote:
     """A supervisor's review of a case. Each required action becomes a rectification
     order on the responsible department (with its deadline, answered, lifted and escalated
     like any 督查 order), so nothing required is left as words in a note."""
+    now = clock.now()
     _must_supervise(principal)
     if not findings.strip():
         raise Invalid("findings_required", "请填写督导意见")
     case = await _case(session, principal, case_id)
     made = []
     for action in actions:
-        order = await open_order(
+        order = await _open_order(
             session,
             principal,
             OrderTarget(case_id=case.id, department=action.department),
@@ -512,6 +566,7 @@ async def add_note(
             orders=[a["order_id"] for a in made],
         )
     )
+    audit(session, principal, "supervision.note", "case", case_id, ip=ip)
     return note
 
 
