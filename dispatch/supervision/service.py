@@ -25,6 +25,7 @@ from db.models import (
     SupervisionOrder,
 )
 from db.timeline import case_event
+from dispatch.common.lookup import scalar_or_404
 from dispatch.console import periods
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -76,14 +77,8 @@ def _event(
 
 
 async def _case(session: AsyncSession, principal: Principal, case_id: int) -> Case:
-    case = (
-        await session.execute(
-            select(Case).where(Case.id == case_id, case_filter(principal)).with_for_update()
-        )
-    ).scalar_one_or_none()
-    if case is None:
-        raise NotFound("case_not_found", "未找到该案件")
-    return case
+    stmt = select(Case).where(Case.id == case_id, case_filter(principal)).with_for_update()
+    return await scalar_or_404(session, stmt, "case_not_found", "未找到该案件")
 
 
 async def read_scorecard(
@@ -249,16 +244,8 @@ async def _open_order(
 
 
 async def _order(session: AsyncSession, principal: Principal, order_id: int) -> SupervisionOrder:
-    order = (
-        await session.execute(
-            select(SupervisionOrder)
-            .where(SupervisionOrder.id == order_id, order_filter(principal))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if order is None:
-        raise NotFound("order_not_found", "未找到该督办")
-    return order
+    stmt = select(SupervisionOrder).where(SupervisionOrder.id == order_id, order_filter(principal))
+    return await scalar_or_404(session, stmt.with_for_update(), "order_not_found", "未找到该督办")
 
 
 async def order_event(
@@ -574,11 +561,8 @@ async def case_supervision(
     session: AsyncSession, principal: Principal, case_id: int
 ) -> dict[str, Any]:
     """Everything supervision holds about one case: orders, key flag, minutes, notes."""
-    case = (
-        await session.execute(select(Case).where(Case.id == case_id, case_filter(principal)))
-    ).scalar_one_or_none()
-    if case is None:
-        raise NotFound("case_not_found", "未找到该案件")
+    stmt = select(Case).where(Case.id == case_id, case_filter(principal))
+    case = await scalar_or_404(session, stmt, "case_not_found", "未找到该案件")
 
     async def rows(model, *where, order=None):
         stmt = select(model).where(model.case_id == case.id, *where)
