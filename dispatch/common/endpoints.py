@@ -14,6 +14,7 @@ from fastapi import Depends, Path, Query, Request
 
 from channels.web import in_transaction, json_only
 from db.columns import CASE_ID_MAX
+from dispatch.common.paging import CasePage
 from dispatch.staff.auth import Principal
 
 T = TypeVar("T")
@@ -28,6 +29,16 @@ CaseFilter = Annotated[int | None, Query(ge=1, le=CASE_ID_MAX)]
 BeforeId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 # An int4 row id in the path: out of range is 422, not a database error.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _case_page(
+    case_id: CaseFilter = None, limit: Limit = 50, before_id: BeforeId = None
+) -> CasePage:
+    return CasePage(case_id, limit, before_id)
+
+
+# The page of a newest-first list narrowed to one case or not (`case_id`, `limit`, `before_id`).
+CasePaging = Annotated[CasePage, Depends(_case_page)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dispatch.cases import service as cases
 from dispatch.cases.access import load_case
 from dispatch.children.matching_service import similar_cases
 from dispatch.children.records import candidates_for_case, linked_children
+from dispatch.common.paging import CasePage
 from dispatch.console import web
 from dispatch.console.casework_pages import casework_panel
 from dispatch.console.conferences import ConferenceIn, conferences_for, record_conference
@@ -127,12 +128,13 @@ async def _case_page(
     threads = calls = None
     if principal.is_center:
         ip = client_ip(request)
+        page = CasePage(case_id, limit=20)
         async with transaction(sessions(request)) as session:
             threads = await sms_service.list_threads(
-                session=session, principal=principal, ip=ip, case_id=case_id, limit=20
+                session=session, principal=principal, ip=ip, page=page
             )
             calls = await calls_service.list_calls(
-                session=session, principal=principal, ip=ip, case_id=case_id, limit=20
+                session=session, principal=principal, ip=ip, page=page
             )
     return web.render(
         request,

@@ -16,6 +16,7 @@ from channels.web import client_ip, sessions
 from channels.webform import _as_report, _form_values
 from db.columns import CASE_ID_MAX
 from db.engine import transaction
+from dispatch.common.paging import CasePage
 from dispatch.console import web
 from dispatch.console.incoming import incoming_reports, list_version
 from dispatch.console.search import SearchQuery, search_cases, search_children
@@ -101,7 +102,7 @@ async def _desk(request: Request, principal: Principal) -> dict:
     async with transaction(sessions(request)) as session:
         queue = await calls_service.queue_view(session=session, principal=principal)
         calls = await calls_service.list_calls(
-            session=session, principal=principal, ip=ip, limit=10
+            session=session, principal=principal, ip=ip, page=CasePage(limit=10)
         )
         callbacks = await callbacks_service.list_callbacks(
             session=session, principal=principal, ip=ip, status="pending", limit=20

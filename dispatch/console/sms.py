@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
+from dispatch.common.paging import CasePage
 from dispatch.console import web
 from dispatch.staff.permissions import CASE_DESK
 from dispatch.telephony import sms_service
@@ -23,7 +24,9 @@ async def threads(
     user: Annotated[web.ConsoleUser, Depends(DESK)],
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ):
-    page = await web.as_user(request, user, sms_service.list_threads, before_id=before)
+    page = await web.as_user(
+        request, user, sms_service.list_threads, page=CasePage(before_id=before)
+    )
     return web.render(request, user, "sms_list.html", {"page": page})
 
 

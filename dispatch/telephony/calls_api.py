@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from channels.voice.recordings import fetch_recording
 from channels.web import json_only, sessions
 from db.engine import transaction
-from dispatch.common.endpoints import BeforeId, CaseFilter, Limit, acting
+from dispatch.common.endpoints import CasePaging, acting
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import calls_service
 from dispatch.telephony.calls_service import (
@@ -39,13 +39,9 @@ async def queue_view(caller: Staff) -> QueueView:
 
 
 @router.get("/calls", response_model=CallList)
-async def list_calls(
-    caller: Staff, case_id: CaseFilter = None, limit: Limit = 50, before_id: BeforeId = None
-) -> CallList:
+async def list_calls(caller: Staff, page: CasePaging) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    return await caller.run(
-        calls_service.list_calls, case_id=case_id, limit=limit, before_id=before_id
-    )
+    return await caller.run(calls_service.list_calls, page=page)
 
 
 @router.get("/calls/{call_sid}", response_model=CallDetail)

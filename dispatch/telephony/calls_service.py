@@ -18,10 +18,10 @@ from channels.voice.calls import link_report, register_report, serve_first, wait
 from db import clock
 from db.columns import CASE_ID_MAX
 from db.models import Case, Report
-from db.paging import newest_first, next_before_id
 from db.telephony import SmsThread, VoiceCall
 from dispatch.cases.access import load_case
 from dispatch.common.lookup import scalar_or_404
+from dispatch.common.paging import CasePage
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -157,23 +157,14 @@ async def queue_view(*, session: AsyncSession, principal: Principal) -> QueueVie
 
 
 async def list_calls(
-    *,
-    session: AsyncSession,
-    principal: Principal,
-    ip: str | None,
-    case_id: int | None = None,
-    limit: int = 50,
-    before_id: int | None = None,
+    *, session: AsyncSession, principal: Principal, ip: str | None, page: CasePage = CasePage()
 ) -> CallList:
     """Most recent first, numbers masked; `case_id` gives a case's calls."""
-    stmt = select(VoiceCall).where(via_case(VoiceCall.case_id, principal))
-    if case_id:
-        stmt = stmt.where(VoiceCall.case_id == case_id)
-    stmt = newest_first(stmt, VoiceCall.id, limit=limit, before_id=before_id)
+    stmt = page.of(select(VoiceCall).where(via_case(VoiceCall.case_id, principal)), VoiceCall)
     calls = (await session.execute(stmt)).scalars().all()
     audit(session, principal, "call.list", "call", None, detail={"count": len(calls)}, ip=ip)
     items = [_shown(CallSummary, c) for c in calls]
-    return CallList(items=items, next_before_id=next_before_id(items, limit))
+    return CallList(items=items, next_before_id=page.next_before_id(items))
 
 
 async def get_call(

@@ -7,7 +7,7 @@ every read and reply audited (the operations: `dispatch.telephony.sms_service`).
 from fastapi import APIRouter, Depends
 
 from channels.web import json_only
-from dispatch.common.endpoints import BeforeId, CaseFilter, Limit, RowId, acting
+from dispatch.common.endpoints import CasePaging, RowId, acting
 from dispatch.staff.permissions import CASE_DESK, requires
 from dispatch.telephony import sms_service
 from dispatch.telephony.sms_service import MessageOut, ReplyIn, ThreadDetail, ThreadList
@@ -17,13 +17,9 @@ CenterStaff = acting(requires(CASE_DESK))
 
 
 @router.get("/threads", response_model=ThreadList)
-async def list_threads(
-    caller: CenterStaff, case_id: CaseFilter = None, limit: Limit = 50, before_id: BeforeId = None
-) -> ThreadList:
+async def list_threads(caller: CenterStaff, page: CasePaging) -> ThreadList:
     """Most recent first; the numbers masked."""
-    return await caller.run(
-        sms_service.list_threads, case_id=case_id, limit=limit, before_id=before_id
-    )
+    return await caller.run(sms_service.list_threads, page=page)
 
 
 @router.get("/threads/{thread_id}", response_model=ThreadDetail)

@@ -15,9 +15,9 @@ from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import queue_reply
 from db import clock
 from db.models import Case
-from db.paging import newest_first, next_before_id
 from db.telephony import SmsMessage, SmsOptOut, SmsThread
 from dispatch.common.lookup import row_or_404
+from dispatch.common.paging import CasePage
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
@@ -98,13 +98,7 @@ def _message(m: SmsMessage) -> MessageOut:
 
 
 async def list_threads(
-    *,
-    session: AsyncSession,
-    principal: Principal,
-    ip: str | None,
-    case_id: int | None = None,
-    limit: int = 50,
-    before_id: int | None = None,
+    *, session: AsyncSession, principal: Principal, ip: str | None, page: CasePage = CasePage()
 ) -> ThreadList:
     """Most recent first; the numbers masked."""
     count = (
@@ -121,13 +115,11 @@ async def list_threads(
         .join(Case, Case.id == SmsThread.case_id)
         .where(via_case(SmsThread.case_id, principal))
     )
-    if case_id:
-        stmt = stmt.where(SmsThread.case_id == case_id)
-    stmt = newest_first(stmt, SmsThread.id, limit=limit, before_id=before_id)
-    rows = (await session.execute(stmt)).all()
-    audit(session, principal, "sms.list", "case", case_id, detail={"count": len(rows)}, ip=ip)
+    rows = (await session.execute(page.of(stmt, SmsThread))).all()
+    detail = {"count": len(rows)}
+    audit(session, principal, "sms.list", "case", page.case_id, detail=detail, ip=ip)
     items = [ThreadSummary(**_summary(t, state, o, n)) for t, state, o, n in rows]
-    return ThreadList(items=items, next_before_id=next_before_id(items, limit))
+    return ThreadList(items=items, next_before_id=page.next_before_id(items))
 
 
 async def _thread(session, principal: Principal, thread_id: int, *, lock: bool = False):
