@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.errors import ApiError
 from db.metrics import INTAKE, REQUEST_SECONDS, multiprocess_folder
+from dispatch.common.asgi import HttpMiddleware
 from dispatch.console.board import deadline_counts
 from dispatch.partners.service import line_rows
 from dispatch.worker.heartbeats import KINDS, living_async
@@ -187,19 +188,16 @@ async def _processes(redis) -> Metric:
     return living
 
 
-class Observe:
+class Observe(HttpMiddleware):
     """Every request gets an id (the caller's X-Request-ID when it is plain, else a new one),
     bound to its log lines and answered in X-Request-ID; with `timed`, its latency is
     recorded by route template, and refused intake is counted by channel."""
 
     def __init__(self, app: ASGIApp, *, timed: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.timed = timed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
         status = 500
