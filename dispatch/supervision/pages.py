@@ -7,6 +7,7 @@ console's CSRF check and come back with the refusal's Chinese message or the res
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from channels.web import sessions
 from db import clock
 from db.columns import CASE_ID_DIGITS, CASE_ID_MAX
+from dispatch.console.periods import Period
 from dispatch.console.timefmt import local_zone, parse_day, parse_local
 from dispatch.console.web import (
     ConsoleRoute,
@@ -83,11 +85,26 @@ async def home(user: Annotated[ConsoleUser, Depends(ORDER_READERS)]) -> Redirect
 # --- scorecard ---------------------------------------------------------------------------
 
 
-async def _card(
-    request: Request, user: ConsoleUser, date_from: str, date_to: str, by: str, what: str
-):
+@dataclass(frozen=True, slots=True)
+class CardAsked:
+    """The scorecard's period and grouping as the query asks them."""
+
+    period: Period
+    by: str
+
+
+def _card_asked(
+    date_from: Annotated[str, Query(max_length=10)] = "",
+    date_to: Annotated[str, Query(max_length=10)] = "",
+    by: Annotated[str, Query(max_length=12)] = "office",
+) -> CardAsked:
+    """The page's and its exports' query: the days (by default this quarter), the grouping."""
     period = scorecard_period(parse_day(date_from), parse_day(date_to))
-    by = by if by in ("office", "department") else "office"
+    return CardAsked(period, by if by in ("office", "department") else "office")
+
+
+async def _card(request: Request, user: ConsoleUser, asked: CardAsked, what: str):
+    period, by = asked.period, asked.by
     card = await as_user(request, user, service.read_scorecard, period=period, by=by, what=what)
     return period, card
 
@@ -96,11 +113,9 @@ async def _card(
 async def scorecard_page(
     request: Request,
     user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
-    date_from: Annotated[str, Query(max_length=10)] = "",
-    date_to: Annotated[str, Query(max_length=10)] = "",
-    by: Annotated[str, Query(max_length=12)] = "office",
+    asked: Annotated[CardAsked, Depends(_card_asked)],
 ):
-    period, card = await _card(request, user, date_from, date_to, by, "supervision.scorecard")
+    period, card = await _card(request, user, asked, "supervision.scorecard")
     query = f"date_from={period.start.date()}&date_to={period.last_day}&by={card.by}"
     return render(
         request,
@@ -121,14 +136,12 @@ async def scorecard_file(
     request: Request,
     fmt: str,
     user: Annotated[ConsoleUser, Depends(SCORECARD_READERS)],
-    date_from: Annotated[str, Query(max_length=10)] = "",
-    date_to: Annotated[str, Query(max_length=10)] = "",
-    by: Annotated[str, Query(max_length=12)] = "office",
+    asked: Annotated[CardAsked, Depends(_card_asked)],
 ) -> Response:
     """The scorecard as XLSX or PDF (the printable page's figures)."""
     if fmt not in MEDIA:
         raise NotFound()
-    period, card = await _card(request, user, date_from, date_to, by, "supervision.export")
+    period, card = await _card(request, user, asked, "supervision.export")
     build = exports.scorecard_xlsx if fmt == "xlsx" else exports.scorecard_pdf
     body = await asyncio.to_thread(build, card)
     name = f"scorecard-{period.start.date()}-{period.last_day}.{fmt}"
