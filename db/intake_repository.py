@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.timeline import insert_events
+
 
 @dataclass(frozen=True)
 class Twin:
@@ -145,11 +147,25 @@ _BY_CONTENT = """
     """
 
 
+_INTAKE_EVENT = insert_events(
+    ("case_id", "event", "to_state", "actor", "data"),
+    """SELECT r.case_id, 'intake', c.state, $15,
+               jsonb_build_object('channel', $1, 'report_id', r.id)
+        FROM r, c""",
+)
+_ATTACH_EVENT = insert_events(
+    ("case_id", "event", "actor", "data"),
+    """SELECT r.case_id, $22, $15,
+               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
+                                                    'held', $21::text))
+        FROM r""",
+)
+
 # The case, its report, the first timeline event, the audit row and the outbox row for
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
 # $5 is the reporter's phone sealed, $26 its blind index; $27 and $28 the child's age and
 # sex in plain (workflows.supervision.child_figures: the periodic report's figures).
-_INSERT = """
+_INSERT = f"""
     WITH c AS (
         INSERT INTO hcase (state, categories, emergency, mandatory, jurisdiction_code,
                            not_a_case, predicted_risk, child_age, child_sex)
@@ -166,10 +182,7 @@ _INSERT = """
         FROM c
         RETURNING id, case_id
     ), e AS (
-        INSERT INTO case_event (case_id, event, to_state, actor, data)
-        SELECT r.case_id, 'intake', c.state, $15,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r, c
+        {_INTAKE_EVENT}
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
         SELECT $15, 'report.create', 'case', r.case_id::text, $16,
@@ -188,7 +201,7 @@ _INSERT = """
 # event name $22, the reporter phone's blind index $23), its timeline event, its audit row
 # and the case's matching again (dispatch.children.tasks): the new report's child and place
 # get their blocking keys, so other cases find this one through what the later report said.
-_ATTACH = """
+_ATTACH = f"""
     WITH r AS (
         INSERT INTO report (channel, external_id, receipt_code, case_id, reporter,
                             reporter_phone, situations, categories, child, jurisdiction_code,
@@ -199,11 +212,7 @@ _ATTACH = """
                 $14, CAST($17 AS jsonb), $20, $21, $23, CAST($18 AS text[]))
         RETURNING id, case_id
     ), e AS (
-        INSERT INTO case_event (case_id, event, actor, data)
-        SELECT r.case_id, $22, $15,
-               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
-                                                    'held', $21::text))
-        FROM r
+        {_ATTACH_EVENT}
     ), a AS (
         INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
         SELECT $15, 'report.create', 'case', r.case_id::text, $16,

@@ -21,6 +21,7 @@ from channels.sms.optouts import opt_in, opt_out
 from db import clock
 from db.crypto import EncryptedText, phone_index
 from db.models import Case, Report
+from db.timeline import insert_events
 from workflows.cases import emergency, receipts
 from workflows.cases.intake import NewReport, record_report
 from workflows.telephony.channel_texts import text as reply_text
@@ -307,6 +308,16 @@ _OPEN_THREAD = text(
     """
 ).bindparams(*_SEALED)
 
+# A message's timeline event, when it has one (:event NULL: none).
+_MESSAGE_EVENT = insert_events(
+    ("case_id", "event", "actor", "reason", "data", "created_at"),
+    """SELECT CAST(:case_id AS bigint), CAST(:event AS text), :actor, :reason,
+               jsonb_build_object('thread_id', CAST(:thread_id AS integer), 'message_id', m.id),
+               :now
+        FROM m
+        WHERE CAST(:event AS text) IS NOT NULL""",
+)
+
 # Any other message: the message, the thread's last activity, the timeline event.
 _STORE_MESSAGE = text(
     f"""
@@ -318,12 +329,7 @@ _STORE_MESSAGE = text(
         UPDATE sms_thread SET last_message_at = :now
         WHERE id = CAST(:thread_id AS integer) AND CAST(:touch AS boolean)
     ), e AS (
-        INSERT INTO case_event (case_id, event, actor, reason, data, created_at)
-        SELECT CAST(:case_id AS bigint), CAST(:event AS text), :actor, :reason,
-               jsonb_build_object('thread_id', CAST(:thread_id AS integer), 'message_id', m.id),
-               :now
-        FROM m
-        WHERE CAST(:event AS text) IS NOT NULL
+        {_MESSAGE_EVENT}
     )
     SELECT id FROM m
     """

@@ -23,7 +23,8 @@ from sqlalchemy import ColumnElement, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.models import AuditLog, Case, CaseEvent, Referral
+from db.models import AuditLog, Case, Referral
+from db.timeline import insert_events
 from dispatch.referrals.deadlines import effective_risk, enter_phase
 from workflows.errors import Conflict, NotFound
 
@@ -113,8 +114,8 @@ def _claim_statement(referral_id: int, visible, row: Any, who: Claimant, now: da
         .returning(*_R.c)
         .cte("won")
     )
-    event = insert(CaseEvent.__table__).from_select(
-        ["case_id", "event", "actor", "actor_id", "data", "created_at"],
+    event = insert_events(
+        ("case_id", "event", "actor", "actor_id", "data", "created_at"),
         select(
             won.c.case_id,
             literal("referral_claimed"),

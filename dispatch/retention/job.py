@@ -37,6 +37,7 @@ from db.crypto import seal_json
 from db.engine import transaction
 from db.models import Report
 from db.settings import Settings
+from db.timeline import insert_events
 from workflows import config
 from workflows.retention import KIND_LABELS, KINDS, MARK, Cutoffs, Periods, periods, run_day
 
@@ -186,11 +187,11 @@ _ANONYMISE_CHILDREN = (
     "UPDATE guardian SET name = NULL, phone = NULL, phone_index = NULL WHERE child_id = ANY(:ids)",
     _blank("child_event", "child_id", ("reason",)),
 )
-_TIMELINE = """
-    INSERT INTO case_event (case_id, event, actor, data, created_at)
-    SELECT id, 'anonymised', :actor, jsonb_build_object('kind', CAST(:kind AS text)), :now
-    FROM unnest(CAST(:ids AS bigint[])) AS id
-"""
+_TIMELINE = insert_events(
+    ("case_id", "event", "actor", "data", "created_at"),
+    """SELECT id, 'anonymised', :actor, jsonb_build_object('kind', CAST(:kind AS text)), :now
+    FROM unnest(CAST(:ids AS bigint[])) AS id""",
+)
 _AUDIT = text(
     "INSERT INTO audit_log (actor, action, object_type, detail)"
     " VALUES (:actor, :action, :type, :detail)"
