@@ -26,7 +26,7 @@ from pathlib import Path
 from workflows.matching import Profile, score, thresholds
 from workflows.matching.keys import keys, query_keys
 from workflows.matching.profiles import report_profile
-from workflows.matching.score import config, signals
+from workflows.matching.score import settings, signals
 
 DATA = Path(__file__).parent / "data" / "match_reports.csv"
 NOW = datetime(2026, 11, 16, 10, tzinfo=UTC)
@@ -87,7 +87,7 @@ def quality() -> dict[str, float]:
         scored.append((match.score, same))
         results.append((i, j, same, match))
     out = {}
-    for name, value in thresholds().items():
+    for name, value in thresholds().model_dump().items():
         if name == "ledger_match":
             continue
         p, r, fp, fn = figures(scored, value)
@@ -110,7 +110,7 @@ def quality() -> dict[str, float]:
     print(f"blocking: {blocked}/{same_count} same pairs share a key "
           f"(recall {blocked / same_count:.3f}); {candidates} of {len(labelled)} pairs are "
           f"candidates at all")
-    suggest = thresholds()["suggest"]
+    suggest = thresholds().suggest
     for i, j, same, match in results:
         if same != (match.score >= suggest):
             a, b = reports[i], reports[j]
@@ -126,7 +126,7 @@ def cross_validated(reports, labelled) -> dict[str, float]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    names = sorted(config()["signals"])
+    names = sorted(settings().signals)
     x = np.array([
         [1.0 if n in held else 0.0 for n in names]
         for held in (set(signals(reports[i][2], reports[j][2])) for i, j, _ in labelled)

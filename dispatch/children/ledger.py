@@ -43,7 +43,7 @@ from workflows.matching import score, thresholds
 from workflows.matching.keys import query_keys
 from workflows.matching.normalize import clean_name
 from workflows.matching.profiles import age_at, child_profile
-from workflows.matching.score import Profile, config, could_reach, name_pair
+from workflows.matching.score import Profile, could_reach, name_pair, settings
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address
 from workflows.reference import category_labels, jurisdiction_labels, jurisdictions
@@ -410,7 +410,7 @@ async def _judge(session, pool: _Pool, rows: list[Row]) -> None:
     if not wanted:
         return
     await pool.load(session, wanted)
-    match_at, suggest = thresholds()["ledger_match"], thresholds()["suggest"]
+    match_at, suggest = thresholds().ledger_match, thresholds().suggest
     floor = min(match_at, suggest)  # under both, a score decides nothing
     for row in valid:
         profile = profiles[row.number]
@@ -766,7 +766,7 @@ async def _not_seen(session, principal: Principal, places: set[str | None],
                     limit: int = 500) -> list[dict[str, Any]]:
     """Children of the round's places not seen (a visit, a canvassing round) within the
     configured period, for a visit."""
-    days = config().get("canvass", {}).get("unseen_days", 180)
+    days = settings().canvass.unseen_days
     since = datetime.now(UTC) - timedelta(days=days)
     stmt = select(Child.id, Child.name, Child.last_seen_at).where(
         Child.merged_into_id.is_(None), child_filter(principal),

@@ -25,7 +25,7 @@ from dispatch.staff.scope import case_filter
 from workflows.matching import Match, Profile, keys, score, thresholds
 from workflows.matching.keys import query_keys, week_span
 from workflows.matching.profiles import child_profile, report_profile
-from workflows.matching.score import config, could_reach, name_signal
+from workflows.matching.score import could_reach, name_signal, settings
 
 NOT_SUGGESTED = ("merged", "invalid")
 
@@ -97,7 +97,7 @@ def _nearest_in_place(principal: Principal, case: Case, profile: Profile) -> Sel
     if span is None:
         return None
     start, end = span
-    n = config()["windows"]["place_candidates"]
+    n = settings().windows.place_candidates
     # Not the keys themselves here: with the GIN index beside the walk the planner takes
     # the two conditions as independent (they are one), expects 3 rows, and fetches and
     # sorts every report of the weeks.
@@ -130,7 +130,7 @@ async def similar_cases(
 ) -> list[Similar]:
     """Other cases about the same child or incident, best first, only those the principal
     may see, scoring at least `minimum` (the config's suggest threshold by default)."""
-    floor = thresholds()["suggest"] if minimum is None else minimum
+    floor = thresholds().suggest if minimum is None else minimum
     mine = [
         profile_of(r)
         for r in (
@@ -148,7 +148,7 @@ async def similar_cases(
             _candidates(principal, case)
             .where(Report.match_keys.overlap(others))
             .order_by(Report.created_at.desc())
-            .limit(config()["windows"]["candidates"])
+            .limit(settings().windows.candidates)
         )
     weeks = {k for k in wanted if k.startswith("w:")}
     found = {}
@@ -209,7 +209,7 @@ async def very_likely_duplicates(
 ) -> dict[int, int]:
     """For the incoming list: case id → the case it very likely repeats (above the config's
     very_likely threshold), for those that have one."""
-    floor = thresholds()["very_likely"]
+    floor = thresholds().very_likely
     out: dict[int, int] = {}
     for case in cases:
         found = await similar_cases(session, principal, case, limit=1, minimum=floor)

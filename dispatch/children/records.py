@@ -211,7 +211,7 @@ async def candidates_for_case(session: AsyncSession, principal: Principal, case:
             .limit(100)
         )
     ).all()
-    floor = thresholds()["suggest"]
+    floor = thresholds().suggest
     found = []
     for child, phones in rows:
         # With its guardians' phones: a report from one is the "same phone" (issue 12).
@@ -533,7 +533,7 @@ async def on_intake(session: AsyncSession, case: Case) -> None:
     case page proposes it and staff decide."""
     principal = system_principal()
     found = await similar_cases(session, principal, case, limit=1,
-                                minimum=thresholds()["very_likely"])
+                                minimum=thresholds().very_likely)
     case.likely_duplicate_of = found[0].case_id if found else None
     case.likely_duplicate_score = found[0].score if found else None
     if await session.scalar(select(CaseChild.child_id).where(CaseChild.case_id == case.id)):

@@ -45,7 +45,7 @@ async def owe_feedback(session: AsyncSession, case_id: int) -> int:
     orders = (await session.execute(_ORDERS, {"case_id": case_id})).all()
     if not orders:
         return 0
-    events = [spec["event"] for spec in feedback_statuses().values()]
+    events = [spec.event for spec in feedback_statuses().values()]
     timeline = (
         await session.execute(
             select(CaseEvent.event, CaseEvent.reason, CaseEvent.created_at)
@@ -54,7 +54,7 @@ async def owe_feedback(session: AsyncSession, case_id: int) -> int:
         )
     ).all()
     departments = await _departments(session, case_id)
-    labels = {status: spec["label"] for status, spec in feedback_statuses().items()}
+    labels = {status: spec.label for status, spec in feedback_statuses().items()}
     woken: set[int] = set()
     written = 0
     for event in timeline:

@@ -132,7 +132,7 @@ _LINES = text(
 
 
 def _row(message: PartnerMessage, source: str) -> dict:
-    labels = {status: spec["label"] for status, spec in feedback_statuses().items()}
+    labels = {status: spec.label for status, spec in feedback_statuses().items()}
     return {
         "id": message.id,
         "source": source,

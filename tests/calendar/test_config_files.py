@@ -134,5 +134,5 @@ def test_partners_and_matching_read_the_deployment_file_typed(fresh_config, monk
     assert forwards.urgency_of("12345", forwards.WorkOrder.model_validate(
         {"external_id": "x", "content": "y", "received_at": "2026-12-01T08:00:00+08:00",
          "urgency": "特急"})) == "emergency"
-    assert thresholds() == {"suggest": 0.6, "very_likely": 0.9, "ledger_match": 0.9}
+    assert thresholds().model_dump() == {"suggest": 0.6, "very_likely": 0.9, "ledger_match": 0.9}
     assert config.matching().canvass.unseen_days == 180

@@ -419,5 +419,5 @@ async def test_a_report_from_a_guardians_phone_about_a_pet_name_proposes_the_chi
     assert found["items"] == []  # no second file opened for the same child
     proposed = {c["child_id"]: c for c in found["candidates"]}
     assert child_id in proposed, found
-    assert proposed[child_id]["score"] >= thresholds()["suggest"]
+    assert proposed[child_id]["score"] >= thresholds().suggest
     assert "同一电话" in proposed[child_id]["reasons"]

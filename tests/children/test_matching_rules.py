@@ -121,7 +121,7 @@ def test_each_other_signal():
 
 
 def test_the_same_child_scores_above_and_a_namesake_elsewhere_below_the_threshold():
-    suggest = thresholds()["suggest"]
+    suggest = thresholds().suggest
     teacher = _p(name="王小明", age=9, gender="male", address="幸福里小区3栋",
                  jurisdiction="990102001001", categories=["domestic_violence"])
     neighbour = _p(name="王晓明", age=10, address="湖东区幸福里三号楼", jurisdiction="990102001",
@@ -129,7 +129,7 @@ def test_the_same_child_scores_above_and_a_namesake_elsewhere_below_the_threshol
     namesake = _p(name="王小明", age=9, gender="male", address="石门村3组",
                   jurisdiction="990104001001", categories=["left_behind"])
     same = score(teacher, neighbour)
-    assert same.score >= thresholds()["very_likely"]
+    assert same.score >= thresholds().very_likely
     assert same.reasons[:2] == ("姓名同音", "地址相同")
     assert score(teacher, namesake).score < suggest
 
@@ -142,7 +142,7 @@ def test_an_unnamed_child_matches_on_place_time_and_story():
               jurisdiction="990102001001", categories=["domestic_violence"],
               at=NOW - timedelta(hours=2))
     match = score(sms, call)
-    assert match.score >= thresholds()["suggest"]
+    assert match.score >= thresholds().suggest
     assert "地址相同" in match.reasons and "时间相近" in match.reasons
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 
 from workflows import config as _config
-from workflows.config.schema import MatchingConfig
+from workflows.config.schema import MatchingConfig, MatchThresholds
 from workflows.matching.normalize import (
     age_range,
     bigrams,
@@ -59,17 +59,10 @@ def settings() -> MatchingConfig:
     return _config.matching()
 
 
-@cache
-def config() -> dict:
-    """matching.toml as read, for the callers that still read it by keys (the children's
-    services); code here reads `settings()`."""
-    return _config.load("matching")
-
-
-def thresholds() -> dict[str, float]:
-    """suggest, very_likely and ledger_match (a dict: the children's services and the
-    bench read it by name)."""
-    return settings().thresholds.model_dump()
+def thresholds() -> MatchThresholds:
+    """suggest, very_likely and ledger_match: where a score becomes a suggestion, a "very
+    likely" and a ledger match (the children's services, the bench)."""
+    return settings().thresholds
 
 
 @cache

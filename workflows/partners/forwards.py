@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workflows import config
 from workflows.cases.intake import NewReport
-from workflows.config.schema import PartnersConfig
+from workflows.config.schema import FeedbackStatus, PartnersConfig
 from workflows.phones import normalize_phone
 from workflows.places import jurisdiction_from_address, root_jurisdiction
 from workflows.reference import jurisdiction_labels
@@ -305,11 +305,9 @@ SATISFACTION_MESSAGES = {
 # ---- result feedback -------------------------------------------------------------------
 
 
-def feedback_statuses() -> dict[str, dict[str, str]]:
-    """status → {event, label, text}, in the order of the closed loop (as dicts: the
-    partners' service reads them so)."""
-    return {status: {"event": spec.event, "label": spec.label, "text": spec.text}
-            for status, spec in _config().feedback.statuses.items()}
+def feedback_statuses() -> dict[str, FeedbackStatus]:
+    """status → its event, label and text, in the order of the closed loop."""
+    return _config().feedback.statuses
 
 
 def status_for_event(event: str) -> str | None:
