@@ -147,19 +147,29 @@ _BY_CONTENT = """
     """
 
 
+# What the timeline entry and the audit row say of a report: its channel and id (and, for
+# a further report held for review, why).
+_NEW_DETAIL = "jsonb_build_object('channel', $1, 'report_id', r.id)"
+_ATTACH_DETAIL = (
+    "jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id, 'held', $21::text))"
+)
 _INTAKE_EVENT = insert_events(
     ("case_id", "event", "to_state", "actor", "data"),
-    """SELECT r.case_id, 'intake', c.state, $15,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r, c""",
+    f"SELECT r.case_id, 'intake', c.state, $15, {_NEW_DETAIL} FROM r, c",
 )
 _ATTACH_EVENT = insert_events(
-    ("case_id", "event", "actor", "data"),
-    """SELECT r.case_id, $22, $15,
-               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
-                                                    'held', $21::text))
-        FROM r""",
+    ("case_id", "event", "actor", "data"), f"SELECT r.case_id, $22, $15, {_ATTACH_DETAIL} FROM r"
 )
+
+
+def _audit(detail: str) -> str:
+    """The audit row of a report stored (`report.create` on its case), one CTE of its
+    statement: $15 the actor, $16 the address."""
+    return (
+        "INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)"
+        f" SELECT $15, 'report.create', 'case', r.case_id::text, $16, {detail} FROM r"
+    )
+
 
 # The case, its report, the first timeline event, the audit row and the outbox row for
 # dispatch, in one statement: intake is the hot path, and one round trip keeps it cheap.
@@ -184,10 +194,7 @@ _INSERT = f"""
     ), e AS (
         {_INTAKE_EVENT}
     ), a AS (
-        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
-               jsonb_build_object('channel', $1, 'report_id', r.id)
-        FROM r
+        {_audit(_NEW_DETAIL)}
     ), o AS (
         INSERT INTO outbox (topic, payload, attempts)
         SELECT 'case.intake', jsonb_build_object('case_id', r.case_id, 'report_id', r.id), 0
@@ -214,11 +221,7 @@ _ATTACH = f"""
     ), e AS (
         {_ATTACH_EVENT}
     ), a AS (
-        INSERT INTO audit_log (actor, action, object_type, object_id, ip, detail)
-        SELECT $15, 'report.create', 'case', r.case_id::text, $16,
-               jsonb_strip_nulls(jsonb_build_object('channel', $1, 'report_id', r.id,
-                                                    'held', $21::text))
-        FROM r
+        {_audit(_ATTACH_DETAIL)}
     ), o AS (
         INSERT INTO outbox (topic, payload, attempts)
         SELECT 'case.match', jsonb_build_object('case_id', r.case_id), 0
