@@ -2,9 +2,8 @@
 callbacks for staff replies. Both are signed; see `channels.twilio.webhook`."""
 
 import logging
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 from twilio.twiml.messaging_response import MessagingResponse
@@ -13,11 +12,11 @@ from channels.callers import caller_number, sender_key
 from channels.sms.inbound import InboundSms, receive
 from channels.sms.outbound import STATUS_PATH, record_delivery
 from channels.twilio.webhook import (
-    TWIML_RESPONSE,
+    SignedForm,
     form_body,
     required,
-    twilio_form,
     twiml,
+    twiml_route,
 )
 from channels.web import client_ip, sessions
 from workflows.phones import mask_phone
@@ -25,7 +24,6 @@ from workflows.phones import mask_phone
 log = logging.getLogger("hotline.sms")
 
 router = APIRouter(tags=["twilio"])
-SignedForm = Annotated[FormData, Depends(twilio_form)]
 MAX_MEDIA = 10
 
 
@@ -36,20 +34,13 @@ def _media(form: FormData) -> list[str]:
     return [url for url in urls if url]
 
 
-@router.post(
+@twiml_route(
+    router,
     "/channels/twilio/sms",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "MessageSid",
-        "From",
-        "To",
-        "Body",
-        "NumMedia",
-        description="Inbound SMS. A first message opens a report and is answered with its "
-        "receipt code; later ones within the thread window join it; 退订/STOP, 开始/START and "
-        "帮助/HELP are keywords. A retried MessageSid gets the same reply and creates nothing.",
-    ),
+    "MessageSid", "From", "To", "Body", "NumMedia",
+    description="Inbound SMS. A first message opens a report and is answered with its "
+    "receipt code; later ones within the thread window join it; 退订/STOP, 开始/START and "
+    "帮助/HELP are keywords. A retried MessageSid gets the same reply and creates nothing.",
 )
 async def inbound_sms(request: Request, form: SignedForm) -> Response:
     raw_sender = required(form, "From")

@@ -6,49 +6,32 @@ backup line) and touch no database, so they work while the database (or the whol
 path) is down. Signed like every webhook: the signature check needs no database either.
 """
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.datastructures import FormData
 
 from channels import degraded
-from channels.twilio.webhook import TWIML_RESPONSE, form_body, twilio_form
+from channels.twilio.webhook import SignedForm, twiml_route
 
 router = APIRouter(tags=["twilio"])
-SignedForm = Annotated[FormData, Depends(twilio_form)]
 
 
-@router.post(
+@twiml_route(
+    router,
     "/channels/twilio/voice/fallback",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "From",
-        "To",
-        "ErrorCode",
-        description="Voice fallback URL: a spoken Chinese message giving 110 and the hotline's "
-        "number (or a dial to HOTLINE_BACKUP_NUMBER). Needs no database.",
-    ),
+    "CallSid", "From", "To", "ErrorCode",
+    description="Voice fallback URL: a spoken Chinese message giving 110 and the hotline's "
+    "number (or a dial to HOTLINE_BACKUP_NUMBER). Needs no database.",
 )
 async def voice_fallback(request: Request, form: SignedForm) -> Response:
     return degraded.voice_twiml(degraded.backup_number(request))
 
 
-@router.post(
+@twiml_route(
+    router,
     "/channels/twilio/sms/fallback",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "MessageSid",
-        "From",
-        "To",
-        "Body",
-        "ErrorCode",
-        description="Messaging fallback URL: a reply giving 110 and the hotline's number. "
-        "Needs no database (the message itself is not stored).",
-    ),
+    "MessageSid", "From", "To", "Body", "ErrorCode",
+    description="Messaging fallback URL: a reply giving 110 and the hotline's number. "
+    "Needs no database (the message itself is not stored).",
 )
 async def sms_fallback(request: Request, form: SignedForm) -> Response:
     return degraded.sms_twiml()

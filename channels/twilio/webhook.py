@@ -7,9 +7,10 @@ request, let alone stored, before its signature is proven.
 """
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
@@ -54,6 +55,10 @@ async def twilio_form(request: Request) -> FormData:
         log.warning("twilio webhook with a bad signature on %s", request.url.path)
         raise _BAD_SIGNATURE
     return form
+
+
+# A webhook's parameters, signature proven (the dependency every Twilio route takes).
+SignedForm = Annotated[FormData, Depends(twilio_form)]
 
 
 def required(form: FormData, name: str, max_length: int = 64) -> str:
@@ -101,3 +106,14 @@ def form_body(*fields: str, description: str) -> dict[str, Any]:
 TWIML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "TwiML", "content": {"application/xml": {"schema": {"type": "string"}}}}
 }
+
+
+def twiml_route(router: APIRouter, path: str, *fields: str, description: str) -> Callable:
+    """A webhook Twilio posts a signed form to and that answers TwiML: the route, with what
+    the OpenAPI says of its form (`fields`) and of its answer."""
+    return router.post(
+        path,
+        response_class=Response,
+        responses=TWIML_RESPONSE,
+        openapi_extra=form_body(*fields, description=description),
+    )

@@ -12,22 +12,23 @@ All requests are signed (see `channels.twilio.webhook`) and idempotent per CallS
 """
 
 import logging
-from typing import Annotated
+from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from channels.twilio.webhook import (
-    TWIML_RESPONSE,
+    SignedForm,
     form_body,
     public_url,
     required,
     say,
     seconds,
-    twilio_form,
     twiml,
+    twiml_route,
 )
 from channels.voice.calls import (
     BRIDGED,
@@ -57,7 +58,6 @@ log = logging.getLogger("hotline.voice")
 
 BASE = "/channels/twilio/voice"
 router = APIRouter(prefix=BASE, tags=["twilio"])
-SignedForm = Annotated[FormData, Depends(twilio_form)]
 # Queue results that send the caller to voicemail instead of an operator.
 NO_OPERATOR = ("leave", "queue-full", "error", "system-error")
 _CALL = ("CallSid", "From", "To", "CallStatus")
@@ -70,6 +70,15 @@ def _url(request: Request, step: str) -> str:
 
 def _voice() -> Voice:
     return config.channels().voice
+
+
+async def _this_call(
+    session: AsyncSession, form: FormData, now: datetime, status: str | None = None
+) -> VoiceCall:
+    """The row of the call the form is about, locked (created at its first webhook), with
+    the form's status, or `status` when the route has checked that already."""
+    raw_status = form.get("CallStatus") if status is None else status
+    return await call_for(session, required(form, "CallSid"), form.get("From"), raw_status, now)
 
 
 def _goodbye(message: str) -> VoiceResponse:
@@ -99,20 +108,15 @@ def _voicemail_prompt(call: VoiceCall, fallback: str) -> str:
     return text("voice", "voicemail_emergency" if call.menu_choice == "emergency" else fallback)
 
 
-@router.post(
+@twiml_route(
+    router,
     "",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        *_CALL, description="An incoming call: the Chinese greeting and the one-key menu."
-    ),
+    *_CALL, description="An incoming call: the Chinese greeting and the one-key menu."
 )
 async def incoming_call(request: Request, form: SignedForm) -> Response:
     now = clock.now()
     async with sessions(request)() as session, session.begin():
-        call = await call_for(
-            session, required(form, "CallSid"), form.get("From"), form.get("CallStatus"), now
-        )
+        call = await _this_call(session, form, now)
     log.info("call %s from %s: %s", call.call_sid, mask_phone(call.phone) or "-", call.route)
     if call.route == "blocked":
         return twiml(_goodbye(text("voice", "blocked")))
@@ -129,20 +133,15 @@ async def incoming_call(request: Request, form: SignedForm) -> Response:
     return twiml(answer)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/menu",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        *_CALL, "Digits", description="The menu key: 1 puts the caller in the emergency queue."
-    ),
+    *_CALL, "Digits", description="The menu key: 1 puts the caller in the emergency queue."
 )
 async def menu_choice(request: Request, form: SignedForm) -> Response:
     now = clock.now()
     async with sessions(request)() as session, session.begin():
-        call = await call_for(
-            session, required(form, "CallSid"), form.get("From"), form.get("CallStatus"), now
-        )
+        call = await _this_call(session, form, now)
         choose(call, str(form.get("Digits") or "")[:1], now)
     if call.route == "blocked":
         return twiml(_goodbye(text("voice", "blocked")))
@@ -161,18 +160,12 @@ async def menu_choice(request: Request, form: SignedForm) -> Response:
     return twiml(answer)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/wait",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "QueueSid",
-        "QueueTime",
-        "QueuePosition",
-        description="While the caller waits: the hold message, or <Leave> after the maximum "
-        "wait (shorter for the emergency queue), which leads to voicemail.",
-    ),
+    "CallSid", "QueueSid", "QueueTime", "QueuePosition",
+    description="While the caller waits: the hold message, or <Leave> after the maximum "
+    "wait (shorter for the emergency queue), which leads to voicemail.",
 )
 async def waiting(request: Request, form: SignedForm) -> Response:
     async with sessions(request)() as session, session.begin():
@@ -187,17 +180,12 @@ async def waiting(request: Request, form: SignedForm) -> Response:
     return twiml(answer)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/queue-exit",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "QueueResult",
-        "QueueTime",
-        description="The caller left the queue: answered, hung up (call-back if they pressed 1 "
-        "or waited long), or no operator in time (voicemail).",
-    ),
+    "CallSid", "QueueResult", "QueueTime",
+    description="The caller left the queue: answered, hung up (call-back if they pressed 1 "
+    "or waited long), or no operator in time (voicemail).",
 )
 async def queue_exit(request: Request, form: SignedForm) -> Response:
     now = clock.now()
@@ -217,18 +205,12 @@ async def queue_exit(request: Request, form: SignedForm) -> Response:
     return twiml(answer)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/recording",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "RecordingSid",
-        "RecordingUrl",
-        "RecordingDuration",
-        description="A voicemail was recorded: it becomes a report with the recording linked, "
-        "and a red call-back task.",
-    ),
+    "CallSid", "RecordingSid", "RecordingUrl", "RecordingDuration",
+    description="A voicemail was recorded: it becomes a report with the recording linked, "
+    "and a red call-back task.",
 )
 async def recording(request: Request, form: SignedForm) -> Response:
     now = clock.now()
@@ -236,9 +218,7 @@ async def recording(request: Request, form: SignedForm) -> Response:
     recording_url = str(form.get("RecordingUrl") or "")[:400]
     length = seconds(form, "RecordingDuration")
     async with sessions(request)() as session, session.begin():
-        call = await call_for(
-            session, required(form, "CallSid"), form.get("From"), form.get("CallStatus"), now
-        )
+        call = await _this_call(session, form, now)
         heard = bool(recording_sid and recording_url and length > 0)
         if heard:
             await save_voicemail(
@@ -272,7 +252,7 @@ async def call_status(request: Request, form: SignedForm) -> Response:
     now = clock.now()
     status = required(form, "CallStatus", 20)
     async with sessions(request)() as session, session.begin():
-        call = await call_for(session, required(form, "CallSid"), form.get("From"), status, now)
+        call = await _this_call(session, form, now, status)
         changed = update_status(call, status, seconds(form, "CallDuration"), now)
         if changed and status in CALL_FINAL and outcome_known(call):
             await request_callback(
@@ -285,16 +265,12 @@ async def call_status(request: Request, form: SignedForm) -> Response:
     return Response(status_code=204)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/dequeue",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "From",
-        description="The operator console's call (TwiML App): connects it to the next caller, "
-        "from the emergency queue whenever anyone waits there.",
-    ),
+    "CallSid", "From",
+    description="The operator console's call (TwiML App): connects it to the next caller, "
+    "from the emergency queue whenever anyone waits there.",
 )
 async def dequeue(request: Request, form: SignedForm) -> Response:
     async with sessions(request)() as session:
@@ -306,16 +282,11 @@ async def dequeue(request: Request, form: SignedForm) -> Response:
     return twiml(answer)
 
 
-@router.post(
+@twiml_route(
+    router,
     "/connect",
-    response_class=Response,
-    responses=TWIML_RESPONSE,
-    openapi_extra=form_body(
-        "CallSid",
-        "QueueTime",
-        "DequeingCallSid",
-        description="Played to the caller as an operator takes the call; marks it answered.",
-    ),
+    "CallSid", "QueueTime", "DequeingCallSid",
+    description="Played to the caller as an operator takes the call; marks it answered.",
 )
 async def connect(request: Request, form: SignedForm) -> Response:
     now = clock.now()
