@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import case_ref, report_ref
 from db.columns import timestamp as _ts
 
 __all__ = [
@@ -40,7 +41,7 @@ class Task(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     # What made it: conference_decision, supervision_note, manual, ... and that row's id.
     source: str = Field(max_length=30)
     source_id: str = Field(max_length=40)
@@ -74,7 +75,7 @@ class CaseAssignment(SQLModel, table=True):
 
     __tablename__ = "case_assignment"
 
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, primary_key=True)
+    case_id: int = case_ref(primary_key=True)
     owner_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     pairing_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     updated_at: datetime | None = _ts()
@@ -88,7 +89,7 @@ class CasePlan(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("case_id", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     version: int
     status: str = Field(max_length=20)  # pending_approval, adopted, superseded
     needs: list[str] = Field(
@@ -128,7 +129,7 @@ class CallWrapup(SQLModel, table=True):
     call_id: int = Field(foreign_key="voice_call.id", primary_key=True)
     type: str = Field(max_length=20)
     note: str | None = None
-    case_id: int | None = Field(default=None, foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int | None = case_ref(default=None)
     operator_id: int = Field(foreign_key="app_user.id")
     created_at: datetime | None = _ts()
 
@@ -141,7 +142,7 @@ class CaseAssessment(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("case_id", "version"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     version: int
     answers: dict = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
     score: int
@@ -162,7 +163,7 @@ class Placement(SQLModel, table=True):
     when to when, and the body responsible for it."""
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     kind: str = Field(max_length=30)
     body: str = Field(max_length=200)
     department_code: str | None = Field(default=None, foreign_key="department.code")
@@ -180,7 +181,7 @@ class GuardianIntervention(SQLModel, table=True):
     __tablename__ = "guardian_intervention"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     step: str = Field(max_length=30)
     department_code: str = Field(foreign_key="department.code")
     acted_on: date
@@ -198,7 +199,7 @@ class CaseMeeting(SQLModel, table=True):
     __tablename__ = "case_meeting"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     scheduled_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     place: str | None = Field(default=None, max_length=200)
     agenda: str
@@ -223,7 +224,7 @@ class ReportNoContact(SQLModel, table=True):
 
     __tablename__ = "report_no_contact"
 
-    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger, primary_key=True)
+    report_id: int = report_ref(primary_key=True)
     reason: str = Field(max_length=20)  # asked, may_be_child, shared_phone
     marked_by: str = Field(max_length=80)
     created_at: datetime | None = _ts()

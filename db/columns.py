@@ -52,6 +52,17 @@ def time_id() -> Any:
     )
 
 
+def case_ref(**options: Any) -> Any:
+    """A column naming a case: bigint, as `hcase.id` (`time_id`). `options` as `Field`'s
+    (`default=None` for an optional one, `index`, `primary_key`, `unique`)."""
+    return Field(foreign_key="hcase.id", sa_type=sa.BigInteger, **options)
+
+
+def report_ref(**options: Any) -> Any:
+    """A column naming a report: bigint, as `report.id` (`time_id`)."""
+    return Field(foreign_key="report.id", sa_type=sa.BigInteger, **options)
+
+
 def case_id_of(text: str) -> int | None:
     """A case (or report) id typed as digits, or None if it cannot be one."""
     text = text.strip()

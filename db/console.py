@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from db.columns import case_ref
+
 __all__ = ["CaseConference"]
 
 
@@ -17,7 +19,7 @@ class CaseConference(SQLModel, table=True):
     __tablename__ = "case_conference"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     held_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     # Department codes that took part (the center's own code included when it chaired).
     departments: list[str] = Field(

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import case_ref, sealed_phone
 from db.columns import phone_index as _phone_index
-from db.columns import sealed_phone
 from db.columns import time_id as _time_id
 from db.columns import timestamp as _ts
 from db.crypto import EncryptedJSON, EncryptedText, indexed, name_index, phone_index
@@ -98,7 +98,7 @@ class Case(SQLModel, table=True):
     emergency: bool = Field(default=False)
     mandatory: bool = Field(default=False)
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
-    merged_into_id: int | None = Field(default=None, foreign_key="hcase.id", sa_type=sa.BigInteger)
+    merged_into_id: int | None = case_ref(default=None)
     assessment: dict | None = _json()
     # From the judgement of the text (workflows.triage): why the report is not a case at all
     # (consultation, not_minor, noise; never for an emergency), and the risk it predicts,
@@ -107,9 +107,7 @@ class Case(SQLModel, table=True):
     predicted_risk: str | None = Field(default=None, max_length=10)
     # Matching after intake (dispatch.children): the case this one very likely repeats, for
     # the operators' incoming list.
-    likely_duplicate_of: int | None = Field(
-        default=None, foreign_key="hcase.id", sa_type=sa.BigInteger,
-    )
+    likely_duplicate_of: int | None = case_ref(default=None)
     likely_duplicate_score: float | None = None
     # The child's age in years and sex as the case's first report gives them (corrections
     # included), plain: the periodic report counts by age band and sex in SQL, opening no
@@ -147,7 +145,7 @@ class Report(SQLModel, table=True):
     channel: str = Field(max_length=20)
     external_id: str = Field(max_length=120)
     receipt_code: str = Field(max_length=16, unique=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     # Who reported (name, unit, role, phone): ciphertext at rest, for the center and police.
     reporter: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
     # Ciphertext; looked up (the caller profile, search, matching) by its blind index.
@@ -191,7 +189,7 @@ class CaseEvent(SQLModel, table=True):
     __tablename__ = "case_event"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     event: str = Field(max_length=40)
     from_state: str | None = Field(default=None, max_length=20)
     to_state: str | None = Field(default=None, max_length=20)
@@ -224,7 +222,7 @@ class Referral(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     department_code: str = Field(foreign_key="department.code")
     office_id: int | None = Field(default=None, foreign_key="office.id")
     # The office's jurisdiction: what a liaison's scope is checked against.
@@ -319,7 +317,7 @@ class Visit(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     due_at: datetime | None = _ts(nullable=True)
     visited_at: datetime | None = _ts(nullable=True)
     visitor_id: int | None = Field(default=None, foreign_key="app_user.id")
@@ -337,9 +335,7 @@ class Notification(SQLModel, table=True):
     """A message to staff (a new referral, a deadline warning, 督办): sent by SMS or to the log."""
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int | None = Field(
-        default=None, foreign_key="hcase.id", sa_type=sa.BigInteger, index=True,
-    )
+    case_id: int | None = case_ref(default=None, index=True)
     referral_id: int | None = Field(default=None, foreign_key="referral.id")
     user_id: int | None = Field(default=None, foreign_key="app_user.id")
     kind: str = Field(max_length=30)

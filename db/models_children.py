@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import timestamp
+from db.columns import case_ref, timestamp
 from db.crypto import EncryptedText, indexed, name_index
 
 __all__ = ["CaseChild", "Child", "ChildEvent", "ChildSibling", "Guardian", "LedgerImport"]
@@ -84,7 +84,7 @@ class CaseChild(SQLModel, table=True):
 
     __tablename__ = "case_child"
 
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, primary_key=True)
+    case_id: int = case_ref(primary_key=True)
     child_id: int = Field(foreign_key="child.id", primary_key=True, index=True)
     linked_by: str = Field(max_length=80)
     linked_at: datetime | None = timestamp()
@@ -100,7 +100,7 @@ class ChildEvent(SQLModel, table=True):
     event: str = Field(max_length=30)
     actor: str = Field(max_length=80)
     actor_id: int | None = Field(default=None, foreign_key="app_user.id")
-    case_id: int | None = Field(default=None, foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int | None = case_ref(default=None)
     reason: str | None = None
     data: dict | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
     created_at: datetime | None = timestamp()

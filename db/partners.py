@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import case_ref, report_ref
 from db.columns import timestamp as _at
 
 __all__ = ["Partner", "PartnerMessage", "PartnerAttempt", "ForwardSatisfaction"]
@@ -51,8 +52,8 @@ class PartnerMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     partner_id: int = Field(foreign_key="partner.id")
-    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    report_id: int = report_ref()
+    case_id: int = case_ref(index=True)
     status: str = Field(max_length=20)  # accepted, handling, closed, returned, merged
     body: dict = Field(sa_column=sa.Column(JSONB, nullable=False))
     created_at: datetime | None = _at()
@@ -80,8 +81,8 @@ class ForwardSatisfaction(SQLModel, table=True):
 
     __tablename__ = "forward_satisfaction"
 
-    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    report_id: int = report_ref(primary_key=True)
+    case_id: int = case_ref(index=True)
     source: str = Field(max_length=10)
     score: int = Field(ge=1, le=5)  # 5 非常满意 … 1 非常不满意
     comment: str | None = None

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import timestamp
+from db.columns import case_ref, timestamp
 
 __all__ = [
     "KeyCase",
@@ -49,7 +49,7 @@ class SupervisionOrder(SQLModel, table=True):
     __tablename__ = "supervision_order"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int = case_ref()
     referral_id: int | None = Field(default=None, foreign_key="referral.id")
     department_code: str = Field(foreign_key="department.code")
     office_id: int | None = Field(default=None, foreign_key="office.id")
@@ -79,7 +79,7 @@ class KeyCase(SQLModel, table=True):
     __tablename__ = "key_case"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int = case_ref()
     reason: str
     flagged_by_label: str = Field(max_length=80)
     flagged_at: datetime | None = timestamp()
@@ -94,7 +94,7 @@ class KeyCaseMinute(SQLModel, table=True):
     __tablename__ = "key_case_minute"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int = case_ref()
     meeting_on: date
     meeting: str = Field(max_length=120)
     minutes: str
@@ -109,7 +109,7 @@ class SupervisionNote(SQLModel, table=True):
     __tablename__ = "supervision_note"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int = case_ref()
     findings: str
     # [{"text", "department", "due_at", "order_id" | "task_id"}]
     actions: list = Field(

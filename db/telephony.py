@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from db.columns import case_ref, report_ref
 from db.columns import phone_index as _index
 from db.columns import sealed_phone as _phone
 from db.columns import timestamp as _at
@@ -35,8 +36,8 @@ class SmsThread(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     phone: str = _phone(nullable=False)
     phone_index: str | None = _index()
-    report_id: int = Field(foreign_key="report.id", sa_type=sa.BigInteger, unique=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    report_id: int = report_ref(unique=True)
+    case_id: int = case_ref(index=True)
     opened_at: datetime | None = _at()
     last_message_at: datetime | None = _at()
 
@@ -121,10 +122,8 @@ class VoiceCall(SQLModel, table=True):
     recording_seconds: int | None = None
     # When the retention job deleted the audio at Twilio (the sid stays as the record).
     recording_deleted_at: datetime | None = _at(nullable=True)
-    report_id: int | None = Field(default=None, foreign_key="report.id", sa_type=sa.BigInteger)
-    case_id: int | None = Field(
-        default=None, foreign_key="hcase.id", sa_type=sa.BigInteger, index=True,
-    )
+    report_id: int | None = report_ref(default=None)
+    case_id: int | None = case_ref(default=None, index=True)
     created_at: datetime | None = _at()
     updated_at: datetime | None = _at()
 
@@ -146,7 +145,7 @@ class VoiceCallback(SQLModel, table=True):
     call_id: int = Field(foreign_key="voice_call.id", unique=True)
     phone: str = _phone(nullable=False)
     phone_index: str | None = _index()
-    case_id: int | None = Field(default=None, foreign_key="hcase.id", sa_type=sa.BigInteger)
+    case_id: int | None = case_ref(default=None)
     reason: str = Field(max_length=20)  # voicemail, missed_emergency, abandoned
     emergency: bool = Field(default=False)  # the caller pressed the emergency key
     priority: str = Field(max_length=10)  # a risk level: its claim window sets due_at

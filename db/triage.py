@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import timestamp
+from db.columns import case_ref, timestamp
 
 __all__ = ["TriageExample"]
 
@@ -20,7 +20,7 @@ class TriageExample(SQLModel, table=True):
     __tablename__ = "triage_example"
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="hcase.id", sa_type=sa.BigInteger, index=True)
+    case_id: int = case_ref(index=True)
     # The corpus register ("register" would shadow SQLModel.register): 12345, 110, sms, ...
     corpus_register: str = Field(max_length=20)
     text: str
