@@ -6,19 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import AuditLog, Case, CaseEvent, Outbox, Report
+from tests.fixtures.reports import REPORT
 from workflows.cases import receipts
-
-REPORT = {
-    "reporter": {
-        "name": "李老师", "unit": "东湖第一小学", "role": "teacher", "phone": "13800138000"
-    },
-    "situations": [4],
-    "categories": ["domestic_violence"],
-    "child": {"name": "王小明", "age": 9, "gender": "male", "address": "幸福里小区3栋"},
-    "jurisdiction": "990102001001",
-    "description": "学生身上多处淤青，称父亲酒后殴打。",
-    "in_danger_now": False,
-}
 
 
 def unique(description: str = REPORT["description"], **changes) -> dict:

@@ -10,21 +10,20 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures import reports
+
 TOKEN = "metrics-" + secrets.token_hex(8)
 
 
 def report(**changes) -> dict:
-    body = {
-        "reporter": {"name": "赵老师", "unit": "东湖第一小学", "role": "teacher",
-                     "phone": "13900139000"},
-        "situations": [4],
-        "categories": ["domestic_violence"],
-        "child": {"name": "孙小红", "age": 8, "gender": "female", "address": "幸福里小区5栋"},
-        "jurisdiction": "990102001001",
-        "description": f"学生手臂有新伤，说是继父打的（{secrets.token_hex(4)}）",
-        "in_danger_now": False,
-    }
-    return {**body, **changes}
+    """tests.fixtures.reports.report with another reporter, child and description."""
+    return reports.report(
+        reporter={"name": "赵老师", "unit": "东湖第一小学", "role": "teacher",
+                  "phone": "13900139000"},
+        child={"name": "孙小红", "age": 8, "gender": "female", "address": "幸福里小区5栋"},
+        description=f"学生手臂有新伤，说是继父打的（{secrets.token_hex(4)}）",
+        **changes,
+    )
 
 
 def samples(text: str) -> dict[tuple, float]:
