@@ -21,6 +21,7 @@ import pytest
 from redis import Redis
 
 from dispatch.ops.embedded import EmbeddedServerError, EmbeddedServers, EmbeddedServersBusy
+from tests.fixtures import raw_sql
 from tests.fixtures.processes import leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,11 +291,7 @@ def test_embedded_postgresql_wants_its_password(servers: EmbeddedServers) -> Non
     without = url.replace(url[url.index("postgres:") : url.index("@")], "postgres")
 
     async def connect(to: str) -> str:
-        conn = await asyncpg.connect(to)
-        try:
-            return await conn.fetchval("SELECT current_user")
-        finally:
-            await conn.close()
+        return await raw_sql.fetchval(to, "SELECT current_user")
 
     with pytest.raises(asyncpg.PostgresError, match="password"):
         asyncio.run(connect(without))

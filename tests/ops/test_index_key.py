@@ -5,11 +5,11 @@ do; a rotation (a new key first, the oldest kept) starts as before."""
 import asyncio
 import os
 
-import asyncpg
 import pytest
 
 from db import crypto
 from dispatch.ops import index_key, schema, serve
+from tests.fixtures import raw_sql
 from tests.fixtures.keys import run_cli
 
 pytest_plugins = ("tests.fixtures.keys",)
@@ -18,11 +18,7 @@ RUN_RING = os.environ["HOTLINE_DATA_KEY"]  # the run's ring: the template was mi
 
 
 async def _recorded(url: str) -> str:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetchval("SELECT key_id FROM index_key")
-    finally:
-        await conn.close()
+    return await raw_sql.fetchval(url, "SELECT key_id FROM index_key")
 
 
 async def test_the_first_migrate_records_the_index_key_and_a_rotation_keeps_it(

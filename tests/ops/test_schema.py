@@ -9,19 +9,12 @@ import asyncpg
 import pytest
 
 from dispatch.ops import schema
+from tests.fixtures import raw_sql
 from workflows.reference import jurisdictions, reference
 
 
-async def _fetch(url: str, sql: str):
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql)
-    finally:
-        await conn.close()
-
-
 def fetch(url: str, sql: str):
-    return asyncio.run(_fetch(url, sql))
+    return asyncio.run(raw_sql.fetch(url, sql))
 
 
 TABLES = {"jurisdiction", "department", "category", "office", "app_user", "hcase", "report",

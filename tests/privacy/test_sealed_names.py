@@ -4,11 +4,11 @@ finds the child file by part of the name and matches a second report to it; the 
 seals names stored plain and the downgrade opens them."""
 
 import asyncio
+import functools
 import json
 
-import asyncpg
-
 from db import crypto
+from tests.fixtures import raw_sql
 from tests.fixtures.children import a_name, a_place
 from tests.fixtures.partners import order
 from tests.fixtures.reports import report
@@ -17,29 +17,11 @@ from workflows.matching.normalize import pinyin
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.partners")
 
-_COLUMNS = """
-    SELECT table_name, column_name FROM information_schema.columns
-    WHERE table_schema = 'public' AND table_name <> 'alembic_version'
-      AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'ARRAY')
-    ORDER BY table_name, column_name
-"""
-
 
 async def _dump_hits(database_url: str, secrets: list[str]) -> list[str]:
     """Every `table.column` whose values, as text, contain one of `secrets`."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        hits = []
-        for table, column in await conn.fetch(_COLUMNS):
-            for secret in secrets:
-                if await conn.fetchval(
-                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE $1',
-                    f"%{secret}%",
-                ):
-                    hits.append(f"{table}.{column} ({secret})")
-        return hits
-    finally:
-        await conn.close()
+    return [f"{column} ({secret})" for secret in secrets
+            for column in await raw_sql.columns_holding(database_url, secret)]
 
 
 async def test_a_dump_holds_no_child_or_guardian_name(
@@ -129,12 +111,7 @@ def test_the_migration_seals_plain_names_and_the_downgrade_opens_them(fresh_data
     url = fresh_database()
     schema.upgrade(url, "0030")
 
-    async def run(sql: str, *args):
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
+    run = functools.partial(raw_sql.fetchval, url)
 
     case_id = asyncio.run(run(
         "INSERT INTO hcase (state, emergency, mandatory) VALUES ('discovered', false, false)"

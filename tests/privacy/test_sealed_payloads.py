@@ -2,27 +2,20 @@
 moves every sealed field to the newest key while the old one still reads."""
 
 import asyncio
+import functools
 import secrets
 
-import asyncpg
 from sqlalchemy import select
 
 from db import crypto
 from db.models import Case, Report
 from db.telephony import SmsMessage, VoiceCall
+from tests.fixtures import raw_sql
 from tests.fixtures.keys import run_cli as _cli
 from tests.fixtures.partners import order
 from tests.fixtures.twilio_fake import mobile, signed, sms
 
 pytest_plugins = ("tests.fixtures.keys", "tests.fixtures.partners", "tests.fixtures.twilio")
-
-
-async def _stored(database_url: str, sql: str, *args) -> str:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def _a_forward_and_a_voicemail(post_forward, sessions, pump) -> tuple[int, str, str]:
@@ -46,10 +39,10 @@ async def test_a_partner_order_and_a_voicemail_link_are_unreadable_in_the_databa
     post_forward, sessions, pump, database_url
 ):
     report_id, name, sid = await _a_forward_and_a_voicemail(post_forward, sessions, pump)
-    raw = await _stored(database_url, "SELECT raw FROM report WHERE id = $1", report_id)
-    who = await _stored(database_url, "SELECT reporter FROM report WHERE id = $1", report_id)
-    link = await _stored(database_url, "SELECT recording_url FROM voice_call WHERE call_sid = $1",
-                         sid)
+    stored = functools.partial(raw_sql.fetchval, database_url)
+    raw = await stored("SELECT raw FROM report WHERE id = $1", report_id)
+    who = await stored("SELECT reporter FROM report WHERE id = $1", report_id)
+    link = await stored("SELECT recording_url FROM voice_call WHERE call_sid = $1", sid)
     for plain in (name, "13800138000", "幸福里", sid):
         assert plain not in raw and plain not in link and plain not in who
     async with sessions() as session:  # and the service reads them as they came
@@ -65,12 +58,9 @@ async def test_a_text_thread_is_unreadable_in_the_database_and_judged_whole(
     sender = mobile()
     for words in ("我在学校附近", "我爸喝了酒正在打我妈妈和我 快来"):
         assert (await signed(client, "/channels/twilio/sms", sms(sender, words))).status_code == 200
-    conn = await asyncpg.connect(database_url)
-    try:
-        stored = await conn.fetch("SELECT body FROM sms_message WHERE phone_index = $1",
-                                  crypto.phone_index(sender))
-    finally:
-        await conn.close()
+    stored = await raw_sql.fetch(
+        database_url, "SELECT body FROM sms_message WHERE phone_index = $1",
+        crypto.phone_index(sender))
     assert len(stored) == 2 and not any("打我" in r["body"] or "学校" in r["body"] for r in stored)
     async with sessions() as session:
         bodies = (await session.execute(select(SmsMessage.body).where(
@@ -100,7 +90,8 @@ async def test_rotation_reencrypts_every_sealed_field_and_a_rerun_has_nothing_le
         assert f"全部密文已使用密钥 {new_id}" in done.output
         for line in ("report.raw", "voice_call.recording_url", "guardian.phone"):
             assert line in done.output
-        raw = await _stored(database_url, "SELECT raw FROM report WHERE id = $1", report_id)
+        raw = await raw_sql.fetchval(
+            database_url, "SELECT raw FROM report WHERE id = $1", report_id)
         assert raw.startswith(new_id + ":")
         again = await _cli(monkeypatch, database_url, "keys", "rotate", "--reencrypt-only")
         assert "共 0 条改写" in again.output
@@ -119,12 +110,7 @@ def test_the_migration_seals_what_was_stored_plain_and_the_downgrade_opens_it(fr
     url = fresh_database()
     schema.upgrade(url, "0026")
 
-    async def run(sql: str, *args):
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
+    run = functools.partial(raw_sql.fetchval, url)
 
     case_id = asyncio.run(run(
         "INSERT INTO hcase (state, emergency, mandatory) VALUES ('discovered', false, false)"

@@ -3,6 +3,7 @@ table, while the service still finds them by number (threading, STOP, blocks, th
 profile, through a key rotation), and migration 0031 converts what was stored plain."""
 
 import asyncio
+import functools
 import hashlib
 import secrets
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from db import crypto
 from db.telephony import SmsThread
+from tests.fixtures import raw_sql
 from tests.fixtures.keys import run_cli
 from tests.fixtures.reports import report
 from tests.fixtures.twilio_fake import mobile, signed, sms
@@ -20,27 +22,6 @@ from workflows.cases import intake
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.keys", "tests.fixtures.twilio")
 
 SMS = "/channels/twilio/sms"
-_TEXT_TYPES = ("text", "character varying", "character", "jsonb", "json", "ARRAY")
-
-
-async def _where_plain(url: str, digits: str) -> list[str]:
-    """Every `table.column` of text (or JSON, or an array) holding `digits` anywhere."""
-    conn = await asyncpg.connect(url)
-    try:
-        columns = await conn.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema = 'public' AND data_type = ANY($1::text[])"
-            " AND table_name <> 'alembic_version'", list(_TEXT_TYPES))
-        found = []
-        for table, column in columns:
-            if await conn.fetchval(
-                f'SELECT EXISTS (SELECT 1 FROM "{table}" WHERE "{column}"::text LIKE $1)',
-                f"%{digits}%",
-            ):
-                found.append(f"{table}.{column}")
-        return found
-    finally:
-        await conn.close()
 
 
 async def test_no_table_shows_the_number_of_a_reporter_texter_and_caller(
@@ -63,7 +44,7 @@ async def test_no_table_shows_the_number_of_a_reporter_texter_and_caller(
     assert block.status_code == 201, block.text
     await pump()  # matching's keys, the replies
 
-    assert await _where_plain(database_url, national) == []
+    assert await raw_sql.columns_holding(database_url, national) == []
 
     # And the service still knows the number: the block holds, the profile counts both calls
     # and finds the texts and the report, the case shows the reporter's number in full.
@@ -83,12 +64,8 @@ async def test_the_submission_fingerprint_cannot_be_recomputed_from_a_guessed_nu
     body = report(reporter={"name": "李老师", "role": "teacher", "phone": mobile()[3:]})
     made = await client.post("/api/v1/reports", json=body)
     assert made.status_code == 201, made.text
-    conn = await asyncpg.connect(database_url)
-    try:
-        stored = await conn.fetchval(
-            "SELECT fingerprint FROM report WHERE id = $1", made.json()["report_id"])
-    finally:
-        await conn.close()
+    stored = await raw_sql.fetchval(
+        database_url, "SELECT fingerprint FROM report WHERE id = $1", made.json()["report_id"])
     # Whoever holds a dump knows the rest of the report; an unkeyed hash of it with each
     # candidate number would find the reporter's.
     monkeypatch.setattr(intake, "keyed_hash", lambda data: hashlib.sha256(data).hexdigest(),
@@ -136,12 +113,7 @@ def test_the_migration_seals_every_plain_number_and_the_downgrade_opens_them(fre
     phone = "+86139" + "".join(secrets.choice("0123456789") for _ in range(8))
     index = crypto.phone_index(phone)
 
-    async def run(sql: str, *args):
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
+    run = functools.partial(raw_sql.fetchval, url)
 
     def one(sql: str, *args):
         return asyncio.run(run(sql, *args))
@@ -171,7 +143,7 @@ def test_the_migration_seals_every_plain_number_and_the_downgrade_opens_them(fre
         " '母亲', $2, $3, 'present')", child, crypto.encrypt(phone), index)
 
     schema.upgrade(url, "0031")  # this migration; 0032 then hashes every key (names)
-    assert asyncio.run(_where_plain(url, phone[3:])) == []
+    assert asyncio.run(raw_sql.columns_holding(url, phone[3:])) == []
     for table, column in (("report", "reporter_phone"), ("sms_thread", "phone"),
                           ("sms_message", "phone"), ("sms_opt_out", "phone"),
                           ("voice_call", "phone"), ("voice_callback", "phone"),
