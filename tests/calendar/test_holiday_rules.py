@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from workflows import holidays
-from workflows.config import load
+
+pytest_plugins = ("tests.fixtures.holidays",)
 
 TEST_2098 = """
 [2098]
@@ -15,21 +16,6 @@ notice = "测试数据"
 holidays = [{ name = "测试假期", from = 2098-02-09, to = 2098-02-10 }]
 workdays = [2098-02-08]
 """
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    """A deployment config folder; write holidays.toml into it, then call `reload()`."""
-    monkeypatch.setenv("HOTLINE_CONFIG_DIR", str(tmp_path))
-
-    def reload() -> None:
-        load.cache_clear()
-        holidays.reset()
-
-    reload()
-    yield tmp_path, reload
-    monkeypatch.undo()
-    reload()
 
 
 def test_a_deployment_year_keeps_ordinary_weekends_and_weekdays(config_dir):

@@ -9,11 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflows import holidays
-from workflows.config import load
 from workflows.referrals.deadlines import add_window, parse_window
 from workflows.telephony.opening_hours import day_kind
 
-pytest_plugins = ("tests.fixtures.console",)
+pytest_plugins = ("tests.fixtures.console", "tests.fixtures.holidays")
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -26,21 +25,6 @@ holidays = [
 ]
 workdays = [2027-02-06]
 """
-
-
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    """A deployment config folder; write holidays.toml into it, then call `reload()`."""
-    monkeypatch.setenv("HOTLINE_CONFIG_DIR", str(tmp_path))
-
-    def reload() -> None:
-        load.cache_clear()
-        holidays.reset()
-
-    reload()
-    yield tmp_path, reload
-    monkeypatch.undo()
-    reload()
 
 
 def test_the_library_answers_for_the_years_it_knows():
