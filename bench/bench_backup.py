@@ -6,35 +6,30 @@ of a restore into a fresh database (the runbook's disaster path).
         [--cases 100000]
 """
 
-import argparse
 import asyncio
 import tempfile
-import time
 from pathlib import Path
 
 from bench.bench_console import seed
+from bench.common import bench_parser, timed
 from bench.service import scratch_database
 from dispatch.ops import backup, schema
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--admin-url", required=True)
+    parser = bench_parser(__doc__, redis=False)
     parser.add_argument("--cases", type=int, default=100_000)
     args = parser.parse_args()
     with scratch_database(args.admin_url) as source, scratch_database(args.admin_url) as target:
         schema.migrate(source)
-        started = time.perf_counter()
-        counts = asyncio.run(seed(source, args.cases))
-        print(f"seeded {counts} in {time.perf_counter() - started:.1f} s")
+        counts, took = timed(lambda: asyncio.run(seed(source, args.cases)))
+        print(f"seeded {counts} in {took:.1f} s")
         with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
-            dump, _ = backup.backup(source, Path(folder), keep=2, embedded=False)
-            took = time.perf_counter() - started
+            (dump, _), took = timed(
+                lambda: backup.backup(source, Path(folder), keep=2, embedded=False))
             print(f"backup: {took:.1f} s, {dump.stat().st_size / 2**20:.1f} MiB ({dump.name})")
-            started = time.perf_counter()
-            backup.restore(target, dump, force=False, embedded=False)
-            print(f"restore into a fresh database: {time.perf_counter() - started:.1f} s")
+            _, took = timed(lambda: backup.restore(target, dump, force=False, embedded=False))
+            print(f"restore into a fresh database: {took:.1f} s")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ The service is `hotline up` (API, worker, scheduler) on that database; load gene
 service share this machine's cores, so read p50 beside p95.
 """
 
-import argparse
 import asyncio
-import time
 
 import asyncpg
 
 from bench.bench_console import PASSWORD, Figure, page_line, pages, seed, signed_in
+from bench.common import bench_parser, print_figures, timed
 from bench.service import redis_database, running_service, scratch_database
 from dispatch.ops import schema
 from dispatch.staff.auth import hash_password
@@ -161,26 +160,23 @@ async def measure(url: str, case_id: int, requests: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--admin-url", required=True, help="a PostgreSQL database to connect to")
-    parser.add_argument("--redis-url", required=True)
+    parser = bench_parser(__doc__)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
     with scratch_database(args.admin_url) as database_url, redis_database(args.redis_url) as redis:
         schema.migrate(database_url)
-        started = time.perf_counter()
-        counts = asyncio.run(seed(database_url, args.cases))
-        counts.update(asyncio.run(seed_casework(database_url)))
-        rows = [Figure("seeded", f"{counts} in {time.perf_counter() - started:.0f} s")]
+
+        def seeded() -> dict:
+            counts = asyncio.run(seed(database_url, args.cases))
+            return counts | asyncio.run(seed_casework(database_url))
+
+        counts, took = timed(seeded)
+        rows = [Figure("seeded", f"{counts} in {took:.0f} s")]
         # One API process: on a shared, busy machine a second one only adds noise.
         with running_service(database_url, redis, HOTLINE_API_WORKERS="1") as url:
             rows += asyncio.run(measure(url, counts["case"], args.requests))
-    width = max(len(r.name) for r in rows)
-    print(f"\n{'figure'.ljust(width)} | value")
-    print(f"{'-' * width}-+-{'-' * 60}")
-    for row in rows:
-        print(f"{row.name.ljust(width)} | {row.value}")
+    print_figures(rows)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ each first request of a token is the one measured. The HTTP client is a raw HTTP
 on connections opened in advance, so the client's own overhead is not what is measured.
 """
 
-import argparse
 import asyncio
 import statistics
 
@@ -18,7 +17,7 @@ import asyncpg
 import httpx
 
 from bench.bench_dispatch import REPORT, _wait
-from bench.common import Profile, percentile, process_on_port, raw_claim, top
+from bench.common import Profile, bench_parser, percentile, process_on_port, raw_claim, top
 from bench.service import redis_database, running_service, scratch_database
 from dispatch.staff.auth import hash_password
 
@@ -108,9 +107,7 @@ async def run(url: str, database_url: str, rounds: int, claimers: int, profile: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--admin-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--claimers", type=int, default=100)
     parser.add_argument("--profile", help="py-spy the API during each round into FILE.N")

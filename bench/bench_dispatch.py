@@ -9,7 +9,6 @@
         --redis-url redis://127.0.0.1:6379/8
 """
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -19,7 +18,7 @@ import asyncpg
 import httpx
 from redis import Redis
 
-from bench.common import percentile, raw_claim
+from bench.common import bench_parser, percentile, raw_claim
 from bench.service import running_service, scratch_database
 from db.engine import make_engine, make_sessionmaker, transaction
 from dispatch.referrals.deadlines import sweep_referrals
@@ -150,9 +149,7 @@ async def sweep(database_url: str, rows: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--admin-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = bench_parser(__doc__)
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--claimers", type=int, default=100)

@@ -26,17 +26,8 @@ import psutil
 
 from bench.common import run_load, summary
 from bench.service import redis_database, running_tree, scratch_database
+from tests.fixtures.reports import REPORT as BODY
 
-BODY = {
-    "reporter": {"name": "李老师", "unit": "东湖第一小学", "role": "teacher",
-                 "phone": "13800138000"},
-    "situations": [4],
-    "categories": ["domestic_violence"],
-    "child": {"name": "王小明", "age": 9, "gender": "male", "address": "幸福里小区3栋"},
-    "jurisdiction": "990102001001",
-    "description": "学生身上多处淤青，称父亲酒后殴打。",
-    "in_danger_now": False,
-}
 TOKEN = "bench-" + secrets.token_hex(8)
 
 

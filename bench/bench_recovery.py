@@ -11,7 +11,6 @@
         --redis-url redis://127.0.0.1:6379/0
 """
 
-import argparse
 import asyncio
 import secrets
 import threading
@@ -22,6 +21,7 @@ import asyncpg
 import httpx
 import psutil
 
+from bench.common import bench_parser
 from bench.service import redis_database, running_tree, scratch_database
 from dispatch.staff.auth import hash_password
 
@@ -176,9 +176,7 @@ async def run(url: str, root: int, database_url: str, burst: int, kills: int, pe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--admin-url", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser = bench_parser(__doc__)
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--per-kill", type=int, default=10)

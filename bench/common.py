@@ -1,11 +1,44 @@
-"""Shared bits of the benchmark scripts: load loops, percentiles, the service's memory."""
+"""Shared bits of the benchmark scripts: arguments, timing, load loops, percentiles, the
+service's memory, the table of figures."""
 
+import argparse
 import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import psutil
+
+T = TypeVar("T")
+
+
+def bench_parser(doc: str | None, *, redis: bool = True) -> argparse.ArgumentParser:
+    """The arguments every bench on a scratch database takes (--admin-url, and --redis-url
+    unless `redis` is off); the bench adds its own sizes."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument(
+        "--admin-url", required=True,
+        help="a PostgreSQL database to connect to (the bench makes and drops its own)",
+    )
+    if redis:
+        parser.add_argument("--redis-url", required=True)
+    return parser
+
+
+def timed(work: Callable[[], T]) -> tuple[T, float]:
+    """`work()`'s result and the wall-clock seconds it took."""
+    started = time.perf_counter()
+    return work(), time.perf_counter() - started
+
+
+def print_figures(rows: list) -> None:
+    """A two-column table of `rows` (each with a .name and a .value), names aligned."""
+    width = max(len(r.name) for r in rows)
+    print(f"\n{'figure'.ljust(width)} | value")
+    print(f"{'-' * width}-+-{'-' * 60}")
+    for row in rows:
+        print(f"{row.name.ljust(width)} | {row.value}")
 
 
 def percentile(values: list[float], p: float) -> float:
