@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from tests.fixtures.holidays import refusal
 from workflows import holidays
 
 pytest_plugins = ("tests.fixtures.holidays",)
@@ -59,9 +60,4 @@ def test_the_warning_names_every_missing_year(config_dir):
     ],
 )
 def test_a_malformed_entry_is_refused_naming_it(config_dir, text, named):
-    folder, reload = config_dir
-    (folder / "holidays.toml").write_text(text, encoding="utf-8")
-    reload()
-    with pytest.raises(holidays.HolidayFileError) as refused:
-        holidays.day_kind(date(2098, 1, 1))
-    assert named in str(refused.value)
+    assert named in refusal(config_dir, text, date(2098, 1, 1))

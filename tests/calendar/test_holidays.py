@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.fixtures.holidays import refusal
 from workflows import holidays
 from workflows.referrals.deadlines import add_window, parse_window
 from workflows.telephony.opening_hours import day_kind
@@ -86,12 +87,7 @@ def test_the_deployment_file_overrides_a_year_the_library_knows(config_dir):
     ],
 )
 def test_a_malformed_file_is_refused_naming_the_key(config_dir, text, named):
-    folder, reload = config_dir
-    (folder / "holidays.toml").write_text(text, encoding="utf-8")
-    reload()
-    with pytest.raises(holidays.HolidayFileError) as refused:
-        holidays.day_kind(date(2027, 1, 1))
-    assert named in str(refused.value)
+    assert named in refusal(config_dir, text, date(2027, 1, 1))
 
 
 async def test_readiness_and_the_board_carry_the_warning_without_failing(
