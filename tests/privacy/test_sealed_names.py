@@ -113,9 +113,7 @@ def test_the_migration_seals_plain_names_and_the_downgrade_opens_them(fresh_data
 
     run = functools.partial(raw_sql.fetchval, url)
 
-    case_id = asyncio.run(run(
-        "INSERT INTO hcase (state, emergency, mandatory) VALUES ('discovered', false, false)"
-        " RETURNING id"))
+    case_id = asyncio.run(raw_sql.bare_case(url))
     plain_keys = ["f:dou~qi", "n:dyq", "g:yuqi", "p:+8613900139000", "a:栖璇霖苑"]
     asyncio.run(run(
         "INSERT INTO report (channel, external_id, receipt_code, case_id, description,"

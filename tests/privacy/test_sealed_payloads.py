@@ -112,9 +112,7 @@ def test_the_migration_seals_what_was_stored_plain_and_the_downgrade_opens_it(fr
 
     run = functools.partial(raw_sql.fetchval, url)
 
-    case_id = asyncio.run(run(
-        "INSERT INTO hcase (state, emergency, mandatory) VALUES ('discovered', false, false)"
-        " RETURNING id"))
+    case_id = asyncio.run(raw_sql.bare_case(url))
     asyncio.run(run(
         "INSERT INTO report (channel, external_id, receipt_code, case_id, description,"
         " in_danger_now, raw, reporter) VALUES ('12345', 'WO-1', 'R1', $1, 'x', false,"
