@@ -9,6 +9,7 @@ from sqlalchemy import select
 from db.casework import Task
 from db.models import Notification
 from dispatch.tasks.service import sweep_tasks
+from tests.fixtures.lookups import notified
 from tests.fixtures.reports import report
 
 
@@ -36,9 +37,7 @@ async def test_a_conference_is_proposed_called_held_and_its_decisions_escalate(
         "agenda": "研究孩子的临时安置与复学", "place": "区未保中心会议室"})
     assert called.status_code == 201, called.text
     meeting = called.json()
-    async with sessions() as session:
-        invited = {u for (u,) in (await session.execute(select(Notification.user_id).where(
-            Notification.case_id == case_id, Notification.kind == "conference_invite"))).all()}
+    invited = set(await notified(sessions, case_id, "conference_invite"))
     assert {police.id, education.id} <= invited and health.id not in invited
     # The invited liaison sees it in their console's list; one not invited does not.
     seen = (await client.get("/api/v1/meetings", headers=await login(education))).json()

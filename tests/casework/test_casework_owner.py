@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from db.models import Notification, Visit
+from db.models import Visit
 from dispatch.casework.owners import remind_visits
+from tests.fixtures.lookups import notified
 from tests.fixtures.reports import report
 
 COMMUNITY, STREET = "990102001001", "990102001"
@@ -150,29 +151,11 @@ async def test_holders_are_reminded_once_before_a_visit_is_due(
     early = due - timedelta(days=5)
     async with sessions() as session, session.begin():
         await remind_visits(session, max(early, datetime.now(UTC)))
-    async with sessions() as session:
-        told = (
-            await session.execute(
-                select(Notification.user_id).where(
-                    Notification.case_id == case_id, Notification.kind == "visit_reminder"
-                )
-            )
-        ).all()
-    assert told == []  # too early
+    assert await notified(sessions, case_id, "visit_reminder") == []  # too early
     for _ in range(2):
         async with sessions() as session, session.begin():
             await remind_visits(session, due - timedelta(days=1))
-    async with sessions() as session:
-        told = sorted(
-            u
-            for (u,) in (
-                await session.execute(
-                    select(Notification.user_id).where(
-                        Notification.case_id == case_id, Notification.kind == "visit_reminder"
-                    )
-                )
-            ).all()
-        )
+    told = await notified(sessions, case_id, "visit_reminder")
     assert told == sorted([caseworker_user.id, director.id])  # each once
     mine = (await client.get("/api/v1/casework/mine", headers=caseworker)).json()["items"]
     row = next(c for c in mine if c["id"] == case_id)

@@ -19,9 +19,10 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import func, select
 from starlette.routing import Mount
 
-from db.models import CaseEvent, Referral, Report
+from db.models import CaseEvent, Report
 from db.models_children import CaseChild
 from dispatch.tasks.service import create_task
+from tests.fixtures import lookups
 from tests.fixtures.console import form_token
 from tests.fixtures.reports import report
 
@@ -120,14 +121,8 @@ async def _subject(client, pump, sessions, seed, jurisdiction: str) -> Subject:
     created = (await client.post("/api/v1/reports", json=body)).json()
     await pump()
     case_id = created["case_id"]
+    referral_id = await lookups.referral_id(sessions, case_id, "police")
     async with sessions() as session:
-        referral_id = (
-            await session.execute(
-                select(Referral.id).where(
-                    Referral.case_id == case_id, Referral.department_code == "police"
-                )
-            )
-        ).scalar_one()
         receipt = (
             await session.execute(select(Report.receipt_code).where(Report.case_id == case_id))
         ).scalar_one()

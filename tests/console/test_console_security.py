@@ -14,9 +14,10 @@ from limits import RateLimitItemPerSecond
 from markupsafe import escape
 from sqlalchemy import select
 
-from db.models import AppUser, AuditLog, Case, Referral
+from db.models import AppUser, AuditLog, Case
 from dispatch.console import sessions as console_sessions
 from dispatch.staff import login_limits
+from tests.fixtures import lookups
 from tests.fixtures.console import XSS, form_token, sign_in
 from tests.fixtures.reports import report
 from tests.fixtures.servers import PASSWORD
@@ -406,14 +407,7 @@ async def test_every_console_write_is_audited_with_who_what_when_and_where(
     caseworker = await make_user("caseworker")
     desk = await console_client(caseworker)
     token = form_token((await desk.get(f"/console/cases/{case_id}")).text)
-    async with sessions() as session:
-        education = (
-            await session.execute(
-                select(Referral.id).where(
-                    Referral.case_id == case_id, Referral.department_code == "education"
-                )
-            )
-        ).scalar_one()
+    education = await lookups.referral_id(sessions, case_id, "education")
     records = await seed.hotline_records(case_id, "+8613911112222")
 
     liaison = await make_user("liaison", "education", "990102")

@@ -1,27 +1,14 @@
 """Deadlines and escalation with a controlled clock: warn, 督办 at the deadline, 挂牌督办 at
 twice the window, idle claims back to the queue, overdue follow-up visits."""
 
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from db.models import Case, CaseEvent, Notification, Referral, Visit
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
-from workflows.cases.intake import NewReport, record_report
-
-
-async def _red_case_with_police_referral(sessions, pump) -> tuple[int, Referral]:
-    async with sessions() as session, session.begin():
-        result = await record_report(session, NewReport(
-            channel="sms", external_id=f"SM{secrets.token_hex(8)}", emergency=True,
-            description="有人正在打孩子", categories=["domestic_violence"],
-            jurisdiction_code="990103001001"))
-    await pump()
-    async with sessions() as session:
-        referral = (await session.execute(select(Referral).where(
-            Referral.case_id == result.case_id))).scalar_one()
-    return result.case_id, referral
+from tests.fixtures.lookups import notified
+from tests.fixtures.referrals import red_case_with_police_referral
 
 
 async def _sweep(sessions, now) -> None:
@@ -40,7 +27,7 @@ async def test_unclaimed_red_referral_warns_escalates_and_flags(sessions, pump, 
     police_supervisor = await make_user("supervisor", "police", jurisdiction="990100")
     other_district = await make_user("supervisor", jurisdiction="990102")
     liaison = await make_user("liaison", "police", "990103001")
-    case_id, referral = await _red_case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
     created = referral.created_at
     # Emergency → red until assessed: claim within 30 minutes.
     assert referral.claim_due_at == created + timedelta(minutes=30)
@@ -77,7 +64,7 @@ async def test_claiming_starts_the_action_deadline_and_idle_claims_return(
 ):
     liaison = await make_user("liaison", "police", "990103001")
     headers = await login(liaison)
-    case_id, referral = await _red_case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
     claimed = await client.post(f"/api/v1/referrals/{referral.id}/claim", headers=headers)
     assert claimed.status_code == 200
     async with sessions() as session:
@@ -99,7 +86,7 @@ async def test_claiming_starts_the_action_deadline_and_idle_claims_return(
 
 async def test_a_first_action_ends_the_deadline_watch(client, sessions, pump, make_user, login):
     headers = await login(await make_user("liaison", "police", "990103001"))
-    case_id, referral = await _red_case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
     await client.post(f"/api/v1/referrals/{referral.id}/claim", headers=headers)
     await client.post(f"/api/v1/referrals/{referral.id}/progress", json={"note": "已到场"},
                       headers=headers)
@@ -114,7 +101,7 @@ async def test_assessment_moves_deadlines_to_the_assessed_level(
     client, sessions, pump, make_user, login
 ):
     caseworker = await login(await make_user("caseworker"))
-    case_id, referral = await _red_case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
     await client.post(f"/api/v1/cases/{case_id}/events", json={"event": "register"},
                       headers=caseworker)
     await client.post(f"/api/v1/cases/{case_id}/events", json={"event": "assess"},
@@ -131,7 +118,7 @@ async def test_overdue_follow_up_visit_is_escalated_once(client, sessions, pump,
                                                          login):
     supervisor = await make_user("supervisor", jurisdiction="990103")
     caseworker = await login(await make_user("caseworker"))
-    case_id, _ = await _red_case_with_police_referral(sessions, pump)
+    case_id, _ = await red_case_with_police_referral(sessions, pump)
     for step in ({"event": "register"}, {"event": "assess"}):
         await client.post(f"/api/v1/cases/{case_id}/events", json=step, headers=caseworker)
     await client.post(f"/api/v1/cases/{case_id}/assessment", json={"risk_level": "red"},
@@ -152,7 +139,4 @@ async def test_overdue_follow_up_visit_is_escalated_once(client, sessions, pump,
     detail = (await client.get(f"/api/v1/cases/{case_id}", headers=caseworker)).json()
     planned = [v for v in detail["visits"] if v["visited_at"] is None]
     assert len(planned) == 1 and planned[0]["due_at"]
-    async with sessions() as session:
-        told = (await session.execute(select(Notification.user_id).where(
-            Notification.case_id == case_id, Notification.kind == "visit_overdue"))).all()
-    assert (supervisor.id,) in told
+    assert supervisor.id in await notified(sessions, case_id, "visit_overdue")

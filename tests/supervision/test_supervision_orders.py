@@ -2,35 +2,14 @@
 supervisor's send-back and formal lift, overdue rectifications escalating, 重点个案 with the
 leadership meeting's minutes, 督导 notes whose required actions become orders."""
 
-import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from db.models import CaseEvent, Notification, Referral
+from db.models import CaseEvent
 from dispatch.supervision.service import sweep_orders
-from workflows.cases.intake import NewReport, record_report
-
-
-async def _case_with_police_referral(sessions, pump) -> tuple[int, Referral]:
-    async with sessions() as session, session.begin():
-        result = await record_report(
-            session,
-            NewReport(
-                channel="sms",
-                external_id=f"SM{secrets.token_hex(8)}",
-                emergency=True,
-                description="有人正在打孩子",
-                categories=["domestic_violence"],
-                jurisdiction_code="990103001001",
-            ),
-        )
-    await pump()
-    async with sessions() as session:
-        referral = (
-            await session.execute(select(Referral).where(Referral.case_id == result.case_id))
-        ).scalar_one()
-    return result.case_id, referral
+from tests.fixtures.lookups import notified
+from tests.fixtures.referrals import red_case_with_police_referral
 
 
 async def _events(sessions, case_id: int) -> list[str]:
@@ -57,7 +36,7 @@ async def test_order_answer_send_back_answer_lift_all_on_the_timeline(
     liaison_user = await make_user("liaison", "police", "990103001")
     liaison = await login(liaison_user)
     education = await login(await make_user("liaison", "education", "990103"))
-    case_id, referral = await _case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
 
     opened = await client.post(
         "/api/v1/supervision/orders",
@@ -108,16 +87,7 @@ async def test_order_answer_send_back_answer_lift_all_on_the_timeline(
         "supervision_answered",
         "supervision_lifted",
     ]
-    async with sessions() as session:
-        told = set(
-            (
-                await session.execute(
-                    select(Notification.user_id).where(
-                        Notification.case_id == case_id, Notification.kind == "supervision_ordered"
-                    )
-                )
-            ).scalars()
-        )
+    told = set(await notified(sessions, case_id, "supervision_ordered"))
     assert liaison_user.id in told
 
 
@@ -127,7 +97,7 @@ async def test_overdue_rectification_escalates_once_per_stage(
     center_user = await make_user("supervisor", jurisdiction="990100")
     center = await login(center_user)
     district_police = await make_user("supervisor", "police", jurisdiction="990103")
-    case_id, _ = await _case_with_police_referral(sessions, pump)
+    case_id, _ = await red_case_with_police_referral(sessions, pump)
     opened = await client.post(
         "/api/v1/supervision/orders",
         headers=center,
@@ -149,16 +119,7 @@ async def test_overdue_rectification_escalates_once_per_stage(
     events = await _events(sessions, case_id)
     assert events.count("supervision_overdue") == 1
     assert events.count("supervision_escalated") == 1
-    async with sessions() as session:
-        told = set(
-            (
-                await session.execute(
-                    select(Notification.user_id).where(
-                        Notification.case_id == case_id, Notification.kind == "supervision_overdue"
-                    )
-                )
-            ).scalars()
-        )
+    told = set(await notified(sessions, case_id, "supervision_overdue"))
     assert {center_user.id, district_police.id} <= told
 
     listed = await client.get("/api/v1/supervision/orders?status=open", headers=center)
@@ -171,7 +132,7 @@ async def test_orders_refuse_what_would_do_nothing_with_chinese_reasons(
 ):
     center = await login(await make_user("supervisor", jurisdiction="990100"))
     caseworker = await login(await make_user("caseworker", jurisdiction="990100"))
-    case_id, referral = await _case_with_police_referral(sessions, pump)
+    case_id, referral = await red_case_with_police_referral(sessions, pump)
     too_far = await client.post(
         "/api/v1/supervision/orders",
         headers=center,
@@ -203,7 +164,7 @@ async def test_orders_refuse_what_would_do_nothing_with_chinese_reasons(
 async def test_key_case_list_minutes_and_clear(client, sessions, pump, make_user, login):
     center = await login(await make_user("supervisor", jurisdiction="990100"))
     district = await login(await make_user("supervisor", jurisdiction="990102"))
-    case_id, _ = await _case_with_police_referral(sessions, pump)
+    case_id, _ = await red_case_with_police_referral(sessions, pump)
     flagged = await client.post(
         "/api/v1/supervision/key-cases",
         headers=center,
@@ -253,7 +214,7 @@ async def test_a_supervision_note_turns_required_actions_into_orders(
 ):
     center = await login(await make_user("supervisor", jurisdiction="990100"))
     civil = await login(await make_user("liaison", "civil_affairs", "990103"))
-    case_id, _ = await _case_with_police_referral(sessions, pump)
+    case_id, _ = await red_case_with_police_referral(sessions, pump)
     note = await client.post(
         f"/api/v1/supervision/cases/{case_id}/notes",
         headers=center,
@@ -277,7 +238,7 @@ async def test_scorecard_api_shape_and_who_may_read_it(client, sessions, pump, m
     center = await login(await make_user("supervisor", jurisdiction="990100"))
     police = await login(await make_user("supervisor", "police", jurisdiction="990100"))
     liaison = await login(await make_user("liaison", "police", "990103001"))
-    await _case_with_police_referral(sessions, pump)
+    await red_case_with_police_referral(sessions, pump)
     whole = await client.get("/api/v1/supervision/scorecard", headers=center)
     assert whole.status_code == 200, whole.text
     item = whole.json()["items"][0]

@@ -2,40 +2,31 @@
 returns it with comments or acknowledges it, and sees which districts are missing by the
 due date; a district sees only its own report."""
 
-import secrets
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import update
 
 from db.models import Case
-from workflows.cases.intake import NewReport, record_report
+from tests.fixtures.intake import recorded_case
 from workflows.supervision import parse_period
 
 PERIOD = "2024Q4"  # long past its due date (10 January 2025); no other test writes it
 
 
 async def _case_in_period(sessions, pump, age: int, gender: str) -> int:
-    async with sessions() as session, session.begin():
-        result = await record_report(
-            session,
-            NewReport(
-                channel="webform",
-                external_id=f"WF{secrets.token_hex(8)}",
-                description="孩子长期无人照料",
-                categories=["guardianship_absent"],
-                jurisdiction_code="990102001001",
-                child={"name": "小明", "age": age, "gender": gender},
-            ),
-        )
-    await pump()
+    case_id = await recorded_case(
+        sessions, pump, channel="webform", description="孩子长期无人照料",
+        categories=["guardianship_absent"], jurisdiction_code="990102001001",
+        child={"name": "小明", "age": age, "gender": gender},
+    )
     async with sessions() as session, session.begin():
         await session.execute(
             update(Case)
-            .where(Case.id == result.case_id)
+            .where(Case.id == case_id)
             .values(created_at=datetime(2024, 11, 10, 3, 0, tzinfo=UTC), risk_level="yellow")
         )
-    return result.case_id
+    return case_id
 
 
 async def test_submission_return_and_acknowledgement(client, sessions, pump, make_user, login):
