@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select
 
 from db.engine import make_engine, make_sessionmaker, transaction
-from db.models import CaseEvent, Office, Referral, SupervisionOrder
+from db.models import Office, Referral, SupervisionOrder
 from dispatch.staff.auth import Principal
 from dispatch.supervision.scorecard import scorecard
-from tests.fixtures.referrals import seed_referral
+from tests.fixtures.referrals import referral_event, seed_referral
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 3, 1, tzinfo=TZ)
@@ -42,6 +42,29 @@ def t(day: str, clock: str, month: int = 3) -> datetime:
     return datetime(2024, month, int(day), h, m, tzinfo=TZ)
 
 
+# name, department, office's place, created, claim due, action due, status, timeline events
+# (event, when), return reason: the history of the module docstring.
+HISTORY = [
+    ("r1", "police", "990102", t("4", "10:00"), t("4", "10:30"), t("4", "12:00"), "in_progress",
+     [("referral_claimed", t("4", "10:20")), ("referral_progress", t("4", "11:00"))]),
+    ("r2", "police", "990102", t("5", "09:00"), t("5", "13:00"), t("6", "09:00"), "completed",
+     [("escalated", t("5", "13:00")), ("referral_claimed", t("5", "15:00")),
+      ("referral_progress", t("6", "10:00")), ("referral_completed", t("6", "11:00"))]),
+    ("r3", "police", "990102", t("10", "08:00"), t("10", "08:30"), t("10", "10:00"), "queued",
+     [("escalated", t("10", "08:30")), ("flagged", t("10", "09:00"))]),
+    ("r4", "police", "990102", t("20", "12:00"), t("20", "12:30"), t("20", "14:00"), "returned",
+     [("referral_claimed", t("20", "12:10")), ("referral_returned", t("20", "13:00"))],
+     "不属于本部门职责"),
+    ("r5", "education", "990102", t("15", "09:00"), t("16", "09:00"), t("18", "09:00"),
+     "completed",
+     [("referral_claimed", t("15", "10:00")), ("referral_completed", t("15", "16:00"))]),
+    ("r6", "police", "990102", t("10", "09:00", 2), t("10", "09:30", 2), t("10", "11:00", 2),
+     "completed", [("referral_claimed", t("10", "09:10", 2))]),
+    ("r7", "police", "990103", t("12", "09:00"), t("12", "09:30"), t("12", "11:00"), "completed",
+     [("referral_claimed", t("12", "09:05")), ("referral_completed", t("12", "10:00"))]),
+]
+
+
 @pytest.fixture(scope="module")
 async def seeded(database_url):
     engine = make_engine(database_url, pool_size=2)
@@ -53,9 +76,8 @@ async def seeded(database_url):
         }
         ids: dict[str, int] = {}
 
-        async def referral(
-            name, dept, place, created, claim_due, action_due, status, events, reason=None
-        ):
+        async def referral(name, dept, place, created, claim_due, action_due, status, events,
+                           reason=None):
             case_id, rid = await seed_referral(
                 session, department=dept, office_id=offices[(dept, place)], place=place,
                 case_place=place + "001", category="domestic_violence", created=created,
@@ -65,82 +87,8 @@ async def seeded(database_url):
             ids[name] = rid
             ids[name + "_case"] = case_id
 
-        await referral(
-            "r1",
-            "police",
-            "990102",
-            t("4", "10:00"),
-            t("4", "10:30"),
-            t("4", "12:00"),
-            "in_progress",
-            [("referral_claimed", t("4", "10:20")), ("referral_progress", t("4", "11:00"))],
-        )
-        await referral(
-            "r2",
-            "police",
-            "990102",
-            t("5", "09:00"),
-            t("5", "13:00"),
-            t("6", "09:00"),
-            "completed",
-            [
-                ("escalated", t("5", "13:00")),
-                ("referral_claimed", t("5", "15:00")),
-                ("referral_progress", t("6", "10:00")),
-                ("referral_completed", t("6", "11:00")),
-            ],
-        )
-        await referral(
-            "r3",
-            "police",
-            "990102",
-            t("10", "08:00"),
-            t("10", "08:30"),
-            t("10", "10:00"),
-            "queued",
-            [("escalated", t("10", "08:30")), ("flagged", t("10", "09:00"))],
-        )
-        await referral(
-            "r4",
-            "police",
-            "990102",
-            t("20", "12:00"),
-            t("20", "12:30"),
-            t("20", "14:00"),
-            "returned",
-            [("referral_claimed", t("20", "12:10")), ("referral_returned", t("20", "13:00"))],
-            reason="不属于本部门职责",
-        )
-        await referral(
-            "r5",
-            "education",
-            "990102",
-            t("15", "09:00"),
-            t("16", "09:00"),
-            t("18", "09:00"),
-            "completed",
-            [("referral_claimed", t("15", "10:00")), ("referral_completed", t("15", "16:00"))],
-        )
-        await referral(
-            "r6",
-            "police",
-            "990102",
-            t("10", "09:00", 2),
-            t("10", "09:30", 2),
-            t("10", "11:00", 2),
-            "completed",
-            [("referral_claimed", t("10", "09:10", 2))],
-        )
-        await referral(
-            "r7",
-            "police",
-            "990103",
-            t("12", "09:00"),
-            t("12", "09:30"),
-            t("12", "11:00"),
-            "completed",
-            [("referral_claimed", t("12", "09:05")), ("referral_completed", t("12", "10:00"))],
-        )
+        for row in HISTORY:
+            await referral(*row)
         session.add(
             SupervisionOrder(
                 case_id=ids["r5_case"],
@@ -224,24 +172,8 @@ async def test_the_timeline_trigger_judges_a_claim_against_the_deadline_then(see
     sessions, _, ids = seeded
     async with transaction(sessions) as session:
         r = await session.get(Referral, ids["r3"])
-        session.add(
-            CaseEvent(
-                case_id=r.case_id,
-                event="referral_claimed",
-                actor="test",
-                data={"referral_id": r.id},
-                created_at=t("10", "09:30"),
-            )
-        )
-        session.add(
-            CaseEvent(
-                case_id=r.case_id,
-                event="referral_claimed",
-                actor="test",
-                data={"referral_id": r.id},
-                created_at=t("10", "08:10"),
-            )
-        )
+        session.add(referral_event(r, "referral_claimed", t("10", "09:30")))
+        session.add(referral_event(r, "referral_claimed", t("10", "08:10")))
         await session.flush()
         from db.models import ReferralMeasure
 

@@ -36,7 +36,7 @@ from db.models import (
 from dispatch.staff.auth import Principal
 from dispatch.supervision import tally
 from dispatch.supervision.scorecard import scorecard
-from tests.fixtures.referrals import seed_referral
+from tests.fixtures.referrals import referral_event, seed_referral
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 4, 10, 15, 0, tzinfo=TZ)  # "today" is 10 April
@@ -135,10 +135,11 @@ async def _card(sessions, principal, start, end, by, *, live: bool):
     return result
 
 
-async def _all_equal(sessions) -> int:
+async def _all_equal(sessions, periods=PERIODS) -> int:
+    """Asserts the counted scorecard is the live one in every scope, period and grouping."""
     compared = 0
     for principal in SCOPES:
-        for start, end in PERIODS:
+        for start, end in periods:
             for by in ("office", "department"):
                 live = await _card(sessions, principal, start, end, by, live=True)
                 counted = await _card(sessions, principal, start, end, by, live=False)
@@ -221,24 +222,11 @@ async def test_late_changes_on_counted_days_show_at_once(seeded):
         returned, claimed = list(rows)
         returned.status, returned.return_reason = "returned", "不属于本部门职责"
         returned.updated_at = real_now
-        session.add(
-            CaseEvent(
-                case_id=returned.case_id,
-                event="referral_returned",
-                actor="test",
-                data={"referral_id": returned.id},
-                created_at=real_now,
-            )
-        )
+        session.add(referral_event(returned, "referral_returned", real_now))
         claimed.status = "claimed"
+        # Dated at the claim's time (when it was recorded is the note below).
         session.add(
-            CaseEvent(
-                case_id=claimed.case_id,
-                event="referral_claimed",
-                actor="test",
-                data={"referral_id": claimed.id},
-                created_at=claimed.created_at + timedelta(minutes=7),  # the claim's time
-            )
+            referral_event(claimed, "referral_claimed", claimed.created_at + timedelta(minutes=7))
         )
         # The claim is recorded now: its transaction writes the timeline at this moment.
         session.add(
@@ -281,12 +269,7 @@ async def test_whole_months_read_their_buckets_and_stay_exact(seeded):
         (datetime(2024, 2, 1, tzinfo=TZ), datetime(2024, 4, 11, tzinfo=TZ)),
         (datetime(2024, 2, 1, tzinfo=TZ), datetime(2024, 3, 1, tzinfo=TZ)),
     ]
-    for principal in SCOPES:
-        for start, end in months:
-            for by in ("office", "department"):
-                live = await _card(sessions, principal, start, end, by, live=True)
-                counted = await _card(sessions, principal, start, end, by, live=False)
-                assert counted == live, (principal.username, start, end, by)
+    await _all_equal(sessions, months)
     start, end = months[0]
     before = await _card(sessions, CITY, start, end, "office", live=False)
     minutes = scorecard_minutes.c.minutes
