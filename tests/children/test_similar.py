@@ -16,6 +16,15 @@ from tests.fixtures.twilio_fake import mobile, signed, sms
 
 pytest_plugins = ("tests.fixtures.partners", "tests.fixtures.twilio")
 
+
+async def _filed(client, child: dict, reporter: str, role: str = "teacher", **changes) -> int:
+    """A web-form report about `child` by a reporter with a number of their own: its case."""
+    answer = await client.post("/api/v1/reports", json=report(
+        child=child, reporter={"name": reporter, "role": role, "phone": mobile()}, **changes))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["case_id"]
+
+
 async def _similar(client, case_id: int, headers) -> list[dict]:
     response = await client.get(f"/api/v1/cases/{case_id}/similar", headers=headers)
     assert response.status_code == 200, response.text
@@ -28,11 +37,9 @@ async def test_the_same_child_through_web_form_12345_and_sms_is_suggested_with_r
     operator = await login(await make_user("operator"))
     name, sound_alike = a_name()
     place = a_place()
-    web = await client.post("/api/v1/reports", json=report(
-        child={"name": name, "age": 11, "gender": "male", "address": f"湖东区{place}小区3栋"},
-        reporter={"name": "李老师", "role": "teacher", "phone": mobile()},
-    ))
-    web_case = web.json()["case_id"]
+    web_case = await _filed(
+        client, {"name": name, "age": 11, "gender": "male", "address": f"湖东区{place}小区3栋"},
+        "李老师")
     forward = await post_forward("12345", order(
         address=f"东湖市湖东区幸福街道{place}三号楼附近",
         child={"name": sound_alike, "age": 12, "gender": "male"},
@@ -64,15 +71,14 @@ async def test_a_namesake_in_another_district_is_not_suggested(client, make_user
         child={"name": name, "age": 8, "gender": "female", "address": "幸福里小区5栋"},
         jurisdiction="990102001001", categories=["domestic_violence"],
     ))
-    there = await client.post("/api/v1/reports", json=report(
-        child={"name": name, "age": 14, "gender": "female", "address": "石门村二组"},
+    there = await _filed(
+        client, {"name": name, "age": 14, "gender": "female", "address": "石门村二组"}, "王老师",
         jurisdiction="990104001001", categories=["dropout"],
-        reporter={"name": "王老师", "role": "teacher", "phone": mobile()},
         description="学生已经一个月没来上学，家里说去外地打工了",
-    ))
+    )
     await pump()
     items = await _similar(client, here.json()["case_id"], operator)
-    assert there.json()["case_id"] not in {i["case_id"] for i in items}
+    assert there not in {i["case_id"] for i in items}
 
 
 async def test_a_report_400_days_later_about_a_closed_case_is_found(
@@ -81,23 +87,19 @@ async def test_a_report_400_days_later_about_a_closed_case_is_found(
     operator = await login(await make_user("operator"))
     name, _ = a_name()
     place = a_place()
-    old = await client.post("/api/v1/reports", json=report(
-        child={"name": name, "age": 7, "gender": "male", "address": f"{place}小区2栋"},
-        reporter={"name": "赵医生", "role": "doctor", "phone": mobile()},
-    ))
-    old_case = old.json()["case_id"]
+    old_case = await _filed(
+        client, {"name": name, "age": 7, "gender": "male", "address": f"{place}小区2栋"}, "赵医生",
+        "doctor")
     await pump()
     async with sessions() as session, session.begin():
         await session.execute(update(Report).where(Report.case_id == old_case).values(
             created_at=Report.created_at - timedelta(days=400)))
         await session.execute(update(Case).where(Case.id == old_case).values(
             state="closed", created_at=Case.created_at - timedelta(days=400)))
-    new = await client.post("/api/v1/reports", json=report(
-        child={"name": name, "age": 8, "gender": "male", "address": f"{place}2号楼"},
-        reporter={"name": "钱老师", "role": "teacher", "phone": mobile()},
-    ))
+    new = await _filed(
+        client, {"name": name, "age": 8, "gender": "male", "address": f"{place}2号楼"}, "钱老师")
     await pump()
-    items = await _similar(client, new.json()["case_id"], operator)
+    items = await _similar(client, new, operator)
     found = {i["case_id"]: i for i in items}
     assert old_case in found and found[old_case]["state"] == "closed"
     assert "姓名相同" in found[old_case]["reasons"]
@@ -108,10 +110,8 @@ async def test_only_the_center_in_its_scope_sees_matches(client, make_user, logi
     place = a_place()
     ids = []
     for jurisdiction in ("990102001001", "990102001001"):
-        created = await client.post("/api/v1/reports", json=report(
-            child={"name": name, "age": 9, "address": f"{place}小区"}, jurisdiction=jurisdiction,
-            reporter={"name": "孙老师", "role": "teacher", "phone": mobile()}))
-        ids.append(created.json()["case_id"])
+        ids.append(await _filed(client, {"name": name, "age": 9, "address": f"{place}小区"},
+                                "孙老师", jurisdiction=jurisdiction))
     await pump()
     liaison = await login(await make_user("liaison", "police", "990102001"))
     denied = await client.get(f"/api/v1/cases/{ids[0]}/similar", headers=liaison)
@@ -120,11 +120,10 @@ async def test_only_the_center_in_its_scope_sees_matches(client, make_user, logi
     hidden = await client.get(f"/api/v1/cases/{ids[0]}/similar", headers=elsewhere)
     assert hidden.status_code == 404
     # A case of their own district is matched only against cases they may see.
-    own = await client.post("/api/v1/reports", json=report(
-        child={"name": name, "age": 9, "address": f"{place}小区"}, jurisdiction="990104001001",
-        reporter={"name": "周老师", "role": "teacher", "phone": mobile()}))
+    own = await _filed(client, {"name": name, "age": 9, "address": f"{place}小区"}, "周老师",
+                       jurisdiction="990104001001")
     await pump()
-    seen = await _similar(client, own.json()["case_id"], elsewhere)
+    seen = await _similar(client, own, elsewhere)
     assert not {i["case_id"] for i in seen} & set(ids)
     center = await login(await make_user("caseworker"))
     assert ids[1] in {i["case_id"] for i in await _similar(client, ids[0], center)}
@@ -153,12 +152,11 @@ async def test_a_later_report_joining_a_case_is_matched_on_what_it_says(
         child={"name": name, "age": 9, "gender": "female"},
     ))
     assert update.json()["case_id"] == joined_case
-    web = await client.post("/api/v1/reports", json=report(
-        child={"name": sound_alike, "age": 9, "gender": "female", "address": f"湖东区{place}3栋"},
-        reporter={"name": "李老师", "role": "teacher", "phone": mobile()},
-    ))
+    web = await _filed(
+        client, {"name": sound_alike, "age": 9, "gender": "female", "address": f"湖东区{place}3栋"},
+        "李老师")
     await run_jobs()
-    found = {i["case_id"] for i in await _similar(client, web.json()["case_id"], operator)}
+    found = {i["case_id"] for i in await _similar(client, web, operator)}
     assert joined_case in found
 
 

@@ -3,12 +3,8 @@ it, and retry it, only where they may see the case. A district's staff got the m
 case next door although the case itself was a 404."""
 
 import secrets
-from datetime import UTC, datetime
 
-from sqlalchemy import select
-
-from db.models import Report
-from db.partners import Partner, PartnerMessage
+from tests.fixtures.partners import delivered_message
 from tests.fixtures.reports import report
 
 pytest_plugins = ("tests.fixtures.partners",)
@@ -22,18 +18,7 @@ async def _delivered_message(client, sessions, jurisdiction: str) -> tuple[int, 
     case_id = (await client.post("/api/v1/reports", json=report(jurisdiction=jurisdiction))
                ).json()["case_id"]
     text = f"已办结。处理结果：家访核实{secrets.token_hex(4)}"
-    now = datetime.now(UTC)
-    async with sessions() as session, session.begin():
-        report_id = await session.scalar(select(Report.id).where(Report.case_id == case_id))
-        partner_id = await session.scalar(select(Partner.id).where(Partner.source == "12345"))
-        message = PartnerMessage(
-            partner_id=partner_id, report_id=report_id, case_id=case_id, status="closed",
-            body={"external_id": f"WO-{secrets.token_hex(6)}", "message": text},
-            created_at=now, next_attempt_at=now, delivered_at=now, attempts=1,
-        )
-        session.add(message)
-        await session.flush()
-        return case_id, message.id, text
+    return case_id, await delivered_message(sessions, case_id, text), text
 
 
 async def test_partner_messages_are_scoped_like_their_case(

@@ -27,8 +27,12 @@ def hotline(monkeypatch, database_url, redis_url):
     monkeypatch.setattr("dispatch.ops.cli._database_url", lambda: database_url)
     monkeypatch.setattr("dispatch.ops.cli._running_redis_url", lambda settings: redis_url)
 
-    async def run(*args: str, stdin: str | None = None):
-        return await asyncio.to_thread(CliRunner().invoke, cli, list(args), input=stdin)
+    async def run(*args: str, stdin: str | None = None, ok: bool = False):
+        """`ok`: the command must succeed (exit code 0; its output shown if not)."""
+        result = await asyncio.to_thread(CliRunner().invoke, cli, list(args), input=stdin)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
 
     return run
 
@@ -73,8 +77,7 @@ async def test_disable_ends_the_token_and_the_console_session_at_once_and_enable
     user = await make_user("caseworker")
     headers, browser = await _signed_in(client, console_client, login, user)
 
-    done = await hotline("user", "disable", user.username)
-    assert done.exit_code == 0, done.output
+    done = await hotline("user", "disable", user.username, ok=True)
     assert f"已停用账号 {user.username}" in done.output and "立即失效" in done.output
     await _ended(client, headers, browser)
     assert (await _token(client, user.username)).status_code == 401
@@ -85,8 +88,7 @@ async def test_disable_ends_the_token_and_the_console_session_at_once_and_enable
     assert again.exit_code == 1
     assert "已是停用状态" in again.output and "未做任何更改" in again.output
 
-    enabled = await hotline("user", "enable", user.username)
-    assert enabled.exit_code == 0, enabled.output
+    enabled = await hotline("user", "enable", user.username, ok=True)
     assert "已启用账号" in enabled.output
     assert (await client.get("/api/v1/cases", headers=headers)).status_code == 401  # stays void
     assert (await _token(client, user.username)).status_code == 200
@@ -160,8 +162,8 @@ async def test_reset_password_reads_stdin_and_ends_every_sign_in(
     assert short.exit_code == 2 and "至少 8 位" in short.output
     assert (await client.get("/api/v1/cases", headers=headers)).status_code == 200
 
-    done = await hotline("user", "reset-password", user.username, stdin="brand-new-secret\n")
-    assert done.exit_code == 0, done.output
+    done = await hotline(
+        "user", "reset-password", user.username, stdin="brand-new-secret\n", ok=True)
     assert "brand-new-secret" not in done.output
     assert "已重置账号" in done.output
     await _ended(client, headers, browser)
@@ -175,8 +177,7 @@ async def test_revoke_ends_sign_ins_but_not_the_account(
 ):
     user = await make_user("supervisor")
     headers, browser = await _signed_in(client, console_client, login, user)
-    done = await hotline("user", "revoke", user.username)
-    assert done.exit_code == 0, done.output
+    done = await hotline("user", "revoke", user.username, ok=True)
     assert "已吊销账号" in done.output
     await _ended(client, headers, browser)
     assert (await _token(client, user.username)).status_code == 200
@@ -187,8 +188,7 @@ async def test_list_shows_the_accounts_and_nothing_secret(client, make_user, hot
     liaison = await make_user("liaison", "police", "990102")
     gone = await make_user("operator", active=False)
     assert (await _token(client, liaison.username)).status_code == 200
-    listed = await hotline("user", "list")
-    assert listed.exit_code == 0, listed.output
+    listed = await hotline("user", "list", ok=True)
     line = next(x for x in listed.output.splitlines() if x.startswith(liaison.username))
     assert "liaison" in line and "police" in line and "990102" in line and "启用" in line
     assert "从未" not in line  # signed in just now
@@ -280,8 +280,7 @@ async def test_totp_second_factor_for_the_token_and_the_console(
 ):
     user = await make_user("caseworker")
     headers, browser = await _signed_in(client, console_client, login, user)
-    enabled = await hotline("user", "totp-enable", user.username)
-    assert enabled.exit_code == 0, enabled.output
+    enabled = await hotline("user", "totp-enable", user.username, ok=True)
     uri = next(x for x in enabled.output.split() if x.startswith("otpauth://"))
     secret = pyotp.parse_uri(uri).secret
     assert f"    {secret}\n" in enabled.output

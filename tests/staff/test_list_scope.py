@@ -44,12 +44,16 @@ async def _all_pages(client, headers, newest: int, oldest: int) -> list[int]:
     return seen
 
 
-@pytest.mark.parametrize("role,department,jurisdiction", [
+# (role, department, jurisdiction) of staff whose lists stop at 湖东区 (990102).
+SCOPED_STAFF = [
     ("operator", None, "990102"),
     ("caseworker", None, "990102"),
     ("supervisor", None, "990102"),
     ("liaison", "police", "990102001"),
-])
+]
+
+
+@pytest.mark.parametrize("role,department,jurisdiction", SCOPED_STAFF)
 async def test_case_list_pages_show_the_scope_and_nothing_beside(
     client, make_user, login, pump, role, department, jurisdiction
 ):
@@ -66,12 +70,7 @@ async def test_case_list_pages_show_the_scope_and_nothing_beside(
     assert outside in theirs and not set(inside) & set(theirs)
 
 
-@pytest.mark.parametrize("role,department,jurisdiction", [
-    ("operator", None, "990102"),
-    ("caseworker", None, "990102"),
-    ("supervisor", None, "990102"),
-    ("liaison", "police", "990102001"),
-])
+@pytest.mark.parametrize("role,department,jurisdiction", SCOPED_STAFF)
 async def test_referral_list_shows_the_scope_and_nothing_beside(
     client, make_user, login, pump, role, department, jurisdiction
 ):

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from db.models import Case, Report
-from db.partners import Partner, PartnerMessage
+from db.models import Case
 from db.supervision import SupervisionOrder
 from db.telephony import VoiceCall, VoiceCallback
+from tests.fixtures.partners import delivered_message
 from tests.fixtures.reports import report
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.partners")
@@ -31,6 +31,9 @@ STREET = "990104001"  # 青石镇: its staff do not see a case filed at the coun
 CENTER = [("operator", None), ("caseworker", None), ("supervisor", None)]
 DEPARTMENT = [("liaison", "police"), ("supervisor", "police")]
 AREA = [("child_director", None), ("station_worker", None)]
+# Refused the lists of casework (tasks, conferences): the area's staff, the inspector, the admin.
+AREA_INSPECTOR_ADMIN = [*[(r, d, IN_SCOPE) for r, d in AREA], ("inspector", None, DISTRICT),
+                        ("admin", None, "990100")]
 
 
 async def _case(client, jurisdiction: str, **changes) -> int:
@@ -84,6 +87,17 @@ async def _refused(client, make_user, login, url: str, who, **params) -> None:
         answer = await client.get(url, headers=headers, params=params)
         assert answer.status_code == 403, (role, department, answer.text)
         assert answer.json()["error"]["message"]  # the contract's error shape, in Chinese
+
+
+def _shows(listed, ours: list[int], theirs: int, sees: bool) -> None:
+    """The list answered and holds all of `ours` if `sees` (else none of them), never `theirs`."""
+    assert listed.status_code == 200, listed.text
+    ids = {item["id"] for item in listed.json()["items"]}
+    if sees:
+        assert set(ours) <= ids
+    else:
+        assert not set(ours) & ids
+    assert theirs not in ids
 
 
 async def _move(sessions, case_id: int, jurisdiction: str) -> None:
@@ -336,39 +350,20 @@ async def test_who_is_not_the_desk_may_not_list_the_hotlines_records(client, mak
         await _refused(client, make_user, login, url, NOT_THE_DESK)
 
 
-
 # --- partner messages ------------------------------------------------------------------
-
-
-async def _partner_message(sessions, case_id: int) -> int:
-    """A 12345 status message about the case, delivered already (it heads no line)."""
-    now = datetime.now(UTC)
-    async with sessions() as session, session.begin():
-        report_id = await session.scalar(select(Report.id).where(Report.case_id == case_id))
-        partner_id = await session.scalar(select(Partner.id).where(Partner.source == "12345"))
-        message = PartnerMessage(
-            partner_id=partner_id, report_id=report_id, case_id=case_id, status="closed",
-            body={"external_id": f"WO-{secrets.token_hex(6)}", "message": "已办结"},
-            created_at=now, next_attempt_at=now, delivered_at=now, attempts=1,
-        )
-        session.add(message)
-        await session.flush()
-        return message.id
 
 
 async def test_partner_messages_show_the_district_and_not_next_door(
     client, make_user, login, sessions, partners
 ):
     """A limit, no paging."""
-    ours = [await _partner_message(sessions, await _case(client, IN_SCOPE)) for _ in range(2)]
-    theirs = await _partner_message(sessions, await _case(client, OUT_OF_SCOPE))
+    ours = [await delivered_message(sessions, await _case(client, IN_SCOPE)) for _ in range(2)]
+    theirs = await delivered_message(sessions, await _case(client, OUT_OF_SCOPE))
     for role, department in CENTER:
         headers = await login(await make_user(role, department, DISTRICT))
         listed = await client.get("/api/v1/partners/messages", headers=headers,
                                   params={"limit": 500})
-        assert listed.status_code == 200, listed.text
-        ids = {m["id"] for m in listed.json()["items"]}
-        assert set(ours) <= ids and theirs not in ids
+        _shows(listed, ours, theirs, sees=True)
     # The partner loop is the center desk's: neither departments, nor the area staff, nor
     # (without a center office) an administrator list its messages.
     await _refused(client, make_user, login, "/api/v1/partners/messages", NOT_THE_DESK)
@@ -400,16 +395,8 @@ async def test_tasks_show_the_scope_and_nothing_beside(
     theirs = await _task(client, city, outside, "civil_affairs")
     headers = await login(await make_user(role, department, DISTRICT))
     listed = await client.get("/api/v1/tasks", headers=headers, params={"limit": 200})
-    assert listed.status_code == 200, listed.text
-    ids = {t["id"] for t in listed.json()["items"]}
-    if sees:
-        assert set(ours) <= ids
-    else:
-        assert not set(ours) & ids
-    assert theirs not in ids
-    await _refused(client, make_user, login, "/api/v1/tasks",
-                   [*[(r, d, IN_SCOPE) for r, d in AREA], ("inspector", None, DISTRICT),
-                    ("admin", None, "990100")])
+    _shows(listed, ours, theirs, sees)
+    await _refused(client, make_user, login, "/api/v1/tasks", AREA_INSPECTOR_ADMIN)
 
 
 async def _meeting(client, city, case_id: int) -> int:
@@ -436,16 +423,8 @@ async def test_conferences_show_the_scope_and_nothing_beside(
     theirs = await _meeting(client, city, outside)
     headers = await login(await make_user(role, department, DISTRICT))
     listed = await client.get("/api/v1/meetings", headers=headers)
-    assert listed.status_code == 200, listed.text
-    ids = {m["id"] for m in listed.json()["items"]}
-    if sees:
-        assert set(ours) <= ids
-    else:
-        assert not set(ours) & ids
-    assert theirs not in ids
-    await _refused(client, make_user, login, "/api/v1/meetings",
-                   [*[(r, d, IN_SCOPE) for r, d in AREA], ("inspector", None, DISTRICT),
-                    ("admin", None, "990100")])
+    _shows(listed, ours, theirs, sees)
+    await _refused(client, make_user, login, "/api/v1/meetings", AREA_INSPECTOR_ADMIN)
 
 
 # --- supervision: 督查 orders, 重点个案, periodic reports, the scorecard -------------------
@@ -477,13 +456,7 @@ async def test_orders_show_the_scope_and_nothing_beside(
     headers = await login(await make_user(role, department, DISTRICT))
     listed = await client.get("/api/v1/supervision/orders", headers=headers,
                               params={"limit": 500})
-    assert listed.status_code == 200, listed.text
-    ids = {o["id"] for o in listed.json()["items"]}
-    if sees:
-        assert set(ours) <= ids
-    else:
-        assert not set(ours) & ids
-    assert theirs not in ids
+    _shows(listed, ours, theirs, sees)
     await _refused(client, make_user, login, "/api/v1/supervision/orders",
                    [("operator", None, DISTRICT), ("caseworker", None, DISTRICT),
                     *[(r, d, IN_SCOPE) for r, d in AREA], ("admin", None, "990100")])

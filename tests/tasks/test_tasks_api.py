@@ -17,6 +17,11 @@ async def _case(client, pump) -> int:
     return created["case_id"]
 
 
+async def _act(client, task: dict, action: str, headers, **body):
+    """POST /api/v1/tasks/{id}/{action} (complete, cancel) with `body`."""
+    return await client.post(f"/api/v1/tasks/{task['id']}/{action}", headers=headers, json=body)
+
+
 async def test_a_task_reaches_its_department_and_is_completed_there(client, make_user, login,
                                                                     pump, sessions):
     caseworker = await login(await make_user("caseworker"))
@@ -37,18 +42,14 @@ async def test_a_task_reaches_its_department_and_is_completed_there(client, make
     assert task["id"] in [t["id"] for t in seen]
     others = (await client.get("/api/v1/tasks", headers=education)).json()["items"]
     assert task["id"] not in [t["id"] for t in others]
-    refused = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=education,
-                                json={"outcome": "已办"})
+    refused = await _act(client, task, "complete", education, outcome="已办")
     assert refused.status_code == 404  # no hint that it exists
 
-    empty = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=civil,
-                              json={"outcome": "  "})
+    empty = await _act(client, task, "complete", civil, outcome="  ")
     assert empty.status_code == 422 and empty.json()["error"]["code"] == "outcome_required"
-    done = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=civil,
-                             json={"outcome": "已发放临时救助金"})
+    done = await _act(client, task, "complete", civil, outcome="已发放临时救助金")
     assert done.status_code == 200 and done.json()["status"] == "done"
-    again = await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=civil,
-                              json={"outcome": "再次"})
+    again = await _act(client, task, "complete", civil, outcome="再次")
     assert again.status_code == 409 and "已完成" in again.json()["error"]["message"]
 
     async with sessions() as session:
@@ -121,11 +122,9 @@ async def test_the_center_withdraws_a_task_only_with_a_reason(client, make_user,
     task = (await client.post(f"/api/v1/cases/{case_id}/tasks", headers=caseworker,
                               json={"department": "health", "title": "安排心理评估",
                                     "due": "24h"})).json()
-    bare = await client.post(f"/api/v1/tasks/{task['id']}/cancel", headers=caseworker,
-                             json={"reason": ""})
+    bare = await _act(client, task, "cancel", caseworker, reason="")
     assert bare.status_code == 422 and bare.json()["error"]["code"] == "reason_required"
-    gone = await client.post(f"/api/v1/tasks/{task['id']}/cancel", headers=caseworker,
-                             json={"reason": "家长已自行就医"})
+    gone = await _act(client, task, "cancel", caseworker, reason="家长已自行就医")
     assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
     listed = (await client.get(f"/api/v1/tasks?case_id={case_id}", headers=caseworker)).json()
     assert [(t["id"], t["cancel_reason"]) for t in listed["items"]] == [

@@ -52,6 +52,16 @@ async def reply(client, headers, thread_id: int, text: str) -> dict:
     return response.json()
 
 
+async def _submitting(sessions, message_id: int, **values) -> None:
+    """The message as a worker leaves it when it starts sending (with `values`)."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id == message_id)
+            .values(status="submitting", **values)
+        )
+
+
 async def message(sessions, message_id: int) -> SmsMessage:
     async with sessions() as session:
         return await session.get(SmsMessage, message_id)
@@ -211,12 +221,7 @@ async def test_an_interrupted_send_is_tried_again_once_no_attempt_can_be_in_flig
     operator, thread_id, _ = await open_thread(client, make_user, login)
     queued = await reply(client, operator, thread_id, "您好")
     # A worker marked it `submitting` and died before recording the answer.
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(SmsMessage)
-            .where(SmsMessage.id == queued["id"])
-            .values(status="submitting", attempts=1, updated_at=frozen_clock.now())
-        )
+    await _submitting(sessions, queued["id"], attempts=1, updated_at=frozen_clock.now())
     await run_jobs()  # RQ runs the job again at once: the attempt may still be in flight
     assert twilio.fake.requests == []
     (check,) = await scheduled(sessions)
@@ -235,10 +240,8 @@ async def test_a_callback_that_beats_the_send_bookkeeping_is_not_undone(
 ):
     operator, thread_id, _ = await open_thread(client, make_user, login)
     queued = await reply(client, operator, thread_id, "您好")
+    await _submitting(sessions, queued["id"])
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(SmsMessage).where(SmsMessage.id == queued["id"]).values(status="submitting")
-        )
         await session.execute(
             update(Outbox)
             .where(Outbox.topic == "sms.send", Outbox.relayed_at.is_(None))
