@@ -15,8 +15,8 @@ from db.telephony import SmsThread
 from tests.fixtures import raw_sql
 from tests.fixtures.keys import run_cli
 from tests.fixtures.reports import report
-from tests.fixtures.twilio_fake import mobile, signed, sms
-from tests.telephony.test_voice_channel import CLOSED, call, new_sid, parse, post, ring_and_choose
+from tests.fixtures.twilio_fake import mobile, parse, signed, sms
+from tests.fixtures.voice import CLOSED, call, new_sid, post, ring_and_choose
 from workflows.cases import intake
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.keys", "tests.fixtures.twilio")

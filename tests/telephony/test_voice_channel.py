@@ -4,39 +4,16 @@ call-back task), call status, blocked callers, and operators' work during a call
 
 import secrets
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from db.telephony import VoiceCall, VoiceCallback
 from tests.fixtures.twilio_fake import ACCOUNT_SID, FROM_NUMBER, PUBLIC, mobile, parse, signed
+from tests.fixtures.voice import CLOSED, OPEN, SHANGHAI, VOICE, call, new_sid, post, ring_and_choose
 
 pytest_plugins = ("tests.fixtures.twilio",)
 
-VOICE = "/channels/twilio/voice"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)  # a Monday morning
-CLOSED = datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI)
 EMERGENCY_QUEUE, NORMAL_QUEUE = "hotline-emergency", "hotline-normal"
-
-
-def new_sid() -> str:
-    return "CA" + secrets.token_hex(16)
-
-
-def call(sid: str, caller: str, status: str = "ringing", **extra: str) -> dict[str, str]:
-    params = {
-        "CallSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": caller,
-        "To": FROM_NUMBER,
-        "CallStatus": status,
-    }
-    return {**params, **extra}
-
-
-async def post(client, step: str, params: dict[str, str]):
-    return await signed(client, VOICE + step, params)
 
 
 def said(root) -> str:
@@ -52,14 +29,6 @@ async def stored_call(sessions, sid: str) -> VoiceCall:
         return (
             await session.execute(select(VoiceCall).where(VoiceCall.call_sid == sid))
         ).scalar_one()
-
-
-async def ring_and_choose(client, sid: str, caller: str, digits: str | None) -> object:
-    await post(client, "", call(sid, caller))
-    params = call(sid, caller, "in-progress")
-    if digits is not None:
-        params["Digits"] = digits
-    return parse(await post(client, "/menu", params))
 
 
 async def test_a_call_hears_a_chinese_greeting_and_a_one_key_menu(client, twilio, frozen_clock):
