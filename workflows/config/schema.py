@@ -328,8 +328,8 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class EngineThresholds(Section):
-    """What a channel may tune ([engine.channel.<channel>]); unset keys keep [engine]'s.
-    No defaults here: the engine's own (workflows.triage.judge) apply to what neither sets."""
+    """What a channel may tune ([engine.channel.<channel>]); unset keys (None) keep
+    [engine]'s, whose defaults are the engine's (`Engine`)."""
 
     emergency_threshold: Share | None = None
     emergency_recall_target: Share | None = None
@@ -355,6 +355,17 @@ class Abuse(Section):
 
 
 class Engine(EngineThresholds):
+    """[engine]: what it leaves out takes the engine's own default (a deployment's file may
+    set only what it tunes); `emergency_threshold` unset means the artefact's trained one."""
+
+    emergency_recall_target: Share = 0.97
+    emergency_threshold_min: Share = 0.1
+    emergency_threshold_max: Share = 0.5
+    not_a_case_threshold: Share = 0.5
+    emergency_case_floor: Share = 0.0
+    primary_blend: float = Field(2.0, ge=0)
+    category_threshold: Share = 0.35
+    situation_threshold: Share = 0.3
     safe: list[str] = []
     false_alarm: list[str] = []
     boilerplate: list[str] = []
@@ -364,8 +375,8 @@ class Engine(EngineThresholds):
 
 
 class TriageConfig(Section):
-    """The engine (workflows.triage) reads [engine] and its tables with its own defaults when
-    a key is left out; this checks that what a deployment does write has the right form."""
+    """The engine (workflows.triage) reads this model: [engine] and its tables take the
+    engine's defaults for what a deployment's file leaves out."""
 
     categories: dict[str, list[str]]
     danger: Danger

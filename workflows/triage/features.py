@@ -21,7 +21,7 @@ at run time.
 import re
 from functools import cache
 
-from workflows.config import load
+from workflows.config import triage
 from workflows.places import place_names
 from workflows.triage.scope import MARKS
 from workflows.triage.text import Prepared
@@ -39,7 +39,7 @@ def _band(age: int) -> str:
 
 @cache
 def _boilerplate() -> re.Pattern[str] | None:
-    words = load("triage").get("engine", {}).get("boilerplate", []) + place_names()
+    words = triage().engine.boilerplate + place_names()
     if not words:
         return None
     ordered = sorted(set(words), key=lambda w: (-len(w), w))

@@ -14,11 +14,10 @@ Thresholds are in triage.toml [engine], overridable per channel ([engine.channel
 """
 
 import re
-from typing import Any
 
 import numpy as np
 
-from workflows.config import load
+from workflows.config import schema, triage
 from workflows.places import place_in_text
 from workflows.triage import rules
 from workflows.triage.features import features, readable
@@ -31,10 +30,13 @@ _SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
 _MEANINGFUL = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _settings(channel: str | None) -> dict[str, Any]:
-    engine = dict(load("triage").get("engine", {}))
-    overrides = engine.pop("channel", {}).get(channel or "", {})
-    return {**engine, **overrides}
+def _settings(channel: str | None) -> schema.Engine:
+    """[engine] with the channel's own [engine.channel.<channel>] keys over it."""
+    engine = triage().engine
+    override = engine.channel.get(channel or "")
+    if override is None:
+        return engine
+    return engine.model_copy(update=override.model_dump(exclude_none=True))
 
 
 def _phrases(features_: list[str], prepared: Prepared, limit: int = 5) -> list[str]:
@@ -107,11 +109,12 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
             evidence[f"category:{code}"] = _merge(words.get(code, []), why(head, code))[:6]
 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
-    threshold = float(settings.get("emergency_threshold", trained.thresholds.get(
-        "emergency", settings.get("emergency_threshold_max", 0.5))))
-    # A text that says nothing of the present has its own trained threshold (train.py).
-    if "emergency_threshold" not in settings and not speaks_now(prepared):
-        threshold = trained.thresholds.get("emergency_not_now", threshold)
+    threshold = settings.emergency_threshold
+    if threshold is None:  # the trained ones; a text that says nothing of the present has
+        # its own (train.py)
+        threshold = trained.thresholds.get("emergency", settings.emergency_threshold_max)
+        if not speaks_now(prepared):
+            threshold = trained.thresholds.get("emergency_not_now", threshold)
     # The model alone raises danger only with phrases to show for it (not on a text of
     # greetings or markup whose few features happen to lean that way).
     # Nor when the text says the child is safe now and no danger phrase fired.
@@ -122,7 +125,7 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     # thinks of it: "宾馆前台发现一名未成年女孩与多名成年男子同住" is a mandatory report.
     minor = _names_minor(prepared)
     p_case = scores.get("not_a_case", {}).get("case", 1.0)
-    sure_not = not minor and p_case < float(settings.get("emergency_case_floor", 0.0))
+    sure_not = not minor and p_case < settings.emergency_case_floor
     model_says = (why("emergency", "emergency")
                   if p_danger >= threshold and not safe and not sure_not else [])
     emergency = bool(danger.fired) or bool(model_says)
@@ -131,7 +134,7 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
 
     not_a_case = None
     if not emergency:
-        not_a_case = _reason(prepared, scores, float(settings.get("not_a_case_threshold", 0.5)))
+        not_a_case = _reason(prepared, scores, settings.not_a_case_threshold)
         # It says something, unless it says that what it says was a false alarm.
         if not_a_case == "noise" and (words or _harm(prepared)) and not rules.false_alarm(
                 prepared):
@@ -143,7 +146,7 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
 
     situations = dict(found)
     for label, p in scores.get("situation", {}).items():
-        if p >= float(settings.get("situation_threshold", 0.3)):
+        if p >= settings.situation_threshold:
             situations.setdefault(int(label), [])
     for number in situations:
         model_words = why("situation", str(number)) if str(number) in scores.get(
@@ -155,17 +158,17 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
                    evidence, trained, p_danger, threshold)
 
 
-def _categories(scores: dict[str, dict[str, float]], settings: dict[str, Any]) -> tuple[
+def _categories(scores: dict[str, dict[str, float]], settings: schema.Engine) -> tuple[
         list[str], dict[str, float]]:
     primary = scores.get("primary", {})
     each = scores.get("category", {})
     if not primary and not each:
         return ["other"], {"other": 0.0}
-    blend = float(settings.get("primary_blend", 2.0))
+    blend = settings.primary_blend
     ranked = {c: primary.get(c, 0.0) + blend * each.get(c, 0.0) for c in {*primary, *each}}
     first = max(sorted(ranked), key=ranked.__getitem__)
     confidence = {first: round(max(primary.get(first, 0.0), each.get(first, 0.0)), 4)}
-    floor = float(settings.get("category_threshold", 0.35))
+    floor = settings.category_threshold
     for code, p in sorted(each.items(), key=lambda kv: -kv[1]):
         if code != first and p >= floor:
             confidence[code] = round(p, 4)

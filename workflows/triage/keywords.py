@@ -10,7 +10,7 @@ from functools import cache
 
 from opencc_purepy import OpenCC
 
-from workflows.config import load
+from workflows.config import triage
 
 # Only this much of a text is read: keeps one call in milliseconds, and far below the size
 # (1,000,000 chars) at which opencc_purepy converts in a multiprocessing pool.
@@ -37,14 +37,13 @@ def _found(words: list[str], text: str) -> list[str]:
 def classify(text: str) -> Triage:
     # t2s() rather than convert(): convert() returns its error message as the text.
     simplified = _t2s().t2s(text[:MAX_TEXT]) if text and text.strip() else ""
-    config = load("triage")
-    hits = {category: found for category, words in config["categories"].items()
+    config = triage()
+    hits = {category: found for category, words in config.categories.items()
             if (found := _found(words, simplified))}
     ranked = sorted(hits, key=lambda category: -len(hits[category]))  # stable: ties in config order
-    danger = config["danger"]
     calm = simplified
-    for phrase in danger["harmless"]:
+    for phrase in config.danger.harmless:
         calm = calm.replace(phrase, "\n")
-    alarms = _found(danger["keywords"], calm)
+    alarms = _found(config.danger.keywords, calm)
     matched = list(dict.fromkeys([w for category in ranked for w in hits[category]] + alarms))
     return Triage(categories=ranked or ["other"], emergency=bool(alarms), matched=matched)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from workflows.config import load
+from workflows.config import triage
 from workflows.triage.text import Prepared
 
 
@@ -18,10 +18,9 @@ class Found:
 
 @cache
 def _danger() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    config = load("triage")
-    phrases = config["danger"]["keywords"] + config.get("engine", {}).get("danger", {}).get(
-        "phrases", [])
-    return tuple(phrases), tuple(config["danger"]["harmless"])
+    config = triage()
+    phrases = config.danger.keywords + config.engine.danger.phrases
+    return tuple(phrases), tuple(config.danger.harmless)
 
 
 @cache
@@ -81,8 +80,7 @@ _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{1,40})[”\"」』]")
 
 def false_alarm(prepared: Prepared) -> list[str]:
     """The words saying the reported danger was a false alarm (triage.toml [engine])."""
-    return [m for m in load("triage").get("engine", {}).get("false_alarm", [])
-            if m in prepared.text]
+    return [m for m in triage().engine.false_alarm if m in prepared.text]
 
 
 def _quoted_false_alarm(prepared: Prepared, found: Found) -> Found:
@@ -100,9 +98,10 @@ def _quoted_false_alarm(prepared: Prepared, found: Found) -> Found:
 
 @cache
 def _abuse() -> dict[str, tuple[str, ...]]:
-    config = load("triage").get("engine", {}).get("abuse", {})
-    return {key: tuple(config.get(key, ())) for key in
-            ("household", "acts", "repeated", "injuries", "apart")}
+    config = triage().engine.abuse
+    return {"household": tuple(config.household), "acts": tuple(config.acts),
+            "repeated": tuple(config.repeated), "injuries": tuple(config.injuries),
+            "apart": tuple(config.apart)}
 
 
 def ongoing_abuse(prepared: Prepared) -> list[str]:
@@ -134,7 +133,7 @@ def ongoing_abuse(prepared: Prepared) -> list[str]:
 
 def safety(prepared: Prepared) -> list[str]:
     """Phrases saying the child is safe now (triage.toml [engine] safe)."""
-    pattern = _pattern(tuple(load("triage").get("engine", {}).get("safe", [])))
+    pattern = _pattern(tuple(triage().engine.safe))
     if pattern is None:
         return []
     found = []
@@ -150,7 +149,7 @@ def safety(prepared: Prepared) -> list[str]:
 
 @cache
 def _category_words() -> dict[str, tuple[str, ...]]:
-    return {code: tuple(words) for code, words in load("triage")["categories"].items()}
+    return {code: tuple(words) for code, words in triage().categories.items()}
 
 
 def category_words(prepared: Prepared) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from workflows.config import load
+from workflows.config import schema, triage
 
 # The mark a token gets in its feature name, by scope kind.
 MARKS = {"negation": "¬", "hypothetical": "?", "reported": "»", "past": "<"}
@@ -51,8 +51,8 @@ class Scope:
 
 
 @cache
-def _cues() -> dict:
-    return load("triage")["scope"]
+def _cues() -> schema.Scope:
+    return triage().scope
 
 
 @cache
@@ -78,19 +78,19 @@ def clause_scopes(clause: str, reported_before: str | None = None) -> Scope:
     clause of the same sentence ("新闻里说，有个孩子被抱走了"), which governs this one too
     unless it speaks of the present."""
     cues = _cues()
-    present = any(word in clause for word in cues["present"])
+    present = any(word in clause for word in cues.present)
     spans: list[Span] = []
     if reported_before and not present:
         spans.append(Span("reported", 0, len(clause), reported_before, True))
-    window = int(cues.get("negation_window", 4))
-    for at, cue in _find(clause, cues["negation"], cues["not_negation"]):
+    window = cues.negation_window
+    for at, cue in _find(clause, cues.negation, cues.not_negation):
         spans.append(Span("negation", at, min(len(clause), at + len(cue) + window), cue, True))
-    for at, cue in _find(clause, cues["hypothetical"], []):
+    for at, cue in _find(clause, cues.hypothetical, []):
         spans.append(Span("hypothetical", at, len(clause), cue, True))
-    for at, cue in _find(clause, cues["worry"], cues["not_worry"]):
+    for at, cue in _find(clause, cues.worry, cues.not_worry):
         spans.append(Span("hypothetical", at, len(clause), cue, not present))
-    for _, cue in _find(clause, cues["reported"], []):
+    for _, cue in _find(clause, cues.reported, []):
         spans.append(Span("reported", 0, len(clause), cue, True))
-    for at, cue in _find(clause, cues["past"], []):
+    for at, cue in _find(clause, cues.past, []):
         spans.append(Span("past", at, len(clause), cue, not present))
     return Scope(tuple(spans))

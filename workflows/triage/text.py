@@ -24,7 +24,7 @@ from functools import cache
 
 import jieba
 
-from workflows.config import load, path
+from workflows.config import path, triage
 from workflows.triage.keywords import MAX_TEXT, _t2s
 from workflows.triage.scope import Scope, clause_scopes
 
@@ -155,10 +155,10 @@ def lexicon() -> list[str]:
     """The domain words jieba must keep whole: the lexicon file and every keyword of
     triage.toml."""
     words: list[str] = list(tagged())
-    config = load("triage")
-    for group in config["categories"].values():
+    config = triage()
+    for group in config.categories.values():
         words += group
-    words += config["danger"]["keywords"]
+    words += config.danger.keywords
     return list(dict.fromkeys(w for w in words if len(w) >= 2))
 
 

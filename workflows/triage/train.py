@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from workflows.config import load, path
+from workflows.config import path, triage
 from workflows.reference import category_labels
 from workflows.triage import rules
 from workflows.triage.features import features
@@ -240,10 +240,9 @@ MIN_GROUP_EMERGENCIES = 20  # fewer and one group's threshold rests on a handful
 def emergency_threshold(scored: list[tuple[float, bool, bool, bool]]) -> float:
     """The highest threshold at which the model and the rules together keep
     `emergency_recall_target` of these inner-fold emergencies, within triage.toml's bounds."""
-    engine = load("triage").get("engine", {})
-    low = float(engine.get("emergency_threshold_min", 0.1))
-    high = float(engine.get("emergency_threshold_max", 0.5))
-    target = float(engine.get("emergency_recall_target", 0.97))
+    engine = triage().engine
+    low, high = engine.emergency_threshold_min, engine.emergency_threshold_max
+    target = engine.emergency_recall_target
     truths = [(p, rule) for p, truth, rule, _ in scored if truth]
     if not truths:
         return high
