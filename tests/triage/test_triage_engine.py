@@ -134,6 +134,28 @@ def test_a_child_living_with_the_person_who_keeps_hurting_them_is_in_danger_now(
     assert fires("爸爸说他没有打他，身上的伤是自己摔的") == []
 
 
+def test_a_household_members_sexual_act_is_danger_now_without_repetition():
+    """The same README rule for sexual abuse: the act by someone of the home, not one the
+    household member only reports, nor when the child lives elsewhere now."""
+    assert fires("她说她爸晚上对她做那种事") == ["爸晚上对她做那种事"]
+    assert fires("我妈的男朋友现在在房间里脱她衣服") != []
+    assert rules.ongoing_abuse(prepare("母亲发现女儿在学校被同学的哥哥脱她衣服")) == []
+    assert rules.ongoing_abuse(prepare("继父经常打她还脱她衣服，她现在住在外婆家")) == []
+
+
+def test_what_the_text_says_is_past_and_cared_for_or_only_a_marker_does_not_fire():
+    assert fires("昨日在家中用小刀割腕，伤口已缝合，家长陪护") == []
+    assert fires("孩子已送医，继父现在还在打她妹妹") == ["还在打"]
+    assert fires("【紧急】来电人反映小区健身器材松动") == []
+    assert fires("检查发现孩子吞食了磁力珠，需紧急手术") == ["紧急"]
+
+
+def test_a_child_out_in_the_dead_of_night_now_is_in_danger():
+    assert fires("接警：凌晨3时，民警在和平路发现三名十二三岁的男孩在路边游荡") != []
+    assert fires("几个十一二岁的小孩每天在广场卖唱到半夜") == []
+    assert fires("昨天晚上十一点在车站看到一个十三岁的女孩") == []
+
+
 def test_scope_marks_the_tokens_the_model_sees():
     clause = prepare("邻居说没有打孩子").clauses[0]
     marks = dict(clause.tokens)

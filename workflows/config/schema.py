@@ -352,6 +352,14 @@ class Abuse(Section):
     repeated: list[str] = []
     injuries: list[str] = []
     apart: list[str] = []
+    # Sexual acts: by a household member they need no word of repetition or injury.
+    sexual: list[str] = []
+
+
+class Night(Section):
+    night: list[str] = []
+    outdoors: list[str] = []
+    habit: list[str] = []
 
 
 class Engine(EngineThresholds):
@@ -372,6 +380,7 @@ class Engine(EngineThresholds):
     channel: dict[str, EngineThresholds] = {}
     danger: EngineDanger = EngineDanger()
     abuse: Abuse = Abuse()
+    night: Night = Night()
 
 
 class TriageConfig(Section):

@@ -23,7 +23,7 @@ from workflows.triage import rules
 from workflows.triage.features import features, readable
 from workflows.triage.judgement import Judgement
 from workflows.triage.model import Model, model
-from workflows.triage.text import Prepared, prepare, speaks_now
+from workflows.triage.text import Prepared, prepare
 
 RULES_VERSION = "rules-1"
 _SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
@@ -110,11 +110,8 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
     threshold = settings.emergency_threshold
-    if threshold is None:  # the trained ones; a text that says nothing of the present has
-        # its own (train.py)
+    if threshold is None:  # the trained one
         threshold = trained.thresholds.get("emergency", settings.emergency_threshold_max)
-        if not speaks_now(prepared):
-            threshold = trained.thresholds.get("emergency_not_now", threshold)
     # The model alone raises danger only with phrases to show for it (not on a text of
     # greetings or markup whose few features happen to lean that way).
     # Nor when the text says the child is safe now and no danger phrase fired.

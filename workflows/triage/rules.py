@@ -59,8 +59,62 @@ def danger(prepared: Prepared) -> Found:
     phrase counts."""
     phrases, harmless = _danger()
     found = _quoted_false_alarm(prepared, _scan(prepared, phrases, harmless))
-    abuse = ongoing_abuse(prepared) + accompanied_by_the_man(prepared)
+    found = _told_safe_since(prepared, _urgency_marker(prepared, found))
+    abuse = (ongoing_abuse(prepared) + accompanied_by_the_man(prepared)
+             + out_at_night(prepared))
     return Found(list(dict.fromkeys(found.fired + abuse)), found.ignored) if abuse else found
+
+
+# A register's urgency field written into the text (【紧急】, 紧急程度：紧急): the partner's
+# word, which the channel reads as such; it says nothing of what happens to the child.
+_MARKER = re.compile(
+    r"[【\[]\s*(?:紧急|特急|加急)\s*[】\]]|紧急程度\s*[:：]?\s*(?:特急|紧急|加急)?")
+
+
+def _urgency_marker(prepared: Prepared, found: Found) -> Found:
+    """A danger phrase found only inside an urgency marker does not fire ("需紧急手术" does)."""
+    if not found.fired or not _MARKER.search(prepared.text):
+        return found
+    rest = _MARKER.sub("\0", prepared.text)
+    fired = [p for p in found.fired if p in rest]
+    marked = [p for p in found.fired if p not in rest]
+    return Found(fired, list(dict.fromkeys(found.ignored + marked)))
+
+
+_LATE = re.compile(r"(?<!\d)(?:2[2-3]|[0-4])时|晚上(?:1[0-2]|十[一二]?)点")
+_SENTENCE = re.compile(r"[。！？!?\n]")
+
+
+def out_at_night(prepared: Prepared) -> list[str]:
+    """"凌晨3时，巡逻民警在和平路发现三名十二三岁的男孩在路边游荡": a child outdoors in the dead
+    of night now (triage.toml [engine.night]), in a text that names a minor; not a habit
+    ("每天唱到半夜") nor a past night ("昨天晚上十一点")."""
+    words = triage().engine.night
+    if not words.outdoors or not (any(a < 18 for a in prepared.ages) or any(
+            tag == "minor" for clause in prepared.clauses for tag, _, _ in clause.concepts)):
+        return []
+    for sentence in _SENTENCE.split(prepared.text):
+        late = _LATE.search(sentence) or next(
+            (w for w in words.night if w in sentence), None)
+        where = next((w for w in words.outdoors if w in sentence), None)
+        if late and where and not any(w in sentence for w in words.habit):
+            return [late if isinstance(late, str) else late.group(0), where]
+    return []
+
+
+def _told_safe_since(prepared: Prepared, found: Found) -> Found:
+    """"昨日割腕，伤口已缝合", "服用安眠药，经洗胃后生命体征平稳": in a text that says the child
+    is safe or cared for now (triage.toml [engine] safe), a danger phrase tells what happened
+    before; it still fires in a clause with a sign of the present ([scope] present). A false
+    alarm (系误报, 无警情) speaks of the claim, not of the child: `_quoted_false_alarm`'s."""
+    alarms = triage().engine.false_alarm
+    if not found.fired or not [s for s in safety(prepared) if not any(a in s for a in alarms)]:
+        return found
+    present = triage().scope.present
+    now = [clause for clause in prepared.clauses if any(w in clause.text for w in present)]
+    fired = [p for p in found.fired if any(p in clause.text for clause in now)]
+    told = [p for p in found.fired if p not in fired]
+    return Found(fired, list(dict.fromkeys(found.ignored + told)))
 
 
 _WITH_HER = re.compile(r"陪同男子|男子陪同|男人陪同|陪同的(是)?(一[个名])?[^，。；]{0,6}(男|叔叔)")
@@ -101,21 +155,22 @@ def _abuse() -> dict[str, tuple[str, ...]]:
     config = triage().engine.abuse
     return {"household": tuple(config.household), "acts": tuple(config.acts),
             "repeated": tuple(config.repeated), "injuries": tuple(config.injuries),
-            "apart": tuple(config.apart)}
+            "apart": tuple(config.apart), "sexual": tuple(config.sexual)}
 
 
 def ongoing_abuse(prepared: Prepared) -> list[str]:
     """"继父又打她", "他叔经常拿烟头烫他": a household member before an act of abuse in one
     clause (the act outside a clear scope), in a text that says it keeps happening or shows
-    the injuries and nothing of the child being apart from them now. The corpus README's
-    rule: the child is tonight in the home of the suspect of ongoing abuse."""
+    the injuries and nothing of the child being apart from them now; a sexual act ("继父每天
+    晚上都进她房间", "她爸对她做那种事") needs neither. The corpus README's rule: the child is
+    tonight in the home of the suspect of ongoing physical or sexual abuse."""
     words = _abuse()
     text = prepared.text
-    if not words["acts"] or any(w in text for w in words["apart"]):
+    if any(w in text for w in words["apart"]):
         return []
-    if not any(w in text for w in words["repeated"] + words["injuries"]):
-        return []
-    who, acts = _pattern(words["household"]), _pattern(words["acts"])
+    shown = any(w in text for w in words["repeated"] + words["injuries"])
+    who = _pattern(words["household"])
+    acts = _pattern(words["sexual"] + (words["acts"] if shown else ()))
     if who is None or acts is None:
         return []
     out = []
@@ -125,10 +180,23 @@ def ongoing_abuse(prepared: Prepared) -> list[str]:
             continue
         for act in acts.finditer(clause.text, first.end()):
             span = clause.scope.at(act.start(), len(act.group(0)))
-            if not (span and span.clear):
-                out.append(clause.text[first.start():act.end()])
-                break
+            if span and span.clear:
+                continue
+            if act.group(0) in words["sexual"] and not _does_it(
+                    clause.text[first.end():act.start()]):
+                continue
+            out.append(clause.text[first.start():act.end()])
+            break
     return out
+
+
+def _does_it(between: str) -> bool:
+    """The household member is the one who does the sexual act: close before it, and no
+    other agent between ("母亲发现孩子被邻居猥亵" is the mother reporting a neighbour)."""
+    return len(between) <= SEXUAL_GAP and "被" not in between
+
+
+SEXUAL_GAP = 10  # characters: "继父每天晚上都进她房间", "我妈的男朋友现在在房间里脱她衣服"
 
 
 def safety(prepared: Prepared) -> list[str]:

@@ -186,10 +186,3 @@ def prepare(text: str | None) -> Prepared:
                 at += len(token)
             clauses.append(Clause(part, scope, tokens, _concepts(part, scope)))
     return Prepared(normal, clauses, ages(normal))
-
-
-def speaks_now(prepared: Prepared) -> bool:
-    """The text speaks of the present: a `now` word of the lexicon (正在, 还在, 刚才, 今晚 ...)
-    outside any scope."""
-    return any(tag == "now" and not mark for clause in prepared.clauses
-               for tag, _, mark in clause.concepts)
