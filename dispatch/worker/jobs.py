@@ -26,8 +26,11 @@ from db.metrics import JOB_FAILURES, JOB_SECONDS
 from db.models import Outbox
 from db.settings import get_settings
 
-# Queues a worker listens on besides the per-office ones, most urgent first.
-FIXED_QUEUES = ("center", "notify", "partner", "sms")
+# Queues a worker listens on besides the per-office ones, most urgent first. Matching a
+# case to a child's file is last: it costs more than routing, acknowledging and delivering
+# the case together, and under a burst it waits until they are out instead of halving
+# their pace (the operator's "same child?" hint may come a minute late; a referral may not).
+FIXED_QUEUES = ("center", "notify", "partner", "sms", "match")
 
 
 def queue_for(topic: str, payload: dict[str, Any]) -> str:
@@ -40,6 +43,8 @@ def queue_for(topic: str, payload: dict[str, Any]) -> str:
         return "partner"
     if topic.startswith("sms"):
         return "sms"
+    if topic == "case.match":
+        return "match"
     return "center"
 
 

@@ -432,3 +432,28 @@ async def test_a_worker_marks_its_row_done_while_the_reconciler_asks_redis(
     # The row was done meanwhile: it is not enqueued again, and the worker did not wait.
     assert await reconcile_once(sessions, redis_client, grace, now=later) == 0
     assert finished == ["UPDATE 1"]
+
+
+async def test_under_a_backlog_a_worker_routes_before_it_matches(
+    client, sessions, redis_client, redis_url, database_url, pump
+):
+    """Matching waits behind routing: a case.match queued first still runs after a new
+    report's intake job, so a burst's referrals are not held back by matching."""
+    await pump()
+    earlier = (await client.post("/api/v1/reports", json=report())).json()
+    await pump()
+    async with sessions() as session, session.begin():
+        match = Outbox(topic="case.match", payload={"case_id": earlier["case_id"]})
+        session.add(match)
+    later = (await client.post("/api/v1/reports", json=report())).json()
+    assert await relay_once(sessions, redis_client) == 2
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    command = [sys.executable, "-m", "dispatch.ops.cli", "worker", "--burst"]
+    done = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True,
+                                   timeout=120)
+    assert done.returncode == 0
+    intake = await _intake_row(sessions, later["case_id"])
+    matched = await _row(sessions, match.id)
+    assert intake.id > match.id and intake.done_at and matched.done_at
+    assert intake.done_at < matched.done_at
+    await pump()
