@@ -46,8 +46,6 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
         # Matching (a file for the child, a likely duplicate) in a job of its own: routing
         # an emergency does not wait for it.
         session.add(Outbox(topic="case.match", payload={"case_id": case.id}))
-        police = await plan_routes(session, case, police_only=True)
-        await create_referrals(session, case, police, SYSTEM.name, now)
         report = (
             await session.execute(
                 select(Report.channel, Report.raw).where(Report.id == payload.get("report_id"))
@@ -62,7 +60,11 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
                 not_a_case=case.not_a_case,
             )
         ):
+            # Registering routes every department, police's copy among them (first).
             await transition(session, case, "register", SYSTEM, now, reason="自动登记")
+        else:
+            police = await plan_routes(session, case, police_only=True)
+            await create_referrals(session, case, police, SYSTEM.name, now)
         await finish(session, ctx)
 
 

@@ -113,13 +113,19 @@ async def test_full_life_of_a_case(client, make_user, login, pump, sessions):
 async def test_mandatory_and_emergency_reports_reach_police_at_once(client, pump, sessions):
     # Dropout is education's; danger now sends police a copy as well.
     created = (await client.post("/api/v1/reports", json=report(
-        categories=["dropout"], situations=[], in_danger_now=True))).json()
+        categories=["dropout"], situations=[], in_danger_now=True,
+        description=f"学生已经两个月没来上学，家长不让孩子上学。{secrets.token_hex(4)}"))).json()
+    # Violence is police's to lead: danger now does not make police a mere copy.
+    beaten = (await client.post("/api/v1/reports", json=report(in_danger_now=True))).json()
     await pump()
     async with sessions() as session:
         refs = (await session.execute(select(Referral).where(
-            Referral.case_id == created["case_id"]))).scalars().all()
-    roles = {r.department_code: r.role for r in refs}
+            Referral.case_id.in_([created["case_id"], beaten["case_id"]])
+        ).order_by(Referral.id))).scalars().all()
+    roles = {r.department_code: r.role for r in refs if r.case_id == created["case_id"]}
     assert roles["education"] == "lead" and roles["police"] == "police_copy"
+    led = [(r.department_code, r.role) for r in refs if r.case_id == beaten["case_id"]]
+    assert led[0] == ("police", "lead") and [d for d, _ in led].count("police") == 1
 
 
 async def test_sms_style_report_goes_to_police_before_registration(app, pump, sessions):
