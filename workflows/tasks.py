@@ -12,7 +12,6 @@ from workflows import config
 from workflows.errors import WorkflowRefused
 from workflows.referrals.deadlines import DeadlinePoints, deadline_points, parse_window
 
-WARNED, ESCALATED, FLAGGED = 1, 2, 3
 # A task is for work within the year. Further out is a typo, and the working-day calendar
 # walks day by day: "999999wd" kept the event loop busy for minutes, a far moment (year
 # 8694) overflowed the flag moment (twice the time) into a 500 (found by schemathesis).
@@ -45,16 +44,6 @@ def task_points(start: datetime, due: datetime | str) -> DeadlinePoints:
     fraction = config.risk().warn_before_fraction
     return DeadlinePoints(warn_at=due - span * fraction, due_at=due, flag_at=due + span)
 
-
-def stage_at(points: DeadlinePoints, now: datetime) -> int:
-    """The escalation stage an open task has reached by `now`."""
-    if now >= points.flag_at:
-        return FLAGGED
-    if now >= points.due_at:
-        return ESCALATED
-    if now >= points.warn_at:
-        return WARNED
-    return 0
 
 
 def next_check(points: DeadlinePoints, escalation: int, status: str) -> datetime | None:

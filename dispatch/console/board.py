@@ -18,11 +18,11 @@ from db import clock
 from db.models import Case, Referral
 from dispatch.console.web import ConsoleRoute, ConsoleUser, audit_list, render, staff
 from dispatch.console.worklist import overdue_visits, referrals_to_route
-from dispatch.referrals.deadlines import FLAGGED
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import SUPERVISION
 from dispatch.staff.scope import referral_filter
 from workflows.holidays import calendar_warning
+from workflows.referrals.deadlines import FLAGGED
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 

@@ -20,9 +20,17 @@ from db.timeline import case_event
 from dispatch.common.sweeps import due_with_case
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from workflows.reference import department_labels
-from workflows.referrals.deadlines import deadline_points, levels, parse_window, policy
+from workflows.referrals.deadlines import (
+    ESCALATED,
+    FLAGGED,
+    WARNED,
+    deadline_points,
+    levels,
+    parse_window,
+    policy,
+    stage_at,
+)
 
-WARNED, ESCALATED, FLAGGED = 1, 2, 3
 STAGE_EVENTS = {WARNED: "deadline_warning", ESCALATED: "escalated", FLAGGED: "flagged"}
 STAGE_LABELS = {WARNED: "即将超时", ESCALATED: "已超时，督办", FLAGGED: "严重超时，挂牌督办"}
 
@@ -73,15 +81,6 @@ def set_plan_due(referral: Referral, window: str, now: datetime, risk: str) -> N
         referral.escalation = 0
     schedule(referral, risk)
 
-
-def stage_at(phase: Phase, now: datetime) -> int:
-    if now >= phase.flag_at:
-        return FLAGGED
-    if now >= phase.due_at:
-        return ESCALATED
-    if now >= phase.warn_at:
-        return WARNED
-    return 0
 
 
 def idle_release_at(referral: Referral, risk: str) -> datetime | None:

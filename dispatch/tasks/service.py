@@ -28,8 +28,8 @@ from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, in_subtree
 from workflows.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowRefused
 from workflows.reference import allowed, department_labels
-from workflows.referrals.deadlines import DeadlinePoints
-from workflows.tasks import ESCALATED, FLAGGED, WARNED, next_check, stage_at, task_points
+from workflows.referrals.deadlines import ESCALATED, FLAGGED, WARNED, DeadlinePoints, stage_at
+from workflows.tasks import next_check, task_points
 
 STAGE_EVENTS = {WARNED: "task_warning", ESCALATED: "task_escalated", FLAGGED: "task_flagged"}
 STAGE_LABELS = {WARNED: "即将到期", ESCALATED: "已逾期，督办", FLAGGED: "严重逾期，挂牌督办"}

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from workflows.errors import WorkflowRefused
-from workflows.tasks import ESCALATED, FLAGGED, WARNED, next_check, stage_at, task_points
+from workflows.referrals.deadlines import ESCALATED, FLAGGED, WARNED, stage_at
+from workflows.tasks import next_check, task_points
 
 START = datetime(2026, 9, 30, 10, 0, tzinfo=UTC)  # the eve of the National Day holiday
 

@@ -50,6 +50,22 @@ class DeadlinePoints:
     flag_at: datetime  # 挂牌督办
 
 
+# The escalation stages a referral's phase or a task reaches: warned, 督办, 挂牌督办.
+WARNED, ESCALATED, FLAGGED = 1, 2, 3
+
+
+def stage_at(points: DeadlinePoints, now: datetime) -> int:
+    """The stage reached by `now` (0: none yet). Anything with the three points will do:
+    a referral's phase and a casework task escalate by the same rule."""
+    if now >= points.flag_at:
+        return FLAGGED
+    if now >= points.due_at:
+        return ESCALATED
+    if now >= points.warn_at:
+        return WARNED
+    return 0
+
+
 def parse_window(text: str) -> Window:
     """Parse "30m", "4h", "7d" or "3wd"; ValueError for anything else, zero included."""
     match = _WINDOW.fullmatch(text)
