@@ -51,6 +51,35 @@ def _config() -> Sms:
     return config.channels().sms
 
 
+async def queue_sms(
+    session: AsyncSession,
+    *,
+    phone: str,
+    body: str,
+    kind: str,
+    now: datetime,
+    thread_id: int | None = None,
+    author_id: int | None = None,
+) -> SmsMessage:
+    """An outgoing SMS, pending, and the outbox row that sends it, in the caller's
+    transaction: what a staff reply and a notice to a reporter both are."""
+    message = SmsMessage(
+        thread_id=thread_id,
+        direction="out",
+        kind=kind,
+        phone=phone,
+        body=body,
+        status="pending",
+        author_id=author_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    session.add(Outbox(topic=TOPIC, payload={"message_id": message.id}))
+    return message
+
+
 async def queue_reply(
     session: AsyncSession,
     thread: SmsThread,
@@ -63,21 +92,16 @@ async def queue_reply(
     """A staff reply on a thread, in the caller's transaction. 409 for an opted-out number."""
     if await is_opted_out(session, thread.phone):
         raise Conflict("sms_opted_out", "对方已回复退订，不能再向该号码发送短信")
-    message = SmsMessage(
-        thread_id=thread.id,
-        direction="out",
-        kind="reply",
+    message = await queue_sms(
+        session,
         phone=thread.phone,
         body=body,
-        status="pending",
+        kind="reply",
+        now=now,
+        thread_id=thread.id,
         author_id=author_id,
-        created_at=now,
-        updated_at=now,
     )
-    session.add(message)
-    await session.flush()
     thread.last_message_at = now
-    session.add(Outbox(topic=TOPIC, payload={"message_id": message.id}))
     session.add(
         case_event(
             case_id=thread.case_id,

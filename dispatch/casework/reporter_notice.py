@@ -14,10 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.sms.optouts import is_opted_out
-from channels.sms.outbound import TOPIC as SMS_TOPIC
+from channels.sms.outbound import queue_sms
 from db.casework import ReportNoContact
-from db.models import Case, CaseEvent, Outbox, Report
-from db.telephony import SmsMessage
+from db.models import Case, CaseEvent, Report
 from db.timeline import case_event
 from workflows import config
 from workflows.cases import receipts
@@ -109,18 +108,9 @@ async def tell_reporters(session: AsyncSession, case: Case, state: str, now: dat
             continue
         phones.add(report.reporter_phone)
         body = template.format(code=receipts.display(report.receipt_code))
-        message = SmsMessage(
-            direction="out",
-            kind="notice",
-            phone=report.reporter_phone,
-            body=body,
-            status="pending",
-            created_at=now,
-            updated_at=now,
+        message = await queue_sms(
+            session, phone=report.reporter_phone, body=body, kind="notice", now=now
         )
-        session.add(message)
-        await session.flush()
-        session.add(Outbox(topic=SMS_TOPIC, payload={"message_id": message.id}))
         session.add(
             case_event(
                 case_id=case.id,
