@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import clock
-from db.models import Case, CaseEvent, Outbox, Referral, Report, Visit
+from db.models import Case, CaseEvent, Referral, Report, Visit
 from db.paging import newest_first, next_before_id
 from db.timeline import case_event
 from dispatch.cases.access import load_case
@@ -24,6 +24,7 @@ from dispatch.casework.owners import holders_of
 from dispatch.casework.reporter_notice import tell_reporters
 from dispatch.children.records import follow_case_merge
 from dispatch.common.views import from_row
+from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
@@ -153,11 +154,10 @@ async def transition(
         await _drop_planned_visits(session, case)
     if new_state in ("handling", "closed"):
         await tell_reporters(session, case, new_state, now)
-    session.add(
-        Outbox(
-            topic="case.status", payload={"case_id": case.id, "state": new_state, "event": event}
-        )
-    )
+    # The partners who forwarded the case are owed its new status: written here, in the
+    # transition's transaction, rather than by a job of its own after it (one job less per
+    # transition, and the partner's message cannot lag behind the change).
+    await owe_feedback(session, case.id)
     return new_state
 
 

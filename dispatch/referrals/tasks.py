@@ -116,7 +116,10 @@ async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
 
 
 async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """A case changed state: the partners who forwarded it are owed a status message."""
+    """A case changed state: the partners who forwarded it are owed a status message.
+
+    Transitions now owe it in their own transaction; this runs the `case.status` rows an
+    older version wrote (and owes nothing twice: messages are unique per order and status)."""
     async with transaction(ctx.sessions) as session:
         await owe_feedback(session, payload["case_id"])
         await finish(session, ctx)
