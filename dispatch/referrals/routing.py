@@ -32,7 +32,9 @@ def departments_for(
     *,
     police_now: bool,
 ) -> dict[str, str]:
-    """Department → role, lead first. Pure, so the table can be tested on its own."""
+    """Department → role: police's copy first (the referral that may save a child now
+    heads the case's list and its liaisons' notifications), then the lead, then the
+    cooperating ones. Pure, so the table can be tested on its own."""
     roles: dict[str, str] = {}
     for code in categories:
         lead, cooperating = rules.get(code, rules["other"])
@@ -41,7 +43,7 @@ def departments_for(
             roles.setdefault(dept, COOPERATING)
     if police_now:
         roles.setdefault("police", POLICE_COPY)
-    return dict(sorted(roles.items(), key=lambda kv: kv[1] != LEAD))
+    return dict(sorted(roles.items(), key=lambda kv: (kv[1] != POLICE_COPY, kv[1] != LEAD)))
 
 
 async def _chain(session: AsyncSession, jurisdiction: str | None) -> list[str]:

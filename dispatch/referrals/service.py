@@ -20,7 +20,7 @@ from dispatch.common.lookup import scalar_or_404
 from dispatch.common.views import from_row
 from dispatch.referrals.claims import Claimant, claim
 from dispatch.referrals.deadlines import effective_risk, enter_phase, schedule
-from dispatch.referrals.routing import POLICE_COPY, Target, plan_routes_for
+from dispatch.referrals.routing import Target, plan_routes_for
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import (
@@ -96,9 +96,7 @@ async def create_referrals(
     )
     risk = effective_risk(case)
     made = []
-    # Police's copy first, whoever leads: the referral that may save a child now heads
-    # the case's list and its liaisons' notifications.
-    for target in sorted(targets, key=lambda t: t.role != POLICE_COPY):
+    for target in targets:
         if target.department in existing:
             continue
         referral = Referral(
