@@ -48,9 +48,9 @@ BATCH = 200
 
 @cache
 def _tls() -> ssl.SSLContext:
-    """httpx's default verification, built once per process: loading the CA bundle costs
-    ~15 ms of CPU, which a new client per job paid on every delivery (a fifth of a busy
-    worker's time under a burst of forwards)."""
+    """httpx's default verification, built once per process: loading the CA bundle cost
+    36 ms of CPU (measured here), which a new client per job paid on every delivery, the
+    largest single cost of a forwarded order under a burst."""
     return httpx.create_ssl_context()
 
 
