@@ -48,12 +48,18 @@ class Actor:
 
 
 async def facts_of(session: AsyncSession, case: Case) -> CaseFacts:
-    referrals = await session.scalar(
-        select(func.count()).where(Referral.case_id == case.id, Referral.status.in_(ACTIVE))
+    # Both counts in one round trip: every transition of every intake asks for them.
+    referral_count = (
+        select(func.count())
+        .where(Referral.case_id == case.id, Referral.status.in_(ACTIVE))
+        .scalar_subquery()
     )
-    visits = await session.scalar(
-        select(func.count()).where(Visit.case_id == case.id, Visit.visited_at.is_not(None))
+    visit_count = (
+        select(func.count())
+        .where(Visit.case_id == case.id, Visit.visited_at.is_not(None))
+        .scalar_subquery()
     )
+    referrals, visits = (await session.execute(select(referral_count, visit_count))).one()
     return CaseFacts(
         id=case.id,
         state=case.state,

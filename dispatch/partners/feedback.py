@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.partners.callbacks import wake_row
-from db.models import Case, CaseEvent, Referral
+from db.models import CaseEvent, Referral
 from db.partners import PartnerMessage
 from workflows.cases import receipts
 from workflows.partners.forwards import feedback_statuses, feedback_text, status_for_event
@@ -38,10 +38,10 @@ _ORDERS = text(
 
 async def owe_feedback(session: AsyncSession, case_id: int) -> int:
     """Write the status messages the case's timeline calls for and that are not yet
-    written; wake the delivery of each partner concerned. Returns how many were new."""
-    locked = await session.scalar(select(Case.id).where(Case.id == case_id).with_for_update())
-    if locked is None:
-        return 0
+    written; wake the delivery of each partner concerned. Returns how many were new.
+
+    The caller holds the case's row lock (a transition does already), so two writers of
+    the same case's messages take turns."""
     orders = (await session.execute(_ORDERS, {"case_id": case_id})).all()
     if not orders:
         return 0

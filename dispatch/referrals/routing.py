@@ -65,9 +65,16 @@ async def plan_routes(
     if police_only:
         roles = {"police": POLICE_COPY} if police_now else {}
     else:
-        rows = (await session.execute(select(Category))).scalars().all()
-        rules = {c.code: (c.lead_department, list(c.cooperating)) for c in rows}
-        roles = departments_for(case.categories or ["other"], rules, police_now=police_now)
+        codes = case.categories or ["other"]
+        # Only the case's categories (and the fallback), as plain rows: the whole table as
+        # ORM objects cost more CPU than the rest of routing.
+        rows = await session.execute(
+            select(Category.code, Category.lead_department, Category.cooperating).where(
+                Category.code.in_([*codes, "other"])
+            )
+        )
+        rules = {code: (lead, list(cooperating)) for code, lead, cooperating in rows}
+        roles = departments_for(codes, rules, police_now=police_now)
     if not roles:
         return []
     chain = await _chain(session, case.jurisdiction_code)

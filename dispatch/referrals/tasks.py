@@ -43,9 +43,6 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
         if case is None or case.state in FINISHED:
             await finish(session, ctx)
             return
-        # Matching (a file for the child, a likely duplicate) in a job of its own: routing
-        # an emergency does not wait for it.
-        session.add(Outbox(topic="case.match", payload={"case_id": case.id}))
         report = (
             await session.execute(
                 select(Report.channel, Report.raw).where(Report.id == payload.get("report_id"))
@@ -65,6 +62,10 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
         else:
             police = await plan_routes(session, case, police_only=True)
             await create_referrals(session, case, police, SYSTEM.name, now)
+        # Matching (a file for the child, a likely duplicate) in a job of its own: routing
+        # an emergency does not wait for it. Added last, its row goes out in one INSERT with
+        # the rows routing wrote (the partners' wake-up).
+        session.add(Outbox(topic="case.match", payload={"case_id": case.id}))
         await finish(session, ctx)
 
 
@@ -121,5 +122,7 @@ async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
     Transitions now owe it in their own transaction; this runs the `case.status` rows an
     older version wrote (and owes nothing twice: messages are unique per order and status)."""
     async with transaction(ctx.sessions) as session:
-        await owe_feedback(session, payload["case_id"])
+        case_id = payload["case_id"]
+        if await session.scalar(select(Case.id).where(Case.id == case_id).with_for_update()):
+            await owe_feedback(session, case_id)
         await finish(session, ctx)
