@@ -5,6 +5,7 @@ names the notification, never the number or the text.
 """
 
 import asyncio
+import functools
 import logging
 
 from twilio.http.http_client import TwilioHttpClient
@@ -23,14 +24,19 @@ def twilio_configured(settings: Settings) -> bool:
 
 
 def twilio_client(settings: Settings) -> Client:
-    # A hung Twilio call must not hold a worker until the job timeout.
-    client = Client(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        http_client=TwilioHttpClient(timeout=15),
+    """One client per account and API address in a process: its HTTP session keeps the
+    connection (and the TLS context) for the next message instead of a handshake each."""
+    return _client(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
     )
-    if settings.twilio_api_base_url:
-        client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+
+
+@functools.lru_cache(maxsize=8)
+def _client(account_sid: str | None, auth_token: str | None, base_url: str | None) -> Client:
+    # A hung Twilio call must not hold a worker until the job timeout.
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=15))
+    if base_url:
+        client.api.base_url = base_url.rstrip("/")
     return client
 
 
