@@ -8,8 +8,9 @@ routes by hand: nothing is dropped.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Category, Jurisdiction, Office
@@ -58,6 +59,35 @@ async def _chain(session: AsyncSession, jurisdiction: str | None) -> list[str]:
     return [root] if root else []
 
 
+async def _offices_on_path(
+    session: AsyncSession, departments: list[str], jurisdiction: str | None
+) -> tuple[list[str], list[Any]]:
+    """The case's chain (nearest first) and the departments' offices on it: one round trip
+    for a case whose jurisdiction is known (every routed intake), two for one at the root."""
+    if jurisdiction:
+        here = select(Jurisdiction.path).where(Jurisdiction.code == jurisdiction).subquery()
+        on_path = Office.jurisdiction_code == func.any(
+            func.string_to_array(func.btrim(here.c.path, "/"), "/")
+        )
+        rows = (
+            await session.execute(
+                select(here.c.path, Office.id, Office.department_code, Office.jurisdiction_code)
+                .select_from(here)
+                .outerjoin(Office, and_(Office.department_code.in_(departments), on_path))
+            )
+        ).all()
+        if rows and rows[0].path:
+            chain = list(reversed(rows[0].path.strip("/").split("/")))
+            return chain, [(r.id, r.department_code, r.jurisdiction_code) for r in rows if r.id]
+    chain = await _chain(session, None)
+    offices = await session.execute(
+        select(Office.id, Office.department_code, Office.jurisdiction_code).where(
+            Office.department_code.in_(departments), Office.jurisdiction_code.in_(chain)
+        )
+    )
+    return chain, offices.all()
+
+
 async def plan_routes(
     session: AsyncSession, case: Case, *, police_only: bool = False
 ) -> list[Target]:
@@ -77,14 +107,7 @@ async def plan_routes(
         roles = departments_for(codes, rules, police_now=police_now)
     if not roles:
         return []
-    chain = await _chain(session, case.jurisdiction_code)
-    offices = (
-        await session.execute(
-            select(Office.id, Office.department_code, Office.jurisdiction_code).where(
-                Office.department_code.in_(roles), Office.jurisdiction_code.in_(chain)
-            )
-        )
-    ).all()
+    chain, offices = await _offices_on_path(session, list(roles), case.jurisdiction_code)
     rank = {code: i for i, code in enumerate(chain)}
     nearest: dict[str, tuple[int, str]] = {}
     for office_id, dept, where in sorted(offices, key=lambda o: rank[o[2]]):
