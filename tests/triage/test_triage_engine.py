@@ -334,10 +334,10 @@ def test_quality_floor_on_the_hold_out_set():
     places_right = sum(judged[e.id].jurisdiction == e.jurisdiction for e in placed) / len(placed)
     non_cases = [e for e in examples if e.not_a_case]
     non_case_recall = sum(bool(judged[e.id].not_a_case) for e in non_cases) / len(non_cases)
-    assert primary >= 0.65, primary  # bench: 76.2 %
+    assert primary >= 0.7, primary  # bench: 76.8 % (engine-9)
     assert recall >= 0.97, recall  # 100 % (67/67)
     assert places_right >= 0.9, places_right  # 99.3 %
-    assert non_case_recall >= 0.5, non_case_recall  # 61.5 %
+    assert non_case_recall >= 0.5, non_case_recall  # 71.8 %
     assert not [e.id for e in examples if judged[e.id].not_a_case and e.emergency]
 
 
