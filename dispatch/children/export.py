@@ -7,7 +7,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from dispatch import xlsx
-from dispatch.children.records import ChildOut, TimelineItem
+from dispatch.children.records import ChildOut, TimelineOut
 from workflows.reference import category_labels, gender_labels, jurisdiction_labels
 
 KINDS = {"child": "档案", "case": "案件", "report": "报告", "visit": "回访"}
@@ -24,7 +24,7 @@ def _sheet(book: Workbook, title: str, header: list[str], rows: list[list]) -> N
         sheet.column_dimensions[column].width = width
 
 
-def workbook(view: ChildOut, items: list[TimelineItem]) -> bytes:
+def workbook(view: ChildOut, items: list[TimelineOut]) -> bytes:
     categories, places, genders = category_labels(), jurisdiction_labels(), gender_labels()
     book = Workbook()
     book.remove(book.active)

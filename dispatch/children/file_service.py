@@ -8,7 +8,7 @@ typed result, so a page sees and writes exactly what the API would for this pers
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,23 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.cases.access import load_case
 from dispatch.children import export, records
-from dispatch.children.records import ChildOut
+from dispatch.children.records import ChildOut, TimelineOut
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from workflows.errors import Conflict
 
 Text100 = Annotated[str | None, Field(default=None, max_length=100)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
-
-
-class TimelineOut(BaseModel):
-    at: datetime
-    kind: str  # child, case, report, visit
-    case_id: int | None
-    event: str
-    actor: str | None
-    text: str | None
-    data: dict[str, Any] | None
 
 
 class TimelineList(BaseModel):
@@ -129,7 +119,7 @@ async def read_child(
 
 async def _with_timeline(
     session: AsyncSession, principal: Principal, child_id: int
-) -> tuple[ChildOut, list[records.TimelineItem]]:
+) -> tuple[ChildOut, list[TimelineOut]]:
     """The file as this person may see it, and one timeline of it and its cases."""
     child = await records.load_child(session, principal, child_id)
     view = await records.child_file(session, principal, child)
@@ -142,7 +132,7 @@ async def read_timeline(
 ) -> TimelineList:
     _, items = await _with_timeline(session, principal, child_id)
     audit(session, principal, "child.timeline", "child", child_id, ip=ip)
-    return TimelineList(items=[TimelineOut.model_validate(i, from_attributes=True) for i in items])
+    return TimelineList(items=items)
 
 
 async def edit_child(

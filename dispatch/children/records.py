@@ -373,15 +373,17 @@ class ChildOut(BaseModel):
     cases: list[CaseLinkOut]
 
 
+# One line of the file's timeline, as built here and as the API returns it (a docstring
+# would become the schema's description).
 @dataclass
-class TimelineItem:
+class TimelineOut:
     at: datetime
     kind: str  # child, case, report, visit
     case_id: int | None
     event: str
     actor: str | None
     text: str | None
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] | None
 
 
 async def child_file(session: AsyncSession, principal: Principal, child: Child, *,
@@ -418,7 +420,7 @@ async def child_file(session: AsyncSession, principal: Principal, child: Child, 
 
 
 async def timeline(session: AsyncSession, principal: Principal, child: Child,
-                   case_ids: list[int]) -> list[TimelineItem]:
+                   case_ids: list[int]) -> list[TimelineOut]:
     """Everything about the child, newest first: the file's own events, and the events,
     reports (any channel) and visits of the linked cases the principal may see. A file
     event about a case (opened from it, linked, unlinked) only where that case is in scope
@@ -430,24 +432,24 @@ async def timeline(session: AsyncSession, principal: Principal, child: Child,
             ChildEvent.case_id.in_(select(Case.id).where(case_filter(principal)))),
     )
     items = [
-        TimelineItem(e.created_at, "child", e.case_id, e.event, e.actor, e.reason, e.data)
+        TimelineOut(e.created_at, "child", e.case_id, e.event, e.actor, e.reason, e.data)
         for e in (await session.execute(own_events)).scalars()
     ]
     if case_ids:
         for e in (await session.execute(
                 select(CaseEvent).where(CaseEvent.case_id.in_(case_ids)))).scalars():
             # Child details corrected on a case show as field names only (as on the case).
-            items.append(TimelineItem(e.created_at, "case", e.case_id, e.event, e.actor,
+            items.append(TimelineOut(e.created_at, "case", e.case_id, e.event, e.actor,
                                       e.reason, {"from": e.from_state, "to": e.to_state}))
         for r in (await session.execute(
                 select(Report.id, Report.case_id, Report.channel, Report.created_at,
                        Report.description).where(Report.case_id.in_(case_ids)))).all():
-            items.append(TimelineItem(r.created_at, "report", r.case_id, r.channel, None,
+            items.append(TimelineOut(r.created_at, "report", r.case_id, r.channel, None,
                                       r.description[:200], {"report_id": r.id}))
         for v in (await session.execute(
                 select(Visit).where(Visit.case_id.in_(case_ids),
                                     Visit.visited_at.is_not(None)))).scalars():
-            items.append(TimelineItem(v.visited_at, "visit", v.case_id, "visit", None,
+            items.append(TimelineOut(v.visited_at, "visit", v.case_id, "visit", None,
                                       v.findings, {"risk_after": v.risk_after}))
     items.sort(key=lambda i: i.at, reverse=True)
     return items
