@@ -372,22 +372,33 @@ async def list_orders(
 # --- 重点个案 ----------------------------------------------------------------------------
 
 
+async def _key_case_change(
+    session: AsyncSession, principal: Principal, case_id: int, reason: str, missing: str
+) -> tuple[Case, KeyCase | None, str]:
+    """What flagging and clearing both check first (a supervisor, a reason, the case in
+    scope), then the case's active flag if it has one, and the reason as kept."""
+    _must_supervise(principal)
+    if not reason.strip():
+        raise Invalid("reason_required", missing)
+    case = await _case(session, principal, case_id)
+    active = (
+        await session.execute(
+            select(KeyCase).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
+        )
+    ).scalar_one_or_none()
+    return case, active, reason.strip()
+
+
 async def flag_key_case(
     *, session: AsyncSession, ip: str | None, principal: Principal, case_id: int, reason: str
 ) -> KeyCase:
     now = clock.now()
-    _must_supervise(principal)
-    if not reason.strip():
-        raise Invalid("reason_required", "请填写列为重点个案的理由")
-    case = await _case(session, principal, case_id)
-    active = await session.scalar(
-        select(KeyCase.id).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
+    case, active, reason = await _key_case_change(
+        session, principal, case_id, reason, "请填写列为重点个案的理由"
     )
     if active:
         raise Conflict("already_key_case", "该案件已是重点个案")
-    flag = KeyCase(
-        case_id=case.id, reason=reason.strip(), flagged_by_label=principal.label, flagged_at=now
-    )
+    flag = KeyCase(case_id=case.id, reason=reason, flagged_by_label=principal.label, flagged_at=now)
     session.add(flag)
     session.add(_event(case.id, "key_case_flagged", principal, now, flag.reason))
     audit(session, principal, "supervision.key_case", "case", case_id, ip=ip)
@@ -398,18 +409,12 @@ async def clear_key_case(
     *, session: AsyncSession, ip: str | None, principal: Principal, case_id: int, reason: str
 ) -> KeyCase:
     now = clock.now()
-    _must_supervise(principal)
-    if not reason.strip():
-        raise Invalid("reason_required", "请填写撤销重点个案的理由")
-    case = await _case(session, principal, case_id)
-    flag = (
-        await session.execute(
-            select(KeyCase).where(KeyCase.case_id == case.id, KeyCase.cleared_at.is_(None))
-        )
-    ).scalar_one_or_none()
+    case, flag, reason = await _key_case_change(
+        session, principal, case_id, reason, "请填写撤销重点个案的理由"
+    )
     if flag is None:
         raise Conflict("not_key_case", "该案件不是重点个案")
-    flag.cleared_at, flag.cleared_by_label, flag.clear_reason = now, principal.label, reason.strip()
+    flag.cleared_at, flag.cleared_by_label, flag.clear_reason = now, principal.label, reason
     session.add(_event(case.id, "key_case_cleared", principal, now, flag.clear_reason))
     audit(session, principal, "supervision.key_case_clear", "case", case_id, ip=ip)
     return flag
