@@ -7,6 +7,7 @@ department's and the center's supervisors are told at the due moment (督办) an
 the time (挂牌督办). Every change is on the case's timeline.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -372,26 +373,41 @@ async def add_task(
     return task_out(task)
 
 
+async def _task_step(
+    session: AsyncSession,
+    principal: Principal,
+    ip: str | None,
+    task_id: int,
+    action: str,
+    step: Callable[[Task], Awaitable[Task]],
+) -> TaskOut:
+    """A change to one task: locked while `step` changes it, then audited as `action`."""
+    task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
+    await step(task)
+    audit(session, principal, action, "task", task.id, ip=ip)
+    return task_out(task)
+
+
 async def complete(
     *, session: AsyncSession, principal: Principal, ip: str | None, task_id: int, outcome: str
 ) -> TaskOut:
     """The task is done, with what was done (its owner, its department or the center)."""
-    task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
-    await complete_task(
-        session=session, task=task, principal=principal, outcome=outcome, now=clock.now()
+    return await _task_step(
+        session, principal, ip, task_id, "task.complete",
+        lambda task: complete_task(
+            session=session, task=task, principal=principal, outcome=outcome, now=clock.now()
+        ),
     )
-    audit(session, principal, "task.complete", "task", task.id, ip=ip)
-    return task_out(task)
 
 
 async def cancel(
     *, session: AsyncSession, principal: Principal, ip: str | None, task_id: int, reason: str
 ) -> TaskOut:
     """The center withdraws a task, with a reason."""
-    task = await load_task(session=session, principal=principal, task_id=task_id, lock=True)
-    await cancel_task(
-        session=session, task=task, actor=principal.label, reason=reason, now=clock.now(),
-        actor_id=principal.id,
+    return await _task_step(
+        session, principal, ip, task_id, "task.cancel",
+        lambda task: cancel_task(
+            session=session, task=task, actor=principal.label, reason=reason, now=clock.now(),
+            actor_id=principal.id,
+        ),
     )
-    audit(session, principal, "task.cancel", "task", task.id, ip=ip)
-    return task_out(task)
