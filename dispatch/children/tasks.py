@@ -20,11 +20,7 @@ TOPIC = "case.match"
 
 async def match_case(ctx: JobContext, payload: dict[str, Any]) -> None:
     async with transaction(ctx.sessions) as session:
-        case = (
-            await session.execute(
-                select(Case).where(Case.id == payload["case_id"]).with_for_update()
-            )
-        ).scalar_one_or_none()
+        case = await session.get(Case, payload["case_id"], with_for_update=True)
         if case is not None and case.state not in ("merged", "invalid"):
             # The reports' blocking keys first: other cases find this one through them.
             for report in (

@@ -35,11 +35,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
     """
     now = clock.now()
     async with transaction(ctx.sessions) as session:
-        case = (
-            await session.execute(
-                select(Case).where(Case.id == payload["case_id"]).with_for_update()
-            )
-        ).scalar_one_or_none()
+        case = await session.get(Case, payload["case_id"], with_for_update=True)
         if case is None or case.state in FINISHED:
             await finish(session, ctx)
             return
@@ -72,11 +68,7 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
 async def deliver_referral(ctx: JobContext, payload: dict[str, Any]) -> None:
     """A `referral.dispatch` row written before delivery moved into the routing transaction."""
     async with transaction(ctx.sessions) as session:
-        referral = (
-            await session.execute(
-                select(Referral).where(Referral.id == payload["referral_id"]).with_for_update()
-            )
-        ).scalar_one_or_none()
+        referral = await session.get(Referral, payload["referral_id"], with_for_update=True)
         if referral is not None and referral.delivered_at is None:
             await deliver(session, referral, clock.now())
         await finish(session, ctx)
@@ -97,11 +89,7 @@ async def send_notification(ctx: JobContext, payload: dict[str, Any]) -> None:
 async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
     failure: Exception | None = None
     async with transaction(ctx.sessions) as session:
-        note = (
-            await session.execute(
-                select(Notification).where(Notification.id == note_id).with_for_update()
-            )
-        ).scalar_one_or_none()
+        note = await session.get(Notification, note_id, with_for_update=True)
         if note is None or note.status in ("sent", "logged"):
             return None
         phone = await session.scalar(select(AppUser.phone).where(AppUser.id == note.user_id))
