@@ -22,7 +22,7 @@ from dispatch.referrals.deadlines import effective_risk, set_plan_due
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE, OPEN, create_referrals
 from dispatch.staff.auth import Principal
-from dispatch.staff.notifications import notify, supervisors
+from dispatch.staff.notifications import notify_case_supervisors
 from workflows.casework.plan import Need, needs_approval, needs_table, plan_needs, replan
 from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
 from workflows.reference import department_labels
@@ -125,12 +125,8 @@ async def propose(
     names = "、".join(plan.needs)
     session.add(_event(case, "plan_proposed", principal, now, reason or f"帮扶计划：{names}", plan))
     if plan.status == "pending_approval":
-        await notify(
-            session,
-            await supervisors(session, None, case.jurisdiction_code),
-            "plan_approval",
-            f"案件#{case.id} 的帮扶计划待审批",
-            case_id=case.id,
+        await notify_case_supervisors(
+            session, case, "plan_approval", f"案件#{case.id} 的帮扶计划待审批"
         )
         items = [
             CasePlanItem(

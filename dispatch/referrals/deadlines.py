@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Case, Referral, Visit
 from db.timeline import case_event
 from dispatch.common.sweeps import due_with_case
-from dispatch.staff.notifications import notify, office_liaisons, supervisors
+from dispatch.staff.notifications import (
+    notify,
+    notify_case_supervisors,
+    office_liaisons,
+    supervisors,
+)
 from workflows.reference import department_labels
 from workflows.referrals.deadlines import (
     ESCALATED,
@@ -222,6 +227,5 @@ async def sweep_visits(session: AsyncSession, now: datetime, limit: int = 500) -
                 created_at=now,
             )
         )
-        users = await supervisors(session, None, case.jurisdiction_code)
-        await notify(session, users, "visit_overdue", text, case_id=case.id)
+        await notify_case_supervisors(session, case, "visit_overdue", text)
     return len(rows)

@@ -27,6 +27,7 @@ from dispatch.staff.notifications import (
     liaisons_of_offices,
     notes_for,
     notify,
+    notify_case_supervisors,
     office_liaisons,
     queue_notes,
     supervisors,
@@ -265,12 +266,11 @@ async def act(
     )
     if event == "return":
         dept = department_labels().get(referral.department_code, referral.department_code)
-        await notify(
+        await notify_case_supervisors(
             session,
-            await supervisors(session, None, case.jurisdiction_code),
+            case,
             "referral_returned",
             f"案件#{case.id} 的转介被{dept}退回，请重新指派",
-            case_id=case.id,
             referral_id=referral.id,
         )
     return referral

@@ -8,7 +8,7 @@ it passes (督办) and when it is flagged (挂牌督办).
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AppUser, Jurisdiction, Notification, Outbox
+from db.models import AppUser, Case, Jurisdiction, Notification, Outbox
 
 CENTER = "minor_protection_center"
 # Where a transaction keeps its one notify.send row.
@@ -93,6 +93,15 @@ async def notify(
     return await queue_notes(
         session, notes_for(user_ids, kind, text, case_id=case_id, referral_id=referral_id)
     )
+
+
+async def notify_case_supervisors(
+    session: AsyncSession, case: Case, kind: str, text: str, *, referral_id: int | None = None
+) -> int:
+    """The center's supervisors over the case's place are told: what a case asks of the
+    center (a plan to approve, a returned referral, an overdue visit)."""
+    users = await supervisors(session, None, case.jurisdiction_code)
+    return await notify(session, users, kind, text, case_id=case.id, referral_id=referral_id)
 
 
 def notes_for(
