@@ -284,14 +284,10 @@ async def caller_profile(
         opted_out_of_sms=opted_out,
         blocked_until=block.expires_at if block else None,
         reports=[
-            EarlierReport(
-                report_id=r.id,
-                case_id=c.id,
-                channel=r.channel,
-                received_at=r.created_at,
-                case_state=c.state,
-                emergency=c.emergency,
-                categories=c.categories,
+            # The case's own fields (emergency, categories) copied by name.
+            from_row(
+                EarlierReport, c, report_id=r.id, case_id=c.id, channel=r.channel,
+                received_at=r.created_at, case_state=c.state,
             )
             for r, c in rows
         ],
