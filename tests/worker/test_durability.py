@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -32,6 +32,7 @@ from db.engine import make_engine, make_sessionmaker
 from db.models import AppUser, Case, Notification, Outbox, Referral
 from tests.fixtures.processes import PrivateRedis
 from tests.fixtures.reports import report
+from tests.fixtures.twilio_fake import slow_twilio
 
 POLL = 0.2  # seconds between looks; never a measure of anything
 
@@ -51,28 +52,7 @@ async def until(what: str, check: Callable[[], Awaitable[bool]], seconds: float)
     return time.monotonic() - started
 
 
-class _SlowTwilio(BaseHTTPRequestHandler):
-    """A Twilio API whose first message request hangs until released: a busy worker."""
-
-    release = threading.Event()
-    arrived = threading.Event()
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        type(self).bodies.append(body)
-        if not type(self).arrived.is_set():
-            type(self).arrived.set()
-            type(self).release.wait(60)
-        payload = b'{"sid": "SM' + os.urandom(16).hex().encode() + b'", "status": "queued"}'
-        self.send_response(201)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:
-        pass
+_SlowTwilio = slow_twilio(hold_seconds=60)
 
 
 def _process(kind: str, env: dict[str, str]) -> subprocess.Popen:
@@ -215,7 +195,7 @@ async def test_redis_killed_and_restarted_empty_loses_nothing_and_a_killed_worke
                 Notification.case_id.in_(cases), Notification.status == "sent"))
             mine = await session.scalar(select(func.count()).where(
                 Notification.user_id == liaison.id, Notification.status == "sent"))
-        assert mine == len(cases) and len(_SlowTwilio.bodies) == sent  # each SMS sent once
+        assert mine == len(cases) and len(_SlowTwilio.received) == sent  # each SMS sent once
 
         # The worker is killed: /readyz names it; a report made meanwhile waits, and is
         # routed within seconds once a worker runs again.

@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from redis import Redis
 from rq import Queue
@@ -23,6 +22,7 @@ from db.settings import get_settings
 from dispatch.worker.reconcile import Grace, reconcile_once
 from dispatch.worker.relay import relay_once, relay_redis
 from tests.fixtures.reports import report
+from tests.fixtures.twilio_fake import slow_twilio
 
 pytest_plugins = ("tests.fixtures.console",)
 
@@ -190,28 +190,7 @@ async def test_done_rows_are_pruned_after_the_retention(sessions, pump):
         await session.execute(delete(Outbox).where(Outbox.id.in_([fresh.id, waiting.id])))
 
 
-class _SlowTwilio(BaseHTTPRequestHandler):
-    """A fake Twilio API whose first message request hangs until released."""
-
-    release = threading.Event()
-    arrived = threading.Event()
-    received: list[bytes] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        type(self).received.append(body)
-        type(self).arrived.set()
-        if len(type(self).received) == 1:
-            type(self).release.wait(30)
-        payload = b'{"sid": "SM' + secrets.token_hex(16).encode() + b'", "status": "queued"}'
-        self.send_response(201)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:
-        pass
+_SlowTwilio = slow_twilio(hold_seconds=30)
 
 
 async def test_worker_killed_mid_job_the_job_comes_back_and_completes(
