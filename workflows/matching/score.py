@@ -254,23 +254,16 @@ def _address_best() -> float:
 def _rest_best(a: Profile, b: Profile) -> float:
     """At most what the signals other than ID, name and age add to score(a, b): each that
     could hold at its best (the dear ones, address and story, without computing them)."""
-    gender, address, jurisdiction, phone, time, category, story = _bests()
-    best = 0.0
-    if a.gender and b.gender:
-        best += gender
-    if a.address and b.address:
-        best += address
-    if a.jurisdiction and b.jurisdiction:
-        best += jurisdiction
-    if a.phones and b.phones and a.phones & b.phones:
-        best += phone
-    if a.at and b.at:
-        best += time
-    if a.categories and b.categories:
-        best += category
-    if a.text and b.text:
-        best += story
-    return best
+    both = (
+        a.gender and b.gender,
+        a.address and b.address,
+        a.jurisdiction and b.jurisdiction,
+        a.phones and b.phones and a.phones & b.phones,
+        a.at and b.at,
+        a.categories and b.categories,
+        a.text and b.text,
+    )  # in the order of _bests()
+    return sum((w for w, held in zip(_bests(), both, strict=True) if held), 0.0)
 
 
 def could_reach(a: Profile, b: Profile, floor: float, name: str | None) -> bool:
