@@ -27,6 +27,16 @@ from tests.fixtures.twilio_fake import slow_twilio
 pytest_plugins = ("tests.fixtures.console",)
 
 
+async def _relayed_status_row(sessions, redis_client, pump) -> Outbox:
+    """A case.status outbox row, relayed: its job waits in the center queue."""
+    await pump()
+    async with sessions() as session, session.begin():
+        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
+        session.add(row)
+    assert await relay_once(sessions, redis_client) == 1
+    return row
+
+
 def _dead_redis() -> Redis:
     """A Redis client pointed at a port nobody listens on: what an outage looks like."""
     with socket.socket() as s:
@@ -294,22 +304,16 @@ async def test_a_job_waiting_in_its_queue_is_not_enqueued_again_while_it_waits(
 ):
     """A backlog is not a loss: a job Redis still holds is left alone for ten grace times;
     a failed one is tried again after one (and later attempts wait longer)."""
-    from rq import Queue as RqQueue
+    from dispatch.worker.reconcile import WAITING_FACTOR
 
-    from dispatch.worker.reconcile import WAITING_FACTOR, Grace, reconcile_once
-
-    await pump()
-    async with sessions() as session, session.begin():
-        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
-        session.add(row)
-    assert await relay_once(sessions, redis_client) == 1
+    row = await _relayed_status_row(sessions, redis_client, pump)
     grace = Grace.of(app.state.runtime.settings)
     soon = datetime.now(UTC) + grace.normal * 2
     assert await reconcile_once(sessions, redis_client, grace, now=soon) == 0
     later = datetime.now(UTC) + grace.normal * (WAITING_FACTOR + 1)
     assert await reconcile_once(sessions, redis_client, grace, now=later) == 1
     # Attempt 2 fails: enqueued again only once its (doubled) grace time has passed.
-    queue = RqQueue("center", connection=redis_client)
+    queue = Queue("center", connection=redis_client)
     job = queue.fetch_job(f"outbox-{row.id}-2")
     queue.remove(job)
     job.set_status("failed")
@@ -327,16 +331,8 @@ async def test_a_job_taken_from_its_queue_by_a_worker_that_died_is_enqueued_agai
 ):
     """Killed between taking a job and starting it, a worker leaves it in RQ's intermediate
     list (cleaned by RQ minutes later): the reconciler sees it within seconds."""
-    from rq import Queue as RqQueue
-
-    from dispatch.worker.reconcile import Grace, reconcile_once
-
-    await pump()
-    async with sessions() as session, session.begin():
-        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
-        session.add(row)
-    assert await relay_once(sessions, redis_client) == 1
-    queue = RqQueue("center", connection=redis_client)
+    row = await _relayed_status_row(sessions, redis_client, pump)
+    queue = Queue("center", connection=redis_client)
     redis_client.lmove(queue.key, queue.intermediate_queue_key, "RIGHT", "LEFT")  # as RQ does
     grace = Grace.of(app.state.runtime.settings)
     soon = datetime.now(UTC) + timedelta(seconds=5)
@@ -353,16 +349,8 @@ async def test_a_job_popped_by_a_worker_on_several_queues_that_died_is_enqueued_
     """A worker listening to several queues takes a job with BLPOP, which leaves it in no
     list at all, still marked queued; killed before starting it, the job would wait for the
     ten-grace-times safety net (100 s for an emergency). The reconciler sees it in seconds."""
-    from rq import Queue as RqQueue
-
-    from dispatch.worker.reconcile import Grace, reconcile_once
-
-    await pump()
-    async with sessions() as session, session.begin():
-        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
-        session.add(row)
-    assert await relay_once(sessions, redis_client) == 1
-    queue = RqQueue("center", connection=redis_client)
+    row = await _relayed_status_row(sessions, redis_client, pump)
+    queue = Queue("center", connection=redis_client)
     assert redis_client.blpop([queue.key, "rq:queue:notify"], 1)  # as RQ's worker does
     grace = Grace.of(app.state.runtime.settings)
     soon = datetime.now(UTC) + timedelta(seconds=5)
@@ -382,11 +370,7 @@ async def test_a_worker_marks_its_row_done_while_the_reconciler_asks_redis(
 
     from dispatch.worker import reconcile
 
-    await pump()
-    async with sessions() as session, session.begin():
-        row = Outbox(topic="case.status", payload={"case_id": 0, "state": "x", "event": "x"})
-        session.add(row)
-    assert await relay_once(sessions, redis_client) == 1
+    row = await _relayed_status_row(sessions, redis_client, pump)
     judged = reconcile._overdue
     finished: list[str] = []
 
