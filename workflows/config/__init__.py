@@ -12,9 +12,10 @@ dict), for the file without a model (holidays: it checks itself).
 """
 
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -69,44 +70,30 @@ def typed(name: str) -> BaseModel:
     return hit[1]
 
 
-def risk() -> schema.RiskConfig:
-    return typed("risk")  # type: ignore[return-value]
+M = TypeVar("M", bound=BaseModel)
 
 
-def channels() -> schema.ChannelsConfig:
-    return typed("channels")  # type: ignore[return-value]
+def _view(name: str, model: type[M]) -> Callable[[], M]:
+    """The typed accessor of one file (`risk()`, ...): `typed(name)`, as its model's type."""
+
+    def view() -> M:
+        return cast(M, typed(name))
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = f"The checked {name}.toml ({model.__name__})."
+    return view
 
 
-def casework() -> schema.CaseworkConfig:
-    return typed("casework")  # type: ignore[return-value]
-
-
-def supervision() -> schema.SupervisionConfig:
-    return typed("supervision")  # type: ignore[return-value]
-
-
-def reference() -> schema.ReferenceConfig:
-    return typed("reference")  # type: ignore[return-value]
-
-
-def triage() -> schema.TriageConfig:
-    return typed("triage")  # type: ignore[return-value]
-
-
-def matching() -> schema.MatchingConfig:
-    return typed("matching")  # type: ignore[return-value]
-
-
-def partners() -> schema.PartnersConfig:
-    return typed("partners")  # type: ignore[return-value]
-
-
-def places() -> schema.PlacesConfig:
-    return typed("places")  # type: ignore[return-value]
-
-
-def retention() -> schema.RetentionConfig:
-    return typed("retention")  # type: ignore[return-value]
+risk = _view("risk", schema.RiskConfig)
+channels = _view("channels", schema.ChannelsConfig)
+casework = _view("casework", schema.CaseworkConfig)
+supervision = _view("supervision", schema.SupervisionConfig)
+reference = _view("reference", schema.ReferenceConfig)
+triage = _view("triage", schema.TriageConfig)
+matching = _view("matching", schema.MatchingConfig)
+partners = _view("partners", schema.PartnersConfig)
+places = _view("places", schema.PlacesConfig)
+retention = _view("retention", schema.RetentionConfig)
 
 
 def path(name: str) -> Path:
