@@ -149,43 +149,44 @@ def _choices(expected: str) -> str:
     return "、".join(part for part in parts if part)
 
 
+def _one_of(ctx: dict[str, Any]) -> str:
+    return "应为以下之一：" + _choices(str(ctx.get("expected", "")))
+
+
 # What is wrong with a field and what is allowed, by pydantic's error type; the limits come
 # from the schema (pydantic's `ctx`), never from what was sent.
 _EXPLAIN = {
-    "missing": lambda ctx: "此项必填",
-    "literal_error": lambda ctx: "应为以下之一：" + _choices(str(ctx.get("expected", ""))),
-    "enum": lambda ctx: "应为以下之一：" + _choices(str(ctx.get("expected", ""))),
+    "literal_error": _one_of,
+    "enum": _one_of,
     "string_too_long": lambda ctx: f"最多{ctx['max_length']}个字",
     "string_too_short": lambda ctx: "不能为空" if ctx["min_length"] == 1
     else f"至少{ctx['min_length']}个字",
     "too_long": lambda ctx: f"最多{ctx['max_length']}项",
     "too_short": lambda ctx: f"至少{ctx['min_length']}项",
-    "string_type": lambda ctx: "应为文字",
-    "string_pattern_mismatch": lambda ctx: "格式不对",
-    "int_type": lambda ctx: "应为整数",
-    "int_parsing": lambda ctx: "应为整数",
-    "int_from_float": lambda ctx: "应为整数",
-    "float_type": lambda ctx: "应为数字",
-    "float_parsing": lambda ctx: "应为数字",
     "greater_than_equal": lambda ctx: f"应不小于{ctx['ge']}",
     "greater_than": lambda ctx: f"应大于{ctx['gt']}",
     "less_than_equal": lambda ctx: f"应不大于{ctx['le']}",
     "less_than": lambda ctx: f"应小于{ctx['lt']}",
-    "bool_type": lambda ctx: "应为 true 或 false",
-    "bool_parsing": lambda ctx: "应为 true 或 false",
-    "list_type": lambda ctx: "应为列表",
-    "dict_type": lambda ctx: "应为对象",
-    "model_type": lambda ctx: "应为对象",
-    "model_attributes_type": lambda ctx: "应为对象",
-    "datetime_type": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
-    "datetime_parsing": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
-    "datetime_from_date_parsing": lambda ctx: "应为日期时间，如 2026-07-01T09:00:00+08:00",
-    "date_type": lambda ctx: "应为日期，如 2026-07-01",
-    "date_parsing": lambda ctx: "应为日期，如 2026-07-01",
-    "date_from_datetime_parsing": lambda ctx: "应为日期，如 2026-07-01",
-    "date_from_datetime_inexact": lambda ctx: "应为日期，如 2026-07-01",
-    "extra_forbidden": lambda ctx: "无法识别的字段",
 }
+# The messages that need no limit, each with the error types that mean it.
+_FIXED = {
+    "此项必填": ("missing",),
+    "应为文字": ("string_type",),
+    "格式不对": ("string_pattern_mismatch",),
+    "应为整数": ("int_type", "int_parsing", "int_from_float"),
+    "应为数字": ("float_type", "float_parsing"),
+    "应为 true 或 false": ("bool_type", "bool_parsing"),
+    "应为列表": ("list_type",),
+    "应为对象": ("dict_type", "model_type", "model_attributes_type"),
+    "应为日期时间，如 2026-07-01T09:00:00+08:00": (
+        "datetime_type", "datetime_parsing", "datetime_from_date_parsing",
+    ),
+    "应为日期，如 2026-07-01": (
+        "date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact",
+    ),
+    "无法识别的字段": ("extra_forbidden",),
+}
+_FIXED_BY_TYPE = {kind: message for message, kinds in _FIXED.items() for kind in kinds}
 
 
 def explain(err: dict[str, Any]) -> str:
@@ -196,6 +197,8 @@ def explain(err: dict[str, Any]) -> str:
         message = str(err.get("msg", "")).removeprefix("Value error, ")
         if any("\u4e00" <= ch <= "\u9fff" for ch in message):
             return message
+    if kind in _FIXED_BY_TYPE:
+        return _FIXED_BY_TYPE[kind]
     try:
         return _EXPLAIN[kind](err.get("ctx") or {})
     except KeyError:
