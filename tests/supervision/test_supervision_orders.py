@@ -133,31 +133,21 @@ async def test_orders_refuse_what_would_do_nothing_with_chinese_reasons(
     center = await login(await make_user("supervisor", jurisdiction="990100"))
     caseworker = await login(await make_user("caseworker", jurisdiction="990100"))
     case_id, referral = await red_case_with_police_referral(sessions, pump)
-    too_far = await client.post(
-        "/api/v1/supervision/orders",
-        headers=center,
-        json={"referral_id": referral.id, "reason": "督办", "due_at": _due(24 * 100)},
-    )
+
+    async def order(headers, **body):
+        return await client.post(
+            "/api/v1/supervision/orders", headers=headers, json={"reason": "督办", **body}
+        )
+
+    too_far = await order(center, referral_id=referral.id, due_at=_due(24 * 100))
     assert too_far.status_code == 422
     assert "最长为90天" in too_far.json()["error"]["message"]
-    past = await client.post(
-        "/api/v1/supervision/orders",
-        headers=center,
-        json={"referral_id": referral.id, "reason": "督办", "due_at": _due(-1)},
-    )
+    past = await order(center, referral_id=referral.id, due_at=_due(-1))
     assert past.status_code == 422
-    nobody = await client.post(
-        "/api/v1/supervision/orders",
-        headers=center,
-        json={"case_id": case_id, "department": "no_such", "reason": "督办", "due_at": _due(5)},
-    )
+    nobody = await order(center, case_id=case_id, department="no_such", due_at=_due(5))
     assert nobody.status_code == 422
     assert (
-        await client.post(
-            "/api/v1/supervision/orders",
-            headers=caseworker,
-            json={"referral_id": referral.id, "reason": "督办", "due_at": _due(5)},
-        )
+        await order(caseworker, referral_id=referral.id, due_at=_due(5))
     ).status_code == 403
 
 
