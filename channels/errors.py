@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from channels import degraded
+from channels.asgi import HttpMiddleware
 from workflows.cases.intake import field_errors
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
@@ -141,20 +142,14 @@ def install(app: FastAPI) -> None:
     app.add_middleware(CatchAll)
 
 
-class CatchAll:
+class CatchAll(HttpMiddleware):
     """Turns any unhandled exception into the contract's 500 (or 422 for input the database
     refused, or the channel's degraded answer, 503 for the API, when the database is down:
     `channels.degraded`) and does not re-raise it: Starlette's outermost middleware would otherwise
     hand the exception to the server, whose traceback log can carry SQL parameters, that
     is, personal data. Only the exception type and the route template are logged."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -11,7 +11,7 @@ may be cached). Over https (as the trusted proxy saw it), browsers are told to s
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
-from dispatch.common.asgi import HttpMiddleware
+from channels.asgi import HttpMiddleware
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

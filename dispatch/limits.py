@@ -6,8 +6,8 @@ is small by then) and replayed to the app.
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels.asgi import HttpMiddleware
 from channels.errors import ApiError, error_response
-from dispatch.common.asgi import HttpMiddleware
 
 
 class BodyLimit(HttpMiddleware):

@@ -34,9 +34,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from channels.asgi import HttpMiddleware
 from channels.errors import ApiError
 from db.metrics import INTAKE, REQUEST_SECONDS, multiprocess_folder
-from dispatch.common.asgi import HttpMiddleware
 from dispatch.console.board import deadline_counts
 from dispatch.partners.service import line_rows
 from dispatch.worker.heartbeats import KINDS, living_async

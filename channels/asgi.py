@@ -1,5 +1,5 @@
-"""The base of dispatch's ASGI middlewares: they act on HTTP requests only, and anything
-else (the lifespan messages) passes straight to the app, written once."""
+"""The base of our ASGI middlewares: they act on HTTP requests only, and anything else (the
+lifespan messages) passes straight to the app, written once (channels and dispatch alike)."""
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
