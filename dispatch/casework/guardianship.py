@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.casework import GuardianIntervention, Placement
 from db.models import Case
-from dispatch.staff.audit import add_case_event
+from dispatch.staff.audit import add_with_event
 from dispatch.staff.auth import Principal
 from workflows.casework.guardianship import check_placement, check_step, placement_kinds
 from workflows.errors import Invalid, WorkflowRefused
@@ -56,15 +56,11 @@ async def add_placement(
         created_by=principal.id,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
-    add_case_event(
-        session, principal, case.id, "placement",
-        reason=f"{placement_kinds()[kind]}：{row.body}",
-        data={"placement_id": row.id, "kind": kind},
-        created_at=now,
+    return await add_with_event(
+        session, principal, row, "placement",
+        id_as="placement_id", reason=f"{placement_kinds()[kind]}：{row.body}", created_at=now,
+        kind=kind,
     )
-    return row
 
 
 async def add_intervention(
@@ -102,16 +98,12 @@ async def add_intervention(
         created_by=principal.id,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
     dept = department_labels()[department]
-    add_case_event(
-        session, principal, case.id, "guardian_intervention",
-        reason=f"监护干预：{found.label}（{dept}）",
-        data={"intervention_id": row.id, "step": step},
-        created_at=now,
+    return await add_with_event(
+        session, principal, row, "guardian_intervention",
+        id_as="intervention_id", reason=f"监护干预：{found.label}（{dept}）", created_at=now,
+        step=step,
     )
-    return row
 
 
 async def records(

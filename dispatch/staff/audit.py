@@ -1,6 +1,7 @@
 """Audit rows for reads and writes of cases: who, what, when, from where."""
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,6 +10,8 @@ from channels.web import client_ip
 from db.models import AuditLog
 from db.timeline import case_event
 from dispatch.staff.auth import Principal
+
+R = TypeVar("R")
 
 
 def audit(
@@ -48,6 +51,29 @@ def add_case_event(
             case_id=case_id, event=event, actor=principal.label, actor_id=principal.id, **fields
         )
     )
+
+
+async def add_with_event(
+    session: AsyncSession,
+    principal: Principal,
+    row: R,
+    event: str,
+    /,
+    *,
+    id_as: str,
+    reason: str,
+    created_at: datetime,
+    **data: Any,
+) -> R:
+    """Add a case's new record (`row`, which has `case_id`) to the caller's transaction and
+    the timeline event `principal` made with it: the row's id as `id_as` heads its `data`."""
+    session.add(row)
+    await session.flush()
+    add_case_event(
+        session, principal, row.case_id, event,
+        reason=reason, data={id_as: row.id, **data}, created_at=created_at,
+    )
+    return row
 
 
 def shown_cases(case_ids: list[int]) -> dict[str, Any]:
