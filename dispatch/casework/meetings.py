@@ -16,7 +16,7 @@ from dispatch.common.lookup import scalar_or_404
 from dispatch.console.conferences import MIN_DEPARTMENTS, ConferenceIn, record_conference
 from dispatch.referrals.routing import plan_routes_for
 from dispatch.referrals.service import ACTIVE
-from dispatch.staff.audit import add_case_event
+from dispatch.staff.audit import add_with_event
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
 from dispatch.staff.scope import case_filter, in_subtree
@@ -87,18 +87,11 @@ async def schedule(
         created_by=principal.id,
         created_at=now,
     )
-    session.add(meeting)
-    await session.flush()
     labels = department_labels()
-    add_case_event(
-        session, principal, case.id, "conference_scheduled",
-        created_at=now,
-        reason=f"召开个案会商，邀请{'、'.join(labels[d] for d in chosen)}",
-        data={
-            "meeting_id": meeting.id,
-            "departments": chosen,
-            "scheduled_at": scheduled_at.isoformat(),
-        },
+    await add_with_event(
+        session, principal, meeting, "conference_scheduled",
+        id_as="meeting_id", reason=f"召开个案会商，邀请{'、'.join(labels[d] for d in chosen)}",
+        created_at=now, departments=chosen, scheduled_at=scheduled_at.isoformat(),
     )
     local = scheduled_at.astimezone(_tz()).strftime("%m月%d日%H:%M")
     for dept in chosen:

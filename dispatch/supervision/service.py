@@ -27,7 +27,7 @@ from db.models import (
 from db.timeline import case_event
 from dispatch.common.lookup import scalar_or_404
 from dispatch.console import periods
-from dispatch.staff.audit import audit
+from dispatch.staff.audit import add_with_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons, supervisors
 from dispatch.staff.scope import case_filter, referral_filter
@@ -216,22 +216,12 @@ async def _open_order(
         next_check_at=rules.order_next_check(now, due_at, 0),
         created_at=now,
     )
-    session.add(order)
-    await session.flush()
-    name = department_labels().get(department, department)
-    session.add(
-        _event(
-            case.id,
-            ORDER_EVENTS["open"],
-            principal,
-            now,
-            order.reason,
-            order_id=order.id,
-            referral_id=order.referral_id,
-            department=department,
-            due_at=due_at.isoformat(),
-        )
+    await add_with_event(
+        session, principal, order, ORDER_EVENTS["open"],
+        id_as="order_id", reason=order.reason, created_at=now,
+        referral_id=order.referral_id, department=department, due_at=due_at.isoformat(),
     )
+    name = department_labels().get(department, department)
     await notify(
         session,
         await _department_users(session, order),
@@ -446,18 +436,9 @@ async def record_minutes(
         recorded_by_label=principal.label,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
-    session.add(
-        _event(
-            case.id,
-            "key_case_minute",
-            principal,
-            now,
-            row.decisions,
-            minute_id=row.id,
-            meeting_on=meeting_on.isoformat(),
-        )
+    await add_with_event(
+        session, principal, row, "key_case_minute",
+        id_as="minute_id", reason=row.decisions, created_at=now, meeting_on=meeting_on.isoformat(),
     )
     audit(session, principal, "supervision.minutes", "case", case_id, ip=ip)
     return row
@@ -545,18 +526,9 @@ async def add_note(
         author_label=principal.label,
         created_at=now,
     )
-    session.add(note)
-    await session.flush()
-    session.add(
-        _event(
-            case.id,
-            "supervision_note",
-            principal,
-            now,
-            note.findings,
-            note_id=note.id,
-            orders=[a["order_id"] for a in made],
-        )
+    await add_with_event(
+        session, principal, note, "supervision_note",
+        id_as="note_id", reason=note.findings, created_at=now, orders=[a["order_id"] for a in made],
     )
     audit(session, principal, "supervision.note", "case", case_id, ip=ip)
     return note
