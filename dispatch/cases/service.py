@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import clock
 from db.models import Case, CaseEvent, Referral, Report, Visit
 from db.paging import newest_first, next_before_id
-from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.casework.owners import holders_of
 from dispatch.casework.reporter_notice import tell_reporters
@@ -28,7 +27,7 @@ from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
 from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
-from dispatch.staff.audit import add_case_event, audit
+from dispatch.staff.audit import add_case_event, add_timeline_event, audit
 from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
 from dispatch.staff.scope import case_event_filter, case_filter, referral_filter, sees_reporter
@@ -138,18 +137,10 @@ async def transition(
         await follow_case_merge(session, case.id, into_case.id, actor.name)
     if override:
         data["override"] = True
-    session.add(
-        case_event(
-            case_id=case.id,
-            event=event,
-            from_state=old_state,
-            to_state=new_state,
-            actor=actor.name,
-            actor_id=actor.user_id,
-            reason=reason,
-            data=data or None,
-            created_at=now,
-        )
+    add_timeline_event(
+        session, actor.name, case.id, event,
+        actor_id=actor.user_id, from_state=old_state, to_state=new_state, reason=reason,
+        data=data or None, created_at=now,
     )
     if event == "register":
         await create_referrals(session, case, await plan_routes(session, case), actor.name, now)

@@ -17,7 +17,7 @@ from channels.sms.optouts import is_opted_out
 from channels.sms.outbound import queue_sms
 from db.casework import ReportNoContact
 from db.models import Case, CaseEvent, Report
-from db.timeline import case_event
+from dispatch.staff.audit import add_timeline_event
 from workflows import config
 from workflows.cases import receipts
 from workflows.errors import Conflict, Invalid
@@ -39,15 +39,9 @@ async def mark_no_contact(
     session.add(
         ReportNoContact(report_id=report.id, reason=reason, marked_by=actor, created_at=now)
     )
-    session.add(
-        case_event(
-            case_id=report.case_id,
-            event="reporter_no_contact",
-            actor=actor,
-            reason=NO_CONTACT_REASONS[reason],
-            data={"report_id": report.id},
-            created_at=now,
-        )
+    add_timeline_event(
+        session, actor, report.case_id, "reporter_no_contact",
+        reason=NO_CONTACT_REASONS[reason], data={"report_id": report.id}, created_at=now,
     )
 
 
@@ -111,15 +105,11 @@ async def tell_reporters(session: AsyncSession, case: Case, state: str, now: dat
         message = await queue_sms(
             session, phone=report.reporter_phone, body=body, kind="notice", now=now
         )
-        session.add(
-            case_event(
-                case_id=case.id,
-                event="reporter_told",
-                actor="system:notice",
-                reason="已短信告知报告人办理进展",
-                data={"report_id": report.id, "state": state, "message_id": message.id},
-                created_at=now,
-            )
+        add_timeline_event(
+            session, "system:notice", case.id, "reporter_told",
+            reason="已短信告知报告人办理进展",
+            data={"report_id": report.id, "state": state, "message_id": message.id},
+            created_at=now,
         )
         queued += 1
     return queued

@@ -12,7 +12,7 @@ from sqlalchemy import any_, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.console import CaseConference
-from db.timeline import case_event
+from dispatch.staff.audit import add_with_event
 from dispatch.staff.auth import Principal
 from workflows.errors import Invalid
 from workflows.reference import department_labels
@@ -59,21 +59,12 @@ async def record_conference(
         created_by=principal.id,
         created_at=now,
     )
-    session.add(row)
-    await session.flush()
     names = "、".join(department_labels()[d] for d in body.departments)
-    session.add(
-        case_event(
-            case_id=case_id,
-            event="conference",
-            actor=principal.label,
-            actor_id=principal.id,
-            reason=f"个案会商（{names}）",
-            data={"conference_id": row.id, "departments": body.departments},
-            created_at=now,
-        )
+    return await add_with_event(
+        session, principal, row, "conference",
+        id_as="conference_id", reason=f"个案会商（{names}）", created_at=now,
+        departments=body.departments,
     )
-    return row
 
 
 async def conferences_for(

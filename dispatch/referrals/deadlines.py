@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Case, Referral, Visit
-from db.timeline import case_event
 from dispatch.common.sweeps import due_with_case
+from dispatch.staff.audit import add_timeline_event
 from dispatch.staff.notifications import (
     notify,
     notify_case_supervisors,
@@ -36,6 +36,8 @@ from workflows.referrals.deadlines import (
     stage_at,
 )
 
+# Who the timeline says moved a share on when its deadline passed.
+ACTOR = "system:deadlines"
 STAGE_EVENTS = {WARNED: "deadline_warning", ESCALATED: "escalated", FLAGGED: "flagged"}
 STAGE_LABELS = {WARNED: "即将超时", ESCALATED: "已超时，督办", FLAGGED: "严重超时，挂牌督办"}
 
@@ -123,20 +125,16 @@ async def _escalate(
     dept = department_labels().get(referral.department_code, referral.department_code)
     what = PHASE_LABELS[phase.name]
     text = f"案件#{case.id} 转介（{dept}）{what}{STAGE_LABELS[stage]}"
-    session.add(
-        case_event(
-            case_id=case.id,
-            event=STAGE_EVENTS[stage],
-            actor="system:deadlines",
-            reason=text,
-            data={
-                "referral_id": referral.id,
-                "department": referral.department_code,
-                "phase": phase.name,
-                "due_at": phase.due_at.isoformat(),
-            },
-            created_at=now,
-        )
+    add_timeline_event(
+        session, ACTOR, case.id, STAGE_EVENTS[stage],
+        reason=text,
+        data={
+            "referral_id": referral.id,
+            "department": referral.department_code,
+            "phase": phase.name,
+            "due_at": phase.due_at.isoformat(),
+        },
+        created_at=now,
     )
     if stage == WARNED:
         if referral.claimed_by:
@@ -155,15 +153,11 @@ async def _escalate(
 async def _release_idle_claim(
     session: AsyncSession, referral: Referral, case: Case, now: datetime
 ) -> None:
-    session.add(
-        case_event(
-            case_id=case.id,
-            event="claim_released",
-            actor="system:deadlines",
-            reason="认领后长时间无进展，已退回待认领队列",
-            data={"referral_id": referral.id, "liaison_id": referral.claimed_by},
-            created_at=now,
-        )
+    add_timeline_event(
+        session, ACTOR, case.id, "claim_released",
+        reason="认领后长时间无进展，已退回待认领队列",
+        data={"referral_id": referral.id, "liaison_id": referral.claimed_by},
+        created_at=now,
     )
     referral.status = "queued"
     referral.claimed_by = None
@@ -217,15 +211,10 @@ async def sweep_visits(session: AsyncSession, now: datetime, limit: int = 500) -
         if case.state != "following_up":
             continue
         text = f"案件#{case.id} 回访已逾期，请尽快安排"
-        session.add(
-            case_event(
-                case_id=case.id,
-                event="visit_overdue",
-                actor="system:deadlines",
-                reason=text,
-                data={"visit_id": visit.id, "due_at": visit.due_at.isoformat()},
-                created_at=now,
-            )
+        add_timeline_event(
+            session, ACTOR, case.id, "visit_overdue",
+            reason=text, data={"visit_id": visit.id, "due_at": visit.due_at.isoformat()},
+            created_at=now,
         )
         await notify_case_supervisors(session, case, "visit_overdue", text)
     return len(rows)

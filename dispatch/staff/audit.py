@@ -41,16 +41,21 @@ def audit(
     )
 
 
+def add_timeline_event(
+    session: AsyncSession, actor: str, case_id: int, event: str, /, **fields: Any
+) -> None:
+    """Add to the caller's transaction a timeline event by `actor` (a label: a part of the
+    system, `system:deadlines`), the rest (`reason`, `data`, `created_at`…) as `case_event`
+    takes them."""
+    session.add(case_event(case_id=case_id, event=event, actor=actor, **fields))
+
+
 def add_case_event(
     session: AsyncSession, principal: Principal, case_id: int, event: str, /, **fields: Any
 ) -> None:
     """Add to the caller's transaction a timeline event `principal` made: their label and id
-    as its actor, the rest (`reason`, `data`, `created_at`…) as `case_event` takes them."""
-    session.add(
-        case_event(
-            case_id=case_id, event=event, actor=principal.label, actor_id=principal.id, **fields
-        )
-    )
+    as its actor, the rest as `add_timeline_event` takes them."""
+    add_timeline_event(session, principal.label, case_id, event, actor_id=principal.id, **fields)
 
 
 async def add_with_event(
