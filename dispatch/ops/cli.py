@@ -108,8 +108,8 @@ async def _tell_running_services(settings: Settings) -> bool:
 
 def _account_op(operation: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
     """Run one `dispatch.staff.accounts` operation as this shell's user, in a transaction;
-    a refusal is printed (exit status 1). An operation that ends access is announced to the
-    running services, and said so if it could not be."""
+    a refusal is printed (exit status 1), and so is a change's message. An operation that
+    ends access is announced to the running services, and said so if it could not be."""
     from dispatch.staff.accounts import Actor, Change
     from workflows.errors import DomainError
 
@@ -132,10 +132,13 @@ def _account_op(operation: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
         return result
 
     try:
-        return asyncio.run(run())
+        result = asyncio.run(run())
     except DomainError as exc:
         typer.echo(f"未执行：{exc.message}", err=True)
         raise typer.Exit(1) from None
+    if isinstance(result, Change):
+        typer.echo(result.message)
+    return result
 
 
 def _new_password() -> str:
@@ -160,7 +163,7 @@ def user_add(
     if role not in ROLES:
         raise typer.BadParameter(f"角色应为 {', '.join(ROLES)} 之一", param_hint="--role")
     password = _new_password()
-    change = _account_op(
+    _account_op(
         accounts.add_user,
         username=username,
         role=role,
@@ -169,7 +172,6 @@ def user_add(
         phone=phone,
         password=password,
     )
-    typer.echo(change.message)
 
 
 @user_app.command("list")
@@ -200,7 +202,7 @@ def user_disable(username: UsernameArg) -> None:
     """Disable an account: no sign-in, its tokens and console sessions end at once."""
     from dispatch.staff import accounts
 
-    typer.echo(_account_op(accounts.disable, username=username).message)
+    _account_op(accounts.disable, username=username)
 
 
 @user_app.command("enable")
@@ -208,7 +210,7 @@ def user_enable(username: UsernameArg) -> None:
     """Enable a disabled account again (its old tokens stay void)."""
     from dispatch.staff import accounts
 
-    typer.echo(_account_op(accounts.enable, username=username).message)
+    _account_op(accounts.enable, username=username)
 
 
 @user_app.command("set-role")
@@ -221,14 +223,13 @@ def user_set_role(
     """Change the role, department and jurisdiction together; the user signs in again."""
     from dispatch.staff import accounts
 
-    change = _account_op(
+    _account_op(
         accounts.set_role,
         username=username,
         role=role,
         department=department,
         jurisdiction=jurisdiction,
     )
-    typer.echo(change.message)
 
 
 @user_app.command("reset-password")
@@ -237,7 +238,7 @@ def user_reset_password(username: UsernameArg) -> None:
     from dispatch.staff import accounts
 
     password = _new_password()
-    typer.echo(_account_op(accounts.reset_password, username=username, password=password).message)
+    _account_op(accounts.reset_password, username=username, password=password)
 
 
 @user_app.command("revoke")
@@ -245,7 +246,7 @@ def user_revoke(username: UsernameArg) -> None:
     """End every token and console session of the user now (a lost laptop, a leaked token)."""
     from dispatch.staff import accounts
 
-    typer.echo(_account_op(accounts.revoke, username=username).message)
+    _account_op(accounts.revoke, username=username)
 
 
 @user_app.command("totp-enable")
@@ -271,7 +272,7 @@ def user_totp_disable(username: UsernameArg) -> None:
     """Remove the user's second factor (a lost phone); give a new one with totp-enable."""
     from dispatch.staff import accounts
 
-    typer.echo(_account_op(accounts.totp_disable, username=username).message)
+    _account_op(accounts.totp_disable, username=username)
 
 
 @partner_app.command("add")
