@@ -3,7 +3,7 @@ emergency calls and callers who gave up waiting, most urgent first (due time fro
 risk level). Numbers masked; audited."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -11,9 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import clock
 from db.telephony import VoiceCall, VoiceCallback
-from dispatch.staff.audit import audit
+from dispatch.common.lookup import row_or_404
+from dispatch.common.views import from_row
+from dispatch.staff.audit import add_case_event, audit
 from dispatch.staff.auth import Principal
 from dispatch.telephony.scope import via_case
+from workflows.errors import Conflict
 from workflows.phones import mask_phone
 from workflows.telephony.callback_policy import REASON_LABELS
 
@@ -60,26 +63,16 @@ class AttemptIn(BaseModel):
     note: Annotated[str | None, Field(default=None, max_length=2000)] = None
 
 
-def callback_fields(task: VoiceCallback, call_sid: str) -> dict:
-    return {
-        "id": task.id,
-        "call_id": task.call_id,
-        "call_sid": call_sid,
-        "phone": mask_phone(task.phone),
-        "case_id": task.case_id,
-        "reason": task.reason,
-        "reason_label": REASON_LABELS.get(task.reason, task.reason),
-        "emergency": task.emergency,
-        "priority": task.priority,
-        "due_at": task.due_at,
-        "overdue": task.status == "pending" and task.due_at < clock.now(),
-        "status": task.status,
-        "attempts": task.attempts,
-        "outcome": task.outcome,
-        "note": task.note,
-        "created_at": task.created_at,
-        "done_at": task.done_at,
-    }
+V = TypeVar("V", bound=CallbackOut)
+
+
+def callback_out(task: VoiceCallback, call_sid: str, view: type[V] = CallbackOut, **values) -> V:
+    """The task as `view` shows it: the number masked (`values` may add the number to dial)."""
+    return from_row(
+        view, task, call_sid=call_sid, phone=mask_phone(task.phone),
+        reason_label=REASON_LABELS.get(task.reason, task.reason),
+        overdue=task.status == "pending" and task.due_at < clock.now(), **values,
+    )
 
 
 def scoped_callbacks(principal: Principal):
@@ -106,4 +99,46 @@ async def list_callbacks(
         stmt = stmt.order_by(VoiceCallback.done_at.desc())
     rows = (await session.execute(stmt)).all()
     audit(session, principal, "callback.list", "call", None, detail={"count": len(rows)}, ip=ip)
-    return CallbackList(items=[CallbackOut(**callback_fields(t, sid)) for t, sid in rows])
+    return CallbackList(items=[callback_out(t, sid) for t, sid in rows])
+
+
+async def _load(
+    session: AsyncSession, principal: Principal, callback_id: int, *, lock: bool = False
+):
+    stmt = scoped_callbacks(principal).where(VoiceCallback.id == callback_id)
+    stmt = stmt.with_for_update(of=VoiceCallback) if lock else stmt
+    return await row_or_404(session, stmt, "callback_not_found", "未找到该回电任务")
+
+
+async def read_callback(
+    *, session: AsyncSession, principal: Principal, ip: str | None, callback_id: int
+) -> CallbackDetail:
+    """One task, with the number to dial."""
+    task, call_sid = await _load(session, principal, callback_id)
+    audit(session, principal, "callback.read", "call", task.call_id, ip=ip)
+    return callback_out(task, call_sid, CallbackDetail, phone_to_call=task.phone)
+
+
+async def record_attempt(
+    *, session: AsyncSession, principal: Principal, ip: str | None, callback_id: int,
+    body: AttemptIn,
+) -> CallbackOut:
+    """An operator called back. 409 once the task is done."""
+    now = clock.now()
+    task, call_sid = await _load(session, principal, callback_id, lock=True)
+    if task.status != "pending":
+        raise Conflict("callback_done", "该回电任务已完成")
+    task.attempts += 1
+    task.outcome, task.note, task.updated_at = body.outcome, body.note, now
+    if body.outcome != "no_answer":
+        task.status, task.done_at, task.done_by = "done", now, principal.id
+    if task.case_id is not None:
+        add_case_event(
+            session, principal, task.case_id, "callback_attempt",
+            reason=OUTCOME_LABELS[body.outcome],
+            data={"callback_id": task.id, "outcome": body.outcome},
+            created_at=now,
+        )
+    audit(session, principal, "callback.attempt", "call", task.call_id,
+          detail={"outcome": body.outcome}, ip=ip)
+    return callback_out(task, call_sid)
