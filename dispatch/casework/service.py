@@ -12,9 +12,8 @@ are `workflows.errors` domain errors; the edge answers them in the contract's sh
 console as a notice, so a page is refused exactly what the API refuses the same person.
 """
 
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -49,7 +48,6 @@ from workflows.errors import Invalid, NotFound
 from workflows.reference import category_labels
 
 Text = Annotated[str | None, Field(default=None, max_length=2000)]
-V = TypeVar("V", bound=BaseModel)
 
 
 # Owners and pairing, "my cases".
@@ -442,34 +440,18 @@ class GuardianshipOut(BaseModel):
     interventions: list[InterventionOut]
 
 
-async def _guardianship_record(
-    add: Callable[..., Awaitable[object]],
-    action: str,
-    view: type[V],
-    session: AsyncSession,
-    principal: Principal,
-    ip: str | None,
-    case_id: int,
-    body: BaseModel,
-) -> V:
-    """`add` (a `guardianship` record) on the case, audited as `action`, shown as `view`."""
-    case = await load_case(session, principal, case_id, lock=True)
-    row = await add(
-        session=session, case=case, principal=principal, now=clock.now(), **body.model_dump()
-    )
-    audit(session, principal, action, "case", case.id, ip=ip)
-    return view.model_validate(row)
-
-
 async def add_placement(
     *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
     body: PlacementIn,
 ) -> PlacementOut:
     """A guardianship or placement record: kind, responsible body, start and end."""
-    return await _guardianship_record(
-        guardianship.add_placement, "case.placement", PlacementOut,
-        session, principal, ip, case_id, body,
+    case = await load_case(session, principal, case_id, lock=True)
+    row = await guardianship.add_placement(
+        session=session, case=case, principal=principal, now=clock.now(),
+        **body.model_dump(),
     )
+    audit(session, principal, "case.placement", "case", case.id, ip=ip)
+    return PlacementOut.model_validate(row)
 
 
 async def add_intervention(
@@ -477,10 +459,13 @@ async def add_intervention(
     body: InterventionIn,
 ) -> InterventionOut:
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
-    return await _guardianship_record(
-        guardianship.add_intervention, "case.intervention", InterventionOut,
-        session, principal, ip, case_id, body,
+    case = await load_case(session, principal, case_id, lock=True)
+    row = await guardianship.add_intervention(
+        session=session, case=case, principal=principal, now=clock.now(),
+        **body.model_dump(),
     )
+    audit(session, principal, "case.intervention", "case", case.id, ip=ip)
+    return InterventionOut.model_validate(row)
 
 
 async def read_guardianship(
