@@ -9,10 +9,10 @@ refusal says why and leaves the state as it was.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from statemachine import Event, State, StateMachine
-from statemachine.exceptions import TransitionNotAllowed
+from statemachine import Event, StateMachine
 
 from workflows.errors import WorkflowRefused
+from workflows.machines import Labels, require_text
 
 
 class CaseState(StrEnum):
@@ -72,14 +72,8 @@ class CaseFacts:
     emergency: bool = False
 
 
-def _state(value: str, **kwargs) -> State:
-    # The value is spelled out because it is what the database stores.
-    return State(STATE_LABELS[value], value=value, **kwargs)
-
-
-def _event(transitions, event_id: str) -> Event:
-    # A Chinese name makes the exported diagram read like the console.
-    return Event(transitions, id=event_id, name=EVENT_LABELS[event_id])
+LABELS = Labels(STATE_LABELS, EVENT_LABELS, "当前状态")
+_state, _event = LABELS.state, LABELS.event
 
 
 class CaseMachine(StateMachine):
@@ -112,9 +106,7 @@ class CaseMachine(StateMachine):
     )
 
     def needs_reason(self, event: Event, reason: str | None = None) -> None:
-        if not (reason and reason.strip()):
-            label = EVENT_LABELS[event.id]
-            raise WorkflowRefused("reason_required", f"「{label}」需要填写原因")
+        require_text(reason, "reason_required", f"「{EVENT_LABELS[event.id]}」需要填写原因")
 
     def may_invalidate(
         self, event: Event, reason: str | None = None, actor_role: str | None = None
@@ -138,8 +130,7 @@ class CaseMachine(StateMachine):
         if override:
             if actor_role not in OVERRIDE_ROLES:
                 raise WorkflowRefused("override_not_allowed", "只有督导可以强制结案")
-            if not (reason and reason.strip()):
-                raise WorkflowRefused("reason_required", "强制结案需要督导填写原因")
+            require_text(reason, "reason_required", "强制结案需要督导填写原因")
             return
         if self.model.risk_level in VISIT_BEFORE_CLOSE and self.model.visit_count < 1:
             raise WorkflowRefused(
@@ -153,13 +144,6 @@ class CaseMachine(StateMachine):
         if into_case_id is None or into_case_id == self.model.id:
             raise WorkflowRefused("into_case_required", "并案需要指定另一个案件作为主案件")
         self.needs_reason(event, reason)
-
-
-def _refuse_transition(state: str, event: str) -> WorkflowRefused:
-    label = STATE_LABELS.get(state, state)
-    return WorkflowRefused(
-        "transition_not_allowed", f"当前状态「{label}」不允许执行「{EVENT_LABELS[event]}」"
-    )
 
 
 def apply_case_event(
@@ -183,18 +167,17 @@ def apply_case_event(
     # Checked here: the library would take an unknown stored value over and fail later
     # with a bare KeyError (or, for None, silently start from the initial state).
     if facts.state not in STATE_LABELS:
-        raise _refuse_transition(facts.state, event)
-    machine = CaseMachine(model=facts, state_field="state")
-    try:
-        machine.send(
-            event,
-            reason=reason,
-            into_case_id=into_case_id,
-            override=override,
-            actor_role=actor_role,
-        )
-    except TransitionNotAllowed as exc:
-        raise _refuse_transition(facts.state, event) from exc
+        raise LABELS.refusal(facts.state, event)
+    LABELS.send(
+        CaseMachine,
+        facts,
+        "state",
+        event,
+        reason=reason,
+        into_case_id=into_case_id,
+        override=override,
+        actor_role=actor_role,
+    )
     return facts.state
 
 

@@ -10,10 +10,10 @@ which puts it in the queue. It has a label because the consoles show it.
 from dataclasses import dataclass
 from enum import StrEnum
 
-from statemachine import Event, State, StateMachine
-from statemachine.exceptions import TransitionNotAllowed
+from statemachine import StateMachine
 
 from workflows.errors import WorkflowRefused
+from workflows.machines import Labels, require_text
 
 
 class ReferralStatus(StrEnum):
@@ -68,13 +68,8 @@ class _Referral:
     status: str
 
 
-def _status(value: str, **kwargs) -> State:
-    return State(STATUS_LABELS[value], value=value, **kwargs)
-
-
-def _event(transitions, event_id: str) -> Event:
-    # `return` is a keyword, so that event lives in attribute `return_` with an explicit id.
-    return Event(transitions, id=event_id, name=EVENT_LABELS[event_id])
+LABELS = Labels(STATUS_LABELS, EVENT_LABELS, "转介状态")
+_status, _event = LABELS.state, LABELS.event
 
 
 class ReferralMachine(StateMachine):
@@ -101,23 +96,13 @@ class ReferralMachine(StateMachine):
     )
 
     def needs_outcome(self, note: str | None = None) -> None:
-        if not (note and note.strip()):
-            raise WorkflowRefused("outcome_required", "办结需要填写办理结果")
+        require_text(note, "outcome_required", "办结需要填写办理结果")
 
     def needs_reason(self, note: str | None = None) -> None:
-        if not (note and note.strip()):
-            raise WorkflowRefused("reason_required", "退回需要填写原因")
+        require_text(note, "reason_required", "退回需要填写原因")
 
     def needs_withdraw_reason(self, note: str | None = None) -> None:
-        if not (note and note.strip()):
-            raise WorkflowRefused("reason_required", "撤回转介需要填写原因")
-
-
-def _refuse_transition(status: str, event: str) -> WorkflowRefused:
-    label = STATUS_LABELS.get(status, status)
-    return WorkflowRefused(
-        "transition_not_allowed", f"转介状态「{label}」不允许执行「{EVENT_LABELS[event]}」"
-    )
+        require_text(note, "reason_required", "撤回转介需要填写原因")
 
 
 def apply_referral_event(status: str, event: str, *, note: str | None = None) -> str:
@@ -130,10 +115,7 @@ def apply_referral_event(status: str, event: str, *, note: str | None = None) ->
     if event not in EVENT_LABELS:
         raise WorkflowRefused("unknown_event", f"未知的转介操作「{event}」")
     if status not in ReferralMachine.states_map:
-        raise _refuse_transition(status, event)
+        raise LABELS.refusal(status, event)
     referral = _Referral(status)
-    try:
-        ReferralMachine(model=referral, state_field="status").send(event, note=note)
-    except TransitionNotAllowed as exc:
-        raise _refuse_transition(status, event) from exc
+    LABELS.send(ReferralMachine, referral, "status", event, note=note)
     return referral.status
