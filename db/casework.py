@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, report_ref
+from db.columns import case_ref, partial_index, report_ref
 from db.columns import timestamp as _ts
 
 __all__ = [
@@ -31,11 +31,7 @@ __all__ = [
 
 class Task(SQLModel, table=True):
     __table_args__ = (
-        sa.Index(
-            "ix_task_next_check",
-            "next_check_at",
-            postgresql_where=sa.text("next_check_at IS NOT NULL"),
-        ),
+        partial_index("ix_task_next_check", "next_check_at", where="next_check_at IS NOT NULL"),
         # A source's item makes at most one task (a retried decision is not two tasks).
         sa.UniqueConstraint("source", "source_id", "department_code"),
     )

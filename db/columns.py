@@ -21,6 +21,12 @@ def timestamp(nullable: bool = False, index: bool = False) -> Any:
     )
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """A PostgreSQL partial index: only the rows for which `where` (SQL) holds are in it, so a
+    sweep or a queue reads what is pending, not the table."""
+    return sa.Index(name, *columns, unique=unique, postgresql_where=sa.text(where))
+
+
 def sealed_phone(nullable: bool = True) -> Any:
     """A phone number as ciphertext at rest (db.crypto): shown masked, dialled in full,
     never compared in SQL; lookups go through the `phone_index` beside it."""

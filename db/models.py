@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, sealed_phone
+from db.columns import case_ref, partial_index, sealed_phone
 from db.columns import phone_index as _phone_index
 from db.columns import time_id as _time_id
 from db.columns import timestamp as _ts
@@ -205,19 +205,15 @@ class Referral(SQLModel, table=True):
 
     __table_args__ = (
         # The escalation sweep reads only what is due: an index, not a scan.
-        sa.Index(
-            "ix_referral_next_check",
-            "next_check_at",
-            postgresql_where=sa.text("next_check_at IS NOT NULL"),
-        ),
+        partial_index("ix_referral_next_check", "next_check_at", where="next_check_at IS NOT NULL"),
         # One live referral per department per case; returned, cancelled and withdrawn
         # ones stay as history.
-        sa.Index(
+        partial_index(
             "ix_referral_one_active_per_department",
             "case_id",
             "department_code",
             unique=True,
-            postgresql_where=sa.text("status NOT IN ('returned', 'cancelled', 'withdrawn')"),
+            where="status NOT IN ('returned', 'cancelled', 'withdrawn')",
         ),
     )
 
@@ -261,20 +257,15 @@ class Outbox(SQLModel, table=True):
     """
 
     __table_args__ = (
-        sa.Index(
-            "ix_outbox_pending",
-            "available_at",
-            "id",
-            postgresql_where=sa.text("relayed_at IS NULL"),
-        ),
-        sa.Index(
+        partial_index("ix_outbox_pending", "available_at", "id", where="relayed_at IS NULL"),
+        partial_index(
             "ix_outbox_undone",
             "relayed_at",
             "id",
-            postgresql_where=sa.text("done_at IS NULL AND relayed_at IS NOT NULL"),
+            where="done_at IS NULL AND relayed_at IS NOT NULL",
         ),
-        sa.Index("ix_outbox_not_done", "created_at", postgresql_where=sa.text("done_at IS NULL")),
-        sa.Index("ix_outbox_done", "done_at", postgresql_where=sa.text("done_at IS NOT NULL")),
+        partial_index("ix_outbox_not_done", "created_at", where="done_at IS NULL"),
+        partial_index("ix_outbox_done", "done_at", where="done_at IS NOT NULL"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -309,10 +300,8 @@ class Visit(SQLModel, table=True):
     """A follow-up visit (回访): planned at the risk level's interval, then recorded."""
 
     __table_args__ = (
-        sa.Index(
-            "ix_visit_pending_due",
-            "due_at",
-            postgresql_where=sa.text("visited_at IS NULL AND escalated_at IS NULL"),
+        partial_index(
+            "ix_visit_pending_due", "due_at", where="visited_at IS NULL AND escalated_at IS NULL"
         ),
     )
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, report_ref
+from db.columns import case_ref, partial_index, report_ref
 from db.columns import timestamp as _at
 
 __all__ = ["Partner", "PartnerMessage", "PartnerAttempt", "ForwardSatisfaction"]
@@ -42,11 +42,8 @@ class PartnerMessage(SQLModel, table=True):
     __tablename__ = "partner_message"
     __table_args__ = (
         sa.UniqueConstraint("report_id", "status"),
-        sa.Index(
-            "ix_partner_message_undelivered",
-            "partner_id",
-            "id",
-            postgresql_where=sa.text("delivered_at IS NULL"),
+        partial_index(
+            "ix_partner_message_undelivered", "partner_id", "id", where="delivered_at IS NULL"
         ),
     )
 

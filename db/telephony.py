@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, report_ref
+from db.columns import case_ref, partial_index, report_ref
 from db.columns import phone_index as _index
 from db.columns import sealed_phone as _phone
 from db.columns import timestamp as _at
@@ -90,14 +90,12 @@ class VoiceCall(SQLModel, table=True):
     __tablename__ = "voice_call"
     __table_args__ = (
         # Who is waiting now, per queue: the operators' console reads this on every refresh.
-        sa.Index(
+        partial_index(
             "ix_voice_call_waiting",
             "queue",
             "enqueued_at",
-            postgresql_where=sa.text(
-                "queue IS NOT NULL AND queue_left_at IS NULL AND answered_at IS NULL"
-                " AND ended_at IS NULL"
-            ),
+            where="queue IS NOT NULL AND queue_left_at IS NULL AND answered_at IS NULL"
+            " AND ended_at IS NULL",
         ),
     )
 
@@ -134,11 +132,7 @@ class VoiceCallback(SQLModel, table=True):
 
     __tablename__ = "voice_callback"
     __table_args__ = (
-        sa.Index(
-            "ix_voice_callback_pending",
-            "due_at",
-            postgresql_where=sa.text("status = 'pending'"),
-        ),
+        partial_index("ix_voice_callback_pending", "due_at", where="status = 'pending'"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
