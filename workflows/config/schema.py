@@ -18,6 +18,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
     StrictInt,
     ValidationError,
     model_validator,
@@ -121,13 +124,13 @@ class Hotline(Section):
 
 
 class Sms(Section):
-    thread_window_hours: float = Field(gt=0)
+    thread_window_hours: PositiveFloat
     stop_keywords: list[str]
     start_keywords: list[str]
     help_keywords: list[str]
-    max_reply_chars: int = Field(gt=0)
+    max_reply_chars: PositiveInt
     retry_backoff_seconds: list[int] = Field(min_length=1)
-    give_up_after_hours: float = Field(gt=0)
+    give_up_after_hours: PositiveFloat
     texts: dict[str, str]
 
 
@@ -136,13 +139,13 @@ class Voice(Section):
     voice: str
     emergency_queue: str
     normal_queue: str
-    menu_timeout_seconds: int = Field(gt=0)
-    max_wait_seconds: int = Field(gt=0)
-    emergency_max_wait_seconds: int = Field(gt=0)
-    hold_pause_seconds: int = Field(gt=0)
-    voicemail_max_seconds: int = Field(gt=0)
-    callback_after_wait_seconds: int = Field(ge=0)
-    max_block_hours: int = Field(gt=0)
+    menu_timeout_seconds: PositiveInt
+    max_wait_seconds: PositiveInt
+    emergency_max_wait_seconds: PositiveInt
+    hold_pause_seconds: PositiveInt
+    voicemail_max_seconds: PositiveInt
+    callback_after_wait_seconds: NonNegativeInt
+    max_block_hours: PositiveInt
     texts: dict[str, str]
 
 
@@ -222,7 +225,7 @@ class Conference(Section):
 
 class Closing(Section):
     strict_levels: list[str]
-    last_visit_within_days: int = Field(gt=0)
+    last_visit_within_days: PositiveInt
     exempt_types: list[str] = []
     types: dict[str, str]
 
@@ -262,7 +265,7 @@ class Scorecard(Section):
 
 
 class Orders(Section):
-    max_days: int = Field(gt=0)
+    max_days: PositiveInt
 
 
 class Reports(Section):
@@ -412,11 +415,11 @@ class MatchThresholds(Section):
 
 
 class MatchWindows(Section):
-    near_days: int = Field(ge=0)
-    far_days: int = Field(ge=0)
+    near_days: NonNegativeInt
+    far_days: NonNegativeInt
     story_overlap: Share
-    candidates: int = Field(gt=0)
-    place_candidates: int = Field(gt=0)
+    candidates: PositiveInt
+    place_candidates: PositiveInt
 
 
 class Signal(Section):
@@ -492,7 +495,7 @@ class FeedbackStatus(Section):
 
 
 class Feedback(Section):
-    timeout_seconds: float = Field(gt=0)
+    timeout_seconds: PositiveFloat
     backoff_seconds: list[int] = Field(min_length=1)
     statuses: dict[str, FeedbackStatus]
 
