@@ -33,6 +33,7 @@ import asyncpg
 import httpx
 
 from bench.common import (
+    LIMITS_OFF,
     MemorySampler,
     Profile,
     process_on_port,
@@ -110,13 +111,6 @@ async def ceiling(database_url: str, total: int, concurrency: int) -> None:
     async with pool.acquire() as conn:
         await conn.execute("DROP TABLE bench_ceiling")
     await pool.close()
-
-
-LIMITS_OFF = {
-    "hotline_intake_limits_per_address": "",
-    "hotline_intake_limits_per_content": "",
-    "hotline_intake_hold_seconds": 0,
-}
 
 
 @contextlib.asynccontextmanager

@@ -15,17 +15,16 @@ import asyncio
 import json
 import secrets
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 
 import httpx
 
+from bench.common import in_process_settings
 from bench.service import redis_database, scratch_database
 from channels.partners.secrets import seal
 from channels.partners.signature import signed_headers
 from db.partners import Partner
-from db.settings import Settings
 from dispatch.ops import schema
 from workflows.triage import judge
 
@@ -63,17 +62,7 @@ async def _cpu_per_request(send, n: int) -> float:
 async def measure(database_url: str, redis_url: str, n: int) -> dict[str, float]:
     from dispatch.app import create_app
 
-    settings = Settings(
-        hotline_data_dir=tempfile.mkdtemp(prefix="hotline-bench-"),
-        hotline_secret_key="bench-" + secrets.token_hex(8),
-        hotline_public_url="https://hotline.example.test",
-        database_url=None,
-        redis_url=None,
-        # One client files every request: the cost measured is the report's, not a refusal's.
-        hotline_intake_limits_per_address="",
-        hotline_intake_limits_per_content="",
-        hotline_intake_hold_seconds=0,
-    )
+    settings = in_process_settings()
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime

@@ -22,7 +22,6 @@ import hashlib
 import re
 import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
@@ -30,12 +29,11 @@ from contextlib import contextmanager
 import httpx
 from twilio.request_validator import RequestValidator
 
+from bench.common import PUBLIC_URL, in_process_settings
 from bench.service import redis_database, scratch_database
 from db import crypto
-from db.settings import Settings
 from dispatch.ops import schema
 
-PUBLIC = "https://hotline.example.test"
 TOKEN = "bench-token-" + "0" * 20
 ACCOUNT = "AC" + "1" * 32
 TEXTS = [
@@ -78,19 +76,8 @@ async def _cpu(send: Callable[[int], Awaitable[None]], n: int) -> float:
 async def measure(database_url: str, redis_url: str, n: int, rounds: int) -> dict:
     from dispatch.app import create_app
 
-    settings = Settings(
-        hotline_data_dir=tempfile.mkdtemp(prefix="hotline-bench-"),
-        hotline_secret_key="bench-" + secrets.token_hex(8),
-        hotline_public_url=PUBLIC,
-        database_url=None,
-        redis_url=None,
-        twilio_account_sid=ACCOUNT,
-        twilio_auth_token=TOKEN,
-        twilio_from_number="+8610000000000",
-        # One client files every request: the cost measured is the report's, not a refusal's.
-        hotline_intake_limits_per_address="",
-        hotline_intake_limits_per_content="",
-        hotline_intake_hold_seconds=0,
+    settings = in_process_settings(
+        twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN, twilio_from_number="+8610000000000"
     )
     validator = RequestValidator(TOKEN)
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
@@ -125,7 +112,7 @@ async def measure(database_url: str, redis_url: str, n: int, rounds: int) -> dic
                 params = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": ACCOUNT,
                           "From": numbers[-1], "To": "+8610000000000", "Body": body,
                           "NumMedia": "0"}
-                signature = validator.compute_signature(PUBLIC + "/channels/twilio/sms", params)
+                signature = validator.compute_signature(PUBLIC_URL + "/channels/twilio/sms", params)
                 answer = await c.post("/channels/twilio/sms", data=params,
                                       headers={"X-Twilio-Signature": signature})
                 assert answer.status_code == 200, answer.text

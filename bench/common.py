@@ -3,14 +3,41 @@ service's memory, the table of figures."""
 
 import argparse
 import asyncio
+import secrets
 import statistics
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psutil
 
+from db.settings import Settings
+
 T = TypeVar("T")
+
+PUBLIC_URL = "https://hotline.example.test"
+# Public intake's limits and burst hold off: one client files every request, so the cost
+# measured is the report's, not a refusal's.
+LIMITS_OFF = {
+    "hotline_intake_limits_per_address": "",
+    "hotline_intake_limits_per_content": "",
+    "hotline_intake_hold_seconds": 0,
+}
+
+
+def in_process_settings(**changes: object) -> Settings:
+    """Settings of an app the bench runs in its own process (it passes the database and
+    Redis to `create_app`): a scratch data folder, a fresh secret key, the example public
+    URL, intake's limits off; `changes` over them."""
+    return Settings(
+        hotline_data_dir=tempfile.mkdtemp(prefix="hotline-bench-"),
+        hotline_secret_key="bench-" + secrets.token_hex(8),
+        hotline_public_url=PUBLIC_URL,
+        database_url=None,
+        redis_url=None,
+        **{**LIMITS_OFF, **changes},
+    )
 
 
 def bench_parser(doc: str | None, *, redis: bool = True) -> argparse.ArgumentParser:
