@@ -9,10 +9,10 @@ like a referral (warned, 督办 at its due date, 挂牌督办 at twice its windo
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, partial_index, report_ref
+from db.columns import case_ref, partial_index, report_ref, text_list
 from db.columns import timestamp as _ts
 
 __all__ = [
@@ -88,10 +88,7 @@ class CasePlan(SQLModel, table=True):
     case_id: int = case_ref(index=True)
     version: int
     status: str = Field(max_length=20)  # pending_approval, adopted, superseded
-    needs: list[str] = Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
-    )
+    needs: list[str] = text_list()
     reason: str | None = None
     created_by: int = Field(foreign_key="app_user.id")
     approved_by: int | None = Field(default=None, foreign_key="app_user.id")
@@ -108,10 +105,7 @@ class CasePlanItem(SQLModel, table=True):
     plan_id: int = Field(foreign_key="case_plan.id", index=True)
     need: str = Field(max_length=40)
     department_code: str = Field(foreign_key="department.code")
-    cooperating: list[str] = Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
-    )
+    cooperating: list[str] = text_list()
     referral_id: int | None = Field(default=None, foreign_key="referral.id")
     due_at: datetime | None = _ts(nullable=True)
 
@@ -146,10 +140,7 @@ class CaseAssessment(SQLModel, table=True):
     risk_level: str = Field(max_length=10)
     override_reason: str | None = None
     summary: str
-    needs: list[str] = Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
-    )
+    needs: list[str] = text_list()
     created_by: int = Field(foreign_key="app_user.id")
     created_at: datetime | None = _ts()
 
@@ -199,14 +190,8 @@ class CaseMeeting(SQLModel, table=True):
     scheduled_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     place: str | None = Field(default=None, max_length=200)
     agenda: str
-    departments: list[str] = Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
-    )
-    attended: list[str] = Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
-    )
+    departments: list[str] = text_list()
+    attended: list[str] = text_list()
     status: str = Field(default="scheduled", max_length=20)  # scheduled, held
     conference_id: int | None = Field(default=None, foreign_key="case_conference.id")
     created_by: int = Field(foreign_key="app_user.id")

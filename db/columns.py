@@ -3,6 +3,7 @@
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
 from db.crypto import EncryptedText
@@ -18,6 +19,14 @@ def timestamp(nullable: bool = False, index: bool = False) -> Any:
             index=index,
             server_default=None if nullable else sa.func.now(),
         ),
+    )
+
+
+def text_list() -> Any:
+    """A `text[]` field (codes, keys, names), empty when nothing is given, in the database too."""
+    return Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
     )
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, partial_index, sealed_phone
+from db.columns import case_ref, partial_index, sealed_phone, text_list
 from db.columns import phone_index as _phone_index
 from db.columns import time_id as _time_id
 from db.columns import timestamp as _ts
@@ -23,13 +23,6 @@ def _json(default: Any = None) -> Any:
     return Field(
         default_factory=(lambda: default) if default is not None else None,
         sa_column=sa.Column(JSONB, nullable=default is None),
-    )
-
-
-def _texts() -> Any:
-    return Field(
-        default_factory=list,
-        sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
     )
 
 
@@ -53,7 +46,7 @@ class Category(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=60)
     lead_department: str = Field(foreign_key="department.code")
-    cooperating: list[str] = _texts()
+    cooperating: list[str] = text_list()
 
 
 class Office(SQLModel, table=True):
@@ -94,7 +87,7 @@ class Case(SQLModel, table=True):
     id: int | None = _time_id()
     state: str = Field(max_length=20, index=True)
     risk_level: str | None = Field(default=None, max_length=10)
-    categories: list[str] = _texts()
+    categories: list[str] = text_list()
     emergency: bool = Field(default=False)
     mandatory: bool = Field(default=False)
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
@@ -155,11 +148,11 @@ class Report(SQLModel, table=True):
         default_factory=list,
         sa_column=sa.Column(ARRAY(sa.SmallInteger), nullable=False, server_default="{}"),
     )
-    categories: list[str] = _texts()
+    categories: list[str] = text_list()
     # What the reporter said of the child (name, age, gender, address): ciphertext at rest;
     # `name_index` holds keyed hashes of the name's character pairs, for search by name.
     child: dict | None = Field(default=None, sa_column=sa.Column(EncryptedJSON))
-    name_index: list[str] = _texts()
+    name_index: list[str] = text_list()
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     address: str | None = None
     description: str
@@ -179,7 +172,7 @@ class Report(SQLModel, table=True):
     judgement: dict | None = _json()
     # Blocking keys of the child and place it names (workflows.matching.keys), GIN-indexed:
     # how `GET /cases/{id}/similar` finds candidates without scanning.
-    match_keys: list[str] = _texts()
+    match_keys: list[str] = text_list()
     created_at: datetime | None = _ts(index=True)
 
 

@@ -10,17 +10,13 @@ guardians' names and phones are stored encrypted, with blind indexes for lookups
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from db.columns import case_ref, timestamp
+from db.columns import case_ref, text_list, timestamp
 from db.crypto import EncryptedText, indexed, name_index
 
 __all__ = ["CaseChild", "Child", "ChildEvent", "ChildSibling", "Guardian", "LedgerImport"]
-
-
-def _keys() -> sa.Column:
-    return sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}")
 
 
 @indexed(name_index=lambda child: name_index(child.name))
@@ -34,7 +30,7 @@ class Child(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str | None = Field(default=None, sa_column=sa.Column(EncryptedText))
     # Keyed hashes of the name's character pairs (db.crypto.name_index): search by name.
-    name_index: list[str] = Field(default_factory=list, sa_column=_keys())
+    name_index: list[str] = text_list()
     gender: str | None = Field(default=None, max_length=10)
     birth_date: date | None = None
     # An age as someone gave it, and the day it was given (it grows with the file).
@@ -47,10 +43,9 @@ class Child(SQLModel, table=True):
     jurisdiction_code: str | None = Field(default=None, foreign_key="jurisdiction.code")
     school: str | None = Field(default=None, max_length=100)
     school_class: str | None = Field(default=None, max_length=50)
-    categories: list[str] = Field(default_factory=list, sa_column=sa.Column(
-        ARRAY(sa.Text), nullable=False, server_default="{}"))
+    categories: list[str] = text_list()
     risk_level: str | None = Field(default=None, max_length=10)
-    match_keys: list[str] = Field(default_factory=list, sa_column=_keys())
+    match_keys: list[str] = text_list()
     # A duplicate file folded into another keeps pointing at it.
     merged_into_id: int | None = Field(default=None, foreign_key="child.id")
     # When someone last saw the child (a visit, a canvassing round), for 排查摸底.
