@@ -19,10 +19,11 @@ from alembic import command
 from sqlalchemy import insert, select, update
 
 from db import crypto
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import transaction
 from db.models import Case, Jurisdiction, Report
 from dispatch.ops import schema
 from dispatch.supervision import reports
+from tests.fixtures.sessions import own_sessions
 from workflows import supervision as rules
 from workflows.cases.intake import NewReport, record_report
 from workflows.supervision import parse_period
@@ -68,28 +69,26 @@ async def _intake(session, child, *, case_id=None, place="990102001001") -> int:
 
 @pytest.fixture(scope="module")
 async def seeded(own_database):
-    engine = make_engine(own_database, pool_size=2)
-    sessions = make_sessionmaker(engine)
-    first = datetime(2024, 4, 1, tzinfo=TZ)
-    async with transaction(sessions) as session:
-        for n in range(60):
-            case_id = await _intake(
-                session,
-                CHILDREN[n % len(CHILDREN)],
-                place=["990102001001", "990102", "990103001001"][n % 3],
+    async with own_sessions(own_database) as sessions:
+        first = datetime(2024, 4, 1, tzinfo=TZ)
+        async with transaction(sessions) as session:
+            for n in range(60):
+                case_id = await _intake(
+                    session,
+                    CHILDREN[n % len(CHILDREN)],
+                    place=["990102001001", "990102", "990103001001"][n % 3],
+                )
+                if n % 4 == 0:  # a later report says otherwise: only the first one counts
+                    await _intake(session, {"age": 4, "gender": "male"}, case_id=case_id)
+                at = first + timedelta(days=n * 2 - 10)  # some before the quarter
+                await session.execute(update(Case).where(Case.id == case_id).values(created_at=at))
+            await session.execute(  # a case with no report at all
+                insert(Case).values(
+                    state="handling", categories=["other"], jurisdiction_code="990102",
+                    created_at=first + timedelta(days=3),
+                )
             )
-            if n % 4 == 0:  # a later report says otherwise: only the first one counts
-                await _intake(session, {"age": 4, "gender": "male"}, case_id=case_id)
-            at = first + timedelta(days=n * 2 - 10)  # some before the quarter
-            await session.execute(update(Case).where(Case.id == case_id).values(created_at=at))
-        await session.execute(  # a case with no report at all
-            insert(Case).values(
-                state="handling", categories=["other"], jurisdiction_code="990102",
-                created_at=first + timedelta(days=3),
-            )
-        )
-    yield sessions
-    await engine.dispose()
+        yield sessions
 
 
 async def _opened(session, place: Jurisdiction) -> tuple[Counter, Counter]:

@@ -18,12 +18,13 @@ from sqlalchemy import Boolean, and_, cast, exists, func, insert, literal, not_,
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from db import crypto
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import transaction
 from db.models import Case, Jurisdiction, Referral, Report
 from dispatch.console.periods import Period
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from dispatch.supervision import reports
+from tests.fixtures.sessions import own_sessions
 from workflows.supervision import parse_period
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -71,58 +72,56 @@ def _earlier_statement(principal: Principal, period: Period):
 
 @pytest.fixture(scope="module")
 async def seeded(own_database):
-    engine = make_engine(own_database, pool_size=2)
-    sessions = make_sessionmaker(engine)
-    rng = random.Random(1717)
-    first = datetime(2023, 12, 20, tzinfo=TZ)
-    async with transaction(sessions) as session:
-        for n in range(300):
-            needs = rng.choice([None, [], ["education"], ["education", "medical"], [3]])
-            case_id = await session.scalar(
-                insert(Case)
-                .values(
-                    state=rng.choice(["handling", "closed", "merged", "invalid", "new"]),
-                    jurisdiction_code=rng.choice(PLACES),
-                    categories=rng.choice([["left_behind"], ["other"], ["other", "abuse"]]),
-                    risk_level=rng.choice([None, "red", "yellow"]),
-                    assessment=None if needs is None else {"needs": needs},
-                    created_at=first + timedelta(hours=rng.randrange(0, 24 * 120)),
-                )
-                .returning(Case.id)
-            )
-            for k in range(rng.choice([0, 1, 1, 2, 3])):
-                child = rng.choice(
-                    [{}, {"age": rng.randrange(0, 18)}, {"age": 9, "gender": "female"}]
-                )
-                if k == 0 and rng.random() < 0.5:
-                    child["gender"] = rng.choice(["male", "female", "unknown"])
-                session.add(
-                    Report(
-                        channel=rng.choice(["webform", "sms", "voice"]),
-                        external_id=f"rf-{n}-{k}",
-                        receipt_code=f"RF{n:04d}{k}",
-                        case_id=case_id,
-                        description="测试",
-                        child=child,
+    async with own_sessions(own_database) as sessions:
+        rng = random.Random(1717)
+        first = datetime(2023, 12, 20, tzinfo=TZ)
+        async with transaction(sessions) as session:
+            for n in range(300):
+                needs = rng.choice([None, [], ["education"], ["education", "medical"], [3]])
+                case_id = await session.scalar(
+                    insert(Case)
+                    .values(
+                        state=rng.choice(["handling", "closed", "merged", "invalid", "new"]),
+                        jurisdiction_code=rng.choice(PLACES),
+                        categories=rng.choice([["left_behind"], ["other"], ["other", "abuse"]]),
+                        risk_level=rng.choice([None, "red", "yellow"]),
+                        assessment=None if needs is None else {"needs": needs},
+                        created_at=first + timedelta(hours=rng.randrange(0, 24 * 120)),
                     )
+                    .returning(Case.id)
                 )
-            departments = rng.sample(
-                ["police", "education", "civil_affairs"], rng.choice([0, 0, 1, 2])
-            )
-            for department in departments:  # one live referral per department and case
-                status = rng.choice(["queued", "claimed", "completed", "returned"])
-                session.add(
-                    Referral(
-                        case_id=case_id,
-                        department_code=department,
-                        role="lead",
-                        status=status,
-                        delivered_at=None if rng.random() < 0.4 else first,
+                for k in range(rng.choice([0, 1, 1, 2, 3])):
+                    child = rng.choice(
+                        [{}, {"age": rng.randrange(0, 18)}, {"age": 9, "gender": "female"}]
                     )
+                    if k == 0 and rng.random() < 0.5:
+                        child["gender"] = rng.choice(["male", "female", "unknown"])
+                    session.add(
+                        Report(
+                            channel=rng.choice(["webform", "sms", "voice"]),
+                            external_id=f"rf-{n}-{k}",
+                            receipt_code=f"RF{n:04d}{k}",
+                            case_id=case_id,
+                            description="测试",
+                            child=child,
+                        )
+                    )
+                departments = rng.sample(
+                    ["police", "education", "civil_affairs"], rng.choice([0, 0, 1, 2])
                 )
-            await session.flush()
-    yield sessions
-    await engine.dispose()
+                for department in departments:  # one live referral per department and case
+                    status = rng.choice(["queued", "claimed", "completed", "returned"])
+                    session.add(
+                        Referral(
+                            case_id=case_id,
+                            department_code=department,
+                            role="lead",
+                            status=status,
+                            delivered_at=None if rng.random() < 0.4 else first,
+                        )
+                    )
+                await session.flush()
+        yield sessions
 
 
 def _rows(result) -> Counter:

@@ -20,11 +20,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import transaction
 from db.models import Office, Referral, SupervisionOrder
 from dispatch.staff.auth import Principal
 from dispatch.supervision.scorecard import scorecard
 from tests.fixtures.referrals import referral_event, seed_referral
+from tests.fixtures.sessions import own_sessions
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2024, 3, 1, tzinfo=TZ)
@@ -67,45 +68,43 @@ HISTORY = [
 
 @pytest.fixture(scope="module")
 async def seeded(database_url):
-    engine = make_engine(database_url, pool_size=2)
-    sessions = make_sessionmaker(engine)
-    async with transaction(sessions) as session:
-        offices = {
-            (o.department_code, o.jurisdiction_code): o.id
-            for o in (await session.execute(select(Office))).scalars()
-        }
-        ids: dict[str, int] = {}
+    async with own_sessions(database_url) as sessions:
+        async with transaction(sessions) as session:
+            offices = {
+                (o.department_code, o.jurisdiction_code): o.id
+                for o in (await session.execute(select(Office))).scalars()
+            }
+            ids: dict[str, int] = {}
 
-        async def referral(name, dept, place, created, claim_due, action_due, status, events,
-                           reason=None):
-            case_id, rid = await seed_referral(
-                session, department=dept, office_id=offices[(dept, place)], place=place,
-                case_place=place + "001", category="domestic_violence", created=created,
-                claim_due=claim_due, action_due=action_due, status=status, events=events,
-                return_reason=reason,
-            )
-            ids[name] = rid
-            ids[name + "_case"] = case_id
+            async def referral(name, dept, place, created, claim_due, action_due, status, events,
+                               reason=None):
+                case_id, rid = await seed_referral(
+                    session, department=dept, office_id=offices[(dept, place)], place=place,
+                    case_place=place + "001", category="domestic_violence", created=created,
+                    claim_due=claim_due, action_due=action_due, status=status, events=events,
+                    return_reason=reason,
+                )
+                ids[name] = rid
+                ids[name + "_case"] = case_id
 
-        for row in HISTORY:
-            await referral(*row)
-        session.add(
-            SupervisionOrder(
-                case_id=ids["r5_case"],
-                referral_id=ids["r5"],
-                department_code="education",
-                office_id=offices[("education", "990102")],
-                jurisdiction_code="990102",
-                status="open",
-                reason="整改",
-                due_at=t("20", "18:00"),
-                opened_by_label="test",
-                opened_at=t("16", "10:00"),
-                created_at=t("16", "10:00"),
+            for row in HISTORY:
+                await referral(*row)
+            session.add(
+                SupervisionOrder(
+                    case_id=ids["r5_case"],
+                    referral_id=ids["r5"],
+                    department_code="education",
+                    office_id=offices[("education", "990102")],
+                    jurisdiction_code="990102",
+                    status="open",
+                    reason="整改",
+                    due_at=t("20", "18:00"),
+                    opened_by_label="test",
+                    opened_at=t("16", "10:00"),
+                    created_at=t("16", "10:00"),
+                )
             )
-        )
-    yield sessions, offices, ids
-    await engine.dispose()
+        yield sessions, offices, ids
 
 
 async def card(sessions, principal, by="office"):

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import array
 
-from db.engine import make_engine, make_sessionmaker, transaction
+from db.engine import transaction
 from db.models import (
     Case,
     CaseEvent,
@@ -37,6 +37,7 @@ from dispatch.staff.auth import Principal
 from dispatch.supervision import tally
 from dispatch.supervision.scorecard import scorecard
 from tests.fixtures.referrals import referral_event, seed_referral
+from tests.fixtures.sessions import own_sessions
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2024, 4, 10, 15, 0, tzinfo=TZ)  # "today" is 10 April
@@ -62,67 +63,64 @@ KNOWN_PLACES = {"990102", "990103", "990104", "990102001", "990102002", "9901030
 
 @pytest.fixture(scope="module")
 async def seeded(database_url):
-    engine = make_engine(database_url, pool_size=2)
-    sessions = make_sessionmaker(engine)
-    rng = random.Random(17)
-    first = datetime(2024, 2, 1, tzinfo=TZ)
-    ids: list[int] = []
-    async with transaction(sessions) as session:
-        offices = [
-            (o.id, o.department_code, o.jurisdiction_code)
-            for o in (await session.execute(select(Office))).scalars()
-            if o.department_code in DEPARTMENTS and o.jurisdiction_code in PLACES
-        ]
-        for n in range(360):
-            office_id, dept, place = rng.choice(offices)
-            created = first + timedelta(minutes=rng.randrange(0, 70 * 24 * 60))
-            if created > NOW:
-                created = NOW - timedelta(minutes=rng.randrange(1, 600))
-            case_place = rng.choice([place + "001", place, "990103001", "990102002", None])
-            status = rng.choice(
-                ["queued", "claimed", "in_progress", "completed", "completed", "returned"]
-            )
-            claim_due = created + timedelta(minutes=rng.choice([30, 120, 480]))
-            action_due = created + timedelta(hours=rng.choice([4, 24, 72]))
-            reason = rng.choice(REASONS) if status == "returned" else None
-            events = []
-            if status != "queued":
-                claimed = created + timedelta(minutes=rng.randrange(0, 900))
-                events.append(("referral_claimed", claimed))
-                if status in ("in_progress", "completed") and rng.random() < 0.9:
-                    events.append(
-                        ("referral_progress", claimed + timedelta(minutes=rng.randrange(1, 3000)))
-                    )
-            if rng.random() < 0.25:
-                events.append(("escalated", claim_due))
-                if rng.random() < 0.4:
-                    events.append(("flagged", claim_due + (claim_due - created)))
-            case_id, rid = await seed_referral(
-                session, department=dept, office_id=office_id, place=place,
-                case_place=case_place if case_place in KNOWN_PLACES else None,
-                category="left_behind", created=created, claim_due=claim_due,
-                action_due=action_due, status=status, events=events, return_reason=reason,
-            )
-            ids.append(rid)
-            if n % 29 == 0:
-                session.add(
-                    SupervisionOrder(
-                        case_id=case_id,
-                        referral_id=rid,
-                        department_code=dept,
-                        office_id=office_id,
-                        jurisdiction_code=place,
-                        status=rng.choice(["open", "answered"]),
-                        reason="整改",
-                        due_at=created + timedelta(days=3),
-                        opened_by_label="test",
-                        opened_at=created + timedelta(hours=5),
-                        created_at=created + timedelta(hours=5),
-                    )
+    async with own_sessions(database_url) as sessions:
+        rng = random.Random(17)
+        first = datetime(2024, 2, 1, tzinfo=TZ)
+        ids: list[int] = []
+        async with transaction(sessions) as session:
+            offices = [
+                (o.id, o.department_code, o.jurisdiction_code)
+                for o in (await session.execute(select(Office))).scalars()
+                if o.department_code in DEPARTMENTS and o.jurisdiction_code in PLACES
+            ]
+            for n in range(360):
+                office_id, dept, place = rng.choice(offices)
+                created = first + timedelta(minutes=rng.randrange(0, 70 * 24 * 60))
+                if created > NOW:
+                    created = NOW - timedelta(minutes=rng.randrange(1, 600))
+                case_place = rng.choice([place + "001", place, "990103001", "990102002", None])
+                status = rng.choice(
+                    ["queued", "claimed", "in_progress", "completed", "completed", "returned"]
                 )
-            await session.flush()
-    yield sessions, ids
-    await engine.dispose()
+                claim_due = created + timedelta(minutes=rng.choice([30, 120, 480]))
+                action_due = created + timedelta(hours=rng.choice([4, 24, 72]))
+                reason = rng.choice(REASONS) if status == "returned" else None
+                events = []
+                if status != "queued":
+                    claimed = created + timedelta(minutes=rng.randrange(0, 900))
+                    events.append(("referral_claimed", claimed))
+                    if status in ("in_progress", "completed") and rng.random() < 0.9:
+                        progress = claimed + timedelta(minutes=rng.randrange(1, 3000))
+                        events.append(("referral_progress", progress))
+                if rng.random() < 0.25:
+                    events.append(("escalated", claim_due))
+                    if rng.random() < 0.4:
+                        events.append(("flagged", claim_due + (claim_due - created)))
+                case_id, rid = await seed_referral(
+                    session, department=dept, office_id=office_id, place=place,
+                    case_place=case_place if case_place in KNOWN_PLACES else None,
+                    category="left_behind", created=created, claim_due=claim_due,
+                    action_due=action_due, status=status, events=events, return_reason=reason,
+                )
+                ids.append(rid)
+                if n % 29 == 0:
+                    session.add(
+                        SupervisionOrder(
+                            case_id=case_id,
+                            referral_id=rid,
+                            department_code=dept,
+                            office_id=office_id,
+                            jurisdiction_code=place,
+                            status=rng.choice(["open", "answered"]),
+                            reason="整改",
+                            due_at=created + timedelta(days=3),
+                            opened_by_label="test",
+                            opened_at=created + timedelta(hours=5),
+                            created_at=created + timedelta(hours=5),
+                        )
+                    )
+                await session.flush()
+        yield sessions, ids
 
 
 async def _card(sessions, principal, start, end, by, *, live: bool):
