@@ -36,7 +36,7 @@ from workflows.triage.judgement import NOT_A_CASE
 from workflows.triage.model import FORMAT, tf_idf
 from workflows.triage.text import prepare
 
-ENGINE = "engine-9"  # 2: long Latin/digit runs are not features; 3: a child living with
+ENGINE = "engine-10"  # 2: long Latin/digit runs are not features; 3: a child living with
 # the person who beats them is danger now (rules.ongoing_abuse); 4: a non-case by the reasons'
 # summed probability, no model-only danger on a text the not-a-case head is sure of; 5: a
 # danger phrase only inside the quoted claim of a false alarm does not fire; 6: a text that
@@ -50,6 +50,7 @@ ENGINE = "engine-9"  # 2: long Latin/digit runs are not features; 3: a child liv
 # emergencies)
 # 9: the emergency head and its inner-CV threshold at C_EMERGENCY, the primary head balanced
 # at C_PRIMARY; a relabelled corpus (110-0119, sms-0143: a child left alone is not danger now)
+# 10: a relabelled corpus (12345-0144, sms-0034: a child held now is danger now)
 REGISTERS = ("12345", "110", "sms", "mandatory", "call")
 SEED = 0
 C = 30.0  # inverse regularisation: TF-IDF rows are unit length, the corpus small
@@ -252,11 +253,14 @@ def emergency_threshold(scored: list[tuple[float, bool, bool]]) -> float:
     low, high = engine.emergency_threshold_min, engine.emergency_threshold_max
     target = engine.emergency_recall_target
     truths = [(p, rule) for p, truth, rule in scored if truth]
-    if not truths:
+    if all(rule for _, rule in truths):  # none, or the rules keep every one
         return high
-    # Candidates from high to low; take the first that reaches the target recall.
-    for threshold in sorted({round(p, 4) for p, _ in truths}, reverse=True):
-        kept = sum(rule or p >= threshold for p, rule in truths)
+    # Candidates from high to low; take the first that reaches the target recall. Only the
+    # emergencies no rule keeps can set it, each compared as rounded (engine-9 compared the
+    # raw p with its rounded value: a p rounded up missed its own threshold, which then fell to
+    # the next emergency's, one a rule keeps anyway).
+    for threshold in sorted({round(p, 4) for p, rule in truths if not rule}, reverse=True):
+        kept = sum(rule or round(p, 4) >= threshold for p, rule in truths)
         if kept / len(truths) >= target:
             return round(min(high, max(low, threshold * 0.95)), 4)
     return low
