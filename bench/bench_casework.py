@@ -25,6 +25,8 @@ from dispatch.staff.auth import hash_password
 
 COMMUNITY = "990102001001"
 
+# The measured case is one of these: a small seed may have no open case among its ids % 250.
+FIRST_OPEN = "SELECT min(id) FROM hcase WHERE state IN ('reported', 'assessing', 'handling')"
 CASEWORK_SQL = [
     # The bench's people: a caseworker and a supervisor of the city center, a 儿童主任.
     """INSERT INTO app_user (username, password_hash, role, jurisdiction_code, active,
@@ -42,7 +44,9 @@ CASEWORK_SQL = [
          FROM generate_series(1, 20) g""",
     """INSERT INTO case_assignment (case_id, owner_id, pairing_id, updated_at)
        SELECT c.id,
-              CASE WHEN c.id % 250 = 0
+              CASE WHEN c.id % 250 = 0 OR c.id = ("""
+    + FIRST_OPEN
+    + """)
                    THEN (SELECT id FROM app_user WHERE username = 'bench_caseworker')
                    ELSE (SELECT id FROM app_user WHERE username = 'cw_' || (1 + c.id % 20))
               END,
@@ -53,7 +57,9 @@ CASEWORK_SQL = [
                    THEN (SELECT id FROM app_user WHERE username = 'bench_director') END,
               now()
          FROM hcase c
-        WHERE c.id % 250 = 0 OR c.id % 3 = 0
+        WHERE c.id % 250 = 0 OR c.id % 3 = 0 OR c.id = ("""
+    + FIRST_OPEN
+    + """)
            OR (c.jurisdiction_code = '"""
     + COMMUNITY
     + """'

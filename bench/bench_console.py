@@ -149,28 +149,34 @@ SELECT c.id, $2::timestamptz + ((c.id % 60) - 3) * interval '1 day', c.risk_leve
 
 
 async def _seal_children(conn: asyncpg.Connection) -> None:
-    """Each report's child sealed on its own (db.crypto.seal_json, a nonce each), as intake
-    stores it, and its age and sex in plain on the case (one report per case here), as intake
-    keeps them for the periodic report (workflows.supervision.child_figures)."""
+    """Each report's reporter and child sealed on their own (db.crypto.seal_json, a nonce
+    each), as intake stores them, and the child's age and sex in plain on the case (one
+    report per case here), as intake keeps them for the periodic report
+    (workflows.supervision.child_figures)."""
     from db.crypto import seal_json
     from workflows.supervision import child_figures
 
-    rows = await conn.fetch("SELECT id, case_id, child FROM report WHERE child IS NOT NULL")
-    children = [(r["id"], r["case_id"], json.loads(r["child"])) for r in rows]
+    rows = await conn.fetch("SELECT id, case_id, reporter, child FROM report")
+    sealed = []
+    for r in rows:
+        child = json.loads(r["child"]) if r["child"] else None
+        reporter = seal_json(json.loads(r["reporter"])) if r["reporter"] else None
+        child_text = seal_json(child) if child else None
+        sealed.append((r["id"], r["case_id"], reporter, child_text, *child_figures(child)))
     await conn.execute(
-        "CREATE TEMP TABLE sealed_child (id bigint PRIMARY KEY, case_id bigint, child text,"
-        " age smallint, sex text)"
+        "CREATE TEMP TABLE sealed_report (id bigint PRIMARY KEY, case_id bigint, reporter text,"
+        " child text, age smallint, sex text)"
     )
-    await conn.copy_records_to_table(
-        "sealed_child",
-        records=[(i, case_id, seal_json(c), *child_figures(c)) for i, case_id, c in children],
-    )
-    await conn.execute("UPDATE report r SET child = s.child FROM sealed_child s WHERE s.id = r.id")
+    await conn.copy_records_to_table("sealed_report", records=sealed)
     await conn.execute(
-        "UPDATE hcase c SET child_age = s.age, child_sex = s.sex FROM sealed_child s"
-        " WHERE s.case_id = c.id"
+        "UPDATE report r SET reporter = s.reporter, child = s.child FROM sealed_report s"
+        " WHERE s.id = r.id"
     )
-    await conn.execute("DROP TABLE sealed_child")
+    await conn.execute(
+        "UPDATE hcase c SET child_age = s.age, child_sex = s.sex FROM sealed_report s"
+        " WHERE s.case_id = c.id AND s.child IS NOT NULL"
+    )
+    await conn.execute("DROP TABLE sealed_report")
 
 
 async def seed(database_url: str, cases: int) -> dict[str, int]:

@@ -37,8 +37,11 @@ LIAISONS = [("police", "990102001"), ("civil_affairs", "990102"), ("education", 
 
 def _kind(proc: psutil.Process) -> str:
     args = proc.cmdline()
-    if args[-1:] in (["worker"], ["scheduler"]):
-        return args[-1]
+    # RQ renames a worker "rq:worker:…" (setproctitle) once it has started.
+    if args[-1:] == ["worker"] or (args[:1] and args[0].startswith("rq:worker")):
+        return "worker"
+    if args[-1:] == ["scheduler"]:
+        return "scheduler"
     if "multiprocessing" in " ".join(args):
         return "api (uvicorn process)" if "spawn_main" in " ".join(args) else "mp tracker"
     return "hotline up (supervisor + api)"
@@ -93,8 +96,9 @@ async def _wait_police(conn: asyncpg.Connection, cases: list[int], seconds: floa
 
 async def _settled(conn: asyncpg.Connection, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
-    while await conn.fetchval("SELECT count(*) FROM outbox WHERE done_at IS NULL"
-                              " AND available_at <= now()"):
+    while await conn.fetchval(
+        "SELECT count(*) FROM outbox WHERE done_at IS NULL AND available_at <= now()"
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("outbox did not settle")
         await asyncio.sleep(0.2)
@@ -104,7 +108,7 @@ def _workers(root: int) -> list[psutil.Process]:
     found = []
     for child in psutil.Process(root).children():
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and child.cmdline()[-1:] == ["worker"]:
+            if child.status() != psutil.STATUS_ZOMBIE and _kind(child) == "worker":
                 found.append(child)
         except psutil.Error:
             pass
@@ -136,20 +140,26 @@ async def run(url: str, root: int, database_url: str, burst: int, kills: int, pe
             first,
         )
         referrals = await conn.fetchval(
-            "SELECT count(*) FROM referral WHERE case_id = ANY($1)", cases)
+            "SELECT count(*) FROM referral WHERE case_id = ANY($1)", cases
+        )
         notes = await conn.fetchval(
-            "SELECT count(*) FROM notification WHERE case_id = ANY($1)", cases)
+            "SELECT count(*) FROM notification WHERE case_id = ANY($1)", cases
+        )
         now_jobs = sum(r["n"] for r in jobs)
         # Before: case.intake + one referral.dispatch per referral + one notify.send per
         # notification + case.status, for the same cases.
         before = burst * 2 + referrals + notes
-        print(f"burst of {burst} mandatory reports (c=16): accepted in {accepted:.1f} s, "
-              f"all routed and notified after {routed:.1f} s (ratio {accepted / routed:.2f})")
+        print(
+            f"burst of {burst} mandatory reports (c=16): accepted in {accepted:.1f} s, "
+            f"all routed and notified after {routed:.1f} s (ratio {accepted / routed:.2f})"
+        )
         print("jobs by topic: " + ", ".join(f"{r['topic']} {r['n']}" for r in jobs))
-        print(f"jobs per intake: now {now_jobs / burst:.2f} (1 before its referrals sit in "
-              f"their queues); before {before / burst:.2f} (derived: {referrals / burst:.1f} "
-              f"referrals and {notes / burst:.1f} notifications per intake); "
-              f"ratio {now_jobs / before:.2f}")
+        print(
+            f"jobs per intake: now {now_jobs / burst:.2f} (1 before its referrals sit in "
+            f"their queues); before {before / burst:.2f} (derived: {referrals / burst:.1f} "
+            f"referrals and {notes / burst:.1f} notifications per intake); "
+            f"ratio {now_jobs / before:.2f}"
+        )
         for kind, mb in sorted(sampler.peak.items()):
             print(f"peak RSS during the burst, {kind}: {mb:.0f} MB")
 
@@ -170,8 +180,10 @@ async def run(url: str, root: int, database_url: str, burst: int, kills: int, pe
                 await asyncio.sleep(0.05)
         waited = await _wait_police(conn, cases, 120)
         since = time.monotonic() - last_kill
-        print(f"{kills} worker kills in a row ({per} mandatory reports before each): last police "
-              f"copy {since:.1f} s after the last kill (polled {waited:.1f} s after the restart)")
+        print(
+            f"{kills} worker kills in a row ({per} mandatory reports before each): last police "
+            f"copy {since:.1f} s after the last kill (polled {waited:.1f} s after the restart)"
+        )
     await conn.close()
 
 

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.common import LIMITS_OFF
+
 HOTLINE = str(Path(sys.executable).with_name("hotline"))
 
 
@@ -88,10 +90,12 @@ def running_service(database_url: str, redis_url: str, **env: str) -> Iterator[s
 
 @contextlib.contextmanager
 def running_tree(database_url: str, redis_url: str, **env: str) -> Iterator[tuple[str, int]]:
-    """`running_service`, also yielding the pid of `hotline up` (its children are the tree)."""
+    """`running_service`, also yielding the pid of `hotline up` (its children are the tree).
+    Public intake's limits are off unless `env` sets them: a bench is one client."""
     port = free_port()
     full_env = {
         **os.environ,
+        **{key.upper(): str(value) for key, value in LIMITS_OFF.items()},
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "HOTLINE_PORT": str(port),
@@ -99,11 +103,14 @@ def running_tree(database_url: str, redis_url: str, **env: str) -> Iterator[tupl
         "HOTLINE_DATA_DIR": f"/tmp/hotline-bench-{port}",
         **env,
     }
+    # BENCH_SERVICE_LOG=path keeps the service's output, to read why a request failed.
+    log_path = os.environ.get("BENCH_SERVICE_LOG")
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [HOTLINE, "up"],
         env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -122,6 +129,8 @@ def running_tree(database_url: str, redis_url: str, **env: str) -> Iterator[tupl
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        if log is not subprocess.DEVNULL:
+            log.close()
 
 
 class CallbackServer:
