@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from channels.web import json_only, sessions
+from channels.web import client_ip, json_only, sessions
 from db import clock
 from db.columns import CASE_ID_MAX
 from db.engine import transaction
@@ -25,7 +25,6 @@ from dispatch.staff.permissions import (
 from dispatch.supervision import reports, service
 from dispatch.supervision.scorecard import scorecard_period, today
 from workflows.errors import Invalid, NotFound
-from workflows.supervision import REPORT_EVENT_LABELS
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
 ScorecardReaders = acting(requires(SCORECARD_READ))
@@ -440,15 +439,6 @@ async def report_event(
     principal, request = caller.principal, caller.request
     async with transaction(sessions(request)) as session:
         report = await reports.report_event(
-            session, principal, district, p, event, body.comment, clock.now()
-        )
-        audit(
-            session,
-            principal,
-            f"supervision.report_{event}",
-            "report",
-            report.id,
-            request,
-            {"event": REPORT_EVENT_LABELS[event]},
+            session, principal, district, p, event, body.comment, clock.now(), ip=client_ip(request)
         )
     return _report_out(report, p)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from channels.web import sessions
+from channels.web import client_ip, sessions
 from db import clock
 from db.columns import CASE_ID_DIGITS, CASE_ID_MAX
 from dispatch.console.periods import Period
@@ -541,7 +541,7 @@ async def report_event(
     period = reports.parse(code)
 
     async def work(session):
-        report = await reports.report_event(
+        await reports.report_event(
             session,
             user.principal,
             district,
@@ -549,8 +549,8 @@ async def report_event(
             event,
             text_field(form, "comment", 5000),
             clock.now(),
+            ip=client_ip(request),
         )
-        audit(session, user.principal, f"supervision.report_{event}", "report", report.id, request)
 
     done = {
         "review": "已审核",

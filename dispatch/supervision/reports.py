@@ -34,6 +34,7 @@ from db.models import Case, Jurisdiction, PeriodicReport, Referral, Report
 from dispatch.console.periods import Period
 from dispatch.console.stats import figures as stats_figures
 from dispatch.console.timefmt import local_zone
+from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.scope import case_filter
 from workflows import supervision as rules
@@ -393,8 +394,11 @@ async def report_event(
     event: str,
     comment: str | None,
     now: datetime,
+    *,
+    ip: str | None,
 ) -> PeriodicReport:
-    """审核 and 报送 by the district; acknowledge or return by the city."""
+    """审核 and 报送 by the district; acknowledge or return by the city; audited with the
+    event's label, for the API and the page alike."""
     _check(principal, district, event)
     place = await district_of(session, district)
     report = await load(session, principal, district, period, lock=True)
@@ -412,6 +416,10 @@ async def report_event(
     if event == "return":
         report.comment = (comment or "").strip()
     _step(report, principal, event, now, (comment or "").strip() or None)
+    detail = {"event": rules.REPORT_EVENT_LABELS[event]}
+    audit(
+        session, principal, f"supervision.report_{event}", "report", report.id, None, detail, ip=ip
+    )
     return report
 
 

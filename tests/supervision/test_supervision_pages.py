@@ -10,9 +10,10 @@ from openpyxl import load_workbook
 from playwright.async_api import expect
 from sqlalchemy import select
 
-from db.models import SupervisionOrder
+from db.models import AuditLog, PeriodicReport, SupervisionOrder
 from tests.fixtures.browser import screenshot, sign_in
 from tests.fixtures.console import form_token
+from workflows.supervision import REPORT_EVENT_LABELS
 
 pytest_plugins = ("tests.fixtures.console", "tests.fixtures.browser")
 
@@ -49,9 +50,16 @@ async def test_a_department_answers_an_order_on_its_console(
     center = await console_client(await make_user("supervisor", jurisdiction="990100"))
     page = await center.get("/console/supervision/orders")
     due = (datetime.now(UTC) + timedelta(days=3)).astimezone().strftime("%Y-%m-%dT%H:%M")
-    opened = await center.post("/console/supervision/orders", data={
-        "csrf_token": form_token(page.text), "case_id": str(case_id), "department": "police",
-        "reason": "未按时入户核查", "due_at": due})
+    opened = await center.post(
+        "/console/supervision/orders",
+        data={
+            "csrf_token": form_token(page.text),
+            "case_id": str(case_id),
+            "department": "police",
+            "reason": "未按时入户核查",
+            "due_at": due,
+        },
+    )
     assert opened.status_code == 303
     listed = await center.get("/console/supervision/orders?status=open")
     assert "已挂牌督办" in listed.text and "未按时入户核查" in listed.text
@@ -64,11 +72,54 @@ async def test_a_department_answers_an_order_on_its_console(
     liaison = await console_client(await make_user("liaison", "police", "990102001"))
     mine = await liaison.get("/console/supervision/orders")
     assert f'data-order="{order_id}"' in mine.text
-    answered = await liaison.post(f"/console/supervision/orders/{order_id}/answer", data={
-        "csrf_token": form_token(mine.text), "text": "已入户核查并出具告诫书"})
+    answered = await liaison.post(
+        f"/console/supervision/orders/{order_id}/answer",
+        data={"csrf_token": form_token(mine.text), "text": "已入户核查并出具告诫书"},
+    )
     assert answered.status_code == 303
     after = await center.get("/console/supervision/orders?status=answered")
     assert "已入户核查并出具告诫书" in after.text
+
+
+async def test_a_report_reviewed_on_the_page_is_audited_as_through_the_api(
+    client, console_client, make_user, login, sessions
+):
+    """The audit trail names the step (审核, 报送) whichever way the supervisor took it."""
+    writer = await login(await make_user("caseworker", jurisdiction="990103"))
+    supervisor = await make_user("supervisor", jurisdiction="990103")
+    path = "/supervision/reports/990103/2023Q3"  # no other test writes this one
+    drafted = await client.put(f"/api/v1{path}", headers=writer, json={"narrative": "本期概况"})
+    assert drafted.status_code == 200, drafted.text
+
+    console = await console_client(supervisor)
+    page = await console.get(f"/console{path}")
+    reviewed = await console.post(
+        f"/console{path}/review", data={"csrf_token": form_token(page.text), "comment": ""}
+    )
+    assert reviewed.status_code == 303, reviewed.text
+    submitted = await client.post(f"/api/v1{path}/submit", headers=await login(supervisor), json={})
+    assert submitted.status_code == 200, submitted.text
+
+    async with sessions() as session:
+        report_id = await session.scalar(
+            select(PeriodicReport.id).where(
+                PeriodicReport.district_code == "990103", PeriodicReport.period == "2023Q3"
+            )
+        )
+        rows = (
+            await session.execute(
+                select(AuditLog.action, AuditLog.detail, AuditLog.actor_id)
+                .where(AuditLog.object_type == "report", AuditLog.object_id == str(report_id))
+                .where(
+                    AuditLog.action.in_(["supervision.report_review", "supervision.report_submit"])
+                )
+                .order_by(AuditLog.id)
+            )
+        ).all()
+    assert [(r.action, r.detail, r.actor_id) for r in rows] == [
+        ("supervision.report_review", {"event": REPORT_EVENT_LABELS["review"]}, supervisor.id),
+        ("supervision.report_submit", {"event": REPORT_EVENT_LABELS["submit"]}, supervisor.id),
+    ]
 
 
 @pytest.mark.slow
