@@ -90,6 +90,7 @@ async def test_the_pool_keeps_one_copy_of_the_sets_its_profiles_share(
     ours = [pool.profile(i) for i in pool.rows]
     assert len(ours) >= 6
     assert len({id(p.categories) for p in ours}) == len({p.categories for p in ours})
-    assert len({id(p.phones) for p in ours}) == 1
+    # Only the children without a number: the pool may hold other tests' children with one.
+    assert len({id(p.phones) for p in ours if not p.phones}) == 1
     assert len({id(pool.rows[i].categories) for i in pool.rows}) == \
         len({pool.rows[i].categories for i in pool.rows})
