@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import array
 
 from db.engine import transaction
@@ -33,6 +33,7 @@ from db.models import (
     scorecard_minutes,
     scorecard_tally,
 )
+from dispatch.referrals.service import reroute
 from dispatch.staff.auth import Principal
 from dispatch.supervision import tally
 from dispatch.supervision.scorecard import scorecard
@@ -287,3 +288,41 @@ async def test_whole_months_read_their_buckets_and_stay_exact(seeded):
     for figure in ("median_minutes_to_claim", "p90_minutes_to_action"):
         assert before.total[figure] < 10_000
         assert altered.total[figure] > before.total[figure]
+
+
+async def test_a_share_routed_later_leaves_its_day_and_the_figures_stay_exact(seeded):
+    """Routing an unrouted share stamps it anew (`reroute` sets its created_at to the routing
+    time): it moves from a counted day to today. The day that held it counted nothing of it
+    (the scorecard counts referrals with an office), so the counted figures stay the live
+    ones, and the routed share shows today's."""
+    sessions, _ = seeded
+    held_on = datetime(2024, 3, 12, 10, 0, tzinfo=TZ)
+    async with transaction(sessions) as session:
+        case_id = await session.scalar(
+            insert(Case)
+            .values(state="handling", jurisdiction_code="990102001", categories=["left_behind"],
+                    created_at=held_on)
+            .returning(Case.id)
+        )
+        await session.execute(
+            insert(Referral).values(
+                case_id=case_id, department_code="police", office_id=None,
+                jurisdiction_code=None, role="lead", status="unrouted",
+                created_at=held_on, updated_at=held_on,
+            )
+        )
+    await _count_all(sessions)
+    today = PERIODS[2]
+    before = await _card(sessions, CITY, *today, "office", live=False)
+    async with transaction(sessions) as session:
+        case = await session.get(Case, case_id)
+        routed = await reroute(session, case, "police", None, "test", NOW - timedelta(hours=1))
+        # The routing is recorded now: its transaction writes the timeline at this moment.
+        session.add(
+            CaseEvent(case_id=case_id, event="note", actor="test", data={},
+                      created_at=datetime.now(UTC))
+        )
+    assert routed.created_at == NOW - timedelta(hours=1) and routed.office_id is not None
+    after = await _card(sessions, CITY, *today, "office", live=False)
+    assert after.total["received"] == before.total["received"] + 1
+    await _all_equal(sessions)
