@@ -5,8 +5,6 @@ Revises:
 Create Date: 2026-11-22 16:33:18.162890
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
@@ -14,8 +12,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -4,8 +4,6 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
@@ -13,8 +11,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _WAITING = (
     "queue IS NOT NULL AND queue_left_at IS NULL AND answered_at IS NULL AND ended_at IS NULL"

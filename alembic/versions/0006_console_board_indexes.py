@@ -9,14 +9,10 @@ The expressions and predicates are spelt exactly as `dispatch.console.board` and
 can match them.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 RUNNING_DUE = "(CASE WHEN status = 'queued' THEN claim_due_at ELSE action_due_at END)"
 OPEN = "status IN ('queued', 'claimed')"

@@ -5,16 +5,12 @@ Revision ID: 0007
 Revises: 0006
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 ONE_ACTIVE = "ix_referral_one_active_per_department"
 

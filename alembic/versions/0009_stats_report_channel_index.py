@@ -7,14 +7,10 @@ Revises: 0008
 Read by `dispatch.console.stats` (the statistics page and the quarterly report's summary).
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0009"
 down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -7,16 +7,12 @@ Revises: 0015
 The reports' keys start empty; `hotline children keys` fills them for reports taken before.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision: str = "0012"
 down_revision: str | None = "0015"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _now() -> sa.TextClause:

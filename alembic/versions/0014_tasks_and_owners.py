@@ -8,15 +8,11 @@ Tables of `db.models_casework`; the sweep reads tasks due a look through a parti
 "my cases" reads assignments by owner and by pairing person.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
 down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _ts(name: str, nullable: bool = True) -> sa.Column:

@@ -9,16 +9,12 @@ Tables of `db.models_casework` (plans, wrap-ups) and `visit.reminded_at`, which 
 reminder sweep sets so each planned visit is reminded once.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision: str = "0015"
 down_revision: str | None = "0014"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _now(name: str) -> sa.Column:

@@ -11,16 +11,12 @@ scorecard reads one narrow row per referral instead of searching the timeline's 
 Existing history is backfilled from the timeline here.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0018"
 down_revision: str | None = "0013"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _ts(name: str, nullable: bool = True) -> sa.Column:

@@ -7,16 +7,12 @@ One row per district and period, from draft through 审核 to 报送 and the cit
 acknowledgement or return; `history` keeps every step with who, when and the comment.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0019"
 down_revision: str | None = "0018"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _ts(name: str, nullable: bool = True) -> sa.Column:

@@ -9,15 +9,11 @@ before joins its case with `held` set (the reason, "burst") instead of being rou
 Indexed like `fingerprint`, for the lookup of a recent one.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
 down_revision: str | None = "0019"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -9,15 +9,11 @@ progress it must be completed by `plan_due_at`, warned, 督办 and 挂牌督办 
 (`plan_window` from `plan_started_at`, so twice the window is known for flagging).
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
 down_revision: str | None = "0020"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -9,15 +9,11 @@ is shown by `hotline user list` and the accounts page; it is filled from the aud
 past sign-ins, so the figure is there from the first day.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026"
 down_revision: str | None = "0022"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

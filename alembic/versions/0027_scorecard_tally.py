@@ -17,16 +17,12 @@ every change to a referral, its measures or its case's place is written with a t
 event in the same transaction.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0027"
 down_revision: str | None = "0026"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -10,15 +10,11 @@ marks the case done, so a run is idempotent and a stopped one resumes where it l
 Partial indexes keep the job's probes off the rows already done.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029"
 down_revision: str | None = "0027"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -14,15 +14,11 @@ look it up by equality (a blind index is the next step). Existing values are sea
 in batches; the downgrade opens them again.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0030"
 down_revision: str | None = "0029"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _BATCH = 1000
 # (table, column, whether a value is still plain): JSON starts with a bracket or quote,

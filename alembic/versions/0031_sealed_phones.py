@@ -13,15 +13,13 @@ lookup uses it; the opt-out table is keyed by it. Duplicate matching's phone key
 are converted in batches; the downgrade opens them again.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0031"
 down_revision: str | None = "0030"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _BATCH = 1000
 _SEALED = "'^[0-9a-f]{8}:[A-Za-z0-9_=-]+$'"  # ciphertext's shape: a key id, then base64

@@ -20,7 +20,7 @@ after it to rebuild them.
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from alembic import op
@@ -28,8 +28,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0032"
 down_revision: str | None = "0031"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _BATCH = 1000
 # Ciphertext is `<key id>:<urlsafe base64>`; a name or a JSON object never has that shape.

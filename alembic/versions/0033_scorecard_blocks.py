@@ -16,16 +16,12 @@ each median and 90th percentile: the figures stay exact.
 No existing rows change: the scheduler's next passes build the blocks from the day tally.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0033"
 down_revision: str | None = "0032"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 COUNTS = (  # db.supervision.TALLY_COUNTS as of this revision
     "received",

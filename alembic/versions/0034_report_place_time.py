@@ -11,14 +11,10 @@ few (dispatch.children.service). Built CONCURRENTLY: intake keeps writing report
 builds on a large table. No rows change.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0034"
 down_revision: str | None = "0033"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 INDEX = "ix_report_place_time"
 

@@ -28,14 +28,11 @@ Downgrade goes back to integer serials and refuses while a new id exists (it wou
 """
 
 import secrets
-from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0035"
 down_revision: str | None = "0034"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # Every column that holds a case id or a report id as of this revision (the catalog's
 # foreign keys to hcase.id and report.id; tests/ops/test_case_ids.py checks none is left).

@@ -15,15 +15,11 @@ case's first report's child opened with the data key.
 Chained to 0034 for now (0035 is another branch's): the lead rechains it.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0036"
 down_revision: str | None = "0035"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 _BATCH = 2000
 _SEXES = ("male", "female", "unknown")

@@ -12,14 +12,10 @@ up`, `migrate`, `api`, `worker` and `scheduler` refuse a ring whose index key di
 (dispatch.ops.index_key). No existing rows change.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0037"
 down_revision: str | None = "0036"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
