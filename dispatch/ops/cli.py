@@ -197,20 +197,25 @@ def user_list() -> None:
 UsernameArg = Annotated[str, typer.Argument(help="登录名")]
 
 
-@user_app.command("disable")
-def user_disable(username: UsernameArg) -> None:
-    """Disable an account: no sign-in, its tokens and console sessions end at once."""
-    from dispatch.staff import accounts
+def _username_command(name: str, operation: str, help_text: str) -> None:
+    """`hotline user NAME USERNAME`: the `accounts` operation of that name on one user, nothing
+    else to ask; one place for the commands that differ only in which operation they run."""
 
-    _account_op(accounts.disable, username=username)
+    def command(username: UsernameArg) -> None:
+        from dispatch.staff import accounts
+
+        _account_op(getattr(accounts, operation), username=username)
+
+    command.__doc__ = help_text
+    user_app.command(name)(command)
 
 
-@user_app.command("enable")
-def user_enable(username: UsernameArg) -> None:
-    """Enable a disabled account again (its old tokens stay void)."""
-    from dispatch.staff import accounts
-
-    _account_op(accounts.enable, username=username)
+_username_command(
+    "disable",
+    "disable",
+    "Disable an account: no sign-in, its tokens and console sessions end at once.",
+)
+_username_command("enable", "enable", "Enable a disabled account again (its old tokens stay void).")
 
 
 @user_app.command("set-role")
@@ -241,12 +246,11 @@ def user_reset_password(username: UsernameArg) -> None:
     _account_op(accounts.reset_password, username=username, password=password)
 
 
-@user_app.command("revoke")
-def user_revoke(username: UsernameArg) -> None:
-    """End every token and console session of the user now (a lost laptop, a leaked token)."""
-    from dispatch.staff import accounts
-
-    _account_op(accounts.revoke, username=username)
+_username_command(
+    "revoke",
+    "revoke",
+    "End every token and console session of the user now (a lost laptop, a leaked token).",
+)
 
 
 @user_app.command("totp-enable")
@@ -267,12 +271,11 @@ def user_totp_enable(
     typer.echo("此后登录须同时输入验证器中的6位动态码。")
 
 
-@user_app.command("totp-disable")
-def user_totp_disable(username: UsernameArg) -> None:
-    """Remove the user's second factor (a lost phone); give a new one with totp-enable."""
-    from dispatch.staff import accounts
-
-    _account_op(accounts.totp_disable, username=username)
+_username_command(
+    "totp-disable",
+    "totp_disable",
+    "Remove the user's second factor (a lost phone); give a new one with totp-enable.",
+)
 
 
 @partner_app.command("add")
@@ -598,6 +601,25 @@ def retention(
         raise typer.Exit(1)
 
 
+def _on_database(settings: Settings, operation: Callable[..., T], **kwargs: Any) -> T:
+    """Run `backup.backup` or `backup.restore` on this installation's database (the
+    embedded one started for the while if need be) with the pg tools that fit it; a
+    refusal or failure is printed, exit status 1."""
+    from dispatch.ops.backup import BackupError
+
+    with _servers(settings, redis=False) as servers:
+        try:
+            return operation(
+                servers.database_url,
+                embedded=servers.embedded_postgres,
+                pg_bin=settings.hotline_pg_bin,
+                **kwargs,
+            )
+        except BackupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+
+
 @app.command()
 def backup(
     to: Annotated[
@@ -608,23 +630,13 @@ def backup(
     ] = None,
 ) -> None:
     """Dump the database (pg_dump, custom format) and keep only the newest backups."""
-    from dispatch.ops.backup import BackupError
     from dispatch.ops.backup import backup as dump
 
     settings = get_settings()
     folder = to or settings.hotline_backup_dir or Path(settings.hotline_data_dir) / "backups"
-    with _servers(settings, redis=False) as servers:
-        try:
-            made, removed = dump(
-                servers.database_url,
-                Path(folder),
-                keep=keep or settings.hotline_backup_keep,
-                embedded=servers.embedded_postgres,
-                pg_bin=settings.hotline_pg_bin,
-            )
-        except BackupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+    made, removed = _on_database(
+        settings, dump, folder=Path(folder), keep=keep or settings.hotline_backup_keep
+    )
     typer.echo(f"已备份到 {made}（{made.stat().st_size} 字节）")
     for old in removed:
         typer.echo(f"已删除旧备份 {old.name}")
@@ -636,22 +648,9 @@ def restore(
     force: Annotated[bool, typer.Option(help="目标数据库不是空的时也覆盖（先停止服务）")] = False,
 ) -> None:
     """Restore a backup into an empty database (or, with --force, over the current one)."""
-    from dispatch.ops.backup import BackupError
     from dispatch.ops.backup import restore as load
 
-    settings = get_settings()
-    with _servers(settings, redis=False) as servers:
-        try:
-            load(
-                servers.database_url,
-                file,
-                force=force,
-                embedded=servers.embedded_postgres,
-                pg_bin=settings.hotline_pg_bin,
-            )
-        except BackupError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
+    _on_database(get_settings(), load, dump=file, force=force)
     typer.echo(f"已从 {file} 恢复；如备份来自旧版本，请再运行 hotline migrate")
 
 
