@@ -12,8 +12,9 @@ are `workflows.errors` domain errors; the edge answers them in the contract's sh
 console as a notice, so a page is refused exactly what the API refuses the same person.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -364,18 +365,34 @@ class AssessmentList(BaseModel):
     items: list[AssessmentOut]
 
 
-async def assess(
-    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: AssessIn
-) -> AssessmentOut:
-    """An assessment to the form: the answers propose a level; accept or override it."""
+_Out = TypeVar("_Out", bound=BaseModel)
+
+
+async def _record_on_case(
+    record: Callable[..., Awaitable[Any]],
+    action: str,
+    out: type[_Out],
+    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
+    body: BaseModel, detail: Callable[[Any], dict[str, Any]] | None = None,
+) -> _Out:
+    """The operations whose body is the rule's parameters (the module's docstring) run
+    alike: on the locked case, `record` checks and adds the row, one audit row of the
+    `action` (with the row's `detail`), the row as `out`. Their `**context` is the session,
+    principal, ip and case_id every operation is given."""
     case = await load_case(session, principal, case_id, lock=True)
-    row = await assessments.assess(
-        session=session, case=case, principal=principal, now=clock.now(),
-        **body.model_dump(),
+    row = await record(
+        session=session, case=case, principal=principal, now=clock.now(), **body.model_dump()
     )
-    audit(session, principal, "case.assess", "case", case.id,
-          detail={"version": row.version}, ip=ip)
-    return AssessmentOut.model_validate(row)
+    audit(session, principal, action, "case", case.id, detail=detail and detail(row), ip=ip)
+    return out.model_validate(row)
+
+
+async def assess(*, body: AssessIn, **context: Any) -> AssessmentOut:
+    """An assessment to the form: the answers propose a level; accept or override it."""
+    return await _record_on_case(
+        assessments.assess, "case.assess", AssessmentOut, body=body, **context,
+        detail=lambda row: {"version": row.version},
+    )
 
 
 async def list_assessments(
@@ -440,32 +457,16 @@ class GuardianshipOut(BaseModel):
     interventions: list[InterventionOut]
 
 
-async def add_placement(
-    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
-    body: PlacementIn,
-) -> PlacementOut:
+async def add_placement(*, body: PlacementIn, **context: Any) -> PlacementOut:
     """A guardianship or placement record: kind, responsible body, start and end."""
-    case = await load_case(session, principal, case_id, lock=True)
-    row = await guardianship.add_placement(
-        session=session, case=case, principal=principal, now=clock.now(),
-        **body.model_dump(),
-    )
-    audit(session, principal, "case.placement", "case", case.id, ip=ip)
-    return PlacementOut.model_validate(row)
+    record = guardianship.add_placement
+    return await _record_on_case(record, "case.placement", PlacementOut, body=body, **context)
 
 
-async def add_intervention(
-    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int,
-    body: InterventionIn,
-) -> InterventionOut:
+async def add_intervention(*, body: InterventionIn, **context: Any) -> InterventionOut:
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
-    case = await load_case(session, principal, case_id, lock=True)
-    row = await guardianship.add_intervention(
-        session=session, case=case, principal=principal, now=clock.now(),
-        **body.model_dump(),
-    )
-    audit(session, principal, "case.intervention", "case", case.id, ip=ip)
-    return InterventionOut.model_validate(row)
+    record, action = guardianship.add_intervention, "case.intervention"
+    return await _record_on_case(record, action, InterventionOut, body=body, **context)
 
 
 async def read_guardianship(
@@ -529,17 +530,12 @@ class HeldOut(BaseModel):
     tasks: list[TaskOut]
 
 
-async def schedule_meeting(
-    *, session: AsyncSession, principal: Principal, ip: str | None, case_id: int, body: MeetingIn
-) -> MeetingOut:
+async def schedule_meeting(*, body: MeetingIn, **context: Any) -> MeetingOut:
     """Call a case conference and invite the departments (console and SMS)."""
-    case = await load_case(session, principal, case_id, lock=True)
-    row = await meetings.schedule(
-        session=session, case=case, principal=principal, now=clock.now(),
-        **body.model_dump(),
+    return await _record_on_case(
+        meetings.schedule, "case.meeting", MeetingOut, body=body, **context,
+        detail=lambda row: {"meeting_id": row.id},
     )
-    audit(session, principal, "case.meeting", "case", case.id, detail={"meeting_id": row.id}, ip=ip)
-    return MeetingOut.model_validate(row)
 
 
 async def case_meetings(
