@@ -12,6 +12,8 @@ All requests are signed (see `channels.twilio.webhook`) and idempotent per CallS
 """
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -72,13 +74,20 @@ def _voice() -> Voice:
     return config.channels().voice
 
 
+@asynccontextmanager
 async def _this_call(
-    session: AsyncSession, form: FormData, now: datetime, status: str | None = None
-) -> VoiceCall:
-    """The row of the call the form is about, locked (created at its first webhook), with
-    the form's status, or `status` when the route has checked that already."""
+    request: Request, form: FormData, status: str | None = None
+) -> AsyncIterator[tuple[AsyncSession, VoiceCall, datetime]]:
+    """A transaction on the row of the call the form is about, locked (created at its first
+    webhook), with the form's status, or `status` when the route has checked that already;
+    the webhooks that keep a call's row all begin so (the session, the call, now)."""
+    now = clock.now()
     raw_status = form.get("CallStatus") if status is None else status
-    return await call_for(session, required(form, "CallSid"), form.get("From"), raw_status, now)
+    async with sessions(request)() as session, session.begin():
+        call = await call_for(
+            session, required(form, "CallSid"), form.get("From"), raw_status, now
+        )
+        yield session, call, now
 
 
 def _goodbye(message: str) -> VoiceResponse:
@@ -114,10 +123,8 @@ def _voicemail_prompt(call: VoiceCall, fallback: str) -> str:
     *_CALL, description="An incoming call: the Chinese greeting and the one-key menu."
 )
 async def incoming_call(request: Request, form: SignedForm) -> Response:
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        call = await _this_call(session, form, now)
-    log.info("call %s from %s: %s", call.call_sid, mask_phone(call.phone) or "-", call.route)
+    async with _this_call(request, form) as (_, call, _):
+        log.info("call %s from %s: %s", call.call_sid, mask_phone(call.phone) or "-", call.route)
     if call.route == "blocked":
         return twiml(_goodbye(text("voice", "blocked")))
     answer = VoiceResponse()
@@ -139,9 +146,7 @@ async def incoming_call(request: Request, form: SignedForm) -> Response:
     *_CALL, "Digits", description="The menu key: 1 puts the caller in the emergency queue."
 )
 async def menu_choice(request: Request, form: SignedForm) -> Response:
-    now = clock.now()
-    async with sessions(request)() as session, session.begin():
-        call = await _this_call(session, form, now)
+    async with _this_call(request, form) as (_, call, now):
         choose(call, str(form.get("Digits") or "")[:1], now)
     if call.route == "blocked":
         return twiml(_goodbye(text("voice", "blocked")))
@@ -213,12 +218,10 @@ async def queue_exit(request: Request, form: SignedForm) -> Response:
     "and a red call-back task.",
 )
 async def recording(request: Request, form: SignedForm) -> Response:
-    now = clock.now()
     recording_sid = str(form.get("RecordingSid") or "")[:64]
     recording_url = str(form.get("RecordingUrl") or "")[:400]
     length = seconds(form, "RecordingDuration")
-    async with sessions(request)() as session, session.begin():
-        call = await _this_call(session, form, now)
+    async with _this_call(request, form) as (session, call, now):
         heard = bool(recording_sid and recording_url and length > 0)
         if heard:
             await save_voicemail(
@@ -249,10 +252,8 @@ async def recording(request: Request, form: SignedForm) -> Response:
     ),
 )
 async def call_status(request: Request, form: SignedForm) -> Response:
-    now = clock.now()
     status = required(form, "CallStatus", 20)
-    async with sessions(request)() as session, session.begin():
-        call = await _this_call(session, form, now, status)
+    async with _this_call(request, form, status) as (session, call, now):
         changed = update_status(call, status, seconds(form, "CallDuration"), now)
         if changed and status in CALL_FINAL and outcome_known(call):
             await request_callback(
