@@ -8,11 +8,9 @@ from channels.web import json_only
 from dispatch.cases import corrections, service
 from dispatch.cases.corrections import CaseCorrectionIn
 from dispatch.cases.service import CaseDetail
-from dispatch.common.endpoints import acting
-from dispatch.staff.permissions import CASE_DESK, requires
+from dispatch.common.endpoints import CenterStaff
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(json_only)])
-CenterStaff = acting(requires(CASE_DESK))
 
 
 @router.patch("/{case_id}", response_model=CaseDetail)

@@ -6,13 +6,11 @@ from fastapi import APIRouter, Depends
 from channels.web import json_only
 from dispatch.cases import service
 from dispatch.cases.service import AssessmentIn, EventIn, StateOut, VisitIn, VisitOut
-from dispatch.common.endpoints import acting
+from dispatch.common.endpoints import Casework, CenterStaff, acting
 from dispatch.staff import permissions
-from dispatch.staff.permissions import CASE_DESK, requires
+from dispatch.staff.permissions import requires
 
 router = APIRouter(prefix="/api/v1/cases", tags=["workflow"], dependencies=[Depends(json_only)])
-CenterStaff = acting(requires(CASE_DESK))
-Casework = acting(requires(permissions.CASEWORK))
 Visitors = acting(requires(permissions.VISIT))
 
 

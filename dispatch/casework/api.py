@@ -39,13 +39,11 @@ from dispatch.casework.service import (
     WrapupOut,
     WrapupStats,
 )
-from dispatch.common.endpoints import JsonBody, Limit, acting
-from dispatch.staff.auth import require, require_center
+from dispatch.common.endpoints import Casework, CenterStaff, JsonBody, Limit, acting
+from dispatch.staff.auth import require
 
 router = APIRouter(tags=["casework"])
-Casework = acting(require_center("caseworker", "supervisor"))
 Holders = acting(require("caseworker", "supervisor", "child_director", "station_worker"))
-CenterStaff = acting(require_center("operator", "caseworker", "supervisor"))
 Area = acting(require("child_director", "station_worker"))
 TaskViewers = acting(require("operator", "caseworker", "supervisor", "liaison"))
 

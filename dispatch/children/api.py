@@ -28,15 +28,13 @@ from dispatch.children.file_service import (
     SiblingIn,
     TimelineList,
 )
-from dispatch.common.endpoints import acting
+from dispatch.common.endpoints import Casework, CenterStaff, acting
 from dispatch.common.views import from_row
 from dispatch.staff.audit import audit
-from dispatch.staff.auth import require, require_center
+from dispatch.staff.auth import require
 
 router = APIRouter(prefix="/api/v1", tags=["children"])
-Center = acting(require_center("operator", "caseworker", "supervisor"))
 Staff = acting(require("operator", "caseworker", "supervisor", "liaison"))
-Casework = acting(require_center("caseworker", "supervisor"))
 
 
 class SimilarItem(BaseModel):
@@ -54,7 +52,7 @@ class SimilarList(BaseModel):
 
 @router.get("/cases/{case_id}/similar", response_model=SimilarList)
 async def similar(
-    case_id: int, caller: Center, limit: Annotated[int, Query(ge=1, le=50)] = 10
+    case_id: int, caller: CenterStaff, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> SimilarList:
     """Possible duplicates of a case from any channel, best first, only cases the caller
     may see; a score 0–1 and the reasons."""
@@ -87,17 +85,17 @@ async def get_timeline(child_id: int, caller: Staff) -> TimelineList:
 
 
 @router.patch("/children/{child_id}", response_model=ChildOut)
-async def edit_child(child_id: int, body: ChildEditIn, caller: Center) -> ChildOut:
+async def edit_child(child_id: int, body: ChildEditIn, caller: CenterStaff) -> ChildOut:
     return await caller.run(file_service.edit_child, child_id=child_id, body=body)
 
 
 @router.post("/children/{child_id}/guardians", response_model=ChildOut, status_code=201)
-async def add_guardian(child_id: int, body: GuardianIn, caller: Center) -> ChildOut:
+async def add_guardian(child_id: int, body: GuardianIn, caller: CenterStaff) -> ChildOut:
     return await caller.run(file_service.add_guardian, child_id=child_id, body=body)
 
 
 @router.post("/children/{child_id}/siblings", response_model=ChildOut, status_code=201)
-async def link_sibling(child_id: int, body: SiblingIn, caller: Center) -> ChildOut:
+async def link_sibling(child_id: int, body: SiblingIn, caller: CenterStaff) -> ChildOut:
     """Record a brother or sister (both files show it, both timelines say who and why);
     already linked answers the file unchanged."""
     return await caller.run(file_service.link_sibling, child_id=child_id, body=body)
@@ -105,7 +103,7 @@ async def link_sibling(child_id: int, body: SiblingIn, caller: Center) -> ChildO
 
 @router.post("/children/{child_id}/siblings/{sibling_id}/unlink", response_model=ChildOut)
 async def unlink_sibling(
-    child_id: int, sibling_id: int, body: ReasonIn, caller: Center
+    child_id: int, sibling_id: int, body: ReasonIn, caller: CenterStaff
 ) -> ChildOut:
     """Take back a sibling link recorded by mistake, with a reason."""
     return await caller.run(
@@ -130,27 +128,27 @@ async def merge_child(child_id: int, body: MergeIn, caller: Casework) -> ChildOu
         }
     },
 )
-async def export_child(child_id: int, caller: Center) -> Response:
+async def export_child(child_id: int, caller: CenterStaff) -> Response:
     """The whole file as an XLSX workbook (for a case conference); audited."""
     book = await caller.run(file_service.export_child, child_id=child_id)
     return xlsx.download(book.content, book.name)
 
 
 @router.get("/cases/{case_id}/children", response_model=CaseChildren)
-async def case_children(case_id: int, caller: Center) -> CaseChildren:
+async def case_children(case_id: int, caller: CenterStaff) -> CaseChildren:
     """The records linked to a case, and the existing records it is probably about."""
     return await caller.run(file_service.case_children, case_id=case_id)
 
 
 @router.post("/cases/{case_id}/children", status_code=201)
-async def link_child(case_id: int, body: LinkIn, caller: Center) -> dict[str, Any]:
+async def link_child(case_id: int, body: LinkIn, caller: CenterStaff) -> dict[str, Any]:
     """Link the case to an existing record, or (no child_id) open a record from its report."""
     return await caller.run(file_service.link_child, case_id=case_id, body=body)
 
 
 @router.post("/cases/{case_id}/children/{child_id}/unlink")
 async def unlink_child(
-    case_id: int, child_id: int, body: ReasonIn, caller: Center
+    case_id: int, child_id: int, body: ReasonIn, caller: CenterStaff
 ) -> dict[str, Any]:
     return await caller.run(
         file_service.unlink_child, case_id=case_id, child_id=child_id, body=body

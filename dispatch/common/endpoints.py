@@ -16,6 +16,7 @@ from channels.web import in_transaction, json_only
 from db.columns import CASE_ID_MAX
 from dispatch.common.paging import CasePage
 from dispatch.staff.auth import Principal
+from dispatch.staff.permissions import CASE_DESK, CASEWORK, requires
 
 T = TypeVar("T")
 
@@ -63,3 +64,9 @@ def acting(check: Callable[..., Awaitable[Principal]]) -> Any:
         return Caller(request, principal)
 
     return Annotated[Caller, Depends(dependency)]
+
+
+# The callers that several domains' endpoints admit, named once: the center's desk (its
+# operators, caseworkers and supervisors) and the center's casework.
+CenterStaff = acting(requires(CASE_DESK))
+Casework = acting(requires(CASEWORK))

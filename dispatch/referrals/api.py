@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from channels.web import client_ip, json_only
-from dispatch.common.endpoints import Caller, CaseFilter, Limit, acting
+from dispatch.common.endpoints import Caller, CaseFilter, Casework, Limit, acting
 from dispatch.referrals import service
 from dispatch.referrals.service import (
     LiaisonAction,
@@ -17,14 +17,12 @@ from dispatch.referrals.service import (
     ReferralOut,
     RouteIn,
 )
-from dispatch.staff import permissions
 from dispatch.staff.auth import runtime_of
 from dispatch.staff.permissions import REFERRAL_CLAIM, REFERRAL_READ, requires
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"])
 Viewers = acting(requires(REFERRAL_READ))
 Liaison = acting(requires(REFERRAL_CLAIM))
-Casework = acting(requires(permissions.CASEWORK))
 # A JSON body, checked before the caller (as these endpoints always have).
 JSON = [Depends(json_only)]
 

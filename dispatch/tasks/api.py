@@ -7,14 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from dispatch.common.endpoints import JsonBody, Limit, acting
-from dispatch.staff.auth import require, require_center
+from dispatch.common.endpoints import Casework, JsonBody, Limit, acting
+from dispatch.staff.auth import require
 from dispatch.tasks import service
 from dispatch.tasks.service import TaskIn, TaskList, TaskOut
 
 router = APIRouter(tags=["tasks"])
 Viewers = acting(require("operator", "caseworker", "supervisor", "liaison"))
-Casework = acting(require_center("caseworker", "supervisor"))
 
 
 class OutcomeIn(BaseModel):

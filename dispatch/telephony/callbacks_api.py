@@ -10,8 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 
 from channels.web import json_only
-from dispatch.common.endpoints import Limit, RowId, acting
-from dispatch.staff.permissions import CASE_DESK, requires
+from dispatch.common.endpoints import CenterStaff, Limit, RowId
 from dispatch.telephony import callbacks_service
 from dispatch.telephony.callbacks_service import (
     AttemptIn,
@@ -21,7 +20,6 @@ from dispatch.telephony.callbacks_service import (
 )
 
 router = APIRouter(prefix="/api/v1/voice/callbacks", tags=["voice"])
-CenterStaff = acting(requires(CASE_DESK))
 
 
 @router.get("", response_model=CallbackList)

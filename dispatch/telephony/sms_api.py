@@ -7,13 +7,11 @@ every read and reply audited (the operations: `dispatch.telephony.sms_service`).
 from fastapi import APIRouter, Depends
 
 from channels.web import json_only
-from dispatch.common.endpoints import CasePaging, RowId, acting
-from dispatch.staff.permissions import CASE_DESK, requires
+from dispatch.common.endpoints import CasePaging, CenterStaff, RowId
 from dispatch.telephony import sms_service
 from dispatch.telephony.sms_service import MessageOut, ReplyIn, ThreadDetail, ThreadList
 
 router = APIRouter(prefix="/api/v1/sms", tags=["sms"])
-CenterStaff = acting(requires(CASE_DESK))
 
 
 @router.get("/threads", response_model=ThreadList)
