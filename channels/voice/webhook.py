@@ -124,7 +124,8 @@ def _voicemail_prompt(call: VoiceCall, fallback: str) -> str:
 )
 async def incoming_call(request: Request, form: SignedForm) -> Response:
     async with _this_call(request, form) as (_, call, _):
-        log.info("call %s from %s: %s", call.call_sid, mask_phone(call.phone) or "-", call.route)
+        pass  # the call's row, created at this first webhook, is committed
+    log.info("call %s from %s: %s", call.call_sid, mask_phone(call.phone) or "-", call.route)
     if call.route == "blocked":
         return twiml(_goodbye(text("voice", "blocked")))
     answer = VoiceResponse()
