@@ -14,7 +14,7 @@ console as a notice, so a page is refused exactly what the API refuses the same 
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypedDict, TypeVar, Unpack
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -368,6 +368,15 @@ class AssessmentList(BaseModel):
 _Out = TypeVar("_Out", bound=BaseModel)
 
 
+class OnCase(TypedDict):
+    """What every operation on a case is given, keyword by keyword."""
+
+    session: AsyncSession
+    principal: Principal
+    ip: str | None
+    case_id: int
+
+
 async def _record_on_case(
     record: Callable[..., Awaitable[Any]],
     action: str,
@@ -377,8 +386,7 @@ async def _record_on_case(
 ) -> _Out:
     """The operations whose body is the rule's parameters (the module's docstring) run
     alike: on the locked case, `record` checks and adds the row, one audit row of the
-    `action` (with the row's `detail`), the row as `out`. Their `**context` is the session,
-    principal, ip and case_id every operation is given."""
+    `action` (with the row's `detail`), the row as `out`. Their `**context` is an `OnCase`."""
     case = await load_case(session, principal, case_id, lock=True)
     row = await record(
         session=session, case=case, principal=principal, now=clock.now(), **body.model_dump()
@@ -387,7 +395,7 @@ async def _record_on_case(
     return out.model_validate(row)
 
 
-async def assess(*, body: AssessIn, **context: Any) -> AssessmentOut:
+async def assess(*, body: AssessIn, **context: Unpack[OnCase]) -> AssessmentOut:
     """An assessment to the form: the answers propose a level; accept or override it."""
     return await _record_on_case(
         assessments.assess, "case.assess", AssessmentOut, body=body, **context,
@@ -457,13 +465,13 @@ class GuardianshipOut(BaseModel):
     interventions: list[InterventionOut]
 
 
-async def add_placement(*, body: PlacementIn, **context: Any) -> PlacementOut:
+async def add_placement(*, body: PlacementIn, **context: Unpack[OnCase]) -> PlacementOut:
     """A guardianship or placement record: kind, responsible body, start and end."""
     record = guardianship.add_placement
     return await _record_on_case(record, "case.placement", PlacementOut, body=body, **context)
 
 
-async def add_intervention(*, body: InterventionIn, **context: Any) -> InterventionOut:
+async def add_intervention(*, body: InterventionIn, **context: Unpack[OnCase]) -> InterventionOut:
     """A step against a failing guardian (劝诫 → 训诫 → 处罚 → 撤销监护资格诉讼)."""
     record, action = guardianship.add_intervention, "case.intervention"
     return await _record_on_case(record, action, InterventionOut, body=body, **context)
@@ -530,7 +538,7 @@ class HeldOut(BaseModel):
     tasks: list[TaskOut]
 
 
-async def schedule_meeting(*, body: MeetingIn, **context: Any) -> MeetingOut:
+async def schedule_meeting(*, body: MeetingIn, **context: Unpack[OnCase]) -> MeetingOut:
     """Call a case conference and invite the departments (console and SMS)."""
     return await _record_on_case(
         meetings.schedule, "case.meeting", MeetingOut, body=body, **context,
