@@ -262,6 +262,31 @@ def test_an_adult_only_report_is_not_a_minor():
     assert j.not_a_case == "not_minor" and not j.emergency
 
 
+def test_a_report_about_adults_alone_is_not_a_minor_and_only_a_danger_phrase_raises_it():
+    """The model alone raises no danger on adults alone; a danger phrase still does, and then
+    the report is a case (an emergency is never a non-case)."""
+    j = judge("报警人称：刚刚在路口，两个成年男子因为停车打起来了，其中一人头部流血。", channel="110")
+    assert not j.emergency and j.not_a_case == "not_minor"
+    assert j.evidence["not_a_case"] == ["成年男子"]
+    j = judge("报警人（女，35岁）称丈夫喝酒后拿刀追她，家中没有孩子，孩子已成年在外地工作。",
+              channel="110")
+    assert j.emergency and "拿刀" in j.evidence["emergency"] and j.not_a_case is None
+    # A child named anywhere (a word, an age under 18, a school year) is no adults' matter.
+    for text in ("报警人（35岁）称邻居家孩子被打了", "35岁男子在路口打一个学生",
+                 "夫妻二人吵架，女儿读初二"):
+        assert judge(text, channel="110").not_a_case != "not_minor", text
+
+
+def test_a_note_that_the_call_was_a_false_alarm_is_noise_but_never_an_emergency():
+    j = judge("接警：报警人称网上有人说某小学有学生被绑架，经核实系谣言，学校正常上课。",
+              channel="110")
+    assert not j.emergency and j.not_a_case == "noise" and j.evidence["not_a_case"] == ["系谣言"]
+    assert judge("初二女生被同学在群里散布谣言，一直哭", channel="sms").not_a_case is None
+    # A danger phrase outside the claim still fires: then it is a case.
+    j = judge("报警人所称“孩子哭”系误报，但现场一男子拿刀追小孩", channel="110")
+    assert j.emergency and j.not_a_case is None
+
+
 def test_a_text_that_names_a_minor_is_never_not_a_minor():
     """A hotel's mandatory report: the not-a-case head read "成年男子" as an adults' matter."""
     j = judge("宾馆前台发现一名未成年女孩与多名成年男子同住。", channel="12355")

@@ -365,6 +365,15 @@ class Night(Section):
     habit: list[str] = []
 
 
+class Adults(Section):
+    """Texts about adults alone (triage.toml [engine.adults])."""
+
+    adult: list[str] = []  # someone is an adult
+    grown: list[str] = []  # the child of the clause is grown up
+    child: list[str] = []  # a child is named
+    not_child: list[str] = []  # contains a child's word without naming one
+
+
 class Engine(EngineThresholds):
     """[engine]: what it leaves out takes the engine's own default (a deployment's file may
     set only what it tunes); `emergency_threshold` unset means the artefact's trained one."""
@@ -372,6 +381,9 @@ class Engine(EngineThresholds):
     emergency_recall_target: Share = 0.97
     emergency_threshold_min: Share = 0.1
     emergency_threshold_max: Share = 0.5
+    # A register's own trained emergency threshold needs this many training emergencies that
+    # no rule keeps (0: one threshold for every register).
+    emergency_register_min: NonNegativeInt = 0
     not_a_case_threshold: Share = 0.5
     emergency_case_floor: Share = 0.0
     primary_blend: float = Field(2.0, ge=0)
@@ -379,11 +391,14 @@ class Engine(EngineThresholds):
     situation_threshold: Share = 0.3
     safe: list[str] = []
     false_alarm: list[str] = []
+    # A note saying the call was a false alarm: no case (noise) when it is no emergency.
+    false_alarm_note: list[str] = []
     boilerplate: list[str] = []
     channel: dict[str, EngineThresholds] = {}
     danger: EngineDanger = EngineDanger()
     abuse: Abuse = Abuse()
     night: Night = Night()
+    adults: Adults = Adults()
 
 
 class TriageConfig(Section):

@@ -21,9 +21,9 @@ from workflows.config import schema, triage
 from workflows.places import place_in_text
 from workflows.triage import rules
 from workflows.triage.features import features, readable
-from workflows.triage.judgement import Judgement
+from workflows.triage.judgement import Judgement, register_of
 from workflows.triage.model import Model, model
-from workflows.triage.text import Prepared, prepare
+from workflows.triage.text import Prepared, cn_number, prepare
 
 RULES_VERSION = "rules-1"
 _SERIOUS = {"sexual_abuse", "trafficking", "domestic_violence", "mental_crisis"}
@@ -110,8 +110,10 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
 
     p_danger = scores.get("emergency", {}).get("emergency", 0.0)
     threshold = settings.emergency_threshold
-    if threshold is None:  # the trained one
-        threshold = trained.thresholds.get("emergency", settings.emergency_threshold_max)
+    if threshold is None:  # the trained one: the register's own, else the one for all
+        threshold = trained.thresholds.get(
+            f"emergency:{register_of(channel)}",
+            trained.thresholds.get("emergency", settings.emergency_threshold_max))
     # The model alone raises danger only with phrases to show for it (not on a text of
     # greetings or markup whose few features happen to lean that way).
     # Nor when the text says the child is safe now and no danger phrase fired.
@@ -123,8 +125,11 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
     minor = _names_minor(prepared)
     p_case = scores.get("not_a_case", {}).get("case", 1.0)
     sure_not = not minor and p_case < settings.emergency_case_floor
+    # Nor on a text about adults alone ("两名成年男子因停车打起来", "其父亲（70岁）走失"). A
+    # danger phrase still fires there: the rules are the recall net and nothing overrides them.
+    adults = adults_only(prepared)
     model_says = (why("emergency", "emergency")
-                  if p_danger >= threshold and not safe and not sure_not else [])
+                  if p_danger >= threshold and not safe and not sure_not and not adults else [])
     emergency = bool(danger.fired) or bool(model_says)
     if emergency:
         evidence["emergency"] = _merge(danger.fired, model_says)[:6]
@@ -138,7 +143,14 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
             not_a_case = None
         if not_a_case == "not_minor" and minor:
             not_a_case = None
-        if not_a_case and "not_a_case" in scores:
+        note = false_alarm_note(prepared)
+        if adults:  # no child in it at all: not a minor's case, whatever the head thinks
+            not_a_case = "not_minor"
+            evidence["not_a_case"] = adults
+        elif note:  # "经核实系谣言", "无警情": the call was a false alarm
+            not_a_case = "noise"
+            evidence["not_a_case"] = note
+        elif not_a_case and "not_a_case" in scores:
             evidence["not_a_case"] = why("not_a_case", not_a_case)
 
     situations = dict(found)
@@ -197,6 +209,62 @@ def _names_minor(prepared: Prepared) -> bool:
     return any(a < 18 for a in prepared.ages) or any(
         tag == "minor" and word.startswith("未成年") and not mark and _A_MINOR.search(clause.text)
         for clause in prepared.clauses for tag, word, mark in clause.concepts)
+
+
+# A stated age ("35岁", "今年二十了", "七十多了"); the text has turned numbers before 岁 into
+# digits, not those before 了.
+_AN_AGE = re.compile(
+    r"(\d{1,2}|[一二三四五六七八九]?十[一二三四五六七八九]?)(?:多|来|余)?(?:周?岁|了)")
+
+
+def adults_only(prepared: Prepared) -> list[str]:
+    """The signs that a text is about adults alone (triage.toml [engine.adults]), or [] when
+    it is not: it says someone is an adult (an age of 18 or more, 成年人, 夫妻, 老人 ...) and
+    names no child: no age under 18, no word of a child except under a negation ("家中没有孩子")
+    or in a clause that says that child is grown up ("孩子已成年在外地工作", "她儿子已经30岁了")."""
+    words = triage().engine.adults
+    if not words.adult or any(a < 18 for a in prepared.ages):
+        return []
+    signs: list[str] = []
+    for clause in prepared.clauses:
+        text = clause.text
+        for word in words.not_child:
+            text = text.replace(word, "\0" * len(word))
+        ages = [(m.start(), age) for m in _AN_AGE.finditer(clause.text)
+                if (age := _age(m.group(1))) is not None]
+        if any(age < 18 for _, age in ages):
+            return []
+        signs += [f"{age}岁" for _, age in ages] + [
+            w for w in words.adult if (at := clause.text.find(w)) >= 0
+            and not ((span := clause.scope.at(at, len(w))) and span.clear)]
+        grown = any(w in clause.text for w in words.grown)
+        for word in words.child:
+            at = text.find(word)
+            while at >= 0:
+                span = clause.scope.at(at, len(word))
+                if not (span and span.clear and span.kind == "negation" or grown
+                        or any(where > at for where, _ in ages)):
+                    return []
+                at = text.find(word, at + 1)
+    return list(dict.fromkeys(signs))
+
+
+def _age(number: str) -> int | None:
+    return int(number) if number.isdigit() else cn_number(number)
+
+
+def false_alarm_note(prepared: Prepared) -> list[str]:
+    """A note saying the call was a false alarm (triage.toml [engine] false_alarm_note), each
+    phrase not negated ("并非误报" does not say it; the reported claim before it does not
+    govern it: "网上有人说……，经核实系谣言")."""
+    found = []
+    for clause in prepared.clauses:
+        for phrase in triage().engine.false_alarm_note:
+            at = clause.text.find(phrase)
+            span = clause.scope.at(at, len(phrase)) if at >= 0 else None
+            if at >= 0 and not (span and span.clear and span.kind == "negation"):
+                found.append(phrase)
+    return list(dict.fromkeys(found))
 
 
 def _reason(prepared: Prepared, scores: dict[str, dict[str, float]], floor: float) -> str | None:

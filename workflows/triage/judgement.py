@@ -6,6 +6,23 @@ from typing import Any
 
 # Reasons a text is not a case at all; an emergency is never one of them.
 NOT_A_CASE = ("consultation", "not_minor", "noise")
+# The corpus register (workflows/config/corpus/README.md) a channel's texts belong to; a
+# register's name is its own (the bench and `hotline triage train` judge by register).
+REGISTERS = {
+    "12345": "12345",
+    "12355": "12345",
+    "110": "110",
+    "sms": "sms",
+    "webform": "mandatory",
+    "voice": "call",
+}
+
+
+def register_of(channel: str | None) -> str | None:
+    """The corpus register of a channel (or of a register's own name); None when unknown."""
+    if not channel:
+        return None
+    return REGISTERS.get(channel) or (channel if channel in REGISTERS.values() else None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from workflows.referrals.deadlines import levels
 from workflows.triage import Judgement
+from workflows.triage.judgement import REGISTERS  # noqa: F401  (dispatch reads it here)
 
 NOT_A_CASE_LABELS = {"consultation": "疑似咨询", "not_minor": "非未成年人", "noise": "无效信息"}
 # Channels whose reports arrive complete and are registered without an operator.
@@ -19,15 +20,6 @@ AUTO_REGISTER = frozenset({"webform", "110", "12345", "12355"})
 # The mandatory reporters' channel (web form and its JSON twin): a text of theirs that
 # suggests one of the nine situations is a mandatory report even with no box ticked.
 MANDATORY_REPORTER_CHANNELS = frozenset({"webform"})
-# The corpus register (workflows/config/corpus/README.md) a channel's texts belong to.
-REGISTERS = {
-    "12345": "12345",
-    "12355": "12345",
-    "110": "110",
-    "sms": "sms",
-    "webform": "mandatory",
-    "voice": "call",
-}
 
 
 @dataclass(frozen=True)

@@ -216,15 +216,15 @@ def _sigmoid_head(x: Any, targets: dict[str, list[int]], balanced: bool,
     return {"kind": "sigmoid", "labels": labels, "coef": coef, "intercept": intercept}
 
 
-def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bool]]:
-    """(p, truly an emergency, a rule fired) for each row, each scored
+def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bool, str]]:
+    """(p, truly an emergency, a rule fired, register) for each row, each scored
     by a model that did not see it (inner cross-validation on the training rows only)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = [int(r.example.emergency) for r in rows]
     if min(sum(y), len(y) - sum(y)) < INNER_FOLDS:
         return []
-    out: list[tuple[float, bool, bool]] = []
+    out: list[tuple[float, bool, bool, str]] = []
     folds = StratifiedKFold(INNER_FOLDS, shuffle=True, random_state=SEED)
     for train_at, test_at in folds.split(np.zeros(len(rows)), y):
         train = [rows[i] for i in train_at]
@@ -233,17 +233,30 @@ def _emergency_probabilities(rows: list[Prepared]) -> list[tuple[float, bool, bo
                       C_EMERGENCY)
         test = [rows[i] for i in test_at]
         p = fitted.predict_proba(_matrix(test, vocabulary, idf))[:, 1]
-        out += [(float(pi), bool(r.example.emergency), r.rule_danger)
+        out += [(float(pi), bool(r.example.emergency), r.rule_danger, r.example.register)
                 for pi, r in zip(p, test, strict=True)]
     return out
 
 
 def emergency_thresholds(rows: list[Prepared]) -> dict[str, float]:
-    """`emergency`: one threshold over every text. engine-7 chose a second one for texts with
-    no sign of the present on that group's inner-fold emergencies alone; once the rules caught
-    more of them (engine-8) it rested on a handful and lost emergencies in 5-fold CV (324/325
-    at 73.5 % precision, against 325/325 at 68.7 % with one): recall first."""
-    return {"emergency": emergency_threshold(_emergency_probabilities(rows))}
+    """`emergency`: one threshold over every text; and `emergency:<register>` for each register
+    with at least `emergency_register_min` training emergencies that no rule keeps (triage.toml
+    [engine]), chosen on that register's inner-fold emergencies alone. The registers word
+    danger differently (a 110 note says 报警人称 and 民警到场, an SMS says neither), so one
+    threshold set by the hardest emergency of any register raises every other register's
+    texts at that register's floor. engine-7 chose a second threshold for texts with no sign of
+    the present; it rested on a handful and lost emergencies (324/325 in 5-fold CV): a
+    register's threshold is kept only on enough emergencies of its own."""
+    scored = _emergency_probabilities(rows)
+    out = {"emergency": emergency_threshold([s[:3] for s in scored])}
+    least = triage().engine.emergency_register_min
+    if not least:
+        return out
+    for register in sorted({s[3] for s in scored}):
+        group = [s[:3] for s in scored if s[3] == register]
+        if sum(truth and not rule for _, truth, rule in group) >= least:
+            out[f"emergency:{register}"] = emergency_threshold(group)
+    return out
 
 
 def emergency_threshold(scored: list[tuple[float, bool, bool]]) -> float:
