@@ -265,7 +265,8 @@ def test_an_adult_only_report_is_not_a_minor():
 def test_a_report_about_adults_alone_is_not_a_minor_and_only_a_danger_phrase_raises_it():
     """The model alone raises no danger on adults alone; a danger phrase still does, and then
     the report is a case (an emergency is never a non-case)."""
-    j = judge("报警人称：刚刚在路口，两个成年男子因为停车打起来了，其中一人头部流血。", channel="110")
+    j = judge("报警人称：刚刚在路口，两个成年男子因为停车打起来了，其中一人头部流血。",
+              channel="110")
     assert not j.emergency and j.not_a_case == "not_minor"
     assert j.evidence["not_a_case"] == ["成年男子"]
     j = judge("报警人（女，35岁）称丈夫喝酒后拿刀追她，家中没有孩子，孩子已成年在外地工作。",
