@@ -288,6 +288,16 @@ def test_a_note_that_the_call_was_a_false_alarm_is_noise_but_never_an_emergency(
     assert j.emergency and j.not_a_case is None
 
 
+def test_a_text_that_names_no_child_and_no_harm_is_noise_unless_danger_is_said():
+    j = judge("来电人反映小区垃圾清运不及时，垃圾站臭气熏天，蚊虫很多。诉求：请环卫部门处理。",
+              channel="12345")
+    assert not j.emergency and j.not_a_case == "noise"
+    # A child writing about a parent names no child word but is one; danger makes it a case.
+    j = judge("救命 我爸喝醉了拿刀 我躲在厕所里", channel="sms")
+    assert j.emergency and j.not_a_case is None
+    assert judge("她16 我17 我们不敢跟家里说", channel="sms").not_a_case != "noise"
+
+
 def test_a_text_that_names_a_minor_is_never_not_a_minor():
     """A hotel's mandatory report: the not-a-case head read "成年男子" as an adults' matter."""
     j = judge("宾馆前台发现一名未成年女孩与多名成年男子同住。", channel="12355")

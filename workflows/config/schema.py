@@ -372,6 +372,8 @@ class Adults(Section):
     grown: list[str] = []  # the child of the clause is grown up
     child: list[str] = []  # a child is named
     not_child: list[str] = []  # contains a child's word without naming one
+    family: list[str] = []  # a child's family or school: a child may be speaking
+    hurt: list[str] = []  # someone may be hurt
 
 
 class Engine(EngineThresholds):

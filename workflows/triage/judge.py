@@ -147,6 +147,8 @@ def judge_with(trained: Model | None, text: str, *, channel: str | None = None) 
         if adults:  # no child in it at all: not a minor's case, whatever the head thinks
             not_a_case = "not_minor"
             evidence["not_a_case"] = adults
+        elif not words and not _harm(prepared) and names_no_child(prepared):
+            not_a_case = "noise"  # a street lamp, a parking space, rubbish not collected
         elif note:  # "经核实系谣言", "无警情": the call was a false alarm
             not_a_case = "noise"
             evidence["not_a_case"] = note
@@ -251,6 +253,20 @@ def adults_only(prepared: Prepared) -> list[str]:
 
 def _age(number: str) -> int | None:
     return int(number) if number.isdigit() else cn_number(number)
+
+
+# A bare number that could be an age ("她16,我17"): such a text is not said to name no child.
+_BARE_AGE = re.compile(r"(?<!\d)(?:[1-9]|1[0-7])(?!\d)")
+
+
+def names_no_child(prepared: Prepared) -> bool:
+    """The text names no child and tells of no one hurt (triage.toml [engine.adults]): no age
+    under 18, no bare number that could be one, no word of a child (negated or not), of a
+    child's family or school (a child writing "我爸喝醉了" names no child word but is one) or
+    of hurt ("小明被他爸打了" names a child only by name)."""
+    words = triage().engine.adults
+    return not any(a < 18 for a in prepared.ages) and not _BARE_AGE.search(prepared.text) and (
+        not any(w in prepared.text for w in words.child + words.family + words.hurt))
 
 
 def false_alarm_note(prepared: Prepared) -> list[str]:

@@ -52,8 +52,9 @@ ENGINE = "engine-11"  # 2: long Latin/digit runs are not features; 3: a child li
 # at C_PRIMARY; a relabelled corpus (110-0119, sms-0143: a child left alone is not danger now)
 # 10: a relabelled corpus (12345-0144, sms-0034: a child held now is danger now)
 # 11: a text about adults alone is not_minor and the model alone raises no danger on it, a
-# note that the call was a false alarm is noise (judge.py); a register's own trained
-# emergency threshold when triage.toml's emergency_register_min allows (off)
+# note that the call was a false alarm or a text that names no child nor anyone hurt is noise
+# (judge.py); a register's own trained emergency threshold when triage.toml's
+# emergency_register_min allows (off)
 REGISTERS = ("12345", "110", "sms", "mandatory", "call")
 SEED = 0
 C = 30.0  # inverse regularisation: TF-IDF rows are unit length, the corpus small
