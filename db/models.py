@@ -332,6 +332,7 @@ class Notification(SQLModel, table=True):
 
 from db.casework import *  # noqa: E402,F401,F403  (tasks, owners, plans, casework records)
 from db.partners import *  # noqa: E402,F401,F403  (the partner forwards' tables)
+from db.stats import *  # noqa: E402,F401,F403  (the statistics page's tally)
 from db.supervision import *  # noqa: E402,F401,F403  (scorecard measures, 督查, reports)
 from db.telephony import *  # noqa: E402,F401,F403  (the Twilio channels' tables)
 from db.triage import *  # noqa: E402,F401,F403  (corrections as labelled examples)

@@ -8,14 +8,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import ColumnElement, Text, func, literal, null, select, text, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from channels.web import sessions
 from db.engine import transaction
 from db.models import Case, Jurisdiction, Referral, Report
-from dispatch.console import periods
+from db.stats import stats_case_tally, stats_day, stats_referral_tally, stats_touched
+from dispatch.console import periods, stats_tally
 from dispatch.console.periods import Period, local_zone
 from dispatch.console.timefmt import parse_day
 from dispatch.console.web import CHANNEL_LABELS, ConsoleRoute, ConsoleUser, DayText, render, staff
@@ -23,7 +37,12 @@ from dispatch.partners import service as partners
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.permissions import SUPERVISION
-from dispatch.staff.scope import case_filter, referral_filter
+from dispatch.staff.scope import (
+    case_filter,
+    referral_filter,
+    tallied_case_filter,
+    tallied_referral_filter,
+)
 from workflows.reference import category_labels, department_labels, jurisdiction_labels
 from workflows.referrals.deadlines import LEVEL_LABELS
 from workflows.referrals.workflow import STATUS_LABELS
@@ -73,23 +92,37 @@ def _rows(pairs, labels, missing: str = "未填写") -> list[Row]:
     return sorted(rows, key=lambda r: -r.count)
 
 
-def _in_period(column, period: Period):
-    return (column >= period.start) & (column < period.end)
+def _in_spans(column, spans: list[stats_tally.Span]) -> ColumnElement[bool]:
+    return or_(false(), *((column >= lo) & (column < hi) for lo, hi in spans))
 
 
-def _figures_statement(principal: Principal, period: Period):
-    """Every count of the page in one statement, each table read once, by joins.
+def _none() -> ColumnElement:
+    return null().cast(Text)
+
+
+def _kind(name: str) -> ColumnElement:
+    return literal(name, Text)
+
+
+def _fact(kind, jurisdiction, risk, key, sub, n) -> tuple[ColumnElement, ...]:
+    """A fact row's columns, named: (kind, the case's place, risk level, key, sub-key, n)."""
+    names = ("kind", "jurisdiction_code", "risk_level", "key", "sub", "n")
+    return tuple(
+        c.label(name)
+        for c, name in zip((kind, jurisdiction, risk, key, sub, n), names, strict=True)
+    )
+
+
+def _live_facts(principal: Principal, spans: list[stats_tally.Span]) -> list:
+    """The facts of the cases and referrals created in `spans`, counted from the tables.
 
     The cases in scope (a CTE) are grouped once by (jurisdiction, risk level) and by their
-    category list (GROUPING SETS): totals, risk levels, places and categories are then
-    sums over those few groups. Cases per channel join the reports' (case_id, channel)
+    category list (GROUPING SETS); cases per channel join the reports' (case_id, channel)
     index to the same set; referrals by department are their own GROUP BY.
-    Rows: (kind, key, sub-key, count).
     """
-    depth = (principal.scope_path or "").count("/")
     scoped = (
         select(Case.id, Case.jurisdiction_code, Case.risk_level, Case.categories)
-        .where(_in_period(Case.created_at, period), case_filter(principal))
+        .where(_in_spans(Case.created_at, spans), case_filter(principal))
         .cte("scoped")
     )
     groups = (
@@ -109,8 +142,6 @@ def _figures_statement(principal: Principal, period: Period):
         .cte("groups")
     )
     by_place = groups.c.by_place_and_risk == 1
-    place = aliased(Jurisdiction)  # not `Jurisdiction`: the scope filter's subquery uses it
-    below = func.split_part(place.path, "/", depth + 1)
     category = (
         select(func.unnest(groups.c.categories).label("category"), groups.c.n)
         .where(~by_place)
@@ -123,30 +154,116 @@ def _figures_statement(principal: Principal, period: Period):
         .group_by(Report.case_id, Report.channel)
         .subquery()
     )
-    none = null().cast(Text)
-    total = func.sum(groups.c.n)
-
-    def kind(name: str) -> ColumnElement:
-        return literal(name, Text)
-
-    parts = [
-        select(kind("total"), none, none, total).where(by_place),
-        select(kind("risk"), groups.c.risk_level, none, total)
-        .where(by_place)
-        .group_by(groups.c.risk_level),
-        select(kind("place"), below, none, total)
-        .select_from(groups.outerjoin(place, place.code == groups.c.jurisdiction_code))
-        .where(by_place)
-        .group_by(below),
-        select(kind("category"), category.c.category, none, func.sum(category.c.n)).group_by(
-            category.c.category
+    none = _none()
+    return [
+        select(
+            *_fact(
+                _kind("case"),
+                groups.c.jurisdiction_code,
+                groups.c.risk_level,
+                none,
+                none,
+                groups.c.n,
+            )
+        ).where(by_place),
+        select(
+            *_fact(_kind("category"), none, none, category.c.category, none, func.sum(category.c.n))
+        ).group_by(category.c.category),
+        select(*_fact(_kind("channel"), none, none, pairs.c.channel, none, func.count())).group_by(
+            pairs.c.channel
         ),
-        select(kind("channel"), pairs.c.channel, none, func.count()).group_by(pairs.c.channel),
-        select(kind("department"), Referral.department_code, Referral.status, func.count())
-        .where(_in_period(Referral.created_at, period), referral_filter(principal))
+        select(
+            *_fact(
+                _kind("department"),
+                none,
+                none,
+                Referral.department_code,
+                Referral.status,
+                func.count(),
+            )
+        )
+        .where(_in_spans(Referral.created_at, spans), referral_filter(principal))
         .group_by(Referral.department_code, Referral.status),
     ]
-    return union_all(*parts)
+
+
+def _tallied_facts(principal: Principal, counted) -> list:
+    """The same facts of the counted buckets (`counted`: their starts), in scope."""
+    t, r = stats_case_tally.c, stats_referral_tally.c
+    none = _none()
+    return [
+        select(*_fact(t.kind, t.jurisdiction_code, t.risk_level, t.key, none, t.n)).where(
+            t.day_start.in_(counted),
+            _tallied_case_scope(principal),
+        ),
+        select(*_fact(_kind("department"), none, none, r.department_code, r.status, r.n)).where(
+            r.day_start.in_(counted),
+            tallied_referral_filter(
+                principal, r.department_code, r.jurisdiction_code, r.case_jurisdiction
+            ),
+        ),
+    ]
+
+
+def _tallied_case_scope(principal: Principal) -> ColumnElement[bool] | None:
+    t = stats_case_tally.c
+    return tallied_case_filter(principal, t.viewer, t.places, t.jurisdiction_code)
+
+
+def _figures_statement(principal: Principal, period: Period, clean: list[stats_tally.Span]):
+    """Every count of the page in one statement: the tally's facts for the `clean` buckets
+    that are still clean as this statement reads them, the live facts for the rest of the
+    period, added up. Rows: (kind, key, sub-key, count); the row "buckets" counts the
+    clean buckets read (fewer than `clean`: one was touched meanwhile, read again).
+    """
+    depth = (principal.scope_path or "").count("/")
+    parts = []
+    live = stats_tally.spans(period, clean)
+    if live:
+        parts += _live_facts(principal, live)
+    d, touched = stats_day.c, stats_touched.c
+    still = (
+        select(d.day_start)
+        .where(
+            d.day_start.in_([lo for lo, _ in clean]),
+            ~exists().where(touched.at >= d.day_start, touched.at < d.day_end),
+        )
+        .cte("still_clean")
+    )
+    if clean:
+        parts += _tallied_facts(principal, select(still.c.day_start))
+    facts = union_all(*parts).cte("facts")
+    place = aliased(Jurisdiction)  # not `Jurisdiction`: the scope filter's subquery uses it
+    below = func.split_part(place.path, "/", depth + 1)
+    none = _none()
+    total = func.sum(facts.c.n)
+    is_case = facts.c.kind == "case"
+
+    def by_key(name: str):
+        return (
+            select(_kind(name), facts.c.key, none, total)
+            .where(facts.c.kind == name)
+            .group_by(facts.c.key)
+        )
+
+    out = [
+        select(_kind("total"), none, none, total).where(is_case),
+        select(_kind("risk"), facts.c.risk_level, none, total)
+        .where(is_case)
+        .group_by(facts.c.risk_level),
+        select(_kind("place"), below, none, total)
+        .select_from(facts.outerjoin(place, place.code == facts.c.jurisdiction_code))
+        .where(is_case)
+        .group_by(below),
+        by_key("category"),
+        by_key("channel"),
+        select(_kind("department"), facts.c.key, facts.c.sub, total)
+        .where(facts.c.kind == "department")
+        .group_by(facts.c.key, facts.c.sub),
+    ]
+    if clean:
+        out.append(select(_kind("buckets"), none, none, func.count()).select_from(still))
+    return union_all(*out)
 
 
 def _place_label(code: str | None, names: dict[str, str]) -> str:
@@ -154,11 +271,22 @@ def _place_label(code: str | None, names: dict[str, str]) -> str:
 
 
 async def figures(session: AsyncSession, principal: Principal, period: Period) -> Figures:
+    """The period's figures in the principal's scope: the tally's counted days, the rest
+    live (`dispatch.console.stats_tally`), exact either way."""
     # A few hundred thousand rows are counted: JIT compiling the plan costs more than it saves.
     await session.execute(text("SET LOCAL jit = off"))
-    counted: dict[str, list[tuple]] = {}
-    for what, key, sub, count in await session.execute(_figures_statement(principal, period)):
-        counted.setdefault(what, []).append((key, sub, int(count or 0)))
+    tallied = _tallied_case_scope(principal) is not None
+    clean = await stats_tally.clean_buckets(session, period) if tallied else []
+    for attempt in range(3):
+        counted: dict[str, list[tuple]] = {}
+        statement = _figures_statement(principal, period, clean)
+        for what, key, sub, count in await session.execute(statement):
+            counted.setdefault(what, []).append((key, sub, int(count or 0)))
+        read = sum(count for _, _, count in counted.pop("buckets", []))
+        if read == len(clean):
+            break
+        # A bucket was touched between the two reads: its changes are not in the tally yet.
+        clean = await stats_tally.clean_buckets(session, period) if attempt < 1 else []
     pairs = {what: [(key, count) for key, _, count in rows] for what, rows in counted.items()}
     cases = sum(count for _, count in pairs.get("total", []))
     by_department: dict[str, dict[str, int]] = {}

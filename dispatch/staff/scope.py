@@ -8,7 +8,7 @@ the cases behind those referrals while a referral is live (`case_filter`). Admin
 accounts and see no case data.
 """
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, or_, select, true
 
 from db.casework import CaseAssignment
 from db.models import Case, CaseEvent, Jurisdiction, Referral
@@ -43,9 +43,7 @@ def _department_share(principal: Principal, department, jurisdiction) -> ColumnE
     """A department's staff see their department's shares within their area."""
     if not principal.department:
         return false()
-    return and_(
-        department == principal.department, in_subtree(jurisdiction, principal.scope_path)
-    )
+    return and_(department == principal.department, in_subtree(jurisdiction, principal.scope_path))
 
 
 def referral_filter(principal: Principal) -> ColumnElement[bool]:
@@ -71,6 +69,30 @@ def tallied_referral_filter(
     if principal.is_center:
         own = in_subtree(case_jurisdiction, principal.scope_path)
         return or_(own, case_jurisdiction.is_(None)) if is_root(principal) else own
+    return false()
+
+
+def tallied_case_filter(
+    principal: Principal, viewer, places, jurisdiction
+) -> ColumnElement[bool] | None:
+    """`case_filter`'s rule over counted rows that carry who sees the case (`viewer`: ''
+    for the center, else a department with a live referral on it, `places`: those
+    referrals' places) and the case's place (the statistics tally): the same answer for the
+    same rows. None for an area worker, whose cases are theirs by pairing: not counted."""
+    if not principal.scope_path:
+        return false()
+    if principal.is_center:
+        own = in_subtree(jurisdiction, principal.scope_path)
+        return and_(viewer == "", or_(own, jurisdiction.is_(None)) if is_root(principal) else own)
+    if _is_department_staff(principal):
+        if not principal.department:
+            return false()
+        subtree = select(func.array_agg(Jurisdiction.code)).where(
+            Jurisdiction.path.startswith(principal.scope_path, autoescape=True)
+        )
+        return and_(viewer == principal.department, places.overlap(subtree.scalar_subquery()))
+    if principal.role in AREA_ROLES:
+        return None
     return false()
 
 

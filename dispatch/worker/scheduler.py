@@ -1,11 +1,12 @@
 """`hotline scheduler`: the outbox relay, the reconciler, the deadline sweeps and the
-scorecard's tally, in one async process.
+scorecard's and statistics page's tallies, in one async process.
 
 The relay polls often (a cheap partial-index probe), so dispatch latency stays well under a
 second; the reconciler looks every second for work enqueued but not done (what Redis lost, a
-dead worker's job); the sweeps run every few seconds; the scorecard's tally counts closed
-days every minute. Several schedulers may run: rows are locked with SKIP LOCKED (the tally
-with an advisory lock), so they share the work instead of repeating it, and the daily
+dead worker's job); the sweeps run every few seconds; the scorecard's tally and the
+statistics page's (dispatch.console.stats_tally) count closed days every minute. Several
+schedulers may run: rows are locked with SKIP LOCKED (the tallies with advisory locks), so
+they share the work instead of repeating it, and the daily
 calendar warning and the daily retention run (dispatch.retention) are claimed in Redis by
 one of them. A heartbeat in Redis tells `/readyz` a scheduler runs.
 """
@@ -26,6 +27,7 @@ from db import clock
 from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
 from db.settings import get_settings
 from dispatch.casework.owners import remind_visits
+from dispatch.console import stats_tally
 from dispatch.referrals.deadlines import sweep_referrals, sweep_visits
 from dispatch.retention.job import run_daily
 from dispatch.supervision import tally
@@ -114,6 +116,8 @@ async def run_scheduler(database_url: str, redis_url: str) -> None:
     async def count_days() -> int:
         async with transaction(sessions) as session:
             await tally.build(session, clock.now())
+        # The statistics page's days (its own transaction: one REPEATABLE READ snapshot).
+        await stats_tally.build(sessions, clock.now())
         return 0  # a day just counted stays "touched" for the margin: never loop at once
 
     retention_task: list[asyncio.Task] = []  # the daily retention run, while it runs
