@@ -195,8 +195,11 @@ async def seed(database_url: str, cases: int) -> dict[str, int]:
             # Sealed as the service stores it (db.crypto): one number, its blind index.
             from db.crypto import encrypt, phone_index
 
-            await conn.execute("UPDATE report SET reporter_phone = $1, phone_index = $2",
-                               encrypt(PHONE), phone_index(PHONE))
+            await conn.execute(
+                "UPDATE report SET reporter_phone = $1, phone_index = $2",
+                encrypt(PHONE),
+                phone_index(PHONE),
+            )
             await _seal_children(conn)
             password = hash_password(PASSWORD)
             for role in ("operator", "supervisor"):
@@ -354,12 +357,119 @@ async def measure(url: str, requests: int) -> list[Figure]:
     return figures
 
 
+async def stats_scopes(
+    database_url: str, requests: int, baseline: str | None = None
+) -> list[Figure]:
+    """The statistics figures (`dispatch.console.stats.figures`, the current quarter)
+    timed in-process per scope, in rounds that interleave the ways of counting: live (the
+    statement with no day counted: what the page ran before the tally), tallied (after the
+    scheduler's passes have counted every closed day), and, with `baseline`, another
+    checkout's stats.py (e.g. main's) loaded from that path, checked once to give the very
+    figures the tallied read gives."""
+    import importlib.util
+
+    from sqlalchemy import text
+
+    from db import clock
+    from db.engine import make_engine, make_sessionmaker
+    from dispatch.console import stats, stats_tally
+    from dispatch.staff.auth import Principal
+
+    engine = make_engine(database_url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    rows: list[Figure] = []
+    try:
+        started = time.perf_counter()
+        passes = 0
+        while await stats_tally.build(sessions, clock.now()):
+            passes += 1
+        rows.append(
+            Figure(
+                "stats tally: first count",
+                f"{passes} passes, {time.perf_counter() - started:.1f} s",
+            )
+        )
+        async with sessions() as session:
+            paths = dict((await session.execute(text("SELECT code, path FROM jurisdiction"))).all())
+        scopes = {
+            "city center": Principal(1, "c", "supervisor", None, "990100", paths["990100"]),
+            "district center": Principal(2, "d", "supervisor", None, "990102", paths["990102"]),
+            "city police": Principal(3, "p", "supervisor", "police", "990100", paths["990100"]),
+            "district police": Principal(4, "q", "supervisor", "police", "990102", paths["990102"]),
+        }
+        period = periods.quarter(periods.current_quarter())
+
+        async def live(session, principal):
+            await session.execute(text("SET LOCAL jit = off"))
+            return (await session.execute(stats._figures_statement(principal, period, []))).all()
+
+        ways = {"live": live, "tallied": lambda s, p: stats.figures(s, p, period)}
+        if baseline:
+            spec = importlib.util.spec_from_file_location("baseline_stats", baseline)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            ways["baseline"] = lambda s, p: module.figures(s, p, period)
+        for name, principal in scopes.items():
+            async with sessions() as session, session.begin():
+                shown = {
+                    w: await call(session, principal) for w, call in ways.items() if w != "live"
+                }
+            first = next(iter(shown.values()))
+            assert all(_same(f, first) for f in shown.values()), name
+            ms: dict[str, list[float]] = {w: [] for w in ways}
+            for _ in range(requests + 2):  # the first two rounds warm up
+                for way, call in ways.items():
+                    async with sessions() as session, session.begin():
+                        at = time.perf_counter()
+                        await call(session, principal)
+                        ms[way].append((time.perf_counter() - at) * 1000)
+            for way, values in ms.items():
+                values = values[2:]
+                rows.append(
+                    Figure(
+                        f"stats {name}, {way}",
+                        f"p50 {statistics.median(values):.0f} ms, p95 "
+                        f"{percentile(values, 95):.0f} ms, max {max(values):.0f} ms "
+                        f"({len(values)} calls); {first.cases} cases",
+                    )
+                )
+    finally:
+        await engine.dispose()
+    return rows
+
+
+def _same(a, b) -> bool:
+    """Two Figures with the same counts (of whichever module's classes)."""
+
+    def flat(f):
+        return (
+            f.cases,
+            [(b.title, sorted((r.label, r.count) for r in b.rows)) for b in f.breakdowns],
+            sorted((d.department, d.total, sorted(d.by_status.items())) for d in f.departments),
+        )
+
+    return flat(a) == flat(b)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", required=True, help="a PostgreSQL database to connect to")
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--stats-scopes",
+        type=int,
+        metavar="N",
+        default=0,
+        help="instead of the pages: time the statistics figures in-process, N rounds per "
+        "scope (city and district center, city and district police), live and tallied",
+    )
+    parser.add_argument(
+        "--baseline-stats",
+        metavar="PATH",
+        help="with --stats-scopes: also time this stats.py's figures (e.g. main's checkout)",
+    )
     args = parser.parse_args()
     with scratch_database(args.admin_url) as database_url:
         schema.migrate(database_url)
@@ -367,8 +477,11 @@ def main() -> None:
         counts = asyncio.run(seed(database_url, args.cases))
         seeded = time.perf_counter() - started
         rows = [Figure("seeded", f"{counts} in {seeded:.0f} s")]
-        with running_service(database_url, args.redis_url) as url:
-            rows += asyncio.run(measure(url, args.requests))
+        if args.stats_scopes:
+            rows += asyncio.run(stats_scopes(database_url, args.stats_scopes, args.baseline_stats))
+        else:
+            with running_service(database_url, args.redis_url) as url:
+                rows += asyncio.run(measure(url, args.requests))
     width = max(len(r.name) for r in rows)
     print(f"\n{'figure'.ljust(width)} | value")
     print(f"{'-' * width}-+-{'-' * 60}")

@@ -188,20 +188,23 @@ def _live_facts(principal: Principal, spans: list[stats_tally.Span]) -> list:
 
 
 def _tallied_facts(principal: Principal, counted) -> list:
-    """The same facts of the counted buckets (`counted`: their starts), in scope."""
+    """The same facts of the counted buckets (`counted`: their starts), in scope, added up
+    over the buckets here: the statement then adds up a few hundred rows, not one per day."""
     t, r = stats_case_tally.c, stats_referral_tally.c
     none = _none()
+    case_keys = (t.kind, t.jurisdiction_code, t.risk_level, t.key)
     return [
-        select(*_fact(t.kind, t.jurisdiction_code, t.risk_level, t.key, none, t.n)).where(
-            t.day_start.in_(counted),
-            _tallied_case_scope(principal),
-        ),
-        select(*_fact(_kind("department"), none, none, r.department_code, r.status, r.n)).where(
+        select(*_fact(*case_keys, none, func.sum(t.n)))
+        .where(t.day_start.in_(counted), _tallied_case_scope(principal))
+        .group_by(*case_keys),
+        select(*_fact(_kind("department"), none, none, r.department_code, r.status, func.sum(r.n)))
+        .where(
             r.day_start.in_(counted),
             tallied_referral_filter(
                 principal, r.department_code, r.jurisdiction_code, r.case_jurisdiction
             ),
-        ),
+        )
+        .group_by(r.department_code, r.status),
     ]
 
 
@@ -211,10 +214,10 @@ def _tallied_case_scope(principal: Principal) -> ColumnElement[bool] | None:
 
 
 def _figures_statement(principal: Principal, period: Period, clean: list[stats_tally.Span]):
-    """Every count of the page in one statement: the tally's facts for the `clean` buckets
-    that are still clean as this statement reads them, the live facts for the rest of the
-    period, added up. Rows: (kind, key, sub-key, count); the row "buckets" counts the
-    clean buckets read (fewer than `clean`: one was touched meanwhile, read again).
+    """Every count of the page in one statement: the tally's facts for the `clean` buckets,
+    the live facts for the rest of the period, added up. Rows: (kind, key, sub-key,
+    count); the row "buckets" counts the `clean` buckets still clean as this statement
+    sees them (fewer: one was touched since they were chosen, the figures are read again).
     """
     depth = (principal.scope_path or "").count("/")
     parts = []
@@ -231,7 +234,7 @@ def _figures_statement(principal: Principal, period: Period, clean: list[stats_t
         .cte("still_clean")
     )
     if clean:
-        parts += _tallied_facts(principal, select(still.c.day_start))
+        parts += _tallied_facts(principal, [lo for lo, _ in clean])
     facts = union_all(*parts).cte("facts")
     place = aliased(Jurisdiction)  # not `Jurisdiction`: the scope filter's subquery uses it
     below = func.split_part(place.path, "/", depth + 1)
