@@ -395,7 +395,8 @@ async def stats_scopes(
         async with sessions() as session, session.begin():  # a late change to a closed day
             await session.execute(
                 text(
-                    "UPDATE hcase SET risk_level = 'red' WHERE id = (SELECT min(id) FROM hcase"
+                    "UPDATE hcase SET risk_level = CASE WHEN risk_level = 'red' THEN 'blue'"
+                    " ELSE 'red' END WHERE id = (SELECT min(id) FROM hcase"
                     " WHERE created_at < now() - interval '2 days')"
                 )
             )

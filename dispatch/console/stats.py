@@ -1,6 +1,9 @@
 """Counts over a period for supervisors: cases by channel, category, risk level and place,
 referrals by department; shown as bars (server-drawn SVG, no script, no CDN) and used as
-the summary sheet of the quarterly report. Always within the viewer's scope."""
+the summary sheet of the quarterly report. Always within the viewer's scope.
+
+Closed days come from the scheduler's tally (`dispatch.console.stats_tally`) while nothing
+has touched them since; the rest of the period is counted live, in the same statement."""
 
 from dataclasses import dataclass
 from datetime import timedelta
