@@ -44,6 +44,9 @@ async def build(
     schedulers take turns (an advisory lock), the one without it does nothing."""
     async with transaction(sessions) as session:
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        # The snapshot is taken by this statement, just before the lock: a pass committing
+        # in between makes this one fail (its rows are invisible and in the way of ours:
+        # REPEATABLE READ refuses to replace them), never count a day twice.
         if not await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK))):
             return []
         dirty = await stats.dirty_buckets(session)
