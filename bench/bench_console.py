@@ -179,13 +179,15 @@ async def _seal_children(conn: asyncpg.Connection) -> None:
     await conn.execute("DROP TABLE sealed_report")
 
 
-async def seed(database_url: str, cases: int) -> dict[str, int]:
-    """The cases, reports, referrals and visits, then the staff who sign in."""
+async def seed(database_url: str, cases: int, *, days: int | None = None) -> dict[str, int]:
+    """The cases, reports, referrals and visits, then the staff who sign in: over the
+    current quarter up to an hour ago, or over the last `days` days (a test that needs
+    closed days whatever the date)."""
     conn = await asyncpg.connect(database_url)
     try:
         now = time.time()
         period = periods.quarter(periods.current_quarter())
-        start = period.start.timestamp()
+        start = period.start.timestamp() if days is None else now - days * 86400
         async with conn.transaction():
             for statement in SEED_SQL.split(";\n\n"):
                 await conn.execute(

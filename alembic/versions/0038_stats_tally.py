@@ -19,16 +19,12 @@ when a pass counts keeps its own row, which that pass cannot see nor delete. The
 in one snapshot (REPEATABLE READ): what it deletes is exactly what it counted.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision: str = "0038"
 down_revision: str | None = "0037"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 FUNCTIONS = """
 CREATE FUNCTION stats_touch(at timestamptz) RETURNS void LANGUAGE sql AS $$
