@@ -33,7 +33,7 @@ from bench.bench_forwards import SECRET, add_partner
 from bench.common import bench_parser, in_process_settings
 from bench.service import CallbackServer, redis_database, scratch_database
 from channels.partners.signature import signed_headers
-from db.engine import APP_ROLE, make_engine, make_sessionmaker
+from db.engine import APP_ROLE, engine_of, make_engine, make_sessionmaker
 from db.handlers import JobContext
 from dispatch.ops import schema
 from dispatch.ops.simulate import work_order
@@ -179,7 +179,7 @@ async def run_outbox(
                 mine[3] += spent
     finally:
         await conn.close()
-        await ctx.sessions.kw["bind"].dispose()
+        await engine_of(ctx.sessions).dispose()
     return {topic: tuple(v) for topic, v in figures.items()}
 
 

@@ -53,6 +53,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a sessionmaker is bound to (for `raw_connection` beside its sessions)."""
+    return sessions.kw["bind"]
+
+
 @asynccontextmanager
 async def transaction(sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session inside one transaction: commit on success, roll back on any error."""

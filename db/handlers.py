@@ -8,13 +8,11 @@ of its effect; for the others the runner marks the row done once the handler has
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import Outbox
+from db.outbox_repository import mark_done_in
 from db.settings import Settings
 
 
@@ -33,11 +31,7 @@ class JobContext:
 async def finish(session: AsyncSession, ctx: JobContext) -> None:
     """Mark the job's outbox row done in the caller's transaction (with the effect)."""
     if ctx.outbox_id is not None:
-        await session.execute(
-            update(Outbox)
-            .where(Outbox.id == ctx.outbox_id, Outbox.done_at.is_(None))
-            .values(done_at=datetime.now(UTC))
-        )
+        await mark_done_in(session, ctx.outbox_id)
     ctx.finished = True
 
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.partners.secrets import open_box
 from channels.partners.signature import signed_headers
 from db import clock
-from db.engine import raw_connection, transaction
+from db.engine import engine_of, raw_connection, transaction
 from db.handlers import JobContext
 from db.models import Outbox
 from db.partners import Partner, PartnerAttempt, PartnerMessage
@@ -145,7 +145,7 @@ async def _drain_locked(
         return False
     sent = 0
     after = 0
-    async with raw_connection(_engine(sessions)) as conn:
+    async with raw_connection(engine_of(sessions)) as conn:
         while sent < BATCH:
             rows = await conn.fetch(_HEADS_SQL, partner_id, after, min(READ_AHEAD, BATCH - sent))
             if not rows:
@@ -173,10 +173,6 @@ async def _drain_locked(
                 result.delivered += 1
     await _wake(sessions, partner_id, now())  # more than a batch: a fresh job goes on
     return False
-
-
-def _engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
-    return sessions.kw["bind"]
 
 
 @dataclass

@@ -12,18 +12,16 @@ import asyncio
 import os
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from rq import get_current_job
-from sqlalchemy import select, update
 
-from db.engine import APP_ROLE, make_engine, make_sessionmaker, transaction
+from db.engine import APP_ROLE, make_engine, make_sessionmaker
 from db.handlers import Handler, JobContext
 from db.metrics import JOB_FAILURES, JOB_SECONDS
-from db.models import Outbox
+from db.outbox_repository import is_done, mark_done
 from db.settings import get_settings
 
 # Queues a worker listens on besides the per-office ones, most urgent first. Matching a
@@ -82,11 +80,8 @@ async def run_job(
     if handler is None:
         raise LookupError(f"no handler for topic {topic}")
     ctx = base.for_row(outbox_id)
-    if outbox_id is not None:
-        async with base.sessions() as session:
-            done = await session.scalar(select(Outbox.done_at).where(Outbox.id == outbox_id))
-        if done is not None:
-            return False
+    if outbox_id is not None and await is_done(base.sessions, outbox_id):
+        return False
     started = time.perf_counter()
     try:
         await handler(ctx, payload)
@@ -96,12 +91,7 @@ async def run_job(
     finally:
         JOB_SECONDS.labels(topic).observe(time.perf_counter() - started)
     if outbox_id is not None and not ctx.finished:
-        async with transaction(base.sessions) as session:
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.id == outbox_id, Outbox.done_at.is_(None))
-                .values(done_at=datetime.now(UTC))
-            )
+        await mark_done(base.sessions, outbox_id)
     return True
 
 
