@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.partners.secrets import open_box
@@ -171,7 +171,7 @@ async def _drain_locked(
                     _TAKEN_SQL, head.id, now(), outcome.duration_ms, outcome.http_status
                 )
                 result.delivered += 1
-    await _wake(sessions, partner_id, now())  # more than a batch: a fresh job goes on
+    await _wake(sessions, partner_id)  # more than a batch: a fresh job goes on
     return False
 
 
@@ -244,9 +244,37 @@ def wake_row(partner_id: int, at: datetime | None = None) -> Outbox:
     return row
 
 
-async def _wake(sessions: async_sessionmaker[AsyncSession], partner_id: int, at: datetime) -> None:
+def pending_wake_sql(partner: str) -> str:
+    """A query for the id of a wake-up of the partner's line (`partner`, an SQL expression)
+    that is due and not yet relayed, locked: the relay skips locked rows, so it cannot send
+    this one before the caller's transaction commits, and its job then sees what the caller
+    wrote. One held by the relay (or by another writer) is skipped: the caller writes its
+    own (`wake_row`)."""
+    return (
+        "SELECT id FROM outbox WHERE relayed_at IS NULL AND available_at <= now()"
+        " AND done_at IS NULL AND topic = 'partner.deliver'"
+        f" AND payload @> jsonb_build_object('partner_id', {partner})"
+        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+
+
+_PENDING_WAKE = text(pending_wake_sql("CAST(:partner_id AS integer)"))
+
+
+async def wake(session: AsyncSession, partner_id: int) -> None:
+    """Start the partner's delivery once the caller's transaction commits.
+
+    A due wake-up that waits to be relayed serves every message written before it goes
+    out: a burst of orders from one partner costs one delivery job per relay pass, not one
+    per order (each extra job found the line drained, or busy, and left)."""
+    pending = await session.scalar(_PENDING_WAKE, {"partner_id": partner_id})
+    if pending is None:
+        session.add(wake_row(partner_id))
+
+
+async def _wake(sessions: async_sessionmaker[AsyncSession], partner_id: int) -> None:
     async with transaction(sessions) as session:
-        session.add(wake_row(partner_id, at))
+        await wake(session, partner_id)
 
 
 async def wake_stalled(session: AsyncSession, now: datetime, grace: timedelta) -> int:
@@ -266,15 +294,5 @@ async def wake_stalled(session: AsyncSession, now: datetime, grace: timedelta) -
     ).all()
     stalled = [r.partner_id for r in rows if r.next_attempt_at < now - grace]
     for partner_id in stalled:
-        pending = await session.scalar(
-            select(Outbox.id)
-            .where(
-                Outbox.topic == TOPIC,
-                Outbox.relayed_at.is_(None),
-                Outbox.payload["partner_id"].as_integer() == partner_id,
-            )
-            .limit(1)
-        )
-        if pending is None:
-            session.add(wake_row(partner_id, now))
+        await wake(session, partner_id)
     return len(stalled)

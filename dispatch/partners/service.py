@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, RowMapping, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.partners.callbacks import wake_row
+from channels.partners.callbacks import wake
 from db import clock
 from db.models import Case
 from db.partners import Partner, PartnerAttempt, PartnerMessage
@@ -238,7 +238,7 @@ async def retry_message(
         )
         .values(next_attempt_at=func.now())
     )
-    session.add(wake_row(message.partner_id))
+    await wake(session, message.partner_id)
     audit(session, principal, "partner.retry", "partner_message", message_id, ip=ip)
     return {"queued": True}
 

@@ -76,6 +76,24 @@ async def test_the_partner_hears_accepted_handling_closed_once_each_signed(
     assert [m["status"] for m in fake.taken] == ["accepted", "handling", "closed"]
 
 
+async def test_a_burst_of_orders_wakes_the_partners_line_once_and_every_order_hears(
+    post_forward, partner_server, pump, sessions
+):
+    """Orders routed before the relay's next pass share one wake-up of the partner's line:
+    one delivery job takes every 已受理, in the orders' order."""
+    fake = await partner_server("12345")
+    bodies = [order() for _ in range(3)]
+    for body in bodies:
+        await post_forward("12345", body)
+    ran = await pump()
+
+    assert [topic for topic, _ in ran].count("partner.deliver") == 1
+    assert [(m["status"], m["external_id"]) for m in fake.taken] == [
+        ("accepted", body["external_id"]) for body in bodies
+    ]
+    assert await undelivered(sessions) == 0
+
+
 async def test_an_order_that_is_not_ours_is_returned_with_the_reason(
     client, post_forward, partner_server, pump, make_user, login
 ):
