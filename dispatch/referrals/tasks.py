@@ -35,21 +35,26 @@ async def process_intake(ctx: JobContext, payload: dict[str, Any]) -> None:
     """
     now = clock.now()
     async with transaction(ctx.sessions) as session:
-        case = await session.get(Case, payload["case_id"], with_for_update=True)
+        # The case, locked, and its report's channel and text in one round trip.
+        found = (
+            await session.execute(
+                select(Case, Report.channel, Report.raw)
+                .outerjoin(Report, Report.id == payload.get("report_id"))
+                .where(Case.id == payload["case_id"])
+                .with_for_update(of=Case)
+            )
+        ).first()
+        case = found[0] if found else None
         if case is None or case.state in FINISHED:
             await finish(session, ctx)
             return
-        report = (
-            await session.execute(
-                select(Report.channel, Report.raw).where(Report.id == payload.get("report_id"))
-            )
-        ).first()
+        channel, raw = found.channel, found.raw
         if (
             case.state == "discovered"
-            and report is not None
+            and channel is not None
             and auto_registers(
-                report.channel,
-                partner_review=needs_review(report.channel, report.raw),
+                channel,
+                partner_review=needs_review(channel, raw),
                 not_a_case=case.not_a_case,
             )
         ):
