@@ -43,16 +43,20 @@ _WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.
 
 @dataclass
 class Tally:
-    """Round trips (each message exchange with the server) and the statements that write."""
+    """Round trips (each message exchange with the server), the statements that write and
+    the writes in them (an INSERT, UPDATE or DELETE, a statement's CTEs each counted)."""
 
     round_trips: int = 0
     writes: int = 0
+    writing: int = 0
     statements: list[str] = field(default_factory=list)
 
     def saw(self, query: str) -> None:
         self.round_trips += 1
         self.statements.append(" ".join(query.split())[:160])
-        self.writes += len(_WRITE.findall(query))
+        found = len(_WRITE.findall(query))
+        self.writes += found
+        self.writing += found > 0
 
 
 TALLY = Tally()
@@ -144,13 +148,14 @@ async def add_liaisons(database_url: str) -> int:
 
 async def run_outbox(
     database_url: str, show: bool = False
-) -> dict[str, tuple[int, int, int, float]]:
-    """Run every outbox row until none is left; per topic (jobs, round trips, writes, CPU s)."""
+) -> dict[str, tuple[int, int, int, int, float]]:
+    """Run every outbox row until none is left; per topic (jobs, round trips, writing
+    statements, writes, CPU s)."""
     from dispatch.worker.jobs import handlers, run_job
 
     ctx = counted_context(database_url)
     table = handlers()
-    figures: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0.0])
+    figures: dict[str, list] = defaultdict(lambda: [0, 0, 0, 0, 0.0])
     conn = await asyncpg.connect(database_url)
     try:
         while True:
@@ -161,7 +166,7 @@ async def run_outbox(
             if not rows:
                 break
             for row in rows:
-                TALLY.round_trips = TALLY.writes = 0
+                TALLY.round_trips = TALLY.writes = TALLY.writing = 0
                 TALLY.statements = []
                 started = time.process_time()
                 await run_job(ctx, table, row["topic"], json.loads(row["payload"]), row["id"])
@@ -175,8 +180,9 @@ async def run_outbox(
                     )
                 mine[0] += 1
                 mine[1] += TALLY.round_trips
-                mine[2] += TALLY.writes
-                mine[3] += spent
+                mine[2] += TALLY.writing
+                mine[3] += TALLY.writes
+                mine[4] += spent
     finally:
         await conn.close()
         await engine_of(ctx.sessions).dispose()
@@ -204,18 +210,18 @@ def main() -> None:
         figures = asyncio.run(run_outbox(database_url, args.show))
     n = args.orders
     print(f"{n} signed 12345 forwards, {liaisons} liaisons; per forward, by topic:")
-    total = [0.0, 0.0, 0.0, 0.0]
-    for topic, (jobs, trips, writes, cpu) in sorted(figures.items()):
-        print(
-            f"  {topic:18} {jobs / n:5.2f} jobs  {trips / n:6.1f} round trips"
-            f"  {writes / n:5.1f} writes  {1000 * cpu / n:6.2f} ms CPU"
-        )
-        for i, v in enumerate((jobs, trips, writes, cpu)):
-            total[i] += v
-    jobs, trips, writes, cpu = total
-    print(
-        f"  {'all':18} {jobs / n:5.2f} jobs  {trips / n:6.1f} round trips"
-        f"  {writes / n:5.1f} writes  {1000 * cpu / n:6.2f} ms CPU"
+    total = [0.0] * 5
+    for topic, values in sorted(figures.items()):
+        print(_line(topic, values, n))
+        total = [t + v for t, v in zip(total, values, strict=True)]
+    print(_line("all", total, n))
+
+
+def _line(topic: str, values: tuple | list, n: int) -> str:
+    jobs, trips, writing, writes, cpu = (v / n for v in values)
+    return (
+        f"  {topic:16} {jobs:5.2f} jobs {trips:6.1f} round trips {writing:5.1f} writing"
+        f" statements ({writes:4.1f} writes) {1000 * cpu:6.2f} ms CPU"
     )
 
 

@@ -179,7 +179,7 @@ async def _replan(
         outcome.withdrawn.append(referral.id)
     await session.flush()
     made = await create_referrals(session, case, list(targets.values()), actor, now)
-    outcome.created += [r.id for r in made]
+    outcome.created += made
 
 
 def _withdraw_reason(referral: Referral, target: Target | None, reason: str) -> str | None:

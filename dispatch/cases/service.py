@@ -26,7 +26,7 @@ from dispatch.common.views import from_row
 from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.deadlines import effective_risk, schedule
 from dispatch.referrals.routing import plan_routes
-from dispatch.referrals.service import ACTIVE, cancel_open, create_referrals
+from dispatch.referrals.service import cancel_open, create_referrals
 from dispatch.staff.audit import add_case_event, add_timeline_event, audit
 from dispatch.staff.auth import AREA_ROLES, Principal
 from dispatch.staff.permissions import EVENT_ROLES
@@ -35,6 +35,7 @@ from workflows.cases.workflow import FINISHED, CaseFacts, apply_case_event
 from workflows.casework.plan import need_names
 from workflows.errors import Conflict, DomainError, Forbidden, Invalid, WorkflowRefused
 from workflows.referrals.deadlines import levels, next_visit_due
+from workflows.referrals.workflow import ACTIVE
 
 
 @dataclass

@@ -15,7 +15,6 @@ from db.models import Case, Referral
 from dispatch.common.lookup import scalar_or_404
 from dispatch.console.conferences import MIN_DEPARTMENTS, ConferenceIn, record_conference
 from dispatch.referrals.routing import plan_routes_for
-from dispatch.referrals.service import ACTIVE
 from dispatch.staff.audit import add_with_event
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify, office_liaisons
@@ -24,6 +23,7 @@ from dispatch.tasks.service import create_task
 from workflows.casework.conference import triggers
 from workflows.errors import Conflict, Invalid
 from workflows.reference import allowed, department_labels
+from workflows.referrals.workflow import ACTIVE
 
 
 async def proposed_because(session: AsyncSession, case: Case) -> list[str]:

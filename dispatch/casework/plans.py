@@ -20,12 +20,13 @@ from db.timeline import case_event
 from dispatch.cases.corrections import withdraw
 from dispatch.referrals.deadlines import effective_risk, set_plan_due
 from dispatch.referrals.routing import plan_routes_for
-from dispatch.referrals.service import ACTIVE, OPEN, create_referrals
+from dispatch.referrals.service import create_referrals
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import notify_case_supervisors
 from workflows.casework.plan import Need, needs_approval, needs_table, plan_needs, replan
 from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
 from workflows.reference import department_labels
+from workflows.referrals.workflow import ACTIVE, OPEN
 
 PLANNABLE = ("reported", "assessing", "handling", "following_up")
 LIVE = ("pending_approval", "adopted")
@@ -176,7 +177,7 @@ async def _department_referral(
         return found
     target = await plan_routes_for(session, case, department, None)
     made = await create_referrals(session, case, [target], principal.label, now)
-    return made[0]
+    return await session.get(Referral, made[0])
 
 
 async def _adopt(

@@ -13,7 +13,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db import clock
-from db.models import Case, CaseEvent, Notification, Referral
+from db.models import Case, CaseEvent, Referral
+from db.referrals_repository import NewReferral, insert_referrals, tell_office
 from db.timeline import case_event
 from dispatch.cases.access import load_case
 from dispatch.common.lookup import scalar_or_404
@@ -24,19 +25,17 @@ from dispatch.referrals.routing import Target, plan_routes_for
 from dispatch.staff.audit import audit
 from dispatch.staff.auth import Principal
 from dispatch.staff.notifications import (
-    liaisons_of_offices,
-    notes_for,
     notify,
     notify_case_supervisors,
     office_liaisons,
-    queue_notes,
+    queue_note_ids,
     supervisors,
 )
 from dispatch.staff.scope import referral_filter
 from workflows.cases.workflow import FINISHED
 from workflows.errors import Conflict, Forbidden, Invalid, WorkflowRefused
 from workflows.reference import department_labels
-from workflows.referrals.workflow import ACTIVE, OPEN, STATUS_LABELS, apply_referral_event
+from workflows.referrals.workflow import OPEN, STATUS_LABELS, apply_referral_event
 
 
 def _event(
@@ -63,107 +62,67 @@ async def deliver(session: AsyncSession, referral: Referral, now: datetime) -> N
     """The referral is in its office's queue (the office's liaisons see it from now on):
     record it and tell them, in the transaction that routed it, so no job stands between
     a case's routing and its referrals reaching their offices."""
-    liaisons = await office_liaisons(
-        session, referral.department_code, referral.jurisdiction_code or ""
-    )
-    await queue_notes(session, _delivered(referral, now, liaisons))
-
-
-def _delivered(referral: Referral, now: datetime, liaisons: list[int]) -> list[Notification]:
-    """Mark the referral delivered; the notifications that tell its office's liaisons."""
     referral.delivered_at = now
-    dept = department_labels().get(referral.department_code, referral.department_code)
-    return notes_for(
-        liaisons,
-        "referral_new",
-        f"新转介：案件#{referral.case_id}（{dept}），请及时认领",
-        case_id=referral.case_id,
-        referral_id=referral.id,
-    )
+    await session.flush()
+    note = _new_note(referral.case_id, referral.department_code)
+    queue_note_ids(session, await tell_office(session, referral.id, note))
+
+
+def _new_note(case_id: int, department: str) -> str:
+    """What a referral's office liaisons are told when it reaches them."""
+    dept = department_labels().get(department, department)
+    return f"新转介：案件#{case_id}（{dept}），请及时认领"
 
 
 async def create_referrals(
     session: AsyncSession, case: Case, targets: list[Target], actor: str, now: datetime
-) -> list[Referral]:
-    """One referral per department not already holding a live one; routed ones go out."""
-    existing = set(
-        (
-            await session.execute(
-                select(Referral.department_code).where(
-                    Referral.case_id == case.id, Referral.status.in_(ACTIVE)
-                )
-            )
-        ).scalars()
-    )
+) -> list[int]:
+    """One referral per department not already holding a live one; routed ones go out
+    (delivered, their office's liaisons told), unrouted ones are the supervisors' to route.
+    Returns the new referrals' ids. One statement (`db.referrals_repository`)."""
     risk = effective_risk(case)
-    made = []
+    labels = department_labels()
+    rows = []
     for target in targets:
-        if target.department in existing:
-            continue
-        referral = Referral(
+        name = labels.get(target.department, target.department)
+        status = "queued" if target.office_id else "unrouted"
+        # The deadlines as a queued referral's first phase sets them, on a referral not
+        # added to the session (the row itself is written below).
+        plan = Referral(
             case_id=case.id,
             department_code=target.department,
-            office_id=target.office_id,
-            jurisdiction_code=target.jurisdiction_code,
             role=target.role,
-            status="queued" if target.office_id else "unrouted",
+            status=status,
             created_at=now,
             updated_at=now,
-            # Delivered in this transaction (below): set before the insert, not by an
-            # UPDATE of every referral after it.
-            delivered_at=now if target.office_id else None,
         )
-        if referral.status == "queued":
-            enter_phase(referral, risk)
-        session.add(referral)
-        made.append(referral)
-    if not made:
-        return made
-    await session.flush()
-    labels = department_labels()
-    offices = {(r.department_code, r.jurisdiction_code or "") for r in made if r.status == "queued"}
-    liaisons = await liaisons_of_offices(session, offices)
-    notes: list[Notification] = []
-    for referral in made:
-        name = labels.get(referral.department_code, referral.department_code)
-        if referral.status == "queued":
-            session.add(
-                _event(
-                    case.id,
-                    "referral_created",
-                    actor,
-                    now,
-                    f"转介{name}",
-                    referral_id=referral.id,
-                    department=referral.department_code,
-                    role=referral.role,
-                    office_id=referral.office_id,
-                )
-            )
-            office = (referral.department_code, referral.jurisdiction_code or "")
-            notes += _delivered(referral, now, liaisons[office])
+        if status == "queued":
+            enter_phase(plan, risk)
+            reason, note = f"转介{name}", _new_note(case.id, target.department)
         else:
-            text = f"案件#{case.id} 无可接收的{name}部门，请人工指定"
-            session.add(
-                _event(
-                    case.id,
-                    "referral_unrouted",
-                    actor,
-                    now,
-                    text,
-                    referral_id=referral.id,
-                    department=referral.department_code,
-                )
+            reason = note = f"案件#{case.id} 无可接收的{name}部门，请人工指定"
+        rows.append(
+            NewReferral(
+                department=target.department,
+                office_id=target.office_id,
+                jurisdiction_code=target.jurisdiction_code,
+                role=target.role,
+                status=status,
+                claim_due_at=plan.claim_due_at,
+                action_due_at=plan.action_due_at,
+                next_check_at=plan.next_check_at,
+                reason=reason,
+                note=note,
             )
-            notes += notes_for(
-                await supervisors(session, None, case.jurisdiction_code),
-                "referral_unrouted",
-                text,
-                case_id=case.id,
-                referral_id=referral.id,
-            )
-    await queue_notes(session, notes)
-    return made
+        )
+    if not rows:
+        return []
+    unrouted = any(row.status == "unrouted" for row in rows)
+    told = await supervisors(session, None, case.jurisdiction_code) if unrouted else []
+    await session.flush()  # what the caller changed first (a withdrawn share frees its slot)
+    made = await insert_referrals(session, case.id, rows, actor, now, told)
+    queue_note_ids(session, [i for m in made for i in m.notification_ids])
+    return [m.id for m in made]
 
 
 async def cancel_open(session: AsyncSession, case: Case, actor: str, now: datetime) -> int:
@@ -322,7 +281,7 @@ async def reroute(
     made = await create_referrals(session, case, [target], actor, now)
     if not made:
         raise Conflict("referral_exists", "该部门已有进行中的转介")
-    return made[0]
+    return await session.get(Referral, made[0])
 
 
 # The staff's operations on referrals, for the JSON API and the console alike.
@@ -382,9 +341,7 @@ def _after(cursor: str) -> Any:
 
 
 def _out(r: Referral) -> ReferralOut:
-    return from_row(
-        ReferralOut, r, department=r.department_code, jurisdiction=r.jurisdiction_code
-    )
+    return from_row(ReferralOut, r, department=r.department_code, jurisdiction=r.jurisdiction_code)
 
 
 async def list_referrals(

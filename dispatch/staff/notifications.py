@@ -5,7 +5,7 @@ a deadline nears; the department's and the center's supervisors over the jurisdi
 it passes (督办) and when it is flagged (挂牌督办).
 """
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AppUser, Case, Jurisdiction, Notification, Outbox
@@ -37,29 +37,6 @@ async def office_liaisons(session: AsyncSession, department: str, jurisdiction: 
         )
     )
     return list(rows.scalars())
-
-
-async def liaisons_of_offices(
-    session: AsyncSession, offices: set[tuple[str, str]]
-) -> dict[tuple[str, str], list[int]]:
-    """`office_liaisons` for several (department, jurisdiction) offices in one query: an
-    intake routing to three offices asks once, not once per referral (each ask also
-    flushed the session)."""
-    found: dict[tuple[str, str], list[int]] = {office: [] for office in offices}
-    if not offices:
-        return found
-    rows = await session.execute(
-        select(AppUser.id, AppUser.department_code, AppUser.jurisdiction_code)
-        .where(
-            AppUser.active,
-            AppUser.role == "liaison",
-            tuple_(AppUser.department_code, AppUser.jurisdiction_code).in_(sorted(offices)),
-        )
-        .order_by(AppUser.id)
-    )
-    for uid, department, jurisdiction in rows:
-        found[(department, jurisdiction)].append(uid)
-    return found
 
 
 async def supervisors(
@@ -120,15 +97,22 @@ def notes_for(
 
 
 async def queue_notes(session: AsyncSession, notes: list[Notification]) -> int:
-    """Add the notifications to the transaction.
-
-    All the notifications of one transaction share one outbox row (one `notify.send` job
-    sends them all): an intake that routes to three offices costs one job, not ten."""
+    """Add the notifications to the transaction, and to its one `notify.send` row."""
     if not notes:
         return 0
     session.add_all(notes)
     await session.flush()
-    ids = [n.id for n in notes]
+    queue_note_ids(session, [n.id for n in notes])
+    return len(notes)
+
+
+def queue_note_ids(session: AsyncSession, ids: list[int]) -> None:
+    """Have the notifications (written in this transaction) sent.
+
+    All the notifications of one transaction share one outbox row (one `notify.send` job
+    sends them all): an intake that routes to three offices costs one job, not ten."""
+    if not ids:
+        return
     txn = session.get_transaction()
     batch = session.info.get(BATCH_KEY)
     if batch is not None and batch[0] is txn and txn is not None and txn.is_active:
@@ -138,4 +122,3 @@ async def queue_notes(session: AsyncSession, notes: list[Notification]) -> int:
         row = Outbox(topic="notify.send", payload={"notification_ids": ids})
         session.add(row)
         session.info[BATCH_KEY] = (txn, row)
-    return len(notes)
