@@ -152,7 +152,7 @@ def _ring_for(data_key: str | None, data_dir: str) -> KeyRing:
 
 
 _CHECK_SECONDS = 2.0
-_seen: dict[str, tuple[float, float]] = {}  # key file → (checked at, its mtime then)
+_seen: dict[str, tuple[float, float]] = {}  # data dir → (key file checked at, its mtime)
 
 
 def ring() -> KeyRing:
@@ -160,19 +160,22 @@ def ring() -> KeyRing:
     `hotline keys rotate` next to running services: they write under the new key within
     seconds), looked at no more than every two seconds."""
     settings = _configured[0] if _configured else get_settings()
+    data_dir = str(settings.hotline_data_dir)
     if not settings.hotline_data_key:
-        path = str(Path(settings.hotline_data_dir) / KEY_FILE)
-        checked, mtime = _seen.get(path, (0.0, 0.0))
+        # The key file's path is built only when it is looked at: building it on every
+        # call was most of the cost of opening a sealed value (the matching job opens
+        # dozens per case).
+        checked, mtime = _seen.get(data_dir, (0.0, 0.0))
         now = time.monotonic()
         if now - checked > _CHECK_SECONDS:
             try:
-                changed = os.stat(path).st_mtime
+                changed = os.stat(Path(data_dir) / KEY_FILE).st_mtime
             except FileNotFoundError:
                 changed = 0.0
             if changed != mtime:
                 _ring_for.cache_clear()
-            _seen[path] = (now, changed)
-    return _ring_for(settings.hotline_data_key, str(settings.hotline_data_dir))
+            _seen[data_dir] = (now, changed)
+    return _ring_for(settings.hotline_data_key, data_dir)
 
 
 def reload() -> None:
