@@ -127,16 +127,17 @@ async def similar_cases(
     *,
     limit: int = 10,
     minimum: float | None = None,
+    reports: list[Report] | None = None,
 ) -> list[Similar]:
     """Other cases about the same child or incident, best first, only those the principal
-    may see, scoring at least `minimum` (the config's suggest threshold by default)."""
+    may see, scoring at least `minimum` (the config's suggest threshold by default).
+    `reports`: the case's own, when the caller has them loaded already."""
     floor = thresholds().suggest if minimum is None else minimum
-    mine = [
-        profile_of(r)
-        for r in (
-            await session.execute(select(Report).where(Report.case_id == case.id))
-        ).scalars()
-    ]
+    if reports is None:
+        reports = list(
+            (await session.execute(select(Report).where(Report.case_id == case.id))).scalars()
+        )
+    mine = [profile_of(r) for r in reports]
     wanted = sorted({k for p in mine for k in query_keys(p)})
     if not wanted:
         return []

@@ -529,20 +529,19 @@ def system_principal(name: str = "matching") -> SystemPrincipal:
                            jurisdiction=root, scope_path=f"{root}/" if root else None)
 
 
-async def on_intake(session: AsyncSession, case: Case) -> None:
+async def on_intake(session: AsyncSession, case: Case, reports: list[Report]) -> None:
     """After intake: mark a very likely duplicate (the operators' incoming list shows it),
     and open a file for a named child no existing record resembles; when one does, the
-    case page proposes it and staff decide."""
+    case page proposes it and staff decide. `reports` are the case's, as the job loaded
+    them (not read again here)."""
     principal = system_principal()
     found = await similar_cases(session, principal, case, limit=1,
-                                minimum=thresholds().very_likely)
+                                minimum=thresholds().very_likely, reports=reports)
     case.likely_duplicate_of = found[0].case_id if found else None
     case.likely_duplicate_score = found[0].score if found else None
     if await session.scalar(select(CaseChild.child_id).where(CaseChild.case_id == case.id)):
         return
-    first = (await session.execute(
-        select(Report.child).where(Report.case_id == case.id).order_by(Report.id).limit(1)
-    )).scalar_one_or_none()
+    first = min(reports, key=lambda r: r.id).child if reports else None
     if not clean_name((first or {}).get("name")):
         return
     if await candidates_for_case(session, principal, case, limit=1):

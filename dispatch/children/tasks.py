@@ -23,9 +23,10 @@ async def match_case(ctx: JobContext, payload: dict[str, Any]) -> None:
         case = await session.get(Case, payload["case_id"], with_for_update=True)
         if case is not None and case.state not in ("merged", "invalid"):
             # The reports' blocking keys first: other cases find this one through them.
-            for report in (
-                await session.execute(select(Report).where(Report.case_id == case.id))
-            ).scalars():
+            reports = list(
+                (await session.execute(select(Report).where(Report.case_id == case.id))).scalars()
+            )
+            for report in reports:
                 refresh_keys(report)
-            await records.on_intake(session, case)
+            await records.on_intake(session, case, reports)
         await finish(session, ctx)
