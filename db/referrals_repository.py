@@ -19,6 +19,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.timeline import insert_events
+
 
 @dataclass(frozen=True)
 class NewReferral:
@@ -53,6 +55,25 @@ LIAISON_OF = (
     " AND u.jurisdiction_code = m.jurisdiction_code"
 )
 
+# The timeline entry of each referral made: its department and, when queued, its office.
+_EVENTS = insert_events(
+    ("case_id", "event", "actor", "reason", "data", "created_at"),
+    """
+        SELECT m.case_id,
+               CASE m.status WHEN 'queued' THEN 'referral_created' ELSE 'referral_unrouted' END,
+               :actor, d.reason,
+               CASE m.status
+                   WHEN 'queued' THEN jsonb_build_object(
+                       'referral_id', m.id, 'department', m.department_code, 'role', m.role,
+                       'office_id', m.office_id)
+                   ELSE jsonb_build_object('referral_id', m.id, 'department', m.department_code)
+               END,
+               :now
+        FROM m JOIN d ON d.department = m.department_code
+        ORDER BY d.n
+    """,
+)
+
 _INSERT = text(
     f"""
     WITH d AS (
@@ -76,19 +97,7 @@ _INSERT = text(
             WHERE status NOT IN ('returned', 'cancelled', 'withdrawn') DO NOTHING
         RETURNING id, case_id, department_code, jurisdiction_code, office_id, role, status
     ), e AS (
-        INSERT INTO case_event (case_id, event, actor, reason, data, created_at)
-        SELECT m.case_id,
-               CASE m.status WHEN 'queued' THEN 'referral_created' ELSE 'referral_unrouted' END,
-               :actor, d.reason,
-               CASE m.status
-                   WHEN 'queued' THEN jsonb_build_object(
-                       'referral_id', m.id, 'department', m.department_code, 'role', m.role,
-                       'office_id', m.office_id)
-                   ELSE jsonb_build_object('referral_id', m.id, 'department', m.department_code)
-               END,
-               :now
-        FROM m JOIN d ON d.department = m.department_code
-        ORDER BY d.n
+        {_EVENTS}
     ), told AS (
         SELECT m.id AS referral_id, m.case_id, u.id AS user_id, d.note, d.n,
                'referral_new' AS kind

@@ -1,7 +1,8 @@
 """A case's timeline: the one writer of its entries, whoever writes them. ORM code adds
 `case_event(...)`; the hot paths that write a whole operation in one statement (intake in
-`db.intake_repository`, the SMS webhook, a referral claim, the retention job) take their
-`INSERT` from `insert_events`, so the table and its columns are named here only.
+`db.intake_repository`, routing in `db.referrals_repository`, the SMS webhook, a referral
+claim, the retention job) take their `INSERT` from `insert_events`, so the table and its
+columns are named here only.
 
 An entry says who did what to a case, when and why; `data` holds ids and codes only, never
 what a person typed, so the timeline can be shown to everyone who may see the case; a
