@@ -38,7 +38,10 @@ from db.handlers import JobContext
 from dispatch.ops import schema
 from dispatch.ops.simulate import work_order
 
-_WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.IGNORECASE)
+# An UPDATE's table may carry an alias (`UPDATE notification AS n SET`).
+_WRITE = re.compile(
+    r"\b(INSERT\s+INTO|UPDATE\s+\w+(?:\s+(?:AS\s+)?\w+)?\s+SET|DELETE\s+FROM)\b", re.IGNORECASE
+)
 
 
 @dataclass
