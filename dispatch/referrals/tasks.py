@@ -14,7 +14,8 @@ from channels.sms.staff import send_staff_sms
 from db import clock
 from db.engine import transaction
 from db.handlers import JobContext, finish
-from db.models import AppUser, Case, Notification, Outbox, Referral, Report
+from db.models import Case, Outbox, Referral, Report
+from db.notifications_repository import Outcome, lock_pending, record_outcomes
 from dispatch.cases.service import Actor, transition
 from dispatch.partners.feedback import owe_feedback
 from dispatch.referrals.routing import plan_routes
@@ -80,33 +81,31 @@ async def deliver_referral(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def send_notification(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Send a transaction's notifications, each in its own transaction (one failing does not
-    undo another's "sent"); failures are recorded on their rows, then raised so the row stays
-    not done and the reconciler tries again later (sent ones are not sent twice)."""
+    """Send a transaction's notifications: those not sent yet, locked with their users'
+    phones in one read, then every outcome (sent, logged, failed) in one write and the row
+    done, in one transaction (db/notifications_repository.py). A failed send does not stop
+    the others; it is recorded on its row, then raised after the commit, so the row stays
+    not done and the reconciler tries again later (sent ones are not sent twice). A worker
+    killed mid-batch commits none of it: the retry sends again what the batch had sent (a
+    transaction per notification narrowed that to one, at five round trips each)."""
     ids = payload.get("notification_ids") or [payload["notification_id"]]
     failure: Exception | None = None
-    for note_id in ids:
-        failure = await _send_one(ctx, note_id) or failure
+    async with transaction(ctx.sessions) as session:
+        outcomes: list[Outcome] = []
+        for note in await lock_pending(session, ids):
+            try:
+                channel = await send_staff_sms(ctx.settings, note.phone, note.text, f"#{note.id}")
+            except Exception as exc:  # noqa: BLE001 - recorded here, raised after the commit
+                failure = exc
+                outcomes.append(Outcome(note.id, "failed", error=type(exc).__name__))
+            else:
+                status = "sent" if channel == "sms" else "logged"
+                outcomes.append(Outcome(note.id, status, channel, sent_at=clock.now()))
+        await record_outcomes(session, outcomes)
+        if failure is None:
+            await finish(session, ctx)
     if failure is not None:
         raise failure
-
-
-async def _send_one(ctx: JobContext, note_id: int) -> Exception | None:
-    failure: Exception | None = None
-    async with transaction(ctx.sessions) as session:
-        note = await session.get(Notification, note_id, with_for_update=True)
-        if note is None or note.status in ("sent", "logged"):
-            return None
-        phone = await session.scalar(select(AppUser.phone).where(AppUser.id == note.user_id))
-        note.attempts += 1
-        try:
-            note.channel = await send_staff_sms(ctx.settings, phone, note.text, f"#{note.id}")
-        except Exception as exc:  # noqa: BLE001 - recorded here, re-raised by the caller
-            note.status, note.error, failure = "failed", type(exc).__name__, exc
-        else:
-            note.status = "sent" if note.channel == "sms" else "logged"
-            note.sent_at = clock.now()
-    return failure
 
 
 async def case_status(ctx: JobContext, payload: dict[str, Any]) -> None:
